@@ -1,0 +1,1 @@
+"""adperf: automated ad-performance measurement as a Dagster asset graph."""
