@@ -1,0 +1,117 @@
+"""Personalized PageRank over the match graph, seeded by revenue.
+
+The graph is undirected: a match is mutual, and a walk that can come back is
+what leaves a share with the payer. Edge weight of a session row is
+
+    w = duration_s * (1 + wanted_bonus * is_wanted + paid_bonus * is_paid)
+
+summed over all rows between the same two users. A walker starts at a payer
+(chosen in proportion to revenue); at each step it follows an edge with
+probability ``damping`` (proportional to weight) or returns to a payer with
+probability ``1 - damping``. The credit is the walker's stationary
+distribution scaled to the revenue total::
+
+    pi = (1 - d) * s + d * P^T pi,   s = revenue / revenue.sum()
+
+so ``pi = (1 - d) * sum_k d^k (P^T)^k s``: the k-hop term is the share of
+revenue that has travelled k matches away from the payer. With ``d = 0.85`` at
+least 15% of every payer's revenue stays with the payer (the k = 0 term),
+plus whatever walks back; in a star (one payer, partners matched only with
+them) the payer keeps exactly 1 / (1 + d) = 54%.
+
+Users with no weighted edge (no sessions, or only zero-second ones) keep what
+reaches them: their row of P is a self-loop. Hence each connected component of
+the graph keeps exactly the revenue paid inside it, and a payer with no
+sessions keeps their revenue.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from .inputs import CodedInputs
+
+
+class PageRankNotConverged(RuntimeError):
+    """Power iteration hit max_iter before the step fell below tol."""
+
+
+def session_weights(coded: CodedInputs, wanted_bonus: float, paid_bonus: float) -> np.ndarray:
+    """Weight of each session row: its duration, boosted when wanted and/or paid."""
+    boost = 1.0 + wanted_bonus * coded.is_wanted + paid_bonus * coded.is_paid
+    return coded.duration_s * boost
+
+
+def match_graph(coded: CodedInputs, weights: np.ndarray) -> sp.csr_matrix:
+    """Symmetric weighted adjacency matrix (CSR), parallel edges summed."""
+    n = coded.n_users
+    keep = weights > 0
+    rows = np.concatenate([coded.requester[keep], coded.partner[keep]])
+    cols = np.concatenate([coded.partner[keep], coded.requester[keep]])
+    data = np.concatenate([weights[keep], weights[keep]])
+    return sp.csr_matrix((data, (rows, cols)), shape=(n, n))
+
+
+def personalized_pagerank(
+    adjacency: sp.csr_matrix,
+    seed: np.ndarray,
+    damping: float,
+    tol: float,
+    max_iter: int,
+) -> tuple[np.ndarray, int]:
+    """Stationary distribution of the walk with restart to ``seed`` (sums to 1).
+
+    Stops when the L1 change of one step is at most ``tol``; the distance to the
+    exact fixed point is then at most ``tol * d / (1 - d)``. Returns the vector
+    and the number of iterations.
+    """
+    seed = seed / seed.sum()
+    out_weight = np.asarray(adjacency.sum(axis=1)).ravel()
+    dangling = out_weight == 0
+    inv_out = np.divide(1.0, out_weight, out=np.zeros_like(out_weight), where=~dangling)
+    # W is symmetric, so P^T x = W (x / out) for ordinary nodes; dangling nodes loop on themselves
+    teleport = (1.0 - damping) * seed
+    x = seed.copy()
+    for iteration in range(1, max_iter + 1):
+        spread = adjacency @ (x * inv_out)
+        spread[dangling] += x[dangling]
+        new = teleport + damping * spread
+        step = np.abs(new - x).sum()
+        x = new
+        if step <= tol:
+            return x, iteration
+    raise PageRankNotConverged(
+        f"personalized PageRank did not converge in {max_iter} iterations "
+        f"(last L1 step {step:.3g} > tol {tol:.3g}); raise max_iter or lower damping"
+    )
+
+
+def pagerank_credit(
+    coded: CodedInputs,
+    positive_revenue: np.ndarray,
+    *,
+    damping: float = 0.85,
+    wanted_bonus: float = 1.0,
+    paid_bonus: float = 1.0,
+    tol: float = 1e-10,
+    max_iter: int = 1000,
+) -> np.ndarray:
+    """Credit per user code for non-negative revenue, summing to its total."""
+    if not 0.0 <= damping < 1.0:
+        raise ValueError(f"damping must be in [0, 1), got {damping!r}")
+    for name, value in (("wanted_bonus", wanted_bonus), ("paid_bonus", paid_bonus)):
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    if not tol > 0:
+        raise ValueError(f"tol must be > 0, got {tol!r}")
+    if int(max_iter) < 1:
+        raise ValueError(f"max_iter must be >= 1, got {max_iter!r}")
+    total = positive_revenue.sum()
+    if total == 0:
+        return np.zeros(coded.n_users)
+    adjacency = match_graph(coded, session_weights(coded, wanted_bonus, paid_bonus))
+    stationary, _ = personalized_pagerank(
+        adjacency, positive_revenue, damping, tol, int(max_iter)
+    )
+    return total * (stationary / stationary.sum())
