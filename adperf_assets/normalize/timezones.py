@@ -42,6 +42,11 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(f"unknown time zone {name!r}") from exc
 
 
+def _plain(value):
+    """numpy scalars print as np.int64(24); show the plain value in messages."""
+    return value.item() if hasattr(value, "item") else value
+
+
 def account_days_for_report_day(report_day: date, report_tz: str, account_tz: str) -> list[date]:
     """Account-local days that must be pulled to cover ``report_day`` in ``report_tz``.
 
@@ -89,12 +94,12 @@ def hour_start_utc(
     bad = local_day.isna()
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ValueError(f"row {i}: field {date_col!r} is not a date: {df[date_col].iloc[i]!r}")
+        raise ValueError(f"row {i}: field {date_col!r} is not a date: {_plain(df[date_col].iloc[i])!r}")
     hours = pd.to_numeric(df[hour_col], errors="coerce")
     bad = hours.isna() | (hours % 1 != 0) | (hours < 0) | (hours > 23)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ValueError(f"row {i}: field {hour_col!r} must be an hour 0-23, got {df[hour_col].iloc[i]!r}")
+        raise ValueError(f"row {i}: field {hour_col!r} must be an hour 0-23, got {_plain(df[hour_col].iloc[i])!r}")
     naive = local_day.dt.normalize() + pd.to_timedelta(hours.astype("int64"), unit="h")
 
     utc = pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns, UTC]")
