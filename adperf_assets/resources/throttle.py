@@ -67,12 +67,13 @@ class NotRetryable(Exception):
 class Governor:
     """Spaces calls, waits when the network says usage is high, retries transient errors.
 
-    * every call waits until ``min_interval_s`` after the previous one started
-      (plus any extra pause requested through :meth:`hold`);
+    * every call waits until ``min_interval_s`` after the previous one started,
+      or longer if a pause was requested through :meth:`hold` (usage headers);
     * an error that ``is_retryable`` accepts is retried up to ``max_retries``
       times, waiting ``min(max_backoff_s, base_backoff_s * 2**k)`` scaled by a
       jitter factor in [0.5, 1.0] ("equal jitter"), or longer if the error
       says when to come back (``retry_after`` hook), capped at ``max_wait_s``;
+      waits do not add up: the longest of spacing, hold and backoff is slept;
     * after that, :class:`RetriesExhausted` carries the last error.
     """
 
@@ -102,13 +103,15 @@ class Governor:
         base = min(self.max_backoff_s, self.base_backoff_s * (2 ** retry_number))
         return base * (0.5 + 0.5 * self.rng.random())
 
-    def _pace(self) -> None:
+    def _pace(self, retry_wait: float = 0.0) -> None:
+        """Wait for the longest of: the spacing interval, a requested hold, the retry backoff."""
         now = self.clock()
-        wait = 0.0 if self._next_allowed is None else max(0.0, self._next_allowed - now)
-        if self._hold_s > 0:
-            self.throttle_wait_s += max(0.0, self._hold_s - wait)
-            wait = max(wait, self._hold_s)
-            self._hold_s = 0.0
+        spacing = 0.0 if self._next_allowed is None else max(0.0, self._next_allowed - now)
+        wait = max(spacing, retry_wait)
+        if self._hold_s > wait:
+            self.throttle_wait_s += self._hold_s - wait
+            wait = self._hold_s
+        self._hold_s = 0.0
         if wait > 0:
             self.sleep(wait)
         self._next_allowed = self.clock() + self.min_interval_s
@@ -116,8 +119,9 @@ class Governor:
     def call(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` under pacing and the retry bound."""
         attempt = 0
+        retry_wait = 0.0
         while True:
-            self._pace()
+            self._pace(retry_wait)
             self.requests_made += 1
             attempt += 1
             try:
@@ -127,14 +131,13 @@ class Governor:
                     raise NotRetryable(exc, attempt) from exc
                 if attempt > self.max_retries:
                     raise RetriesExhausted(exc, attempt) from exc
-                wait = self.backoff_s(attempt - 1)
+                retry_wait = self.backoff_s(attempt - 1)
                 hinted = self.retry_after(exc)
                 if hinted:
-                    wait = max(wait, hinted)
-                wait = min(wait, self.max_wait_s)
+                    retry_wait = max(retry_wait, hinted)
+                retry_wait = min(retry_wait, self.max_wait_s)
                 self.retries_made += 1
-                self.backoff_wait_s += wait
-                self.sleep(wait)
+                self.backoff_wait_s += retry_wait
 
     def count_retry(self) -> None:
         """Record a retry done outside :meth:`call` (e.g. restarting a failed async job)."""

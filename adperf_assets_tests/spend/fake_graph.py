@@ -161,7 +161,8 @@ class FakeGraph:
 
     def _select(self, account: str, q: dict) -> list[dict]:
         window = json.loads(q["time_range"])
-        fields = q["fields"].split(",")
+        raw = q["fields"]  # sync GETs send "a,b"; the async POST sends a JSON list
+        fields = json.loads(raw) if raw.startswith("[") else raw.split(",")
         out = []
         for row in self.rows.get(account, []):
             if window["since"] <= row["date_start"] <= window["until"]:
