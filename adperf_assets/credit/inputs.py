@@ -141,9 +141,9 @@ def code_inputs(sessions: pd.DataFrame, revenue: pd.DataFrame) -> CodedInputs:
         requester_ids == partner_ids, "partner_id equals user_id (a user matched with themself)",
     )
 
-    all_ids = pd.concat(
-        [revenue["user_id"], sessions["user_id"], sessions["partner_id"]], ignore_index=True
-    )
+    pieces = [revenue["user_id"], sessions["user_id"], sessions["partner_id"]]
+    non_empty = [piece for piece in pieces if len(piece)]  # empty pieces would force dtype object
+    all_ids = pd.concat(non_empty, ignore_index=True) if non_empty else pieces[0]
     codes, users = pd.factorize(all_ids, sort=False)
     n_rev, n_ses = len(revenue), len(sessions)
     revenue_codes = codes[:n_rev]

@@ -68,13 +68,20 @@ def personalized_pagerank(
     """
     seed = seed / seed.sum()
     out_weight = np.asarray(adjacency.sum(axis=1)).ravel()
+    if not np.isfinite(out_weight).all():
+        raise ValueError("match graph has infinite edge weight; duration_s or bonuses too large")
     dangling = out_weight == 0
-    inv_out = np.divide(1.0, out_weight, out=np.zeros_like(out_weight), where=~dangling)
-    # W is symmetric, so P^T x = W (x / out) for ordinary nodes; dangling nodes loop on themselves
+    # row-normalise entry by entry (w / out <= 1), so tiny weights cannot overflow
+    rows = np.repeat(np.arange(adjacency.shape[0]), np.diff(adjacency.indptr))
+    transition = sp.csr_matrix(
+        (adjacency.data / out_weight[rows], adjacency.indices, adjacency.indptr),
+        shape=adjacency.shape,
+    )
+    walk = transition.T.tocsr()  # P^T; dangling nodes loop on themselves (added below)
     teleport = (1.0 - damping) * seed
     x = seed.copy()
     for iteration in range(1, max_iter + 1):
-        spread = adjacency @ (x * inv_out)
+        spread = walk @ x
         spread[dangling] += x[dangling]
         new = teleport + damping * spread
         step = np.abs(new - x).sum()

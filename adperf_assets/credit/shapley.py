@@ -63,7 +63,9 @@ def partner_shapley(
     rows_per_chunk = max(1, _CHUNK_CELLS // (1 << k))
     for start in range(0, m, rows_per_chunk):
         w = weights[start : start + rows_per_chunk]
-        share = (w @ bits.T.astype(np.float64)) / w.sum(axis=1, keepdims=True)
+        # normalise before the product: BLAS may flush subnormal weights to zero
+        w = w / w.sum(axis=1, keepdims=True)
+        share = w @ bits.T.astype(np.float64)
         h = np.power(np.clip(share, 0.0, 1.0), gamma)
         for i in range(k):
             without = np.flatnonzero(~bits[:, i])
@@ -109,7 +111,7 @@ def shapley_credit(
     paid_time = np.bincount(payer, weights=length, minlength=n)
     served = paid_time[payer] > 0
     session_revenue = np.zeros(first.size)
-    session_revenue[served] = positive_revenue[payer[served]] * length[served] / paid_time[payer[served]]
+    session_revenue[served] = positive_revenue[payer[served]] * (length[served] / paid_time[payer[served]])
 
     too_big = np.flatnonzero((n_partners + 1 > int(max_players)) & (session_revenue > 0))
     if too_big.size:
