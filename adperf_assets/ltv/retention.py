@@ -16,7 +16,9 @@ API (no Dagster here; the asset layer calls these)
     ``.fit_rates(rate, cohort_size)`` the same from a (cleaned) access-rate curve, where
     ``cohort_size`` is a number or the per-day ``n(t)`` of combined cohorts (see below).
     Fitted: ``params_ {"alpha","beta"}``, ``log_likelihood_``, ``covariance_`` (inverse observed
-    information), ``standard_errors_``; ``survival(t)``, ``survival_se(t)``, ``cumulative(h)``.
+    information; NaN, and standard errors inf, when it is singular -- nobody or everybody
+    churned -- and ``converged_`` False), ``standard_errors_``; ``survival(t)``,
+    ``survival_se(t)``, ``cumulative(h)``.
 ``RationalRetention().fit(t, rate, weights=None)``  r(t) = (a + b t) / (1 + c t + d t^2), NLS
     (``scipy.optimize.least_squares``) under 0 <= a <= 1, c >= 0, d >= 0, 0 <= b <= a c, which
     keeps r in [0, 1] and non-increasing for every t >= 0 (r'(t) has the sign of
@@ -73,6 +75,11 @@ _VARIANCES = ("model_averaged", "independent")
 # --------------------------------------------------------------------------- validation
 
 
+def _num(x) -> str:
+    """A value for an error message: ``nan``, ``1.5``, ``'2026-01-01'`` (no numpy reprs)."""
+    return repr(x.item() if hasattr(x, "item") else x)
+
+
 def _as_1d(values, name: str, *, lo: float | None = 0.0, hi: float | None = None) -> np.ndarray:
     arr = np.asarray(values, dtype=float)
     if arr.ndim != 1:
@@ -80,13 +87,13 @@ def _as_1d(values, name: str, *, lo: float | None = 0.0, hi: float | None = None
     bad = ~np.isfinite(arr)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{name}[{i}] is {arr[i]!r}; every value must be a finite number")
+        raise ValueError(f"{name}[{i}] is {_num(arr[i])}; every value must be a finite number")
     if lo is not None and (arr < lo).any():
         i = int(np.flatnonzero(arr < lo)[0])
-        raise ValueError(f"{name}[{i}] = {arr[i]!r} is below {lo}")
+        raise ValueError(f"{name}[{i}] = {_num(arr[i])} is below {lo}")
     if hi is not None and (arr > hi).any():
         i = int(np.flatnonzero(arr > hi)[0])
-        raise ValueError(f"{name}[{i}] = {arr[i]!r} is above {hi}")
+        raise ValueError(f"{name}[{i}] = {_num(arr[i])} is above {hi}")
     return arr
 
 
@@ -106,7 +113,7 @@ def _cohort_sizes(cohort_size, length: int, name: str = "cohort_size") -> np.nda
         raise ValueError(f"{name} has {len(n)} values but the rate curve has {length} days")
     if (n <= 0).any():
         i = int(np.flatnonzero(n <= 0)[0])
-        raise ValueError(f"{name}[{i}] = {n[i]!r}; cohort sizes must be positive")
+        raise ValueError(f"{name}[{i}] = {_num(n[i])}; cohort sizes must be positive")
     return n
 
 
@@ -125,7 +132,7 @@ def _check_non_increasing(r: np.ndarray, name: str = "access_rate") -> None:
     if len(rises):
         i = int(rises[0]) + 1
         raise ValueError(
-            f"{name}[{i}] = {r[i]!r} rises above {name}[{i - 1}] = {r[i - 1]!r}; "
+            f"{name}[{i}] = {_num(r[i])} rises above {name}[{i - 1}] = {_num(r[i - 1])}; "
             "pass it through clean_access_rate() first"
         )
 
@@ -262,9 +269,17 @@ def _check_times(t, name: str = "t") -> np.ndarray:
 
 
 def _quad_se(jac: np.ndarray, cov: np.ndarray) -> np.ndarray:
-    """sqrt(g' cov g) for gradients jac (K, n, p) and covariances (K, p, p)."""
-    var = np.einsum("knp,kpq,knq->kn", jac, cov, jac)
-    return np.sqrt(np.maximum(var, 0.0))
+    """sqrt(g' cov g) for gradients jac (K, n, p) and covariances (K, p, p).
+
+    A NaN covariance (singular information: the data do not bound the parameters, e.g.
+    nobody or everybody churned) gives an infinite standard error wherever the quantity
+    depends on the parameters at all.
+    """
+    undefined = np.isnan(cov).any(axis=(1, 2))
+    var = np.einsum("knp,kpq,knq->kn", jac, np.nan_to_num(cov), jac)
+    se = np.sqrt(np.maximum(var, 0.0))
+    moves = np.abs(jac).sum(axis=-1) > 0
+    return np.where(undefined[:, None] & moves, np.inf, se)
 
 
 def _horizons(horizons) -> np.ndarray:
@@ -303,7 +318,7 @@ class ShiftedBetaGeometric:
         if len(s) < 2:
             raise ValueError(f"survivors has {len(s)} periods; at least 2 are needed")
         if s[0] <= 0:
-            raise ValueError(f"survivors[0] = {s[0]!r}; the cohort size must be positive")
+            raise ValueError(f"survivors[0] = {_num(s[0])}; the cohort size must be positive")
         _check_non_increasing(s, "survivors")
         return self._fit(s / s[0], np.full(len(s), s[0]))
 
@@ -328,6 +343,7 @@ class ShiftedBetaGeometric:
         self.log_likelihood_ = float(ll)
         self.covariance_ = np.asarray(cov, dtype=float)
         se = np.sqrt(np.diag(self.covariance_))
+        se = np.where(np.isnan(se), np.inf, se)
         self.standard_errors_ = {"alpha": float(se[0]), "beta": float(se[1])}
         self.converged_ = converged
         self.n_periods_ = n_periods
@@ -696,51 +712,53 @@ def combine_cohorts(
     missing = [c for c in required if c not in activity.columns]
     if missing:
         raise ValueError(f"activity is missing column(s) {missing}; it has {list(activity.columns)}")
-    df = activity.copy()
+    labels = activity.index  # rows are reported by the caller's labels, found by position
+    df = activity.reset_index(drop=True)
+
+    def fail(mask, what) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.any():
+            i = int(np.flatnonzero(mask)[0])
+            raise ValueError(f"activity row {_num(labels[i])}: {what(i)}")
+
+    fail(df[cohort_col].isna(), lambda i: f"{cohort_col} is missing")
     for col in [day_col, "active_users"] + [c for c in ("revenue_usd", "cohort_size") if c in df]:
-        values = pd.to_numeric(df[col], errors="coerce")
-        bad = values.isna() | ~np.isfinite(values.astype(float))
-        if bad.any():
-            row = df.index[bad.to_numpy()][0]
-            raise ValueError(f"activity row {row!r}: {col} = {df.at[row, col]!r} is not a finite number")
-        df[col] = values.astype(float)
+        raw = df[col]
+        values = pd.to_numeric(raw, errors="coerce").astype(float)
+        fail(~np.isfinite(values), lambda i: f"{col} = {_num(raw.iloc[i])} is not a finite number")
+        df[col] = values
     for col in [day_col, "active_users"] + (["cohort_size"] if "cohort_size" in df else []):
-        neg = df[col] < 0
-        if neg.any():
-            row = df.index[neg.to_numpy()][0]
-            raise ValueError(f"activity row {row!r}: {col} = {df.at[row, col]!r} is negative")
-    dup = df.duplicated([cohort_col, day_col])
-    if dup.any():
-        row = df.index[dup.to_numpy()][0]
-        raise ValueError(f"activity row {row!r}: duplicate {cohort_col} x {day_col} = "
-                         f"({df.at[row, cohort_col]!r}, {df.at[row, day_col]!r})")
+        fail(df[col] < 0, lambda i: f"{col} = {_num(df[col].iloc[i])} is negative")
+    fail(df.duplicated([cohort_col, day_col]),
+         lambda i: f"duplicate {cohort_col} x {day_col} = ({_num(df[cohort_col].iloc[i])}, {_num(df[day_col].iloc[i])})")
     if max_days is not None:
         df = df[df[day_col] < max_days]
-    df = df.sort_values([cohort_col, day_col])
+    df = df.sort_values([cohort_col, day_col], kind="stable")
     g = df.groupby(cohort_col, sort=False)
-    expected = g.cumcount().astype(float)
-    gap = df[day_col].to_numpy() != expected.to_numpy()
+    expected = g.cumcount().to_numpy()
+    gap = df[day_col].to_numpy() != expected
     if gap.any():
-        row = df.index[gap][0]
+        i = int(np.flatnonzero(gap)[0])
         raise ValueError(
-            f"activity: cohort {df.at[row, cohort_col]!r} has no row for day {int(expected[row])} "
-            f"(next row {row!r} is day {df.at[row, day_col]!r}); days must run 0, 1, 2, ... without gaps"
+            f"activity: cohort {_num(df[cohort_col].iloc[i])} has no row for day {expected[i]} (next row "
+            f"{_num(labels[df.index[i]])} is day {_num(df[day_col].iloc[i])}); days must run 0, 1, 2, ... without gaps"
         )
     if "cohort_size" in df:
+        sizes_per_cohort = g["cohort_size"].nunique()
+        if (sizes_per_cohort > 1).any():
+            raise ValueError(f"activity: cohort {_num(sizes_per_cohort[sizes_per_cohort > 1].index[0])} "
+                             "has more than one cohort_size")
         size = g["cohort_size"].transform("first")
-        if (g["cohort_size"].nunique() > 1).any():
-            bad = g["cohort_size"].nunique()
-            raise ValueError(f"activity: cohort {bad[bad > 1].index[0]!r} has more than one cohort_size")
     else:
         size = g["active_users"].transform("first")
-    if (size <= 0).any():
-        row = df.index[(size <= 0).to_numpy()][0]
-        raise ValueError(f"activity: cohort {df.at[row, cohort_col]!r} has size 0")
-    over = df["active_users"] > size + 1e-9
+    zero = (size <= 0).to_numpy()
+    if zero.any():
+        raise ValueError(f"activity: cohort {_num(df[cohort_col].iloc[int(np.flatnonzero(zero)[0])])} has size 0")
+    over = (df["active_users"] > size + 1e-9).to_numpy()
     if over.any():
-        row = df.index[over.to_numpy()][0]
-        raise ValueError(f"activity row {row!r}: active_users {df.at[row, 'active_users']!r} exceeds the "
-                         f"cohort size {size[row]!r} of cohort {df.at[row, cohort_col]!r}")
+        i = int(np.flatnonzero(over)[0])
+        raise ValueError(f"activity row {_num(labels[df.index[i]])}: active_users {_num(df['active_users'].iloc[i])} "
+                         f"exceeds the cohort size {_num(size.iloc[i])} of cohort {_num(df[cohort_col].iloc[i])}")
     df = df.assign(_size=size, revenue_usd=df["revenue_usd"] if "revenue_usd" in df else 0.0)
     out = df.groupby(day_col).agg(
         cohorts=(cohort_col, "size"), cohort_size=("_size", "sum"),
@@ -853,7 +871,7 @@ def fit_many(rates, cohort_sizes, lengths=None, *, clean: bool = True,
         bad = mask & ~(np.isfinite(arr) & (arr >= lo) & (arr <= hi))
         if bad.any():
             k, t = map(int, np.argwhere(bad)[0])
-            raise ValueError(f"{name}[{k}, {t}] = {arr[k, t]!r} is not a number in [{lo}, {hi}]")
+            raise ValueError(f"{name}[{k}, {t}] = {_num(arr[k, t])} is not a number in [{lo}, {hi}]")
     R = np.where(mask, R, 0.0)
     N = np.where(mask, N, 0.0)
     if clean:
