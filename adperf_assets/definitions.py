@@ -1,0 +1,14 @@
+"""The one ``Definitions`` of adperf: every asset, check, sensor and resource."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from adperf_assets import assets, checks
+from adperf_assets.resources import build_resources
+
+defs = dg.Definitions(
+    assets=dg.load_assets_from_package_module(assets),
+    asset_checks=dg.load_asset_checks_from_package_module(checks),
+    resources=build_resources(),
+)

@@ -1,0 +1,40 @@
+"""Resources per environment: each source is its sample implementation unless named in
+``ADPERF_REAL_SOURCES`` (secrets then come from ``EnvVar``s, never from code).
+
+``build_resources`` is the single place that wires them; domain modules add their entries here.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+from dagster_duckdb_pandas import DuckDBPandasIOManager
+
+from adperf_assets.resources.fx import ECB_HIST_ZIP, EcbFxRates, SampleFxRates
+from adperf_assets.resources.world import SampleWorld
+from adperf_assets.settings import Settings, load_settings
+
+DUCKDB_SCHEMA = "analytics"
+
+
+def sample_world(settings: Settings) -> SampleWorld:
+    return SampleWorld(
+        path=str(settings.world_path),
+        seed=settings.sample_seed,
+        start=settings.start_date.isoformat(),
+        days=settings.sample_days,
+        installs_per_day=settings.sample_installs_per_day,
+    )
+
+
+def build_resources(settings: Settings | None = None) -> dict:
+    """Resource dict for ``dg.Definitions`` (and for tests, with a temporary ``ADPERF_HOME``)."""
+    s = settings or load_settings()
+    s.home.mkdir(parents=True, exist_ok=True)
+    world = sample_world(s)
+    return {
+        "io_manager": DuckDBPandasIOManager(database=str(s.duckdb_path), schema=DUCKDB_SCHEMA),
+        "world": world,
+        "fx": EcbFxRates(url=os.environ.get("ADPERF_ECB_URL", ECB_HIST_ZIP)) if s.is_real("fx") else SampleFxRates(world=world),
+    }

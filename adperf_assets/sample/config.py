@@ -1,0 +1,93 @@
+"""Parameters of a sample world and its presets."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date
+
+
+@dataclass(frozen=True)
+class Account:
+    network: str  # "facebook" | "google_ads"
+    account_id: str
+    name: str
+    currency: str
+    timezone: str
+    platform_ios_share: float
+    countries: tuple[str, ...]
+    paid_share: float  # share of paid installs bought through this account
+
+
+# Two Facebook accounts in different zones/currencies, one Google Ads account in KRW/Seoul.
+DEFAULT_ACCOUNTS = (
+    Account("facebook", "1000000000000001", "Matcha US", "USD", "America/Los_Angeles", 0.55, ("US",), 0.40),
+    Account("facebook", "1000000000000002", "Matcha EU", "EUR", "Europe/Berlin", 0.40, ("DE", "FR", "ES"), 0.25),
+    Account("google_ads", "1234567890", "Matcha KR", "KRW", "Asia/Seoul", 0.25, ("KR",), 0.30),
+)
+
+# A network that the MMP attributes installs to but whose spend we do not pull.
+UNSPENT_NETWORK_SHARE = 0.05
+
+COUNTRY_CURRENCY = {"US": "USD", "DE": "EUR", "FR": "EUR", "ES": "EUR", "KR": "KRW", "JP": "JPY", "GB": "GBP", "BR": "BRL"}
+ORGANIC_COUNTRIES = ("US", "KR", "DE", "JP", "GB", "BR")
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    seed: int = 7
+    start: date = date(2025, 6, 1)
+    days: int = 545
+    installs_per_day: int = 150
+    churn_model: str = "sbg"  # "sbg": Beta-distributed daily churn (sBG is exact); "weibull": no model is exact
+    report_timezone: str = "Asia/Seoul"
+    organic_share: float = 0.30
+    unattributed_share: float = 0.01
+    reinstall_share: float = 0.04
+    emulator_share: float = 0.03
+    network_overclaim: float = 0.12  # networks report this many more installs than the MMP attributes
+    refund_rate: float = 0.04
+    chargeback_rate: float = 0.01
+    matches_per_active_day: float = 1.0
+    accounts: tuple[Account, ...] = field(default=DEFAULT_ACCOUNTS)
+    # sBG retention by segment: base (alpha, beta) times multipliers on beta (higher beta = better retention)
+    retention_alpha: float = 0.7
+    retention_beta: float = 0.6
+    # BG/NBD-like purchases while active: daily rate ~ Gamma(r, scale), dropout after a purchase ~ Beta(a, b)
+    purchase_r: float = 0.20
+    purchase_scale: float = 0.15
+    dropout_a: float = 1.0
+    dropout_b: float = 6.0
+    # Gamma-Gamma-like amounts in USD: z ~ Gamma(p, nu), nu ~ Gamma(q, gamma)
+    spend_p: float = 5.0
+    spend_q: float = 4.0
+    spend_gamma: float = 6.0
+    # spend revisions: a day pulled k days later shows factor[k-1] of its final numbers
+    revision_factors: tuple[float, ...] = (0.86, 0.95, 0.99)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["start"] = self.start.isoformat()
+        d["accounts"] = [asdict(a) for a in self.accounts]
+        return d
+
+    @property
+    def end(self) -> date:
+        """Last day (inclusive) of the world, in the report time zone."""
+        from datetime import timedelta
+
+        return self.start + timedelta(days=self.days - 1)
+
+
+PRESETS = {
+    "default": {},
+    # small: tests that need a whole world but not 180 days of history
+    "small": {"days": 75, "installs_per_day": 60},
+    # large: ~1M users, ~50M log events, for benchmarks
+    "large": {"installs_per_day": 1835},
+}
+
+
+def preset(name: str, **overrides) -> WorldConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown world preset {name!r}; known: {', '.join(PRESETS)}")
+    return replace(WorldConfig(), **{**PRESETS[name], **overrides})
