@@ -236,3 +236,28 @@ def test_flags_may_be_zero_one_integers():
     pd.testing.assert_frame_equal(
         credit_revenue(as_ints, revenue, "pagerank"), credit_revenue(sessions, revenue, "pagerank")
     )
+
+
+def test_docs_worked_example():
+    """The table in docs/behavior_credit.md."""
+    sessions = sessions_frame(
+        [
+            ("s1", "ann", "bo", 600, True, True),
+            ("s2", "ann", "cy", 300, False, False),
+            ("s3", "cy", "ann", 600, True, True),
+            ("s3", "cy", "bo", 200, False, True),
+            ("s4", "bo", "dee", 300, False, False),
+            ("s5", "hal", "dee", 120, True, True),
+            ("s6", "fay", "gus", 120, False, False),
+        ]
+    )
+    revenue = revenue_frame([("ann", 10.0), ("cy", 6.0), ("eve", 4.0), ("hal", -3.0)])
+    table = {
+        "direct": {"ann": 10.0, "cy": 6.0, "eve": 4.0, "hal": -3.0},
+        "pagerank": {"ann": 6.9589, "bo": 3.5851, "cy": 4.5726, "dee": 0.6035, "eve": 4.0, "hal": -2.7202},
+        "shapley": {"ann": 7.1699, "bo": 5.5263, "cy": 3.3038, "eve": 4.0, "hal": -3.0},
+    }
+    for method, want in table.items():
+        got = as_dict(credit_revenue(sessions, revenue, method))
+        assert set(got) == set(want), method
+        assert {u: round(v, 4) for u, v in got.items()} == want, method
