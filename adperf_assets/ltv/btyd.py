@@ -179,6 +179,7 @@ class BGNBDLikelihood:
         w = np.asarray(weights, dtype=float)
         self.penalizer_coef = float(penalizer_coef)
         self.total_weight = float(w.sum())
+        self.n_rows = len(w)
         per_x = np.bincount(x, weights=w)
         self._x_values = np.flatnonzero(per_x).astype(float)
         self._x_weights = per_x[per_x > 0]
@@ -253,6 +254,7 @@ class GammaGammaLikelihood:
         w = np.asarray(weights, dtype=float)
         self.penalizer_coef = float(penalizer_coef)
         self.total_weight = W = float(w.sum())
+        self.n_rows = len(w)
         per_x = np.bincount(x.astype(np.int64), weights=w)
         self._x_values = np.flatnonzero(per_x).astype(float)
         self._x_weights = per_x[per_x > 0]
@@ -352,6 +354,11 @@ def _newton(fun, theta: np.ndarray, max_steps: int = 30) -> tuple[np.ndarray, fl
     return theta, value, grad, H
 
 
+def _well_conditioned(H: np.ndarray) -> bool:
+    eig = np.linalg.eigvalsh(H)
+    return bool(eig[0] > 0 and eig[0] > 1e-9 * eig[-1])
+
+
 def _fit_collapsed(likelihood_cls, columns, counts, penalizer, n_params: int, what: str):
     """Minimize lifetimes' objective on collapsed rows; returns log-params, objective, Hessian.
 
@@ -378,7 +385,9 @@ def _fit_collapsed(likelihood_cls, columns, counts, penalizer, n_params: int, wh
             start = _lbfgsb(sample, x0, gtol=1e-7)
             if np.all(np.isfinite(start.x)) and np.all(np.abs(start.x) < _LOG_PARAM_BOUND - 1):
                 theta, value, grad, H = _newton(full, start.x)
-        if theta is None or np.max(np.abs(grad)) > 100 * _NEWTON_GTOL:
+        if theta is None or np.max(np.abs(grad)) > 100 * _NEWTON_GTOL or not _well_conditioned(H):
+            # no start, no convergence, or a flat ridge (e.g. a, b -> inf on a sample that cannot
+            # tell them apart): redo it lifetimes' way on all rows
             res = _lbfgsb(full, x0, gtol=1e-10)
             theta, value, grad, H = _newton(full, res.x)
         at_bound = np.abs(theta) >= _LOG_PARAM_BOUND - 1e-6
@@ -456,8 +465,10 @@ def bgnbd_expected_purchases(r, alpha, a, b, t, frequency, recency, T) -> np.nda
     """E[repeat purchases in (T, T+t] | x, t_x, T], FHL (2005) eq. 10, broadcasting over all inputs.
 
     Same formula as lifetimes' `conditional_expected_number_of_purchases_up_to_time`,
-    including its Euler-transform fallback when 2F1 overflows; the P(alive) denominator is
-    evaluated as a logistic so large frequencies do not overflow.
+    including its Euler-transform fallback when 2F1 overflows, with two fixes: 2F1 may be
+    negative (c = a + b + x - 1 < 0, i.e. x = 0 and a + b < 1, which parameter draws
+    reach), where lifetimes' log(2F1) gives NaN, so the sign is carried separately; and
+    the P(alive) denominator is evaluated as a logistic so large frequencies do not overflow.
     """
     x = np.asarray(frequency, dtype=float)
     tx = np.asarray(recency, dtype=float)
@@ -466,12 +477,14 @@ def bgnbd_expected_purchases(r, alpha, a, b, t, frequency, recency, T) -> np.nda
     _a, _b, _c = r + x, b + x, a + b + x - 1
     z = t / (alpha + T + t)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        ln_hyp = np.log(special.hyp2f1(_a, _b, _c, z))
-        bad = ~np.isfinite(ln_hyp)
+        hyp = special.hyp2f1(_a, _b, _c, z)
+        ln_hyp, sign = np.log(np.abs(hyp)), np.sign(hyp)
+        bad = ~np.isfinite(hyp)
         if np.any(bad):
-            alt = np.log(special.hyp2f1(_c - _a, _c - _b, _c, z)) + (_c - _a - _b) * np.log1p(-z)
-            ln_hyp = np.where(bad, alt, ln_hyp)
-        second = -np.expm1(ln_hyp + (r + x) * (np.log(alpha + T) - np.log(alpha + t + T)))
+            alt = special.hyp2f1(_c - _a, _c - _b, _c, z)
+            ln_hyp = np.where(bad, np.log(np.abs(alt)) + (_c - _a - _b) * np.log1p(-z), ln_hyp)
+            sign = np.where(bad, np.sign(alt), sign)
+        second = 1.0 - sign * np.exp(ln_hyp + (r + x) * (np.log(alpha + T) - np.log(alpha + t + T)))
         first = (a + b + x - 1) / (a - 1)
         log_odds_dead = np.log(a) - np.log(np.where(x > 0, b + x - 1, 1.0)) + (r + x) * (
             np.log(alpha + T) - np.log(alpha + tx)
