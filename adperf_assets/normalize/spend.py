@@ -75,31 +75,39 @@ def _require(df: pd.DataFrame, network: str, columns: Iterable[str]) -> None:
             raise SpendInputError(f"{network} row {i}: field {col!r} is missing")
 
 
+def _text(values: pd.Series) -> pd.Series:
+    """Arrow-backed strings: regex and slicing run vectorised in Arrow, not row by row."""
+    return values.astype("string[pyarrow]").str.strip()
+
+
 def _integers(values: pd.Series, network: str, field: str) -> pd.Series:
-    text = values.astype(str).str.strip()
-    i = _first_bad(~text.str.fullmatch(r"-?\d+"))
+    if pd.api.types.is_integer_dtype(values):
+        return values.astype("int64")
+    text = _text(values)
+    i = _first_bad(~text.str.fullmatch(r"-?\d{1,18}").fillna(False))
     if i is not None:
         raise SpendInputError(f"{network} row {i}: field {field!r} is not an integer: {values.iloc[i]!r}")
-    return text.astype("int64")
+    return text.astype("int64").astype("int64")
 
 
 def decimal_to_micros(values: pd.Series, network: str, field: str) -> pd.Series:
-    """Exact decimal strings ("14.35", "-0.5", "3") → int64 millionths."""
-    text = values.astype(str).str.strip()
-    parts = text.str.extract(r"^(-?)(\d+)(?:\.(\d{1,6}))?$")
-    i = _first_bad(parts[1].isna())
+    """Exact decimal strings ("14.35", "-0.5", "3") → int64 millionths (no float in between)."""
+    text = _text(values)
+    i = _first_bad(~text.str.fullmatch(r"-?\d{1,12}(\.\d{1,6})?").fillna(False))
     if i is not None:
         raise SpendInputError(
             f"{network} row {i}: field {field!r} is not a decimal amount with at most 6 decimals: {values.iloc[i]!r}"
         )
-    whole = parts[1].astype("int64")
-    frac = parts[2].fillna("").str.ljust(6, "0").astype("int64")
-    sign = np.where(parts[0] == "-", -1, 1)
-    return pd.Series(sign * (whole * 1_000_000 + frac), index=values.index, dtype="int64")
+    # Drop the point and scale by the missing decimals: "14.35" -> 1435 * 10**4.
+    dot = text.str.find(".").to_numpy(dtype=np.int64)
+    length = text.str.len().to_numpy(dtype=np.int64)
+    decimals = np.where(dot >= 0, length - dot - 1, 0)
+    digits = text.str.replace(".", "", regex=False).astype("int64").to_numpy(dtype=np.int64)
+    return pd.Series(digits * 10 ** (6 - decimals), index=values.index, dtype="int64")
 
 
 def _ids(values: pd.Series) -> pd.Series:
-    return values.astype(str).str.strip()
+    return _text(values).astype(object)
 
 
 def _empty_hourly() -> pd.DataFrame:
@@ -133,8 +141,8 @@ def facebook_hourly(rows: list[dict], accounts: list[dict], *, install_action: s
     for name in tz_of["timezone_name"].unique():
         zone(name)
 
-    hour = df[hour_field].astype(str).str.extract(r"^(\d{2}):00:00(?: - \d{2}:59:59)?$")[0]
-    i = _first_bad(hour.isna())
+    hour_text = _text(df[hour_field])
+    i = _first_bad(~hour_text.str.fullmatch(r"([01]\d|2[0-3]):00:00( - \d{2}:59:59)?").fillna(False))
     if i is not None:
         raise SpendInputError(f"{net} row {i}: field {hour_field!r} is not an hour bucket: {df[hour_field].iloc[i]!r}")
     if "date_stop" in df.columns:
@@ -159,7 +167,7 @@ def facebook_hourly(rows: list[dict], accounts: list[dict], *, install_action: s
         "ad_id": _ids(df["ad_id"]),
         "ad_name": df.get("ad_name", pd.Series("", index=df.index)).fillna("").astype(str),
         "local_date": df["date_start"].astype(str),
-        "local_hour": hour.astype("int64"),
+        "local_hour": hour_text.str.slice(0, 2).astype("int64").astype("int64"),
         "impressions": _integers(df["impressions"], net, "impressions"),
         "clicks": _integers(clicks, net, "clicks"),
         "installs": _facebook_installs(df, install_action),
@@ -173,17 +181,13 @@ def _facebook_installs(df: pd.DataFrame, install_action: str) -> pd.Series:
     zero = pd.Series(0.0, index=df.index)
     if "actions" not in df.columns:
         return zero
-    acts = df["actions"].dropna()
-    bad = ~acts.map(lambda a: isinstance(a, list))
-    if bad.any():
-        i = int(df.index.get_loc(acts.index[np.flatnonzero(bad.to_numpy())[0]]))
-        raise SpendInputError(f"facebook row {i}: field 'actions' is not a list: {df['actions'].iloc[i]!r}")
-    flat = acts.explode().dropna()
+    flat = df["actions"].dropna().explode().dropna()
     if flat.empty:
         return zero
-    if not flat.map(lambda a: isinstance(a, dict)).all():
-        raise SpendInputError("facebook rows: an 'actions' entry is not an object")
-    table = pd.DataFrame.from_records(flat.tolist(), index=flat.index)
+    try:
+        table = pd.DataFrame.from_records(flat.tolist(), index=flat.index)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise SpendInputError(f"facebook rows: 'actions' must be a list of objects ({exc})") from None
     if "action_type" not in table.columns or "value" not in table.columns:
         raise SpendInputError("facebook rows: 'actions' entries need action_type and value")
     installs = table[table["action_type"] == install_action]["value"]
@@ -272,9 +276,10 @@ def unify_hourly(
             f"{r['network']} ad {r['ad_id']} (account {r['account_id']}) has {int(dup.sum())} duplicate hourly rows,"
             f" e.g. local {r['local_date']} hour {r['local_hour']}"
         )
-    bad = hourly["account_currency"].isna() | ~hourly["account_currency"].astype(str).str.fullmatch(r"[A-Z]{3}")
-    i = _first_bad(bad)
-    if i is not None:
+    codes = pd.Series(hourly["account_currency"].unique())
+    bad_codes = codes[codes.isna() | ~codes.astype(str).str.fullmatch(r"[A-Z]{3}")]
+    if len(bad_codes):
+        i = _first_bad(hourly["account_currency"].isin(bad_codes) | hourly["account_currency"].isna())
         raise SpendInputError(f"{hourly['network'].iloc[i]} row {i}: account_currency {hourly['account_currency'].iloc[i]!r} is not a currency code")
 
     placed = rebucket_to_report_days(hourly, report_tz, VALUE_COLUMNS, fall_back=fall_back)

@@ -107,7 +107,8 @@ def hour_start_utc(
     extra_idx: list[np.ndarray] = []
     extra_utc: list[pd.Series] = []
     for tz_name, idx in df.groupby(tz_col, sort=False).groups.items():
-        tz = zone(tz_name)
+        zone(tz_name)  # a clear error for a bad name
+        tz = str(tz_name)  # by name: pandas' vectorised path (a ZoneInfo object localises row by row)
         local = naive.loc[idx]
         loc = local.dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
         ambiguous = loc.isna()
@@ -152,7 +153,7 @@ def rebucket_to_report_days(
     """
     if fall_back not in ("split", "first", "second"):
         raise ValueError(f"fall_back must be 'split', 'first' or 'second', got {fall_back!r}")
-    rz = zone(report_tz)
+    zone(report_tz)
     values = list(value_columns)
     missing = [c for c in values if c not in frame.columns]
     if missing:
@@ -177,5 +178,5 @@ def rebucket_to_report_days(
             else:
                 raise TypeError(f"value column {col!r} must be integer or float to split the fall-back hour, is {v.dtype}")
     out = out.reset_index(drop=True)
-    out["report_date"] = out["hour_start_utc"].dt.tz_convert(rz).dt.tz_localize(None).dt.normalize()
+    out["report_date"] = out["hour_start_utc"].dt.tz_convert(str(report_tz)).dt.tz_localize(None).dt.normalize()
     return out
