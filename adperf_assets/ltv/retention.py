@@ -623,8 +623,11 @@ def _combine_se(v_s, se_s, v_c, se_c, variance: str):
 
 
 class BlendedRetention:
-    """R(t) = (S_sBG(t) + r_rational(t)) / 2 on the cleaned access rate (the studio method).
+    """R(t) = r0 (S_sBG(t) + r_rational(t)) / 2 on the cleaned access rate (the studio method).
 
+    Both models are fitted to the curve relative to its install-day rate r0 = rate[0] (1 for
+    an access rate by definition; below 1 if the cohort size counts installs that never
+    opened the app), so the sBG's S(0) = 1 and the rational fit describe the same thing.
     ``variance``: "model_averaged" (default) or "independent" (the seed appendix); see the
     module docstring for what each assumes about the two fits' correlation.
     """
@@ -645,16 +648,24 @@ class BlendedRetention:
         n = _cohort_sizes(cohort_size, len(r))
         if clean:
             r = clean_access_rate(r)
+        else:
+            _check_non_increasing(r)
+        if r[0] <= 0:
+            raise ValueError("access_rate[0] is 0: nobody was active on the install day")
         self.rate_ = r
         self.cohort_size_ = n
-        self.sbg_ = ShiftedBetaGeometric().fit_rates(r, n)
-        self.rational_ = RationalRetention().fit(np.arange(len(r)), r, weights=n)
+        self.day0_ = float(r[0])
+        relative = r / r[0]
+        self.sbg_ = ShiftedBetaGeometric().fit_rates(relative, n * r[0])  # survivor counts n r(t)
+        self.rational_ = RationalRetention().fit(np.arange(len(r)), relative, weights=n)
         return self
 
     @classmethod
-    def from_fits(cls, sbg: ShiftedBetaGeometric, rational: RationalRetention, variance: str = "model_averaged"):
+    def from_fits(cls, sbg: ShiftedBetaGeometric, rational: RationalRetention,
+                  variance: str = "model_averaged", day0: float = 1.0) -> "BlendedRetention":
+        """Blend two fitted models (of the curve relative to day 0, whose rate is ``day0``)."""
         out = cls(variance)
-        out.sbg_, out.rational_ = sbg, rational
+        out.sbg_, out.rational_, out.day0_ = sbg, rational, float(day0)
         return out
 
     def _fits(self):
@@ -665,7 +676,7 @@ class BlendedRetention:
     @property
     def params_(self) -> dict:
         s, c = self._fits()
-        return {"sbg": dict(s.params_), "rational": dict(c.params_)}
+        return {"sbg": dict(s.params_), "rational": dict(c.params_), "day0": self.day0_}
 
     @property
     def standard_errors_(self) -> dict:
@@ -674,18 +685,19 @@ class BlendedRetention:
 
     def survival(self, t) -> np.ndarray:
         s, c = self._fits()
-        return 0.5 * (s.survival(t) + c.survival(t))
+        return self.day0_ * 0.5 * (s.survival(t) + c.survival(t))
 
     def survival_se(self, t) -> np.ndarray:
         s, c = self._fits()
-        return _combine_se(s.survival(t), s.survival_se(t), c.survival(t), c.survival_se(t), self.variance)
+        return self.day0_ * _combine_se(s.survival(t), s.survival_se(t), c.survival(t), c.survival_se(t),
+                                        self.variance)
 
     def cumulative(self, horizons):
         """(sum_{t<h} R(t), its standard error) per horizon h: expected active days per user."""
         s, c = self._fits()
         vs, ses = s.cumulative(horizons)
         vc, sec = c.cumulative(horizons)
-        return 0.5 * (vs + vc), _combine_se(vs, ses, vc, sec, self.variance)
+        return self.day0_ * 0.5 * (vs + vc), self.day0_ * _combine_se(vs, ses, vc, sec, self.variance)
 
 
 # --------------------------------------------------------------------------- pooled cohorts
@@ -788,6 +800,7 @@ class RetentionFits:
     rational_covariance: np.ndarray  # (K,4,4)
     rss: np.ndarray  # (K,) weighted residual sum of squares
     lengths: np.ndarray  # (K,) observed days per curve
+    day0: np.ndarray  # (K,) install-day rate; the models describe the curve relative to it
     variance: str = "model_averaged"
 
     def __len__(self) -> int:
@@ -799,12 +812,12 @@ class RetentionFits:
             bool(self.sbg_converged[k]), int(self.lengths[k]),
         )
         rat = RationalRetention()._set(self.rational[k], self.rational_covariance[k], self.rss[k], int(self.lengths[k]))
-        return BlendedRetention.from_fits(sbg, rat, self.variance)
+        return BlendedRetention.from_fits(sbg, rat, self.variance, self.day0[k])
 
     def survival(self, t) -> np.ndarray:
         """Blended R(t) for every curve, shape (K, len(t))."""
         tt = _check_times(t)
-        return 0.5 * (_sbg_survival(self.alpha, self.beta, tt) + _rational(self.rational, tt[None, :]))
+        return self.day0[:, None] * 0.5 * (_sbg_survival(self.alpha, self.beta, tt) + _rational(self.rational, tt[None, :]))
 
     def cumulative(self, horizons):
         """(sum_{t<h} R(t), standard error), each shape (K, len(horizons))."""
@@ -817,7 +830,8 @@ class RetentionFits:
         c = _rational(self.rational, tt[None, :])
         vc = c @ w.T
         sec = _quad_se(np.einsum("ht,ktp->khp", w, _rational_jac(self.rational, tt[None, :])), self.rational_covariance)
-        return 0.5 * (vs + vc), _combine_se(vs, ses, vc, sec, self.variance)
+        r0 = self.day0[:, None]
+        return r0 * 0.5 * (vs + vc), r0 * _combine_se(vs, ses, vc, sec, self.variance)
 
 
 def _fit_block(task) -> dict:
@@ -881,6 +895,12 @@ def fit_many(rates, cohort_sizes, lengths=None, *, clean: bool = True,
         if rise.any():
             k, t = map(int, np.argwhere(rise)[0])
             raise ValueError(f"rates[{k}, {t + 1}] rises above day {t}; pass clean=True")
+    day0 = R[:, 0].copy()
+    if (day0 <= 0).any():
+        k = int(np.flatnonzero(day0 <= 0)[0])
+        raise ValueError(f"rates[{k}, 0] is 0: nobody was active on the install day")
+    R = R / day0[:, None]  # fit the curve relative to day 0; survivor counts stay n r(t)
+    N = N * day0[:, None]
     # blocks of curves of similar length, each padded only to its own longest curve
     order = np.argsort(L, kind="stable")
     blocks = [order[i : i + chunk] for i in range(0, K, chunk)]
@@ -902,5 +922,5 @@ def fit_many(rates, cohort_sizes, lengths=None, *, clean: bool = True,
     return RetentionFits(
         alpha=ab[:, 0], beta=ab[:, 1], sbg_covariance=cat["cov"], log_likelihood=cat["ll"],
         sbg_converged=cat["conv"], rational=cat["q"], rational_covariance=cat["rcov"], rss=cat["rss"],
-        lengths=L, variance=variance,
+        lengths=L, day0=day0, variance=variance,
     )

@@ -260,6 +260,21 @@ def test_blended_standard_error_shrinks_with_more_data(variance):
         assert se_small > 2 * se_by_days[1]
 
 
+def test_blended_scales_a_curve_whose_install_day_rate_is_below_one():
+    # cohort size counted in installs, 20% of which never opened the app: R(0) = 0.8
+    active, _ = SbgWorld().cohort(np.random.default_rng(2), 1000, 10)
+    opened = BlendedRetention().fit(active / 1000, 1000)
+    installs = BlendedRetention().fit(0.8 * active / 1000, 1250)
+    t = np.arange(200)
+    np.testing.assert_allclose(installs.survival(t), 0.8 * opened.survival(t), rtol=1e-6)
+    np.testing.assert_allclose(installs.cumulative([30, 180]), 0.8 * np.array(opened.cumulative([30, 180])), rtol=1e-5)
+    assert installs.survival(0)[0] == pytest.approx(0.8, abs=1e-4)  # sBG exactly, rational a ~ 1
+    batch = fit_many((0.8 * active / 1000)[None, :], [1250]).blended(0)
+    np.testing.assert_allclose(batch.cumulative([30, 180]), installs.cumulative([30, 180]), rtol=1e-5)
+    with pytest.raises(ValueError, match="nobody was active on the install day"):
+        BlendedRetention().fit([0.0] * 7, 100)
+
+
 def test_blended_rejects_short_or_bad_curves():
     with pytest.raises(ValueError, match="6 days; at least 7"):
         BlendedRetention().fit([1, 0.5, 0.4, 0.35, 0.3, 0.28], 100)
