@@ -87,7 +87,7 @@ def _integers(values: pd.Series, network: str, field: str) -> pd.Series:
     i = _first_bad(~text.str.fullmatch(r"-?\d{1,18}").fillna(False))
     if i is not None:
         raise SpendInputError(f"{network} row {i}: field {field!r} is not an integer: {values.iloc[i]!r}")
-    return text.astype("int64").astype("int64")
+    return pd.Series(text.astype("int64").to_numpy(dtype=np.int64), index=values.index)
 
 
 def decimal_to_micros(values: pd.Series, network: str, field: str) -> pd.Series:
@@ -167,7 +167,7 @@ def facebook_hourly(rows: list[dict], accounts: list[dict], *, install_action: s
         "ad_id": _ids(df["ad_id"]),
         "ad_name": df.get("ad_name", pd.Series("", index=df.index)).fillna("").astype(str),
         "local_date": df["date_start"].astype(str),
-        "local_hour": hour_text.str.slice(0, 2).astype("int64").astype("int64"),
+        "local_hour": hour_text.str.slice(0, 2).astype("int64").to_numpy(dtype=np.int64),
         "impressions": _integers(df["impressions"], net, "impressions"),
         "clicks": _integers(clicks, net, "clicks"),
         "installs": _facebook_installs(df, install_action),

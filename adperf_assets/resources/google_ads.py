@@ -174,7 +174,7 @@ class _Classifier:
 
 def _digits(customer_id: str) -> str:
     cid = str(customer_id).strip().replace("-", "")
-    if not cid.isdigit():
+    if not (cid.isdigit() and len(cid) == 10):
         raise ValueError(f"Google Ads customer id {customer_id!r} must be 10 digits (dashes allowed)")
     return cid
 
