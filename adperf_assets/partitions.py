@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
+import pandas as pd
 
 from adperf_assets.settings import load_settings
 
@@ -14,3 +15,15 @@ daily_partitions = dg.DailyPartitionsDefinition(
     timezone=_settings.report_timezone,
     end_offset=0,
 )
+
+# Every daily asset accepts a window of days in one run, so a backfill of N days is one run
+# (`dagster asset materialize --partition-range A...B`) instead of N.
+single_run = dg.BackfillPolicy.single_run()
+
+
+def window_days(context) -> list[pd.Timestamp]:
+    """The report days (naive midnights) of the run's partition window, oldest first."""
+    w = context.partition_time_window
+    start = pd.Timestamp(w.start).tz_localize(None)
+    end = pd.Timestamp(w.end).tz_localize(None)
+    return list(pd.date_range(start, end, freq="D", inclusive="left"))

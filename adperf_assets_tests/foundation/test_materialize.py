@@ -38,3 +38,40 @@ def test_rematerializing_a_day_replaces_exactly_that_day(fresh_home):
     con.close()
     assert [str(d) for d, _, _ in per_day] == ["2025-07-14", "2025-07-15", "2025-07-16"]
     assert all(n == c for _, n, c in per_day)  # one row per currency: the re-run replaced, not appended
+
+
+def test_a_range_of_days_is_one_run_with_the_same_rows_as_day_by_day(fresh_home, tmp_path):
+    """Single-run backfill: a 3-day range in one run equals three one-day runs."""
+    import dataclasses
+
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    from adperf_assets.assets.fx import fx_rates
+
+    days = ["2025-07-18", "2025-07-19", "2025-07-20"]  # Fri, Sat, Sun: two carried-forward days
+    job = dg.define_asset_job("fx_range", selection=[fx_rates])
+    ranged = dg.Definitions(assets=[fx_rates], jobs=[job], resources=build_resources(fresh_home))
+    with dg.instance_for_test() as instance:
+        res = ranged.get_job_def("fx_range").execute_in_process(
+            instance=instance,
+            tags={ASSET_PARTITION_RANGE_START_TAG: days[0], ASSET_PARTITION_RANGE_END_TAG: days[-1]})
+        assert res.success
+        assert len(instance.get_runs()) == 1
+    other = dataclasses.replace(fresh_home, home=tmp_path / "daily")
+    with dg.instance_for_test() as instance:
+        for d in days:
+            assert dg.materialize([fx_rates], partition_key=d, instance=instance,
+                                  resources=build_resources(other)).success
+
+    def table(settings):
+        con = duckdb.connect(str(settings.duckdb_path), read_only=True)
+        df = con.sql(f"select * from {DUCKDB_SCHEMA}.fx_rates order by report_date, currency").df()
+        con.close()
+        return df
+
+    a, b = table(fresh_home), table(other)
+    assert len(a) > 0 and a.equals(b)
+    # USD -> USD is 1 every day; every other currency's weekend rate is Friday's
+    weekend = a[(a["report_date"] >= "2025-07-19") & (a["currency"] != "USD")]
+    assert weekend["is_carried_forward"].all()
+    assert (weekend["rate_date"] == "2025-07-18").all()
