@@ -11,6 +11,8 @@ import os
 import dagster as dg
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
+from adperf_assets.resources.app_db import AppDatabase, SampleAppDatabase
+from adperf_assets.resources.event_logs import EventLogs, SampleEventLogs
 from adperf_assets.resources.fx import ECB_HIST_ZIP, EcbFxRates, SampleFxRates
 from adperf_assets.resources.world import SampleWorld
 from adperf_assets.settings import Settings, load_settings
@@ -37,4 +39,6 @@ def build_resources(settings: Settings | None = None) -> dict:
         "io_manager": DuckDBPandasIOManager(database=str(s.duckdb_path), schema=DUCKDB_SCHEMA),
         "world": world,
         "fx": EcbFxRates(url=os.environ.get("ADPERF_ECB_URL", ECB_HIST_ZIP)) if s.is_real("fx") else SampleFxRates(world=world),
+        "app_db": AppDatabase(url=dg.EnvVar("ADPERF_APP_DB_URL")) if s.is_real("payments") else SampleAppDatabase(world=world),
+        "event_logs": EventLogs(root=dg.EnvVar("ADPERF_EVENT_LOGS")) if s.is_real("events") else SampleEventLogs(world=world),
     }
