@@ -22,6 +22,14 @@ window) / sqrt(window) for the plain mean) and ``se_D`` from ``BlendedRetention.
 and the interval is LTV +- z se with z the normal quantile of ``confidence``, its lower end
 floored at 0.
 
+Measured on a synthetic sBG population (200 cohorts of 1,000 users, 5% of active user-days
+paying; adperf_assets_tests/ltv/test_cohort.py), 180-day LTV: MAPE 18.5% from 7 days and
+12.5% from 14 days, 99% interval covering the truth for 98% / 96.5% of cohorts; the
+geometric baseline's MAPE 75% / 62%. Most of the remaining error is ARPU noise. On
+Weibull-shaped retention (no heavy tail) both curve fits over-estimate the 180-day active
+days from a short history (the blend by ~+68% from 7 days, +36% from 14, +19% from 28 on
+synthetic curves), so check that world's back-test before trusting early estimates there.
+
 API
 ---
 ``cohort_ltv(daily_arpu, access_rate, cohort_size, horizons=(30, 90, 180, 365), confidence=0.99,
