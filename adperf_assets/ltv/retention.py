@@ -35,7 +35,7 @@ API (no Dagster here; the asset layer calls these)
     ``days[i] = sum_{t < horizons[i]} R(t)``, the expected active days per user.
 ``combine_cohorts(activity) -> DataFrame``  pools cohorts as the seed does (below).
 ``fit_many(rates, cohort_sizes, lengths=None, n_jobs=1) -> RetentionFits``  the same fits for
-    K curves at once (vectorised numpy: 10,000 curves of 7..90 days in ~12 s of CPU, see
+    K curves at once (vectorised numpy: 10,000 curves of 7..90 days in ~7 s of CPU, see
     ``benchmarks/retention_fits.py``). ``RetentionFits`` holds arrays per curve (``alpha``,
     ``beta``, ``sbg_covariance``, ``log_likelihood``, ``sbg_converged``, ``rational`` (K,4),
     ``rational_covariance``, ``rss``, ``lengths``, ``day0``), ``survival(t)`` and

@@ -326,6 +326,9 @@ def test_combine_cohorts_the_seed_way():
     assert out.loc[1, "daily_arpu"] == pytest.approx(16.0 / 170)
     m = BlendedRetention().fit(out["access_rate"], out["cohort_size"])
     assert m.sbg_.converged_
+    batch = fit_many(out["access_rate"].to_numpy()[None, :], out["cohort_size"].to_numpy()[None, :]).blended(0)
+    assert batch.params_["sbg"] == pytest.approx(m.params_["sbg"], rel=1e-5)
+    np.testing.assert_allclose(batch.cumulative([30, 180]), m.cumulative([30, 180]), rtol=1e-4)
 
 
 def test_combine_cohorts_rejects_bad_rows():
