@@ -1,0 +1,1 @@
+"""Retention fits and LTV estimators: plain numpy/scipy/lifetimes, no Dagster."""

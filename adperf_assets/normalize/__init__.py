@@ -1,0 +1,1 @@
+"""Currency and time-zone normalisation: plain pandas, no Dagster."""
