@@ -38,14 +38,14 @@ import pandas as pd
 #: (field, compiled pattern, what it catches) — the documented rule, in one place.
 EMULATOR_MARKERS: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("model", re.compile(r"^sdk_gphone", re.I), "Android Studio emulator image"),
-    ("model", re.compile(r"^(google_)?sdk($|_)", re.I), "Android SDK emulator image"),
+    ("model", re.compile(r"^(?:google_)?sdk(?:$|_)", re.I), "Android SDK emulator image"),
     ("model", re.compile(r"^android sdk built for", re.I), "Android SDK emulator image"),
-    ("model", re.compile(r"^generic($|_)", re.I), "generic AOSP build"),
+    ("model", re.compile(r"^generic(?:$|_)", re.I), "generic AOSP build"),
     ("model", re.compile(r"emulator", re.I), "model names an emulator"),
     ("manufacturer", re.compile(r"^genymotion$", re.I), "Genymotion virtual device"),
-    ("model", re.compile(r"^custom (phone|tablet)\b", re.I), "Genymotion device profile"),
+    ("model", re.compile(r"^custom (?:phone|tablet)\b", re.I), "Genymotion device profile"),
     ("model", re.compile(r"^vbox86", re.I), "VirtualBox image"),
-    ("model", re.compile(r"^(x86_64|i386|arm64)$", re.I), "iOS simulator"),
+    ("model", re.compile(r"^(?:x86_64|i386|arm64)$", re.I), "iOS simulator"),
 )
 
 
