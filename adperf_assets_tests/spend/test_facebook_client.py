@@ -29,7 +29,7 @@ def account(graph):
 def resource(graph, fake_clock, **overrides) -> FacebookAdsResource:
     settings = dict(
         access_token=TOKEN, account_ids=["act_42"], graph_url=graph.url, page_limit=PAGE,
-        request_timeout_s=0.3, min_request_interval_s=0.0, max_retries=3, backoff_base_s=1.0,
+        request_timeout_s=10.0, min_request_interval_s=0.0, max_retries=3, backoff_base_s=1.0,
         backoff_max_s=8.0, async_min_days=3, async_poll_interval_s=5.0,
     )
     settings.update(overrides)
@@ -90,13 +90,14 @@ def test_hourly_insights_returns_the_rows(account, fake_clock):
         Fault("json500", page=35),
         Fault("html500", page=42),
         Fault("truncated", page=49),
-        Fault("timeout", page=56, delay_s=0.8),
+        Fault("timeout", page=56, delay_s=3.0),
     ],
     ids=lambda f: f"{f.kind}-{f.code}" if f.kind == "code" else f.kind,
 )
 def test_fault_mid_pull_is_retried_to_a_complete_result(account, fake_clock, fault):
     account.faults = [fault]
-    pull = resource(account, fake_clock).pull_hourly_insights("act_42", date(2026, 3, 7), date(2026, 3, 8))
+    # Generous margins (1 s timeout, 3 s delay) so a loaded CI machine does not time out normal pages.
+    pull = resource(account, fake_clock, request_timeout_s=1.0).pull_hourly_insights("act_42", date(2026, 3, 7), date(2026, 3, 8))
     assert pull.rows == expected_rows(account, "2026-03-07", "2026-03-08")
     assert pull.retries_made == 1
     # The failed page was asked again with the same cursor, nothing else repeated.
@@ -142,9 +143,10 @@ def test_persistent_truncated_page_raises(account, fake_clock):
 
 
 def test_persistent_timeout_raises(account, fake_clock):
-    account.faults = [Fault("timeout", page=0, delay_s=0.5) for _ in range(2)]
+    account.faults = [Fault("timeout", page=0, delay_s=2.0) for _ in range(2)]
     with pytest.raises(AdsPullError, match=r"day 2026-03-08 failed after 2 attempt\(s\): ReadTimeout"):
-        resource(account, fake_clock, max_retries=1).hourly_insights("act_42", "2026-03-08", "2026-03-08")
+        resource(account, fake_clock, max_retries=1, request_timeout_s=0.5).hourly_insights(
+            "act_42", "2026-03-08", "2026-03-08")
 
 
 def test_error_that_is_not_transient_is_not_retried(account, fake_clock):

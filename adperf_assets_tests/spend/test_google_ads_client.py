@@ -105,8 +105,8 @@ def test_quota_error_with_other_status_is_retried(google, customer, fake_clock):
 
 
 def test_deadline_is_retried(google, customer, fake_clock):
-    google.faults = [delay(1.0)]
-    pull = resource(google, fake_clock, request_timeout_s=0.3).pull_hourly_rows(CID, "2026-03-08", "2026-03-08")
+    google.faults = [delay(3.0)]  # margins for a loaded CI machine: 1 s deadline, 3 s delay
+    pull = resource(google, fake_clock, request_timeout_s=1.0).pull_hourly_rows(CID, "2026-03-08", "2026-03-08")
     assert len(pull.rows) == 48 and pull.retries_made == 1
 
 
