@@ -354,7 +354,7 @@ def attribute_installs(
         pick = last.reindex(rows["user_id"])
         moved = pick["network"].notna().to_numpy() & (pick["_order"].to_numpy() != rows["_order"].to_numpy())
         for c in attr_cols:
-            rows.loc[moved, c] = pick[c].to_numpy()[moved]
+            rows[c] = np.where(moved, pick[c].to_numpy(), rows[c].to_numpy()).astype(rows[c].dtype)
         reattributed = int(moved.sum())
     mmp_table = pd.DataFrame({
         "user_id": rows["user_id"].astype(np.int64),

@@ -14,6 +14,7 @@ from dagster_duckdb_pandas import DuckDBPandasIOManager
 from adperf_assets.resources.app_db import AppDatabase, SampleAppDatabase
 from adperf_assets.resources.event_logs import EventLogs, SampleEventLogs
 from adperf_assets.resources.fx import ECB_HIST_ZIP, EcbFxRates, SampleFxRates
+from adperf_assets.resources.mmp import AdjustCsvExport, AppsFlyerPullApi, SampleAdjust, SampleAppsFlyer
 from adperf_assets.resources.world import SampleWorld
 from adperf_assets.settings import Settings, load_settings
 
@@ -41,4 +42,8 @@ def build_resources(settings: Settings | None = None) -> dict:
         "fx": EcbFxRates(url=os.environ.get("ADPERF_ECB_URL", ECB_HIST_ZIP)) if s.is_real("fx") else SampleFxRates(world=world),
         "app_db": AppDatabase(url=dg.EnvVar("ADPERF_APP_DB_URL")) if s.is_real("payments") else SampleAppDatabase(world=world),
         "event_logs": EventLogs(root=dg.EnvVar("ADPERF_EVENT_LOGS")) if s.is_real("events") else SampleEventLogs(world=world),
+        "appsflyer": AppsFlyerPullApi(api_token=dg.EnvVar("APPSFLYER_API_TOKEN"), app_ids=[dg.EnvVar("APPSFLYER_APP_IDS")])
+        if s.is_real("mmp") else SampleAppsFlyer(world=world),
+        "adjust": AdjustCsvExport(directory=os.environ.get("ADPERF_ADJUST_EXPORT_DIR", ""))
+        if s.is_real("mmp") else SampleAdjust(world=world),
     }
