@@ -25,8 +25,30 @@ import pandas as pd
 from lifetimes import BetaGeoFitter, GammaGammaFitter
 from lifetimes.generate_data import beta_geometric_nbd_model
 from lifetimes.utils import ConvergenceError
-from scipy import optimize, special
+from scipy import optimize, sparse, special, stats
 from threadpoolctl import threadpool_limits
+
+from adperf_assets.ltv.btyd_predict import (
+    bgnbd_discounted_alive_purchases,
+    bgnbd_discounted_purchases,
+    bgnbd_expected_purchases,
+    bgnbd_p_alive,
+    gamma_gamma_expected_spend,
+    gamma_gamma_spend_weight,
+)
+
+__all__ = [
+    "BTYDModel",
+    "BGNBDLikelihood",
+    "GammaGammaLikelihood",
+    "bgnbd_discounted_purchases",
+    "bgnbd_expected_purchases",
+    "fit_bgnbd",
+    "fit_btyd",
+    "fit_gamma_gamma",
+    "gamma_gamma_expected_spend",
+    "validate_summary",
+]
 
 SUMMARY_COLUMNS = ("frequency", "recency", "T", "monetary_value")
 BGNBD_PARAMS = ("r", "alpha", "a", "b")
@@ -461,83 +483,6 @@ def fit_gamma_gamma(frequency, monetary_value, penalizer: float = 0.0, index=Non
 # ----------------------------------------------------------------------------- predictions
 
 
-def bgnbd_expected_purchases(r, alpha, a, b, t, frequency, recency, T) -> np.ndarray:
-    """E[repeat purchases in (T, T+t] | x, t_x, T], FHL (2005) eq. 10, broadcasting over all inputs.
-
-    Same formula as lifetimes' `conditional_expected_number_of_purchases_up_to_time`,
-    including its Euler-transform fallback when 2F1 overflows, with two fixes: 2F1 may be
-    negative (c = a + b + x - 1 < 0, i.e. x = 0 and a + b < 1, which parameter draws
-    reach), where lifetimes' log(2F1) gives NaN, so the sign is carried separately; and
-    the P(alive) denominator is evaluated as a logistic so large frequencies do not overflow.
-    """
-    x = np.asarray(frequency, dtype=float)
-    tx = np.asarray(recency, dtype=float)
-    T = np.asarray(T, dtype=float)
-    t = np.asarray(t, dtype=float)
-    _a, _b, _c = r + x, b + x, a + b + x - 1
-    z = t / (alpha + T + t)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        hyp = special.hyp2f1(_a, _b, _c, z)
-        ln_hyp, sign = np.log(np.abs(hyp)), np.sign(hyp)
-        bad = ~np.isfinite(hyp)
-        if np.any(bad):
-            alt = special.hyp2f1(_c - _a, _c - _b, _c, z)
-            ln_hyp = np.where(bad, np.log(np.abs(alt)) + (_c - _a - _b) * np.log1p(-z), ln_hyp)
-            sign = np.where(bad, np.sign(alt), sign)
-        second = 1.0 - sign * np.exp(ln_hyp + (r + x) * (np.log(alpha + T) - np.log(alpha + t + T)))
-        first = (a + b + x - 1) / (a - 1)
-        log_odds_dead = np.log(a) - np.log(np.where(x > 0, b + x - 1, 1.0)) + (r + x) * (
-            np.log(alpha + T) - np.log(alpha + tx)
-        )
-        p_alive = np.where(x > 0, special.expit(-log_odds_dead), 1.0)
-    return first * second * p_alive
-
-
-def _discount_nodes(horizon_days: float, n_per_piece: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss-Legendre nodes/weights on [0, H], pieces [0,1], [1,2], [2,4], ... (E(t) bends fastest near 0)."""
-    edges = [0.0]
-    step = 1.0
-    while edges[-1] + step < horizon_days:
-        edges.append(min(edges[-1] + step, horizon_days))
-        step = edges[-1]  # doubling
-    edges.append(float(horizon_days))
-    gx, gw = np.polynomial.legendre.leggauss(n_per_piece)
-    nodes, weights = [], []
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        nodes.append((hi - lo) / 2 * gx + (hi + lo) / 2)
-        weights.append((hi - lo) / 2 * gw)
-    return np.concatenate(nodes), np.concatenate(weights)
-
-
-def bgnbd_discounted_purchases(r, alpha, a, b, horizon_days, frequency, recency, T, daily_discount_rate) -> np.ndarray:
-    """Expected repeat purchases in the next `horizon_days`, each discounted by (1+rate)^-t at time t.
-
-    Continuous discounting of the expected purchase curve E(t):
-    int_0^H (1+d)^-t dE(t) = (1+d)^-H E(H) + ln(1+d) int_0^H (1+d)^-t E(t) dt,
-    the integral by composite Gauss-Legendre (accurate to ~1e-9 relative, tested).
-    """
-    E_H = bgnbd_expected_purchases(r, alpha, a, b, horizon_days, frequency, recency, T)
-    if daily_discount_rate == 0 or horizon_days == 0:
-        return E_H
-    log_d = np.log1p(daily_discount_rate)
-    total = np.exp(-log_d * horizon_days) * E_H
-    nodes, weights = _discount_nodes(horizon_days)
-    for s, wgt in zip(nodes, weights):
-        total = total + log_d * wgt * np.exp(-log_d * s) * bgnbd_expected_purchases(
-            r, alpha, a, b, s, frequency, recency, T
-        )
-    return total
-
-
-def gamma_gamma_expected_spend(p, q, v, frequency, monetary_value) -> np.ndarray:
-    """E[value of a future purchase | x, m]: a credibility mix of m and the population mean v p / (q - 1)."""
-    x = np.asarray(frequency, dtype=float)
-    m = np.asarray(monetary_value, dtype=float)
-    weight = p * x / (p * x + q - 1)
-    population_mean = v * p / (q - 1)
-    return np.where(x > 0, (1 - weight) * population_mean + weight * m, population_mean)
-
-
 def _check_horizon(horizon_days: float, daily_discount_rate: float) -> None:
     if not np.isfinite(horizon_days) or horizon_days < 0:
         raise ValueError(f"horizon_days must be a finite number >= 0, got {horizon_days!r}")
@@ -578,11 +523,11 @@ class BTYDModel:
         """Expected repeat purchase-days per user in the next `horizon_days` (discounted if a rate is given)."""
         validate_summary(summary, monetary=False)
         _check_horizon(horizon_days, daily_discount_rate)
-        (ux, utx, uT), _, inverse = _collapse(*_summary_arrays(summary)[:3])
-        values = bgnbd_discounted_purchases(
-            *self.bgnbd.params_[list(BGNBD_PARAMS)], horizon_days, ux, utx, uT, daily_discount_rate
-        )
-        return pd.Series(values[inverse], index=summary.index, name="expected_purchases")
+        layout = _Layout.of(summary)
+        r, alpha, a, b = self.bgnbd.params_[list(BGNBD_PARAMS)]
+        alive = bgnbd_discounted_alive_purchases(r, alpha, a, b, horizon_days, layout.xt_x, layout.xt_T, daily_discount_rate)
+        rows = alive[layout.xt_of_row] * bgnbd_p_alive(r, alpha, a, b, layout.row_x, layout.row_tx, layout.row_T)
+        return pd.Series(rows[layout.row_of_user], index=summary.index, name="expected_purchases")
 
     def expected_spend(self, summary: pd.DataFrame) -> pd.Series:
         """Gamma-Gamma expected value per future purchase; users with frequency 0 get the population mean."""
@@ -603,10 +548,11 @@ class BTYDModel:
         spend = self.expected_spend(summary)
         return (purchases * spend).rename("expected_value")
 
-    def sample_log_params(self, n_draws: int, random_state=0) -> tuple[np.ndarray, np.ndarray]:
-        """Parameter draws from the asymptotic normal of the log-parameters (BG/NBD rows, Gamma-Gamma rows).
+    def sample_params(self, n_draws: int, random_state=0) -> tuple[np.ndarray, np.ndarray]:
+        """Parameter draws from the asymptotic normal of the log-parameters, exponentiated.
 
-        Gamma-Gamma draws with q <= 1 (infinite mean spend) are redrawn.
+        Returns (n_draws x [r, alpha, a, b], n_draws x [p, q, v]). Gamma-Gamma draws with
+        q <= 1 (infinite mean spend) are redrawn.
         """
         rng = np.random.default_rng(random_state)
         cov = self.log_params_covariance_.to_numpy()
@@ -629,82 +575,187 @@ class BTYDModel:
         summary: pd.DataFrame,
         horizon_days: float,
         confidence: float = 0.99,
-        n_draws: int = 500,
         groups=None,
         daily_discount_rate: float = 0.0,
+        method: str = "delta",
+        n_draws: int = 1000,
         random_state=0,
-        chunk_size: int = 20_000,
     ) -> pd.DataFrame:
         """Expected value with an interval from the parameters' estimation uncertainty.
 
-        Method: draw `n_draws` parameter sets from the asymptotic normal of the
-        log-parameters (mean = MLE, covariance = `log_params_covariance_`; log space keeps
-        every draw positive), recompute the expected value under each draw, and take the
-        central `confidence` quantiles. `expected_value` is the value at the MLE.
+        The log-parameters are asymptotically normal (mean = MLE, covariance =
+        `log_params_covariance_`). Two ways to carry that to the expected value:
+        - `method="delta"` (default): gradient of each value w.r.t. the 7 log-parameters
+          by central differences (BG/NBD factor and Gamma-Gamma factor separately, 15
+          evaluations in all), variance g' S g, and a log-normal interval
+          value * exp(+-z sd/value), which stays positive. Seconds on millions of users.
+        - `method="draws"`: `n_draws` parameter sets drawn in log space (Gamma-Gamma draws
+          with q <= 1 redrawn), the value recomputed under each, central quantiles. Catches
+          skewness on small data; costs n_draws x the point estimate (tens of seconds per
+          1000 draws on 1M users; with a discount rate, ~80x more 2F1 work: use "delta").
+        `expected_value` is the value at the MLE either way.
 
-        Without `groups`: one row per user (index of `summary`). With `groups` (labels
-        aligned with `summary`, e.g. cohort x segment): one row per group, for the SUM over
-        its users, the quantiles taken on the per-draw sums (so users' shared parameter
-        uncertainty adds up correctly), plus `n_users`.
+        Without `groups`: one row per user (index of `summary`). With `groups` (a Series
+        on summary's index, or labels in summary's row order, e.g. cohort x segment): one
+        row per group for the SUM over its users (the users share the parameters, so
+        their uncertainties add up coherently), plus `n_users`.
 
-        What it does not cover: the Poisson/spend noise of individual users (it is an
-        interval on the expected value, not a prediction interval on realised revenue) and
-        model misspecification; the back-test's coverage measures how much that matters.
-        Cost: about n_draws x (distinct (frequency, recency, T) rows) 2F1 evaluations.
+        Not covered: the Poisson/spend noise of individual users (this is an interval on
+        the expected value, not a prediction interval on realised revenue) and model
+        misspecification; the back-test's coverage measures how much that matters.
         """
         validate_summary(summary)
         _check_horizon(horizon_days, daily_discount_rate)
         if not 0 < confidence < 1:
             raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-        if n_draws < 2:
+        if method not in ("delta", "draws"):
+            raise ValueError(f"method must be 'delta' or 'draws', got {method!r}")
+        if method == "draws" and n_draws < 2:
             raise ValueError(f"n_draws must be >= 2, got {n_draws!r}")
-        q_lo, q_hi = (1 - confidence) / 2, 1 - (1 - confidence) / 2
-        point = self.expected_value(summary, horizon_days, daily_discount_rate)
-        bg, gg = self.sample_log_params(n_draws, random_state)
-        x, tx, T, m = _summary_arrays(summary)
-        (ux, utx, uT), _, inverse = _collapse(x, tx, T)
-
-        def purchases(rows: np.ndarray) -> np.ndarray:  # (len(rows), n_draws)
-            return bgnbd_discounted_purchases(
-                bg[:, 0], bg[:, 1], bg[:, 2], bg[:, 3], horizon_days,
-                ux[rows, None], utx[rows, None], uT[rows, None], daily_discount_rate,
-            )
-
-        def spend(users: np.ndarray) -> np.ndarray:  # (len(users), n_draws)
-            return gamma_gamma_expected_spend(gg[:, 0], gg[:, 1], gg[:, 2], x[users, None], m[users, None])
-
+        layout = _Layout.of(summary)
+        codes = n_groups = None
+        if groups is not None:
+            codes, uniques = _group_codes(groups, summary)
+            n_groups = len(uniques)
+        with threadpool_limits(limits=1, user_api="blas"):
+            if method == "delta":
+                point, lower, upper = self._delta_interval(layout, horizon_days, daily_discount_rate, confidence, codes, n_groups)
+            else:
+                point, lower, upper = self._draws_interval(
+                    layout, horizon_days, daily_discount_rate, confidence, codes, n_groups, n_draws, random_state
+                )
+        frame = pd.DataFrame({"expected_value": point, "lower": lower, "upper": upper})
         if groups is None:
-            lower = np.empty(len(summary))
-            upper = np.empty(len(summary))
-            order = np.argsort(inverse, kind="stable")  # users sharing a row sit together
-            for start in range(0, len(order), chunk_size):
-                users = order[start:start + chunk_size]
-                rows, local = np.unique(inverse[users], return_inverse=True)
-                draws = purchases(rows)[local] * spend(users)
-                lower[users], upper[users] = np.quantile(draws, [q_lo, q_hi], axis=1)
-            return pd.DataFrame({"expected_value": point.to_numpy(), "lower": lower, "upper": upper}, index=summary.index)
+            frame.index = summary.index
+            return frame
+        frame.index = pd.Index(uniques, name=groups.name if isinstance(groups, pd.Series) else None)
+        frame["n_users"] = np.bincount(codes, minlength=n_groups)
+        return frame
 
-        labels = pd.Series(groups, index=summary.index) if not isinstance(groups, pd.Series) else groups
-        if len(labels) != len(summary):
-            raise ValueError(f"groups has {len(labels)} labels for {len(summary)} summary rows")
-        codes, uniques = pd.factorize(labels.to_numpy(), use_na_sentinel=False)
-        n_groups = len(uniques)
+    def _purchases(self, layout: "_Layout", bg: np.ndarray, horizon_days, rate) -> np.ndarray:
+        r, alpha, a, b = bg
+        alive = bgnbd_discounted_alive_purchases(r, alpha, a, b, horizon_days, layout.xt_x, layout.xt_T, rate)
+        rows = alive[layout.xt_of_row] * bgnbd_p_alive(r, alpha, a, b, layout.row_x, layout.row_tx, layout.row_T)
+        return rows[layout.row_of_user]
+
+    def _delta_interval(self, layout, horizon_days, rate, confidence, codes, n_groups):
+        theta = np.log(self.params_[list(BGNBD_PARAMS + GAMMA_GAMMA_PARAMS)].to_numpy(dtype=float))
+        self._check_gamma_gamma(np.exp(theta[5]))
+        h = 1e-4
+        purchases = self._purchases(layout, np.exp(theta[:4]), horizon_days, rate)
+        spend = gamma_gamma_expected_spend(*np.exp(theta[4:]), layout.x, layout.m)
+        gradient = np.empty((len(layout.x), 7))
+        for i in range(7):
+            step = np.zeros(7)
+            step[i] = h
+            if i < 4:
+                up = self._purchases(layout, np.exp(theta[:4] + step[:4]), horizon_days, rate)
+                down = self._purchases(layout, np.exp(theta[:4] - step[:4]), horizon_days, rate)
+                gradient[:, i] = spend * (up - down) / (2 * h)
+            else:
+                up = gamma_gamma_expected_spend(*np.exp(theta[4:] + step[4:]), layout.x, layout.m)
+                down = gamma_gamma_expected_spend(*np.exp(theta[4:] - step[4:]), layout.x, layout.m)
+                gradient[:, i] = purchases * (up - down) / (2 * h)
+        point = purchases * spend
+        if codes is not None:
+            membership = _membership(codes, n_groups)
+            point, gradient = membership @ point, membership @ gradient
+        cov = self.log_params_covariance_.to_numpy()
+        sd = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", gradient, cov, gradient), 0.0))
+        z = stats.norm.ppf(0.5 + confidence / 2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            factor = np.where(point > 0, np.exp(z * sd / point), 1.0)
+        return point, point / factor, point * factor
+
+    def _draws_interval(self, layout, horizon_days, rate, confidence, codes, n_groups, n_draws, random_state):
+        quantiles = [0.5 - confidence / 2, 0.5 + confidence / 2]
+        p0, q0, v0 = self.gamma_gamma.params_[list(GAMMA_GAMMA_PARAMS)]
+        self._check_gamma_gamma(q0)
+        point = self._purchases(layout, self.bgnbd.params_[list(BGNBD_PARAMS)].to_numpy(dtype=float), horizon_days, rate)
+        point = point * gamma_gamma_expected_spend(p0, q0, v0, layout.x, layout.m)
+        bg, gg = self.sample_params(n_draws, random_state)
+        r, alpha, a, b = (bg[:, i] for i in range(4))
+        p, q, v = (gg[:, i] for i in range(3))
+        population_mean = v * p / (q - 1)
+        alive = bgnbd_discounted_alive_purchases(
+            r, alpha, a, b, horizon_days, layout.xt_x[:, None], layout.xt_T[:, None], rate
+        )  # distinct (x, T) x draws
+
+        def row_purchases(rows: np.ndarray) -> np.ndarray:  # distinct rows x draws
+            p_alive = bgnbd_p_alive(r, alpha, a, b, layout.row_x[rows, None], layout.row_tx[rows, None], layout.row_T[rows, None])
+            return alive[layout.xt_of_row[rows]] * p_alive
+
+        if codes is None:  # per user: users sharing a row are handled together
+            lower, upper = np.empty(len(layout.x)), np.empty(len(layout.x))
+            order = np.argsort(layout.row_of_user, kind="stable")
+            chunk = max(1, 4_000_000 // n_draws)
+            for start in range(0, len(order), chunk):
+                users = order[start:start + chunk]
+                rows, local = np.unique(layout.row_of_user[users], return_inverse=True)
+                values = row_purchases(rows)[local] * gamma_gamma_expected_spend(
+                    p, q, v, layout.x[users, None], layout.m[users, None]
+                )
+                lower[users], upper[users] = np.quantile(values, quantiles, axis=1)
+            return point, lower, upper
+
+        # sum over a group's users of purchases(row) * [(1 - w_x) pop + w_x m]
+        #   = pop * (users per group x row) @ (P (1 - w)) + (spend per group x row) @ (P w)
+        n_rows = len(layout.row_x)
+        users_in = sparse.csc_matrix((np.ones(len(codes)), (codes, layout.row_of_user)), shape=(n_groups, n_rows))
+        spend_in = sparse.csc_matrix(
+            (np.where(layout.x > 0, layout.m, 0.0), (codes, layout.row_of_user)), shape=(n_groups, n_rows)
+        )
         sums = np.zeros((n_groups, n_draws))
-        for start in range(0, len(summary), chunk_size):
-            users = np.arange(start, min(start + chunk_size, len(summary)))
-            rows, local = np.unique(inverse[users], return_inverse=True)
-            draws = purchases(rows)[local] * spend(users)
-            np.add.at(sums, codes[users], draws)
-        lo, hi = np.quantile(sums, [q_lo, q_hi], axis=1)
-        point_sums = np.bincount(codes, weights=point.to_numpy(), minlength=n_groups)
-        return pd.DataFrame(
-            {
-                "expected_value": point_sums,
-                "lower": lo,
-                "upper": hi,
-                "n_users": np.bincount(codes, minlength=n_groups),
-            },
-            index=pd.Index(uniques, name=labels.name),
+        chunk = max(1, 4_000_000 // n_draws)
+        for start in range(0, n_rows, chunk):
+            rows = np.arange(start, min(start + chunk, n_rows))
+            purchases = row_purchases(rows)
+            weight = gamma_gamma_spend_weight(p, q, layout.row_x[rows, None])
+            sums += population_mean * (users_in[:, rows] @ (purchases * (1 - weight)))
+            sums += spend_in[:, rows] @ (purchases * weight)
+        lower, upper = np.quantile(sums, quantiles, axis=1)
+        return np.bincount(codes, weights=point, minlength=n_groups), lower, upper
+
+
+def _group_codes(groups, summary: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
+    if isinstance(groups, pd.Series):
+        if not groups.index.equals(summary.index):
+            raise ValueError("groups is a Series whose index differs from summary's; align it first")
+        values = groups.to_numpy()
+    else:
+        values = np.asarray(groups)
+    if len(values) != len(summary):
+        raise ValueError(f"groups has {len(values)} labels for {len(summary)} summary rows")
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    return np.asarray(codes, dtype=np.int64), pd.Index(uniques)
+
+
+def _membership(codes: np.ndarray, n_groups: int) -> sparse.csr_matrix:
+    return sparse.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))), shape=(n_groups, len(codes)))
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Users -> distinct (x, t_x, T) rows -> distinct (x, T): what each factor of eq. 10 depends on."""
+
+    x: np.ndarray
+    m: np.ndarray
+    row_of_user: np.ndarray
+    row_x: np.ndarray
+    row_tx: np.ndarray
+    row_T: np.ndarray
+    xt_of_row: np.ndarray
+    xt_x: np.ndarray
+    xt_T: np.ndarray
+
+    @classmethod
+    def of(cls, summary: pd.DataFrame) -> "_Layout":
+        x, tx, T, m = _summary_arrays(summary)
+        (row_x, row_tx, row_T), _, row_of_user = _collapse(x, tx, T)
+        (xt_x, xt_T), _, xt_of_row = _collapse(row_x, row_T)
+        return cls(
+            x=x, m=m if m is not None else np.zeros(len(x)), row_of_user=row_of_user,
+            row_x=row_x, row_tx=row_tx, row_T=row_T, xt_of_row=xt_of_row, xt_x=xt_x, xt_T=xt_T,
         )
 
 

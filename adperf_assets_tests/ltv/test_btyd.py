@@ -19,13 +19,8 @@ from lifetimes.plotting import (
 from scipy import integrate
 
 from adperf_assets.ltv import btyd
-from adperf_assets.ltv.btyd import (
-    BGNBDLikelihood,
-    GammaGammaLikelihood,
-    bgnbd_discounted_purchases,
-    bgnbd_expected_purchases,
-    fit_btyd,
-)
+from adperf_assets.ltv.btyd import BGNBDLikelihood, GammaGammaLikelihood, fit_btyd
+from adperf_assets.ltv.btyd_predict import bgnbd_discounted_purchases, bgnbd_expected_purchases
 from adperf_assets.ltv.btyd_simulate import simulate_bgnbd_summary
 
 BG = ["r", "alpha", "a", "b"]
@@ -293,27 +288,48 @@ def test_discounted_purchases_match_quadrature(cdnow_model):
     )
 
 
-def test_interval_brackets_the_estimate_and_sums_over_groups(cdnow, cdnow_model):
-    per_user = cdnow_model.expected_value_interval(cdnow, 52, confidence=0.9, n_draws=200)
+@pytest.mark.parametrize("method", ["delta", "draws"])
+def test_interval_brackets_the_estimate_and_sums_over_groups(cdnow, cdnow_model, method):
+    kw = {"confidence": 0.9, "method": method, "n_draws": 300}
+    per_user = cdnow_model.expected_value_interval(cdnow, 52, **kw)
     assert per_user.index.equals(cdnow.index)
+    np.testing.assert_allclose(per_user["expected_value"], cdnow_model.expected_value(cdnow, 52))
     assert (per_user["lower"] <= per_user["expected_value"]).all()
     assert (per_user["expected_value"] <= per_user["upper"]).all()
     assert (per_user["upper"] > per_user["lower"]).all()
 
-    groups = np.where(cdnow["frequency"] > 0, "repeat", "one-off")
-    by_group = cdnow_model.expected_value_interval(cdnow, 52, confidence=0.9, n_draws=200, groups=groups)
+    groups = pd.Series(np.where(cdnow["frequency"] > 0, "repeat", "one-off"), index=cdnow.index, name="kind")
+    by_group = cdnow_model.expected_value_interval(cdnow, 52, groups=groups, **kw)
+    assert by_group.index.name == "kind"
     point = cdnow_model.expected_value(cdnow, 52).groupby(groups).sum()
     np.testing.assert_allclose(by_group["expected_value"], point[by_group.index])
     assert by_group["n_users"].sum() == len(cdnow)
     assert (by_group["lower"] < by_group["expected_value"]).all()
     assert (by_group["expected_value"] < by_group["upper"]).all()
-    # the sum's interval is narrower than the sum of the users' intervals, but not degenerate
-    summed_width = (per_user["upper"] - per_user["lower"]).groupby(groups).sum()
-    assert ((by_group["upper"] - by_group["lower"]) <= summed_width[by_group.index] * 1.0001).all()
+    # users share the parameters, so their uncertainties are strongly but not perfectly correlated:
+    # the sum's width is below the sum of the users' widths, and far above independent users' sqrt-sum
+    width = by_group["upper"] - by_group["lower"]
+    user_width = per_user["upper"] - per_user["lower"]
+    summed = user_width.groupby(groups).sum()[by_group.index]
+    independent = np.sqrt((user_width**2).groupby(groups).sum()[by_group.index])
+    assert (width <= summed * 1.01).all()
+    assert (width > 0.6 * summed).all() and (width > 5 * independent).all()
+
+
+def test_delta_and_draws_intervals_agree(cdnow, cdnow_model):
+    groups = np.where(cdnow["frequency"] > 2, "frequent", "rare")
+    for horizon, rate, n_draws, tol in [(52, 0.0, 2000, 0.03), (20, 0.01, 200, 0.06)]:  # discounted draws cost ~50x more
+        delta = cdnow_model.expected_value_interval(cdnow, horizon, 0.95, groups=groups, daily_discount_rate=rate)
+        draws = cdnow_model.expected_value_interval(
+            cdnow, horizon, 0.95, groups=groups, daily_discount_rate=rate, method="draws", n_draws=n_draws
+        )
+        np.testing.assert_allclose(delta["expected_value"], draws["expected_value"])
+        np.testing.assert_allclose(delta["lower"], draws["lower"], rtol=tol)
+        np.testing.assert_allclose(delta["upper"], draws["upper"], rtol=tol)
 
 
 def test_parameter_draws_follow_the_covariance(cdnow_model):
-    bg, gg = cdnow_model.sample_log_params(4000, random_state=1)
+    bg, gg = cdnow_model.sample_params(4000, random_state=1)
     cov = cdnow_model.log_params_covariance_
     np.testing.assert_allclose(np.log(bg).std(axis=0), np.sqrt(np.diag(cov.loc[BG, BG])), rtol=0.06)
     assert (gg[:, 1] > 1).all()
@@ -332,7 +348,7 @@ def test_interval_narrows_with_more_users():
     widths = []
     for data in (small, big):
         model = fit_btyd(data)
-        total = model.expected_value_interval(data, 90, n_draws=300, groups=np.zeros(len(data)))
+        total = model.expected_value_interval(data, 90, groups=np.zeros(len(data)))
         widths.append(float(((total["upper"] - total["lower"]) / total["expected_value"]).iloc[0]))
     assert widths[1] < widths[0] * 0.75
 
@@ -380,3 +396,9 @@ def test_no_repeat_buyer_and_bad_arguments(cdnow, cdnow_model):
         cdnow_model.expected_value(cdnow, -5)
     with pytest.raises(ValueError, match="confidence"):
         cdnow_model.expected_value_interval(cdnow, 10, confidence=1.5)
+    with pytest.raises(ValueError, match="method"):
+        cdnow_model.expected_value_interval(cdnow, 10, method="bootstrap")
+    with pytest.raises(ValueError, match="labels"):
+        cdnow_model.expected_value_interval(cdnow, 10, groups=["a", "b"])
+    with pytest.raises(ValueError, match="index differs"):
+        cdnow_model.expected_value_interval(cdnow, 10, groups=pd.Series("a", index=cdnow.index[::-1]))
