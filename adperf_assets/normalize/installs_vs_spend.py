@@ -1,0 +1,65 @@
+"""Attributed installs against the spend table: unknown ad ids, and MMP vs network install counts.
+
+Pure functions behind the two ``installs`` checks that need ``ad_spend`` (contract columns
+``report_date, network, ad_id, installs``):
+
+- :func:`unknown_ads`: paid installs of a network we pull spend from whose ad id is empty or has
+  no ``ad_spend`` row (a broken join: their revenue would reach no ad). Paid installs of networks
+  with no spend rows at all (e.g. ``unityads_int``, not pulled) are listed apart, not counted as
+  unknown.
+- :func:`installs_vs_network`: per ad and day, the MMP's attributed installs vs the installs the
+  network reports. Networks over-claim (view-through, their own attribution windows), so the
+  ratio is expected above 1; a row is flagged when the larger count exceeds the smaller by more
+  than ``max_ratio`` and the larger count is at least ``min_installs`` (tiny counts are noise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class UnknownAds:
+    share: float               # unknown / paid installs of spend networks
+    paid_installs: int         # paid installs of networks that have spend rows
+    unknown: pd.DataFrame      # network, ad_id, installs (per unknown id, most first)
+    networks_without_spend: pd.DataFrame  # network, installs
+
+
+def unknown_ads(installs: pd.DataFrame, ad_spend: pd.DataFrame) -> UnknownAds:
+    paid = installs[installs["attribution"] == "paid"]
+    spend_networks = set(ad_spend["network"])
+    on_spend = paid[paid["network"].isin(spend_networks)]
+    known = pd.MultiIndex.from_frame(ad_spend[["network", "ad_id"]].drop_duplicates().astype(str))
+    keys = pd.MultiIndex.from_frame(on_spend[["network", "ad_id"]].astype(str))
+    bad = on_spend[~keys.isin(known) | (on_spend["ad_id"] == "")]
+    unknown = (bad.groupby(["network", "ad_id"]).size().rename("installs").reset_index()
+               .sort_values("installs", ascending=False, kind="stable").reset_index(drop=True))
+    other = (paid[~paid["network"].isin(spend_networks)].groupby("network").size().rename("installs")
+             .reset_index())
+    return UnknownAds(share=len(bad) / len(on_spend) if len(on_spend) else 0.0, paid_installs=len(on_spend),
+                      unknown=unknown, networks_without_spend=other)
+
+
+def installs_vs_network(installs: pd.DataFrame, ad_spend: pd.DataFrame, max_ratio: float = 1.5,
+                        min_installs: int = 20) -> pd.DataFrame:
+    """Per (report_date, network, ad_id): ``mmp_installs``, ``network_installs``, ``ratio``
+    (network / MMP; inf when the MMP has none) and ``flagged``; every ad with either count > 0."""
+    if max_ratio < 1:
+        raise ValueError(f"max_ratio must be >= 1, got {max_ratio}")
+    paid = installs[(installs["attribution"] == "paid") & (installs["ad_id"] != "")]
+    mmp = (paid.assign(report_date=paid["install_date"].astype("datetime64[ns]"))
+           .groupby(["report_date", "network", "ad_id"]).size().rename("mmp_installs"))
+    net = (ad_spend.assign(report_date=ad_spend["report_date"].astype("datetime64[ns]"))
+           .groupby(["report_date", "network", "ad_id"])["installs"].sum().rename("network_installs"))
+    out = pd.concat([mmp, net], axis=1).fillna(0).astype(np.int64).reset_index()
+    out = out[(out["mmp_installs"] > 0) | (out["network_installs"] > 0)].reset_index(drop=True)
+    m, n = out["mmp_installs"].to_numpy(), out["network_installs"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["ratio"] = np.where(m > 0, n / np.maximum(m, 1), np.inf)
+        spread = np.maximum(m, n) / np.maximum(np.minimum(m, n), 1)
+    out["flagged"] = (spread > max_ratio) & (np.maximum(m, n) >= min_installs)
+    return out
