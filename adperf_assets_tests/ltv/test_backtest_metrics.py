@@ -1,0 +1,87 @@
+"""Back-test metrics (``adperf_assets.ltv.backtest``): hand-computed values and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from adperf_assets.ltv.backtest import (
+    METRIC_COLUMNS,
+    OVERALL,
+    PREDICTION_COLUMNS,
+    backtest_metrics,
+    bias,
+    coverage,
+    mape,
+    wape,
+)
+
+
+def frame(rows):
+    base = {"estimator": "cohort", "platform": "ios", "attribution": "paid", "network": "facebook",
+            "is_emulator": False, "install_date": pd.Timestamp("2025-06-01"), "made_at_day": 7, "horizon": 180}
+    return pd.DataFrame([{**base, **r} for r in rows])
+
+
+def test_hand_computed_metrics():
+    df = frame([
+        {"predicted_per_user": 1.2, "lower": 1.0, "upper": 1.5, "realised_per_user": 1.0, "cohort_size": 100},
+        {"predicted_per_user": 1.5, "lower": 0.5, "upper": 2.5, "realised_per_user": 2.0, "cohort_size": 300},
+        {"predicted_per_user": 0.3, "lower": 0.1, "upper": 0.4, "realised_per_user": 0.0, "cohort_size": 10},
+        {"predicted_per_user": 2.0, "lower": np.nan, "upper": np.nan, "realised_per_user": 4.0, "cohort_size": 50},
+    ])
+    out = backtest_metrics(df, by=OVERALL)
+    assert list(out.columns) == OVERALL + METRIC_COLUMNS
+    row = out.iloc[0]
+    assert row["cohorts"] == 4 and row["zero_realised"] == 1 and row["users"] == 460
+    assert row["mape"] == pytest.approx((0.2 + 0.25 + 0.5) / 3)
+    assert row["bias"] == pytest.approx((0.2 - 0.25 - 0.5) / 3)
+    assert row["wape"] == pytest.approx((100 * 0.2 + 300 * 0.5 + 10 * 0.3 + 50 * 2.0) / (100 + 600 + 0 + 200))
+    assert row["with_interval"] == 3
+    assert row["coverage"] == pytest.approx(2 / 3)  # the zero-realised cohort's [0.1, 0.4] misses 0
+    assert mape(df["predicted_per_user"], df["realised_per_user"]) == pytest.approx(row["mape"])
+    assert bias(df["predicted_per_user"], df["realised_per_user"]) == pytest.approx(row["bias"])
+    assert coverage(df["lower"], df["upper"], df["realised_per_user"]) == pytest.approx(2 / 3)
+    assert wape([1, 3], [2, 2]) == pytest.approx(0.5)
+
+
+def test_groups_by_segment_and_estimator():
+    df = pd.concat([
+        frame([{"predicted_per_user": 2.0, "lower": 1, "upper": 3, "realised_per_user": 1.0}]),
+        frame([{"predicted_per_user": 1.0, "lower": 0, "upper": np.inf, "realised_per_user": 1.0,
+                "platform": "android"}]),
+        frame([{"predicted_per_user": 1.5, "lower": 1, "upper": 2, "realised_per_user": 1.0,
+                "estimator": "geometric"}]),
+    ], ignore_index=True)
+    out = backtest_metrics(df).set_index(["estimator", "platform"])
+    assert out.loc[("cohort", "ios"), "mape"] == pytest.approx(1.0)
+    assert out.loc[("cohort", "android"), "mape"] == 0.0
+    assert out.loc[("cohort", "android"), "coverage"] == 1.0  # an unbounded upper end is an interval
+    assert out.loc[("geometric", "ios"), "bias"] == pytest.approx(0.5)
+
+
+def test_no_positive_realised_gives_nan_not_a_crash():
+    df = frame([{"predicted_per_user": 1.0, "lower": 0.5, "upper": 2.0, "realised_per_user": 0.0}])
+    row = backtest_metrics(df, by=OVERALL).iloc[0]
+    assert np.isnan(row["mape"]) and np.isnan(row["wape"]) and row["coverage"] == 0.0
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"predicted_per_user": np.nan}, r"row 0: predicted_per_user = nan"),
+    ({"realised_per_user": "x"}, r"realised_per_user = 'x'"),
+    ({"lower": 3.0}, r"lower 3.0 is above upper 2.0"),
+    ({"horizon": 0}, r"horizon = 0 must be a whole number"),
+    ({"network": None}, r"network is missing"),
+])
+def test_bad_rows_are_named(change, message):
+    row = {"predicted_per_user": 1.0, "lower": 0.0, "upper": 2.0, "realised_per_user": 1.0, **change}
+    with pytest.raises(ValueError, match=message):
+        backtest_metrics(frame([row]))
+
+
+def test_missing_column_is_named():
+    df = frame([{"predicted_per_user": 1.0, "lower": 0.0, "upper": 2.0, "realised_per_user": 1.0}])
+    with pytest.raises(ValueError, match="missing column"):
+        backtest_metrics(df.drop(columns=["made_at_day"]))
+    assert set(PREDICTION_COLUMNS) <= set(df.columns)
