@@ -96,6 +96,23 @@ def main() -> None:
     print(f"max parameter relative difference vs lifetimes raw fit: {rel.max():.2e} "
           f"({(BGNBD_PARAMS + GAMMA_GAMMA_PARAMS)[int(rel.argmax())]}; goal <= 1e-4)")
 
+    print()
+    print("predictions on the same users (365 days):")
+    cohort = (summary["T"].to_numpy() // 30).astype(int)  # ~13 install-month cohorts x 3 segments
+    groups = cohort * 3 + summary.index.to_numpy() % 3
+    for label, call in [
+        ("expected_value", lambda: model.expected_value(summary, 365)),
+        ("expected_value, daily discount 0.05%", lambda: model.expected_value(summary, 365, 0.0005)),
+        ("99% interval per user (delta)", lambda: model.expected_value_interval(summary, 365)),
+        (f"99% interval, {len(np.unique(groups))} group sums (delta)",
+         lambda: model.expected_value_interval(summary, 365, groups=groups)),
+        (f"99% interval, {len(np.unique(groups))} group sums, discounted (delta)",
+         lambda: model.expected_value_interval(summary, 365, groups=groups, daily_discount_rate=0.0005)),
+    ]:
+        t0 = time.perf_counter()
+        call()
+        print(f"  {label:55s} {time.perf_counter() - t0:6.2f} s")
+
 
 if __name__ == "__main__":
     main()

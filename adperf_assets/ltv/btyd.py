@@ -4,7 +4,8 @@ lifetimes' fitters differentiate the likelihood of every raw row with autograd, 
 takes tens of seconds per million users. Here users with identical summaries are
 collapsed into one weighted row, the likelihoods and their analytic gradients are
 evaluated with numpy on the collapsed rows (the special functions only once per
-distinct frequency) and minimized with L-BFGS-B plus a Newton polish. The objective is
+distinct frequency) and minimized with L-BFGS-B (on a row sample first for big
+inputs) and Newton steps on all rows (see `_fit_collapsed`). The objective is
 lifetimes' own (mean negative log-likelihood over users, the same time scaling
 1 / max(T), initial point and penalizer `penalizer * sum(params**2)`), so the
 estimates are lifetimes' estimates; they are loaded into real `lifetimes` fitters so
