@@ -155,7 +155,10 @@ def code_inputs(sessions: pd.DataFrame, revenue: pd.DataFrame) -> CodedInputs:
     _check_sessions_consistent(sessions, session, requester, partner, is_paid)
 
     n_users = len(users)
-    per_user = np.bincount(revenue_codes, weights=amounts, minlength=n_users)
+    # pandas' group sum is compensated (Kahan): as exact as summing the payments can be
+    summed = pd.Series(amounts).groupby(revenue_codes).sum()
+    per_user = np.zeros(n_users)
+    per_user[summed.index.to_numpy()] = summed.to_numpy()
     is_payer = np.zeros(n_users, dtype=bool)
     is_payer[revenue_codes] = True
     return CodedInputs(

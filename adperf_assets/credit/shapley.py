@@ -124,6 +124,8 @@ def shapley_credit(
         )
 
     weight = coded.duration_s[rows] * (1.0 + wanted_bonus * coded.is_wanted[rows])
+    if not np.isfinite(weight).all():
+        raise ValueError("shapley: infinite partner weight; duration_s or wanted_bonus too large")
     partner_value = np.zeros(rows.size)  # per unit of session revenue
     for k in np.unique(n_partners[session_revenue > 0]):
         sessions_k = np.flatnonzero((n_partners == k) & (session_revenue > 0))
