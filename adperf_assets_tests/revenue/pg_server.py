@@ -156,19 +156,19 @@ CREATE INDEX payments_user ON payments (user_id);
 """
 
 
-def load_app_db(server: PgServer, sqlite_path: Path) -> dict[str, int]:
-    """Create database ``app`` and copy the world's users and payments into it (COPY, UTC)."""
+def load_app_db(server: PgServer, sqlite_path: Path, database: str = DATABASE) -> dict[str, int]:
+    """Create ``database`` and copy the world's users and payments into it (COPY, UTC)."""
     import psycopg2
 
     admin = psycopg2.connect(**server.dsn("postgres"))
     admin.autocommit = True
     with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-        cur.execute(f"CREATE DATABASE {DATABASE}")
+        cur.execute(f"DROP DATABASE IF EXISTS {database}")
+        cur.execute(f"CREATE DATABASE {database}")
     admin.close()
     src = sqlite3.connect(sqlite_path)
     counts = {}
-    con = psycopg2.connect(**server.dsn())
+    con = psycopg2.connect(**server.dsn(database))
     try:
         with con, con.cursor() as cur:
             cur.execute("SET TIME ZONE 'UTC'")
