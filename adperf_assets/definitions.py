@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dagster as dg
 
-from adperf_assets import assets, checks
+from adperf_assets import assets, automation, checks
 from adperf_assets.resources import build_resources
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_package_module(assets),
     asset_checks=dg.load_asset_checks_from_package_module(checks),
+    jobs=automation.jobs,
+    schedules=automation.schedules,
+    sensors=automation.sensors,
     resources=build_resources(),
 )

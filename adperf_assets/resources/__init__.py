@@ -13,8 +13,12 @@ from dagster_duckdb_pandas import DuckDBPandasIOManager
 
 from adperf_assets.resources.app_db import AppDatabase, SampleAppDatabase
 from adperf_assets.resources.event_logs import EventLogs, SampleEventLogs
+from adperf_assets.resources.duckdb_io import StringTablesDuckDBIOManager
+from adperf_assets.resources.facebook import FacebookAdsResource
 from adperf_assets.resources.fx import ECB_HIST_ZIP, EcbFxRates, SampleFxRates
+from adperf_assets.resources.google_ads import GoogleAdsResource
 from adperf_assets.resources.mmp import AdjustCsvExport, AppsFlyerPullApi, SampleAdjust, SampleAppsFlyer
+from adperf_assets.resources.sample_ads import SampleFacebookAds, SampleGoogleAds
 from adperf_assets.resources.world import SampleWorld
 from adperf_assets.settings import Settings, load_settings
 
@@ -38,6 +42,8 @@ def build_resources(settings: Settings | None = None) -> dict:
     world = sample_world(s)
     return {
         "io_manager": DuckDBPandasIOManager(database=str(s.duckdb_path), schema=DUCKDB_SCHEMA),
+        # spend tables: same database and schema; a first partition with no rows still creates the table
+        "spend_io_manager": StringTablesDuckDBIOManager(database=str(s.duckdb_path), schema=DUCKDB_SCHEMA),
         "world": world,
         "fx": EcbFxRates(url=os.environ.get("ADPERF_ECB_URL", ECB_HIST_ZIP)) if s.is_real("fx") else SampleFxRates(world=world),
         "app_db": AppDatabase(url=dg.EnvVar("ADPERF_APP_DB_URL")) if s.is_real("payments") else SampleAppDatabase(world=world),
@@ -46,4 +52,15 @@ def build_resources(settings: Settings | None = None) -> dict:
         if s.is_real("mmp") else SampleAppsFlyer(world=world),
         "adjust": AdjustCsvExport(directory=os.environ.get("ADPERF_ADJUST_EXPORT_DIR", ""))
         if s.is_real("mmp") else SampleAdjust(world=world),
+        "facebook_ads": FacebookAdsResource(
+            access_token=dg.EnvVar("FACEBOOK_ACCESS_TOKEN"), account_ids=[dg.EnvVar("FACEBOOK_ACCOUNT_IDS")],
+        ) if s.is_real("facebook") else SampleFacebookAds(world=world),
+        "google_ads": GoogleAdsResource(
+            developer_token=dg.EnvVar("GOOGLE_ADS_DEVELOPER_TOKEN"),
+            client_id=dg.EnvVar("GOOGLE_ADS_CLIENT_ID"),
+            client_secret=dg.EnvVar("GOOGLE_ADS_CLIENT_SECRET"),
+            refresh_token=dg.EnvVar("GOOGLE_ADS_REFRESH_TOKEN"),
+            login_customer_id=dg.EnvVar("GOOGLE_ADS_LOGIN_CUSTOMER_ID"),
+            customer_ids=[dg.EnvVar("GOOGLE_ADS_CUSTOMER_IDS")],
+        ) if s.is_real("google_ads") else SampleGoogleAds(world=world),
     }

@@ -224,7 +224,22 @@ def _drain(cursor: Cursor) -> list[dict]:
             raise MalformedResponse("more than 100 consecutive empty pages that still have a next link")
 
 
-class FacebookAdsResource(dg.ConfigurableResource):
+class FacebookAdsSource(dg.ConfigurableResource):
+    """What the spend assets need from Facebook; the real API client and the sample world implement it."""
+
+    def accounts(self) -> list[dict]:
+        """``[{"account_id", "name", "currency", "timezone_name"}]`` for every account to pull."""
+        raise NotImplementedError
+
+    def pull_hourly_insights(self, account_id: str, since: date, until: date) -> AdsPull:
+        """Every hourly insights row of the account-local days ``since..until``, or :class:`AdsPullError`."""
+        raise NotImplementedError
+
+    def hourly_insights(self, account_id: str, since: date, until: date) -> list[dict]:
+        return self.pull_hourly_insights(account_id, since, until).rows
+
+
+class FacebookAdsResource(FacebookAdsSource):
     """Facebook Marketing API: account metadata and hourly ad insights in the account's time zone."""
 
     access_token: str = Field(description="Graph API token, from EnvVar('FACEBOOK_ACCESS_TOKEN').")

@@ -179,7 +179,22 @@ def _digits(customer_id: str) -> str:
     return cid
 
 
-class GoogleAdsResource(dg.ConfigurableResource):
+class GoogleAdsSource(dg.ConfigurableResource):
+    """What the spend assets need from Google Ads; the real API client and the sample world implement it."""
+
+    def customers(self) -> list[dict]:
+        """``[{"account_id", "name", "currency", "timezone_name"}]`` for every customer to pull."""
+        raise NotImplementedError
+
+    def pull_hourly_rows(self, customer_id: str, since: date, until: date) -> AdsPull:
+        """Every hourly GAQL row (dict keyed by field path) of the customer-local days, or :class:`AdsPullError`."""
+        raise NotImplementedError
+
+    def hourly_rows(self, customer_id: str, since: date, until: date) -> list[dict]:
+        return self.pull_hourly_rows(customer_id, since, until).rows
+
+
+class GoogleAdsResource(GoogleAdsSource):
     """Google Ads API: customer metadata and hourly ad rows in the customer's time zone."""
 
     developer_token: str

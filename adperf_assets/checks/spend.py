@@ -1,0 +1,192 @@
+"""Checks on ``ad_spend`` (and on ``raw/fx_rates`` for the currencies the ad accounts use).
+
+Blocking (ERROR; downstream assets of the day do not run, so a misleading day is not published):
+
+- ``ad_spend_schema``: the contract's columns, in order, with their types (the dagster type
+  already refuses a missing column; this shows names and dtypes in the UI);
+- ``ad_spend_no_negative_values``: a negative cost, impression, click or install count is a
+  broken row (a refund is not spend);
+- ``ad_spend_currency_known``: an account currency the FX source does not publish cannot be
+  converted — the check names it;
+- ``ad_spend_fx_present``: ``cost_<report currency>`` is NaN where a currency had no usable rate
+  on a day (never published, or not for more than 10 days) — named with the day;
+- ``ad_spend_unique_ads``: one row per (network, ad_id, report_date); a second would double cost.
+
+Warning: ``ad_spend_installs_within_clicks`` — networks count view-through installs, so an ad
+may legitimately report more installs than clicks, but many such rows mean a mapping problem.
+
+``fx_rates_cover_ad_accounts`` (ERROR, not blocking: payments read ``fx_rates`` too and must not
+stop for an ad-only currency; ``ad_spend_fx_present`` gates the spend): every currency an ad
+account is billed in, and the report currency, has a rate on every day of the window.
+"""
+
+import dagster as dg
+import pandas as pd
+from pandas.api import types as ptypes
+
+from adperf_assets.assets.fx import fx_rates
+from adperf_assets.assets.spend import ad_spend
+from adperf_assets.normalize.spend import unified_columns
+from adperf_assets.partitions import daily_partitions
+from adperf_assets.resources.facebook import FacebookAdsSource
+from adperf_assets.resources.google_ads import GoogleAdsSource
+from adperf_assets.settings import load_settings
+
+MAX_LISTED = 20
+KEY = ["report_date", "network", "account_id", "ad_id"]
+FX_IN = {"fx_rates": dg.AssetIn(key=["raw", "fx_rates"])}
+STRING_COLUMNS = ["network", "account_id", "account_name", "account_timezone", "account_currency", "objective",
+                  "campaign_id", "campaign_name", "ad_group_id", "ad_group_name", "ad_id", "ad_name"]
+
+
+def _md(df: pd.DataFrame, n: int = MAX_LISTED) -> dg.MetadataValue:
+    if df.empty:
+        return dg.MetadataValue.md("_none_")
+    shown = df.head(n).copy()
+    for c in shown.columns:
+        if ptypes.is_datetime64_any_dtype(shown[c]):
+            shown[c] = shown[c].dt.strftime("%Y-%m-%d")
+    return dg.MetadataValue.md(shown.to_markdown(index=False))
+
+
+def _failing(rows: pd.DataFrame, columns: list[str]) -> dict:
+    return {
+        "failing_rows": len(rows),
+        "failing_ad_ids": ", ".join(rows["ad_id"].astype(str).head(MAX_LISTED)) or "none",
+        "rows": _md(rows[[c for c in columns if c in rows.columns]]),
+    }
+
+
+def _known_currencies(fx: pd.DataFrame) -> set[str]:
+    return set(fx["currency"].astype(str)) | {"EUR"}
+
+
+# -- ad_spend ----------------------------------------------------------------------------
+def _kind_ok(series: pd.Series, kind: str) -> bool:
+    if kind == "date":
+        return ptypes.is_datetime64_dtype(series)
+    if kind == "int":
+        return ptypes.is_integer_dtype(series)
+    if kind == "float":
+        return ptypes.is_float_dtype(series)
+    return (ptypes.is_object_dtype(series) or ptypes.is_string_dtype(series)) and bool(
+        series.map(lambda v: isinstance(v, str)).all())
+
+
+def expected_kinds(report_currency: str) -> dict[str, str]:
+    kinds = {c: "str" for c in STRING_COLUMNS}
+    kinds.update(report_date="date", impressions="int", clicks="int", installs="float", cost_local="float")
+    kinds[unified_columns(report_currency)[-1]] = "float"
+    return {c: kinds[c] for c in unified_columns(report_currency)}
+
+
+@dg.asset_check(asset=ad_spend, partitions_def=daily_partitions, blocking=True,
+                description="The contract's columns in order, with their types (ids and names are strings).")
+def ad_spend_schema(ad_spend: pd.DataFrame) -> dg.AssetCheckResult:
+    want = expected_kinds(load_settings().report_currency)
+    problems = []
+    if list(ad_spend.columns) != list(want):
+        missing = [c for c in want if c not in ad_spend.columns]
+        extra = [c for c in ad_spend.columns if c not in want]
+        problems.append(f"columns differ (missing {missing}, unexpected {extra}, or out of order)")
+    for col, kind in want.items():
+        if col in ad_spend.columns and not _kind_ok(ad_spend[col], kind):
+            problems.append(f"{col}: dtype {ad_spend[col].dtype} is not {kind}")
+    return dg.AssetCheckResult(
+        passed=not problems, severity=dg.AssetCheckSeverity.ERROR,
+        description="; ".join(problems) or None,
+        metadata={"columns": dg.MetadataValue.md(pd.DataFrame({
+            "column": list(ad_spend.columns), "dtype": [str(t) for t in ad_spend.dtypes],
+            "expected": [want.get(c, "-") for c in ad_spend.columns]}).to_markdown(index=False)),
+            "problems": "; ".join(problems) or "none"})
+
+
+@dg.asset_check(asset=ad_spend, partitions_def=daily_partitions, blocking=True,
+                description="No negative cost, impressions, clicks or installs.")
+def ad_spend_no_negative_values(ad_spend: pd.DataFrame) -> dg.AssetCheckResult:
+    cost_col = load_settings().cost_column
+    values = ["cost_local", cost_col, "impressions", "clicks", "installs"]
+    bad = ad_spend[(ad_spend[values] < 0).any(axis=1)]
+    return dg.AssetCheckResult(
+        passed=bad.empty, severity=dg.AssetCheckSeverity.ERROR,
+        description=None if bad.empty else f"{len(bad)} row(s) with a negative value",
+        metadata=_failing(bad, [*KEY, *values]))
+
+
+@dg.asset_check(asset=ad_spend, partitions_def=daily_partitions, blocking=True, additional_ins=FX_IN,
+                description="Every account currency is one the FX source publishes (or EUR).")
+def ad_spend_currency_known(ad_spend: pd.DataFrame, fx_rates: pd.DataFrame) -> dg.AssetCheckResult:
+    known = _known_currencies(fx_rates)
+    bad = ad_spend[~ad_spend["account_currency"].isin(known)]
+    unknown = sorted(bad["account_currency"].astype(str).unique())
+    accounts = bad[["network", "account_id", "account_currency"]].drop_duplicates()
+    return dg.AssetCheckResult(
+        passed=bad.empty, severity=dg.AssetCheckSeverity.ERROR,
+        description=None if bad.empty else (
+            f"currency {', '.join(unknown)} is not published by the FX source: accounts "
+            + ", ".join(f"{r.network} {r.account_id}" for r in accounts.itertuples()) + " cannot be converted"),
+        metadata={"unknown_currencies": ", ".join(unknown) or "none",
+                  "known_currencies": len(known), **_failing(bad, [*KEY, "account_currency"])})
+
+
+@dg.asset_check(asset=ad_spend, partitions_def=daily_partitions, blocking=True,
+                description="Cost in the report currency is present (an FX rate existed for each day and currency).")
+def ad_spend_fx_present(ad_spend: pd.DataFrame) -> dg.AssetCheckResult:
+    s = load_settings()
+    bad = ad_spend[ad_spend[s.cost_column].isna()]
+    missing = (bad.groupby(["account_currency"], sort=True)["report_date"]
+               .agg(lambda d: ", ".join(sorted(d.dt.strftime("%Y-%m-%d").unique()))))
+    text = "; ".join(f"{cur} -> {s.report_currency} on {days}" for cur, days in missing.items())
+    return dg.AssetCheckResult(
+        passed=bad.empty, severity=dg.AssetCheckSeverity.ERROR,
+        description=None if bad.empty else f"no FX rate for {text}",
+        metadata={"currencies_without_rate": ", ".join(missing.index) or "none", "missing": text or "none",
+                  **_failing(bad, [*KEY, "account_currency", "cost_local", s.cost_column])})
+
+
+@dg.asset_check(asset=ad_spend, partitions_def=daily_partitions, blocking=True,
+                description="One row per (network, ad_id, report_date).")
+def ad_spend_unique_ads(ad_spend: pd.DataFrame) -> dg.AssetCheckResult:
+    dup = ad_spend[ad_spend.duplicated(["network", "ad_id", "report_date"], keep=False)]
+    dup = dup.sort_values(["report_date", "network", "ad_id"])
+    return dg.AssetCheckResult(
+        passed=dup.empty, severity=dg.AssetCheckSeverity.ERROR,
+        description=None if dup.empty else f"{dup[['network', 'ad_id', 'report_date']].drop_duplicates().shape[0]}"
+                                           " (network, ad_id, report_date) key(s) on more than one row",
+        metadata=_failing(dup, [*KEY, "account_name", "ad_name", "cost_local"]))
+
+
+@dg.asset_check(asset=ad_spend, partitions_def=daily_partitions,
+                description="Warn when an ad reports more installs than clicks (view-through installs, or a "
+                            "wrong mapping of the install action).")
+def ad_spend_installs_within_clicks(ad_spend: pd.DataFrame) -> dg.AssetCheckResult:
+    bad = ad_spend[ad_spend["installs"] > ad_spend["clicks"]]
+    return dg.AssetCheckResult(
+        passed=bad.empty, severity=dg.AssetCheckSeverity.WARN,
+        description=None if bad.empty else f"{len(bad)} ad-day(s) with installs > clicks",
+        metadata=_failing(bad, [*KEY, "clicks", "installs"]))
+
+
+# -- fx_rates ----------------------------------------------------------------------------
+@dg.asset_check(asset=fx_rates, partitions_def=daily_partitions,
+                description="Every currency an ad account is billed in (and the report currency) has a rate each day.")
+def fx_rates_cover_ad_accounts(
+    fx_rates: pd.DataFrame, facebook_ads: FacebookAdsSource, google_ads: GoogleAdsSource
+) -> dg.AssetCheckResult:
+    report_currency = load_settings().report_currency
+    accounts = [("facebook", a) for a in facebook_ads.accounts()] + [("google_ads", c) for c in google_ads.customers()]
+    needed = {str(a["currency"]).upper() for _, a in accounts} | {report_currency}
+    days = sorted(pd.to_datetime(fx_rates["report_date"]).unique())
+    have = set(zip(pd.to_datetime(fx_rates["report_date"]), fx_rates["currency"].astype(str)))
+    missing = pd.DataFrame([(d, c) for d in days for c in sorted(needed) if c != "EUR" and (d, c) not in have],
+                           columns=["report_date", "currency"])
+    if not days:  # no rates at all for the window
+        missing = pd.DataFrame({"report_date": pd.NaT, "currency": sorted(needed - {"EUR"})})
+    users = {c: [f"{net} {a['account_id']}" for net, a in accounts if str(a["currency"]).upper() == c]
+             for c in sorted(set(missing["currency"]))}
+    return dg.AssetCheckResult(
+        passed=missing.empty, severity=dg.AssetCheckSeverity.ERROR,
+        description=None if missing.empty else "no rate for " + "; ".join(
+            f"{c} (accounts {', '.join(u) or 'report currency'})" for c, u in users.items()),
+        metadata={"currencies_needed": ", ".join(sorted(needed)), "days": len(days),
+                  "missing": _md(missing)})
