@@ -424,6 +424,8 @@ def app_users(db: AppDatabase, ids: Iterable[int] = (), created: tuple[datetime,
         if created is not None:
             lo, hi = _utc_naive(created[0]), _utc_naive(created[1])
             rows += con.execute(sa.select(*cols).where(u.c.created_at >= lo, u.c.created_at < hi)).all()
+            have = {int(r[0]) for r in rows}
+            ids = [i for i in ids if i not in have]  # most ids were created in the window
         for k in range(0, len(ids), chunk):
             rows += con.execute(sa.select(*cols).where(u.c.id.in_(ids[k:k + chunk]))).all()
     df = pd.DataFrame.from_records(rows, columns=USER_COLUMNS).drop_duplicates("user_id")
