@@ -206,8 +206,8 @@ def behavior_value(
     s = pd.DataFrame(summary)
     revenue_in, credit_out = float(s["revenue_in_usd"].sum()), float(s["credit_out_usd"].sum())
     kept = float(s["kept_by_payers_usd"].sum())
-    top = (out.sort_values("credited_usd", ascending=False).head(10)
-           .assign(report_date=lambda d: d["report_date"].dt.date).round(4))
+    top = (out.groupby("user_id", as_index=False)[["paid_usd", "credited_usd"]].sum()
+           .sort_values(["credited_usd", "user_id"], ascending=[False, True]).head(10).round(4))
     context.log.info(f"behavior_value {window.label()} ({config.method}): revenue {revenue_in:.2f} in, "
                      f"credit {credit_out:.2f} out over {len(out)} users")
     return dg.Output(out, metadata={

@@ -17,9 +17,10 @@ CHAIN = [fx_rates, payments_snapshot, match_sessions, behavior_value]
 
 
 def materialize(resources: dict, assets: list, first: str, last: str | None = None, *, method: str | None = None,
-                instance=None, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
-    """One run over report days ``first..last`` (a single-run backfill when they differ)."""
-    kw: dict = {}
+                selection=None, instance=None, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+    """One run over report days ``first..last`` (a single-run backfill when they differ);
+    ``selection`` limits it to some of ``assets`` (the others are read from storage)."""
+    kw: dict = {"selection": selection} if selection is not None else {}
     if last is None or last == first:
         kw["partition_key"] = first
     else:
