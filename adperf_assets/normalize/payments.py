@@ -67,7 +67,9 @@ def snapshot_payments(
     """
     p = purchases.copy()
     p["report_date"] = report_date_of(p["created_at"], report_timezone)
+    p["amount"] = p["amount"].astype("float64")
     r = reversals.copy()
+    r["amount"] = r["amount"].astype("float64")
     unknown = ~r["refers_to_payment_id"].isin(p["payment_id"])
     if unknown.any():
         first = r.loc[unknown].iloc[0]
@@ -89,7 +91,7 @@ def snapshot_payments(
     for c in ("refunds", "chargebacks"):
         out[c] = out[c].fillna(0).astype("int64")
     out["purchases"] = out["purchases"].astype("int64")
-    out["refunded_local"] = out["refunded_local"].fillna(0.0)
+    out["refunded_local"] = out["refunded_local"].astype("float64").fillna(0.0)
     for c in ("gross_local", "refunded_local"):
         out[c] = out[c].astype("float64").round(LOCAL_DECIMALS) + 0.0
     out["net_local"] = (out["gross_local"] - out["refunded_local"]).round(LOCAL_DECIMALS) + 0.0
