@@ -1,0 +1,440 @@
+"""The ROAS report of one report day, per ad and rolled up per ad group, campaign, account and network.
+
+Inputs are the contract's tables (already loaded, any number of days):
+
+- ``ad_spend``        cost per day and ad (the history of every ad: the last ``max_ad_age_days``)
+- ``installs``        which ad brought each user (users of the same window)
+- ``user_segments``   the users' segment keys (platform, attribution, network, is_emulator)
+- ``behavior_value``  per user and day ``paid_usd`` (own net payments) and ``credited_usd`` (the
+  user's credited share of the day's revenue, including what a payer keeps; credit sums to revenue)
+- ``ltv_estimates``   per cohort x segment x horizon the LTV per user with its interval, as of the day
+
+Definitions (report day ``D``, the ad's first day of spend ``F``, ``M = max_ad_age_days``):
+
+- ``cost_to_date_usd``     cost on days ``max(F, D-M+1) .. D``
+- ``return_to_date_usd``   credited value of the ad's attributed users, every day since each
+  user's install up to ``D`` (payments net of refunds, re-divided by behaviour credit: a payer keeps
+  part, partners who made the paid matches get the rest); ``paid_to_date_usd`` the same users' own
+  payments, shown beside it
+- ``estimated_return_usd`` (``_lower`` / ``_upper``): sum over the ad's cells (install day x segment)
+  of users x LTV per user at the configured horizon; intervals combined as in ``report.intervals``.
+  Users whose cell has no estimate (e.g. installed on ``D``) count with their realised return and
+  zero width (``users_without_estimate``)
+- ``roas = return / cost``, ``estimated_roas = estimated_return / cost`` (with its interval)
+- ``d{n}_roas``: revenue of the cohorts installed on or before ``c = D-n+1`` (whose first ``n`` days
+  are all in) within their first ``n`` days, over the cost of the days up to ``c``; null with the
+  reason in ``d{n}_note`` when the ad is younger than ``n`` days
+- ``payback_day`` / ``payback_date``: see ``report.payback``
+- ``recommendation`` / ``reason``: see ``report.recommend``
+
+A user is linked to an ad by (network, ad_id); hierarchy and names come from the ad's latest spend
+row. Users attributed to an ad id without spend in the window are not in any row; their number and
+return are reported in ``DayInfo.unmatched`` (never dropped silently).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from adperf_assets.report.config import ReportConfig
+from adperf_assets.report.intervals import SEGMENT_KEYS, combine_intervals
+from adperf_assets.report.payback import payback_day
+from adperf_assets.report.recommend import recommend
+
+LEVEL_KEYS = {
+    "ad": ["network", "account_id", "campaign_id", "ad_group_id", "ad_id"],
+    "ad_group": ["network", "account_id", "campaign_id", "ad_group_id"],
+    "campaign": ["network", "account_id", "campaign_id"],
+    "account": ["network", "account_id"],
+    "network": ["network"],
+}
+NAME_OF = {"account_id": "account_name", "campaign_id": "campaign_name", "ad_group_id": "ad_group_name",
+           "ad_id": "ad_name"}
+ID_COLUMNS = ["network", "account_id", "account_name", "campaign_id", "campaign_name", "ad_group_id",
+              "ad_group_name", "ad_id", "ad_name"]
+SPEND_COLUMNS = ["report_date", "network", "account_id", "account_name", "campaign_id", "campaign_name",
+                 "ad_group_id", "ad_group_name", "ad_id", "ad_name", "installs"]
+INSTALL_COLUMNS = ["user_id", "install_date", "network", "ad_id", "attribution"]
+SEGMENT_COLUMNS = ["user_id", "install_date", *SEGMENT_KEYS]
+BEHAVIOR_COLUMNS = ["report_date", "user_id", "paid_usd", "credited_usd"]
+LTV_COLUMNS = ["report_date", "install_date", *SEGMENT_KEYS, "horizon", "ltv_per_user_usd", "lower_usd",
+               "upper_usd", "estimator", "backtest_mape"]
+
+
+def roas_columns(roas_days=(7, 14, 30)) -> list[str]:
+    return [
+        "report_date", "level", *ID_COLUMNS,
+        "first_spend_date", "last_spend_date", "days_live", "is_active", "history_truncated",
+        "spend_installs", "users", "cost_to_date_usd", "cost_on_day_usd", "paid_to_date_usd", "return_to_date_usd",
+        "horizon_days", "estimated_return_usd", "estimated_lower_usd", "estimated_upper_usd",
+        "users_without_estimate", "estimate_mape", "estimators",
+        "roas", "estimated_roas", "estimated_roas_lower", "estimated_roas_upper",
+        *[f"d{n}_roas" for n in roas_days], *[f"d{n}_note" for n in roas_days],
+        "payback_day", "payback_date", "payback_basis", "recommendation", "reason",
+    ]
+
+
+REPORT_COLUMNS = roas_columns()
+
+
+class ReportInputError(ValueError):
+    """An input table is not what the contract says (names the table, column and rows)."""
+
+
+def _require(frame: pd.DataFrame, table: str, columns: list[str]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ReportInputError(f"{table}: missing column(s) {missing}; has {list(frame.columns)}")
+
+
+def _dates(s: pd.Series) -> pd.Series:
+    out = pd.to_datetime(s)
+    if getattr(out.dt, "tz", None) is not None:
+        out = out.dt.tz_localize(None)
+    return out.astype("datetime64[ns]").dt.normalize()
+
+
+def _no_nan(frame: pd.DataFrame, table: str, columns: list[str], key: list[str]) -> None:
+    for c in columns:
+        bad = frame[c].isna()
+        if bad.any():
+            rows = frame.loc[bad, key].head(5).astype(str).to_dict("records")
+            raise ReportInputError(f"{table}: {int(bad.sum())} row(s) with {c} missing, e.g. {rows}")
+
+
+@dataclass
+class ReportInputs:
+    """The input tables, checked and normalised once for any number of report days."""
+
+    spend: pd.DataFrame  # SPEND_COLUMNS + cost (report currency)
+    users: pd.DataFrame  # one row per attributed user: user_id, install_date, network, ad_id, segment, has_segment
+    revenue: pd.DataFrame  # behaviour rows of attributed users: report_date, user_id, paid, credited, + user's ad
+    ltv: pd.DataFrame
+    other_users: int = 0  # installs without an ad (organic, unattributed)
+    credit_methods: tuple[str, ...] = ()
+
+
+def prepare_inputs(spend: pd.DataFrame, installs: pd.DataFrame, segments: pd.DataFrame, behavior: pd.DataFrame,
+                   ltv: pd.DataFrame, cost_column: str = "cost_usd") -> ReportInputs:
+    _require(spend, "ad_spend", [*SPEND_COLUMNS, cost_column])
+    _require(installs, "installs", INSTALL_COLUMNS)
+    _require(segments, "user_segments", SEGMENT_COLUMNS)
+    _require(behavior, "behavior_value", BEHAVIOR_COLUMNS)
+    _require(ltv, "ltv_estimates", LTV_COLUMNS)
+
+    sp = spend[SPEND_COLUMNS].copy()
+    sp["cost"] = spend[cost_column].astype(float)
+    sp["report_date"] = _dates(sp["report_date"])
+    for c in ID_COLUMNS:
+        sp[c] = sp[c].astype(str)
+    _no_nan(sp, "ad_spend", ["cost"], ["report_date", "network", "account_id", "ad_id"])
+    sp["installs"] = sp["installs"].astype(float).fillna(0.0)
+
+    ins = installs[INSTALL_COLUMNS].copy()
+    ins["install_date"] = _dates(ins["install_date"])
+    ins["ad_id"] = ins["ad_id"].fillna("").astype(str)
+    ins["network"] = ins["network"].astype(str)
+    dup = ins["user_id"].duplicated(keep=False)
+    if dup.any():
+        raise ReportInputError(f"installs: {int(dup.sum())} rows share a user_id (a user counts once), e.g. "
+                               f"{ins.loc[dup, 'user_id'].head(5).tolist()}")
+    with_ad = ins["ad_id"] != ""
+    other = int((~with_ad).sum())
+    ins = ins[with_ad]
+    seg = segments[SEGMENT_COLUMNS].drop(columns="install_date").drop_duplicates("user_id")
+    seg = seg.rename(columns={"network": "seg_network", "attribution": "seg_attribution"})
+    users = ins.merge(seg, on="user_id", how="left", indicator=True)
+    users["has_segment"] = users.pop("_merge").eq("both")
+    users["seg_attribution"] = users["seg_attribution"].fillna(users["attribution"]).astype(str)
+    users["seg_network"] = users["seg_network"].fillna(users["network"]).astype(str)
+    users["platform"] = users["platform"].fillna("").astype(str)
+    users["is_emulator"] = users["is_emulator"].fillna(False).astype(bool)
+    users = users.drop(columns="attribution").reset_index(drop=True)
+
+    beh = behavior[BEHAVIOR_COLUMNS].copy()
+    beh["report_date"] = _dates(beh["report_date"])
+    _no_nan(beh, "behavior_value", ["paid_usd", "credited_usd"], ["report_date", "user_id"])
+    methods = tuple(sorted(map(str, behavior["method"].unique()))) if "method" in behavior.columns else ()
+    rev = beh.merge(users[["user_id", "install_date", "network", "ad_id"]], on="user_id", how="inner")
+    rev = rev.rename(columns={"paid_usd": "paid", "credited_usd": "credited"})
+
+    lt = ltv[LTV_COLUMNS].copy()
+    lt["report_date"] = _dates(lt["report_date"])
+    lt["install_date"] = _dates(lt["install_date"])
+    lt["horizon"] = lt["horizon"].astype(int)
+    for c in ("platform", "attribution", "network"):
+        lt[c] = lt[c].astype(str)
+    lt["is_emulator"] = lt["is_emulator"].astype(bool)
+    _no_nan(lt, "ltv_estimates", ["ltv_per_user_usd"], ["report_date", "install_date", *SEGMENT_KEYS, "horizon"])
+    return ReportInputs(spend=sp, users=users, revenue=rev, ltv=lt, other_users=other, credit_methods=methods)
+
+
+@dataclass
+class DayInfo:
+    """What a report day read and could not place, for the asset's metadata and log."""
+
+    report_date: pd.Timestamp
+    ads: int = 0
+    users: int = 0
+    unmatched_users: int = 0  # attributed to an ad id without spend in the window
+    unmatched_return_usd: float = 0.0
+    unmatched_ads: list[str] = field(default_factory=list)
+    users_without_segment: int = 0
+    users_without_estimate: int = 0
+    ltv_rows: int = 0
+    ltv_horizons: list[int] = field(default_factory=list)
+
+
+_SEG = ["platform", "seg_attribution", "seg_network", "is_emulator"]
+
+
+def _cells(users: pd.DataFrame, rev: pd.DataFrame, ltv_day: pd.DataFrame, config: ReportConfig) -> pd.DataFrame:
+    """Per ad x install day x segment: users, realised credit, and the LTV per user at every horizon."""
+    cells = users.groupby(["aid", "install_date", *_SEG, "has_segment"], sort=False, observed=True).size()
+    cells = cells.rename("users").reset_index()
+    realised = rev.groupby("user_id")["credited"].sum()
+    u = users[["aid", "install_date", *_SEG, "has_segment", "user_id"]].assign(
+        realised=users["user_id"].map(realised).fillna(0.0).to_numpy())
+    per_cell = u.groupby(["aid", "install_date", *_SEG, "has_segment"], sort=False, observed=True)["realised"].sum()
+    cells = cells.merge(per_cell.reset_index(), on=["aid", "install_date", *_SEG, "has_segment"], how="left")
+    horizons = sorted(ltv_day["horizon"].unique().tolist())
+    lt = ltv_day.rename(columns={"attribution": "seg_attribution", "network": "seg_network"})
+    key = ["install_date", *_SEG]
+    if len(lt):
+        wide = lt.pivot_table(index=key, columns="horizon", values="ltv_per_user_usd", aggfunc="first")
+        wide.columns = [f"v{h}" for h in wide.columns]
+        at_h = lt[lt["horizon"] == config.horizon_days].set_index(key)[
+            ["lower_usd", "upper_usd", "estimator", "backtest_mape"]]
+        at_h = at_h[~at_h.index.duplicated()]
+        cells = cells.merge(wide.reset_index(), on=key, how="left").merge(at_h.reset_index(), on=key, how="left")
+    for h in horizons:
+        cells[f"v{h}"] = cells.get(f"v{h}", np.nan)
+    for c in ("lower_usd", "upper_usd", "backtest_mape"):
+        if c not in cells:
+            cells[c] = np.nan
+    if "estimator" not in cells:
+        cells["estimator"] = None
+    col_h = f"v{config.horizon_days}"
+    has = cells["has_segment"].to_numpy() & (cells[col_h].notna().to_numpy() if col_h in cells else False)
+    n = cells["users"].to_numpy(dtype=float)
+    per_user = cells[col_h].to_numpy(dtype=float) if col_h in cells else np.full(len(cells), np.nan)
+    est = np.where(has, n * per_user, cells["realised"].to_numpy(dtype=float))
+    lo_pu = cells["lower_usd"].to_numpy(dtype=float)
+    hi_pu = cells["upper_usd"].to_numpy(dtype=float)
+    no_iv = np.isnan(lo_pu) | np.isnan(hi_pu)
+    lo = np.where(has, np.where(no_iv, 0.0, n * lo_pu), est)
+    hi = np.where(has, np.where(no_iv, np.inf, n * hi_pu), est)
+    cells = cells.assign(has_estimate=has, est=est, lo=lo, hi=hi)
+    cells.attrs["horizons"] = horizons
+    return cells
+
+
+def _level_frame(level: str, catalog: pd.DataFrame) -> pd.DataFrame:
+    """Per ad (row of ``catalog``) its group number at ``level`` and the group's id/name columns
+    (empty strings for the levels below it)."""
+    keys = LEVEL_KEYS[level]
+    keep = set(keys) | {NAME_OF[k] for k in keys if k in NAME_OF}
+    out = pd.DataFrame({c: catalog[c] if c in keep else "" for c in ID_COLUMNS}, index=catalog.index)
+    out["gid"] = catalog.groupby(keys, sort=True).ngroup().to_numpy()
+    return out
+
+
+def build_day(inputs: ReportInputs, report_date, config: ReportConfig | None = None) -> tuple[pd.DataFrame, DayInfo]:
+    """The report rows of one day (every configured level) and what could not be placed."""
+    cfg = config or ReportConfig()
+    day = pd.Timestamp(report_date).normalize()
+    start = day - pd.Timedelta(days=cfg.max_ad_age_days - 1)
+    info = DayInfo(report_date=day)
+    sp = inputs.spend[(inputs.spend["report_date"] >= start) & (inputs.spend["report_date"] <= day)]
+    if sp.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in roas_columns(cfg.roas_days)}), info
+
+    # the ads: hierarchy and names from each ad's latest row
+    catalog = (sp.sort_values("report_date", kind="stable").drop_duplicates(["network", "ad_id"], keep="last")
+               [ID_COLUMNS].sort_values(["network", "account_id", "campaign_id", "ad_group_id", "ad_id"])
+               .reset_index(drop=True))
+    catalog["aid"] = np.arange(len(catalog))
+    aid_of = pd.MultiIndex.from_frame(catalog[["network", "ad_id"]])
+    info.ads = len(catalog)
+
+    def aid(frame: pd.DataFrame) -> np.ndarray:
+        return aid_of.get_indexer(pd.MultiIndex.from_frame(frame[["network", "ad_id"]]))
+
+    daily = sp.groupby(["network", "ad_id", "report_date"], sort=False).agg(cost=("cost", "sum"),
+                                                                            installs=("installs", "sum")).reset_index()
+    daily["aid"] = aid(daily)
+    paid_days = daily[daily["cost"] > 0]
+    per_ad = pd.DataFrame(index=catalog["aid"])
+    per_ad["cost"] = daily.groupby("aid")["cost"].sum()
+    per_ad["spend_installs"] = daily.groupby("aid")["installs"].sum()
+    per_ad["cost_today"] = daily[daily["report_date"] == day].groupby("aid")["cost"].sum()
+    per_ad["first_spend"] = paid_days.groupby("aid")["report_date"].min()
+    per_ad["first_spend"] = per_ad["first_spend"].fillna(daily.groupby("aid")["report_date"].min())
+    per_ad["last_spend"] = paid_days.groupby("aid")["report_date"].max()
+
+    # the ads' users (installed in the window) and their revenue up to the day
+    users = inputs.users[(inputs.users["install_date"] >= start) & (inputs.users["install_date"] <= day)]
+    users = users.assign(aid=aid(users))
+    rev = inputs.revenue[(inputs.revenue["install_date"] >= start) & (inputs.revenue["install_date"] <= day)
+                         & (inputs.revenue["report_date"] <= day)]
+    rev = rev.assign(aid=aid(rev))
+    lost = users["aid"] < 0
+    info.unmatched_users = int(lost.sum())
+    info.unmatched_return_usd = float(rev.loc[rev["aid"] < 0, "credited"].sum())
+    info.unmatched_ads = sorted((users.loc[lost, "network"] + ":" + users.loc[lost, "ad_id"]).unique().tolist())
+    users, rev = users[~lost], rev[rev["aid"] >= 0]
+    info.users = len(users)
+    info.users_without_segment = int((~users["has_segment"]).sum())
+
+    per_ad["users"] = users.groupby("aid").size()
+    per_ad["return"] = rev.groupby("aid")["credited"].sum()
+    per_ad["paid"] = rev.groupby("aid")["paid"].sum()
+    age = (rev["report_date"] - rev["install_date"]).dt.days.to_numpy()
+    for n in cfg.roas_days:
+        cut = day - pd.Timedelta(days=n - 1)
+        mature = (rev["install_date"] <= cut).to_numpy() & (age < n)
+        per_ad[f"rev{n}"] = rev[mature].groupby("aid")["credited"].sum()
+        per_ad[f"cost{n}"] = daily[daily["report_date"] <= cut].groupby("aid")["cost"].sum()
+    num = [c for c in per_ad.columns if c not in ("first_spend", "last_spend")]
+    per_ad[num] = per_ad[num].fillna(0.0)
+
+    ltv_day = inputs.ltv[inputs.ltv["report_date"] == day]
+    info.ltv_rows = len(ltv_day)
+    info.ltv_horizons = sorted(ltv_day["horizon"].unique().tolist())
+    if len(ltv_day) and cfg.horizon_days not in info.ltv_horizons:
+        raise ReportInputError(f"ltv_estimates of {day.date()} has horizons {info.ltv_horizons}; the report's "
+                               f"horizon_days={cfg.horizon_days} is not one of them")
+    cells = _cells(users, rev, ltv_day, cfg)
+    info.users_without_estimate = int(cells.loc[~cells["has_estimate"], "users"].sum())
+    rev_daily = rev.groupby(["aid", "report_date"], sort=False)["credited"].sum().reset_index()
+
+    frames = []
+    for level in cfg.levels:
+        frames.append(_rollup(level, catalog, per_ad, cells, rev_daily, day, start, cfg))
+    out = pd.concat(frames, ignore_index=True)
+    return out[roas_columns(cfg.roas_days)], info
+
+
+def _rollup(level: str, catalog: pd.DataFrame, per_ad: pd.DataFrame, cells: pd.DataFrame, rev_daily: pd.DataFrame,
+            day: pd.Timestamp, start: pd.Timestamp, cfg: ReportConfig) -> pd.DataFrame:
+    lv = _level_frame(level, catalog)
+    gid_of_aid = lv["gid"].to_numpy()
+    g = per_ad.assign(gid=gid_of_aid[per_ad.index.to_numpy()])
+    sums = g.drop(columns=["first_spend", "last_spend"]).groupby("gid").sum()
+    first = g.groupby("gid")["first_spend"].min()
+    last = g.groupby("gid")["last_spend"].max()
+    ids = lv.drop_duplicates("gid").set_index("gid")[ID_COLUMNS]
+
+    c = cells.assign(gid=gid_of_aid[cells["aid"].to_numpy()])
+    seg = c.rename(columns={"seg_attribution": "attribution", "seg_network": "network"})
+    iv = combine_intervals(seg[["gid", *SEGMENT_KEYS, "est", "lo", "hi"]], by=["gid"], rule=cfg.interval_rule)
+    iv = iv.set_index("gid").reindex(sums.index).fillna(0.0)
+    w = c[c["has_estimate"] & c["backtest_mape"].notna() & (c["est"] > 0)]
+    mape = (w["est"] * w["backtest_mape"]).groupby(w["gid"]).sum() / w.groupby("gid")["est"].sum()
+    estimators = (c[c["has_estimate"]].groupby("gid")["estimator"]
+                  .agg(lambda s: "+".join(sorted(set(map(str, s.dropna()))))))
+    rd = rev_daily.assign(gid=gid_of_aid[rev_daily["aid"].to_numpy()])
+    rd_of = dict(tuple(rd.groupby("gid", sort=False)))
+    cells_of = dict(tuple(c.groupby("gid", sort=False)))
+    empty_rd, empty_c = rd.iloc[:0], c.iloc[:0]
+    horizons = cells.attrs.get("horizons", [])
+    knots = np.asarray(horizons, dtype=float)
+
+    rows = []
+    for gid, s in sums.iterrows():
+        f0 = first.loc[gid]
+        days_live = int((day - f0).days) + 1
+        cost = float(s["cost"])
+        ret = float(s["return"])
+        est, lo, hi = (float(iv.loc[gid, k]) for k in ("estimated", "lower", "upper"))
+        row = {"report_date": day, "level": level, **ids.loc[gid].to_dict(),
+               "first_spend_date": f0, "last_spend_date": last.loc[gid], "days_live": days_live,
+               "is_active": bool(s["cost_today"] > 0), "history_truncated": bool(f0 <= start),
+               "spend_installs": float(s["spend_installs"]), "users": int(s["users"]),
+               "cost_to_date_usd": cost, "cost_on_day_usd": float(s["cost_today"]),
+               "paid_to_date_usd": float(s["paid"]), "return_to_date_usd": ret,
+               "horizon_days": cfg.horizon_days, "estimated_return_usd": est, "estimated_lower_usd": lo,
+               "estimated_upper_usd": hi, "users_without_estimate": 0,
+               "estimate_mape": float(mape.get(gid, np.nan)), "estimators": estimators.get(gid, "") or ""}
+        pos = cost > 0
+        row["roas"] = ret / cost if pos else np.nan
+        row["estimated_roas"] = est / cost if pos else np.nan
+        row["estimated_roas_lower"] = lo / cost if pos else np.nan
+        row["estimated_roas_upper"] = hi / cost if pos else np.nan
+        for n in cfg.roas_days:
+            cut = day - pd.Timedelta(days=n - 1)
+            if cut < f0:
+                row[f"d{n}_roas"], row[f"d{n}_note"] = np.nan, f"{days_live} day(s) of data; D{n} needs {n}"
+            elif s[f"cost{n}"] <= 0:
+                row[f"d{n}_roas"], row[f"d{n}_note"] = np.nan, f"no cost up to {cut.date()}"
+            else:
+                row[f"d{n}_roas"], row[f"d{n}_note"] = float(s[f"rev{n}"] / s[f"cost{n}"]), ""
+        # payback on the group's curve
+        gr = rd_of.get(gid, empty_rd)
+        gall = cells_of.get(gid, empty_c)
+        series = np.zeros(days_live)
+        if len(gr):
+            idx = np.clip((gr["report_date"] - f0).dt.days.to_numpy(), 0, days_live - 1)
+            np.add.at(series, idx, gr["credited"].to_numpy(dtype=float))
+        gc = gall[gall["has_estimate"]]
+        if len(knots):
+            kv = gc[[f"v{h}" for h in horizons]].to_numpy(dtype=float)
+            ok = ~np.isnan(kv).any(axis=1)
+            gc, kv = gc[ok], kv[ok]
+        else:
+            kv = np.zeros((0, 0))
+        row["users_without_estimate"] = int(gall.loc[~gall["has_estimate"], "users"].sum())
+        pb = payback_day(cost, series, (gc["install_date"] - f0).dt.days.to_numpy(),
+                         gc["users"].to_numpy(dtype=float), knots if len(knots) else np.array([1.0]),
+                         kv if len(knots) else np.zeros((len(gc), 1)), cfg.payback_search_days)
+        row["payback_day"] = float(pb.day) if pb.day is not None else np.nan
+        row["payback_date"] = f0 + pd.Timedelta(days=pb.day - 1) if pb.day is not None else pd.NaT
+        row["payback_basis"] = pb.basis
+        rec, why = recommend(cost, days_live, row["estimated_roas"] if pos else None,
+                             row["estimated_roas_lower"] if pos else None,
+                             row["estimated_roas_upper"] if pos else None, cfg)
+        if pb.basis == "none" and pb.note not in ("no cost",) and rec != "keep":
+            why = f"{why}; payback: {pb.note}"
+        row["recommendation"], row["reason"] = rec, why
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    return out
+
+
+def build_report(inputs: ReportInputs, days, config: ReportConfig | None = None) -> tuple[pd.DataFrame, list[DayInfo]]:
+    """``build_day`` for each of ``days``, concatenated (a single-run backfill computes its days alike)."""
+    cfg = config or ReportConfig()
+    frames, infos = [], []
+    for d in days:
+        frame, info = build_day(inputs, d, cfg)
+        frames.append(frame)
+        infos.append(info)
+    out = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
+    return typed(out, cfg), infos
+
+
+def typed(frame: pd.DataFrame, config: ReportConfig | None = None) -> pd.DataFrame:
+    """The report's dtypes (also for an empty frame), so every day stores the same table."""
+    cfg = config or ReportConfig()
+    cols = roas_columns(cfg.roas_days)
+    out = frame.reindex(columns=cols).copy()
+    dates = ["report_date", "first_spend_date", "last_spend_date", "payback_date"]
+    ints = ["days_live", "users", "horizon_days", "users_without_estimate"]
+    bools = ["is_active", "history_truncated"]
+    strs = ["level", *ID_COLUMNS, "estimators", *[f"d{n}_note" for n in cfg.roas_days], "payback_basis",
+            "recommendation", "reason"]
+    for c in cols:
+        if c in dates:
+            out[c] = pd.to_datetime(out[c]).astype("datetime64[ns]")
+        elif c in ints:
+            out[c] = out[c].astype("int64")
+        elif c in bools:
+            out[c] = out[c].astype(bool)
+        elif c in strs:
+            out[c] = out[c].astype(object).where(out[c].notna(), "").astype(str) if len(out) else out[c].astype(object)
+        else:
+            out[c] = out[c].astype("float64")
+    return out.reset_index(drop=True)

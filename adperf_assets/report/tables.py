@@ -1,0 +1,147 @@
+"""The report as people read it: top / bottom ads and totals, as markdown (Dagster UI) or fixed-width text (Slack)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from adperf_assets.report.config import ReportConfig
+
+#: Column label -> how to show a row (money in the report currency, ratios with two decimals).
+AD_VIEW = {
+    "network": lambda r: r["network"],
+    "ad": lambda r: _clip(r["ad_name"] or r["ad_id"], 28),
+    "days": lambda r: f"{int(r['days_live'])}",
+    "cost": lambda r: money(r["cost_to_date_usd"]),
+    "return": lambda r: money(r["return_to_date_usd"]),
+    "estimated (99%)": lambda r: f"{money(r['estimated_return_usd'])} ({money(r['estimated_lower_usd'], 0)}"
+                                 f"-{money(r['estimated_upper_usd'], 0)})",
+    "ROAS": lambda r: ratio(r["roas"]),
+    "est. ROAS": lambda r: ratio(r["estimated_roas"]),
+    "D7": lambda r: ratio(r["d7_roas"]) if "d7_roas" in r else "",
+    "payback": lambda r: payback(r),
+    "do": lambda r: r["recommendation"],
+}
+
+
+def _clip(s: str, n: int) -> str:
+    s = str(s)
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def money(x, decimals: int = 0) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if math.isinf(x):
+        return "∞"
+    return f"${x:,.{decimals}f}"
+
+
+def ratio(x) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return "∞" if math.isinf(x) else f"{x:.2f}"
+
+
+def payback(r) -> str:
+    d = r["payback_day"]
+    if d is None or (isinstance(d, float) and math.isnan(d)):
+        return "–"
+    return f"day {int(d)}" + ("" if r["payback_basis"] == "realised" else " (est.)")
+
+
+def ranked_ads(report: pd.DataFrame, config: ReportConfig | None = None) -> pd.DataFrame:
+    """Ad rows that have enough spend to judge, best estimated ROAS first (ties: more cost first)."""
+    cfg = config or ReportConfig()
+    ads = report[(report["level"] == "ad") & (report["cost_to_date_usd"] >= cfg.min_cost_usd)]
+    return ads.sort_values(["estimated_roas", "cost_to_date_usd"], ascending=[False, False], kind="stable")
+
+
+def top_bottom(report: pd.DataFrame, n: int = 5, config: ReportConfig | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    ranked = ranked_ads(report, config)
+    top = ranked.head(n)
+    bottom = ranked.iloc[::-1].head(n)
+    bottom = bottom[~bottom.index.isin(top.index)]
+    return top, bottom
+
+
+def totals(report: pd.DataFrame) -> pd.DataFrame:
+    """Per network and over all networks: cost, return, estimated return (interval) and ROAS.
+
+    The all-network interval treats networks as independent (their users are different segments,
+    fitted separately), combining half-widths in quadrature like ``report.intervals``.
+    """
+    nets = report[report["level"] == "network"].copy()
+    if nets.empty:
+        return pd.DataFrame(columns=["network", "ads", "cost_to_date_usd", "return_to_date_usd", "paid_to_date_usd",
+                                     "estimated_return_usd", "estimated_lower_usd", "estimated_upper_usd", "roas",
+                                     "estimated_roas"])
+    ads = report[report["level"] == "ad"].groupby("network").size()
+    nets["ads"] = nets["network"].map(ads).fillna(0).astype(int)
+    est = nets["estimated_return_usd"].sum()
+    down = np.sqrt(((nets["estimated_return_usd"] - nets["estimated_lower_usd"]) ** 2).sum())
+    up = np.sqrt(((nets["estimated_upper_usd"] - nets["estimated_return_usd"]) ** 2).sum())
+    cost = nets["cost_to_date_usd"].sum()
+    total = {"network": "all", "ads": int(nets["ads"].sum()), "cost_to_date_usd": cost,
+             "return_to_date_usd": nets["return_to_date_usd"].sum(), "paid_to_date_usd": nets["paid_to_date_usd"].sum(),
+             "estimated_return_usd": est, "estimated_lower_usd": max(est - down, 0.0), "estimated_upper_usd": est + up}
+    out = pd.concat([nets, pd.DataFrame([total])], ignore_index=True)
+    out["roas"] = np.where(out["cost_to_date_usd"] > 0, out["return_to_date_usd"] / out["cost_to_date_usd"].where(
+        out["cost_to_date_usd"] > 0), np.nan)
+    out["estimated_roas"] = np.where(out["cost_to_date_usd"] > 0, out["estimated_return_usd"] / out[
+        "cost_to_date_usd"].where(out["cost_to_date_usd"] > 0), np.nan)
+    return out[["network", "ads", "cost_to_date_usd", "return_to_date_usd", "paid_to_date_usd", "estimated_return_usd",
+                "estimated_lower_usd", "estimated_upper_usd", "roas", "estimated_roas"]]
+
+
+def _view(rows: pd.DataFrame, view: dict) -> pd.DataFrame:
+    return pd.DataFrame([{k: f(r) for k, f in view.items()} for _, r in rows.iterrows()], columns=list(view))
+
+
+TOTAL_VIEW = {
+    "network": lambda r: r["network"],
+    "ads": lambda r: f"{int(r['ads'])}",
+    "cost": lambda r: money(r["cost_to_date_usd"]),
+    "paid": lambda r: money(r["paid_to_date_usd"]),
+    "return": lambda r: money(r["return_to_date_usd"]),
+    "estimated (99%)": lambda r: f"{money(r['estimated_return_usd'])} ({money(r['estimated_lower_usd'])}"
+                                 f"-{money(r['estimated_upper_usd'])})",
+    "ROAS": lambda r: ratio(r["roas"]),
+    "est. ROAS": lambda r: ratio(r["estimated_roas"]),
+}
+
+
+def markdown_summary(report: pd.DataFrame, n: int = 10, config: ReportConfig | None = None) -> str:
+    """Top and bottom ads by estimated ROAS, and totals per network, as one markdown document."""
+    if report.empty:
+        return "_no ads with spend in the window_"
+    day = pd.Timestamp(report["report_date"].iloc[0]).date()
+    top, bottom = top_bottom(report, n, config)
+    recs = report[report["level"] == "ad"]["recommendation"].value_counts()
+    parts = [f"**ROAS report {day}** — horizon {int(report['horizon_days'].iloc[0])} days; "
+             + ", ".join(f"{recs.get(k, 0)} {k}" for k in ("scale", "keep", "stop")),
+             "", "**Totals**", "", _view(totals(report), TOTAL_VIEW).to_markdown(index=False),
+             "", f"**Top {len(top)} ads by estimated ROAS**", "",
+             _view(top, AD_VIEW).to_markdown(index=False) if len(top) else "_none with enough spend_",
+             "", f"**Bottom {len(bottom)} ads**", "",
+             _view(bottom, AD_VIEW).to_markdown(index=False) if len(bottom) else "_none_"]
+    return "\n".join(parts)
+
+
+def text_table(rows: pd.DataFrame, view: dict | None = None) -> str:
+    """Fixed-width text table (for a Slack code block): one line per row, columns padded."""
+    t = _view(rows, view or AD_VIEW)
+    if t.empty:
+        return "(none)"
+    cols = list(t.columns)
+    width = {c: max(len(c), *(len(str(v)) for v in t[c])) for c in cols}
+    right = {c for c in cols if c not in ("network", "ad", "do")}
+
+    def fmt(c, v):
+        return str(v).rjust(width[c]) if c in right else str(v).ljust(width[c])
+
+    lines = ["  ".join(fmt(c, c) for c in cols)]
+    lines += ["  ".join(fmt(c, r[c]) for c in cols) for _, r in t.iterrows()]
+    return "\n".join(line.rstrip() for line in lines)
