@@ -46,7 +46,7 @@ def unknown_ads(installs: pd.DataFrame, ad_spend: pd.DataFrame) -> UnknownAds:
 
 def installs_vs_network(installs: pd.DataFrame, ad_spend: pd.DataFrame, max_ratio: float = 1.5,
                         min_installs: int = 20) -> pd.DataFrame:
-    """Per (report_date, network, ad_id): ``mmp_installs``, ``network_installs``, ``ratio``
+    """Per (report_date, network, ad_id): ``mmp_installs``, ``network_installs`` (float), ``ratio``
     (network / MMP; inf when the MMP has none) and ``flagged``; every ad with either count > 0."""
     if max_ratio < 1:
         raise ValueError(f"max_ratio must be >= 1, got {max_ratio}")
@@ -55,7 +55,9 @@ def installs_vs_network(installs: pd.DataFrame, ad_spend: pd.DataFrame, max_rati
            .groupby(["report_date", "network", "ad_id"]).size().rename("mmp_installs"))
     net = (ad_spend.assign(report_date=ad_spend["report_date"].astype("datetime64[ns]"))
            .groupby(["report_date", "network", "ad_id"])["installs"].sum().rename("network_installs"))
-    out = pd.concat([mmp, net], axis=1).fillna(0).astype(np.int64).reset_index()
+    out = pd.concat([mmp, net], axis=1).reset_index()
+    out["mmp_installs"] = out["mmp_installs"].fillna(0).astype(np.int64)
+    out["network_installs"] = out["network_installs"].fillna(0.0).astype(float)  # Google reports fractions
     out = out[(out["mmp_installs"] > 0) | (out["network_installs"] > 0)].reset_index(drop=True)
     m, n = out["mmp_installs"].to_numpy(), out["network_installs"].to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -152,3 +152,37 @@ def test_checks_fail_on_duplicates_future_times_and_many_unattributed():
                                                      attribution=["unattributed"] + ["paid"] * 9))
     assert not una.passed and una.severity == dg.AssetCheckSeverity.WARN
     assert una.metadata["share"].value == pytest.approx(0.1)
+
+
+def test_checks_against_ad_spend_pass_on_the_world(fresh_home):
+    from adperf_assets.assets.fx import fx_rates
+    from adperf_assets.assets.spend import ad_spend, facebook_spend, google_ads_spend
+    from adperf_assets.checks.attribution import installs_ad_ids_known_in_spend, installs_match_network_installs
+
+    result = dg.materialize(
+        [fx_rates, facebook_spend, google_ads_spend, ad_spend, installs, installs_ad_ids_known_in_spend,
+         installs_match_network_installs],
+        resources=build_resources(fresh_home),
+        tags={"dagster/asset_partition_range_start": "2025-07-01", "dagster/asset_partition_range_end": "2025-07-07"},
+    )
+    assert result.success
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    known = checks["installs_ad_ids_known_in_spend"]
+    assert known.passed and known.metadata["share"].value == 0.0 and known.metadata["paid_installs"].value > 200
+    match = checks["installs_match_network_installs"]
+    assert match.passed and match.metadata["flagged_ad_days"].value == 0
+    assert 1.0 < match.metadata["network_over_mmp"].value < 1.3  # networks over-claim a little
+
+
+def test_ad_spend_checks_warn_on_a_broken_join_and_missing_installs():
+    from adperf_assets.checks.attribution import installs_ad_ids_known_in_spend, installs_match_network_installs
+
+    day = pd.Timestamp("2025-07-01")
+    inst = frame(user_id=list(range(40)), network=["facebook"] * 40, ad_id=["A"] * 30 + ["Z"] * 10)
+    inst["install_date"] = day
+    spend = pd.DataFrame({"report_date": [day], "network": ["facebook"], "ad_id": ["A"], "installs": [90.0]})
+    known = installs_ad_ids_known_in_spend(installs=inst, ad_spend=spend)
+    assert not known.passed and known.metadata["share"].value == pytest.approx(0.25)
+    assert known.severity == dg.AssetCheckSeverity.WARN
+    match = installs_match_network_installs(installs=inst, ad_spend=spend)
+    assert not match.passed and match.metadata["flagged_ad_days"].value == 1  # 90 reported vs 30 attributed
