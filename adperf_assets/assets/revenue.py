@@ -16,11 +16,11 @@ import pandas as pd
 from pydantic import Field
 
 from adperf_assets.credit import METHODS, credit_revenue
-from adperf_assets.normalize.match_sessions import build_match_sessions
 from adperf_assets.normalize.payments import report_day_bounds, snapshot_payments
 from adperf_assets.partitions import daily_partitions
 from adperf_assets.resources.app_db import AppDatabase
 from adperf_assets.resources.event_logs import EventLogs
+from adperf_assets.resources.log_engine import LogEngine
 from adperf_assets.schemas.revenue import BehaviorValueFrame, MatchSessionsFrame, PaymentsSnapshotFrame
 from adperf_assets.settings import load_settings
 
@@ -122,15 +122,17 @@ def payments_snapshot(
     kinds={"pandas", "duckdb"},
     owners=OWNERS,
 )
-def match_sessions(context: dg.AssetExecutionContext, event_logs: EventLogs) -> dg.Output[pd.DataFrame]:
-    """Match sessions that started on the report day, built by DuckDB SQL over the day's UTC log
-    files (see ``normalize/match_sessions.py``): requester, partner, start/end, duration, whether
-    the partner fit the requester's filter, whether the request was paid."""
+def match_sessions(
+    context: dg.AssetExecutionContext, event_logs: EventLogs, log_engine: LogEngine,
+) -> dg.Output[pd.DataFrame]:
+    """Match sessions that started on the report day, built by SQL over the day's UTC log files
+    (``normalize/match_sessions.py``; DuckDB here or Spark, per ``log_engine``): requester,
+    partner, start/end, duration, whether the partner fit the requester's filter, whether the
+    request was paid."""
     t0 = time.perf_counter()
     window = report_window(context)
     files = event_logs.match_files(window.start_utc, window.end_utc)
-    build = build_match_sessions(files, window.days, memory_limit=event_logs.duckdb_memory_limit,
-                                 threads=event_logs.duckdb_threads)
+    build = log_engine.match_sessions(event_logs, files, window.days)
     out = build.sessions
     seconds = time.perf_counter() - t0
     if build.open_sessions:
@@ -152,6 +154,7 @@ def match_sessions(context: dg.AssetExecutionContext, event_logs: EventLogs) -> 
         "median_duration_s": float(out["duration_s"].median()) if len(out) else 0.0,
         "seconds": round(seconds, 3),
         "duckdb_memory_limit": event_logs.duckdb_memory_limit,
+        "engine": log_engine.describe(),
         "preview": _md(out),
     })
 

@@ -148,15 +148,24 @@ def build_match_sessions(
             con.execute("CREATE OR REPLACE TEMP TABLE report_days AS "
                         "SELECT CAST(report_date AS TIMESTAMP) AS report_date, CAST(start_utc AS TIMESTAMP) AS start_utc, "
                         "CAST(end_utc AS TIMESTAMP) AS end_utc FROM report_days_df")
-            bad = con.execute(PROBLEMS_SQL).df()
-            if len(bad):
-                r = bad.iloc[0]
-                raise MatchLogError(f"{r['source_file']}: {r['problem']} (match_id={r['match_id']}, "
-                                    f"user_id={r['user_id']}, partner_id={r['partner_id']}); "
-                                    f"{len(bad)}{'+' if len(bad) == 20 else ''} such match(es)")
+            raise_problems(con.execute(PROBLEMS_SQL).df())
             df = con.execute(SESSIONS_SQL).df()
         finally:
             con.close()
+    return finish_sessions(df, files)
+
+
+def raise_problems(bad: pd.DataFrame) -> None:
+    """Stop on the first bad started event that ``PROBLEMS_SQL`` found (any engine)."""
+    if len(bad):
+        r = bad.iloc[0]
+        raise MatchLogError(f"{r['source_file']}: {r['problem']} (match_id={r['match_id']}, "
+                            f"user_id={r['user_id']}, partner_id={r['partner_id']}); "
+                            f"{len(bad)}{'+' if len(bad) == 20 else ''} such match(es)")
+
+
+def finish_sessions(df: pd.DataFrame, files: list[str]) -> SessionBuild:
+    """The ``SESSIONS_SQL`` result (any engine) checked and typed as the ``match_sessions`` table."""
     late = df[df["ended_at"].notna() & (df["ended_at"] < df["started_at"])]
     if len(late):
         r = late.iloc[0]

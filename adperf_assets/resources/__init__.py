@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 import dagster as dg
+from dagster_duckdb import DuckDBResource
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
 from adperf_assets.resources.app_db import AppDatabase, SampleAppDatabase
@@ -17,8 +18,10 @@ from adperf_assets.resources.duckdb_io import StringTablesDuckDBIOManager
 from adperf_assets.resources.facebook import FacebookAdsResource
 from adperf_assets.resources.fx import ECB_HIST_ZIP, EcbFxRates, SampleFxRates
 from adperf_assets.resources.google_ads import GoogleAdsResource
+from adperf_assets.resources.log_engine import log_engine_from_env
 from adperf_assets.resources.mmp import AdjustCsvExport, AppsFlyerPullApi, SampleAdjust, SampleAppsFlyer
 from adperf_assets.resources.sample_ads import SampleFacebookAds, SampleGoogleAds
+from adperf_assets.resources.slack import SlackOutbox, SlackWebhook
 from adperf_assets.resources.world import SampleWorld
 from adperf_assets.settings import Settings, load_settings
 
@@ -48,6 +51,9 @@ def build_resources(settings: Settings | None = None) -> dict:
         "fx": EcbFxRates(url=os.environ.get("ADPERF_ECB_URL", ECB_HIST_ZIP)) if s.is_real("fx") else SampleFxRates(world=world),
         "app_db": AppDatabase(url=dg.EnvVar("ADPERF_APP_DB_URL")) if s.is_real("payments") else SampleAppDatabase(world=world),
         "event_logs": EventLogs(root=dg.EnvVar("ADPERF_EVENT_LOGS")) if s.is_real("events") else SampleEventLogs(world=world),
+        # DuckDB here, or Spark (ADPERF_LOG_ENGINE=spark, ADPERF_SPARK_MASTER) over the same log files
+        "log_engine": log_engine_from_env(os.environ.get("ADPERF_LOG_ENGINE", ""),
+                                          os.environ.get("ADPERF_SPARK_MASTER", "local[2]")),
         "appsflyer": AppsFlyerPullApi(api_token=dg.EnvVar("APPSFLYER_API_TOKEN"), app_ids=[dg.EnvVar("APPSFLYER_APP_IDS")])
         if s.is_real("mmp") else SampleAppsFlyer(world=world),
         "adjust": AdjustCsvExport(directory=os.environ.get("ADPERF_ADJUST_EXPORT_DIR", ""))
@@ -63,4 +69,9 @@ def build_resources(settings: Settings | None = None) -> dict:
             login_customer_id=dg.EnvVar("GOOGLE_ADS_LOGIN_CUSTOMER_ID"),
             customer_ids=[dg.EnvVar("GOOGLE_ADS_CUSTOMER_IDS")],
         ) if s.is_real("google_ads") else SampleGoogleAds(world=world),
+        # report messages: the webhook (a secret) when real, else JSON files in $ADPERF_HOME/outbox
+        "slack": SlackWebhook(webhook_url=dg.EnvVar("SLACK_WEBHOOK_URL")) if s.is_real("slack")
+        else SlackOutbox(directory=str(s.home / "outbox")),
+        # direct SQL on the same file (the report's checks and the Slack milestone log)
+        "duckdb": DuckDBResource(database=str(s.duckdb_path)),
     }
