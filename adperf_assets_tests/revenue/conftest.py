@@ -9,23 +9,23 @@ import pytest
 from adperf_assets_tests.revenue import pg_server
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+def require_postgres_binaries(find=pg_server.find_bin_dir, env=os.environ):
+    """The server binaries' folder; without them skip locally, but fail under ``CI=true``: CI
+    installs Debian's ``postgresql`` package, so a missing initdb there is a broken CI, not a skip."""
+    found = find()
+    if found is None:
+        reason = ("PostgreSQL server binaries not found (no /usr/lib/postgresql/*/bin/initdb, no initdb on PATH); "
+                  "install Debian's 'postgresql' package to run the PostgreSQL tests")
+        if env.get("CI", "").strip().lower() in ("1", "true", "yes"):
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+    return found
 
 
 @pytest.fixture(scope="session")
 def postgres():
-    """A running PostgreSQL server on 127.0.0.1 (random port), removed after the session.
-
-    Without the server binaries this skips locally, but fails under ``CI=true``: CI installs
-    Debian's ``postgresql`` package, so a missing initdb there is a broken CI, not a reason to skip.
-    """
-    if pg_server.find_bin_dir() is None:
-        reason = ("PostgreSQL server binaries not found (no /usr/lib/postgresql/*/bin/initdb, no initdb on PATH); "
-                  "install Debian's 'postgresql' package to run the PostgreSQL tests")
-        if _in_ci():
-            pytest.fail(f"CI=true but {reason}")
-        pytest.skip(reason)
+    """A running PostgreSQL server on 127.0.0.1 (random port), removed after the session."""
+    require_postgres_binaries()
     server = pg_server.start_server()
     try:
         yield server

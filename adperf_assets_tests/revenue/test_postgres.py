@@ -121,3 +121,13 @@ def test_a_wrong_password_fails_clearly_without_showing_it(fresh_home, postgres_
     assert "password authentication failed" in message and "***" in message
     for secret in (wrong, pg_server.PASSWORD):
         assert secret not in text and secret not in message
+
+
+def test_missing_server_binaries_skip_locally_but_fail_in_ci():
+    from adperf_assets_tests.revenue.conftest import require_postgres_binaries
+
+    missing = lambda: None  # noqa: E731
+    with pytest.raises(pytest.skip.Exception, match="install Debian's 'postgresql'"):
+        require_postgres_binaries(missing, {})
+    with pytest.raises(pytest.fail.Exception, match="CI=true but PostgreSQL server binaries not found"):
+        require_postgres_binaries(missing, {"CI": "true"})
