@@ -1,0 +1,300 @@
+"""Per-user LTV (BG/NBD x Gamma-Gamma), its back-test against the cohort method, and the estimate the report uses.
+
+Daily, in the report time zone, every asset single-run over any window of days:
+
+- ``user_rfm``: per user installed in the trailing 365 days, lifetimes' recency/frequency/
+  monetary summary as of the day (``ltv.btyd_ltv.user_rfm_frame``), with the segment keys.
+- ``user_ltv`` (one computation, three tables): the day's BTYD fits -- per segment with at least
+  ``min_repeat_buyers`` repeat buyers, the pooled fit for the others -- and
+  ``user_ltv`` per user expected revenue within 30/90/180/365 days since install,
+  ``btyd_cohort_ltv`` the same per cohort x segment (sum, per user, 99% delta-method interval
+  from the parameters' covariance) and ``btyd_ltv_predictions`` the cohorts that are 7, 14 or
+  30 days old that day: the BTYD back-test's predictions, each fitted on the data of its day.
+- ``ltv_backtest``: those predictions, the cohort method's and the geometric baseline's vs the
+  revenue each cohort realised, as metrics per estimator x segment x made_at_day x horizon.
+- ``ltv_estimates``: per cohort x segment x horizon the estimator with the lower back-tested MAPE.
+"""
+
+import time
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from adperf_assets.ltv.backtest import BY_SEGMENT, OVERALL, backtest_metrics
+from adperf_assets.ltv.btyd_ltv import (
+    HORIZONS,
+    MIN_REPEAT_BUYERS,
+    SEGMENT_KEYS,
+    WINDOW_DAYS,
+    RfmInputs,
+    cohort_ltv_frame,
+    fit_segments,
+    join_realised,
+    milestone_predictions,
+    realised_per_cohort,
+    user_ltv_frame,
+    user_rfm_frame,
+)
+from adperf_assets.partitions import daily_partitions, single_run, window_days
+from adperf_assets.schemas.btyd import (
+    BtydCohortLtvFrame,
+    BtydPredictionsFrame,
+    LtvBacktestFrame,
+    UserLtvFrame,
+    UserRfmFrame,
+)
+
+GROUP = "ltv"
+OWNERS = ["team:marketing-data"]
+KINDS = {"pandas", "duckdb"}
+
+
+def trailing(days: int) -> dg.TimeWindowPartitionMapping:
+    """Upstream partitions [D - days + 1, D] for partition D (clipped at the first partition)."""
+    return dg.TimeWindowPartitionMapping(start_offset=-(days - 1), allow_nonexistent_upstream_partitions=True)
+
+
+def _md(df: pd.DataFrame, n: int = 12) -> dg.MetadataValue:
+    return dg.MetadataValue.md(df.head(n).to_markdown(index=False) if len(df) else "_no rows_")
+
+
+def _label(days: list[pd.Timestamp]) -> str:
+    first, last = days[0].date(), days[-1].date()
+    return str(first) if first == last else f"{first}..{last}"
+
+
+def _empty_like(frame_type) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in frame_type.column_names})
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    dagster_type=UserRfmFrame,
+    ins={
+        "payments_snapshot": dg.AssetIn(partition_mapping=trailing(WINDOW_DAYS)),
+        "user_segments": dg.AssetIn(partition_mapping=trailing(WINDOW_DAYS)),
+    },
+    metadata={"partition_expr": "report_date"},
+    kinds=KINDS,
+    owners=OWNERS,
+)
+def user_rfm(
+    context: dg.AssetExecutionContext, payments_snapshot: pd.DataFrame, user_segments: pd.DataFrame,
+) -> dg.Output[pd.DataFrame]:
+    """Per user installed in the trailing 365 days, as of the report day: frequency (purchase days
+    after the install day), recency, T (days) and monetary_value_usd (mean net revenue of those
+    days) in lifetimes' convention, net revenue to date and within 30/90/180/365 days since
+    install, and the segment keys. Refunds are netted onto the purchase's day by the snapshot, so
+    a fully refunded day is no purchase."""
+    t0 = time.perf_counter()
+    days = window_days(context)
+    bad = payments_snapshot["net_usd"].isna()
+    if bad.any():
+        rows = payments_snapshot.loc[bad, ["report_date", "user_id", "currency"]].head(5)
+        raise ValueError(f"payments_snapshot has net_usd missing (no FX rate) on {int(bad.sum())} row(s), e.g. "
+                         f"{rows.to_dict('records')}; the payments_currency_known check should have stopped them")
+    frames, per_day = [], []
+    for day in days:
+        info = RfmInputs()
+        frame = user_rfm_frame(payments_snapshot, user_segments, day, info=info)
+        frames.append(frame)
+        per_day.append({"report_date": day.date(), "users": info.users, "payers": int((frame["revenue_usd"] > 0).sum()),
+                        "repeat_buyers": int((frame["frequency"] > 0).sum()),
+                        "net_usd": round(float(frame["revenue_usd"].sum()), 2),
+                        "payments_of_older_users": info.older_user_rows,
+                        "older_users_usd": round(info.older_user_usd, 2)})
+    out = pd.concat(frames, ignore_index=True) if frames else _empty_like(UserRfmFrame)
+    out["report_date"] = out["report_date"].astype("datetime64[ns]")
+    out["install_date"] = out["install_date"].astype("datetime64[ns]")
+    s = pd.DataFrame(per_day)
+    context.log.info(f"user_rfm {_label(days)}: {len(out)} user-days, window {WINDOW_DAYS} days, "
+                     f"{time.perf_counter() - t0:.1f}s")
+    return dg.Output(out, metadata={
+        "dagster/row_count": len(out),
+        "window_days": WINDOW_DAYS,
+        "days": len(days),
+        "per_day": _md(s, 40),
+        "seconds": round(time.perf_counter() - t0, 2),
+        "preview": _md(out.sort_values("frequency", ascending=False)),
+    })
+
+
+class UserLtvConfig(dg.Config):
+    min_repeat_buyers: int = Field(
+        default=MIN_REPEAT_BUYERS,
+        description="A segment gets its own BG/NBD + Gamma-Gamma fit from this many repeat buyers on; "
+                    "the others use the fit pooled over every user.")
+    penalizer: float = Field(default=0.0, description="lifetimes' penalizer_coef for both models.")
+
+
+@dg.multi_asset(
+    outs={
+        "user_ltv": dg.AssetOut(
+            dagster_type=UserLtvFrame, metadata={"partition_expr": "report_date"}, group_name=GROUP, kinds=KINDS,
+            owners=OWNERS, description="Per user BTYD expected net revenue within 30/90/180/365 days since install "
+            "(realised so far + expected ahead), as of the report day."),
+        "btyd_cohort_ltv": dg.AssetOut(
+            dagster_type=BtydCohortLtvFrame, metadata={"partition_expr": "report_date"}, group_name=GROUP,
+            kinds=KINDS, owners=OWNERS, description="Per install cohort x segment x horizon: BTYD LTV sum and per "
+            "user with a 99% prediction interval (parameter covariance + purchase noise)."),
+        "btyd_ltv_predictions": dg.AssetOut(
+            dagster_type=BtydPredictionsFrame, metadata={"partition_expr": "report_date"}, group_name=GROUP,
+            kinds=KINDS, owners=OWNERS, description="The BTYD back-test's predictions made on the report day: cohorts "
+            "7, 14 and 30 days into their life, horizons 30/90/180."),
+    },
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+)
+def user_ltv(context: dg.AssetExecutionContext, config: UserLtvConfig, user_rfm: pd.DataFrame):
+    """Fit BG/NBD + Gamma-Gamma on each report day's ``user_rfm`` (per segment where it has enough
+    repeat buyers, else pooled) and predict per user and per cohort x segment."""
+    t0 = time.perf_counter()
+    days = window_days(context)
+    users, cohorts, predictions, fit_rows, param_rows = [], [], [], [], []
+    for day in days:
+        rfm = user_rfm[user_rfm["report_date"] == day]
+        if rfm.empty:
+            context.log.warning(f"user_ltv {day.date()}: user_rfm has no rows for the day")
+            continue
+        fits = fit_segments(rfm, min_repeat_buyers=config.min_repeat_buyers, penalizer=config.penalizer)
+        for note in fits.notes:
+            context.log.warning(f"user_ltv {day.date()}: {note}; users without a fit get NaN (model 'none')")
+        users.append(user_ltv_frame(fits, rfm))
+        cohort = cohort_ltv_frame(fits, rfm)
+        cohorts.append(cohort)
+        predictions.append(milestone_predictions(cohort))
+        fit_rows.append(fits.table.assign(report_date=day.date()))
+        param_rows.append(fits.params().assign(report_date=day.date()))
+    user_out = pd.concat(users, ignore_index=True) if users else _empty_like(UserLtvFrame)
+    cohort_out = pd.concat(cohorts, ignore_index=True) if cohorts else _empty_like(BtydCohortLtvFrame)
+    pred_out = pd.concat(predictions, ignore_index=True) if predictions else _empty_like(BtydPredictionsFrame)
+    for frame in (user_out, cohort_out, pred_out):
+        for col in ("report_date", "install_date"):
+            frame[col] = frame[col].astype("datetime64[ns]")
+    fits_table = pd.concat(fit_rows, ignore_index=True) if fit_rows else pd.DataFrame()
+    params = pd.concat(param_rows, ignore_index=True) if param_rows else pd.DataFrame()
+    last_fits = fits_table[fits_table["report_date"] == fits_table["report_date"].max()] if len(fits_table) else fits_table
+    last_params = params[params["report_date"] == params["report_date"].max()] if len(params) else params
+    seconds = round(time.perf_counter() - t0, 2)
+    label = _label(days)
+    context.log.info(f"user_ltv {label}: {len(user_out)} user rows, {len(cohort_out)} cohort rows, "
+                     f"{len(pred_out)} back-test predictions in {seconds}s")
+    by_horizon = (cohort_out.groupby("horizon")[["cohort_size", "realised_usd", "expected_usd", "ltv_usd"]].sum()
+                  .reset_index().round(2) if len(cohort_out) else pd.DataFrame())
+    common = {"window": label, "seconds": seconds}
+    yield dg.Output(user_out, output_name="user_ltv", metadata={
+        **common,
+        "dagster/row_count": len(user_out),
+        "users_without_fit": int((user_out["model"] == "none").sum()) if len(user_out) else 0,
+        "fits_last_day": _md(last_fits, 40),
+        "parameters_last_day": _md(last_params.round(4), 40),
+        "preview": _md(user_out.sort_values(f"ltv_{HORIZONS[-1]}d_usd", ascending=False)),
+    })
+    yield dg.Output(cohort_out, output_name="btyd_cohort_ltv", metadata={
+        **common,
+        "dagster/row_count": len(cohort_out),
+        "interval": "99% prediction interval of the revenue still ahead: parameter covariance (delta method) + the users' own purchase noise, log-normal",
+        "totals_by_horizon": _md(by_horizon, 10),
+        "preview": _md(cohort_out),
+    })
+    yield dg.Output(pred_out, output_name="btyd_ltv_predictions", metadata={
+        **common,
+        "dagster/row_count": len(pred_out),
+        "preview": _md(pred_out, 20),
+    })
+
+
+BACKTEST_DAYS = 545  # cohorts installed in the trailing 545 days are back-tested (180-day horizon + a year of them)
+
+
+def _png_md(fig) -> dg.MetadataValue:
+    import base64
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return dg.MetadataValue.md(f"![back-test](data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()})")
+
+
+def backtest_plot(overall: pd.DataFrame) -> dg.MetadataValue:
+    """MAPE and interval coverage per horizon, one line per estimator x made_at_day."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for (est, made), g in overall.groupby(["estimator", "made_at_day"]):
+        g = g.sort_values("horizon")
+        style = {"btyd": "-", "cohort": "--", "geometric": ":"}.get(est, "-.")
+        axes[0].plot(g["horizon"], 100 * g["mape"], style, marker="o", label=f"{est} @ day {made}")
+        axes[1].plot(g["horizon"], 100 * g["coverage"], style, marker="o", label=f"{est} @ day {made}")
+    axes[0].set(title="MAPE of revenue per user (cohort x segment)", xlabel="horizon (days)", ylabel="%")
+    axes[1].set(title="99% interval covers realised", xlabel="horizon (days)", ylabel="% of cohorts", ylim=(0, 105))
+    axes[0].legend(fontsize=7)
+    return _png_md(fig)
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    dagster_type=LtvBacktestFrame,
+    ins={
+        "btyd_ltv_predictions": dg.AssetIn(partition_mapping=trailing(BACKTEST_DAYS)),
+        "payments_snapshot": dg.AssetIn(partition_mapping=trailing(BACKTEST_DAYS)),
+        "user_segments": dg.AssetIn(partition_mapping=trailing(BACKTEST_DAYS)),
+    },
+    metadata={"partition_expr": "report_date"},
+    kinds=KINDS,
+    owners=OWNERS,
+)
+def ltv_backtest(
+    context: dg.AssetExecutionContext,
+    btyd_ltv_predictions: pd.DataFrame,
+    payments_snapshot: pd.DataFrame,
+    user_segments: pd.DataFrame,
+) -> dg.Output[pd.DataFrame]:
+    """Back-test as of the report day, over the cohorts installed in the trailing 545 days: each
+    estimator's predictions made at day 7/14/30 of a cohort (BTYD: fitted on the data of that day)
+    vs the net revenue per installed user the cohort realised in 30/90/180 days, where that much
+    history exists. Metrics per estimator x segment x made_at_day x horizon: MAPE, bias, WAPE and
+    99% interval coverage (``ltv.backtest.backtest_metrics``)."""
+    t0 = time.perf_counter()
+    days = window_days(context)
+    frames, rows_last = [], None
+    for day in days:
+        first = day - pd.Timedelta(days=BACKTEST_DAYS - 1)
+        segs = user_segments[(user_segments["install_date"] >= first) & (user_segments["install_date"] <= day)]
+        realised = realised_per_cohort(payments_snapshot, segs, day)
+        preds = btyd_ltv_predictions[(btyd_ltv_predictions["report_date"] <= day)
+                                     & (btyd_ltv_predictions["install_date"] >= first)]
+        rows = join_realised(preds, realised)
+        rows_last = rows
+        if rows.empty:
+            context.log.warning(f"ltv_backtest {day.date()}: no prediction has reached its horizon yet")
+            continue
+        frames.append(backtest_metrics(rows, by=BY_SEGMENT).assign(report_date=day))
+    out = pd.concat(frames, ignore_index=True) if frames else _empty_like(LtvBacktestFrame)
+    out = out[LtvBacktestFrame.column_names] if len(out) else out
+    out["report_date"] = out["report_date"].astype("datetime64[ns]")
+    metadata = {"window": _label(days), "backtest_days": BACKTEST_DAYS,
+                "dagster/row_count": len(out), "seconds": round(time.perf_counter() - t0, 2)}
+    if rows_last is not None and len(rows_last):
+        overall = backtest_metrics(rows_last, by=OVERALL)
+        h180 = out[(out["report_date"] == days[-1]) & (out["horizon"] == 180)].sort_values(
+            ["made_at_day", *SEGMENT_KEYS, "estimator"])
+        metadata.update({
+            "overall_last_day": _md(overall.round(4), 40),
+            "by_segment_180d_last_day": _md(h180.drop(columns="report_date").round(4), 200),
+            "plot": backtest_plot(overall),
+        })
+    context.log.info(f"ltv_backtest {_label(days)}: {len(out)} metric rows in {metadata['seconds']}s")
+    return dg.Output(out, metadata=metadata)

@@ -1,0 +1,564 @@
+"""BTYD LTV per user and per install cohort x segment, as the daily assets compute it (no Dagster here).
+
+The pieces, each a plain function over DataFrames:
+
+- ``user_rfm_frame(payments, segments, as_of)``: per user installed in the window, lifetimes'
+  summary as of ``as_of`` (``rfm_summary``: birth = install day, purchase days after it,
+  refunds netted) plus the revenue realised so far within each LTV horizon.
+- ``fit_segments(rfm)``: BG/NBD + Gamma-Gamma (``fit_btyd``) per segment that has at least
+  ``min_repeat_buyers`` repeat buyers, and one pooled fit on every user for the others (and
+  for any segment whose own fit fails to converge or gives Gamma-Gamma q <= 1). A segment
+  below the threshold is not fitted at all: a handful of repeat buyers gives parameters that
+  swing from day to day, and the pooled fit is the stable answer for them.
+- ``user_ltv_frame(fits, rfm)``: per user and horizon H, LTV over days 0..H-1 since install =
+  revenue realised so far in that span + expected revenue on the days of it still ahead
+  (H - 1 - age of them; none once the user is H days old).
+- ``cohort_ltv_frame(fits, rfm)``: the same summed per install cohort x segment, with an
+  interval on the expected part from the fit's parameter uncertainty by the delta method
+  (gradient of the group's expected revenue w.r.t. the 7 log-parameters, times
+  ``BTYDModel.log_params_covariance_``; log-normal form so it stays positive). The realised
+  part is known and has no width. Not covered: the purchase noise of the cohort's own users
+  (this is an interval on the expected value) -- the back-test's coverage says how much that
+  matters for small cohorts.
+
+Times are whole days of the report time zone; money is in the currency of ``net_usd``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from adperf_assets.ltv.btyd import BGNBD_PARAMS, GAMMA_GAMMA_PARAMS, BTYDModel, fit_btyd
+from adperf_assets.ltv.btyd_predict import bgnbd_alive_purchases, bgnbd_p_alive, gamma_gamma_expected_spend
+from adperf_assets.ltv.rfm import rfm_summary
+from adperf_assets.ltv.selection import BACKTEST_HORIZONS, MADE_AT_DAYS  # made at day k: days 0..k-1 seen
+
+SEGMENT_KEYS = ["platform", "attribution", "network", "is_emulator"]
+HORIZONS = (30, 90, 180, 365)
+WINDOW_DAYS = 365  # users installed in the trailing year are summarised and fitted
+MIN_REPEAT_BUYERS = 100  # a segment gets its own fit from this many repeat buyers on
+MIN_POOLED_REPEAT_BUYERS = 20  # below this even the pooled fit is not attempted
+CONFIDENCE = 0.99  # same level as the cohort method's interval
+POOLED = "pooled"
+NO_FIT = "none"
+_DAY = np.timedelta64(1, "D")
+
+
+def realised_column(horizon: int) -> str:
+    return f"revenue_{horizon}d_usd"
+
+
+def ltv_column(horizon: int) -> str:
+    return f"ltv_{horizon}d_usd"
+
+
+def _day(value) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return (ts.tz_localize(None) if ts.tzinfo else ts).normalize()
+
+
+# ----------------------------------------------------------------------------- RFM
+
+
+@dataclass
+class RfmInputs:
+    """What ``user_rfm_frame`` read, for the asset's log and metadata."""
+
+    users: int = 0
+    payment_rows: int = 0
+    older_user_rows: int = 0  # payments of users installed before the window (not summarised)
+    older_user_usd: float = 0.0
+
+
+def user_rfm_frame(
+    payments: pd.DataFrame,
+    segments: pd.DataFrame,
+    as_of,
+    *,
+    window_days: int = WINDOW_DAYS,
+    horizons=HORIZONS,
+    info: RfmInputs | None = None,
+) -> pd.DataFrame:
+    """One row per user installed in [as_of - window_days + 1, as_of]: segment keys, install_date,
+    ``frequency, recency, T, monetary_value_usd`` (lifetimes' convention in days, via
+    ``rfm_summary``), ``revenue_usd`` (net, install day to as_of) and ``revenue_{H}d_usd`` (net,
+    days 0..min(H, age+1)-1 since install).
+
+    ``payments``: rows with user_id, report_date, net_usd (any number per user and day; refunds
+    already netted onto the purchase's day, as ``payments_snapshot`` has them). ``segments``:
+    one row per user with install_date and the segment keys. Payments of users installed before
+    the window are not summarised (counted in ``info``); a payment of a user installed inside
+    the window but missing from ``segments`` cannot be told apart from those, so ``segments``
+    must cover the whole window.
+    """
+    info = info if info is not None else RfmInputs()
+    end = _day(as_of)
+    start = end - pd.Timedelta(days=window_days - 1)
+    for name, frame, cols in (("payments", payments, ["user_id", "report_date", "net_usd"]),
+                              ("segments", segments, ["user_id", "install_date", *SEGMENT_KEYS])):
+        missing = [c for c in cols if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{name} is missing column(s) {missing}; has {list(frame.columns)}")
+    seg_days = segments["install_date"].to_numpy(dtype="datetime64[ns]")
+    users = segments.loc[(seg_days >= start.to_datetime64()) & (seg_days <= end.to_datetime64()),
+                         ["user_id", "install_date", *SEGMENT_KEYS]].reset_index(drop=True)
+    pay_days = payments["report_date"].to_numpy(dtype="datetime64[ns]")
+    pay = payments.loc[(pay_days >= start.to_datetime64()) & (pay_days <= end.to_datetime64()),
+                       ["user_id", "report_date", "net_usd"]]
+    known = pay["user_id"].isin(users["user_id"]).to_numpy()
+    info.users = len(users)
+    info.payment_rows = int(known.sum())
+    info.older_user_rows = int((~known).sum())
+    info.older_user_usd = float(pay.loc[~known, "net_usd"].sum())
+    pay = pay[known]
+
+    summary = rfm_summary(pay, end, users[["user_id", "install_date"]], revenue_col="net_usd")
+    out = users.set_index("user_id").loc[summary.index].reset_index()
+    out["frequency"] = summary["frequency"].to_numpy()
+    out["recency"] = summary["recency"].to_numpy()
+    out["T"] = summary["T"].to_numpy()
+    out["monetary_value_usd"] = summary["monetary_value"].to_numpy()
+
+    code = pd.Index(out["user_id"]).get_indexer(pay["user_id"])
+    install = out["install_date"].to_numpy(dtype="datetime64[ns]")[code]
+    age = (pay["report_date"].to_numpy(dtype="datetime64[ns]") - install) // _DAY
+    net = pay["net_usd"].to_numpy(dtype=float)
+    n = len(out)
+    out["revenue_usd"] = np.bincount(code, weights=net, minlength=n)
+    for h in horizons:
+        out[realised_column(h)] = np.bincount(code, weights=np.where(age < h, net, 0.0), minlength=n)
+    out.insert(0, "report_date", end)
+    return out
+
+
+def summary_of(rfm: pd.DataFrame) -> pd.DataFrame:
+    """lifetimes' summary (frequency, recency, T, monetary_value) of ``user_rfm`` rows."""
+    return pd.DataFrame({
+        "frequency": rfm["frequency"].to_numpy(dtype=np.int64),
+        "recency": rfm["recency"].to_numpy(dtype=float),
+        "T": rfm["T"].to_numpy(dtype=float),
+        "monetary_value": rfm["monetary_value_usd"].to_numpy(dtype=float),
+    }, index=pd.Index(rfm["user_id"].to_numpy(), name="user_id"))
+
+
+# ----------------------------------------------------------------------------- fits
+
+
+@dataclass
+class SegmentFits:
+    """Fitted models and which one each segment uses (``model_of``: segment tuple -> key of ``models``)."""
+
+    models: dict = field(default_factory=dict)  # key: segment tuple or POOLED -> BTYDModel
+    model_of: dict = field(default_factory=dict)  # segment tuple -> key in models, or NO_FIT
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per segment: users, repeat buyers, fit
+    notes: list = field(default_factory=list)
+
+    def params(self) -> pd.DataFrame:
+        rows = []
+        for key, model in self.models.items():
+            p = model.params_
+            rows.append({"model": _label(key), "users": model.n_users_, "repeat_buyers": model.n_repeat_buyers_,
+                         **{k: float(p[k]) for k in BGNBD_PARAMS + GAMMA_GAMMA_PARAMS}})
+        return pd.DataFrame(rows)
+
+
+def _label(key) -> str:
+    return key if isinstance(key, str) else "/".join(str(k) for k in key)
+
+
+def _try_fit(summary: pd.DataFrame, penalizer: float) -> tuple[BTYDModel | None, str]:
+    try:
+        model = fit_btyd(summary, penalizer=penalizer)
+    except ValueError as exc:  # ConvergenceError is a ValueError
+        return None, str(exc).splitlines()[0]
+    q = float(model.gamma_gamma.params_["q"])
+    if not q > 1:
+        return None, f"Gamma-Gamma q = {q:.3g} <= 1 (infinite mean spend)"
+    return model, ""
+
+
+def fit_segments(
+    rfm: pd.DataFrame,
+    *,
+    min_repeat_buyers: int = MIN_REPEAT_BUYERS,
+    min_pooled_repeat_buyers: int = MIN_POOLED_REPEAT_BUYERS,
+    penalizer: float = 0.0,
+) -> SegmentFits:
+    """Per-segment fits where the data allow, the pooled fit elsewhere (module docstring)."""
+    fits = SegmentFits()
+    summary = summary_of(rfm)
+    repeat = summary["frequency"].to_numpy() > 0
+    codes, segs = _group_codes(rfm, SEGMENT_KEYS)
+    rows = []
+    need_pooled = []
+    for i, seg in enumerate(segs):
+        mask = codes == i
+        n_rep = int(repeat[mask].sum())
+        row = {**dict(zip(SEGMENT_KEYS, seg)), "users": int(mask.sum()), "repeat_buyers": n_rep}
+        if n_rep >= min_repeat_buyers:
+            model, why = _try_fit(summary[mask], penalizer)
+            if model is not None:
+                fits.models[seg] = model
+                fits.model_of[seg] = seg
+                rows.append({**row, "fit": "segment", "note": ""})
+                continue
+            row["note"] = f"own fit failed: {why}"
+        else:
+            row["note"] = f"{n_rep} repeat buyers < {min_repeat_buyers}"
+        need_pooled.append(seg)
+        rows.append({**row, "fit": POOLED})
+    if need_pooled:
+        n_rep = int(repeat.sum())
+        if n_rep >= min_pooled_repeat_buyers:
+            model, why = _try_fit(summary, penalizer)
+        else:
+            model, why = None, f"{n_rep} repeat buyers in all < {min_pooled_repeat_buyers}"
+        if model is not None:
+            fits.models[POOLED] = model
+        else:
+            fits.notes.append(f"pooled fit not available: {why}")
+        for seg in need_pooled:
+            fits.model_of[seg] = POOLED if model is not None else NO_FIT
+        for row in rows:
+            if row["fit"] == POOLED and model is None:
+                row["fit"] = NO_FIT
+                row["note"] = f"{row['note']}; pooled fit not available: {why}"
+    fits.table = pd.DataFrame(rows, columns=[*SEGMENT_KEYS, "users", "repeat_buyers", "fit", "note"])
+    return fits
+
+
+# ----------------------------------------------------------------------------- predictions
+
+
+def _distinct(*columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Each row's number among the distinct rows of whole-number columns, and those rows."""
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    for col in columns:
+        c = col.astype(np.int64)
+        key = key * (int(c.max()) + 1 if len(c) else 1) + c
+    inverse, uniques = pd.factorize(key, sort=False)
+    first = np.zeros(len(uniques), dtype=np.int64)
+    first[inverse[::-1]] = np.arange(len(inverse))[::-1]  # any row of each group will do
+    return inverse, [col[first] for col in columns]
+
+
+@dataclass
+class _Users:
+    """The users of one model: summary arrays and their distinct (x, T) and (x, t_x, T) rows.
+
+    E[purchases] = P(alive | x, t_x, T) * E[purchases | alive, x, T, t]; the 2F1 in the second
+    factor is evaluated once per distinct (x, T) (t follows from T and the horizon), P(alive)
+    once per distinct (x, t_x, T).
+    """
+
+    x: np.ndarray
+    tx: np.ndarray
+    T: np.ndarray
+    m: np.ndarray
+
+    def __post_init__(self):
+        self.xt_of, (self.xt_x, self.xt_T) = _distinct(self.x, self.T)
+        self.row_of, (self.row_x, self.row_tx, self.row_T) = _distinct(self.x, self.tx, self.T)
+
+    def purchases(self, bg: np.ndarray, horizon: int, parts: bool = False):
+        """Expected repeat purchase days per user on the days of the horizon still ahead; with
+        ``parts``, its two factors: expected purchases if alive and P(alive)."""
+        r, alpha, a, b = bg
+        t = _remaining(self.xt_T, horizon)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            alive = bgnbd_alive_purchases(r, alpha, a, b, t, self.xt_x, self.xt_T)
+        alive = np.where(t > 0, alive, 0.0)[self.xt_of]
+        p_alive = bgnbd_p_alive(r, alpha, a, b, self.row_x, self.row_tx, self.row_T)[self.row_of]
+        return (alive, p_alive) if parts else alive * p_alive
+
+    def spend(self, gg: np.ndarray) -> np.ndarray:
+        p, q, v = gg
+        return gamma_gamma_expected_spend(p, q, v, self.x, self.m)
+
+    def revenue_variance(self, theta: np.ndarray, horizon: int) -> np.ndarray:
+        """Approximate variance of each user's revenue on the days ahead, given the parameters.
+
+        Revenue S = z_1 + ... + z_N. Spend: z_j ~ Gamma(p, nu) with nu | x, m ~ Gamma(q + p x,
+        v + x m) (Gamma-Gamma's posterior), so E[1/nu] = u / (s - 1), E[1/nu^2] = u^2 / ((s-1)(s-2)).
+        Purchases: alive with probability P(alive); if alive, N is taken as negative binomial
+        with mean mu (FHL eq. 10's numerator) and shape r + x (the Gamma posterior of the
+        purchase rate; dropout is ignored in the variance, which it would lower a little):
+        E[N] = P mu, E[N^2] = P (mu + mu^2 (1 + 1 / (r + x))). Then
+        Var S = p E[1/nu^2] E[N] + p^2 (E[N^2] E[1/nu^2] - E[N]^2 E[1/nu]^2).
+        """
+        r, _, _, _, p, q, v = np.exp(theta)
+        mu, p_alive = self.purchases(np.exp(theta[:4]), horizon, parts=True)
+        e_n = p_alive * mu
+        e_n2 = p_alive * (mu + mu**2 * (1.0 + 1.0 / (r + self.x)))
+        shape = q + p * self.x
+        rate = v + self.x * self.m
+        inv1 = rate / (shape - 1.0)
+        inv2 = np.where(shape > 2.0, rate**2 / ((shape - 1.0) * (shape - 2.0)), np.inf)
+        with np.errstate(invalid="ignore"):
+            var = p * inv2 * e_n + p**2 * (e_n2 * inv2 - e_n**2 * inv1**2)
+        return np.where(e_n > 0, var, 0.0)
+
+    def log_p_no_purchase(self, theta: np.ndarray, horizon: int) -> np.ndarray:
+        """log P(no purchase on the days ahead): dead, or alive with a negative binomial N = 0
+        (same approximation as ``revenue_variance``)."""
+        r = np.exp(theta[0])
+        mu, p_alive = self.purchases(np.exp(theta[:4]), horizon, parts=True)
+        k = r + self.x
+        p_zero_alive = np.exp(-k * np.log1p(mu / k))
+        return np.log(np.clip(1.0 - p_alive + p_alive * p_zero_alive, 1e-300, 1.0))
+
+
+def _theta(model: BTYDModel) -> np.ndarray:
+    return np.log(model.params_[list(BGNBD_PARAMS + GAMMA_GAMMA_PARAMS)].to_numpy(dtype=float))
+
+
+def _remaining(T: np.ndarray, horizon: int) -> np.ndarray:
+    """Days of the horizon (days 0..H-1 since install) still ahead of a user observed through age T."""
+    return np.maximum(horizon - 1 - T, 0.0)
+
+
+def _users(rfm: pd.DataFrame, rows: np.ndarray) -> _Users:
+    return _Users(rfm["frequency"].to_numpy(dtype=float)[rows], rfm["recency"].to_numpy(dtype=float)[rows],
+                  rfm["T"].to_numpy(dtype=float)[rows], rfm["monetary_value_usd"].to_numpy(dtype=float)[rows])
+
+
+def _model_codes(fits: SegmentFits, rfm: pd.DataFrame) -> tuple[np.ndarray, list]:
+    """Per row the index into ``keys`` of its model (-1: no fit) and the model keys."""
+    keys = list(fits.models)
+    where = {k: i for i, k in enumerate(keys)}
+    seg_code, segs = _group_codes(rfm, SEGMENT_KEYS)
+    per_seg = np.array([where.get(fits.model_of.get(s, NO_FIT), -1) for s in segs], dtype=np.int64)
+    return (per_seg[seg_code] if len(rfm) else np.zeros(0, dtype=np.int64)), keys
+
+
+def _group_codes(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, list[tuple]]:
+    """Group number per row (groups sorted by ``keys``) and the groups' key tuples."""
+    if len(frame) == 0:
+        return np.zeros(0, dtype=np.int64), []
+    g = frame.groupby(keys, sort=True, dropna=False)
+    return g.ngroup().to_numpy(dtype=np.int64), list(g.groups.keys())
+
+
+def user_ltv_frame(fits: SegmentFits, rfm: pd.DataFrame, horizons=HORIZONS) -> pd.DataFrame:
+    """Per user: ``model`` used, ``p_alive``, ``expected_{H}d_usd`` (revenue still ahead within the
+    horizon) and ``ltv_{H}d_usd`` = realised + expected; NaN where no model could be fitted."""
+    codes, keys = _model_codes(fits, rfm)
+    out = rfm[["report_date", "user_id", "install_date", *SEGMENT_KEYS, "frequency", "recency", "T",
+               "monetary_value_usd", "revenue_usd"]].reset_index(drop=True)
+    labels = np.array([_label(k) for k in keys] + [NO_FIT], dtype=object)
+    out["model"] = labels[codes]
+    p_alive = np.full(len(rfm), np.nan)
+    expected = {h: np.full(len(rfm), np.nan) for h in horizons}
+    for i, key in enumerate(keys):
+        rows = np.flatnonzero(codes == i)
+        if not len(rows):
+            continue
+        theta = _theta(fits.models[key])
+        users = _users(rfm, rows)
+        r, alpha, a, b = np.exp(theta[:4])
+        p_alive[rows] = bgnbd_p_alive(r, alpha, a, b, users.x, users.tx, users.T)
+        spend = users.spend(np.exp(theta[4:]))
+        for h in horizons:
+            expected[h][rows] = users.purchases(np.exp(theta[:4]), h) * spend
+    out["p_alive"] = p_alive
+    for h in horizons:
+        out[f"expected_{h}d_usd"] = expected[h]
+    for h in horizons:
+        out[ltv_column(h)] = rfm[realised_column(h)].to_numpy(dtype=float) + expected[h]
+    return out
+
+
+_STEP = 1e-4  # central-difference step in log-parameters (as BTYDModel's delta method)
+
+
+def _group_expected(users: _Users, theta: np.ndarray, cov: np.ndarray, groups: np.ndarray, n_groups: int,
+                    horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per group: sum of expected revenue ahead, its delta-method standard deviation from the
+    parameters, the standard deviation of the users' own revenue around it (``revenue_variance``)
+    and the probability that none of them buys again within the horizon."""
+    bg, gg = np.exp(theta[:4]), np.exp(theta[4:])
+    purchases = users.purchases(bg, horizon)
+    spend = users.spend(gg)
+    grad = np.empty((n_groups, 7))
+    for k in range(7):
+        step = np.zeros(7)
+        step[k] = _STEP
+        if k < 4:
+            diff = spend * (users.purchases(np.exp(theta[:4] + step[:4]), horizon)
+                            - users.purchases(np.exp(theta[:4] - step[:4]), horizon)) / (2 * _STEP)
+        else:
+            diff = purchases * (users.spend(np.exp(theta[4:] + step[4:])) - users.spend(np.exp(theta[4:] - step[4:]))) / (2 * _STEP)
+        grad[:, k] = np.bincount(groups, weights=diff, minlength=n_groups)
+    point = np.bincount(groups, weights=purchases * spend, minlength=n_groups)
+    param_sd = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", grad, cov, grad), 0.0))
+    process_sd = np.sqrt(np.bincount(groups, weights=users.revenue_variance(theta, horizon), minlength=n_groups))
+    p_zero = np.exp(np.bincount(groups, weights=users.log_p_no_purchase(theta, horizon), minlength=n_groups))
+    return point, param_sd, process_sd, p_zero
+
+
+INTERVALS = ("prediction", "expected")
+
+
+def revenue_interval(point, sd, p_zero=0.0, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+    """Central interval of revenue with mean ``point``, standard deviation ``sd`` and an atom
+    ``p_zero`` at 0 (nobody buys): 0 with probability ``p_zero``, else log-normal with the
+    matching conditional mean and variance. ``p_zero=0`` gives a plain log-normal (stays > 0)."""
+    point, sd = np.asarray(point, dtype=float), np.asarray(sd, dtype=float)
+    p0 = np.clip(np.broadcast_to(np.asarray(p_zero, dtype=float), point.shape), 0.0, 1.0 - 1e-12)
+    tail = (1.0 - confidence) / 2
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        mean = point / (1.0 - p0)  # given S > 0
+        second = (sd**2 + point**2) / (1.0 - p0)
+        s2 = np.log(np.maximum(second / mean**2, 1.0))
+        mu = np.log(mean) - s2 / 2
+
+        def quantile(q):
+            level = (q - p0) / (1.0 - p0)
+            inner = np.exp(mu + np.sqrt(s2) * stats.norm.ppf(np.clip(level, 1e-300, 1.0 - 1e-16)))
+            return np.where((point > 0) & (level > 0), inner, 0.0)
+
+        return quantile(tail), quantile(1.0 - tail)
+
+
+def cohort_ltv_frame(
+    fits: SegmentFits, rfm: pd.DataFrame, horizons=HORIZONS, confidence: float = CONFIDENCE,
+    interval: str = "prediction",
+) -> pd.DataFrame:
+    """Per install cohort x segment x horizon: ``cohort_size``, ``realised_usd``, ``expected_usd``,
+    ``ltv_usd`` (their sum), ``ltv_per_user_usd`` with ``lower_usd``/``upper_usd`` (per user),
+    ``param_sd_usd`` and ``process_sd_usd`` (of the group's expected part), ``age_days``, ``model``.
+
+    ``interval="prediction"`` (default): for the revenue the cohort will realise -- parameter
+    uncertainty (delta method) and the users' own purchase noise (``_Users.revenue_variance``)
+    added in variance, with the chance that nobody in the cohort buys again as an atom at 0
+    (``revenue_interval``); ``"expected"``: for its expected value, parameters only, log-normal.
+    Either way on the part still ahead; the realised part is known.
+    """
+    if interval not in INTERVALS:
+        raise ValueError(f"interval must be one of {INTERVALS}, got {interval!r}")
+    cols = ["report_date", "install_date", *SEGMENT_KEYS, "horizon", "age_days", "cohort_size", "realised_usd",
+            "expected_usd", "param_sd_usd", "process_sd_usd", "ltv_usd", "ltv_per_user_usd", "lower_usd",
+            "upper_usd", "model"]
+    if len(rfm) == 0:
+        return pd.DataFrame(columns=cols)
+    rfm = rfm.reset_index(drop=True)
+    codes, keys = _model_codes(fits, rfm)
+    group_keys = ["install_date", *SEGMENT_KEYS]
+    gcode, groups = _group_codes(rfm, group_keys)
+    n_groups = len(groups)
+    size = np.bincount(gcode, minlength=n_groups).astype(float)
+    gmodel = np.full(n_groups, -1)
+    gmodel[gcode] = codes  # every user of a group shares its segment, hence its model
+    labels = np.array([_label(k) for k in keys] + [NO_FIT], dtype=object)
+    base = pd.DataFrame(groups, columns=group_keys)
+    base.insert(0, "report_date", rfm["report_date"].iloc[0])
+    age = ((base["report_date"] - base["install_date"]) // pd.Timedelta(days=1)).to_numpy(dtype=np.int64)
+    per_model = []
+    for i, key in enumerate(keys):
+        rows = np.flatnonzero(codes == i)
+        if len(rows):
+            model = fits.models[key]
+            per_model.append((rows, _users(rfm, rows), _theta(model), model.log_params_covariance_.to_numpy()))
+    frames = []
+    for h in horizons:
+        realised = np.bincount(gcode, weights=rfm[realised_column(h)].to_numpy(dtype=float), minlength=n_groups)
+        point, param_sd, process_sd, p_zero = (np.full(n_groups, np.nan) for _ in range(4))
+        for rows, users, theta, cov in per_model:
+            mine = np.unique(gcode[rows])
+            local = np.searchsorted(mine, gcode[rows])
+            point[mine], param_sd[mine], process_sd[mine], p_zero[mine] = _group_expected(
+                users, theta, cov, local, len(mine), h)
+        if interval == "prediction":
+            lower, upper = revenue_interval(point, np.hypot(param_sd, process_sd), p_zero, confidence)
+        else:
+            lower, upper = revenue_interval(point, param_sd, 0.0, confidence)
+        frame = base.copy()
+        frame.insert(len(group_keys) + 1, "horizon", h)
+        frame["age_days"] = age
+        frame["cohort_size"] = size.astype(np.int64)
+        frame["realised_usd"] = realised
+        frame["expected_usd"] = point
+        frame["param_sd_usd"] = param_sd
+        frame["process_sd_usd"] = process_sd
+        frame["ltv_usd"] = realised + point
+        frame["ltv_per_user_usd"] = (realised + point) / size
+        frame["lower_usd"] = np.where(np.isnan(point), np.nan, (realised + lower) / size)
+        frame["upper_usd"] = np.where(np.isnan(point), np.nan, (realised + upper) / size)
+        frame["model"] = labels[gmodel]
+        frames.append(frame)
+    out = pd.concat(frames, ignore_index=True)[cols]
+    return out.sort_values(["install_date", *SEGMENT_KEYS, "horizon"], kind="stable").reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- back-test rows
+
+
+
+def milestone_predictions(cohort_ltv: pd.DataFrame, made_at_days=MADE_AT_DAYS, horizons=BACKTEST_HORIZONS) -> pd.DataFrame:
+    """The rows of a day's ``cohort_ltv_frame`` that are back-test predictions: cohorts whose
+    ``made_at_day`` (= age_days + 1) is a milestone, in ``ltv.backtest``'s column names."""
+    made = cohort_ltv["age_days"].to_numpy() + 1
+    keep = np.isin(made, list(made_at_days)) & cohort_ltv["horizon"].isin(list(horizons)).to_numpy()
+    keep &= cohort_ltv["model"].to_numpy() != NO_FIT
+    sel = cohort_ltv[keep]
+    return pd.DataFrame({
+        "report_date": sel["report_date"].to_numpy(),
+        "estimator": "btyd",
+        **{k: sel[k].to_numpy() for k in ["install_date", *SEGMENT_KEYS]},
+        "made_at_day": made[keep].astype(np.int64),
+        "horizon": sel["horizon"].to_numpy(dtype=np.int64),
+        "cohort_size": sel["cohort_size"].to_numpy(dtype=np.int64),
+        "predicted_per_user": sel["ltv_per_user_usd"].to_numpy(dtype=float),
+        "lower": sel["lower_usd"].to_numpy(dtype=float),
+        "upper": sel["upper_usd"].to_numpy(dtype=float),
+        "model": sel["model"].to_numpy(),
+    })
+
+
+def realised_per_cohort(
+    payments: pd.DataFrame, segments: pd.DataFrame, as_of, horizons=BACKTEST_HORIZONS,
+) -> pd.DataFrame:
+    """Per install cohort x segment x horizon whose days 0..H-1 all lie on or before ``as_of``:
+    ``cohort_size`` and ``realised_per_user`` (net revenue of the cohort's users in those days /
+    cohort size). ``payments`` must hold every payment of ``segments``' users up to ``as_of``."""
+    end = _day(as_of)
+    users = segments[["user_id", "install_date", *SEGMENT_KEYS]].reset_index(drop=True)
+    gkeys = ["install_date", *SEGMENT_KEYS]
+    gcode, groups = _group_codes(users, gkeys)
+    n_groups = len(groups)
+    size = np.bincount(gcode, minlength=n_groups)
+    pay = payments[payments["report_date"] <= end]
+    code = pd.Index(users["user_id"]).get_indexer(pay["user_id"])
+    pay, code = pay[code >= 0], code[code >= 0]
+    install = users["install_date"].to_numpy(dtype="datetime64[ns]")[code]
+    age = (pay["report_date"].to_numpy(dtype="datetime64[ns]") - install) // _DAY
+    net = pay["net_usd"].to_numpy(dtype=float)
+    base = pd.DataFrame(list(groups), columns=gkeys)
+    frames = []
+    for h in horizons:
+        revenue = np.bincount(gcode[code], weights=np.where(age < h, net, 0.0), minlength=n_groups)
+        done = (base["install_date"] + pd.Timedelta(days=h - 1) <= end).to_numpy()
+        f = base[done].copy()
+        f["horizon"] = h
+        f["cohort_size"] = size[done]
+        f["realised_per_user"] = revenue[done] / size[done]
+        frames.append(f)
+    if not frames:
+        return pd.DataFrame(columns=[*gkeys, "horizon", "cohort_size", "realised_per_user"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def join_realised(predictions: pd.DataFrame, realised: pd.DataFrame) -> pd.DataFrame:
+    """Predictions (``milestone_predictions`` rows) next to what their cohort realised, in
+    ``ltv.backtest``'s columns plus ``cohort_size``; predictions whose horizon has not been
+    realised yet are left out (they are not errors, just not due)."""
+    keys = ["install_date", *SEGMENT_KEYS, "horizon"]
+    cols = ["estimator", "install_date", *SEGMENT_KEYS, "made_at_day", "horizon", "predicted_per_user", "lower",
+            "upper"]
+    out = predictions[cols].merge(realised[keys + ["cohort_size", "realised_per_user"]], on=keys, how="inner",
+                                  validate="many_to_one")
+    return out[[*cols, "realised_per_user", "cohort_size"]]

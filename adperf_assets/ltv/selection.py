@@ -1,0 +1,130 @@
+"""Which LTV estimate the report uses: per segment and horizon, the estimator that back-tested better.
+
+Candidates are the cohort method's and BTYD's estimates of the same cohort x segment x horizon.
+Each is judged by its back-test (``ltv.backtest.backtest_metrics`` rows) for the same segment at
+the milestone that matches how much of the cohort's life the estimate has seen, and at the
+nearest back-tested horizon:
+
+- ``made_at_day``: the largest back-tested milestone (7, 14, 30) not beyond the days observed
+  (age + 1); cohorts younger than the first milestone are judged by the first one.
+- ``backtest_horizon``: the horizon itself if back-tested, else the largest back-tested one
+  below it (365-day estimates are judged by the 180-day back-test), else the smallest.
+
+Rule (``selection`` column says which applied):
+
+- ``lower_mape``          both estimators have at least ``min_cohorts`` back-tested cohorts
+  with realised revenue (the ones MAPE is over) and a MAPE: the lower MAPE wins;
+- ``tie``                 equal MAPEs: the cohort method (the studio's method is the default);
+- ``too_little_history``  either has fewer back-tested cohorts (or no MAPE): the cohort method;
+- ``only_cohort`` / ``only_btyd``  only one estimator has an estimate for the cell: that one.
+
+The geometric baseline is back-tested for comparison but never chosen.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+SEGMENT_KEYS = ["platform", "attribution", "network", "is_emulator"]
+MADE_AT_DAYS = (7, 14, 30)
+BACKTEST_HORIZONS = (30, 90, 180)
+MIN_COHORTS = 20
+COHORT, BTYD = "cohort", "btyd"
+CANDIDATE_COLUMNS = ["report_date", "install_date", *SEGMENT_KEYS, "horizon", "cohort_size", "age_days",
+                     "ltv_per_user_usd", "lower_usd", "upper_usd"]
+ESTIMATE_COLUMNS = ["report_date", "install_date", *SEGMENT_KEYS, "horizon", "cohort_size", "ltv_per_user_usd",
+                    "lower_usd", "upper_usd", "estimator", "backtest_mape", "backtest_cohorts",
+                    "backtest_made_at_day", "backtest_horizon", "other_mape", "selection"]
+
+
+def milestone_for(age_days, made_at_days=MADE_AT_DAYS) -> np.ndarray:
+    """The back-test milestone matching an estimate made with ``age_days + 1`` days observed."""
+    seen = np.asarray(age_days, dtype=np.int64) + 1
+    ms = np.sort(np.asarray(made_at_days, dtype=np.int64))
+    i = np.searchsorted(ms, seen, side="right") - 1
+    return ms[np.clip(i, 0, len(ms) - 1)]
+
+
+def backtest_horizon_for(horizon, horizons=BACKTEST_HORIZONS) -> np.ndarray:
+    """The back-tested horizon an estimate of ``horizon`` days is judged by (module docstring)."""
+    h = np.asarray(horizon, dtype=np.int64)
+    hs = np.sort(np.asarray(horizons, dtype=np.int64))
+    i = np.searchsorted(hs, h, side="right") - 1
+    return hs[np.clip(i, 0, len(hs) - 1)]
+
+
+def _check(frame: pd.DataFrame, columns, name: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name} is missing column(s) {missing}; has {list(frame.columns)}")
+
+
+def choose_estimates(
+    cohort: pd.DataFrame,
+    btyd: pd.DataFrame,
+    metrics: pd.DataFrame,
+    *,
+    min_cohorts: int = MIN_COHORTS,
+    made_at_days=MADE_AT_DAYS,
+    backtest_horizons=BACKTEST_HORIZONS,
+) -> pd.DataFrame:
+    """One row per cohort x segment x horizon with the chosen estimate (``ESTIMATE_COLUMNS``).
+
+    ``cohort`` and ``btyd``: candidate estimates (``CANDIDATE_COLUMNS``), per installed user.
+    ``metrics``: back-test rows with ``estimator``, the segment keys, ``made_at_day``,
+    ``horizon``, ``cohorts``, ``zero_realised`` and ``mape``.
+    """
+    _check(cohort, CANDIDATE_COLUMNS, "cohort estimates")
+    _check(btyd, CANDIDATE_COLUMNS, "btyd estimates")
+    _check(metrics, ["estimator", *SEGMENT_KEYS, "made_at_day", "horizon", "cohorts", "zero_realised", "mape"],
+           "back-test metrics")
+    keys = ["report_date", "install_date", *SEGMENT_KEYS, "horizon"]
+    for name, frame in (("cohort", cohort), ("btyd", btyd)):
+        dup = frame.duplicated(keys)
+        if dup.any():
+            raise ValueError(f"{name} estimates have more than one row for {frame.loc[dup, keys].iloc[0].to_dict()}")
+    value_cols = ["cohort_size", "age_days", "ltv_per_user_usd", "lower_usd", "upper_usd"]
+    both = cohort[keys + value_cols].merge(btyd[keys + value_cols], on=keys, how="outer", suffixes=("_c", "_b"),
+                                           indicator=True)
+    age = both["age_days_c"].fillna(both["age_days_b"]).to_numpy()
+    both["backtest_made_at_day"] = milestone_for(age, made_at_days)
+    both["backtest_horizon"] = backtest_horizon_for(both["horizon"].to_numpy(), backtest_horizons)
+
+    mkeys = [*SEGMENT_KEYS, "made_at_day", "horizon"]
+    m = metrics.assign(_n=metrics["cohorts"] - metrics["zero_realised"])
+    for est, tag in ((COHORT, "c"), (BTYD, "b")):
+        part = m.loc[m["estimator"] == est, mkeys + ["mape", "_n"]]
+        if part.duplicated(mkeys).any():
+            raise ValueError(f"back-test metrics have more than one {est} row per segment x made_at_day x horizon")
+        part = part.rename(columns={"made_at_day": "backtest_made_at_day", "horizon": "backtest_horizon",
+                                    "mape": f"mape_{tag}", "_n": f"n_{tag}"})
+        both = both.merge(part, on=[*SEGMENT_KEYS, "backtest_made_at_day", "backtest_horizon"], how="left")
+    for tag in ("c", "b"):
+        both[f"n_{tag}"] = both[f"n_{tag}"].fillna(0).astype(np.int64)
+
+    has_c = both["_merge"].isin(["both", "left_only"]).to_numpy()
+    has_b = both["_merge"].isin(["both", "right_only"]).to_numpy()
+    mc, mb = both["mape_c"].to_numpy(float), both["mape_b"].to_numpy(float)
+    enough = (both["n_c"].to_numpy() >= min_cohorts) & (both["n_b"].to_numpy() >= min_cohorts) \
+        & np.isfinite(mc) & np.isfinite(mb)
+    tie = enough & np.isclose(mb, mc, rtol=1e-12, atol=0.0)
+    pick_b = (has_b & ~has_c) | (has_c & has_b & enough & ~tie & (mb < mc))
+    selection = np.select(
+        [has_c & ~has_b, has_b & ~has_c, ~enough, tie],
+        ["only_cohort", "only_btyd", "too_little_history", "tie"],
+        default="lower_mape",
+    )
+    out = both[keys].copy()
+    for col in value_cols:
+        out[col] = np.where(pick_b, both[f"{col}_b"], both[f"{col}_c"])
+    out["estimator"] = np.where(pick_b, BTYD, COHORT)
+    out["backtest_mape"] = np.where(pick_b, mb, mc)
+    out["backtest_cohorts"] = np.where(pick_b, both["n_b"], both["n_c"]).astype(np.int64)
+    out["backtest_made_at_day"] = both["backtest_made_at_day"].astype(np.int64)
+    out["backtest_horizon"] = both["backtest_horizon"].astype(np.int64)
+    out["other_mape"] = np.where(pick_b, mc, mb)
+    out["selection"] = selection
+    out["cohort_size"] = out["cohort_size"].astype(np.int64)
+    out = out.sort_values(["install_date", *SEGMENT_KEYS, "horizon"], kind="stable").reset_index(drop=True)
+    return out[ESTIMATE_COLUMNS]
