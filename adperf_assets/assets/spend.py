@@ -219,7 +219,7 @@ def google_ads_spend(
 def _this_run_pull_stats(context: dg.AssetExecutionContext, key: dg.AssetKey) -> dict | None:
     """The upstream pull's figures if it was materialized in this same run."""
     event = context.instance.get_latest_materialization_event(key)
-    if event is None or event.run_id != context.run_id or event.asset_materialization is None:
+    if event is None or event.run_id != context.run.run_id or event.asset_materialization is None:
         return None
     md = event.asset_materialization.metadata
     return {k: md[k].value for k in ("accounts_pulled", "requests_made", "retries_made", "throttle_wait_s") if k in md}

@@ -55,6 +55,7 @@ class Fault:
     retry_delay_s: float = 0.0
     customer_id: str | None = None
     delay_s: float = 0.0  # sleep before the first batch (client deadline tests); status then unused
+    query: str | None = None  # only calls whose GAQL contains this (e.g. "FROM ad_group_ad")
 
 
 def delay(seconds: float) -> Fault:
@@ -136,10 +137,10 @@ class FakeGoogleAds:
         if self._server is not None:
             self._server.stop(grace=None)
 
-    def _next_fault(self, customer_id: str) -> Fault | None:
+    def _next_fault(self, customer_id: str, query: str = "") -> Fault | None:
         with self._lock:
             for i, f in enumerate(self.faults):
-                if f.customer_id in (None, customer_id):
+                if f.customer_id in (None, customer_id) and (f.query is None or f.query in query):
                     return self.faults.pop(i)
         return None
 
@@ -163,7 +164,7 @@ class FakeGoogleAds:
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, "need segments.date BETWEEN")
             lo, hi = between.groups()
             rows = [_google_row(customer, r) for r in customer.rows if lo <= r["day"] <= hi]
-        fault = self._next_fault(request.customer_id)
+        fault = self._next_fault(request.customer_id, request.query)
         if fault is not None and fault.delay_s:
             time.sleep(fault.delay_s)
             fault = None
