@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 
 INTERVAL_RULES = ("segments_independent", "comonotone")
+ESTIMATE_BASES = ("segment_average", "realised_plus_expected")
 
 
 def max_ad_age_days_from_env() -> int:
@@ -42,6 +43,10 @@ class ReportConfig:
     min_days: int = 3
     #: How per-cell LTV intervals add up (see ``report.intervals``).
     interval_rule: str = "segments_independent"
+    #: ``segment_average``: users x LTV per user of their cohort x segment (what the back-tested
+    #: MAPE describes). ``realised_plus_expected``: what the ad's users returned within the horizon
+    #: so far + users x the segment curve's value still ahead of them (never below the realised).
+    estimate_basis: str = "segment_average"
     #: The payback search stops this many days after the report day (the LTV curve is flat after
     #: its last horizon, so a later crossing cannot be estimated).
     payback_search_days: int = 365
@@ -57,6 +62,8 @@ class ReportConfig:
             raise ValueError(f"stop_below={self.stop_below} must not exceed scale_above={self.scale_above}")
         if self.interval_rule not in INTERVAL_RULES:
             raise ValueError(f"interval_rule={self.interval_rule!r}; choose one of {', '.join(INTERVAL_RULES)}")
+        if self.estimate_basis not in ESTIMATE_BASES:
+            raise ValueError(f"estimate_basis={self.estimate_basis!r}; choose one of {', '.join(ESTIMATE_BASES)}")
         unknown = set(self.levels) - {"ad", "ad_group", "campaign", "account", "network"}
         if unknown:
             raise ValueError(f"unknown report level(s) {sorted(unknown)}")

@@ -41,7 +41,7 @@ import pandas as pd
 
 from adperf_assets.report.config import ReportConfig
 from adperf_assets.report.intervals import SEGMENT_KEYS, combine_intervals
-from adperf_assets.report.payback import payback_day
+from adperf_assets.report.payback import payback_day, value_at
 from adperf_assets.report.recommend import recommend
 
 LEVEL_KEYS = {
@@ -191,15 +191,18 @@ class DayInfo:
 _SEG = ["platform", "seg_attribution", "seg_network", "is_emulator"]
 
 
-def _cells(users: pd.DataFrame, rev: pd.DataFrame, ltv_day: pd.DataFrame, config: ReportConfig) -> pd.DataFrame:
-    """Per ad x install day x segment: users, realised credit, and the LTV per user at every horizon."""
-    cells = users.groupby(["aid", "install_date", *_SEG, "has_segment"], sort=False, observed=True).size()
-    cells = cells.rename("users").reset_index()
-    realised = rev.groupby("user_id")["credited"].sum()
-    u = users[["aid", "install_date", *_SEG, "has_segment", "user_id"]].assign(
-        realised=users["user_id"].map(realised).fillna(0.0).to_numpy())
-    per_cell = u.groupby(["aid", "install_date", *_SEG, "has_segment"], sort=False, observed=True)["realised"].sum()
-    cells = cells.merge(per_cell.reset_index(), on=["aid", "install_date", *_SEG, "has_segment"], how="left")
+def _cells(users: pd.DataFrame, rev: pd.DataFrame, ltv_day: pd.DataFrame, day: pd.Timestamp,
+           config: ReportConfig) -> pd.DataFrame:
+    """Per ad x install day x segment: users, realised credit (to date and within the horizon), the
+    LTV per user at every horizon, and the cell's estimate ``est`` with its interval ``lo``/``hi``."""
+    cell_key = ["aid", "install_date", *_SEG, "has_segment"]
+    cells = users.groupby(cell_key, sort=False, observed=True).size().rename("users").reset_index()
+    within = (rev["report_date"] - rev["install_date"]).dt.days < config.horizon_days
+    per_user = pd.DataFrame({"realised": rev.groupby("user_id")["credited"].sum(),
+                             "realised_h": rev[within].groupby("user_id")["credited"].sum()})
+    u = users[[*cell_key, "user_id"]].join(per_user, on="user_id").fillna({"realised": 0.0, "realised_h": 0.0})
+    per_cell = u.groupby(cell_key, sort=False, observed=True)[["realised", "realised_h"]].sum()
+    cells = cells.merge(per_cell.reset_index(), on=cell_key, how="left")
     horizons = sorted(ltv_day["horizon"].unique().tolist())
     lt = ltv_day.rename(columns={"attribution": "seg_attribution", "network": "seg_network"})
     key = ["install_date", *_SEG]
@@ -218,15 +221,32 @@ def _cells(users: pd.DataFrame, rev: pd.DataFrame, ltv_day: pd.DataFrame, config
     if "estimator" not in cells:
         cells["estimator"] = None
     col_h = f"v{config.horizon_days}"
-    has = cells["has_segment"].to_numpy() & (cells[col_h].notna().to_numpy() if col_h in cells else False)
     n = cells["users"].to_numpy(dtype=float)
-    per_user = cells[col_h].to_numpy(dtype=float) if col_h in cells else np.full(len(cells), np.nan)
-    est = np.where(has, n * per_user, cells["realised"].to_numpy(dtype=float))
+    per_user_h = cells[col_h].to_numpy(dtype=float) if col_h in cells else np.full(len(cells), np.nan)
+    has = cells["has_segment"].to_numpy() & ~np.isnan(per_user_h)
     lo_pu = cells["lower_usd"].to_numpy(dtype=float)
     hi_pu = cells["upper_usd"].to_numpy(dtype=float)
     no_iv = np.isnan(lo_pu) | np.isnan(hi_pu)
-    lo = np.where(has, np.where(no_iv, 0.0, n * lo_pu), est)
-    hi = np.where(has, np.where(no_iv, np.inf, n * hi_pu), est)
+    realised = cells["realised"].to_numpy(dtype=float)
+    if config.estimate_basis == "segment_average":
+        est = n * per_user_h
+        lo = np.where(no_iv, 0.0, n * lo_pu)
+        hi = np.where(no_iv, np.inf, n * hi_pu)
+    else:  # realised_plus_expected: what the cell's users returned within the horizon + the curve's rest
+        age = (day - cells["install_date"]).dt.days.to_numpy() + 1
+        knots = np.asarray(horizons, dtype=float)
+        kv = cells[[f"v{h}" for h in horizons]].to_numpy(dtype=float) if horizons else np.zeros((len(cells), 0))
+        seen = np.minimum(age, config.horizon_days).astype(float)
+        v_seen = (value_at(seen, knots, np.nan_to_num(kv)) if horizons else np.zeros(len(cells)))
+        ahead = n * np.maximum(np.nan_to_num(per_user_h) - v_seen, 0.0)
+        realised_h = cells["realised_h"].to_numpy(dtype=float)
+        est = realised_h + ahead
+        done = age >= config.horizon_days
+        lo = np.where(done, est, np.where(no_iv, realised_h, np.maximum(est - n * (per_user_h - lo_pu), realised_h)))
+        hi = np.where(done, est, np.where(no_iv, np.inf, est + n * (hi_pu - per_user_h)))
+    est = np.where(has, est, realised)
+    lo = np.where(has, np.minimum(lo, est), est)
+    hi = np.where(has, np.maximum(hi, est), est)
     cells = cells.assign(has_estimate=has, est=est, lo=lo, hi=hi)
     cells.attrs["horizons"] = horizons
     return cells
@@ -307,7 +327,7 @@ def build_day(inputs: ReportInputs, report_date, config: ReportConfig | None = N
     if len(ltv_day) and cfg.horizon_days not in info.ltv_horizons:
         raise ReportInputError(f"ltv_estimates of {day.date()} has horizons {info.ltv_horizons}; the report's "
                                f"horizon_days={cfg.horizon_days} is not one of them")
-    cells = _cells(users, rev, ltv_day, cfg)
+    cells = _cells(users, rev, ltv_day, day, cfg)
     info.users_without_estimate = int(cells.loc[~cells["has_estimate"], "users"].sum())
     rev_daily = rev.groupby(["aid", "report_date"], sort=False)["credited"].sum().reset_index()
 

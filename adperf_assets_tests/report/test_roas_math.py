@@ -219,3 +219,16 @@ def test_config_is_validated():
         ReportConfig(interval_rule="sum")
     with pytest.raises(ValueError, match="shorter than the longest"):
         ReportConfig(max_ad_age_days=20)
+
+
+def test_realised_plus_expected_basis_anchors_on_what_the_users_returned():
+    out, _ = _report(ReportConfig(estimate_basis="realised_plus_expected"))
+    fb1 = _row(out, "ad", ad_id="fb-1")
+    # per user: realised within 180 days + (V(180) - V(age)); iOS V(a) = a/3, Android V(a) = 4a/30 up to 30
+    expected = (13 + 30 - 10 / 3) + (2 + 12 - 1.2) + (3 + 30 - 7 / 3) + (0.5 + 30 - 1)
+    assert fb1["estimated_return_usd"] == pytest.approx(expected)
+    assert fb1["estimated_lower_usd"] == pytest.approx(expected - math.hypot(30, 3))
+    assert fb1["estimated_upper_usd"] == pytest.approx(expected + math.hypot(30, 4))
+    assert fb1["estimated_return_usd"] >= fb1["return_to_date_usd"]
+    with pytest.raises(ValueError, match="estimate_basis"):
+        ReportConfig(estimate_basis="max")
