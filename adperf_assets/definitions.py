@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from adperf_assets import assets, automation, checks
+from adperf_assets.executors import executor_from_env
 from adperf_assets.resources import build_resources
 
 defs = dg.Definitions(
@@ -14,4 +15,5 @@ defs = dg.Definitions(
     schedules=automation.schedules,
     sensors=automation.sensors,
     resources=build_resources(),
+    executor=executor_from_env(),  # ADPERF_EXECUTOR: multiprocess (default), in_process, celery, k8s
 )

@@ -1,0 +1,65 @@
+"""Which executor runs the steps of a run, chosen by ``ADPERF_EXECUTOR`` (configuration, not code).
+
+- ``multiprocess`` (default): every step in its own process on the run's machine
+  (``ADPERF_MAX_CONCURRENT`` caps how many at once; 0 = one per CPU);
+- ``in_process``: all steps in the run process (small machines, debugging);
+- ``celery``: steps are Celery tasks picked up by ``dagster-celery`` workers on any machine,
+  configured by ``deploy/dagster-celery.yaml`` (``ADPERF_CELERY_CONFIG`` names another file);
+- ``k8s``: every step is a Kubernetes Job (with the K8sRunLauncher of ``deploy/dagster-k8s.yaml``,
+  whose image, namespace and secrets it inherits); ``ADPERF_K8S_MAX_CONCURRENT`` caps the pods per run.
+
+``dagster-celery`` and ``dagster-k8s`` come with the ``production`` extra.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+import yaml
+
+EXECUTORS = ("multiprocess", "in_process", "celery", "k8s")
+DEPLOY_DIR = Path(__file__).resolve().parent.parent / "deploy"
+
+
+def celery_config(path: str | os.PathLike | None = None) -> dict:
+    """The ``execution.config`` block of the Celery file (the form ``dagster-celery worker -y`` reads)."""
+    p = Path(path or os.environ.get("ADPERF_CELERY_CONFIG", "") or DEPLOY_DIR / "dagster-celery.yaml")
+    if not p.exists():
+        raise FileNotFoundError(f"ADPERF_EXECUTOR=celery: no Celery config at {p} (set ADPERF_CELERY_CONFIG)")
+    doc = yaml.safe_load(p.read_text()) or {}
+    config = (doc.get("execution") or {}).get("config")
+    if not isinstance(config, dict):
+        raise ValueError(f"{p}: expected an 'execution: config:' block with the Celery executor settings")
+    return config
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not an integer") from None
+
+
+def executor_from_env(name: str | None = None) -> dg.ExecutorDefinition:
+    """The executor ``name`` (default ``ADPERF_EXECUTOR``, else multiprocess) with its settings."""
+    chosen = (name if name is not None else os.environ.get("ADPERF_EXECUTOR", "")).strip().lower() or "multiprocess"
+    if chosen not in EXECUTORS:
+        raise ValueError(f"ADPERF_EXECUTOR={chosen!r} is not one of: {', '.join(EXECUTORS)}")
+    if chosen == "in_process":
+        return dg.in_process_executor
+    if chosen == "celery":
+        from dagster_celery import celery_executor
+
+        return celery_executor.configured(celery_config(), name="celery")
+    if chosen == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        config = {}
+        if _int_env("ADPERF_K8S_MAX_CONCURRENT", 0) > 0:
+            config["max_concurrent"] = _int_env("ADPERF_K8S_MAX_CONCURRENT", 0)
+        return k8s_job_executor.configured(config, name="k8s")
+    return dg.multiprocess_executor.configured({"max_concurrent": _int_env("ADPERF_MAX_CONCURRENT", 0)},
+                                               name="multiprocess")
