@@ -10,7 +10,6 @@ import os
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
-from dagster_duckdb_pandas import DuckDBPandasIOManager
 
 from adperf_assets.resources.app_db import AppDatabase, SampleAppDatabase
 from adperf_assets.resources.event_logs import EventLogs, SampleEventLogs
@@ -44,8 +43,8 @@ def build_resources(settings: Settings | None = None) -> dict:
     s.home.mkdir(parents=True, exist_ok=True)
     world = sample_world(s)
     return {
-        "io_manager": DuckDBPandasIOManager(database=str(s.duckdb_path), schema=DUCKDB_SCHEMA),
-        # spend tables: same database and schema; a first partition with no rows still creates the table
+        # every table: a first partition with no rows (a day without purchases) still creates the table
+        "io_manager": StringTablesDuckDBIOManager(database=str(s.duckdb_path), schema=DUCKDB_SCHEMA),
         "spend_io_manager": StringTablesDuckDBIOManager(database=str(s.duckdb_path), schema=DUCKDB_SCHEMA),
         "world": world,
         "fx": EcbFxRates(url=os.environ.get("ADPERF_ECB_URL", ECB_HIST_ZIP)) if s.is_real("fx") else SampleFxRates(world=world),
