@@ -47,11 +47,15 @@ def truth_ltv_estimates(context: dg.AssetExecutionContext, world: SampleWorld) -
 
 
 def all_assets() -> list:
-    """Every asset on main, with the stand-in ``ltv_estimates`` when main has none yet."""
+    """Every asset on main; while main has no ``ltv_estimates``, the stand-in and a ``roas_report``
+    that reads it."""
+    from adperf_assets.assets.report import build_roas_report
+
     defs = list(dg.load_assets_from_package_module(assets_pkg))
     keys = {k for a in defs for k in a.keys}
     if dg.AssetKey("ltv_estimates") not in keys:
-        defs.append(truth_ltv_estimates)
+        defs = [a for a in defs if dg.AssetKey("roas_report") not in a.keys]
+        defs += [truth_ltv_estimates, build_roas_report(with_ltv_estimates=True)]
     return defs
 
 
