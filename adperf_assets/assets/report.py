@@ -90,12 +90,18 @@ def _per_day(report: pd.DataFrame) -> pd.DataFrame:
 
 
 def _ltv_estimates_defined() -> bool:
-    """Whether the LTV work's ``ltv_estimates`` asset exists yet (``assets/btyd.py``)."""
-    try:
-        from adperf_assets.assets import btyd
-    except ImportError:
-        return False
-    return isinstance(getattr(btyd, "ltv_estimates", None), dg.AssetsDefinition)
+    """Whether the LTV work's ``ltv_estimates`` asset exists yet (``assets/btyd.py`` or ``assets/ltv.py``)."""
+    import importlib
+
+    for name in ("btyd", "ltv"):
+        try:
+            module = importlib.import_module(f"adperf_assets.assets.{name}")
+        except ImportError:
+            continue
+        for value in vars(module).values():
+            if isinstance(value, dg.AssetsDefinition) and dg.AssetKey("ltv_estimates") in value.keys:
+                return True
+    return False
 
 
 def compute_report(context: dg.AssetExecutionContext, config: RoasReportConfig, ad_spend: pd.DataFrame,
