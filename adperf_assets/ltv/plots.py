@@ -1,0 +1,102 @@
+"""Small matplotlib figures for asset metadata: PNG, base64, inside markdown (the Dagster UI renders it).
+
+Kept small (about 40-80 kB) because metadata is stored with every materialization.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display; must precede pyplot
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from adperf_assets.ltv.backtest import SEGMENT_KEYS  # noqa: E402
+
+
+def to_markdown_image(fig, alt: str) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=72, bbox_inches="tight")
+    plt.close(fig)
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()})"
+
+
+def segment_label(row) -> str:
+    emu = " emulator" if bool(row["is_emulator"]) else ""
+    return f"{row['platform']}/{row['attribution']}/{row['network']}{emu}"
+
+
+def retention_plot(table: pd.DataFrame, top: int = 6) -> str:
+    """Cleaned pooled access rate (dots) and fitted blended retention (lines) of the largest segments."""
+    day = table[table["report_date"] == table["report_date"].max()]
+    size0 = day[day["days_since_install"] == 0].nlargest(top, "cohort_size")
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for _, seg in size0.iterrows():
+        rows = day.merge(seg[list(SEGMENT_KEYS)].to_frame().T.astype(day[list(SEGMENT_KEYS)].dtypes),
+                         on=list(SEGMENT_KEYS))
+        rows = rows.sort_values("days_since_install")
+        line, = ax.plot(rows["days_since_install"], rows["retention"], lw=1.5,
+                        label=f"{segment_label(seg)} (n0={seg['cohort_size']:.0f})")
+        obs = rows[rows["observed"]]
+        ax.plot(obs["days_since_install"], obs["clean_access_rate"], ".", ms=2.5, color=line.get_color(), alpha=0.6)
+    ax.set_yscale("log")
+    ax.set_xlabel("days since install")
+    ax.set_ylabel("share of installs active")
+    ax.set_title(f"Blended retention (sBG + rational) vs cleaned pooled access rate, {day['report_date'].max().date()}")
+    ax.legend(fontsize=7, loc="lower left")
+    ax.grid(alpha=0.3)
+    return to_markdown_image(fig, "retention fit")
+
+
+def ltv_plot(estimates: pd.DataFrame, horizon: int = 180) -> str:
+    """Size-weighted LTV per user of each install cohort at ``horizon``, both estimators, with the interval."""
+    d = estimates[(estimates["horizon"] == horizon) & (estimates["report_date"] == estimates["report_date"].max())]
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    for est, color in (("cohort", "tab:blue"), ("geometric", "tab:gray")):
+        e = d[d["estimator"] == est]
+        if e.empty:
+            continue
+        w = e["cohort_size"].to_numpy(float)
+        g = e.assign(v=e["ltv_per_user_usd"] * w, lo=e["lower_usd"] * w, hi=e["upper_usd"] * w, n=w).groupby(
+            "install_date")[["v", "lo", "hi", "n"]].sum()
+        ax.plot(g.index, g["v"] / g["n"], color=color, label=f"{est} estimate")
+        if est == "cohort":
+            ax.fill_between(g.index, g["lo"] / g["n"], np.minimum(g["hi"] / g["n"], 10 * (g["v"] / g["n"]).max()),
+                            color=color, alpha=0.15, label="99% interval (segments summed)")
+    ax.set_ylabel(f"{horizon}-day revenue per install, USD")
+    ax.set_title(f"Cohort LTV({horizon}) by install day, all segments, as of {d['report_date'].max().date()}")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    return to_markdown_image(fig, "cohort ltv")
+
+
+def backtest_plot(pooled: pd.DataFrame, horizon: int) -> str:
+    """Predicted vs realised revenue per user of pooled cohorts (one dot per cohort), per estimator."""
+    d = pooled[pooled["horizon"] == horizon]
+    made = sorted(d["made_at_day"].unique())
+    fig, axes = plt.subplots(1, len(made), figsize=(3.6 * max(len(made), 1), 3.6), squeeze=False)
+    for ax, m in zip(axes[0], made):
+        x = d[d["made_at_day"] == m]
+        top = 0.0
+        for est, color in (("cohort", "tab:blue"), ("geometric", "tab:gray")):
+            e = x[(x["estimator"] == est) & (x["realised_per_user"] > 0)]
+            if e.empty:
+                continue
+            ax.errorbar(e["realised_per_user"], e["predicted_per_user"],
+                        yerr=[e["predicted_per_user"] - e["lower"],
+                              np.minimum(e["upper"], 10 * e["predicted_per_user"].max()) - e["predicted_per_user"]],
+                        fmt="o", ms=3, color=color, alpha=0.6, elinewidth=0.6, label=est)
+            top = max(top, float(e["realised_per_user"].max()), float(e["predicted_per_user"].max()))
+        ax.plot([0, top], [0, top], "k--", lw=0.8)
+        ax.set_title(f"after {m} days", fontsize=9)
+        ax.set_xlabel("realised, USD/user")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(f"predicted {horizon}-day, USD/user")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"Back-test: {horizon}-day revenue per install, monthly install cohorts x segment", fontsize=10)
+    return to_markdown_image(fig, "backtest")
