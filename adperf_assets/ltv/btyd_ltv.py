@@ -406,7 +406,8 @@ INTERVALS = ("prediction", "expected")
 def revenue_interval(point, sd, p_zero=0.0, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
     """Central interval of revenue with mean ``point``, standard deviation ``sd`` and an atom
     ``p_zero`` at 0 (nobody buys): 0 with probability ``p_zero``, else log-normal with the
-    matching conditional mean and variance. ``p_zero=0`` gives a plain log-normal (stays > 0)."""
+    matching conditional mean and variance. ``p_zero=0`` gives a plain log-normal (stays > 0).
+    The interval is widened to contain ``point`` where the atom pushes the upper quantile below it."""
     point, sd = np.asarray(point, dtype=float), np.asarray(sd, dtype=float)
     p0 = np.clip(np.broadcast_to(np.asarray(p_zero, dtype=float), point.shape), 0.0, 1.0 - 1e-12)
     tail = (1.0 - confidence) / 2
@@ -421,7 +422,8 @@ def revenue_interval(point, sd, p_zero=0.0, confidence: float = CONFIDENCE) -> t
             inner = np.exp(mu + np.sqrt(s2) * stats.norm.ppf(np.clip(level, 1e-300, 1.0 - 1e-16)))
             return np.where((point > 0) & (level > 0), inner, 0.0)
 
-        return quantile(tail), quantile(1.0 - tail)
+        # a zero-heavy sum can have its mean above the upper quantile: keep the estimate inside
+        return np.minimum(quantile(tail), point), np.maximum(quantile(1.0 - tail), point)
 
 
 def cohort_ltv_frame(

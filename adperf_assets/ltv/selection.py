@@ -101,7 +101,7 @@ def choose_estimates(
                                     "mape": f"mape_{tag}", "_n": f"n_{tag}"})
         both = both.merge(part, on=[*SEGMENT_KEYS, "backtest_made_at_day", "backtest_horizon"], how="left")
     for tag in ("c", "b"):
-        both[f"n_{tag}"] = both[f"n_{tag}"].fillna(0).astype(np.int64)
+        both[f"n_{tag}"] = pd.to_numeric(both[f"n_{tag}"], errors="coerce").fillna(0).astype(np.int64)
 
     has_c = both["_merge"].isin(["both", "left_only"]).to_numpy()
     has_b = both["_merge"].isin(["both", "right_only"]).to_numpy()

@@ -1,0 +1,330 @@
+"""BTYD assets on the small sample world (user_rfm, user_ltv, ltv_backtest, ltv_estimates) and the selection rule."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+
+import dagster as dg
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from lifetimes.utils import summary_data_from_transaction_data
+
+from adperf_assets.assets import btyd
+from adperf_assets.assets.attribution import installs, user_segments
+from adperf_assets.assets.fx import fx_rates
+from adperf_assets.assets.revenue import payments_snapshot
+from adperf_assets.ltv.btyd_ltv import (
+    HORIZONS,
+    SEGMENT_KEYS,
+    cohort_ltv_frame,
+    fit_segments,
+    ltv_column,
+    revenue_interval,
+    user_ltv_frame,
+)
+from adperf_assets.ltv.selection import backtest_horizon_for, choose_estimates, milestone_for
+from adperf_assets.resources import DUCKDB_SCHEMA, build_resources
+
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+FIRST, LAST = "2025-06-01", "2025-08-14"  # the small world's days
+UPSTREAM = [fx_rates, payments_snapshot, installs, user_segments]
+SOURCES = [a.to_source_asset() for a in (payments_snapshot, user_segments)]
+
+
+def materialize(settings, assets, first: str, last: str | None = None, sources=()) -> dg.ExecuteInProcessResult:
+    kw = {"partition_key": first} if last in (None, first) else {
+        "tags": {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}}
+    with dg.instance_for_test() as inst:
+        return dg.materialize([*assets, *sources], instance=inst, resources=build_resources(settings),
+                              selection=list(assets), **kw)
+
+
+def table(settings, name: str, where: str = "") -> pd.DataFrame:
+    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
+    try:
+        return con.sql(f"select * from {DUCKDB_SCHEMA}.{name} {where}").df()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def upstream_db(small_settings, tmp_path_factory):
+    """The small world's fx, payments, installs and segments for all its days, materialized once."""
+    import dataclasses
+
+    home = tmp_path_factory.mktemp("btyd_upstream")
+    s = dataclasses.replace(small_settings, home=home, world_dir=small_settings.world_path)
+    result = materialize(s, UPSTREAM, FIRST, LAST)
+    assert result.success
+    return s.duckdb_path
+
+
+@pytest.fixture
+def home(fresh_home, upstream_db):
+    """``fresh_home`` with the upstream tables copied in (the BTYD tables start empty)."""
+    shutil.copy(upstream_db, fresh_home.duckdb_path)
+    return fresh_home
+
+
+@pytest.fixture(scope="module")
+def last_days(small_settings, upstream_db, tmp_path_factory):
+    """user_rfm + user_ltv over the world's last two days in one run (a two-day window)."""
+    import dataclasses
+
+    s = dataclasses.replace(small_settings, home=tmp_path_factory.mktemp("btyd_last"), world_dir=small_settings.world_path)
+    shutil.copy(upstream_db, s.duckdb_path)
+    result = materialize(s, [btyd.user_rfm, btyd.user_ltv], "2025-08-13", LAST, SOURCES)
+    assert result.success
+    return s
+
+
+# ----------------------------------------------------------------------------- user_rfm
+
+
+def lifetimes_reference(payments: pd.DataFrame, segments: pd.DataFrame, end: str) -> pd.DataFrame:
+    """lifetimes' summary with the install as a zero-value first transaction and purchase days
+    that net to > 0 (a fully refunded day is no purchase), in days."""
+    end_ts = pd.Timestamp(end)
+    born = segments[(segments["install_date"] <= end_ts) & (segments["install_date"] > end_ts - pd.Timedelta(days=365))]
+    daily = (payments[payments["report_date"] <= end_ts].groupby(["user_id", "report_date"], as_index=False)["net_usd"]
+             .sum())
+    daily = daily[daily["user_id"].isin(born["user_id"]) & (daily["net_usd"] > 0)]
+    births = born[["user_id", "install_date"]].rename(columns={"install_date": "report_date"}).assign(net_usd=0.0)
+    return summary_data_from_transaction_data(pd.concat([births, daily]), "user_id", "report_date", "net_usd",
+                                              observation_period_end=end_ts, freq="D")
+
+
+def test_user_rfm_equals_lifetimes_summary(home):
+    day = "2025-08-10"
+    assert materialize(home, [btyd.user_rfm], day, sources=SOURCES).success
+    rfm = table(home, "user_rfm").set_index("user_id").sort_index()
+    payments, segments = table(home, "payments_snapshot"), table(home, "user_segments")
+    ref = lifetimes_reference(payments, segments, day).sort_index()
+    assert list(rfm.index) == list(ref.index)
+    assert (rfm["report_date"] == pd.Timestamp(day)).all()
+    assert (rfm["frequency"] > 0).sum() > 50  # repeat buyers exist, so the comparison means something
+    for ours, theirs in (("frequency", "frequency"), ("recency", "recency"), ("T", "T"),
+                         ("monetary_value_usd", "monetary_value")):
+        np.testing.assert_allclose(rfm[ours].to_numpy(float), ref[theirs].to_numpy(float), rtol=1e-9, atol=1e-9,
+                                   err_msg=ours)
+    # revenue to date and within the horizons, straight from the snapshot
+    p = payments[payments["report_date"] <= day].merge(segments[["user_id", "install_date"]], on="user_id")
+    age = (p["report_date"] - p["install_date"]).dt.days
+    for h in HORIZONS:
+        got = p[age < h].groupby("user_id")["net_usd"].sum().reindex(rfm.index, fill_value=0.0)
+        np.testing.assert_allclose(rfm[f"revenue_{h}d_usd"], got, atol=1e-9, err_msg=str(h))
+    seg = segments.set_index("user_id").loc[rfm.index]
+    for k in SEGMENT_KEYS + ["install_date"]:
+        assert (rfm[k] == seg[k]).all(), k
+
+
+# ----------------------------------------------------------------------------- user_ltv
+
+
+def test_user_ltv_is_finite_and_ordered(last_days):
+    users = table(last_days, "user_ltv")
+    assert set(users["report_date"]) == {pd.Timestamp("2025-08-13"), pd.Timestamp(LAST)}
+    assert (users["model"] != "none").all()
+    ltv = users[[ltv_column(h) for h in HORIZONS]].to_numpy()
+    assert np.isfinite(ltv).all() and (ltv >= 0).all()
+    assert (np.diff(ltv, axis=1) >= -1e-12).all()  # 30 <= 90 <= 180 <= 365
+    assert (users["ltv_30d_usd"] >= users["revenue_usd"].where(users["T"] < 30, 0.0) - 1e-9).all()
+    assert users["p_alive"].between(0, 1).all()
+    # a user past the horizon has no revenue left to expect within it
+    old = users["T"] >= 29
+    assert (users.loc[old, "expected_30d_usd"] == 0).all()
+
+
+def test_cohort_ltv_sums_the_users_and_brackets_the_estimate(last_days):
+    users = table(last_days, "user_ltv")
+    cohorts = table(last_days, "btyd_cohort_ltv")
+    keys = ["report_date", "install_date", *SEGMENT_KEYS]
+    for h in HORIZONS:
+        mine = cohorts[cohorts["horizon"] == h].set_index(keys).sort_index()
+        summed = users.groupby(keys)[ltv_column(h)].agg(["sum", "size"]).reindex(mine.index)
+        np.testing.assert_allclose(mine["ltv_usd"], summed["sum"], rtol=1e-9)
+        assert (mine["cohort_size"] == summed["size"]).all()
+    assert (cohorts["lower_usd"] <= cohorts["ltv_per_user_usd"] + 1e-12).all()
+    assert (cohorts["ltv_per_user_usd"] <= cohorts["upper_usd"] + 1e-12).all()
+    assert (cohorts["lower_usd"] * cohorts["cohort_size"] >= cohorts["realised_usd"] - 1e-9).all()
+    assert (cohorts["age_days"] == (cohorts["report_date"] - cohorts["install_date"]).dt.days).all()
+
+
+def test_backtest_predictions_are_the_milestone_cohorts(last_days):
+    cohorts = table(last_days, "btyd_cohort_ltv")
+    preds = table(last_days, "btyd_ltv_predictions")
+    assert set(preds["made_at_day"]) == {7, 14, 30} and set(preds["horizon"]) == {30, 90, 180}
+    merged = preds.merge(cohorts, on=["report_date", "install_date", *SEGMENT_KEYS, "horizon"])
+    assert len(merged) == len(preds)
+    assert (merged["made_at_day"] == merged["age_days"] + 1).all()
+    np.testing.assert_allclose(merged["predicted_per_user"], merged["ltv_per_user_usd"])
+    expected = cohorts[(cohorts["age_days"] + 1).isin([7, 14, 30]) & cohorts["horizon"].isin([30, 90, 180])]
+    assert len(expected) == len(preds)
+
+
+def test_a_window_of_days_equals_the_days_run_alone(last_days, home):
+    assert materialize(home, [btyd.user_rfm, btyd.user_ltv], "2025-08-13", sources=SOURCES).success
+    keys = ["user_id"]
+    one = table(home, "user_ltv").sort_values(keys).reset_index(drop=True)
+    two = table(last_days, "user_ltv", "where report_date = '2025-08-13'").sort_values(keys).reset_index(drop=True)
+    pd.testing.assert_frame_equal(one, two)
+
+
+# ----------------------------------------------------------------------------- pure pieces
+
+
+def _rfm(n: int, seed: int = 0) -> pd.DataFrame:
+    """Synthetic user_rfm rows: BG/NBD-like users in two segments, installed over 200 days."""
+    from adperf_assets.ltv.btyd_simulate import simulate_bgnbd_summary
+
+    rng = np.random.default_rng(seed)
+    T = rng.integers(0, 200, n)
+    s = simulate_bgnbd_summary(n, r=0.3, alpha=20.0, a=0.8, b=3.0, T=T, p=5.0, q=4.0, v=20.0, random_state=rng)
+    end = pd.Timestamp("2025-12-31")
+    out = pd.DataFrame({
+        "report_date": end, "user_id": np.arange(1, n + 1), "install_date": end - pd.to_timedelta(T, "D"),
+        "platform": np.where(rng.random(n) < 0.5, "ios", "android"), "attribution": "paid", "network": "facebook",
+        "is_emulator": False, "frequency": s["frequency"].to_numpy(), "recency": s["recency"].to_numpy(),
+        "T": s["T"].to_numpy(), "monetary_value_usd": s["monetary_value"].to_numpy(),
+    })
+    first_day = rng.gamma(2.0, 2.0, n) * (rng.random(n) < 0.1)
+    total = first_day + out["frequency"] * out["monetary_value_usd"]
+    out["revenue_usd"] = total
+    for h in HORIZONS:  # not exact per day, but realised within h for the checks below only needs <= total
+        out[f"revenue_{h}d_usd"] = np.where(out["T"] < h, total, first_day)
+    return out
+
+
+def test_segments_below_the_threshold_use_the_pooled_fit():
+    rfm = _rfm(6000)
+    rfm.loc[rfm.index[:300], "network"] = "tiny"  # a segment with a handful of repeat buyers
+    fits = fit_segments(rfm, min_repeat_buyers=100)
+    t = fits.table.set_index("network")
+    assert set(t.loc["facebook", "fit"]) == {"segment"}
+    assert set(t.loc["tiny", "fit"]) == {"pooled"}
+    assert "pooled" in fits.models
+    users = user_ltv_frame(fits, rfm)
+    assert set(users.loc[users["network"] == "tiny", "model"]) == {"pooled"}
+    assert users[[ltv_column(h) for h in HORIZONS]].notna().all().all()
+
+
+def test_no_repeat_buyer_gives_no_fit_and_nan_not_a_crash():
+    rfm = _rfm(500).assign(frequency=0, recency=0.0, monetary_value_usd=0.0)
+    fits = fit_segments(rfm)
+    assert fits.models == {} and fits.notes and set(fits.table["fit"]) == {"none"}
+    users = user_ltv_frame(fits, rfm)
+    assert (users["model"] == "none").all() and users["ltv_30d_usd"].isna().all()
+    cohorts = cohort_ltv_frame(fits, rfm)
+    assert cohorts["ltv_per_user_usd"].isna().all() and (cohorts["model"] == "none").all()
+
+
+def test_prediction_interval_is_wider_than_the_expected_value_interval():
+    rfm = _rfm(8000, seed=3)
+    fits = fit_segments(rfm, min_repeat_buyers=10_000)  # pooled only
+    pred = cohort_ltv_frame(fits, rfm, interval="prediction")
+    expv = cohort_ltv_frame(fits, rfm, interval="expected")
+    young = pred["age_days"] < pred["horizon"] - 1
+    assert ((pred["upper_usd"] - pred["lower_usd"]) >= (expv["upper_usd"] - expv["lower_usd"]) - 1e-12)[young].all()
+    assert (pred["process_sd_usd"] > pred["param_sd_usd"])[young & (pred["cohort_size"] < 50)].mean() > 0.9
+    with pytest.raises(ValueError, match="interval must be one of"):
+        cohort_ltv_frame(fits, rfm, interval="bootstrap")
+
+
+def test_revenue_interval():
+    # a plain log-normal with mean 1, sd 0.5
+    lo, hi = revenue_interval(np.array([1.0]), np.array([0.5]), 0.0, 0.99)
+    s2 = np.log(1.25)
+    from scipy import stats
+    ref = stats.lognorm(s=np.sqrt(s2), scale=np.exp(-s2 / 2)).ppf([0.005, 0.995])
+    np.testing.assert_allclose([lo[0], hi[0]], ref)
+    # an atom at zero beyond the lower tail puts the lower end at 0; none expected: [0, 0]
+    lo, hi = revenue_interval(np.array([1.0, 0.0]), np.array([3.0, 0.0]), np.array([0.2, 1.0]), 0.99)
+    assert lo[0] == 0.0 and hi[0] > 1.0 and lo[1] == hi[1] == 0.0
+
+
+# ----------------------------------------------------------------------------- selection rule
+
+SEG = {"platform": "ios", "attribution": "paid", "network": "facebook", "is_emulator": False}
+DAY = pd.Timestamp("2025-08-14")
+
+
+def candidates(estimator_value: float, age: int = 20, horizons=(30, 180, 365), **seg) -> pd.DataFrame:
+    rows = [{"report_date": DAY, "install_date": DAY - pd.Timedelta(days=age), **{**SEG, **seg}, "horizon": h,
+             "cohort_size": 40, "age_days": age, "ltv_per_user_usd": estimator_value * h / 30,
+             "lower_usd": 0.5 * estimator_value, "upper_usd": 3 * estimator_value * h / 30} for h in horizons]
+    return pd.DataFrame(rows)
+
+
+def metrics(rows) -> pd.DataFrame:
+    base = {**SEG, "made_at_day": 14, "horizon": 180, "cohorts": 60, "zero_realised": 10}
+    return pd.DataFrame([{**base, **r} for r in rows], columns=[*base, "estimator", "mape"])
+
+
+def pick(cohort, btyd_, m, **kw):
+    out = choose_estimates(cohort, btyd_, m, **kw)
+    return out.set_index(["network", "horizon"])
+
+
+def test_lower_mape_wins_per_segment_and_horizon():
+    m = metrics([
+        {"estimator": "cohort", "mape": 0.30}, {"estimator": "btyd", "mape": 0.20},  # 180: btyd better
+        {"estimator": "cohort", "mape": 0.10, "horizon": 30}, {"estimator": "btyd", "mape": 0.40, "horizon": 30},
+        {"estimator": "geometric", "mape": 0.01},  # the baseline is never chosen
+    ])
+    out = pick(candidates(1.0), candidates(2.0), m)
+    assert out.loc[("facebook", 180), "estimator"] == "btyd"
+    assert out.loc[("facebook", 180), "ltv_per_user_usd"] == 12.0
+    assert out.loc[("facebook", 180), "backtest_mape"] == 0.20 and out.loc[("facebook", 180), "other_mape"] == 0.30
+    assert out.loc[("facebook", 180), "backtest_cohorts"] == 50  # cohorts with realised revenue (MAPE's base)
+    assert out.loc[("facebook", 180), "selection"] == "lower_mape"
+    assert out.loc[("facebook", 30), "estimator"] == "cohort" and out.loc[("facebook", 30), "backtest_mape"] == 0.10
+    # 365-day estimates are judged by the 180-day back-test
+    assert out.loc[("facebook", 365), "estimator"] == "btyd" and out.loc[("facebook", 365), "backtest_horizon"] == 180
+    assert (out["backtest_made_at_day"] == 14).all()  # a 20-day-old cohort: the 14-day milestone
+
+
+def test_tie_goes_to_the_cohort_method():
+    m = metrics([{"estimator": "cohort", "mape": 0.25}, {"estimator": "btyd", "mape": 0.25}])
+    out = pick(candidates(1.0, horizons=(180,)), candidates(2.0, horizons=(180,)), m)
+    row = out.loc[("facebook", 180)]
+    assert row["estimator"] == "cohort" and row["selection"] == "tie" and row["ltv_per_user_usd"] == 6.0
+
+
+@pytest.mark.parametrize("change", [
+    {"cohorts": 15, "zero_realised": 0},   # too few back-tested cohorts for BTYD
+    {"cohorts": 30, "zero_realised": 15},  # enough cohorts, too few with realised revenue
+    {"mape": np.nan},                      # no MAPE at all
+])
+def test_too_little_history_goes_to_the_cohort_method(change):
+    m = metrics([{"estimator": "cohort", "mape": 0.40}, {"estimator": "btyd", "mape": 0.10, **change}])
+    out = pick(candidates(1.0, horizons=(180,)), candidates(2.0, horizons=(180,)), m, min_cohorts=20)
+    row = out.loc[("facebook", 180)]
+    assert row["estimator"] == "cohort" and row["selection"] == "too_little_history"
+
+
+def test_missing_back_test_rows_and_missing_estimates():
+    # no metrics at all for the segment: cohort method, "too little history"
+    out = pick(candidates(1.0, horizons=(30,)), candidates(2.0, horizons=(30,)), metrics([]).head(0))
+    assert out.loc[("facebook", 30), "selection"] == "too_little_history"
+    assert out.loc[("facebook", 30), "backtest_cohorts"] == 0 and np.isnan(out.loc[("facebook", 30), "backtest_mape"])
+    # only one estimator has an estimate for a cell: that one, said so
+    m = metrics([{"estimator": "cohort", "mape": 0.1}, {"estimator": "btyd", "mape": 0.5}])
+    out = pick(candidates(1.0, horizons=(180,), network="organic"), candidates(2.0, horizons=(180,)), m)
+    assert out.loc[("organic", 180), "estimator"] == "cohort" and out.loc[("organic", 180), "selection"] == "only_cohort"
+    assert out.loc[("facebook", 180), "estimator"] == "btyd" and out.loc[("facebook", 180), "selection"] == "only_btyd"
+
+
+def test_milestones_and_back_test_horizons():
+    assert milestone_for([0, 5, 6, 12, 13, 28, 29, 300]).tolist() == [7, 7, 7, 7, 14, 14, 30, 30]
+    assert backtest_horizon_for([7, 30, 60, 90, 180, 365]).tolist() == [30, 30, 30, 90, 180, 180]
+
+
+def test_duplicate_candidates_raise():
+    c = candidates(1.0, horizons=(30,))
+    with pytest.raises(ValueError, match="more than one row"):
+        choose_estimates(pd.concat([c, c]), c, metrics([]).head(0))
