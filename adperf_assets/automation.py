@@ -71,6 +71,9 @@ def spend_trailing_refresh_schedule(context: dg.ScheduleEvaluationContext):
     )
 
 
-jobs = [spend_refresh_job]
-schedules = [spend_trailing_refresh_schedule]
-sensors: list = []
+# the other sources' morning schedules, the report's sensor and freshness: adperf_assets.report_automation
+from adperf_assets import report_automation  # noqa: E402  (it imports helpers above lazily)
+
+jobs = [spend_refresh_job, *report_automation.jobs]
+schedules = [spend_trailing_refresh_schedule, *report_automation.schedules]
+sensors: list = [*report_automation.sensors]
