@@ -80,10 +80,8 @@ def expected_kinds(report_currency: str) -> dict[str, str]:
     return {c: kinds[c] for c in unified_columns(report_currency)}
 
 
-@dg.asset_check(asset=ad_spend, partitions_def=daily_partitions, blocking=True,
-                description="The contract's columns in order, with their types (ids and names are strings).")
-def ad_spend_schema(ad_spend: pd.DataFrame) -> dg.AssetCheckResult:
-    want = expected_kinds(load_settings().report_currency)
+def ad_spend_schema(ad_spend: pd.DataFrame, report_currency: str) -> dg.AssetCheckResult:
+    want = expected_kinds(report_currency)
     problems = []
     if list(ad_spend.columns) != list(want):
         missing = [c for c in want if c not in ad_spend.columns]
@@ -93,7 +91,7 @@ def ad_spend_schema(ad_spend: pd.DataFrame) -> dg.AssetCheckResult:
         if col in ad_spend.columns and not _kind_ok(ad_spend[col], kind):
             problems.append(f"{col}: dtype {ad_spend[col].dtype} is not {kind}")
     return dg.AssetCheckResult(
-        passed=not problems, severity=dg.AssetCheckSeverity.ERROR,
+        check_name="ad_spend_schema", passed=not problems, severity=dg.AssetCheckSeverity.ERROR,
         description="; ".join(problems) or None,
         metadata={"columns": dg.MetadataValue.md(pd.DataFrame({
             "column": list(ad_spend.columns), "dtype": [str(t) for t in ad_spend.dtypes],
@@ -101,27 +99,22 @@ def ad_spend_schema(ad_spend: pd.DataFrame) -> dg.AssetCheckResult:
             "problems": "; ".join(problems) or "none"})
 
 
-@dg.asset_check(asset=ad_spend, partitions_def=daily_partitions, blocking=True,
-                description="No negative cost, impressions, clicks or installs.")
-def ad_spend_no_negative_values(ad_spend: pd.DataFrame) -> dg.AssetCheckResult:
-    cost_col = load_settings().cost_column
+def ad_spend_no_negative_values(ad_spend: pd.DataFrame, cost_col: str) -> dg.AssetCheckResult:
     values = ["cost_local", cost_col, "impressions", "clicks", "installs"]
     bad = ad_spend[(ad_spend[values] < 0).any(axis=1)]
     return dg.AssetCheckResult(
-        passed=bad.empty, severity=dg.AssetCheckSeverity.ERROR,
+        check_name="ad_spend_no_negative_values", passed=bad.empty, severity=dg.AssetCheckSeverity.ERROR,
         description=None if bad.empty else f"{len(bad)} row(s) with a negative value",
         metadata=_failing(bad, [*KEY, *values]))
 
 
-@dg.asset_check(asset=ad_spend, partitions_def=daily_partitions, blocking=True, additional_ins=FX_IN,
-                description="Every account currency is one the FX source publishes (or EUR).")
 def ad_spend_currency_known(ad_spend: pd.DataFrame, fx_rates: pd.DataFrame) -> dg.AssetCheckResult:
     known = _known_currencies(fx_rates)
     bad = ad_spend[~ad_spend["account_currency"].isin(known)]
     unknown = sorted(bad["account_currency"].astype(str).unique())
     accounts = bad[["network", "account_id", "account_currency"]].drop_duplicates()
     return dg.AssetCheckResult(
-        passed=bad.empty, severity=dg.AssetCheckSeverity.ERROR,
+        check_name="ad_spend_currency_known", passed=bad.empty, severity=dg.AssetCheckSeverity.ERROR,
         description=None if bad.empty else (
             f"currency {', '.join(unknown)} is not published by the FX source: accounts "
             + ", ".join(f"{r.network} {r.account_id}" for r in accounts.itertuples()) + " cannot be converted"),
@@ -129,42 +122,64 @@ def ad_spend_currency_known(ad_spend: pd.DataFrame, fx_rates: pd.DataFrame) -> d
                   "known_currencies": len(known), **_failing(bad, [*KEY, "account_currency"])})
 
 
-@dg.asset_check(asset=ad_spend, partitions_def=daily_partitions, blocking=True,
-                description="Cost in the report currency is present (an FX rate existed for each day and currency).")
-def ad_spend_fx_present(ad_spend: pd.DataFrame) -> dg.AssetCheckResult:
-    s = load_settings()
-    bad = ad_spend[ad_spend[s.cost_column].isna()]
+def ad_spend_fx_present(ad_spend: pd.DataFrame, report_currency: str) -> dg.AssetCheckResult:
+    cost_col = f"cost_{report_currency.lower()}"
+    bad = ad_spend[ad_spend[cost_col].isna()]
     missing = (bad.groupby(["account_currency"], sort=True)["report_date"]
                .agg(lambda d: ", ".join(sorted(d.dt.strftime("%Y-%m-%d").unique()))))
-    text = "; ".join(f"{cur} -> {s.report_currency} on {days}" for cur, days in missing.items())
+    text = "; ".join(f"{cur} -> {report_currency} on {days}" for cur, days in missing.items())
     return dg.AssetCheckResult(
-        passed=bad.empty, severity=dg.AssetCheckSeverity.ERROR,
+        check_name="ad_spend_fx_present", passed=bad.empty, severity=dg.AssetCheckSeverity.ERROR,
         description=None if bad.empty else f"no FX rate for {text}",
         metadata={"currencies_without_rate": ", ".join(missing.index) or "none", "missing": text or "none",
-                  **_failing(bad, [*KEY, "account_currency", "cost_local", s.cost_column])})
+                  **_failing(bad, [*KEY, "account_currency", "cost_local", cost_col])})
 
 
-@dg.asset_check(asset=ad_spend, partitions_def=daily_partitions, blocking=True,
-                description="One row per (network, ad_id, report_date).")
 def ad_spend_unique_ads(ad_spend: pd.DataFrame) -> dg.AssetCheckResult:
     dup = ad_spend[ad_spend.duplicated(["network", "ad_id", "report_date"], keep=False)]
     dup = dup.sort_values(["report_date", "network", "ad_id"])
     return dg.AssetCheckResult(
-        passed=dup.empty, severity=dg.AssetCheckSeverity.ERROR,
+        check_name="ad_spend_unique_ads", passed=dup.empty, severity=dg.AssetCheckSeverity.ERROR,
         description=None if dup.empty else f"{dup[['network', 'ad_id', 'report_date']].drop_duplicates().shape[0]}"
                                            " (network, ad_id, report_date) key(s) on more than one row",
         metadata=_failing(dup, [*KEY, "account_name", "ad_name", "cost_local"]))
 
 
-@dg.asset_check(asset=ad_spend, partitions_def=daily_partitions,
-                description="Warn when an ad reports more installs than clicks (view-through installs, or a "
-                            "wrong mapping of the install action).")
 def ad_spend_installs_within_clicks(ad_spend: pd.DataFrame) -> dg.AssetCheckResult:
     bad = ad_spend[ad_spend["installs"] > ad_spend["clicks"]]
     return dg.AssetCheckResult(
-        passed=bad.empty, severity=dg.AssetCheckSeverity.WARN,
+        check_name="ad_spend_installs_within_clicks", passed=bad.empty, severity=dg.AssetCheckSeverity.WARN,
         description=None if bad.empty else f"{len(bad)} ad-day(s) with installs > clicks",
         metadata=_failing(bad, [*KEY, "clicks", "installs"]))
+
+#: (name, blocking, description) of every ad_spend check, in the order they run.
+AD_SPEND_CHECKS = [
+    ("ad_spend_schema", True, "The contract's columns in order, with their types (ids and names are strings)."),
+    ("ad_spend_no_negative_values", True, "No negative cost, impressions, clicks or installs."),
+    ("ad_spend_currency_known", True, "Every account currency is one the FX source publishes (or EUR)."),
+    ("ad_spend_fx_present", True, "Cost in the report currency is present (an FX rate existed for each day and currency)."),
+    ("ad_spend_unique_ads", True, "One row per (network, ad_id, report_date)."),
+    ("ad_spend_installs_within_clicks", False, "Warn when an ad reports more installs than clicks (view-through "
+                                               "installs, or a wrong mapping of the install action)."),
+]
+
+
+@dg.multi_asset_check(
+    name="ad_spend_checks",
+    specs=[dg.AssetCheckSpec(name, asset=ad_spend, blocking=blocking, description=text, partitions_def=daily_partitions,
+                             additional_deps=[fx_rates.key] if name == "ad_spend_currency_known" else None)
+           for name, blocking, text in AD_SPEND_CHECKS],
+    ins={"ad_spend": dg.AssetIn(key=ad_spend.key), **FX_IN},
+)
+def ad_spend_checks(ad_spend: pd.DataFrame, fx_rates: pd.DataFrame):
+    """All ad_spend checks on one load of the run's days (one step instead of six)."""
+    s = load_settings()
+    yield ad_spend_schema(ad_spend, s.report_currency)
+    yield ad_spend_no_negative_values(ad_spend, s.cost_column)
+    yield ad_spend_currency_known(ad_spend, fx_rates)
+    yield ad_spend_fx_present(ad_spend, s.report_currency)
+    yield ad_spend_unique_ads(ad_spend)
+    yield ad_spend_installs_within_clicks(ad_spend)
 
 
 # -- fx_rates ----------------------------------------------------------------------------
