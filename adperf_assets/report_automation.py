@@ -99,7 +99,8 @@ def attribution_daily_schedule(context: dg.ScheduleEvaluationContext):
 # ------------------------------------------------------------------------------ the report run
 def report_selection() -> dg.AssetSelection:
     """The report, every non-source asset it needs (the LTV chain), and the Slack steps."""
-    return (dg.AssetSelection.assets(REPORT).upstream() - SOURCES) | dg.AssetSelection.assets(*SLACK_ASSETS)
+    needed = (dg.AssetSelection.assets(REPORT).upstream() - SOURCES).required_multi_asset_neighbors()
+    return needed | dg.AssetSelection.assets(*SLACK_ASSETS)
 
 
 roas_report_job = dg.define_asset_job(
