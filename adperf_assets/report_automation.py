@@ -26,11 +26,13 @@ evaluates them; stale assets show in the UI and emit freshness events.
 
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from dagster._time import get_current_datetime
 
 from adperf_assets.partitions import daily_partitions
 from adperf_assets.settings import load_settings
@@ -181,7 +183,7 @@ def roas_report_sensor(context: dg.SensorEvaluationContext):
     repo = context.repository_def
     asset_graph = repo.asset_graph
     job_keys = set(report_selection().resolve(asset_graph))
-    now = datetime.now(timezone.utc)
+    now = get_current_datetime()
     requests, notes = [], []
     for day in candidate_days(now):
         state = day_readiness(context.instance, asset_graph, job_keys, day)
