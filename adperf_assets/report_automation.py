@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import dagster as dg
+from dagster._core.events import DagsterEventType
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
@@ -139,33 +140,57 @@ def source_inputs(asset_graph, job_keys: set[dg.AssetKey]) -> set[dg.AssetKey]:
     return out
 
 
-def _latest_materialization_id(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str) -> int | None:
+def _latest_materialization(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str):
     records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]),
                                               limit=1).records
-    return records[0].storage_id if records else None
+    return records[0] if records else None
+
+
+def _check_outcome(instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, day: str, mat_id: int,
+                   mat_run_id: str, run_evaluations: dict) -> str | None:
+    """'passed', 'failed' or None (not evaluated) for the check on the day's latest materialization.
+
+    A one-day run evaluates a partitioned check for its partition; a single run over a range of
+    days (backfill, trailing refresh) evaluates it once for the whole range, without a partition —
+    that evaluation, in the run that wrote the day, counts for the day.
+    """
+    infos = instance.event_log_storage.get_asset_check_partition_info([check_key], partition_keys=[day])
+    info = infos[0] if infos else None
+    if info is not None and info.latest_target_materialization_storage_id == mat_id:
+        if info.latest_execution_status == AssetCheckExecutionRecordStatus.SUCCEEDED:
+            return "passed"
+        if info.latest_execution_status == AssetCheckExecutionRecordStatus.FAILED:
+            return "failed"
+    if mat_run_id not in run_evaluations:
+        run_evaluations[mat_run_id] = {}
+        for entry in instance.all_logs(mat_run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
+            ev = entry.dagster_event.event_specific_data
+            run_evaluations[mat_run_id][ev.asset_check_key] = ev
+    ev = run_evaluations[mat_run_id].get(check_key)
+    if ev is None or ev.partition not in (None, day):
+        return None
+    return "passed" if ev.passed else "failed"
 
 
 def day_readiness(instance: dg.DagsterInstance, asset_graph, job_keys: set[dg.AssetKey], day: str) -> DayReadiness:
     state = DayReadiness(day)
+    run_evaluations: dict = {}
     for key in sorted(source_inputs(asset_graph, job_keys), key=lambda k: k.to_user_string()):
         name = key.to_user_string()
-        mat = _latest_materialization_id(instance, key, day)
-        if mat is None:
+        record = _latest_materialization(instance, key, day)
+        if record is None:
             state.waiting.append(f"{name} not materialized")
             continue
-        state.newest_source_storage_id = max(state.newest_source_storage_id, mat)
+        state.newest_source_storage_id = max(state.newest_source_storage_id, record.storage_id)
         blocking = [c for c in asset_graph.get_check_keys_for_assets({key}) if asset_graph.get_check_spec(c).blocking]
-        if not blocking:
-            continue
-        infos = {i.check_key: i for i in instance.event_log_storage.get_asset_check_partition_info(
-            blocking, partition_keys=[day])}
         for check_key in sorted(blocking, key=lambda c: c.name):
-            info = infos.get(check_key)
-            if info is None or info.latest_target_materialization_storage_id != mat:
+            outcome = _check_outcome(instance, check_key, day, record.storage_id, record.run_id, run_evaluations)
+            if outcome is None:
                 state.waiting.append(f"{name}: check {check_key.name} not run on the latest materialization")
-            elif info.latest_execution_status != AssetCheckExecutionRecordStatus.SUCCEEDED:
-                state.waiting.append(f"{name}: check {check_key.name} {info.latest_execution_status.value.lower()}")
-    state.report_storage_id = _latest_materialization_id(instance, REPORT, day)
+            elif outcome == "failed":
+                state.waiting.append(f"{name}: check {check_key.name} failed")
+    report = _latest_materialization(instance, REPORT, day)
+    state.report_storage_id = report.storage_id if report else None
     return state
 
 
