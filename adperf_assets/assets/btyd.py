@@ -10,9 +10,22 @@ Daily, in the report time zone, every asset single-run over any window of days:
   ``btyd_cohort_ltv`` the same per cohort x segment (sum, per user, 99% delta-method interval
   from the parameters' covariance) and ``btyd_ltv_predictions`` the cohorts that are 7, 14 or
   30 days old that day: the BTYD back-test's predictions, each fitted on the data of its day.
-- ``ltv_backtest``: those predictions, the cohort method's and the geometric baseline's vs the
-  revenue each cohort realised, as metrics per estimator x segment x made_at_day x horizon.
-- ``ltv_estimates``: per cohort x segment x horizon the estimator with the lower back-tested MAPE.
+- ``ltv_backtest``: those predictions vs the revenue each cohort realised, next to the cohort
+  method's and the geometric baseline's (``cohort_ltv_backtest``), on the same cohorts: MAPE,
+  bias, WAPE and interval coverage per estimator x segment x made_at_day x horizon, on
+  install-month cohorts and on daily ones.
+- ``ltv_estimates``: per cohort x segment x horizon the estimator (cohort or BTYD) with the lower
+  back-tested MAPE for that segment and horizon (``ltv.selection``).
+
+Segments: the BTYD pair is fitted per segment with at least ``min_repeat_buyers`` (default 100)
+repeat buyers in the 365-day window; the other segments share one fit pooled over every user
+(on the default sample world: emulators, unityads, unattributed and the smaller iOS networks).
+Intervals: 99%, for the revenue the cohort will realise (parameter covariance by the delta
+method plus the users' own purchase noise, ``ltv.btyd_ltv``).
+
+Memory: ``user_rfm`` / ``user_ltv`` hold one row per user of the window per day, so a single-run
+backfill over many days holds days x users rows (543 days of the default world: 19M rows, ~9 GB
+in ``user_ltv``); backfill long ranges in chunks of a few months.
 """
 
 import time
@@ -22,14 +35,19 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from adperf_assets.ltv.backtest import BY_SEGMENT, OVERALL, backtest_metrics
+from adperf_assets.ltv.backtest import OVERALL, PREDICTION_COLUMNS, backtest_metrics, pool_cohorts
 from adperf_assets.ltv.btyd_ltv import (
+    BACKTEST_HORIZONS,
     HORIZONS,
     MIN_REPEAT_BUYERS,
     SEGMENT_KEYS,
+    NO_FIT,
     WINDOW_DAYS,
+    Comparison,
     RfmInputs,
+    backtest_table,
     cohort_ltv_frame,
+    common_cohorts,
     fit_segments,
     join_realised,
     milestone_predictions,
@@ -37,11 +55,14 @@ from adperf_assets.ltv.btyd_ltv import (
     user_ltv_frame,
     user_rfm_frame,
 )
+from adperf_assets.ltv.cohort_backtest import COHORT_DAYS
+from adperf_assets.ltv.selection import CANDIDATE_COLUMNS, choose_estimates
 from adperf_assets.partitions import daily_partitions, single_run, window_days
 from adperf_assets.schemas.btyd import (
     BtydCohortLtvFrame,
     BtydPredictionsFrame,
     LtvBacktestFrame,
+    LtvEstimatesFrame,
     UserLtvFrame,
     UserRfmFrame,
 )
@@ -148,6 +169,7 @@ class UserLtvConfig(dg.Config):
     },
     partitions_def=daily_partitions,
     backfill_policy=single_run,
+    can_subset=True,
 )
 def user_ltv(context: dg.AssetExecutionContext, config: UserLtvConfig, user_rfm: pd.DataFrame):
     """Fit BG/NBD + Gamma-Gamma on each report day's ``user_rfm`` (per segment where it has enough
@@ -186,29 +208,37 @@ def user_ltv(context: dg.AssetExecutionContext, config: UserLtvConfig, user_rfm:
     by_horizon = (cohort_out.groupby("horizon")[["cohort_size", "realised_usd", "expected_usd", "ltv_usd"]].sum()
                   .reset_index().round(2) if len(cohort_out) else pd.DataFrame())
     common = {"window": label, "seconds": seconds}
-    yield dg.Output(user_out, output_name="user_ltv", metadata={
-        **common,
-        "dagster/row_count": len(user_out),
-        "users_without_fit": int((user_out["model"] == "none").sum()) if len(user_out) else 0,
-        "fits_last_day": _md(last_fits, 40),
-        "parameters_last_day": _md(last_params.round(4), 40),
-        "preview": _md(user_out.sort_values(f"ltv_{HORIZONS[-1]}d_usd", ascending=False)),
-    })
-    yield dg.Output(cohort_out, output_name="btyd_cohort_ltv", metadata={
-        **common,
-        "dagster/row_count": len(cohort_out),
-        "interval": "99% prediction interval of the revenue still ahead: parameter covariance (delta method) + the users' own purchase noise, log-normal",
-        "totals_by_horizon": _md(by_horizon, 10),
-        "preview": _md(cohort_out),
-    })
-    yield dg.Output(pred_out, output_name="btyd_ltv_predictions", metadata={
-        **common,
-        "dagster/row_count": len(pred_out),
-        "preview": _md(pred_out, 20),
-    })
+    selected = context.op_execution_context.selected_output_names
+    if "user_ltv" in selected:
+        yield dg.Output(user_out, output_name="user_ltv", metadata={
+            **common,
+            "dagster/row_count": len(user_out),
+            "users_without_fit": int((user_out["model"] == "none").sum()) if len(user_out) else 0,
+            "fits_last_day": _md(last_fits, 40),
+            "parameters_last_day": _md(last_params.round(4), 40),
+            "preview": _md(user_out.sort_values(f"ltv_{HORIZONS[-1]}d_usd", ascending=False)),
+        })
+    if "btyd_cohort_ltv" in selected:
+        yield dg.Output(cohort_out, output_name="btyd_cohort_ltv", metadata={
+            **common,
+            "dagster/row_count": len(cohort_out),
+            "interval": "99% prediction interval of the revenue still ahead: parameter covariance (delta method) + the users' own purchase noise, log-normal",
+            "totals_by_horizon": _md(by_horizon, 10),
+            "preview": _md(cohort_out),
+        })
+    if "btyd_ltv_predictions" in selected:
+        yield dg.Output(pred_out, output_name="btyd_ltv_predictions", metadata={
+            **common,
+            "dagster/row_count": len(pred_out),
+            "preview": _md(pred_out, 20),
+        })
 
 
-BACKTEST_DAYS = 545  # cohorts installed in the trailing 545 days are back-tested (180-day horizon + a year of them)
+# the cohort method's back-test (cohort_ltv_backtest) scores, on day D, the 180 newest cohorts with 180 days
+# realised: installed in [D - 179 - 179, D - 179]; the BTYD back-test scores the same cohorts
+BACKTEST_HORIZON = max(BACKTEST_HORIZONS)
+BACKTEST_DAYS = BACKTEST_HORIZON - 1 + COHORT_DAYS  # 359 days of payments / segments / predictions
+MIN_POOLED_COHORTS = 4  # install months with realised revenue a segment needs before its MAPE is trusted
 
 
 def _png_md(fig) -> dg.MetadataValue:
@@ -261,40 +291,114 @@ def ltv_backtest(
     btyd_ltv_predictions: pd.DataFrame,
     payments_snapshot: pd.DataFrame,
     user_segments: pd.DataFrame,
+    cohort_ltv_backtest: pd.DataFrame,
 ) -> dg.Output[pd.DataFrame]:
-    """Back-test as of the report day, over the cohorts installed in the trailing 545 days: each
-    estimator's predictions made at day 7/14/30 of a cohort (BTYD: fitted on the data of that day)
-    vs the net revenue per installed user the cohort realised in 30/90/180 days, where that much
-    history exists. Metrics per estimator x segment x made_at_day x horizon: MAPE, bias, WAPE and
-    99% interval coverage (``ltv.backtest.backtest_metrics``)."""
+    """Back-test as of the report day on the cohorts ``cohort_ltv_backtest`` scores (the 180
+    newest with 180 days realised): BTYD's predictions made at day 7/14/30 of each cohort (fitted
+    on the data of that day) vs the net revenue per installed user it realised in 30/90/180 days,
+    next to the cohort method's and the geometric baseline's, on the cohort x segment cells every
+    estimator has. Metrics (MAPE, bias, WAPE, 99% interval coverage) per estimator x segment x
+    made_at_day x horizon, on install-month cohorts (``pooling="monthly"``, what ``ltv_estimates``
+    selects by) and on daily ones."""
     t0 = time.perf_counter()
     days = window_days(context)
-    frames, rows_last = [], None
+    frames, last_rows, info_last = [], None, None
     for day in days:
         first = day - pd.Timedelta(days=BACKTEST_DAYS - 1)
-        segs = user_segments[(user_segments["install_date"] >= first) & (user_segments["install_date"] <= day)]
+        newest = day - pd.Timedelta(days=BACKTEST_HORIZON - 1)
+        segs = user_segments[(user_segments["install_date"] >= first) & (user_segments["install_date"] <= newest)]
         realised = realised_per_cohort(payments_snapshot, segs, day)
         preds = btyd_ltv_predictions[(btyd_ltv_predictions["report_date"] <= day)
-                                     & (btyd_ltv_predictions["install_date"] >= first)]
-        rows = join_realised(preds, realised)
-        rows_last = rows
+                                     & btyd_ltv_predictions["install_date"].between(first, newest)]
+        ours = join_realised(preds, realised)
+        theirs = cohort_ltv_backtest.loc[cohort_ltv_backtest["report_date"] == day, [*PREDICTION_COLUMNS, "cohort_size"]]
+        info = Comparison()
+        rows = common_cohorts([ours, theirs], info)
         if rows.empty:
-            context.log.warning(f"ltv_backtest {day.date()}: no prediction has reached its horizon yet")
+            context.log.warning(f"ltv_backtest {day.date()}: no cohort has {BACKTEST_HORIZON} days of realised "
+                                "history with predictions from every estimator yet")
             continue
-        frames.append(backtest_metrics(rows, by=BY_SEGMENT).assign(report_date=day))
+        if info.realised_max_abs_diff > 1e-6:
+            context.log.warning(f"ltv_backtest {day.date()}: the estimators' realised revenue per user of the same "
+                                f"cohort differs by up to {info.realised_max_abs_diff:.6f} USD")
+        frames.append(backtest_table(rows).assign(report_date=day))
+        last_rows, info_last = rows, info
     out = pd.concat(frames, ignore_index=True) if frames else _empty_like(LtvBacktestFrame)
     out = out[LtvBacktestFrame.column_names] if len(out) else out
     out["report_date"] = out["report_date"].astype("datetime64[ns]")
     metadata = {"window": _label(days), "backtest_days": BACKTEST_DAYS,
                 "dagster/row_count": len(out), "seconds": round(time.perf_counter() - t0, 2)}
-    if rows_last is not None and len(rows_last):
-        overall = backtest_metrics(rows_last, by=OVERALL)
-        h180 = out[(out["report_date"] == days[-1]) & (out["horizon"] == 180)].sort_values(
-            ["made_at_day", *SEGMENT_KEYS, "estimator"])
+    if last_rows is not None:
+        monthly = pool_cohorts(last_rows, "MS")
+        overall = backtest_metrics(pool_cohorts(last_rows, "MS", across_segments=True), by=OVERALL)
+        seg = out[(out["report_date"] == days[-1]) & (out["pooling"] == "monthly")]
         metadata.update({
-            "overall_last_day": _md(overall.round(4), 40),
-            "by_segment_180d_last_day": _md(h180.drop(columns="report_date").round(4), 200),
-            "plot": backtest_plot(overall),
+            "cohorts_last_day": int(last_rows[["install_date", *SEGMENT_KEYS]].drop_duplicates().shape[0]),
+            "rows_without_counterpart_last_day": str(info_last.dropped or "none"),
+            "realised_max_abs_diff_usd_last_day": round(info_last.realised_max_abs_diff, 9),
+            "all_segments_monthly_cohorts": _md(overall.round(4), 40),
+            "per_segment_monthly_cohorts": _md(seg.drop(columns=["report_date"]).round(4), 300),
+            "daily_cohort_x_segment": _md(backtest_metrics(last_rows, by=OVERALL).round(4), 40),
+            "plot": backtest_plot(backtest_metrics(monthly, by=OVERALL)),
         })
     context.log.info(f"ltv_backtest {_label(days)}: {len(out)} metric rows in {metadata['seconds']}s")
     return dg.Output(out, metadata=metadata)
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    dagster_type=LtvEstimatesFrame,
+    metadata={"partition_expr": "report_date"},
+    kinds=KINDS,
+    owners=OWNERS,
+)
+def ltv_estimates(
+    context: dg.AssetExecutionContext,
+    cohort_ltv: pd.DataFrame,
+    btyd_cohort_ltv: pd.DataFrame,
+    ltv_backtest: pd.DataFrame,
+) -> dg.Output[pd.DataFrame]:
+    """Per cohort x segment x horizon the ONE LTV per installed user the report uses: the cohort
+    method's or BTYD's, whichever back-tested with the lower MAPE for that segment and horizon
+    (install-month cohorts, at the milestone matching the cohort's age; ties and segments with
+    fewer than 4 back-tested months: cohort method; ``ltv.selection``), with its interval, its
+    MAPE and which estimator it was. Cohorts older than the cohort method's 180 days get BTYD."""
+    t0 = time.perf_counter()
+    days = window_days(context)
+    frames = []
+    for day in days:
+        coh = cohort_ltv[(cohort_ltv["report_date"] == day) & (cohort_ltv["estimator"] == "cohort")]
+        bt = btyd_cohort_ltv[(btyd_cohort_ltv["report_date"] == day) & (btyd_cohort_ltv["model"] != NO_FIT)]
+        metrics = ltv_backtest[(ltv_backtest["report_date"] == day) & (ltv_backtest["pooling"] == "monthly")]
+        if coh.empty and bt.empty:
+            context.log.warning(f"ltv_estimates {day.date()}: neither estimator has an estimate")
+            continue
+        frames.append(choose_estimates(_candidates(coh), _candidates(bt), metrics, min_cohorts=MIN_POOLED_COHORTS))
+    out = pd.concat(frames, ignore_index=True) if frames else _empty_like(LtvEstimatesFrame)
+    for col in ("report_date", "install_date"):
+        out[col] = out[col].astype("datetime64[ns]")
+    last = out[out["report_date"] == out["report_date"].max()] if len(out) else out
+    chosen = (last.groupby([*SEGMENT_KEYS, "horizon", "estimator", "selection"]).agg(
+        cohorts=("install_date", "size"), users=("cohort_size", "sum"),
+        backtest_mape=("backtest_mape", "first"), other_mape=("other_mape", "first")).reset_index()
+        if len(last) else pd.DataFrame())
+    seconds = round(time.perf_counter() - t0, 2)
+    context.log.info(f"ltv_estimates {_label(days)}: {len(out)} rows in {seconds}s")
+    return dg.Output(out, metadata={
+        "dagster/row_count": len(out),
+        "window": _label(days),
+        "seconds": seconds,
+        "btyd_share_last_day": float(round((last["estimator"] == "btyd").mean(), 4)) if len(last) else 0.0,
+        "choices_last_day": _md(chosen.round(4), 200),
+        "preview": _md(last),
+    })
+
+
+def _candidates(frame: pd.DataFrame) -> pd.DataFrame:
+    """An estimator's rows as ``ltv.selection`` candidates."""
+    out = frame[["report_date", "install_date", *SEGMENT_KEYS, "horizon", "cohort_size", "ltv_per_user_usd",
+                 "lower_usd", "upper_usd"]].copy()
+    out["age_days"] = ((out["report_date"] - out["install_date"]) // pd.Timedelta(days=1)).astype(np.int64)
+    return out[CANDIDATE_COLUMNS]

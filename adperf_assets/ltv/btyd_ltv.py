@@ -564,3 +564,50 @@ def join_realised(predictions: pd.DataFrame, realised: pd.DataFrame) -> pd.DataF
     out = predictions[cols].merge(realised[keys + ["cohort_size", "realised_per_user"]], on=keys, how="inner",
                                   validate="many_to_one")
     return out[[*cols, "realised_per_user", "cohort_size"]]
+
+
+POOLINGS = {"monthly": "MS", "daily": None}  # back-test metrics on install-month cohorts and on daily ones
+
+
+@dataclass
+class Comparison:
+    """What ``common_cohorts`` kept and dropped, for the asset's metadata."""
+
+    rows: int = 0
+    dropped: dict = field(default_factory=dict)  # estimator -> rows without a counterpart
+    realised_max_abs_diff: float = 0.0  # the estimators' realised values of the same cohort should agree
+
+
+def common_cohorts(frames: list[pd.DataFrame], info: Comparison | None = None) -> pd.DataFrame:
+    """Union of back-test rows of several estimators, kept where EVERY estimator has a row for the
+    cohort x segment x made_at_day x horizon, so their MAPEs are over the same cohorts. The
+    realised value is each frame's own; their largest disagreement goes to ``info``."""
+    info = info if info is not None else Comparison()
+    keys = ["install_date", *SEGMENT_KEYS, "made_at_day", "horizon"]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame()
+    allrows = pd.concat(frames, ignore_index=True)
+    per_key = allrows.groupby(keys, dropna=False)["estimator"].transform("nunique")
+    n_est = allrows["estimator"].nunique()
+    keep = (per_key == n_est).to_numpy()
+    info.dropped = allrows.loc[~keep, "estimator"].value_counts().to_dict()
+    out = allrows[keep].reset_index(drop=True)
+    spread = out.groupby(keys, dropna=False)["realised_per_user"].agg(lambda v: v.max() - v.min())
+    info.realised_max_abs_diff = float(spread.max()) if len(spread) else 0.0
+    info.rows = len(out)
+    return out
+
+
+def backtest_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """``backtest_metrics`` per estimator x segment x made_at_day x horizon, on install-month
+    cohorts (``pooling="monthly"``, what the selection uses: a daily cohort x segment has a handful
+    of users, whose realised revenue scatters too much to tell estimators apart) and on the daily
+    cohorts (``"daily"``)."""
+    from adperf_assets.ltv.backtest import BY_SEGMENT, backtest_metrics, pool_cohorts
+
+    out = []
+    for name, freq in POOLINGS.items():
+        pooled = pool_cohorts(rows, freq) if freq else rows
+        out.append(backtest_metrics(pooled, by=BY_SEGMENT).assign(pooling=name))
+    return pd.concat(out, ignore_index=True)

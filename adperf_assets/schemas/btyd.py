@@ -108,10 +108,12 @@ BtydPredictionsFrame = frame_type(
 LtvBacktestFrame = frame_type(
     "LtvBacktestFrame",
     "Back-test metrics as of report_date per estimator (btyd, cohort, geometric) x segment x made_at_day x "
-    "horizon over the cohorts whose horizon has been realised (ltv.backtest.backtest_metrics): MAPE, bias, "
-    "WAPE, interval coverage.",
+    "horizon over the cohorts cohort_ltv_backtest scores (ltv.backtest.backtest_metrics): MAPE, bias, WAPE, "
+    "interval coverage; pooling 'monthly' scores install-month cohorts (what ltv_estimates selects by), "
+    "'daily' the daily cohort x segment cells.",
     [
         date_col("report_date"),
+        PandasColumn.categorical_column("pooling", {"monthly", "daily"}, non_nullable=True),
         str_col("estimator"),
         *_segment_cols(),
         int_col("made_at_day", min_value=1),

@@ -328,3 +328,29 @@ def test_duplicate_candidates_raise():
     c = candidates(1.0, horizons=(30,))
     with pytest.raises(ValueError, match="more than one row"):
         choose_estimates(pd.concat([c, c]), c, metrics([]).head(0))
+
+
+# ----------------------------------------------------------------------------- back-test union
+
+
+def bt_rows(estimator: str, n: int, predicted: float, realised: float = 1.0, **extra) -> pd.DataFrame:
+    return pd.DataFrame({
+        "estimator": estimator, **SEG, "install_date": pd.date_range("2025-01-01", periods=n), "made_at_day": 7,
+        "horizon": 180, "predicted_per_user": predicted, "lower": 0.0, "upper": 10.0,
+        "realised_per_user": realised, "cohort_size": 10, **extra})
+
+
+def test_estimators_are_scored_on_the_same_cohorts():
+    from adperf_assets.ltv.btyd_ltv import Comparison, backtest_table, common_cohorts
+
+    info = Comparison()
+    rows = common_cohorts([bt_rows("btyd", 40, 1.5), bt_rows("cohort", 35, 1.2), bt_rows("geometric", 35, 3.0)], info)
+    assert len(rows) == 3 * 35 and info.dropped == {"btyd": 5} and info.realised_max_abs_diff == 0.0
+    table_ = backtest_table(rows).set_index(["pooling", "estimator"])
+    assert table_.loc[("daily", "btyd"), "cohorts"] == 35
+    assert table_.loc[("monthly", "btyd"), "cohorts"] == 2  # January and February 2025
+    assert table_.loc[("monthly", "btyd"), "mape"] == pytest.approx(0.5)
+    assert table_.loc[("monthly", "cohort"), "mape"] == pytest.approx(0.2)
+    # a realised value that differs between estimators is reported, not hidden
+    rows = common_cohorts([bt_rows("btyd", 3, 1.0), bt_rows("cohort", 3, 1.0, realised=1.25)], info)
+    assert info.realised_max_abs_diff == pytest.approx(0.25)
