@@ -1,5 +1,9 @@
 """Checks on ``ad_spend`` (and on ``raw/fx_rates`` for the currencies the ad accounts use).
 
+The ``ad_spend`` checks are plain functions run by one ``multi_asset_check`` (one step, one load
+of the run's days); each is still its own named check in the UI. Failing rows are named in the
+check's metadata (``failing_ad_ids`` and a table).
+
 Blocking (ERROR; downstream assets of the day do not run, so a misleading day is not published):
 
 - ``ad_spend_schema``: the contract's columns, in order, with their types (the dagster type
