@@ -1,0 +1,184 @@
+"""Fixtures of the end-to-end UI test: a ``dagster dev`` on the session's small world (with one bad
+day), headless Chromium driven by Playwright, and the runs launched by clicking in the UI.
+
+Screenshots go to ``test-output/e2e/`` (or ``$ADPERF_E2E_OUTPUT``); with
+``ADPERF_UPDATE_SCREENSHOTS=1`` the graph and report pictures are also copied to ``docs/img/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, time as dtime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from adperf_assets.sample import layout
+from adperf_assets_tests.conftest import SMALL
+from adperf_assets_tests.e2e import dagster_ui as ui
+
+REPO = Path(__file__).resolve().parents[2]
+OUTPUT = Path(os.environ.get("ADPERF_E2E_OUTPUT") or REPO / "test-output" / "e2e")
+DOCS_IMG = REPO / "docs" / "img"
+
+#: Days of the small world (2025-06-01 .. 2025-08-14; the last daily partition is 2025-08-13).
+END_DATE = "2025-08-14"
+GOOD_DAY = "2025-08-10"  # "Materialize all" of one partition
+BACKFILL = ("2025-08-11", "2025-08-13")  # "Materialize all" of three partitions: a backfill
+BAD_DAY = "2025-08-05"  # one purchase gets a negative amount: a blocking payments check fails
+
+REPORT = "roas_report"
+FALLBACK = "raw/fx_rates"  # asserted on until the report exists
+#: The report's table must show ads, cost and estimated ROAS (header words, case-insensitive).
+REPORT_COLUMNS = ("ad", "cost", "roas")
+FALLBACK_COLUMNS = ("report_date", "currency", "rate_to_report")
+
+BROKEN_ASSET = "payments_snapshot"
+BROKEN_CHECK = "payments_amount_signs"
+
+RUN_TIMEOUT_S = float(os.environ.get("ADPERF_E2E_RUN_TIMEOUT_S", "1500"))
+UI_TIMEOUT_MS = float(os.environ.get("ADPERF_E2E_UI_TIMEOUT_MS", "60000"))
+
+
+def _need_browser():
+    """Playwright and Debian's Chromium; missing -> skip locally, fail in CI (``.ci/run`` installs them)."""
+    problem = None
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        problem = "Playwright for Python is not installed (pip install -e '.[e2e]')"
+    if problem is None and not ui.CHROMIUM.exists():
+        problem = f"{ui.CHROMIUM} is missing (apt-get install chromium)"
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(problem)
+        pytest.skip(problem)
+
+
+def break_one_purchase(world: Path, day: str, report_tz: str) -> int:
+    """Give one purchase made on report day ``day`` a negative amount; returns its payment id."""
+    tz = ZoneInfo(report_tz)
+    start = datetime.combine(date.fromisoformat(day), dtime(), tz).astimezone(ZoneInfo("UTC"))
+    end = start + timedelta(days=1)
+    fmt = "%Y-%m-%d %H:%M:%S"
+    con = sqlite3.connect(layout.app_db(world))
+    try:
+        row = con.execute(
+            "SELECT id FROM payments WHERE kind = 'purchase' AND amount > 0 AND created_at >= ? AND created_at < ? "
+            "ORDER BY created_at LIMIT 1 OFFSET 1", (start.strftime(fmt), end.strftime(fmt))).fetchone()
+        assert row, f"no purchase on {day} in {world} to break"
+        con.execute("UPDATE payments SET amount = -amount WHERE id = ?", (row[0],))
+        con.commit()
+    finally:
+        con.close()
+    return int(row[0])
+
+
+@pytest.fixture(scope="module")
+def shots() -> ui.Shots:
+    folder = OUTPUT
+    if folder.exists():
+        for old in folder.glob("*.png"):
+            old.unlink()
+    docs = DOCS_IMG if os.environ.get("ADPERF_UPDATE_SCREENSHOTS") == "1" else None
+    return ui.Shots(folder, docs)
+
+
+@pytest.fixture(scope="module")
+def e2e_world(small_settings, tmp_path_factory) -> Path:
+    """A copy of the session's small world whose ``BAD_DAY`` has one negative purchase."""
+    world = tmp_path_factory.mktemp("e2e") / "world"
+    shutil.copytree(small_settings.world_path, world)
+    break_one_purchase(world, BAD_DAY, small_settings.report_timezone)
+    return world
+
+
+@pytest.fixture(scope="module")
+def dev(e2e_world, small_settings, tmp_path_factory):
+    _need_browser()
+    work = tmp_path_factory.mktemp("e2e_dagster")
+    env = {
+        "ADPERF_HOME": str(work / "adperf_home"),
+        "ADPERF_WORLD": str(e2e_world),
+        "ADPERF_SAMPLE_DAYS": str(SMALL["days"]),
+        "ADPERF_SAMPLE_INSTALLS_PER_DAY": str(SMALL["installs_per_day"]),
+        "ADPERF_SAMPLE_SEED": str(small_settings.sample_seed),
+        "ADPERF_START_DATE": small_settings.start_date.isoformat(),
+        "ADPERF_END_DATE": END_DATE,
+        "ADPERF_REAL_SOURCES": "",
+    }
+    t0 = time.monotonic()
+    server = ui.start_dagster_dev(REPO, work, env)
+    print(f"\ne2e: dagster dev ready at {server.url} in {time.monotonic() - t0:.0f}s (log {server.log_path})")
+    # the "join the community" pop-up would cover the page: mark it seen, as clicking "Skip" does
+    server.graphql("mutation { setNuxSeen }")
+    try:
+        yield server
+    finally:
+        server.stop()
+        if OUTPUT.exists():
+            shutil.copyfile(server.log_path, OUTPUT / "dagster_dev.log")
+
+
+@pytest.fixture(scope="module")
+def infos(dev) -> dict[str, ui.AssetInfo]:
+    return ui.asset_infos(dev)
+
+
+@pytest.fixture(scope="module")
+def page(dev):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(ui.CHROMIUM), args=ui.CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1600, "height": 1000})
+        pg = context.new_page()
+        pg.set_default_timeout(UI_TIMEOUT_MS)
+        try:
+            yield pg
+        finally:
+            context.close()
+            browser.close()
+
+
+@dataclass
+class UiRuns:
+    """What the UI launched and how it ended."""
+
+    one_partition_run: str = ""
+    backfill: str = ""
+    bad_day_run: str = ""
+    status: dict[str, str] = field(default_factory=dict)  # id -> final status
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def ui_runs(dev, page, shots) -> UiRuns:
+    """Launch, by clicking in the UI, a backfill of ``BACKFILL``, one run of ``BAD_DAY`` and one run of
+    ``GOOD_DAY`` (last, so the checks' latest results are a good day's), each waited for in turn
+    (the instance runs one at a time anyway)."""
+    out = UiRuns()
+
+    t0 = time.monotonic()
+    href = ui.launch_materialize_all(page, dev.url, f"[{BACKFILL[0]}...{BACKFILL[1]}]", "Launch backfill", shots,
+                                     "launch_backfill", UI_TIMEOUT_MS)
+    assert href.startswith("/runs/b/"), href
+    out.backfill = href.rsplit("/", 1)[-1]
+    out.status[out.backfill] = ui.wait_backfill(dev, out.backfill, RUN_TIMEOUT_S)["status"]
+    out.seconds[out.backfill] = time.monotonic() - t0
+
+    for day, attr in ((BAD_DAY, "bad_day_run"), (GOOD_DAY, "one_partition_run")):
+        t0 = time.monotonic()
+        href = ui.launch_materialize_all(page, dev.url, day, "Launch 1 run", shots, f"launch_{day}", UI_TIMEOUT_MS)
+        assert href.startswith("/runs/"), href
+        run_id = href.rsplit("/", 1)[-1]
+        setattr(out, attr, run_id)
+        out.status[run_id] = ui.wait_run(dev, run_id, RUN_TIMEOUT_S)["status"]
+        out.seconds[run_id] = time.monotonic() - t0
+    print(f"\ne2e: launched and waited: " + ", ".join(f"{k} {out.status[k]} in {v:.0f}s" for k, v in out.seconds.items()))
+    return out

@@ -1,0 +1,180 @@
+"""The product as a user sees it: the Dagster UI in headless Chromium, on the real graph.
+
+One ``dagster dev`` serves the small sample world (one day of it broken on purpose); the runs
+are launched by clicking "Materialize all…" on the Global asset lineage page (fixture
+``ui_runs``); the tests then read the results in the UI. Steps activate for the report asset
+``roas_report`` once it is in the definitions; until then the asset page is ``raw/fx_rates``.
+"""
+
+import re
+
+import pytest
+
+from adperf_assets_tests.e2e import dagster_ui as ui
+from adperf_assets_tests.e2e.conftest import (
+    BACKFILL,
+    BAD_DAY,
+    BROKEN_ASSET,
+    BROKEN_CHECK,
+    FALLBACK,
+    FALLBACK_COLUMNS,
+    GOOD_DAY,
+    REPORT,
+    REPORT_COLUMNS,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+def _target(infos) -> str:
+    return REPORT if REPORT in infos else FALLBACK
+
+
+def _days(first: str, last: str) -> set[str]:
+    import pandas as pd
+
+    return {d.date().isoformat() for d in pd.date_range(first, last, freq="D")}
+
+
+def test_one_partition_run_and_three_day_backfill_succeed(dev, page, shots, ui_runs):
+    bf, run = ui_runs.backfill, ui_runs.one_partition_run
+    assert ui_runs.status[bf] == "COMPLETED_SUCCESS", (
+        f"backfill {bf} of {BACKFILL} ended {ui_runs.status[bf]}; see {dev.url}/runs/b/{bf}")
+    assert ui_runs.status[run] == "SUCCESS", f"run {run} of {GOOD_DAY} ended {ui_runs.status[run]}"
+
+    page.goto(f"{dev.url}/runs/{run}", wait_until="domcontentloaded")
+    page.get_by_text(f"partition: {GOOD_DAY}").first.wait_for()
+    page.get_by_text("Success", exact=True).first.wait_for()
+    shots.take(page, "run_one_partition_success")
+
+    page.goto(f"{dev.url}/runs/b/{bf}", wait_until="domcontentloaded")
+    page.get_by_text(f"{BACKFILL[0]}...{BACKFILL[1]}").first.wait_for()
+    page.get_by_text("Completed", exact=True).first.wait_for()
+    shots.take(page, "backfill_three_days_success")
+
+
+def test_lineage_shows_every_asset(dev, page, shots, infos, ui_runs):
+    ui.open_lineage(page, dev.url)
+    # every group expanded, top-to-bottom, without the side navigation: the whole graph in view
+    page.get_by_role("button", name="settings", exact=True).click()
+    page.get_by_role("menuitem", name="Expand all groups").click()
+    page.get_by_role("button", name="settings", exact=True).click()
+    page.get_by_role("menuitem", name="Change graph to vertical orientation").click()
+    page.get_by_role("button", name="Hide navigation").click()
+    page.set_viewport_size({"width": 2000, "height": 1300})
+    page.reload(wait_until="domcontentloaded")
+    page.get_by_role("button", name="Materialize all…").wait_for()
+    missing = []
+    for info in infos.values():
+        try:
+            page.get_by_text(ui.node_label(info.name)).first.wait_for(timeout=10_000)
+        except Exception:
+            missing.append(info.key)
+    for group in {i.group for i in infos.values()}:
+        page.get_by_text(group, exact=True).first.wait_for()
+    page.wait_for_timeout(1500)  # status badges fill in
+    shots.take(page, "asset_graph", docs_name="asset_graph.png")
+    page.set_viewport_size({"width": 1600, "height": 1000})
+    assert not missing, f"assets without a node on the lineage page: {missing}"
+
+
+def test_report_page_shows_the_table(dev, page, shots, infos, ui_runs):
+    target = _target(infos)
+    words = REPORT_COLUMNS if target == REPORT else FALLBACK_COLUMNS
+    page.goto(ui.asset_url(dev.url, target), wait_until="domcontentloaded")
+    page.get_by_text("Metadata", exact=True).first.wait_for()
+    page.get_by_role("row").filter(has_text="dagster/row_count").or_(
+        page.get_by_role("row").filter(has_text="dagster/partition_row_count")).first.wait_for()
+    shots.take(page, f"asset_{target.replace('/', '_')}", full_page=True)
+
+    headers_seen = []
+    buttons = page.get_by_role("row").get_by_text("[Show Markdown]")
+    for i in range(buttons.count()):
+        buttons.nth(i).click()
+        dialog = page.get_by_role("dialog")
+        dialog.get_by_role("columnheader").first.wait_for()
+        headers = [h.strip().lower() for h in dialog.get_by_role("columnheader").all_inner_texts()]
+        headers_seen.append(headers)
+        if all(any(w in h for h in headers) for w in words):
+            assert dialog.get_by_role("row").count() > 1, f"{target}: the table has no rows"
+            shots.take(page, f"asset_{target.replace('/', '_')}_table", docs_name="report.png")
+            page.keyboard.press("Escape")
+            break
+        page.keyboard.press("Escape")
+        dialog.wait_for(state="hidden")
+    else:
+        pytest.fail(f"{target}: no metadata table with columns {words}; tables seen: {headers_seen}")
+
+    if target == REPORT:
+        # the report's plot: an image in its metadata (markdown) or a chart in "Plots"
+        page.goto(ui.asset_url(dev.url, target), wait_until="domcontentloaded")
+        page.get_by_text("Metadata", exact=True).first.wait_for()
+        plot = page.locator("img[src^='data:image'], canvas, .recharts-wrapper, svg[role='img']")
+        assert plot.count() > 0 or page.get_by_text("Plots", exact=True).count() > 0, "no plot on the report page"
+        shots.take(page, "report_plot", full_page=True)
+
+
+def test_asset_checks_pass(dev, page, shots, infos, ui_runs):
+    """The checks of the report (or, until it exists, of every asset with checks) passed on the
+    one-partition run (``GOOD_DAY``), as the checks tab's execution history shows."""
+    target = _target(infos)
+    keys = [target] if target == REPORT else sorted(k for k, i in infos.items() if i.checks)
+    assert keys and all(infos[k].checks for k in keys), f"no asset checks on {keys}"
+    problems = []
+    for key in keys:
+        for check in infos[key].checks:
+            execs = [e for e in ui.check_executions(dev, key, check) if e["partition"] == GOOD_DAY]
+            ev = execs[0]["evaluation"] if execs else None
+            if not execs or execs[0]["status"] != "SUCCEEDED" or not ev or not ev["success"]:
+                problems.append(f"{key}.{check} on {GOOD_DAY} (API): {execs[0] if execs else 'never ran'}")
+                continue
+            row = ui.check_history_row(page, dev.url, key, check, GOOD_DAY)
+            if not row.startswith("Passed"):
+                problems.append(f"{key}.{check} on {GOOD_DAY} (UI): {row!r}")
+        page.goto(ui.asset_url(dev.url, key, view="checks"), wait_until="domcontentloaded")
+        page.get_by_text(f"Checks ({len(infos[key].checks)})").wait_for()
+        shots.take(page, f"checks_{key.replace('/', '_')}")
+    assert not problems, "\n".join(problems)
+
+
+def test_failing_blocking_check_is_shown_and_blocks_downstream(dev, page, shots, infos, ui_runs):
+    """A day whose payments break a blocking check: the check is failed with its message, and
+    nothing downstream of the payments snapshot is materialized for that day."""
+    assert BROKEN_CHECK in infos[BROKEN_ASSET].checks
+    run = ui_runs.bad_day_run
+    assert ui_runs.status[run] in ("FAILURE", "SUCCESS"), ui_runs.status[run]
+
+    execs = [e for e in ui.check_executions(dev, BROKEN_ASSET, BROKEN_CHECK) if e["partition"] == BAD_DAY]
+    assert execs and execs[0]["status"] == "FAILED", f"{BROKEN_CHECK} on {BAD_DAY}: {execs[:1]}"
+    message = execs[0]["evaluation"]["description"]
+    assert message and "wrong sign" in message, message
+
+    downstream = ui.all_downstream(infos, BROKEN_ASSET)
+    assert downstream, f"nothing downstream of {BROKEN_ASSET}"
+    published = sorted(k for k in downstream if BAD_DAY in ui.materialized_partitions(dev, k))
+    assert not published, f"materialized for {BAD_DAY} although {BROKEN_CHECK} failed: {published}"
+    # the other assets of that run did run (the run was not simply broken)
+    assert BAD_DAY in ui.materialized_partitions(dev, BROKEN_ASSET)
+
+    # in the UI: the check's execution history lists the failure with its message
+    row = ui.check_history_row(page, dev.url, BROKEN_ASSET, BROKEN_CHECK, BAD_DAY)
+    assert row.startswith("Failed") and message in row, row
+    shots.take(page, "failed_check_history")
+
+    # the run's page: the check's step errored with the failed check, the downstream steps did not run
+    page.goto(f"{dev.url}/runs/{run}", wait_until="domcontentloaded")
+    page.get_by_text(f"partition: {BAD_DAY}").first.wait_for()
+    step = f"{BROKEN_ASSET.replace('/', '__')}_{BROKEN_CHECK}"
+    page.get_by_text(re.compile(r"^Errored \(\d+\)$")).wait_for()
+    page.get_by_text(step, exact=True).filter(visible=True).first.click()  # filters the log to that step
+    page.get_by_text(f"Check {BROKEN_CHECK} failed").filter(visible=True).first.wait_for()
+    page.get_by_text("blocking asset check failed").filter(visible=True).first.wait_for()
+    page.get_by_text(re.compile(r"^Not executed \([1-9]\d*\)$")).click()  # unfold: the skipped steps
+    shots.take(page, "failed_check_run")
+
+    # a downstream asset's page, that day: the run failed and did not materialize it
+    child = sorted(downstream & set(infos[BROKEN_ASSET].downstream))[0]
+    page.goto(ui.asset_url(dev.url, child, view="partitions", partition=BAD_DAY), wait_until="domcontentloaded")
+    page.get_by_text(re.compile(r"^Missing \(\d+\)$")).wait_for()
+    page.get_by_text(f"Run {run[:8]} failed, and did not materialize this asset").wait_for()
+    shots.take(page, f"blocked_{child.replace('/', '_')}")
