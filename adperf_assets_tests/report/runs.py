@@ -1,6 +1,6 @@
 """Materialize the report's inputs and the report on the small world, and read the tables back.
 
-Until the LTV helper's ``ltv_estimates`` lands, ``truth_ltv_estimates`` stands in for it: the
+``truth_ltv_estimates`` stands in for the LTV chain's ``ltv_estimates`` in these tests: the
 contract's columns, filled from the world's true expected LTV per cohort x segment (interval
 x0.8 .. x1.25), for the cohorts of the trailing 365 days as of each report day.
 """
@@ -47,16 +47,13 @@ def truth_ltv_estimates(context: dg.AssetExecutionContext, world: SampleWorld) -
 
 
 def all_assets() -> list:
-    """Every asset on main; while main has no ``ltv_estimates``, the stand-in and a ``roas_report``
-    that reads it."""
+    """Every asset on main, with the truth-based stand-in for ``ltv_estimates`` (so the report's
+    tests do not depend on running the LTV chain) and a ``roas_report`` that reads it."""
     from adperf_assets.assets.report import build_roas_report
 
-    defs = list(dg.load_assets_from_package_module(assets_pkg))
-    keys = {k for a in defs for k in a.keys}
-    if dg.AssetKey("ltv_estimates") not in keys:
-        defs = [a for a in defs if dg.AssetKey("roas_report") not in a.keys]
-        defs += [truth_ltv_estimates, build_roas_report(with_ltv_estimates=True)]
-    return defs
+    replaced = {dg.AssetKey("ltv_estimates"), dg.AssetKey("roas_report")}
+    defs = [a for a in dg.load_assets_from_package_module(assets_pkg) if not set(a.keys) & replaced]
+    return [*defs, truth_ltv_estimates, build_roas_report(with_ltv_estimates=True)]
 
 
 def all_checks() -> list:
