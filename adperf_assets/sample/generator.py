@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from adperf_assets.sample import layout
@@ -561,6 +562,30 @@ class _World:
         self.log.append(f"payments={m} refunds_arrived={len(bk)}")
 
     # -- logs ---------------------------------------------------------------------------------
+    # The logs are the world's biggest part (~40M events for 1M users): they are built as Arrow
+    # columns from integer codes, never as Python string objects, and written per UTC day. The
+    # schema (with its pandas metadata) is that of the equivalent pandas frame, so readers get the
+    # same dtypes (nullable Int64 ids, object strings, UTC timestamps).
+    LOGIN_TEMPLATE = {"event_time": pd.to_datetime([0], unit="s", utc=True), "user_id": np.array([1], dtype=np.int64),
+                      "platform": np.array(["ios"], dtype=object), "app_version": np.array(["4.12.0"], dtype=object)}
+    MATCH_EVENTS = np.array(["match_ended", "match_requested", "match_started"], dtype=object)  # sorted: codes 0, 1, 2
+    GENDERS = np.array(["any", "f", "m"], dtype=object)  # codes 0, 1, 2 (a user's gender is f or m)
+
+    @staticmethod
+    def _match_template() -> pd.DataFrame:
+        return pd.DataFrame({
+            "event_time": pd.to_datetime([0, 1], unit="s", utc=True), "event": np.array(["match_requested"] * 2, dtype=object),
+            "request_id": np.array([1, 2], dtype=np.int64), "match_id": pd.array([1, None], dtype="Int64"),
+            "user_id": np.array([1, 2], dtype=np.int64), "partner_id": pd.array([1, None], dtype="Int64"),
+            "wanted_gender": np.array(["any", np.nan], dtype=object), "is_paid": np.array([True, False]),
+            "partner_gender": np.array(["f", np.nan], dtype=object)})
+
+    @staticmethod
+    def _codes_to_strings(values: np.ndarray, codes: np.ndarray) -> pa.Array:
+        """Arrow strings ``values[codes]``; a negative code is NULL."""
+        idx = pa.array(codes.astype(np.int32), mask=codes < 0)
+        return pc.take(pa.array(values.tolist(), pa.string()), idx)
+
     def _events(self) -> None:
         cfg, rng = self.cfg, self.rng
         u = self.users
@@ -570,13 +595,24 @@ class _World:
         k = 1 + rng.poisson(0.3, n_act)
         lpos = np.repeat(np.arange(n_act), k)
         ltime = self._times_in_active_day(lpos)
-        logins = pd.DataFrame({
-            "event_time": pd.to_datetime(ltime, unit="s", utc=True),
-            "user_id": uid[self.act_user[lpos]],
-            "platform": u["platform"].to_numpy()[self.act_user[lpos]],
-            "app_version": "4.12.0",
-        }).sort_values(["event_time", "user_id"], kind="stable", ignore_index=True)
-        self._write_daily(logins, "logins")
+        luser = self.act_user[lpos]
+        del lpos, k
+        order = np.lexsort((uid[luser], ltime))  # by time, then user id (stable)
+        ltime, luser = ltime[order], luser[order]
+        del order
+        is_ios = (u["platform"].to_numpy() == "ios")[luser]
+        n_logins = len(ltime)
+        schema = pa.Table.from_pandas(pd.DataFrame(self.LOGIN_TEMPLATE), preserve_index=False).schema
+        logins = pa.Table.from_arrays([
+            pa.array(ltime * 10**9, pa.timestamp("ns", tz="UTC")),
+            pa.array(uid[luser]),
+            self._codes_to_strings(np.array(["android", "ios"]), is_ios.astype(np.int8)),
+            pc.take(pa.array(["4.12.0"]), pa.array(np.zeros(n_logins, dtype=np.int32))),
+        ], schema=schema)
+        ltime_ns = ltime * 10**9
+        del ltime, luser, is_ios
+        self._write_days(ltime_ns, lambda a, b: logins.slice(a, b - a), "logins")
+        del logins, ltime_ns
         # match requests; paid on purchase days
         buy_day = np.zeros(n_act, dtype=bool)
         buy_day[self.buy_pos] = True
@@ -585,15 +621,17 @@ class _World:
         rtime = self._times_in_active_day(rpos)
         ruser = self.act_user[rpos]
         rday = self.act_day[rpos]
-        gender = u["gender"].to_numpy()
-        opposite = np.where(gender[ruser] == "f", "m", "f")
+        gender = np.where(u["gender"].to_numpy() == "f", 1, 2).astype(np.int8)  # GENDERS codes
+        opposite = np.where(gender[ruser] == 1, 2, 1).astype(np.int8)
         is_paid = buy_day[rpos]
-        wanted = np.where(is_paid | (rng.random(len(rpos)) < 0.5), opposite, "any")
+        wanted = np.where(is_paid | (rng.random(len(rpos)) < 0.5), opposite, 0).astype(np.int8)
+        del opposite, buy_day, q
         # partner: a random user active the same report day (two tries to meet a paid filter)
         order = np.argsort(self.act_day, kind="stable")
         day_users = self.act_user[order]
         first = np.searchsorted(self.act_day[order], np.arange(cfg.days + 1))
         cnt = first[1:] - first[:-1]
+        del order
 
         def draw() -> np.ndarray:
             c = cnt[rday]
@@ -605,54 +643,67 @@ class _World:
             return np.where((c <= 1), -1, p)
 
         p1, p2 = draw(), draw()
-        fits1 = (wanted == "any") | ((p1 >= 0) & (gender[np.maximum(p1, 0)] == wanted))
+        fits1 = (wanted == 0) | ((p1 >= 0) & (gender[np.maximum(p1, 0)] == wanted))
         partner = np.where(is_paid & ~fits1, p2, p1)
-        matched = (partner >= 0) & (rng.random(len(rpos)) > 0.08)
-        is_wanted = matched & ((wanted == "any") | (gender[np.maximum(partner, 0)] == wanted))
-        dur = np.minimum(rng.lognormal(4.3, 1.0, len(rpos)) * np.where(is_wanted, 1.6, 1.0), 7200.0)
+        del p1, p2, fits1, rpos, rday
+        matched = (partner >= 0) & (rng.random(len(rtime)) > 0.08)
+        is_wanted = matched & ((wanted == 0) | (gender[np.maximum(partner, 0)] == wanted))
+        dur = np.minimum(rng.lognormal(4.3, 1.0, len(rtime)) * np.where(is_wanted, 1.6, 1.0), 7200.0)
         o = np.lexsort((ruser, rtime))
-        rtime, ruser, partner, matched, is_wanted, dur, wanted, is_paid = (
-            rtime[o], ruser[o], partner[o], matched[o], is_wanted[o], dur[o], wanted[o], is_paid[o])
-        rid = np.arange(1, len(rtime) + 1, dtype=np.int64)
-        started = rtime + rng.integers(1, 20, len(rtime))
+        rtime, ruser, partner, matched, dur, wanted, is_paid = (
+            rtime[o], ruser[o], partner[o], matched[o], dur[o], wanted[o], is_paid[o])
+        del o, is_wanted
+        n_req = len(rtime)
+        rid = np.arange(1, n_req + 1, dtype=np.int64)
+        started = rtime + rng.integers(1, 20, n_req)
         ended = started + np.round(dur).astype(np.int64)
+        del dur
+        m = np.flatnonzero(matched)
+        nm = len(m)
         pid = np.where(matched, uid[np.maximum(partner, 0)], -1)
-        m = matched
-        nm = int(m.sum())
-        na_i = np.full(len(rid), -1)
-        ev = pd.DataFrame({
-            "event_time": np.concatenate([rtime, started[m], ended[m]]),
-            "event": np.repeat(np.array(["match_requested", "match_started", "match_ended"]), [len(rid), nm, nm]),
-            "request_id": np.concatenate([rid, rid[m], rid[m]]),
-            "match_id": np.concatenate([na_i, rid[m], rid[m]]),
-            "user_id": np.concatenate([uid[ruser], uid[ruser[m]], uid[ruser[m]]]),
-            "partner_id": np.concatenate([na_i, pid[m], pid[m]]),
-            "wanted_gender": np.concatenate([wanted, np.full(2 * nm, "")]),
-            "is_paid": np.concatenate([is_paid, is_paid[m], is_paid[m]]),
-            "partner_gender": np.concatenate([np.full(len(rid), ""), gender[partner[m]], np.full(nm, "")]),
-        })
-        order = np.lexsort((ev["event"].to_numpy(), ev["request_id"].to_numpy(), ev["event_time"].to_numpy()))
-        ev = ev.iloc[order].reset_index(drop=True)
-        ev["event_time"] = pd.to_datetime(ev["event_time"], unit="s", utc=True)
-        # absent values are NULL in the log, as a logging pipeline writes them
-        ev["match_id"] = ev["match_id"].astype("Int64").mask(ev["match_id"] < 0)
-        ev["partner_id"] = ev["partner_id"].astype("Int64").mask(ev["partner_id"] < 0)
-        ev["wanted_gender"] = ev["wanted_gender"].mask(ev["wanted_gender"] == "")
-        ev["partner_gender"] = ev["partner_gender"].mask(ev["partner_gender"] == "")
-        self._write_daily(ev, "matches")
-        self.log.append(f"logins={len(logins)} match_events={len(ev)}")
+        partner_g = np.where(matched, gender[np.maximum(partner, 0)], -1).astype(np.int8)
+        del partner, matched
+        # one row per event: the requests, the starts and the ends of the matched requests, in the
+        # order the log is read: (time, request id, event name). Row i of that stacking is event
+        # kind ``kinds[i]`` of request ``req[i]``; columns are gathered one UTC day at a time.
+        event_time = np.concatenate([rtime, started[m], ended[m]])
+        req = np.concatenate([np.arange(n_req), m, m])
+        event = np.repeat(np.array([1, 2, 0], dtype=np.int8), [n_req, nm, nm])  # MATCH_EVENTS codes
+        order = np.lexsort((event, req, event_time))  # request ids are 1 + req
+        req, event, event_time = req[order], event[order], event_time[order]
+        del order, rtime, started, ended, rid
+        schema = pa.Table.from_pandas(self._match_template(), preserve_index=False).schema
 
-    def _write_daily(self, df: pd.DataFrame, kind: str) -> None:
-        """One Parquet file per UTC day; ``df`` must be sorted by ``event_time``."""
+        def rows(a: int, b: int) -> pa.Table:
+            r, e = req[a:b], event[a:b]
+            is_req, is_start = e == 1, e == 2
+            match_id = np.where(is_req, -1, r + 1)
+            partner_id = np.where(is_req, -1, pid[r])
+            return pa.Table.from_arrays([
+                pa.array(event_time[a:b] * 10**9, pa.timestamp("ns", tz="UTC")),
+                self._codes_to_strings(self.MATCH_EVENTS, e),
+                pa.array(r + 1),
+                pa.array(match_id, mask=match_id < 0),
+                pa.array(uid[ruser[r]]),
+                pa.array(partner_id, mask=partner_id < 0),
+                self._codes_to_strings(self.GENDERS, np.where(is_req, wanted[r], -1)),
+                pa.array(is_paid[r]),
+                self._codes_to_strings(self.GENDERS, np.where(is_start, partner_g[r], -1)),
+            ], schema=schema)
+
+        self._write_days(event_time * 10**9, rows, "matches")
+        self.log.append(f"logins={n_logins} match_events={len(req)}")
+
+    def _write_days(self, event_ns: np.ndarray, rows, kind: str) -> None:
+        """One Parquet file per UTC day of the sorted ``event_ns``; ``rows(a, b)`` gives rows [a, b)."""
         d = layout.events_dir(self.root, kind)
         d.mkdir(parents=True, exist_ok=True)
-        table = pa.Table.from_pandas(df, preserve_index=False)
-        day = df["event_time"].array.asi8 // (86400 * 10**9)
+        day = event_ns // (86400 * 10**9)
         edges = np.flatnonzero(np.diff(day)) + 1
         bounds = np.concatenate([[0], edges, [len(day)]])
         for a, b in zip(bounds[:-1], bounds[1:]):
             name = str(np.datetime64(int(day[a]), "D"))
-            pq.write_table(table.slice(a, b - a), d / f"{name}.parquet", compression="zstd")
+            pq.write_table(rows(int(a), int(b)), d / f"{name}.parquet", compression="zstd")
 
     # -- MMP exports -----------------------------------------------------------------------------
     def _mmp(self) -> None:
@@ -722,6 +773,7 @@ class _World:
                 p = layout.appsflyer_report(self.root, report, date.fromisoformat(key))
                 p.parent.mkdir(parents=True, exist_ok=True)
                 part.to_csv(p, index=False, lineterminator="\n")
+        del af  # the AppsFlyer files are written; free them before the Adjust frame
         # Adjust: same installs, its own vocabulary; ids inside "Name (id)" labels
         def label(name: pd.Series, ident: pd.Series) -> np.ndarray:
             return np.where(ident.fillna("") != "", name.fillna("") + " (" + ident.fillna("") + ")", "")
@@ -763,7 +815,7 @@ class _World:
         ltv = {h: np.empty(n) for h in HORIZONS}
         ret_sel_days = (1, 7, 14, 30, 90, 180, 365)
         ret = {d: np.empty(n) for d in ret_sel_days}
-        chunk = 200_000
+        chunk = 50_000  # users per block of the (users x 366 days) matrices: ~150 MB each
         for s in range(0, n, chunk):
             sl = slice(s, min(n, s + chunk))
             if cfg.churn_model == "sbg":
