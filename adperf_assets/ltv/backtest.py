@@ -206,4 +206,8 @@ def pool_cohorts(predictions: pd.DataFrame, freq: str | None = "MS", *, across_s
         cohorts=("cohort_size", "size")).reset_index()
     for col in ("predicted_per_user", "lower", "upper", "realised_per_user"):
         out[col] = out[col] / out["cohort_size"]
+    # a pooled interval exists only if every cohort in it had one
+    missing = work.assign(_nan=work["lower"].isna() | work["upper"].isna()).groupby(
+        keys, sort=True, dropna=False, observed=True)["_nan"].any().to_numpy()
+    out.loc[missing, ["lower", "upper"]] = np.nan
     return out

@@ -28,6 +28,14 @@ MADE_AT_DAYS = (7, 14, 30)
 BACKTEST_HORIZONS = (30, 90, 180)
 COHORT_DAYS = 180
 BACKTEST_COLUMNS = ["report_date", *PREDICTION_COLUMNS, "cohort_size", "basis", "revenue_to_date_usd"]
+_DTYPES = {"report_date": "datetime64[ns]", "install_date": "datetime64[ns]", "is_emulator": bool,
+           "made_at_day": "int64", "horizon": "int64", "cohort_size": "int64", "predicted_per_user": float,
+           "lower": float, "upper": float, "realised_per_user": float, "revenue_to_date_usd": float}
+
+
+def empty_backtest() -> pd.DataFrame:
+    """No rows, but the table's column types (a day before any cohort has enough history)."""
+    return pd.DataFrame({c: pd.Series(dtype=_DTYPES.get(c, object)) for c in BACKTEST_COLUMNS})
 
 
 def history_days(horizons=BACKTEST_HORIZONS, cohort_days: int = COHORT_DAYS, window_days: int = 90,
@@ -57,7 +65,7 @@ def cohort_backtest(
         raise ValueError(f"horizon {max(hs)} exceeds the {cube.max_age} days since install the activity covers")
     hmax = max(hs)
     if len(days) == 0:
-        return pd.DataFrame(columns=BACKTEST_COLUMNS)
+        return empty_backtest()
     newest = days.max() - pd.Timedelta(days=hmax - 1)
     oldest = days.min() - pd.Timedelta(days=hmax - 1 + cohort_days - 1)
     sizes = pd.DataFrame({
@@ -69,7 +77,7 @@ def cohort_backtest(
     cohorts = sizes[(sizes["cohort_size"] > 0) & (sizes["install_date"] >= max(oldest, cube.first_day))
                     & (sizes["install_date"] <= newest)].reset_index(drop=True)
     if cohorts.empty:
-        return pd.DataFrame(columns=BACKTEST_COLUMNS)
+        return empty_backtest()
     cohorts = pd.concat([cohorts, cube.segments.iloc[cohorts["s"]].reset_index(drop=True)], axis=1)
     req = pd.concat([cohorts.assign(made_at_day=m, report_date=cohorts["install_date"] + pd.Timedelta(days=m - 1))
                      for m in made], ignore_index=True)

@@ -53,6 +53,14 @@ ESTIMATE_COLUMNS = [
 ]
 
 
+def empty_estimates() -> pd.DataFrame:
+    """No rows, with the column types of ``estimate_ltv``'s output."""
+    types = {"report_date": "datetime64[ns]", "install_date": "datetime64[ns]", "is_emulator": bool,
+             "cohort_size": "int64", "horizon": "int64", "observed_days": "int64"}
+    floats = {"ltv_per_user_usd", "lower_usd", "upper_usd", "se_usd", "revenue_to_date_usd", "activity_ratio"}
+    return pd.DataFrame({c: pd.Series(dtype=types.get(c, float if c in floats else object)) for c in ESTIMATE_COLUMNS})
+
+
 def _gather(a: np.ndarray, k: np.ndarray, t: np.ndarray) -> np.ndarray:
     return a[k, np.clip(t, 0, a.shape[1] - 1)]
 
@@ -95,7 +103,7 @@ def estimate_ltv(
     ok = reason == ""
     req, k, s, c, m, n_c = req[ok].reset_index(drop=True), k[ok], s[ok], c[ok], m[ok], n_c[ok]
     if len(req) == 0:
-        return pd.DataFrame(columns=ESTIMATE_COLUMNS), unanswered.reset_index(drop=True)
+        return empty_estimates(), unanswered.reset_index(drop=True)
 
     L = curves.curve_days[k]
     z = float(stats.norm.ppf(0.5 + confidence / 2.0))

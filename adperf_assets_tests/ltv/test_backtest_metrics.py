@@ -14,6 +14,7 @@ from adperf_assets.ltv.backtest import (
     bias,
     coverage,
     mape,
+    pool_cohorts,
     wape,
 )
 
@@ -85,3 +86,25 @@ def test_missing_column_is_named():
     with pytest.raises(ValueError, match="missing column"):
         backtest_metrics(df.drop(columns=["made_at_day"]))
     assert set(PREDICTION_COLUMNS) <= set(df.columns)
+
+
+def test_pool_cohorts_weights_by_size_and_keeps_missing_intervals_missing():
+    df = frame([
+        {"predicted_per_user": 1.0, "lower": 0.5, "upper": 2.0, "realised_per_user": 2.0, "cohort_size": 10},
+        {"predicted_per_user": 4.0, "lower": 3.0, "upper": 5.0, "realised_per_user": 1.0, "cohort_size": 30,
+         "install_date": pd.Timestamp("2025-06-20")},
+        {"predicted_per_user": 2.0, "lower": np.nan, "upper": np.nan, "realised_per_user": 1.0, "cohort_size": 5,
+         "install_date": pd.Timestamp("2025-07-02"), "platform": "android"},
+    ])
+    month = pool_cohorts(df, "MS")
+    june = month[month["platform"] == "ios"].iloc[0]
+    assert june["install_date"] == pd.Timestamp("2025-06-01") and june["cohort_size"] == 40 and june["cohorts"] == 2
+    assert june["predicted_per_user"] == pytest.approx((10 * 1 + 30 * 4) / 40)
+    assert june["realised_per_user"] == pytest.approx((10 * 2 + 30 * 1) / 40)
+    assert june["lower"] == pytest.approx((5 + 90) / 40) and june["upper"] == pytest.approx((20 + 150) / 40)
+    assert np.isnan(month[month["platform"] == "android"].iloc[0]["lower"])
+    everything = pool_cohorts(df, "MS", across_segments=True)
+    assert set(everything["platform"]) == {"all"} and len(everything) == 2
+    assert np.isnan(everything.set_index("install_date").loc[pd.Timestamp("2025-07-01"), "upper"])
+    with pytest.raises(ValueError, match="cohort_size"):
+        pool_cohorts(df.drop(columns="cohort_size"))
