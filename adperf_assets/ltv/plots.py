@@ -82,17 +82,23 @@ def backtest_plot(pooled: pd.DataFrame, horizon: int) -> str:
     fig, axes = plt.subplots(1, len(made), figsize=(3.6 * max(len(made), 1), 3.6), squeeze=False)
     for ax, m in zip(axes[0], made):
         x = d[d["made_at_day"] == m]
-        top = 0.0
+        lo_hi = []
         for est, color in (("cohort", "tab:blue"), ("geometric", "tab:gray")):
-            e = x[(x["estimator"] == est) & (x["realised_per_user"] > 0)]
+            e = x[(x["estimator"] == est) & (x["realised_per_user"] > 0) & (x["predicted_per_user"] > 0)]
             if e.empty:
                 continue
-            ax.errorbar(e["realised_per_user"], e["predicted_per_user"],
-                        yerr=[e["predicted_per_user"] - e["lower"],
-                              np.minimum(e["upper"], 10 * e["predicted_per_user"].max()) - e["predicted_per_user"]],
-                        fmt="o", ms=3, color=color, alpha=0.6, elinewidth=0.6, label=est)
-            top = max(top, float(e["realised_per_user"].max()), float(e["predicted_per_user"].max()))
-        ax.plot([0, top], [0, top], "k--", lw=0.8)
+            if est == "cohort":  # the baseline's intervals would hide everything else
+                ax.errorbar(e["realised_per_user"], e["predicted_per_user"],
+                            yerr=[e["predicted_per_user"] - np.maximum(e["lower"], 1e-3),
+                                  e["upper"] - e["predicted_per_user"]],
+                            fmt="o", ms=3, color=color, alpha=0.6, elinewidth=0.6, label=f"{est} (99% interval)")
+            else:
+                ax.plot(e["realised_per_user"], e["predicted_per_user"], "x", ms=3, color=color, alpha=0.7, label=est)
+            lo_hi += [e["realised_per_user"].min(), e["realised_per_user"].max(), e["predicted_per_user"].max()]
+        if lo_hi:
+            ax.plot([min(lo_hi), max(lo_hi)], [min(lo_hi), max(lo_hi)], "k--", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
         ax.set_title(f"after {m} days", fontsize=9)
         ax.set_xlabel("realised, USD/user")
         ax.grid(alpha=0.3)
