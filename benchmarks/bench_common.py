@@ -1,0 +1,241 @@
+"""Shared pieces of the whole-graph benchmarks: the machine, memory, and per-step times of a Dagster run.
+
+Imported by ``graph_day.py`` and ``backfill.py`` (run as scripts from the repository root, so this
+folder is on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+
+
+def machine() -> dict:
+    """nproc, RAM, CPU model, Python and the load average when the run started."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        mem_kb = int(next(l for l in Path("/proc/meminfo").read_text().splitlines()
+                          if l.startswith("MemTotal")).split()[1])
+    except (OSError, StopIteration):
+        mem_kb = 0
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    return {"nproc": os.cpu_count(), "ram_gib": round(mem_kb / 2**20, 1), "cpu": cpu,
+            "python": platform.python_version(), "load_1_5_15": tuple(round(x, 2) for x in load)}
+
+
+def print_machine() -> None:
+    m = machine()
+    print(f"machine: {m['nproc']} cpu ({m['cpu']}), {m['ram_gib']} GiB RAM, Python {m['python']}, "
+          f"load average {m['load_1_5_15']}", flush=True)
+
+
+def _status_kb(key: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's peak RSS (Linux: clear_refs 5); False where unsupported."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_gib() -> float:
+    """Peak RSS of this process since the last reset (VmHWM), else since start (getrusage)."""
+    kb = _status_kb("VmHWM")
+    if kb is None:
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 2**20
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process so far (all its threads: DuckDB, Arrow, BLAS).
+
+    On a shared, loaded machine wall time includes waiting for a CPU; CPU time does not.
+    """
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def children_peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+
+
+class RssSampler:
+    """Samples this process's RSS every ``interval`` seconds, to attribute peaks to run steps."""
+
+    def __init__(self, interval: float = 0.2):
+        self.interval = interval
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            kb = _status_kb("VmRSS")
+            if kb is not None:
+                self.samples.append((time.time(), kb))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak_gib(self, start: float, end: float) -> float:
+        inside = [kb for t, kb in self.samples if start <= t <= end]
+        return max(inside) / 2**20 if inside else float("nan")
+
+
+@dataclass
+class StepTime:
+    step: str
+    seconds: float
+    status: str
+    start: float
+    end: float
+    peak_rss_gib: float = float("nan")
+    rows: dict = field(default_factory=dict)
+
+
+def step_times(instance: dg.DagsterInstance, run_id: str, sampler: RssSampler | None = None) -> list[StepTime]:
+    """Wall time of every step of the run, from its STEP_START and STEP_SUCCESS/FAILURE events."""
+    starts: dict[str, float] = {}
+    out: list[StepTime] = []
+    rows: dict[str, dict] = {}
+    for entry in instance.all_logs(run_id):
+        ev = entry.dagster_event
+        if ev is None or entry.step_key is None:
+            continue
+        kind = ev.event_type_value
+        if kind == "STEP_START":
+            starts[entry.step_key] = entry.timestamp
+        elif kind == "ASSET_MATERIALIZATION":
+            mat = ev.event_specific_data.materialization
+            count = mat.metadata.get("dagster/row_count")
+            if count is not None:
+                rows.setdefault(entry.step_key, {})[mat.asset_key.to_user_string()] = count.value
+        elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
+            start = starts.get(entry.step_key, entry.timestamp)
+            st = StepTime(entry.step_key, entry.timestamp - start, "ok" if kind == "STEP_SUCCESS" else "FAILED",
+                          start, entry.timestamp)
+            if sampler is not None:
+                st.peak_rss_gib = sampler.peak_gib(start, entry.timestamp)
+            out.append(st)
+    for st in out:
+        st.rows = rows.get(st.step, {})
+    return out
+
+
+def print_steps(steps: list[StepTime], top: int | None = None) -> None:
+    ordered = sorted(steps, key=lambda s: -s.seconds)
+    if top is not None:
+        ordered = ordered[:top]
+    width = max((len(s.step) for s in ordered), default=10)
+    print(f"  {'step':{width}s}  {'seconds':>8s}  {'peak RSS GiB':>12s}  status  rows")
+    for s in ordered:
+        rows = ", ".join(f"{k}={v}" for k, v in s.rows.items())
+        print(f"  {s.step:{width}s}  {s.seconds:8.1f}  {s.peak_rss_gib:12.2f}  {s.status:6s}  {rows}")
+
+
+def du_mib(path: Path) -> float:
+    """Size on disk of a file or folder, in MiB."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size / 2**20
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
+
+
+def run_child(code: str) -> tuple[float, float, float, str]:
+    """Run Python ``code`` in a child process: (wall s, its CPU s, its own peak RSS GiB, its stdout)."""
+    probe = ("\nimport resource as _r\n_u = _r.getrusage(_r.RUSAGE_SELF)\n"
+             "print('__PEAK_KB__', _u.ru_maxrss, _u.ru_utime + _u.ru_stime)\n")
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code + probe], capture_output=True, text=True)
+    seconds = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise RuntimeError(f"child failed ({proc.returncode}): {proc.stderr[-3000:]}")
+    lines = proc.stdout.splitlines()
+    _, peak_kb, cpu = next(l for l in reversed(lines) if l.startswith("__PEAK_KB__")).split()
+    out = "\n".join(l for l in lines if not l.startswith("__PEAK_KB__"))
+    return seconds, float(cpu), int(peak_kb) / 2**20, out
+
+
+# -- the sample world and the graph ------------------------------------------------------------
+
+
+def world_settings(base_dir: Path, preset_name: str):
+    from adperf_assets.sample.config import preset
+    from adperf_assets.settings import load_settings
+
+    cfg = preset(preset_name)
+    s = load_settings()
+    return dataclasses.replace(s, home=base_dir / "home", world_dir=base_dir / "world", sample_seed=cfg.seed,
+                               sample_days=cfg.days, sample_installs_per_day=cfg.installs_per_day), cfg
+
+
+def ensure_world(settings, preset_name: str, regenerate: bool) -> None:
+    from adperf_assets.resources import sample_world
+
+    res = sample_world(settings)
+    world = Path(res.path)
+    if regenerate and world.exists():
+        shutil.rmtree(world)
+    if res._is_current(world):
+        print(f"world: {world} (already generated; --regenerate to time generation)")
+    else:
+        code = ("from adperf_assets.sample.generator import generate_world\n"
+                f"generate_world({str(world)!r}, seed={res.seed}, start={res.start!r}, days={res.days}, "
+                f"installs_per_day={res.installs_per_day}, preset_name={preset_name!r})\n")
+        seconds, cpu, peak, _ = run_child(code)
+        print(f"world generation ({preset_name}): {seconds:.1f} s wall, {cpu:.1f} s CPU, peak RSS {peak:.2f} GiB "
+              f"-> {world}", flush=True)
+    from adperf_assets.sample.generator import load_manifest
+
+    m = load_manifest(world)
+    print(f"  users {m['users']:,}, ads {m['ads']}; " + "; ".join(m["counts"]))
+    parts = sorted(p for p in world.iterdir())
+    total = du_mib(world)
+    print(f"  size {total:,.0f} MiB: " + ", ".join(f"{p.name} {du_mib(p):,.0f}" for p in parts))
+    for sub in ("events/logins", "events/matches"):
+        files = sorted((world / sub).glob("*.parquet"))
+        if files:
+            sizes = [f.stat().st_size / 2**20 for f in files]
+            print(f"  {sub}: {len(files)} daily files, mean {sum(sizes) / len(sizes):.2f} MiB, max {max(sizes):.2f} MiB")
+
+
+def graph(settings):
+    """Every asset and check of the project's Definitions, with resources for ``settings``."""
+    from adperf_assets.definitions import defs
+    from adperf_assets.resources import build_resources
+
+    return list(defs.assets or []), list(defs.asset_checks or []), build_resources(settings)
