@@ -26,7 +26,10 @@ import dagster as dg
 import requests
 from pydantic import Field
 
+from adperf_assets.resources import log_redaction
+
 RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
+log_redaction.install()  # urllib3 logs request lines (the webhook path) at DEBUG
 
 
 class SlackPostError(Exception):
