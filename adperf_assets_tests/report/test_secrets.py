@@ -83,6 +83,7 @@ def test_http_client_debug_lines_are_redacted(caplog):
 
     log_redaction.install()
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="sqlalchemy.engine")
     logging.getLogger("urllib3.connectionpool").debug('%s://%s:%s "%s %s %s" %s', "http", "127.0.0.1", 80, "POST",
                                                       SECRET_PATH, "HTTP/1.1", 200)
     logging.getLogger("urllib3.connectionpool").debug("GET /v21.0/act_1/insights?access_token=%s&limit=5", TOKEN)
