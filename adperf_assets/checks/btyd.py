@@ -4,8 +4,8 @@ Blocking (ERROR; the report does not run on a bad day):
 
 - ``user_rfm_is_a_valid_summary``: one row per user and day; lifetimes' convention holds
   (recency <= T, recency 0 without repeat purchases, monetary value > 0 with them);
-- ``user_ltv_is_ordered``: where a model was fitted, every LTV is finite, at least the revenue
-  already realised, and 30 <= 90 <= 180 <= 365 days;
+- ``user_ltv_is_ordered``: where a model was fitted, every LTV is finite, non-negative parts
+  (realised + expected), and 30 <= 90 <= 180 <= 365 days;
 - ``ltv_estimates_one_per_cell``: one estimate per report day x cohort x segment x horizon, with
   a finite value inside its interval.
 
@@ -50,21 +50,21 @@ def user_rfm_is_a_valid_summary(user_rfm: pd.DataFrame) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset=dg.AssetKey("user_ltv"), partitions_def=daily_partitions, blocking=True,
-                description="Fitted users: finite LTV, at least the revenue realised, 30 <= 90 <= 180 <= 365 days.")
+                description="Fitted users: finite LTV, at least the expected part, 30 <= 90 <= 180 <= 365 days.")
 def user_ltv_is_ordered(user_ltv: pd.DataFrame) -> dg.AssetCheckResult:
     fitted = user_ltv[user_ltv["model"] != NO_FIT]
     ltv = fitted[[ltv_column(h) for h in HORIZONS]].to_numpy(float)
     not_finite = ~np.isfinite(ltv).all(axis=1)
     unordered = (np.diff(ltv, axis=1) < -1e-9).any(axis=1)
-    below = ltv[:, -1] < fitted["revenue_usd"].to_numpy(float) - 1e-9  # 365 days covers the whole window
+    expected = fitted[[f"expected_{h}d_usd" for h in HORIZONS]].to_numpy(float)
+    below = ((ltv < expected - 1e-9) | (expected < 0)).any(axis=1)  # realised part >= 0, expected >= 0
     bad = fitted[not_finite | unordered | below]
     return dg.AssetCheckResult(
         passed=bad.empty, severity=dg.AssetCheckSeverity.ERROR,
         description=None if bad.empty else f"{len(bad)} user(s) with a non-finite, unordered or too small LTV",
         metadata={"users_checked": len(fitted), "not_finite": int(not_finite.sum()), "unordered": int(unordered.sum()),
                   "below_realised": int(below.sum()),
-                  "failing": _rows_md(bad[["report_date", "user_id", "model", "revenue_usd",
-                                           *[ltv_column(h) for h in HORIZONS]]])})
+                  "failing": _rows_md(bad[["report_date", "user_id", "model", *[ltv_column(h) for h in HORIZONS]]])})
 
 
 @dg.asset_check(asset=dg.AssetKey("user_ltv"), partitions_def=daily_partitions, blocking=False,

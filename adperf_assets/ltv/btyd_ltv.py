@@ -344,11 +344,11 @@ def _group_codes(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, list
 
 
 def user_ltv_frame(fits: SegmentFits, rfm: pd.DataFrame, horizons=HORIZONS) -> pd.DataFrame:
-    """Per user: ``model`` used, ``p_alive``, ``expected_{H}d_usd`` (revenue still ahead within the
-    horizon) and ``ltv_{H}d_usd`` = realised + expected; NaN where no model could be fitted."""
+    """Per user (keys and segment of ``rfm``): ``model`` used, ``p_alive``, ``expected_{H}d_usd``
+    (revenue still ahead within the horizon) and ``ltv_{H}d_usd`` = realised + expected; NaN where
+    no model could be fitted. The summary itself stays in ``rfm`` (one copy of it per day is plenty)."""
     codes, keys = _model_codes(fits, rfm)
-    out = rfm[["report_date", "user_id", "install_date", *SEGMENT_KEYS, "frequency", "recency", "T",
-               "monetary_value_usd", "revenue_usd"]].reset_index(drop=True)
+    out = rfm[["report_date", "user_id", "install_date", *SEGMENT_KEYS]].reset_index(drop=True)
     labels = np.array([_label(k) for k in keys] + [NO_FIT], dtype=object)
     out["model"] = labels[codes]
     p_alive = np.full(len(rfm), np.nan)

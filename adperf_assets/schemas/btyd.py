@@ -42,17 +42,12 @@ UserLtvFrame = frame_type(
     "UserLtvFrame",
     "Per user as of report_date: the BTYD model used (segment, 'pooled' or 'none'), P(alive), expected net "
     "revenue still ahead within each horizon (days 0..H-1 since install) and ltv_{H}d_usd = realised so far "
-    "+ expected. NaN only where no model could be fitted (model 'none').",
+    "+ expected. NaN only where no model could be fitted (model 'none'). The user's summary is in user_rfm.",
     [
         date_col("report_date"),
         int_col("user_id", min_value=1),
         date_col("install_date"),
         *_segment_cols(),
-        int_col("frequency"),
-        float_col("recency", min_value=0.0),
-        float_col("T", min_value=0.0),
-        float_col("monetary_value_usd", min_value=0.0),
-        float_col("revenue_usd", min_value=0.0),
         str_col("model"),
         float_col("p_alive", min_value=0.0, max_value=1.0, nullable=True, ignore_missing_vals=True),
         *[float_col(f"expected_{h}d_usd", min_value=0.0, nullable=True, ignore_missing_vals=True) for h in HORIZONS],
