@@ -36,7 +36,7 @@ def run_range(assets, checks, resources, instance, first: str, last: str):
     bc.reset_peak_rss()
     with bc.RssSampler() as sampler:
         t, cpu = time.perf_counter(), bc.cpu_seconds()
-        result = dg.materialize([*assets, *checks], instance=instance, resources=resources, raise_on_error=False, **kw)
+        result = dg.materialize([*assets, *checks], instance=instance, resources=resources, raise_on_error=False, run_config=bc.QUIET, **kw)
         seconds, cpu = time.perf_counter() - t, bc.cpu_seconds() - cpu
     steps = bc.step_times(instance, result.run_id, sampler)
     return result, seconds, cpu, bc.peak_rss_gib(), steps
@@ -45,7 +45,9 @@ def run_range(assets, checks, resources, instance, first: str, last: str):
 def report_failures(result) -> None:
     for ev in result.all_events:
         if ev.event_type_value == "STEP_FAILURE":
-            print(f"    FAILED {ev.step_key}: {ev.event_specific_data.error.message.strip()[:400]}")
+            err = ev.event_specific_data.error
+            err = err.cause or err  # the asset's own exception, not Dagster's wrapper
+            print(f"    FAILED {ev.step_key}: {err.message.strip()[:400]}")
 
 
 def main() -> None:

@@ -36,14 +36,14 @@ def materialize_day(settings, day: str, warm_days: int) -> None:
             first = (date.fromisoformat(day) - timedelta(days=warm_days)).isoformat()
             last = (date.fromisoformat(day) - timedelta(days=1)).isoformat()
             t = time.perf_counter()
-            warm = dg.materialize([*assets, *checks], instance=instance, resources=resources, raise_on_error=False,
+            warm = dg.materialize([*assets, *checks], instance=instance, resources=resources, raise_on_error=False, run_config=bc.QUIET,
                                   tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last})
             print(f"history {first}..{last}: {time.perf_counter() - t:.1f} s, success={warm.success}", flush=True)
         bc.reset_peak_rss()
         with bc.RssSampler() as sampler:
             t, cpu = time.perf_counter(), bc.cpu_seconds()
             result = dg.materialize([*assets, *checks], partition_key=day, instance=instance, resources=resources,
-                                    raise_on_error=False)
+                                    raise_on_error=False, run_config=bc.QUIET)
             wall, cpu = time.perf_counter() - t, bc.cpu_seconds() - cpu
         steps = bc.step_times(instance, result.run_id, sampler)
     print(f"\nday {day}: {wall:.1f} s wall ({cpu:.1f} s CPU), peak RSS {bc.peak_rss_gib():.2f} GiB, "
@@ -55,6 +55,7 @@ def materialize_day(settings, day: str, warm_days: int) -> None:
         for ev in result.all_events:
             if ev.event_type_value == "STEP_FAILURE":
                 err = ev.event_specific_data.error
+                err = err.cause or err  # the asset's own exception, not Dagster's wrapper
                 print(f"--- {ev.step_key}: {err.message.strip()[:600]}")
     print(f"\nsummary: whole day {wall:.1f} s wall, {cpu:.1f} s CPU (target < 300 s), "
           f"peak RSS {bc.peak_rss_gib():.2f} GiB (target < 4); load average now {bc.machine()['load_1_5_15']}")
