@@ -23,8 +23,18 @@ Chain (all daily, report-time-zone days, single-run backfills over any window):
   (``ltv/cohort_backtest.py``, metrics ``ltv/backtest.py``). The BTYD back-test and
   ``ltv_estimates`` build on this table.
 
-Default fit window 180 days rather than the 90 first proposed: on both sample worlds the 180-day
-LTV from 7 days had about a third less error with it (benchmarks/ltv_backtest.py prints both).
+Default fit window 180 days rather than the 90 first proposed: less of the 180-day horizon is
+extrapolated. Measured with ``benchmarks/ltv_backtest.py`` over all 364 cohorts of the default
+world with 180 days realised (MAPE of 180-day revenue per install, cohorts pooled by install month
+over all segments, from 7 / 14 days): window 180: 14.2% / 12.2%, window 90: 13.9% / 10.8%; per
+segment x month 40.9% / 30.9% vs 47.9% / 38.6%; on the Weibull world 17.5% / 14.3% vs 23.8% / 20.3%.
+
+What the figures mean (same benchmark): a daily cohort x segment of the sample app has a median of
+6 users and realises its revenue from a handful of purchases, so even its true expected revenue
+misses the realised value by ~100% (MAPE) -- ~32% for a whole day's cohort, ~6.6% for a month's.
+Judge the estimator against that floor: monthly, all segments, from 7 days the cohort method is
+14.2% off the realised 180-day revenue and 10.2% off the true expectation; the geometric baseline
+52%. The 99% interval covers the realised value for 96% of daily cohort x segments.
 """
 
 import glob
