@@ -3,7 +3,7 @@
 Generates the world if needed (default preset, 545 days, ~79k users; ``--churn-model weibull``
 for the world where no retention model is exact), materializes the upstream chain and
 ``user_activity`` / ``cohort_activity`` over every day in single runs, then
-``cohort_ltv_backtest`` for the back-test day, and prints:
+``cohort_ltv_backtest`` over the 180 days up to the back-test day (one run), and prints:
 
 - MAPE / bias / WAPE / 99%-interval coverage of the cohort method and the geometric baseline,
   from 7, 14 and 30 days, at 30/90/180-day horizons, at four cohort sizes: daily cohort x segment
@@ -11,9 +11,9 @@ for the world where no retention model is exact), materializes the upstream chai
 - the same for an *oracle* that predicts each cohort's true expected revenue (the world's
   ``truth/users.parquet``): the error no estimator can beat, because a cohort's realised revenue
   scatters around its expectation; and the cohort method's error against that expectation;
-- the same over every cohort with 180 days realised (the asset keeps the 180 newest), by the pure
-  function on the stored ``cohort_activity`` (checked to equal the asset on the cohorts both
-  have), and with ``--windows 90`` for other fit windows.
+- the same over every cohort of the world (the back-test as of a day keeps the last 180 days), by
+  the pure function on the stored ``cohort_activity`` (checked to equal the asset's rows where
+  both exist), and with ``--windows 90`` for other fit windows.
 
     .venv/bin/python benchmarks/ltv_backtest.py --home /tmp/ltv_default --windows 90
     .venv/bin/python benchmarks/ltv_backtest.py --home /tmp/ltv_weibull --churn-model weibull
@@ -55,7 +55,7 @@ def main() -> None:
     from adperf_assets.assets.fx import fx_rates
     from adperf_assets.assets.revenue import behavior_value, match_sessions, payments_snapshot
     from adperf_assets.ltv.backtest import OVERALL, backtest_metrics, pool_cohorts
-    from adperf_assets.ltv.cohort_backtest import cohort_backtest
+    from adperf_assets.ltv.cohort_backtest import as_of, cohort_backtest
     from adperf_assets.ltv.curves import ActivityCube
     from adperf_assets.resources import DUCKDB_SCHEMA, build_resources
     from adperf_assets.resources.world import SampleWorld
@@ -109,12 +109,12 @@ def main() -> None:
         if name in have and not args.rematerialize:
             continue
         print(f"materialize {name} {first}..{last}: {run(group, first, last):.0f}s", flush=True)
-    secs = run([ltv.cohort_ltv_backtest], day, day)
-    print(f"materialize cohort_ltv_backtest {day}: {secs:.0f}s (run incl. loading {ltv.BACKTEST_HISTORY_DAYS} days "
-          "of cohort_activity)", flush=True)
+    since = day - timedelta(days=ltv.BACKTEST_METRICS_DAYS - 1)
+    secs = run([ltv.cohort_ltv_backtest], since, day)
+    print(f"materialize cohort_ltv_backtest {since}..{day}: {secs:.0f}s (one run; loads "
+          f"{ltv.BACKTEST_HISTORY_DAYS + ltv.BACKTEST_METRICS_DAYS - 1} days of cohort_activity)", flush=True)
 
-    bt = read("cohort_ltv_backtest")
-    bt = bt[bt["report_date"] == pd.Timestamp(day)].reset_index(drop=True)
+    bt = as_of(read("cohort_ltv_backtest"), day).reset_index(drop=True)
     # oracle: each cohort's true expected revenue per user (same users, same realised values)
     truth = pd.read_parquet(layout.truth(root, "users"))
     segs = read("user_segments")
@@ -156,19 +156,19 @@ def main() -> None:
             print(f"== {name} ==")
             print(m.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
 
-    show(bt, f"asset cohort_ltv_backtest as of {day} (the 180 newest cohorts with 180 days; fit window 180)")
+    show(bt, f"asset cohort_ltv_backtest as of {day}: rows completed in the last 180 days (fit window 180)")
     cube = ActivityCube.from_frame(read("cohort_activity"), first_day=pd.Timestamp(first), last_day=pd.Timestamp(day))
-    full_days = (pd.Timestamp(day) - pd.Timestamp(first)).days + 1 - 179
+    completed = pd.date_range(pd.Timestamp(first) + pd.Timedelta(days=29), pd.Timestamp(day))
     for w in sorted({180, *[int(x) for x in args.windows.split(",") if x.strip()]}):
         t = time.perf_counter()
-        alt = cohort_backtest(cube, [pd.Timestamp(day)], window_days=w, cohort_days=full_days)
+        alt = cohort_backtest(cube, completed, window_days=w)
         if w == 180:
-            newest = alt[alt["install_date"] >= bt["install_date"].min()].reset_index(drop=True)
-            diff = float((newest["predicted_per_user"] - bt["predicted_per_user"]).abs().max())
-            print(f"\npure function on the stored cohort_activity, its 180 newest cohorts vs the asset: "
-                  f"max |difference| {diff:.2e}")
-        show(alt, f"all {full_days} cohorts with 180 days realised, fit window {w} days (pure function, "
-                  f"{time.perf_counter() - t:.0f}s)", horizons=None if w == 180 else [180])
+            same = as_of(alt, day).reset_index(drop=True)
+            diff = float((same["predicted_per_user"] - bt["predicted_per_user"]).abs().max()) \
+                if len(same) == len(bt) else float("inf")
+            print(f"\npure function on the stored cohort_activity vs the asset's rows: max |difference| {diff:.2e}")
+        show(alt, f"every cohort of the world, fit window {w} days (pure function, {time.perf_counter() - t:.0f}s)",
+             horizons=None if w == 180 else [180])
     print(f"\ntotal {time.perf_counter() - t0:.0f}s at {datetime.now():%H:%M}")
 
 

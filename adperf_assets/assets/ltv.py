@@ -17,11 +17,13 @@ Chain (all daily, report-time-zone days, single-run backfills over any window):
 - ``cohort_ltv``: per cohort (installed in the last 180 days) x segment, LTV per user at
   30/90/180/365 days with the 99% interval, the cohort estimate and the geometric baseline
   (``ltv/estimates.py``).
-- ``cohort_ltv_backtest`` (partition = the day the back-test is made): for cohorts with 180 days
-  of realised history (the 180 newest such cohorts), the estimates made after 7/14/30 days vs the
-  realised 30/90/180-day revenue per user; MAPE, bias, coverage per segment as metadata
-  (``ltv/cohort_backtest.py``, metrics ``ltv/backtest.py``). The BTYD back-test and
-  ``ltv_estimates`` build on this table.
+- ``cohort_ltv_backtest`` (partition = the day a realised value completes): per install cohort x
+  segment whose 30/90/180-day revenue is complete that day, the estimates the cohort method and
+  the geometric baseline would have made after 7/14/30 days, beside the realised revenue per user.
+  Each row is written once; the back-test as of D is the trailing 180 days of the table (for the
+  180-day horizon: the 180 newest cohorts with 180 days realised), scored in the metadata (MAPE,
+  bias, coverage per segment; ``ltv/cohort_backtest.py``, metrics ``ltv/backtest.py``). The BTYD
+  back-test and ``ltv_estimates`` build on this table.
 
 Default fit window 180 days rather than the 90 first proposed: less of the 180-day horizon is
 extrapolated. Measured with ``benchmarks/ltv_backtest.py`` over all 364 cohorts of the default
@@ -50,8 +52,8 @@ from pydantic import Field
 from adperf_assets.ltv.activity import cohort_activity as build_cohort_activity
 from adperf_assets.ltv.activity import user_days
 from adperf_assets.ltv.backtest import OVERALL, SEGMENT_KEYS, backtest_metrics, pool_cohorts
+from adperf_assets.ltv.cohort_backtest import as_of, history_days
 from adperf_assets.ltv.cohort_backtest import cohort_backtest as run_cohort_backtest
-from adperf_assets.ltv.cohort_backtest import history_days
 from adperf_assets.ltv.curves import REVENUE_SOURCES, ActivityCube, CurveSet, segment_curves
 from adperf_assets.ltv.estimates import HORIZONS, estimate_ltv
 from adperf_assets.ltv.logins import daily_logins
@@ -74,7 +76,9 @@ COHORT_WINDOW_DAYS = 365  # cohort_activity keeps cohorts this young (ages 0..36
 MAX_FIT_WINDOW_DAYS = 180  # retention_fit reads this many days of cohort_activity; window_days <= it
 DEFAULT_FIT_WINDOW_DAYS = 180
 LTV_COHORT_DAYS = 180  # cohort_ltv estimates the cohorts installed in the last 180 days
-BACKTEST_HISTORY_DAYS = history_days(window_days=MAX_FIT_WINDOW_DAYS)  # 532 days of cohort_activity
+BACKTEST_METRICS_DAYS = 180  # the back-test as of D: rows completed in the trailing 180 days
+# cohort_activity the back-test reads: the metrics window plus the history of its oldest row (532 days)
+BACKTEST_HISTORY_DAYS = BACKTEST_METRICS_DAYS - 1 + history_days(window_days=MAX_FIT_WINDOW_DAYS)
 LOGINS_PATTERN = "logins/{day}.parquet"  # under EventLogs.root; see login_files
 
 
@@ -381,12 +385,15 @@ def _metrics_tables(bt: pd.DataFrame) -> dict[str, pd.DataFrame]:
 def cohort_ltv_backtest(
     context: dg.AssetExecutionContext, config: CohortLtvBacktestConfig, cohort_activity: pd.DataFrame,
 ) -> dg.Output[pd.DataFrame]:
-    """On the history available at the report day: the 180 newest cohorts with 180 days realised,
-    the estimates (cohort method and geometric baseline) made after 7/14/30 days vs the realised
-    30/90/180-day revenue per user; MAPE, bias and interval coverage per segment."""
+    """Each (install cohort x segment, horizon) whose realised revenue completes on the report day
+    (installed horizon - 1 days before): the estimates the cohort method and the geometric baseline
+    would have made after 7/14/30 days vs the realised 30/90/180-day revenue per user. The
+    back-test as of a day is the trailing 180 days of this table (``ltv.cohort_backtest.as_of``);
+    its MAPE, bias and interval coverage per segment are in the metadata."""
     _check_window(config.window_days)
     _check_revenue(config.revenue)
-    need = history_days(config.horizons, window_days=config.window_days, made_at_days=config.made_at_days)
+    need = BACKTEST_METRICS_DAYS - 1 + history_days(config.horizons, window_days=config.window_days,
+                                                    made_at_days=config.made_at_days)
     if need > BACKTEST_HISTORY_DAYS or max(config.horizons) > 180:
         raise ValueError(f"the back-test reads {BACKTEST_HISTORY_DAYS} days of cohort_activity; horizons "
                          f"{config.horizons} with window {config.window_days} need {need} (horizons <= 180)")
@@ -394,33 +401,40 @@ def cohort_ltv_backtest(
     days = window_days(context)
     first = days[0] - pd.Timedelta(days=BACKTEST_HISTORY_DAYS - 1)
     cube = ActivityCube.from_frame(cohort_activity, config.revenue, first_day=first, last_day=days[-1])
-    out = run_cohort_backtest(cube, days, made_at_days=config.made_at_days, horizons=config.horizons,
-                              window_days=config.window_days, confidence=config.confidence)
+    # the run's days, and for the metadata the trailing window of the last day, in one pass
+    trailing = pd.date_range(days[-1] - pd.Timedelta(days=BACKTEST_METRICS_DAYS - 1), days[-1])
+    rows = run_cohort_backtest(cube, sorted(set(days) | set(trailing)), made_at_days=config.made_at_days,
+                               horizons=config.horizons, window_days=config.window_days,
+                               confidence=config.confidence)
+    out = rows[rows["report_date"].isin(days)].reset_index(drop=True)
+    recent = as_of(rows, days[-1], BACKTEST_METRICS_DAYS)
     seconds = time.perf_counter() - t0
     meta = {"dagster/row_count": len(out), "window": _label(days), "seconds": round(seconds, 3),
-            "window_days": config.window_days}
-    if out.empty:
-        context.log.warning(f"cohort_ltv_backtest {_label(days)}: no cohort has {max(config.horizons)} days of "
+            "window_days": config.window_days, "metrics_over": f"rows completed in the {BACKTEST_METRICS_DAYS} days "
+                                                              f"up to {days[-1].date()}"}
+    if recent.empty:
+        context.log.warning(f"cohort_ltv_backtest {_label(days)}: no cohort has {min(config.horizons)} days of "
                             "realised history yet")
         return dg.Output(out, metadata={**meta, "cohorts": 0})
-    last = out[out["report_date"] == out["report_date"].max()]
-    tables = _metrics_tables(last)
+    tables = _metrics_tables(recent)
+    hmax = int(recent["horizon"].max())
     headline = tables["all segments (monthly cohorts)"]
     for (est, m, h), row in headline.set_index(["estimator", "made_at_day", "horizon"]).iterrows():
-        if h == max(config.horizons):
+        if h == hmax:
             meta[f"{est}_mape_{h}d_from_{m}d_monthly"] = float(round(row["mape"], 4))
     cell = tables["cohort x segment (daily)"].set_index(["estimator", "made_at_day", "horizon"])
     for (est, m, h), row in cell.iterrows():
-        if h == max(config.horizons):
+        if h == hmax:
             meta[f"{est}_coverage_{h}d_from_{m}d"] = float(round(row["coverage"], 4))
-    per_segment = backtest_metrics(pool_cohorts(last, "MS"))
-    per_segment = per_segment[per_segment["horizon"] == max(config.horizons)]
+    per_segment = backtest_metrics(pool_cohorts(recent, "MS"))
+    per_segment = per_segment[per_segment["horizon"] == hmax]
     context.log.info(f"cohort_ltv_backtest {_label(days)}: {len(out)} rows in {seconds:.2f}s")
     return dg.Output(out, metadata={
         **meta,
-        "cohorts": int(last[["install_date", *SEGMENT_KEYS]].drop_duplicates().shape[0]),
-        "install_dates": f"{last['install_date'].min().date()}..{last['install_date'].max().date()}",
+        "cohorts": int(recent[["install_date", *SEGMENT_KEYS]].drop_duplicates().shape[0]),
+        "install_dates": f"{recent['install_date'].min().date()}..{recent['install_date'].max().date()}",
         **{f"metrics: {name}": dg.MetadataValue.md(t.round(4).to_markdown(index=False)) for name, t in tables.items()},
-        "metrics per segment (monthly cohorts)": dg.MetadataValue.md(per_segment.round(4).to_markdown(index=False)),
-        "plot": dg.MetadataValue.md(backtest_plot(pool_cohorts(last, "MS"), max(config.horizons))),
+        f"metrics per segment ({hmax}-day horizon, monthly cohorts)":
+            dg.MetadataValue.md(per_segment.round(4).to_markdown(index=False)),
+        "plot": dg.MetadataValue.md(backtest_plot(pool_cohorts(recent, "MS"), hmax)),
     })

@@ -1,18 +1,18 @@
-"""Back-test of the cohort LTV estimates on the history available at a day (no Dagster).
+"""Back-test of the cohort LTV estimates, each scored on the day its realised value became known (no Dagster).
 
-For a back-test day ``D``: every install cohort with at least ``max(horizons)`` days of realised
-history (installed in ``[D - max(h) + 1 - cohort_days + 1, D - max(h) + 1]``), every segment,
-and every ``made_at_day`` m < horizon: the estimate the cohort method would have published on
-day ``c + m - 1`` (only data up to then: the segment curves pooled and fitted as of that day,
-the cohort's first m days) -- the same ``curves.segment_curves`` + ``estimates.estimate_ltv``
-path as the daily ``retention_fit`` / ``cohort_ltv`` assets -- against the revenue per
-installed user the cohort realised in its first ``horizon`` days. Both estimators ("cohort",
-"geometric") are scored. Output columns: ``backtest.PREDICTION_COLUMNS`` plus ``report_date``
-(D), ``cohort_size``, ``basis`` and ``revenue_to_date_usd``; score it with
-``backtest.backtest_metrics``.
+A row is (estimator, install cohort ``c`` x segment, ``made_at_day`` m, ``horizon`` h) with m < h:
+the estimate the cohort method would have published on day ``c + m - 1`` (only data up to then:
+the segment curves pooled and fitted as of that day, the cohort's own first m days) -- the same
+``curves.segment_curves`` + ``estimates.estimate_ltv`` path as the daily ``retention_fit`` /
+``cohort_ltv`` assets -- next to the revenue per installed user the cohort realised in its first
+h days. Its ``report_date`` is the day that realised value is complete, ``c + h - 1``: every row
+is written once, and the back-test "on the history available at D" is the rows with
+``report_date`` in a trailing window up to D (``as_of``; e.g. 180 days: the 180 newest cohorts
+with 180 days realised, and the newest with 30 / 90). Both estimators ("cohort", "geometric") are
+scored. Columns: ``backtest.PREDICTION_COLUMNS`` plus ``report_date``, ``cohort_size``,
+``basis`` and ``revenue_to_date_usd``; score with ``backtest.backtest_metrics``.
 
-The predictions do not depend on D (only on data up to ``c + m - 1`` and the realised value up
-to ``c + h - 1 <= D``), so a run over many back-test days fits each (segment, day) curve once.
+A run over many days fits each (segment, estimate day) curve once.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from adperf_assets.ltv.estimates import estimate_ltv
 
 MADE_AT_DAYS = (7, 14, 30)
 BACKTEST_HORIZONS = (30, 90, 180)
-COHORT_DAYS = 180
 BACKTEST_COLUMNS = ["report_date", *PREDICTION_COLUMNS, "cohort_size", "basis", "revenue_to_date_usd"]
 _DTYPES = {"report_date": "datetime64[ns]", "install_date": "datetime64[ns]", "is_emulator": bool,
            "made_at_day": "int64", "horizon": "int64", "cohort_size": "int64", "predicted_per_user": float,
@@ -38,49 +37,58 @@ def empty_backtest() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=_DTYPES.get(c, object)) for c in BACKTEST_COLUMNS})
 
 
-def history_days(horizons=BACKTEST_HORIZONS, cohort_days: int = COHORT_DAYS, window_days: int = 90,
-                 made_at_days=MADE_AT_DAYS) -> int:
-    """Days of cohort activity before D (D included) that a back-test day reads."""
-    oldest_cohort = max(horizons) - 1 + cohort_days - 1
-    return oldest_cohort + 1 + max(0, window_days - min(made_at_days))
+def history_days(horizons=BACKTEST_HORIZONS, window_days: int = 90, made_at_days=MADE_AT_DAYS) -> int:
+    """Days of cohort activity up to (and including) a completion day that its rows need."""
+    return max(horizons) + max(0, window_days - min(made_at_days))
+
+
+def as_of(table: pd.DataFrame, day, days: int = 180) -> pd.DataFrame:
+    """The back-test on the history available at ``day``: rows completed in the trailing ``days``."""
+    d = pd.Timestamp(day)
+    report = pd.to_datetime(table["report_date"])
+    return table[(report <= d) & (report > d - pd.Timedelta(days=days))]
 
 
 def cohort_backtest(
     cube: ActivityCube,
-    report_days,
+    completion_days,
     *,
     made_at_days=MADE_AT_DAYS,
     horizons=BACKTEST_HORIZONS,
-    cohort_days: int = COHORT_DAYS,
     window_days: int = 90,
     confidence: float = 0.99,
 ) -> pd.DataFrame:
-    """Predictions vs realised for every back-test day in ``report_days`` (module docstring)."""
-    days = pd.DatetimeIndex(pd.to_datetime(list(report_days)))
+    """Predictions vs realised for every (cohort, horizon) completed on one of ``completion_days``.
+
+    The cube must hold the activity from ``history_days(...) - 1`` days before the first
+    completion day through the last one.
+    """
+    days = pd.DatetimeIndex(pd.to_datetime(list(completion_days))).unique()
     made = sorted(set(int(x) for x in made_at_days))
     hs = sorted(set(int(x) for x in horizons))
     if not made or not hs or min(made) < 1:
         raise ValueError(f"made_at_days {made_at_days} and horizons {horizons} must be whole days >= 1")
     if max(hs) > cube.max_age:
         raise ValueError(f"horizon {max(hs)} exceeds the {cube.max_age} days since install the activity covers")
-    hmax = max(hs)
-    if len(days) == 0:
+    if len(days) and days.max() > cube.last_day:
+        raise ValueError(f"completion day {days.max().date()} is after the last activity day {cube.last_day.date()}")
+    C = cube.size.shape[1]
+    c_all = np.repeat(np.arange(C), len(cube.segments))
+    s_all = np.tile(np.arange(len(cube.segments)), C)
+    n_all = cube.size.T.ravel()
+    install = cube.first_day + pd.to_timedelta(c_all, unit="D")
+    wanted = []
+    for h in hs:  # cohorts whose h-day horizon completes on one of the days
+        done = (install + pd.Timedelta(days=h - 1)).isin(days) & (n_all > 0)
+        wanted.append(pd.DataFrame({"c": c_all[done], "s": s_all[done]}))
+    pairs = pd.concat(wanted, ignore_index=True).drop_duplicates() if wanted else pd.DataFrame(columns=["c", "s"])
+    if pairs.empty:
         return empty_backtest()
-    newest = days.max() - pd.Timedelta(days=hmax - 1)
-    oldest = days.min() - pd.Timedelta(days=hmax - 1 + cohort_days - 1)
-    sizes = pd.DataFrame({
-        "install_date": np.repeat(cube.first_day + pd.to_timedelta(np.arange(cube.size.shape[1]), unit="D"),
-                                  len(cube.segments)),
-        "s": np.tile(np.arange(len(cube.segments)), cube.size.shape[1]),
-        "cohort_size": cube.size.T.ravel(),
-    })
-    cohorts = sizes[(sizes["cohort_size"] > 0) & (sizes["install_date"] >= max(oldest, cube.first_day))
-                    & (sizes["install_date"] <= newest)].reset_index(drop=True)
-    if cohorts.empty:
-        return empty_backtest()
-    cohorts = pd.concat([cohorts, cube.segments.iloc[cohorts["s"]].reset_index(drop=True)], axis=1)
-    req = pd.concat([cohorts.assign(made_at_day=m, report_date=cohorts["install_date"] + pd.Timedelta(days=m - 1))
-                     for m in made], ignore_index=True)
+    cohorts = pd.concat([pd.DataFrame({"install_date": cube.first_day + pd.to_timedelta(pairs["c"].to_numpy(), unit="D")}),
+                         cube.segments.iloc[pairs["s"].to_numpy()].reset_index(drop=True)], axis=1)
+    req = pd.concat([cohorts.assign(report_date=cohorts["install_date"] + pd.Timedelta(days=m - 1)) for m in made],
+                    ignore_index=True)
+    req = req[req["report_date"] <= cube.last_day]
     estimate_days = sorted(req["report_date"].unique())
     # the estimates read the error of the expected active days at their horizons and where each
     # curve's observed days end (<= window_days)
@@ -89,22 +97,18 @@ def cohort_backtest(
     est, _ = estimate_ltv(curves, cube, req[["report_date", "install_date", *SEGMENT_KEYS]], hs, confidence)
     est = est.rename(columns={"report_date": "made_on"})
     est["made_at_day"] = (est["made_on"] - est["install_date"]).dt.days + 1
-    est = est[est["made_at_day"] < est["horizon"]]
+    est["report_date"] = est["install_date"] + pd.to_timedelta(est["horizon"] - 1, unit="D")
+    est = est[(est["made_at_day"] < est["horizon"]) & est["report_date"].isin(days)].copy()
+    if est.empty:
+        return empty_backtest()
     # realised revenue per installed user in the first h days
     c_idx = ((est["install_date"] - cube.first_day).dt.days).to_numpy()
     s_idx = cube.segment_index(est)
     h = est["horizon"].to_numpy()
     est["realised_per_user"] = cube.cum_value[s_idx, c_idx, h] / cube.size[s_idx, c_idx]
     est = est.rename(columns={"ltv_per_user_usd": "predicted_per_user", "lower_usd": "lower", "upper_usd": "upper"})
-    out = []
-    for d in days:
-        lo = d - pd.Timedelta(days=hmax - 1 + cohort_days - 1)
-        hi = d - pd.Timedelta(days=hmax - 1)
-        part = est[(est["install_date"] >= lo) & (est["install_date"] <= hi)]
-        out.append(part.assign(report_date=d))
-    res = pd.concat(out, ignore_index=True)
-    res["report_date"] = res["report_date"].astype("datetime64[ns]")
-    res["made_at_day"] = res["made_at_day"].astype("int64")
-    res = res.sort_values(["report_date", "estimator", *SEGMENT_KEYS, "install_date", "made_at_day", "horizon"],
+    est["report_date"] = est["report_date"].astype("datetime64[ns]")
+    est["made_at_day"] = est["made_at_day"].astype("int64")
+    est = est.sort_values(["report_date", "estimator", *SEGMENT_KEYS, "install_date", "made_at_day", "horizon"],
                           kind="stable").reset_index(drop=True)
-    return res[BACKTEST_COLUMNS]
+    return est[BACKTEST_COLUMNS]

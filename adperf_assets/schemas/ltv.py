@@ -125,10 +125,11 @@ CohortLtvFrame = frame_type(
 
 CohortLtvBacktestFrame = frame_type(
     "CohortLtvBacktestFrame",
-    "Back-test as of report_date: for cohorts with at least 180 days of realised history, the estimate "
-    "each estimator would have made after made_at_day days (predicted_per_user, lower, upper) and the "
-    "revenue per installed user the cohort realised in its first `horizon` days (realised_per_user). "
-    "Score with adperf_assets.ltv.backtest.backtest_metrics.",
+    "Back-test rows, each on the day its realised value completes (report_date = install_date + horizon - 1): "
+    "the estimate each estimator would have made after made_at_day days (predicted_per_user, lower, upper) "
+    "and the revenue per installed user the cohort realised in its first `horizon` days (realised_per_user). "
+    "The back-test as of D: rows of the trailing 180 days (ltv.cohort_backtest.as_of); score with "
+    "adperf_assets.ltv.backtest.backtest_metrics.",
     [
         date_col("report_date"),
         PandasColumn.categorical_column("estimator", ESTIMATORS, non_nullable=True),
