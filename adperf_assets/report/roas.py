@@ -338,90 +338,103 @@ def build_day(inputs: ReportInputs, report_date, config: ReportConfig | None = N
     return out[roas_columns(cfg.roas_days)], info
 
 
+def _day_numbers(values) -> np.ndarray:
+    """Dates as whole days since 1970 (int64), for slicing per group without pandas."""
+    return np.asarray(values, dtype="datetime64[ns]").astype("datetime64[D]").astype(np.int64)
+
+
+def _slices(sorted_gids: np.ndarray, gid: int) -> slice:
+    return slice(int(np.searchsorted(sorted_gids, gid, "left")), int(np.searchsorted(sorted_gids, gid, "right")))
+
+
 def _rollup(level: str, catalog: pd.DataFrame, per_ad: pd.DataFrame, cells: pd.DataFrame, rev_daily: pd.DataFrame,
             day: pd.Timestamp, start: pd.Timestamp, cfg: ReportConfig) -> pd.DataFrame:
     lv = _level_frame(level, catalog)
     gid_of_aid = lv["gid"].to_numpy()
     g = per_ad.assign(gid=gid_of_aid[per_ad.index.to_numpy()])
     sums = g.drop(columns=["first_spend", "last_spend"]).groupby("gid").sum()
-    first = g.groupby("gid")["first_spend"].min()
-    last = g.groupby("gid")["last_spend"].max()
-    ids = lv.drop_duplicates("gid").set_index("gid")[ID_COLUMNS]
+    gids = sums.index.to_numpy()
+    first = g.groupby("gid")["first_spend"].min().reindex(gids)
+    last = g.groupby("gid")["last_spend"].max().reindex(gids)
+    ids = lv.drop_duplicates("gid").set_index("gid")[ID_COLUMNS].reindex(gids).to_dict("records")
 
     c = cells.assign(gid=gid_of_aid[cells["aid"].to_numpy()])
     seg = c.rename(columns={"seg_attribution": "attribution", "seg_network": "network"})
     iv = combine_intervals(seg[["gid", *SEGMENT_KEYS, "est", "lo", "hi"]], by=["gid"], rule=cfg.interval_rule)
-    iv = iv.set_index("gid").reindex(sums.index).fillna(0.0)
+    iv = iv.set_index("gid").reindex(gids).fillna(0.0)
     w = c[c["has_estimate"] & c["backtest_mape"].notna() & (c["est"] > 0)]
-    mape = (w["est"] * w["backtest_mape"]).groupby(w["gid"]).sum() / w.groupby("gid")["est"].sum()
+    mape = ((w["est"] * w["backtest_mape"]).groupby(w["gid"]).sum() / w.groupby("gid")["est"].sum()).reindex(gids)
     estimators = (c[c["has_estimate"]].groupby("gid")["estimator"]
-                  .agg(lambda s: "+".join(sorted(set(map(str, s.dropna()))))))
-    rd = rev_daily.assign(gid=gid_of_aid[rev_daily["aid"].to_numpy()])
-    rd_of = dict(tuple(rd.groupby("gid", sort=False)))
-    cells_of = dict(tuple(c.groupby("gid", sort=False)))
-    empty_rd, empty_c = rd.iloc[:0], c.iloc[:0]
+                  .agg(lambda v: "+".join(sorted(set(map(str, v.dropna()))))).reindex(gids).fillna(""))
     horizons = cells.attrs.get("horizons", [])
     knots = np.asarray(horizons, dtype=float)
 
+    # per-group slices of plain arrays (the loop below does no pandas work)
+    c = c.sort_values("gid", kind="stable")
+    c_gid = c["gid"].to_numpy()
+    c_has = c["has_estimate"].to_numpy(bool)
+    c_users = c["users"].to_numpy(float)
+    c_day = _day_numbers(c["install_date"])
+    c_kv = c[[f"v{h}" for h in horizons]].to_numpy(float) if horizons else np.zeros((len(c), 0))
+    c_ok = c_has & ~np.isnan(c_kv).any(axis=1) if horizons else np.zeros(len(c), bool)
+    rd = rev_daily.assign(gid=gid_of_aid[rev_daily["aid"].to_numpy()]).sort_values("gid", kind="stable")
+    rd_gid = rd["gid"].to_numpy()
+    rd_day = _day_numbers(rd["report_date"])
+    rd_val = rd["credited"].to_numpy(float)
+    first_day = _day_numbers(first)
+    today = int(_day_numbers([day])[0])
+    col = {k: sums[k].to_numpy(float) for k in sums.columns}
+    est_a, lo_a, hi_a = (iv[k].to_numpy(float) for k in ("estimated", "lower", "upper"))
+    mape_a, estimators_a = mape.to_numpy(float), estimators.to_numpy()
+    first_ts, last_ts = first.to_numpy(), last.to_numpy()
+
     rows = []
-    for gid, s in sums.iterrows():
-        f0 = first.loc[gid]
-        days_live = int((day - f0).days) + 1
-        cost = float(s["cost"])
-        ret = float(s["return"])
-        est, lo, hi = (float(iv.loc[gid, k]) for k in ("estimated", "lower", "upper"))
-        row = {"report_date": day, "level": level, **ids.loc[gid].to_dict(),
-               "first_spend_date": f0, "last_spend_date": last.loc[gid], "days_live": days_live,
-               "is_active": bool(s["cost_today"] > 0), "history_truncated": bool(f0 <= start),
-               "spend_installs": float(s["spend_installs"]), "users": int(s["users"]),
-               "cost_to_date_usd": cost, "cost_on_day_usd": float(s["cost_today"]),
-               "paid_to_date_usd": float(s["paid"]), "return_to_date_usd": ret,
-               "horizon_days": cfg.horizon_days, "estimated_return_usd": est, "estimated_lower_usd": lo,
-               "estimated_upper_usd": hi, "users_without_estimate": 0,
-               "estimate_mape": float(mape.get(gid, np.nan)), "estimators": estimators.get(gid, "") or ""}
+    for i, gid in enumerate(gids):
+        f0 = int(first_day[i])
+        days_live = today - f0 + 1
+        cost, ret = col["cost"][i], col["return"][i]
+        est, lo, hi = est_a[i], lo_a[i], hi_a[i]
         pos = cost > 0
-        row["roas"] = ret / cost if pos else np.nan
-        row["estimated_roas"] = est / cost if pos else np.nan
-        row["estimated_roas_lower"] = lo / cost if pos else np.nan
-        row["estimated_roas_upper"] = hi / cost if pos else np.nan
+        row = {"report_date": day, "level": level, **ids[i],
+               "first_spend_date": first_ts[i], "last_spend_date": last_ts[i], "days_live": days_live,
+               "is_active": bool(col["cost_today"][i] > 0), "history_truncated": bool(first_ts[i] <= start),
+               "spend_installs": col["spend_installs"][i], "users": int(col["users"][i]),
+               "cost_to_date_usd": cost, "cost_on_day_usd": col["cost_today"][i],
+               "paid_to_date_usd": col["paid"][i], "return_to_date_usd": ret,
+               "horizon_days": cfg.horizon_days, "estimated_return_usd": est, "estimated_lower_usd": lo,
+               "estimated_upper_usd": hi, "estimate_mape": mape_a[i], "estimators": estimators_a[i],
+               "roas": ret / cost if pos else np.nan, "estimated_roas": est / cost if pos else np.nan,
+               "estimated_roas_lower": lo / cost if pos else np.nan,
+               "estimated_roas_upper": hi / cost if pos else np.nan}
         for n in cfg.roas_days:
-            cut = day - pd.Timedelta(days=n - 1)
+            cut = today - (n - 1)
             if cut < f0:
                 row[f"d{n}_roas"], row[f"d{n}_note"] = np.nan, f"{days_live} day(s) of data; D{n} needs {n}"
-            elif s[f"cost{n}"] <= 0:
-                row[f"d{n}_roas"], row[f"d{n}_note"] = np.nan, f"no cost up to {cut.date()}"
+            elif col[f"cost{n}"][i] <= 0:
+                row[f"d{n}_roas"], row[f"d{n}_note"] = np.nan, f"no cost up to {(day - pd.Timedelta(days=n - 1)).date()}"
             else:
-                row[f"d{n}_roas"], row[f"d{n}_note"] = float(s[f"rev{n}"] / s[f"cost{n}"]), ""
-        # payback on the group's curve
-        gr = rd_of.get(gid, empty_rd)
-        gall = cells_of.get(gid, empty_c)
+                row[f"d{n}_roas"], row[f"d{n}_note"] = col[f"rev{n}"][i] / col[f"cost{n}"][i], ""
+        # payback on the group's curve: realised day by day, then the cells' LTV curves
+        r = _slices(rd_gid, gid)
         series = np.zeros(days_live)
-        if len(gr):
-            idx = np.clip((gr["report_date"] - f0).dt.days.to_numpy(), 0, days_live - 1)
-            np.add.at(series, idx, gr["credited"].to_numpy(dtype=float))
-        gc = gall[gall["has_estimate"]]
-        if len(knots):
-            kv = gc[[f"v{h}" for h in horizons]].to_numpy(dtype=float)
-            ok = ~np.isnan(kv).any(axis=1)
-            gc, kv = gc[ok], kv[ok]
-        else:
-            kv = np.zeros((0, 0))
-        row["users_without_estimate"] = int(gall.loc[~gall["has_estimate"], "users"].sum())
-        pb = payback_day(cost, series, (gc["install_date"] - f0).dt.days.to_numpy(),
-                         gc["users"].to_numpy(dtype=float), knots if len(knots) else np.array([1.0]),
-                         kv if len(knots) else np.zeros((len(gc), 1)), cfg.payback_search_days)
+        np.add.at(series, np.clip(rd_day[r] - f0, 0, days_live - 1), rd_val[r])
+        k = _slices(c_gid, gid)
+        ok = c_ok[k]
+        row["users_without_estimate"] = int(c_users[k][~c_has[k]].sum())
+        pb = payback_day(cost, series, c_day[k][ok] - f0, c_users[k][ok],
+                         knots if len(knots) else np.array([1.0]),
+                         c_kv[k][ok] if len(knots) else np.zeros((int(ok.sum()), 1)), cfg.payback_search_days)
         row["payback_day"] = float(pb.day) if pb.day is not None else np.nan
-        row["payback_date"] = f0 + pd.Timedelta(days=pb.day - 1) if pb.day is not None else pd.NaT
+        row["payback_date"] = (pd.Timestamp(first_ts[i]) + pd.Timedelta(days=pb.day - 1)) if pb.day is not None else pd.NaT
         row["payback_basis"] = pb.basis
         rec, why = recommend(cost, days_live, row["estimated_roas"] if pos else None,
                              row["estimated_roas_lower"] if pos else None,
                              row["estimated_roas_upper"] if pos else None, cfg)
-        if pb.basis == "none" and pb.note not in ("no cost",) and rec != "keep":
+        if pb.basis == "none" and pb.note != "no cost" and rec != "keep":
             why = f"{why}; payback: {pb.note}"
         row["recommendation"], row["reason"] = rec, why
         rows.append(row)
-    out = pd.DataFrame(rows)
-    return out
+    return pd.DataFrame(rows)
 
 
 def build_report(inputs: ReportInputs, days, config: ReportConfig | None = None) -> tuple[pd.DataFrame, list[DayInfo]]:
