@@ -70,7 +70,7 @@ attribution_daily_job = dg.define_asset_job(
 
 
 @dg.schedule(name="revenue_trailing_refresh_schedule", job=revenue_refresh_job, cron_schedule=SOURCES_CRON,
-             execution_timezone=_tz(),
+             execution_timezone=_tz(), default_status=dg.DefaultScheduleStatus.RUNNING,
              description=f"Each morning, one run re-taking payments and behaviour credit for the last "
                          f"{REVENUE_TRAILING_DAYS} report days.")
 def revenue_trailing_refresh_schedule(context: dg.ScheduleEvaluationContext):
@@ -87,7 +87,7 @@ def revenue_trailing_refresh_schedule(context: dg.ScheduleEvaluationContext):
 
 
 @dg.schedule(name="attribution_daily_schedule", job=attribution_daily_job, cron_schedule=SOURCES_CRON,
-             execution_timezone=_tz(), description="Each morning, yesterday's installs and user segments.")
+             execution_timezone=_tz(), default_status=dg.DefaultScheduleStatus.RUNNING, description="Each morning, yesterday's installs and user segments.")
 def attribution_daily_schedule(context: dg.ScheduleEvaluationContext):
     from adperf_assets.automation import report_today, trailing_partition_range
 
