@@ -87,7 +87,8 @@ def revenue_trailing_refresh_schedule(context: dg.ScheduleEvaluationContext):
 
 
 @dg.schedule(name="attribution_daily_schedule", job=attribution_daily_job, cron_schedule=SOURCES_CRON,
-             execution_timezone=_tz(), default_status=dg.DefaultScheduleStatus.RUNNING, description="Each morning, yesterday's installs and user segments.")
+             execution_timezone=_tz(), default_status=dg.DefaultScheduleStatus.RUNNING,
+             description="Each morning, yesterday's installs and user segments.")
 def attribution_daily_schedule(context: dg.ScheduleEvaluationContext):
     from adperf_assets.automation import report_today, trailing_partition_range
 
