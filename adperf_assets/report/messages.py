@@ -31,7 +31,7 @@ def daily_message(report: pd.DataFrame, n: int = 5, config: ReportConfig | None 
     """The day's report: totals per network, top and bottom ads, and what to scale / stop."""
     cfg = config or ReportConfig()
     if report.empty:
-        return {"text": "ROAS report: no ads with spend in the window", "blocks": []}
+        return {"text": "ROAS report: no ads with spend in the window"}
     day = pd.Timestamp(report["report_date"].iloc[0]).date()
     tot = totals(report)
     all_row = tot[tot["network"] == "all"].iloc[0]
