@@ -179,7 +179,8 @@ def pool_cohorts(predictions: pd.DataFrame, freq: str | None = "MS", *, across_s
     predicted / realised per user become totals over the pooled users divided by their number;
     lower / upper are pooled the same way, i.e. as if the cohorts' errors were perfectly
     correlated (they share the segment curve; for their independent luck this is conservative).
-    Needs ``cohort_size``. Extra grouping columns kept: ``report_date`` when present.
+    Needs ``cohort_size``. A ``report_date`` column becomes the latest of the pooled rows' (the
+    day the pooled realised value is complete); it is not a grouping key.
     """
     df = check_predictions(predictions)
     if "cohort_size" not in df:
@@ -198,12 +199,12 @@ def pool_cohorts(predictions: pd.DataFrame, freq: str | None = "MS", *, across_s
             work[k] = "all"
     for col in ("predicted_per_user", "lower", "upper", "realised_per_user"):
         work[col] = work[col].to_numpy(float) * n
-    keys = [c for c in ("report_date",) if c in work] + ["estimator", *SEGMENT_KEYS, "install_date",
-                                                          "made_at_day", "horizon"]
+    keys = ["estimator", *SEGMENT_KEYS, "install_date", "made_at_day", "horizon"]
+    extra = {"report_date": ("report_date", "max")} if "report_date" in work else {}
     out = work.groupby(keys, sort=True, dropna=False, observed=True).agg(
         predicted_per_user=("predicted_per_user", "sum"), lower=("lower", "sum"), upper=("upper", "sum"),
         realised_per_user=("realised_per_user", "sum"), cohort_size=("cohort_size", "sum"),
-        cohorts=("cohort_size", "size")).reset_index()
+        cohorts=("cohort_size", "size"), **extra).reset_index()
     for col in ("predicted_per_user", "lower", "upper", "realised_per_user"):
         out[col] = out[col] / out["cohort_size"]
     # a pooled interval exists only if every cohort in it had one

@@ -96,9 +96,11 @@ def test_pool_cohorts_weights_by_size_and_keeps_missing_intervals_missing():
         {"predicted_per_user": 2.0, "lower": np.nan, "upper": np.nan, "realised_per_user": 1.0, "cohort_size": 5,
          "install_date": pd.Timestamp("2025-07-02"), "platform": "android"},
     ])
+    df["report_date"] = df["install_date"] + pd.Timedelta(days=179)  # the day each realised value completed
     month = pool_cohorts(df, "MS")
     june = month[month["platform"] == "ios"].iloc[0]
     assert june["install_date"] == pd.Timestamp("2025-06-01") and june["cohort_size"] == 40 and june["cohorts"] == 2
+    assert june["report_date"] == pd.Timestamp("2025-06-20") + pd.Timedelta(days=179)
     assert june["predicted_per_user"] == pytest.approx((10 * 1 + 30 * 4) / 40)
     assert june["realised_per_user"] == pytest.approx((10 * 2 + 30 * 1) / 40)
     assert june["lower"] == pytest.approx((5 + 90) / 40) and june["upper"] == pytest.approx((20 + 150) / 40)
