@@ -55,7 +55,6 @@ from adperf_assets.ltv.btyd_ltv import (
     user_ltv_frame,
     user_rfm_frame,
 )
-from adperf_assets.ltv.cohort_backtest import COHORT_DAYS
 from adperf_assets.ltv.selection import CANDIDATE_COLUMNS, choose_estimates
 from adperf_assets.partitions import daily_partitions, single_run, window_days
 from adperf_assets.schemas.btyd import (
@@ -234,10 +233,11 @@ def user_ltv(context: dg.AssetExecutionContext, config: UserLtvConfig, user_rfm:
         })
 
 
-# the cohort method's back-test (cohort_ltv_backtest) scores, on day D, the 180 newest cohorts with 180 days
-# realised: installed in [D - 179 - 179, D - 179]; the BTYD back-test scores the same cohorts
-BACKTEST_HORIZON = max(BACKTEST_HORIZONS)
-BACKTEST_DAYS = BACKTEST_HORIZON - 1 + COHORT_DAYS  # 359 days of payments / segments / predictions
+# The back-test as of D scores, per horizon h, the cohorts whose h-day revenue completed in the trailing
+# 180 days (installed in [D - 179 - h + 1, D - h + 1]), as cohort_ltv_backtest's rows do (its partition is
+# that completion day). Payments, segments and BTYD predictions of the last 359 days cover them.
+BACKTEST_METRICS_DAYS = 180
+BACKTEST_DAYS = BACKTEST_METRICS_DAYS - 1 + max(BACKTEST_HORIZONS)  # 359
 MIN_POOLED_COHORTS = 4  # install months with realised revenue a segment needs before its MAPE is trusted
 
 
@@ -281,6 +281,7 @@ def backtest_plot(overall: pd.DataFrame) -> dg.MetadataValue:
         "btyd_ltv_predictions": dg.AssetIn(partition_mapping=trailing(BACKTEST_DAYS)),
         "payments_snapshot": dg.AssetIn(partition_mapping=trailing(BACKTEST_DAYS)),
         "user_segments": dg.AssetIn(partition_mapping=trailing(BACKTEST_DAYS)),
+        "cohort_ltv_backtest": dg.AssetIn(partition_mapping=trailing(BACKTEST_METRICS_DAYS)),
     },
     metadata={"partition_expr": "report_date"},
     kinds=KINDS,
@@ -293,30 +294,33 @@ def ltv_backtest(
     user_segments: pd.DataFrame,
     cohort_ltv_backtest: pd.DataFrame,
 ) -> dg.Output[pd.DataFrame]:
-    """Back-test as of the report day on the cohorts ``cohort_ltv_backtest`` scores (the 180
-    newest with 180 days realised): BTYD's predictions made at day 7/14/30 of each cohort (fitted
-    on the data of that day) vs the net revenue per installed user it realised in 30/90/180 days,
-    next to the cohort method's and the geometric baseline's, on the cohort x segment cells every
-    estimator has. Metrics (MAPE, bias, WAPE, 99% interval coverage) per estimator x segment x
-    made_at_day x horizon, on install-month cohorts (``pooling="monthly"``, what ``ltv_estimates``
-    selects by) and on daily ones."""
+    """Back-test as of the report day: per horizon (30/90/180 days), the cohorts whose realised
+    revenue over it completed in the trailing 180 days -- the rows ``cohort_ltv_backtest`` wrote on
+    those days. BTYD's predictions made at day 7/14/30 of each cohort (fitted on the data of that
+    day) vs the net revenue per installed user it realised, next to the cohort method's and the
+    geometric baseline's, on the cohort x segment cells every estimator has. Metrics (MAPE, bias,
+    WAPE, 99% interval coverage) per estimator x segment x made_at_day x horizon, on install-month
+    cohorts (``pooling="monthly"``, what ``ltv_estimates`` selects by) and on daily ones."""
     t0 = time.perf_counter()
     days = window_days(context)
     frames, last_rows, info_last = [], None, None
     for day in days:
         first = day - pd.Timedelta(days=BACKTEST_DAYS - 1)
-        newest = day - pd.Timedelta(days=BACKTEST_HORIZON - 1)
-        segs = user_segments[(user_segments["install_date"] >= first) & (user_segments["install_date"] <= newest)]
+        oldest = day - pd.Timedelta(days=BACKTEST_METRICS_DAYS - 1)  # earliest completion day scored
+        segs = user_segments[user_segments["install_date"].between(first, day)]
         realised = realised_per_cohort(payments_snapshot, segs, day)
+        completed = realised["install_date"] + pd.to_timedelta(realised["horizon"] - 1, unit="D")
+        realised = realised[completed >= oldest]
         preds = btyd_ltv_predictions[(btyd_ltv_predictions["report_date"] <= day)
-                                     & btyd_ltv_predictions["install_date"].between(first, newest)]
+                                     & (btyd_ltv_predictions["install_date"] >= first)]
         ours = join_realised(preds, realised)
-        theirs = cohort_ltv_backtest.loc[cohort_ltv_backtest["report_date"] == day, [*PREDICTION_COLUMNS, "cohort_size"]]
+        theirs = cohort_ltv_backtest.loc[cohort_ltv_backtest["report_date"].between(oldest, day),
+                                         [*PREDICTION_COLUMNS, "cohort_size"]]
         info = Comparison()
         rows = common_cohorts([ours, theirs], info)
         if rows.empty:
-            context.log.warning(f"ltv_backtest {day.date()}: no cohort has {BACKTEST_HORIZON} days of realised "
-                                "history with predictions from every estimator yet")
+            context.log.warning(f"ltv_backtest {day.date()}: no cohort has {min(BACKTEST_HORIZONS)} days of "
+                                "realised history with predictions from every estimator yet")
             continue
         if info.realised_max_abs_diff > 1e-6:
             context.log.warning(f"ltv_backtest {day.date()}: the estimators' realised revenue per user of the same "
@@ -345,6 +349,13 @@ def ltv_backtest(
     return dg.Output(out, metadata=metadata)
 
 
+class LtvEstimatesConfig(dg.Config):
+    min_backtest_cohorts: int = Field(
+        default=MIN_POOLED_COHORTS,
+        description="Back-tested install months (with realised revenue) each estimator needs in a segment before "
+                    "the lower MAPE decides; fewer: the cohort method.")
+
+
 @dg.asset(
     group_name=GROUP,
     partitions_def=daily_partitions,
@@ -356,6 +367,7 @@ def ltv_backtest(
 )
 def ltv_estimates(
     context: dg.AssetExecutionContext,
+    config: LtvEstimatesConfig,
     cohort_ltv: pd.DataFrame,
     btyd_cohort_ltv: pd.DataFrame,
     ltv_backtest: pd.DataFrame,
@@ -375,7 +387,8 @@ def ltv_estimates(
         if coh.empty and bt.empty:
             context.log.warning(f"ltv_estimates {day.date()}: neither estimator has an estimate")
             continue
-        frames.append(choose_estimates(_candidates(coh), _candidates(bt), metrics, min_cohorts=MIN_POOLED_COHORTS))
+        frames.append(choose_estimates(_candidates(coh), _candidates(bt), metrics,
+                                       min_cohorts=config.min_backtest_cohorts))
     out = pd.concat(frames, ignore_index=True) if frames else _empty_like(LtvEstimatesFrame)
     for col in ("report_date", "install_date"):
         out[col] = out[col].astype("datetime64[ns]")

@@ -502,9 +502,10 @@ def cohort_ltv_frame(
 
 def milestone_predictions(cohort_ltv: pd.DataFrame, made_at_days=MADE_AT_DAYS, horizons=BACKTEST_HORIZONS) -> pd.DataFrame:
     """The rows of a day's ``cohort_ltv_frame`` that are back-test predictions: cohorts whose
-    ``made_at_day`` (= age_days + 1) is a milestone, in ``ltv.backtest``'s column names."""
+    ``made_at_day`` (= age_days + 1) is a milestone before the horizon, in ``ltv.backtest``'s columns."""
     made = cohort_ltv["age_days"].to_numpy() + 1
     keep = np.isin(made, list(made_at_days)) & cohort_ltv["horizon"].isin(list(horizons)).to_numpy()
+    keep &= made < cohort_ltv["horizon"].to_numpy()  # made at the horizon or later is no prediction
     keep &= cohort_ltv["model"].to_numpy() != NO_FIT
     sel = cohort_ltv[keep]
     return pd.DataFrame({

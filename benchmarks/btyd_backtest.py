@@ -1,0 +1,154 @@
+"""Back-test of the LTV estimators on a sample world, through the Dagster assets; prints the tables.
+
+    ADPERF_HOME=/tmp/adperf .venv/bin/python benchmarks/btyd_backtest.py [--last 2026-11-25] [--skip-upstream]
+
+Materializes (into $ADPERF_HOME's DuckDB, generating the world there if it is missing) the
+upstream tables, the cohort method's chain (``assets/ltv.py``, behaviour credit by the ``direct``
+method: the LTV uses net payments) and the BTYD chain (``user_rfm`` / ``user_ltv`` in chunks of
+``--chunk-days``: each holds one row per user of the 365-day window per day), then
+``ltv_backtest`` and ``ltv_estimates`` for the last day, and prints:
+
+1. MAPE per estimator x segment x horizon x made_at_day (install-month cohorts, what the
+   selection uses), and over all segments;
+2. per segment with enough back-tested months, the estimator ``ltv_estimates`` picks for 180 days
+   and whether its MAPE is below both the geometric baseline's and the other estimator's;
+3. the times of each step.
+
+Days after "now" are not partitions yet (end_offset=0), so ``--last`` defaults to yesterday or
+the world's last day, whichever is earlier.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from datetime import date, timedelta
+
+import dagster as dg
+import duckdb
+import pandas as pd
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+warnings.filterwarnings("ignore")
+
+from adperf_assets.assets import attribution, btyd, fx, ltv, revenue  # noqa: E402
+from adperf_assets.ltv.backtest import SEGMENT_KEYS  # noqa: E402
+from adperf_assets.resources import DUCKDB_SCHEMA, build_resources  # noqa: E402
+from adperf_assets.settings import load_settings  # noqa: E402
+
+ALL = [fx.fx_rates, revenue.payments_snapshot, attribution.installs, attribution.user_segments,
+       revenue.match_sessions, revenue.behavior_value, ltv.user_activity, ltv.cohort_activity, ltv.retention_fit,
+       ltv.cohort_ltv, ltv.cohort_ltv_backtest, btyd.user_rfm, btyd.user_ltv, btyd.ltv_backtest, btyd.ltv_estimates]
+
+
+def run(assets, first: str, last: str, settings) -> float:
+    keys = {k for a in assets for k in a.keys}
+    sources = [s for a in ALL if not set(a.keys) & keys for s in a.to_source_assets()]
+    tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+    run_config = dg.RunConfig(ops={"behavior_value": {"config": {"method": "direct"}}})
+    t0 = time.perf_counter()
+    with dg.instance_for_test() as inst:
+        result = dg.materialize([*assets, *sources], selection=list(assets), resources=build_resources(settings),
+                                tags=tags, instance=inst, run_config=run_config if revenue.behavior_value in assets else None)
+    if not result.success:
+        raise SystemExit(f"run of {[a.key.to_user_string() for a in assets]} failed")
+    seconds = time.perf_counter() - t0
+    print(f"  {', '.join(k.to_user_string() for a in assets for k in a.keys)} {first}..{last}: {seconds:.0f} s", flush=True)
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--last", help="last report day (default: the last partition that exists)")
+    parser.add_argument("--chunk-days", type=int, default=120)
+    parser.add_argument("--skip-upstream", action="store_true", help="reuse the tables already in $ADPERF_HOME")
+    parser.add_argument("--skip-btyd", action="store_true", help="reuse user_rfm / user_ltv already materialized")
+    args = parser.parse_args()
+
+    s = load_settings()
+    first = s.start_date
+    world_last = s.start_date + timedelta(days=s.sample_days - 1)
+    last = date.fromisoformat(args.last) if args.last else min(world_last, date.today() - timedelta(days=1))
+    print(f"home {s.home}, world {s.world_path}, days {first}..{last}", flush=True)
+    if not args.skip_upstream:
+        run([fx.fx_rates, revenue.payments_snapshot, attribution.installs, attribution.user_segments],
+            str(first), str(last), s)
+        run([revenue.match_sessions, revenue.behavior_value, ltv.user_activity, ltv.cohort_activity],
+            str(first), str(last), s)
+        # the cohort method's curves only on the last day; its back-test rows (partition = the day a
+        # cohort's realised revenue completes) over the trailing window ltv_backtest scores
+        run([ltv.retention_fit, ltv.cohort_ltv], str(last), str(last), s)
+        bt_first = max(first, last - timedelta(days=btyd.BACKTEST_METRICS_DAYS - 1))
+        run([ltv.cohort_ltv_backtest], str(bt_first), str(last), s)
+    if not args.skip_btyd:
+        start = max(first, last - timedelta(days=btyd.BACKTEST_DAYS - 1))
+        while start <= last:
+            end = min(last, start + timedelta(days=args.chunk_days - 1))
+            run([btyd.user_rfm, btyd.user_ltv], str(start), str(end), s)
+            start = end + timedelta(days=1)
+    run([btyd.ltv_backtest, btyd.ltv_estimates], str(last), str(last), s)
+    report(s, last)
+
+
+def report(s, last: date) -> None:
+    con = duckdb.connect(str(s.duckdb_path), read_only=True)
+    q = lambda sql: con.sql(sql).df()  # noqa: E731
+    bt = q(f"select * from {DUCKDB_SCHEMA}.ltv_backtest where report_date = '{last}' and pooling = 'monthly'")
+    est = q(f"select * from {DUCKDB_SCHEMA}.ltv_estimates where report_date = '{last}'")
+    oldest = last - timedelta(days=btyd.BACKTEST_METRICS_DAYS - 1)
+    rows = q(f"select * from {DUCKDB_SCHEMA}.cohort_ltv_backtest where report_date between '{oldest}' and '{last}'")
+    pd.set_option("display.width", 250)
+    pd.set_option("display.max_rows", 500)
+    seg = bt.assign(segment=bt["platform"] + "/" + bt["attribution"] + "/" + bt["network"]
+                    + bt["is_emulator"].map({True: "/emulator", False: ""}))
+    print(f"\nback-test as of {last}: per horizon, the cohorts whose revenue over it completed in "
+          f"{oldest}..{last} (install months pooled per segment)")
+    table = seg.pivot_table(index=["segment", "horizon", "made_at_day"], columns="estimator", values="mape")
+    months = seg.pivot_table(index=["segment", "horizon", "made_at_day"], columns="estimator",
+                             values="cohorts", aggfunc="first")
+    print("\nMAPE (share) per segment x horizon x made_at_day, install-month cohorts:")
+    print((table.round(3)).join(months[["btyd"]].rename(columns={"btyd": "months"})).to_string())
+
+    from adperf_assets.ltv.backtest import OVERALL, backtest_metrics, pool_cohorts
+    from adperf_assets.ltv.btyd_ltv import common_cohorts, join_realised, realised_per_cohort
+    print("\nMAPE over all segments (install-month cohorts, all segments pooled):")
+    pred = q(f"select * from {DUCKDB_SCHEMA}.btyd_ltv_predictions")
+    pay = q(f"select user_id, report_date, net_usd from {DUCKDB_SCHEMA}.payments_snapshot where report_date <= '{last}'")
+    segs = q(f"select * from {DUCKDB_SCHEMA}.user_segments where install_date <= '{last}'")
+    first_install = pd.Timestamp(last) - pd.Timedelta(days=btyd.BACKTEST_DAYS - 1)
+    segs = segs[segs["install_date"] >= first_install]
+    realised = realised_per_cohort(pay, segs, pd.Timestamp(last))
+    realised = realised[realised["install_date"] + pd.to_timedelta(realised["horizon"] - 1, "D") >= pd.Timestamp(oldest)]
+    ours = join_realised(pred[(pred["install_date"] >= first_install) & (pred["report_date"] <= pd.Timestamp(last))],
+                         realised)
+    both = common_cohorts([ours, rows[[c for c in ours.columns]]])
+    overall = backtest_metrics(pool_cohorts(both, "MS", across_segments=True), by=OVERALL)
+    print(overall.pivot_table(index=["horizon", "made_at_day"], columns="estimator", values=["mape", "bias", "coverage"])
+          .round(3).to_string())
+
+    print("\n180-day estimates: the chosen estimator vs the baseline and the other one (per segment, made at day 7/14/30):")
+    m = bt[bt["horizon"] == 180].pivot_table(index=[*SEGMENT_KEYS, "made_at_day"], columns="estimator", values="mape")
+    n = bt[bt["horizon"] == 180].assign(n=bt["cohorts"] - bt["zero_realised"]).pivot_table(
+        index=[*SEGMENT_KEYS, "made_at_day"], columns="estimator", values="n")
+    out = []
+    for idx, r in m.iterrows():
+        enough = n.loc[idx].min() >= btyd.MIN_POOLED_COHORTS and pd.notna(r.get("btyd")) and pd.notna(r.get("cohort"))
+        if not enough:
+            out.append({**dict(zip([*SEGMENT_KEYS, "made_at_day"], idx)), "chosen": "cohort (too little history)"})
+            continue
+        chosen = "btyd" if r["btyd"] < r["cohort"] else "cohort"
+        other = "cohort" if chosen == "btyd" else "btyd"
+        out.append({**dict(zip([*SEGMENT_KEYS, "made_at_day"], idx)), "chosen": chosen,
+                    "chosen_mape": round(r[chosen], 3), "other_mape": round(r[other], 3),
+                    "geometric_mape": round(r["geometric"], 3),
+                    "beats_both": bool(r[chosen] < r["geometric"] and r[chosen] <= r[other])})
+    print(pd.DataFrame(out).to_string(index=False))
+    last_est = est.groupby(["horizon", "estimator", "selection"]).agg(cells=("install_date", "size"),
+                                                                     users=("cohort_size", "sum"))
+    print("\nltv_estimates on the last day (cells = cohort x segment):")
+    print(last_est.to_string())
+
+
+if __name__ == "__main__":
+    main()
