@@ -340,7 +340,7 @@ def _group_codes(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, list
     if len(frame) == 0:
         return np.zeros(0, dtype=np.int64), []
     g = frame.groupby(keys, sort=True, dropna=False)
-    return g.ngroup().to_numpy(dtype=np.int64), list(g.groups.keys())
+    return g.ngroup().to_numpy(dtype=np.int64), list(g.size().index)  # size(): the keys, in ngroup order
 
 
 def user_ltv_frame(fits: SegmentFits, rfm: pd.DataFrame, horizons=HORIZONS) -> pd.DataFrame:
