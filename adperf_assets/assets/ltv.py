@@ -54,8 +54,8 @@ from adperf_assets.ltv.activity import user_days
 from adperf_assets.ltv.backtest import OVERALL, SEGMENT_KEYS, backtest_metrics, pool_cohorts
 from adperf_assets.ltv.cohort_backtest import as_of, history_days
 from adperf_assets.ltv.cohort_backtest import cohort_backtest as run_cohort_backtest
-from adperf_assets.ltv.curves import REVENUE_SOURCES, ActivityCube, CurveSet, segment_curves
-from adperf_assets.ltv.estimates import HORIZONS, estimate_ltv
+from adperf_assets.ltv.curves import REVENUE_SOURCES, ActivityCube, CurveSet, NotEnoughHistoryError, segment_curves
+from adperf_assets.ltv.estimates import HORIZONS, empty_estimates, estimate_ltv
 from adperf_assets.ltv.logins import daily_logins
 from adperf_assets.ltv.plots import backtest_plot, ltv_plot, retention_plot, segment_label
 from adperf_assets.normalize.payments import report_day_bounds
@@ -249,8 +249,13 @@ def retention_fit(
     t0 = time.perf_counter()
     days = window_days(context)
     first = days[0] - pd.Timedelta(days=config.window_days - 1)
-    cube = ActivityCube.from_frame(cohort_activity, config.revenue, first_day=first, last_day=days[-1])
-    curves, skipped = segment_curves(cube, days, config.window_days, survival_se=True)
+    try:
+        cube = ActivityCube.from_frame(cohort_activity, config.revenue, first_day=first, last_day=days[-1])
+        curves, skipped = segment_curves(cube, days, config.window_days, survival_se=True)
+    except NotEnoughHistoryError as exc:
+        context.log.warning(f"retention_fit {_label(days)}: {exc}; nothing to fit yet")
+        return dg.Output(CurveSet.empty_frame(), metadata={"dagster/row_count": 0, "window": _label(days),
+                                                           "note": str(exc)})
     out = curves.to_frame()
     seconds = time.perf_counter() - t0
     if len(skipped):
@@ -308,6 +313,11 @@ def cohort_ltv(
     (scaled by the cohort's own activity from 7 days on) -- and the geometric baseline beside it."""
     t0 = time.perf_counter()
     days = window_days(context)
+    if retention_fit.empty:
+        context.log.warning(f"cohort_ltv {_label(days)}: retention_fit has no curve yet (a week of activity is "
+                            "needed); no estimate")
+        return dg.Output(empty_estimates(), metadata={"dagster/row_count": 0, "window": _label(days),
+                                                      "note": "no segment curve yet"})
     curves = CurveSet.from_frame(retention_fit)
     cube = ActivityCube.from_frame(cohort_activity, curves.value_column,
                                    first_day=days[0] - pd.Timedelta(days=LTV_COHORT_DAYS - 1), last_day=days[-1])

@@ -47,6 +47,11 @@ CV_MIN_DAYS, CV_MAX_DAYS = 7, 28
 REVENUE_SOURCES = ("revenue_usd", "credited_usd")
 
 
+class NotEnoughHistoryError(ValueError):
+    """No segment has a week of activity yet: there is no curve to fit (the seed's first estimate
+    comes after 7 days)."""
+
+
 def _day_index(dates, origin: pd.Timestamp) -> np.ndarray:
     return ((pd.to_datetime(pd.Series(dates)).to_numpy("datetime64[D]") - np.datetime64(origin.date(), "D"))
             .astype(int))
@@ -239,6 +244,23 @@ class CurveSet:
         per = pd.concat([per, self.params.reset_index(drop=True)], axis=1)
         return pd.concat([out, per.iloc[rep].reset_index(drop=True)], axis=1)
 
+    @staticmethod
+    def empty_frame() -> pd.DataFrame:
+        """``to_frame``'s columns and types, no rows (a day before any segment has a week of data)."""
+        types = {"report_date": "datetime64[ns]", "is_emulator": bool, "observed": bool, "arpu_floored": bool,
+                 "sbg_converged": bool, "days_since_install": "int64", "cohorts": "int64", "window_days": "int64",
+                 "curve_days": "int64", "cv_days": "int64", "platform": object, "attribution": object,
+                 "network": object, "revenue_source": object}
+        cols = ["report_date", *SEGMENT_KEYS, "days_since_install", "observed", "cohorts", "cohort_size",
+                "active_users", "revenue_usd", "access_rate", "clean_access_rate", "retention", "retention_se",
+                "active_days", "active_days_se", "revenue_per_user_usd", "window_days", "curve_days",
+                "revenue_source", "arpu_usd", "arpu_se_usd", "arpu_floored", "user_revenue_cv", "cv_days",
+                "cv_fallback", "geometric_ratio", "geometric_ratio_se", "sbg_alpha", "sbg_beta", "sbg_alpha_se",
+                "sbg_beta_se", "sbg_converged", "sbg_log_likelihood", "rational_a", "rational_b", "rational_c",
+                "rational_d", "rational_a_se", "rational_b_se", "rational_c_se", "rational_d_se", "rational_rss",
+                "day0_rate"]
+        return pd.DataFrame({c: pd.Series(dtype=types.get(c, float)) for c in cols})
+
     @classmethod
     def from_frame(cls, table: pd.DataFrame) -> "CurveSet":
         """Rebuild from ``to_frame`` rows (e.g. the stored ``retention_fit`` partition)."""
@@ -424,8 +446,8 @@ def segment_curves(
     cohorts, n, a, v = cohorts[keep], n[keep], a[keep], v[keep]
     K, T = len(keep), horizon_days
     if K == 0:
-        raise ValueError(f"no segment has {MIN_DAYS} observed days of activity in the window; "
-                         f"the first estimate needs a week of data")
+        raise NotEnoughHistoryError(f"no segment has {MIN_DAYS} observed days of activity in the window; "
+                                    f"the first estimate needs a week of data")
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = np.where(n > 0, a / np.where(n > 0, n, 1.0), 0.0)
     fits = fit_many(rate, np.where(n > 0, n, 1.0), L, variance=variance)

@@ -22,7 +22,7 @@ from adperf_assets.assets.revenue import behavior_value, match_sessions, payment
 from adperf_assets.checks import ltv as ltv_checks
 from adperf_assets.ltv.backtest import OVERALL, PREDICTION_COLUMNS, SEGMENT_KEYS, backtest_metrics, pool_cohorts
 from adperf_assets.ltv.cohort_backtest import cohort_backtest
-from adperf_assets.ltv.curves import ActivityCube
+from adperf_assets.ltv.curves import ActivityCube, CurveSet
 from adperf_assets.resources import DUCKDB_SCHEMA, build_resources
 from adperf_assets.sample import layout
 from adperf_assets.schemas.ltv import CohortLtvBacktestFrame, CohortLtvFrame
@@ -170,11 +170,14 @@ def test_a_two_day_run_equals_two_one_day_runs(home, chain):
                                   fit_one.reset_index(drop=True), check_exact=False, rtol=1e-6)
 
 
-def test_a_window_shorter_than_a_week_of_data_fails_clearly(home):
-    with pytest.raises(Exception, match="the first estimate needs a week"):
-        with dg.instance_for_test() as inst:
-            dg.materialize(ALL, instance=inst, resources=build_resources(home), selection=[ltv.retention_fit],
-                           partition_key="2025-06-04")
+def test_before_a_week_of_data_there_is_no_curve_and_no_estimate(home):
+    """The world's first days: retention_fit and cohort_ltv succeed with empty tables and say why."""
+    result = materialize(home, [ltv.retention_fit, ltv.cohort_ltv], "2025-06-04")
+    assert table(home, "retention_fit").empty and table(home, "cohort_ltv").empty
+    meta = {e.materialization.asset_key.to_user_string(): e.materialization.metadata
+            for e in result.get_asset_materialization_events()}
+    assert "the first estimate needs a week" in meta["retention_fit"]["note"].value
+    assert list(table(home, "retention_fit").columns) == list(CurveSet.empty_frame().columns)
 
 
 @pytest.mark.slow

@@ -126,6 +126,8 @@ def test_round_trip_through_the_table_gives_the_same_estimates(activity, cube):
     curves, _ = segment_curves(cube, days, window_days=45, survival_se=True)
     table = curves.to_frame()
     assert len(table) == len(curves) * 365 and table["retention_se"].notna().all()
+    empty = CurveSet.empty_frame()
+    assert list(empty.columns) == list(table.columns) and (empty.dtypes == table.dtypes).all()
     back = CurveSet.from_frame(table.sample(frac=1.0, random_state=0))  # order must not matter
     req = pd.concat([activity[activity["report_date"] == d][["install_date", *SEGMENT_KEYS]].assign(report_date=d)
                      for d in days], ignore_index=True)
