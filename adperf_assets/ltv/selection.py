@@ -12,6 +12,8 @@ nearest back-tested horizon:
 
 Rule (``selection`` column says which applied):
 
+- ``realised``            the cohort has lived the whole horizon: both estimators give the revenue
+  it made (the cohort method's row when it has one); no MAPE applies;
 - ``lower_mape``          both estimators have at least ``min_cohorts`` back-tested cohorts
   with realised revenue (the ones MAPE is over) and a MAPE: the lower MAPE wins;
 - ``tie``                 equal MAPEs: the cohort method (the studio's method is the default);
@@ -109,21 +111,22 @@ def choose_estimates(
     enough = (both["n_c"].to_numpy() >= min_cohorts) & (both["n_b"].to_numpy() >= min_cohorts) \
         & np.isfinite(mc) & np.isfinite(mb)
     tie = enough & np.isclose(mb, mc, rtol=1e-12, atol=0.0)
-    pick_b = (has_b & ~has_c) | (has_c & has_b & enough & ~tie & (mb < mc))
+    realised = age + 1 >= both["horizon"].to_numpy()  # the whole horizon is observed: nothing to estimate
+    pick_b = (has_b & ~has_c) | (has_c & has_b & enough & ~tie & (mb < mc) & ~realised)
     selection = np.select(
-        [has_c & ~has_b, has_b & ~has_c, ~enough, tie],
-        ["only_cohort", "only_btyd", "too_little_history", "tie"],
+        [realised, has_c & ~has_b, has_b & ~has_c, ~enough, tie],
+        ["realised", "only_cohort", "only_btyd", "too_little_history", "tie"],
         default="lower_mape",
     )
     out = both[keys].copy()
     for col in value_cols:
         out[col] = np.where(pick_b, both[f"{col}_b"], both[f"{col}_c"])
     out["estimator"] = np.where(pick_b, BTYD, COHORT)
-    out["backtest_mape"] = np.where(pick_b, mb, mc)
-    out["backtest_cohorts"] = np.where(pick_b, both["n_b"], both["n_c"]).astype(np.int64)
+    out["backtest_mape"] = np.where(realised, np.nan, np.where(pick_b, mb, mc))
+    out["backtest_cohorts"] = np.where(realised, 0, np.where(pick_b, both["n_b"], both["n_c"])).astype(np.int64)
     out["backtest_made_at_day"] = both["backtest_made_at_day"].astype(np.int64)
     out["backtest_horizon"] = both["backtest_horizon"].astype(np.int64)
-    out["other_mape"] = np.where(pick_b, mc, mb)
+    out["other_mape"] = np.where(realised, np.nan, np.where(pick_b, mc, mb))
     out["selection"] = selection
     out["cohort_size"] = out["cohort_size"].astype(np.int64)
     out = out.sort_values(["install_date", *SEGMENT_KEYS, "horizon"], kind="stable").reset_index(drop=True)

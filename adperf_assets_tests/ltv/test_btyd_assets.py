@@ -321,6 +321,16 @@ def test_missing_back_test_rows_and_missing_estimates():
     assert out.loc[("facebook", 180), "estimator"] == "btyd" and out.loc[("facebook", 180), "selection"] == "only_btyd"
 
 
+def test_a_completed_horizon_is_realised_not_estimated():
+    m = metrics([{"estimator": "cohort", "mape": 0.3, "made_at_day": 30, "horizon": 30},
+                 {"estimator": "btyd", "mape": 0.1, "made_at_day": 30, "horizon": 30}])
+    out = pick(candidates(1.0, age=40, horizons=(30,)), candidates(2.0, age=40, horizons=(30,)), m)
+    row = out.loc[("facebook", 30)]
+    assert row["selection"] == "realised" and row["estimator"] == "cohort" and np.isnan(row["backtest_mape"])
+    out = pick(candidates(1.0, age=40, horizons=(30,)).head(0), candidates(2.0, age=40, horizons=(30,)), m)
+    assert out.loc[("facebook", 30), "estimator"] == "btyd" and out.loc[("facebook", 30), "selection"] == "realised"
+
+
 def test_milestones_and_back_test_horizons():
     assert milestone_for([0, 5, 6, 12, 13, 28, 29, 300]).tolist() == [7, 7, 7, 7, 14, 14, 30, 30]
     assert backtest_horizon_for([7, 30, 60, 90, 180, 365]).tolist() == [30, 30, 30, 90, 180, 180]
@@ -431,6 +441,8 @@ def test_backtest_and_estimates_pick_the_better_estimator(home):
     good = (est[SEGMENT_KEYS].apply(tuple, axis=1) == GOOD) & (est["horizon"] == 30) & (est["selection"] == "lower_mape")
     assert good.any() and (est.loc[good, "estimator"] == "cohort").all()
     assert (est.loc[est["horizon"] >= 90, "selection"].isin(["too_little_history", "only_btyd", "only_cohort"])).all()
+    done = est["install_date"] + pd.to_timedelta(est["horizon"] - 1, "D") <= est["report_date"]
+    assert (est.loc[done, "selection"] == "realised").all() and (est.loc[~done, "selection"] != "realised").all()
     assert (est.loc[est["selection"] == "too_little_history", "estimator"] == "cohort").all()
     # the value is the chosen estimator's own estimate
     btyd_rows = table(home, "btyd_cohort_ltv", f"where report_date = '{LAST}'")
