@@ -14,7 +14,6 @@ failed post fails that step (with the HTTP status) after bounded retries, never 
 from datetime import datetime, timezone
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
@@ -89,21 +88,6 @@ def _per_day(report: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _ltv_estimates_defined() -> bool:
-    """Whether the LTV work's ``ltv_estimates`` asset exists yet (``assets/btyd.py`` or ``assets/ltv.py``)."""
-    import importlib
-
-    for name in ("btyd", "ltv"):
-        try:
-            module = importlib.import_module(f"adperf_assets.assets.{name}")
-        except ImportError:
-            continue
-        for value in vars(module).values():
-            if isinstance(value, dg.AssetsDefinition) and dg.AssetKey("ltv_estimates") in value.keys:
-                return True
-    return False
-
-
 def compute_report(context: dg.AssetExecutionContext, config: RoasReportConfig, ad_spend: pd.DataFrame,
                    installs: pd.DataFrame, user_segments: pd.DataFrame, behavior_value: pd.DataFrame,
                    ltv_estimates: pd.DataFrame | None) -> dg.Output[pd.DataFrame]:
@@ -111,7 +95,7 @@ def compute_report(context: dg.AssetExecutionContext, config: RoasReportConfig, 
     s = load_settings()
     days = window_days(context)
     if ltv_estimates is None:
-        context.log.warning("ltv_estimates is not defined in this code location yet: estimated return = realised")
+        context.log.warning("built without ltv_estimates: every estimated return is the realised one")
         ltv_estimates = pd.DataFrame({c: pd.Series(dtype=object) for c in LTV_COLUMNS})
     inputs = prepare_inputs(ad_spend, installs, user_segments, behavior_value, ltv_estimates, s.cost_column)
     report, infos = build_report(inputs, days, cfg)
@@ -166,8 +150,8 @@ def compute_report(context: dg.AssetExecutionContext, config: RoasReportConfig, 
 
 
 def build_roas_report(with_ltv_estimates: bool) -> dg.AssetsDefinition:
-    """The ``roas_report`` asset; without ``ltv_estimates`` (not on main yet) it reads no LTV and
-    every estimate is the realised return."""
+    """The ``roas_report`` asset; ``with_ltv_estimates=False`` builds it without the LTV input
+    (every estimate is then the realised return) for a code location that has no LTV chain."""
     ins = dict(REPORT_INS) if with_ltv_estimates else {k: v for k, v in REPORT_INS.items() if k != "ltv_estimates"}
 
     @dg.asset(
@@ -194,7 +178,7 @@ DESCRIPTION = ("Per report day, per ad and rolled up per ad group, campaign, acc
                "return to date (behaviour credit of the attributed users, payments beside it), estimated return at "
                "the LTV horizon with its 99% interval, ROAS and estimated ROAS, D7/D14/D30 ROAS, payback day and "
                "scale / keep / stop with the reason.")
-roas_report = build_roas_report(_ltv_estimates_defined())
+roas_report = build_roas_report(with_ltv_estimates=True)
 
 
 # ------------------------------------------------------------------------------------------- Slack

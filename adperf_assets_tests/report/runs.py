@@ -48,12 +48,9 @@ def truth_ltv_estimates(context: dg.AssetExecutionContext, world: SampleWorld) -
 
 def all_assets() -> list:
     """Every asset on main, with the truth-based stand-in for ``ltv_estimates`` (so the report's
-    tests do not depend on running the LTV chain) and a ``roas_report`` that reads it."""
-    from adperf_assets.assets.report import build_roas_report
-
-    replaced = {dg.AssetKey("ltv_estimates"), dg.AssetKey("roas_report")}
-    defs = [a for a in dg.load_assets_from_package_module(assets_pkg) if not set(a.keys) & replaced]
-    return [*defs, truth_ltv_estimates, build_roas_report(with_ltv_estimates=True)]
+    tests do not depend on running the LTV chain)."""
+    defs = [a for a in dg.load_assets_from_package_module(assets_pkg) if dg.AssetKey("ltv_estimates") not in a.keys]
+    return [*defs, truth_ltv_estimates]
 
 
 def all_checks() -> list:
