@@ -57,6 +57,7 @@ from adperf_assets.ltv.btyd_ltv import (
 )
 from adperf_assets.ltv.selection import CANDIDATE_COLUMNS, choose_estimates
 from adperf_assets.partitions import daily_partitions, single_run, window_days
+from adperf_assets.schemas import empty_frame
 from adperf_assets.schemas.btyd import (
     BtydCohortLtvFrame,
     BtydPredictionsFrame,
@@ -86,7 +87,7 @@ def _label(days: list[pd.Timestamp]) -> str:
 
 
 def _empty_like(frame_type) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in frame_type.column_names})
+    return empty_frame(frame_type)
 
 
 @dg.asset(

@@ -26,8 +26,10 @@ def to_markdown_image(fig, alt: str) -> str:
 
 
 def segment_label(row) -> str:
-    emu = " emulator" if bool(row["is_emulator"]) else ""
-    return f"{row['platform']}/{row['attribution']}/{row['network']}{emu}"
+    """``ios/paid/facebook``; ``row`` is a Series/dict or an ``itertuples`` row."""
+    get = row.__getitem__ if hasattr(row, "keys") else (lambda k: getattr(row, k))
+    emu = " emulator" if bool(get("is_emulator")) else ""
+    return f"{get('platform')}/{get('attribution')}/{get('network')}{emu}"
 
 
 def retention_plot(table: pd.DataFrame, top: int = 6) -> str:

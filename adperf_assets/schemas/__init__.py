@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import warnings
 
+import pandas as pd
+
 from dagster import BetaWarning
 from dagster_pandas import PandasColumn, create_dagster_pandas_dataframe_type
 from dagster_pandas.constraints import ColumnDTypeFnConstraint, NonNullableColumnConstraint
@@ -24,37 +26,48 @@ def date_col(name: str, nullable: bool = False) -> PandasColumn:
     constraints = [ColumnDTypeFnConstraint(is_datetime64_dtype)]
     if not nullable:
         constraints.append(NonNullableColumnConstraint())
-    return PandasColumn(name=name, constraints=constraints)
+    return _typed(PandasColumn(name=name, constraints=constraints), "datetime64[ns]")
 
 
 def str_col(name: str, nullable: bool = False, **kw) -> PandasColumn:
-    return PandasColumn.string_column(name, non_nullable=not nullable, **kw)
+    return _typed(PandasColumn.string_column(name, non_nullable=not nullable, **kw), "object")
 
 
 def int_col(name: str, min_value: int | None = 0, nullable: bool = False, **kw) -> PandasColumn:
     lo = float("-inf") if min_value is None else min_value
-    return PandasColumn.integer_column(name, min_value=lo, non_nullable=not nullable, **kw)
+    return _typed(PandasColumn.integer_column(name, min_value=lo, non_nullable=not nullable, **kw), "int64")
 
 
 def float_col(name: str, min_value: float | None = None, max_value: float | None = None, nullable: bool = False, **kw) -> PandasColumn:
-    return PandasColumn.float_column(
+    return _typed(PandasColumn.float_column(
         name,
         min_value=float("-inf") if min_value is None else min_value,
         max_value=float("inf") if max_value is None else max_value,
         non_nullable=not nullable,
         **kw,
-    )
+    ), "float64")
 
 
 def bool_col(name: str, **kw) -> PandasColumn:
-    return PandasColumn.boolean_column(name, non_nullable=True, **kw)
+    return _typed(PandasColumn.boolean_column(name, non_nullable=True, **kw), "bool")
+
+
+def _typed(column: PandasColumn, dtype: str) -> PandasColumn:
+    column.empty_dtype = dtype  # what an empty frame of this schema holds in the column
+    return column
 
 
 def frame_type(name: str, description: str, columns: list[PandasColumn]):
     t = create_dagster_pandas_dataframe_type(name=name, description=description, columns=columns)
     t.column_names = [c.name for c in columns]  # handy for tests and SQL
+    t.empty_dtypes = {c.name: getattr(c, "empty_dtype", "object") for c in columns}
     return t
 
 
 def table_columns(frame) -> list[str]:
     return list(frame.column_names)
+
+
+def empty_frame(frame) -> pd.DataFrame:
+    """A zero-row frame of a schema with the right dtypes (a day with no rows passes its type check)."""
+    return pd.DataFrame({c: pd.Series(dtype=d) for c, d in frame.empty_dtypes.items()})

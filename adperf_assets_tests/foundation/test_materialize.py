@@ -14,13 +14,24 @@ def _all():
 
 
 def test_materialize_one_partition_of_every_asset(fresh_home):
+    """As a first deployment does: backfill two weeks of history in one run (the retention fits need a
+    week of activity), then materialize one day of the whole graph."""
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
     asset_defs, check_defs = _all()
-    with dg.instance_for_test() as instance:
-        result = dg.materialize([*asset_defs, *check_defs], partition_key=DAY, instance=instance,
+    everything = dg.Definitions(assets=asset_defs, asset_checks=check_defs,
+                                jobs=[dg.define_asset_job("everything", selection="*")],
                                 resources=build_resources(fresh_home))
+    job = everything.get_job_def("everything")
+    with dg.instance_for_test() as instance:
+        history = job.execute_in_process(instance=instance, tags={
+            ASSET_PARTITION_RANGE_START_TAG: "2025-07-01", ASSET_PARTITION_RANGE_END_TAG: "2025-07-14"})
+        assert history.success
+        result = job.execute_in_process(instance=instance, partition_key=DAY)
     assert result.success
     mats = result.get_asset_materialization_events()
     assert {e.asset_key for e in mats} == {k for a in asset_defs for k in a.keys}
+    assert {e.partition for e in mats} == {DAY}
     failed = [c for c in result.get_asset_check_evaluations() if not c.passed]
     assert not failed, [(c.asset_key, c.check_name, c.metadata) for c in failed]
 
