@@ -7,9 +7,9 @@ Daily, in the report time zone, every asset single-run over any window of days:
 - ``user_ltv`` (one computation, three tables): the day's BTYD fits -- per segment with at least
   ``min_repeat_buyers`` repeat buyers, the pooled fit for the others -- and
   ``user_ltv`` per user expected revenue within 30/90/180/365 days since install,
-  ``btyd_cohort_ltv`` the same per cohort x segment (sum, per user, 99% delta-method interval
-  from the parameters' covariance) and ``btyd_ltv_predictions`` the cohorts that are 7, 14 or
-  30 days old that day: the BTYD back-test's predictions, each fitted on the data of its day.
+  ``btyd_cohort_ltv`` the same per cohort x segment (sum, per user, 99% prediction interval) and
+  ``btyd_ltv_predictions`` the cohorts seen for 7, 14 or 30 days that day (before the horizon):
+  the BTYD back-test's predictions, each fitted on the data of its day.
 - ``ltv_backtest``: those predictions vs the revenue each cohort realised, next to the cohort
   method's and the geometric baseline's (``cohort_ltv_backtest``), on the same cohorts: MAPE,
   bias, WAPE and interval coverage per estimator x segment x made_at_day x horizon, on
@@ -23,9 +23,17 @@ repeat buyers in the 365-day window; the other segments share one fit pooled ove
 Intervals: 99%, for the revenue the cohort will realise (parameter covariance by the delta
 method plus the users' own purchase noise, ``ltv.btyd_ltv``).
 
+Measured on the default sample world (``benchmarks/btyd_backtest.py``, as of 2026-11-25, install-month
+cohorts, all segments pooled): 180-day MAPE from 7 / 14 / 30 days BTYD 12.7% / 11.3% / 11.5% (bias
++10-11%), cohort method 10.8% / 10.8% / 10.7%, geometric baseline 79% / 86% / 70%; per segment the
+cohort method wins most 180-day cells and BTYD many 30/90-day ones, hence the choice per segment and
+horizon. BTYD's 99% interval covered 97-99% of daily cohort x segment cells. ~1.5-3 s per day for
+``user_ltv`` on 53k users (15 fits).
+
 Memory: ``user_rfm`` / ``user_ltv`` hold one row per user of the window per day, so a single-run
-backfill over many days holds days x users rows (543 days of the default world: 19M rows, ~9 GB
-in ``user_ltv``); backfill long ranges in chunks of a few months.
+backfill over many days holds days x users rows (543 days of the default world: 19M rows; the
+``user_ltv`` run then needed more than 18 GB and was killed); 120-day runs peak at ~5.5 GB.
+Backfill long ranges in chunks of a few months.
 """
 
 import time
