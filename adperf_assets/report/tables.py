@@ -13,6 +13,7 @@ from adperf_assets.report.config import ReportConfig
 AD_VIEW = {
     "network": lambda r: r["network"],
     "ad": lambda r: _clip(r["ad_name"] or r["ad_id"], 28),
+    "campaign": lambda r: _clip(r["campaign_name"] or r["campaign_id"], 26),
     "days": lambda r: f"{int(r['days_live'])}",
     "cost": lambda r: money(r["cost_to_date_usd"]),
     "return": lambda r: money(r["return_to_date_usd"]),
@@ -137,7 +138,7 @@ def text_table(rows: pd.DataFrame, view: dict | None = None) -> str:
         return "(none)"
     cols = list(t.columns)
     width = {c: max(len(c), *(len(str(v)) for v in t[c])) for c in cols}
-    right = {c for c in cols if c not in ("network", "ad", "do")}
+    right = {c for c in cols if c not in ("network", "ad", "campaign", "do")}
 
     def fmt(c, v):
         return str(v).rjust(width[c]) if c in right else str(v).ljust(width[c])
