@@ -21,6 +21,7 @@ the world's last day, whichever is earlier.
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 import warnings
 from datetime import date, timedelta
@@ -31,6 +32,7 @@ import pandas as pd
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 warnings.filterwarnings("ignore")
+logging.getLogger("dagster").setLevel(logging.WARNING)  # the figures, not the run's event log
 
 from adperf_assets.assets import attribution, btyd, fx, ltv, revenue  # noqa: E402
 from adperf_assets.ltv.backtest import SEGMENT_KEYS  # noqa: E402
