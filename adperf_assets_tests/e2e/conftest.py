@@ -28,9 +28,11 @@ DOCS_IMG = REPO / "docs" / "img"
 
 #: Days of the small world (2025-06-01 .. 2025-08-14; the last daily partition is 2025-08-13).
 END_DATE = "2025-08-14"
-GOOD_DAY = "2025-08-10"  # "Materialize all" of one partition
-BACKFILL = ("2025-08-11", "2025-08-13")  # "Materialize all" of three partitions: a backfill
-BAD_DAY = "2025-08-05"  # one purchase gets a negative amount: a blocking payments check fails
+BACKFILL = ("2025-08-08", "2025-08-10")  # "Materialize all" of three partitions: a backfill, run first
+GOOD_DAY = "2025-08-11"  # "Materialize all" of one partition, the day after (its trailing windows see the backfill)
+#: One purchase of this day gets a negative amount: a blocking payments check fails. It is the last
+#: day run, so no other day's trailing window (LTV fits, report) reads its blocked downstream.
+BAD_DAY = "2025-08-13"
 
 REPORT = "roas_report"
 FALLBACK = "raw/fx_rates"  # asserted on until the report exists
@@ -111,12 +113,17 @@ def dev(e2e_world, small_settings, tmp_path_factory):
         "ADPERF_START_DATE": small_settings.start_date.isoformat(),
         "ADPERF_END_DATE": END_DATE,
         "ADPERF_REAL_SOURCES": "",
+        # steps in the run process: on a 2-core machine a process per step costs ~10-25 s each
+        "ADPERF_EXECUTOR": os.environ.get("ADPERF_E2E_EXECUTOR", "in_process"),
     }
     t0 = time.monotonic()
     server = ui.start_dagster_dev(REPO, work, env)
     print(f"\ne2e: dagster dev ready at {server.url} in {time.monotonic() - t0:.0f}s (log {server.log_path})")
     # the "join the community" pop-up would cover the page: mark it seen, as clicking "Skip" does
     server.graphql("mutation { setNuxSeen }")
+    stopped = ui.stop_automations(server)
+    if stopped:
+        print(f"e2e: stopped {', '.join(stopped)} (only the runs the test launches happen)")
     try:
         yield server
     finally:
@@ -155,13 +162,16 @@ class UiRuns:
     bad_day_run: str = ""
     status: dict[str, str] = field(default_factory=dict)  # id -> final status
     seconds: dict[str, float] = field(default_factory=dict)
+    problems: dict[str, list[str]] = field(default_factory=dict)  # run id -> why it failed
+
+    def why(self, ident: str) -> str:
+        return "\n  ".join(self.problems.get(ident) or ["(no failed step or check)"])
 
 
 @pytest.fixture(scope="module")
 def ui_runs(dev, page, shots) -> UiRuns:
-    """Launch, by clicking in the UI, a backfill of ``BACKFILL``, one run of ``BAD_DAY`` and one run of
-    ``GOOD_DAY`` (last, so the checks' latest results are a good day's), each waited for in turn
-    (the instance runs one at a time anyway)."""
+    """Launch, by clicking in the UI, a backfill of ``BACKFILL``, then one run of ``GOOD_DAY``, then one
+    of ``BAD_DAY``, each waited for in turn (the instance runs one at a time anyway)."""
     out = UiRuns()
 
     t0 = time.monotonic()
@@ -169,16 +179,19 @@ def ui_runs(dev, page, shots) -> UiRuns:
                                      "launch_backfill", UI_TIMEOUT_MS)
     assert href.startswith("/runs/b/"), href
     out.backfill = href.rsplit("/", 1)[-1]
-    out.status[out.backfill] = ui.wait_backfill(dev, out.backfill, RUN_TIMEOUT_S)["status"]
+    backfill = ui.wait_backfill(dev, out.backfill, RUN_TIMEOUT_S)
+    out.status[out.backfill] = backfill["status"]
+    out.problems[out.backfill] = [p for r in backfill["runs"] for p in ui.run_problems(dev, r["runId"])]
     out.seconds[out.backfill] = time.monotonic() - t0
 
-    for day, attr in ((BAD_DAY, "bad_day_run"), (GOOD_DAY, "one_partition_run")):
+    for day, attr in ((GOOD_DAY, "one_partition_run"), (BAD_DAY, "bad_day_run")):
         t0 = time.monotonic()
         href = ui.launch_materialize_all(page, dev.url, day, "Launch 1 run", shots, f"launch_{day}", UI_TIMEOUT_MS)
         assert href.startswith("/runs/"), href
         run_id = href.rsplit("/", 1)[-1]
         setattr(out, attr, run_id)
         out.status[run_id] = ui.wait_run(dev, run_id, RUN_TIMEOUT_S)["status"]
+        out.problems[run_id] = ui.run_problems(dev, run_id)
         out.seconds[run_id] = time.monotonic() - t0
     print(f"\ne2e: launched and waited: " + ", ".join(f"{k} {out.status[k]} in {v:.0f}s" for k, v in out.seconds.items()))
     return out

@@ -163,6 +163,30 @@ def _wait_loaded(dev: DagsterDev, timeout_s: float) -> None:
                    f"log {dev.log_path}:\n{log_tail(dev.log_path)}")
 
 
+def stop_automations(dev: DagsterDev) -> list[str]:
+    """Stop the sensors and schedules that run by default (the report's sensor), so only the runs
+    the test launches happen; returns their names."""
+    data = dev.graphql("""{ repositoriesOrError { ... on RepositoryConnection { nodes {
+        sensors { id name sensorState { status } } schedules { id name scheduleState { status } } } } } }""")
+    stopped = []
+    for repo in data["repositoriesOrError"]["nodes"]:
+        for s in repo["sensors"]:
+            if s["sensorState"]["status"] == "RUNNING":
+                r = dev.graphql("mutation($id: String) { stopSensor(id: $id) { __typename ... on PythonError { message } } }",
+                                {"id": s["id"]})["stopSensor"]
+                if r["__typename"] != "StopSensorMutationResult":
+                    raise E2EError(f"could not stop sensor {s['name']}: {r}")
+                stopped.append(s["name"])
+        for s in repo["schedules"]:
+            if s["scheduleState"]["status"] == "RUNNING":
+                r = dev.graphql("mutation($id: String) { stopRunningSchedule(id: $id) { __typename "
+                                "... on PythonError { message } } }", {"id": s["id"]})["stopRunningSchedule"]
+                if r["__typename"] != "ScheduleStateResult":
+                    raise E2EError(f"could not stop schedule {s['name']}: {r}")
+                stopped.append(s["name"])
+    return stopped
+
+
 # -- definitions as the server sees them -----------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -224,6 +248,32 @@ def check_executions(dev: DagsterDev, key: str, check: str, limit: int = 50) -> 
           runId status partition evaluation { success severity description } } }""",
                        {"k": {"path": key.split("/")}, "c": check, "n": limit})
     return data["assetCheckExecutions"]
+
+
+def run_problems(dev: DagsterDev, run_id: str) -> list[str]:
+    """Why a run failed, one line each: failed steps (error and its first cause) and failed checks."""
+    query = """query($id: ID!, $after: String) { logsForRun(runId: $id, afterCursor: $after, limit: 2000) {
+        __typename ... on EventConnection { cursor hasMore events { __typename
+          ... on ExecutionStepFailureEvent { stepKey error { message cause { message } } }
+          ... on RunFailureEvent { message }
+          ... on AssetCheckEvaluationEvent { stepKey evaluation { success checkName description } } } } } }"""
+    out, after = [], None
+    while True:
+        conn = dev.graphql(query, {"id": run_id, "after": after})["logsForRun"]
+        if conn["__typename"] != "EventConnection":
+            return [f"no logs for run {run_id}: {conn['__typename']}"]
+        for e in conn["events"]:
+            if e["__typename"] == "ExecutionStepFailureEvent":
+                err = e.get("error") or {}
+                cause = (err.get("cause") or {}).get("message", "")
+                first = (err.get("message") or "").strip().splitlines()[:1]
+                out.append(f"step {e['stepKey']} failed: {' '.join(first)}"
+                           + (f" | cause: {cause.strip().splitlines()[0]}" if cause.strip() else ""))
+            elif e["__typename"] == "AssetCheckEvaluationEvent" and not e["evaluation"]["success"]:
+                out.append(f"check {e['evaluation']['checkName']} did not pass: {e['evaluation']['description']}")
+        if not conn["hasMore"]:
+            return out
+        after = conn["cursor"]
 
 
 # -- waiting ----------------------------------------------------------------------------------------
@@ -293,9 +343,84 @@ def node_label(name: str):
                       rf"|^{re.escape(name[:4])}.*\.\.\..*{re.escape(name[-4:])}$")
 
 
+def labeled_value(page, label: str, timeout_ms: float = 60_000) -> str:
+    """The value shown under a label in a details block (e.g. a backfill's "Status")."""
+    block = page.get_by_text(label, exact=True).first.locator("xpath=..")
+    block.wait_for(timeout=timeout_ms)
+    text = block.inner_text().strip()
+    return text[len(label):].strip() if text.startswith(label) else text
+
+
+def find_table(page, words: tuple[str, ...], timeout_ms: float = 60_000):
+    """A table on the page whose column headers contain every word (case-insensitive): inline
+    markdown tables first (innermost first), then those behind "[Show Markdown]" (the dialog is
+    left open). Returns (table locator, headers) or (None, every table's headers seen)."""
+    def matches(headers):
+        return all(any(w in h for h in headers) for w in words)
+
+    seen = []
+    tables = page.get_by_role("table")
+    for i in reversed(range(tables.count())):
+        headers = [h.strip().lower() for h in tables.nth(i).get_by_role("columnheader").all_inner_texts()]
+        seen.append(headers)
+        if matches(headers):
+            return tables.nth(i), headers
+    buttons = page.get_by_role("row").get_by_text("[Show Markdown]")
+    for i in range(buttons.count()):
+        buttons.nth(i).click()
+        dialog = page.get_by_role("dialog")
+        dialog.wait_for(timeout=timeout_ms)
+        table = dialog.get_by_role("table").first
+        try:
+            table.wait_for(timeout=2_000)
+        except Exception:
+            pass
+        headers = [h.strip().lower() for h in dialog.get_by_role("columnheader").all_inner_texts()]
+        seen.append(headers)
+        if headers and matches(headers):
+            return table, headers
+        page.keyboard.press("Escape")
+        dialog.wait_for(state="hidden", timeout=timeout_ms)
+    return None, seen
+
+
+def find_image(page, timeout_ms: float = 60_000):
+    """An image that has loaded (natural width > 0) inline in the metadata or behind one of its
+    "[Show Markdown]" buttons (the dialog is left open); None if there is none."""
+    def loaded(scope):
+        for img in scope.locator("img").all():
+            if img.evaluate("i => i.complete && i.naturalWidth > 0"):
+                return img
+        return None
+
+    img = loaded(page)
+    if img is not None:
+        return img
+    buttons = page.get_by_role("row").get_by_text("[Show Markdown]")
+    for i in range(buttons.count()):
+        buttons.nth(i).click()
+        dialog = page.get_by_role("dialog")
+        dialog.wait_for(timeout=timeout_ms)
+        page.wait_for_timeout(500)
+        img = loaded(dialog)
+        if img is not None:
+            return img
+        page.keyboard.press("Escape")
+        dialog.wait_for(state="hidden", timeout=timeout_ms)
+    return None
+
+
 def open_lineage(page, base: str, timeout_ms: float = 60_000) -> None:
     page.goto(f"{base}/asset-groups", wait_until="domcontentloaded")
     page.get_by_role("button", name="Materialize all…").wait_for(timeout=timeout_ms)
+
+
+def graph_setting(page, item: str) -> None:
+    """The lineage graph's settings menu (the gear by the zoom slider) -> ``item``."""
+    page.get_by_role("button", name="settings", exact=True).click()
+    page.get_by_role("menuitem", name=item).click()
+    page.keyboard.press("Escape")  # the menu stays open after a choice
+    page.get_by_role("menuitem", name=item).wait_for(state="detached")
 
 
 def launch_materialize_all(page, base: str, partitions: str, button: str, shots: Shots, name: str,
@@ -321,12 +446,18 @@ def launch_materialize_all(page, base: str, partitions: str, button: str, shots:
         buttons = dialog.get_by_role("button").all_inner_texts()
         raise E2EError(f"'{button}' not in the Materialize dialog after selecting {partitions}; "
                        f"buttons: {buttons}") from exc
+    loading = dialog.get_by_text("Loading pipeline and partition sets")
+    try:  # the dialog fills in its partition sets; launching before is allowed but racy
+        loading.first.wait_for(state="hidden", timeout=timeout_ms)
+    except Exception:
+        pass
     shots.take(page, f"{name}_dialog")
     launch.click()
     toast = page.get_by_text(re.compile(r"^(Launched run|Created backfill)\b"))
     toast.first.wait_for(timeout=timeout_ms)
     view = page.get_by_role("link", name="View", exact=True)
     href = view.first.get_attribute("href")
+    page.wait_for_timeout(500)  # the toast slides in
     shots.take(page, f"{name}_launched")
     if not href:
         raise E2EError(f"no 'View' link in the launch toast ({toast.first.inner_text()!r})")

@@ -39,8 +39,8 @@ def _days(first: str, last: str) -> set[str]:
 def test_one_partition_run_and_three_day_backfill_succeed(dev, page, shots, ui_runs):
     bf, run = ui_runs.backfill, ui_runs.one_partition_run
     assert ui_runs.status[bf] == "COMPLETED_SUCCESS", (
-        f"backfill {bf} of {BACKFILL} ended {ui_runs.status[bf]}; see {dev.url}/runs/b/{bf}")
-    assert ui_runs.status[run] == "SUCCESS", f"run {run} of {GOOD_DAY} ended {ui_runs.status[run]}"
+        f"backfill {bf} of {BACKFILL} ended {ui_runs.status[bf]}:\n  {ui_runs.why(bf)}")
+    assert ui_runs.status[run] == "SUCCESS", f"run {run} of {GOOD_DAY} ended {ui_runs.status[run]}:\n  {ui_runs.why(run)}"
 
     page.goto(f"{dev.url}/runs/{run}", wait_until="domcontentloaded")
     page.get_by_text(f"partition: {GOOD_DAY}").first.wait_for()
@@ -49,17 +49,17 @@ def test_one_partition_run_and_three_day_backfill_succeed(dev, page, shots, ui_r
 
     page.goto(f"{dev.url}/runs/b/{bf}", wait_until="domcontentloaded")
     page.get_by_text(f"{BACKFILL[0]}...{BACKFILL[1]}").first.wait_for()
-    page.get_by_text("Completed", exact=True).first.wait_for()
+    status = ui.labeled_value(page, "Status")
+    assert status in ("Succeeded", "Completed"), f"backfill page shows status {status!r}"
     shots.take(page, "backfill_three_days_success")
 
 
 def test_lineage_shows_every_asset(dev, page, shots, infos, ui_runs):
     ui.open_lineage(page, dev.url)
     # every group expanded, top-to-bottom, without the side navigation: the whole graph in view
-    page.get_by_role("button", name="settings", exact=True).click()
-    page.get_by_role("menuitem", name="Expand all groups").click()
-    page.get_by_role("button", name="settings", exact=True).click()
-    page.get_by_role("menuitem", name="Change graph to vertical orientation").click()
+    ui.graph_setting(page, "Expand all groups")
+    page.wait_for_url(re.compile(r"[?&]expanded="))  # the expanded groups live in the URL
+    ui.graph_setting(page, "Change graph to vertical orientation")
     page.get_by_role("button", name="Hide navigation").click()
     page.set_viewport_size({"width": 2000, "height": 1300})
     page.reload(wait_until="domcontentloaded")
@@ -73,45 +73,47 @@ def test_lineage_shows_every_asset(dev, page, shots, infos, ui_runs):
     for group in {i.group for i in infos.values()}:
         page.get_by_text(group, exact=True).first.wait_for()
     page.wait_for_timeout(1500)  # status badges fill in
-    shots.take(page, "asset_graph", docs_name="asset_graph.png")
+    # the graph panel only (right of the asset tree: from the search field's left edge)
+    search = page.get_by_text("Search and filter assets").first.bounding_box()
+    view = page.viewport_size
+    left = max(0, search["x"] - 40) if search else 0
+    shots.take(page, "asset_graph", docs_name="asset_graph.png",
+                clip={"x": left, "y": 0, "width": view["width"] - left, "height": view["height"]})
     page.set_viewport_size({"width": 1600, "height": 1000})
     assert not missing, f"assets without a node on the lineage page: {missing}"
 
 
 def test_report_page_shows_the_table(dev, page, shots, infos, ui_runs):
+    """The report's page (its ``GOOD_DAY`` partition) shows its metadata table with ads, cost and
+    estimated ROAS, and the report's plot; until the report exists, ``raw/fx_rates``' table."""
     target = _target(infos)
     words = REPORT_COLUMNS if target == REPORT else FALLBACK_COLUMNS
-    page.goto(ui.asset_url(dev.url, target), wait_until="domcontentloaded")
+    name = target.replace("/", "_")
+    page.goto(ui.asset_url(dev.url, target, view="partitions", partition=GOOD_DAY), wait_until="domcontentloaded")
     page.get_by_text("Metadata", exact=True).first.wait_for()
-    page.get_by_role("row").filter(has_text="dagster/row_count").or_(
-        page.get_by_role("row").filter(has_text="dagster/partition_row_count")).first.wait_for()
-    shots.take(page, f"asset_{target.replace('/', '_')}", full_page=True)
+    row_count = page.get_by_role("row").filter(has_text=re.compile(r"dagster/(partition_)?row_count"))
+    try:
+        row_count.first.wait_for()
+    except Exception:
+        shots.take(page, f"asset_{name}_no_metadata")
+        pytest.fail(f"{target} {GOOD_DAY}: no materialization metadata on its page (run {ui_runs.one_partition_run}:"
+                    f"\n  {ui_runs.why(ui_runs.one_partition_run)})")
+    page.wait_for_timeout(1000)  # markdown and tables settle
+    shots.take(page, f"asset_{name}", docs_name="report.png")
 
-    headers_seen = []
-    buttons = page.get_by_role("row").get_by_text("[Show Markdown]")
-    for i in range(buttons.count()):
-        buttons.nth(i).click()
-        dialog = page.get_by_role("dialog")
-        dialog.get_by_role("columnheader").first.wait_for()
-        headers = [h.strip().lower() for h in dialog.get_by_role("columnheader").all_inner_texts()]
-        headers_seen.append(headers)
-        if all(any(w in h for h in headers) for w in words):
-            assert dialog.get_by_role("row").count() > 1, f"{target}: the table has no rows"
-            shots.take(page, f"asset_{target.replace('/', '_')}_table", docs_name="report.png")
-            page.keyboard.press("Escape")
-            break
-        page.keyboard.press("Escape")
-        dialog.wait_for(state="hidden")
-    else:
-        pytest.fail(f"{target}: no metadata table with columns {words}; tables seen: {headers_seen}")
+    table, headers = ui.find_table(page, words)
+    assert table is not None, f"{target}: no metadata table with columns {words}; tables seen: {headers}"
+    assert table.get_by_role("row").count() > 1, f"{target}: the table {headers} has no rows"
+    shots.take(page, f"asset_{name}_table")
+    page.keyboard.press("Escape")
 
     if target == REPORT:
-        # the report's plot: an image in its metadata (markdown) or a chart in "Plots"
-        page.goto(ui.asset_url(dev.url, target), wait_until="domcontentloaded")
-        page.get_by_text("Metadata", exact=True).first.wait_for()
-        plot = page.locator("img[src^='data:image'], canvas, .recharts-wrapper, svg[role='img']")
-        assert plot.count() > 0 or page.get_by_text("Plots", exact=True).count() > 0, "no plot on the report page"
-        shots.take(page, "report_plot", full_page=True)
+        page.reload(wait_until="domcontentloaded")
+        row_count.first.wait_for()
+        img = ui.find_image(page)
+        assert img is not None, f"{target}: no plot (image) in its metadata"
+        shots.take(page, "report_plot", docs_name="report_plot.png")
+        page.keyboard.press("Escape")
 
 
 def test_asset_checks_pass(dev, page, shots, infos, ui_runs):
@@ -145,7 +147,8 @@ def test_failing_blocking_check_is_shown_and_blocks_downstream(dev, page, shots,
     assert ui_runs.status[run] in ("FAILURE", "SUCCESS"), ui_runs.status[run]
 
     execs = [e for e in ui.check_executions(dev, BROKEN_ASSET, BROKEN_CHECK) if e["partition"] == BAD_DAY]
-    assert execs and execs[0]["status"] == "FAILED", f"{BROKEN_CHECK} on {BAD_DAY}: {execs[:1]}"
+    assert execs and execs[0]["status"] == "FAILED", (
+        f"{BROKEN_CHECK} on {BAD_DAY}: {execs[:1]}; the run's problems:\n  {ui_runs.why(run)}")
     message = execs[0]["evaluation"]["description"]
     assert message and "wrong sign" in message, message
 
