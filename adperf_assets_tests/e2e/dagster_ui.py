@@ -194,6 +194,7 @@ class AssetInfo:
     key: str  # "raw/fx_rates"
     group: str
     checks: tuple[str, ...]
+    blocking_checks: tuple[str, ...]
     downstream: tuple[str, ...]  # direct children
 
     @property
@@ -203,12 +204,13 @@ class AssetInfo:
 
 def asset_infos(dev: DagsterDev) -> dict[str, AssetInfo]:
     data = dev.graphql("""{ assetNodes { assetKey { path } groupName dependedByKeys { path }
-        assetChecksOrError { ... on AssetChecks { checks { name } } } } }""")
+        assetChecksOrError { ... on AssetChecks { checks { name blocking } } } } }""")
     out = {}
     for n in data["assetNodes"]:
         checks = n["assetChecksOrError"].get("checks") or []
         key = "/".join(n["assetKey"]["path"])
         out[key] = AssetInfo(key=key, group=n["groupName"], checks=tuple(sorted(c["name"] for c in checks)),
+                             blocking_checks=tuple(sorted(c["name"] for c in checks if c["blocking"])),
                              downstream=tuple(sorted("/".join(d["path"]) for d in n["dependedByKeys"])))
     return out
 
