@@ -1,12 +1,15 @@
 """Shared pieces of the whole-graph benchmarks: the machine, memory, and per-step times of a Dagster run.
 
 Imported by ``graph_day.py`` and ``backfill.py`` (run as scripts from the repository root, so this
-folder is on ``sys.path``).
+folder is on ``sys.path``). Each measured run happens in a fresh child process
+(``python benchmarks/bench_common.py window FIRST LAST``), so its peak RSS is its own and not
+memory an earlier run left in the allocator.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import platform
 import resource
@@ -244,3 +247,70 @@ def graph(settings):
     from adperf_assets.resources import build_resources
 
     return list(defs.assets or []), list(defs.asset_checks or []), build_resources(settings)
+
+
+# -- one measured run of the whole graph, in a child process -------------------------------------
+
+
+def materialize_window(settings, first: str, last: str) -> dict:
+    """One in-process run of every asset and check over report days [first, last] (a single-run
+    backfill when they differ), on the DuckDB of ``settings``; the figures as a dict."""
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    assets, checks, resources = graph(settings)
+    kw = ({"partition_key": first} if first == last else
+          {"tags": {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}})
+    with dg.instance_for_test() as instance:
+        reset_peak_rss()
+        with RssSampler() as sampler:
+            t, cpu = time.perf_counter(), cpu_seconds()
+            result = dg.materialize([*assets, *checks], instance=instance, resources=resources,
+                                    raise_on_error=False, run_config=QUIET, **kw)
+            wall, cpu = time.perf_counter() - t, cpu_seconds() - cpu
+        steps = step_times(instance, result.run_id, sampler)
+    failures = []
+    for ev in result.all_events:
+        if ev.event_type_value == "STEP_FAILURE":
+            err = ev.event_specific_data.error
+            err = err.cause or err  # the asset's own exception, not Dagster's wrapper
+            failures.append(f"{ev.step_key}: {err.message.strip()[:400]}")
+    return {"first": first, "last": last, "wall": wall, "cpu": cpu, "peak_rss_gib": peak_rss_gib(),
+            "success": result.success, "n_assets": len(assets), "n_checks": len(checks), "failures": failures,
+            "steps": [dataclasses.asdict(s) for s in steps]}
+
+
+def child_window(first: str, last: str, log_dir: Path) -> dict:
+    """``materialize_window`` in a fresh child process (same environment); Dagster's own log
+    lines go to ``log_dir/<first>_<last>.log``."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / f"{first}_{last}.log"
+    with open(log, "w") as err:
+        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "window", first, last],
+                              stdout=subprocess.PIPE, stderr=err, text=True)
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("__RESULT__ ")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"run {first}..{last} failed ({proc.returncode}); see {log}")
+    res = json.loads(lines[-1][len("__RESULT__ "):])
+    res["log"] = str(log)
+    return res
+
+
+def print_window(label: str, res: dict, top: int | None = None) -> None:
+    print(f"\n{label}: {res['wall']:.1f} s wall, {res['cpu']:.1f} s CPU, peak RSS {res['peak_rss_gib']:.2f} GiB, "
+          f"{len(res['steps'])} steps, success={res['success']}", flush=True)
+    print_steps([StepTime(**s) for s in res["steps"]], top=top)
+    for f in res["failures"]:
+        print(f"    FAILED {f}")
+    if res["failures"]:
+        print(f"    (Dagster log: {res['log']})")
+
+
+def _window_main(first: str, last: str) -> None:
+    from adperf_assets.settings import load_settings
+
+    s = load_settings()  # ADPERF_* set by the parent: home, world, world size
+    print("__RESULT__ " + json.dumps(materialize_window(s, first, last)), flush=True)
+
+
+if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "window":
+    _window_main(sys.argv[2], sys.argv[3])
