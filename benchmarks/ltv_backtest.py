@@ -7,7 +7,8 @@ for the world where no retention model is exact), materializes the upstream chai
 
 - MAPE / bias / WAPE / 99%-interval coverage of the cohort method and the geometric baseline,
   from 7, 14 and 30 days, at 30/90/180-day horizons, at four cohort sizes: daily cohort x segment
-  (the table's rows), all segments of a day, segment x install month, all segments x install month;
+  (the table's rows), all segments of a day, segment x install month, all segments x install month
+  (complete install months only: where the back-test's range cuts a month, it is left out);
 - the same for an *oracle* that predicts each cohort's true expected revenue (the world's
   ``truth/users.parquet``): the error no estimator can beat, because a cohort's realised revenue
   scatters around its expectation; and the cohort method's error against that expectation;
@@ -138,16 +139,28 @@ def main() -> None:
     cols = ["estimator", "made_at_day", "horizon", "cohorts", "users", "zero_realised", "mape", "bias", "wape",
             "coverage"]
 
+    def full_months(frame: pd.DataFrame) -> pd.DataFrame:
+        """Rows of install months whose every day is there (per estimator, made_at_day, horizon): a
+        month cut by the back-test's range would be a few daily cohorts scored as a month."""
+        month = pd.to_datetime(frame["install_date"]).dt.to_period("M")
+        days = frame.groupby(["estimator", "made_at_day", "horizon", month])["install_date"].transform("nunique")
+        keep = days.to_numpy() == month.dt.days_in_month.to_numpy()
+        cut = sorted({str(m) for m in month[~keep]})
+        if cut:
+            print(f"(monthly levels leave out the partly covered install month(s) {', '.join(cut)})")
+        return frame[keep]
+
     def show(frame: pd.DataFrame, title: str, horizons=None) -> None:
         frame = with_truth(frame)
         print(f"\n######## {title}: installs {frame['install_date'].min().date()}..{frame['install_date'].max().date()}, "
               f"{frame[frame['estimator'] == 'cohort'][keys].drop_duplicates().shape[0]} cohort x segments, "
               f"{int(frame[frame['estimator'] == 'cohort'].drop_duplicates(keys)['cohort_size'].sum())} users")
+        months = full_months(frame)
         levels = {
             "daily cohort x segment": frame,
             "daily cohort, all segments": pool_cohorts(frame, None, across_segments=True),
-            "monthly cohort x segment": pool_cohorts(frame, "MS"),
-            "monthly cohort, all segments": pool_cohorts(frame, "MS", across_segments=True),
+            "monthly cohort x segment": pool_cohorts(months, "MS"),
+            "monthly cohort, all segments": pool_cohorts(months, "MS", across_segments=True),
         }
         for name, f in levels.items():
             m = backtest_metrics(f, by=OVERALL)[cols]

@@ -310,7 +310,8 @@ def cohort_ltv(
 ) -> dg.Output[pd.DataFrame]:
     """Per install cohort (last 180 days) x segment: expected revenue per installed user over
     30/90/180/365 days with its interval -- revenue to date plus the segment's curve for the rest
-    (scaled by the cohort's own activity from 7 days on) -- and the geometric baseline beside it."""
+    (scaled by the cohort's own activity and spending per active day from 7 days on) -- and the geometric
+    baseline beside it."""
     t0 = time.perf_counter()
     days = window_days(context)
     if retention_fit.empty:

@@ -22,6 +22,13 @@ Per curve, beside the fit:
   standard error of ``cohort.arpu_moving_average``. Revenue per active user falls with age on
   the sample world (buyers stop buying), so this late-age ARPU is used only beyond the observed
   days, where it belongs. A negative average (refunds above revenue) is floored at 0 and flagged.
+- ``arpu_decay_tau`` / ``arpu_decay_k``: it keeps falling beyond the observed days, so the tail is
+  ``mu(t) = arpu * g(t) / g_w * R(t)`` with the age profile ``g(t) = (1 + t / tau)^-k`` (g_w: its
+  active-weighted mean over the ARPU window). A mixture of users whose spending stops at
+  Gamma-distributed daily rates decays exactly so (the Laplace transform of the Gamma). One
+  profile per estimate day, fitted (``arpu_age_profile``) to the revenue per active user of all
+  segments' curves pooled over days 1..L-1 (a segment alone is too thin), each segment keeping
+  its own level. k = 0 is the constant ARPU of the seed.
 - ``user_revenue_cv``: the spread of revenue between users, sd / mean of revenue per user over
   the first ``h_ref = clip(curve_days // 2, 7, 28)`` days, estimated from the cohorts of the
   window as sum_c n_c (x_c - x)^2 / (K - 1) / x^2 (x_c: cohort c's revenue per user, x the
@@ -258,7 +265,7 @@ class CurveSet:
                 "cv_fallback", "geometric_ratio", "geometric_ratio_se", "sbg_alpha", "sbg_beta", "sbg_alpha_se",
                 "sbg_beta_se", "sbg_converged", "sbg_log_likelihood", "rational_a", "rational_b", "rational_c",
                 "rational_d", "rational_a_se", "rational_b_se", "rational_c_se", "rational_d_se", "rational_rss",
-                "day0_rate"]
+                "day0_rate", "arpu_decay_tau", "arpu_decay_k"]
         return pd.DataFrame({c: pd.Series(dtype=types.get(c, float)) for c in cols})
 
     @classmethod
@@ -288,7 +295,7 @@ class CurveSet:
         windows = first["window_days"].unique()
         if len(sources) != 1 or len(windows) != 1:
             raise ValueError(f"retention fit table mixes revenue sources {list(sources)} / windows {list(windows)}")
-        param_cols = [c for c in table.columns if c.startswith(("sbg_", "rational_")) or c == "day0_rate"]
+        param_cols = [c for c in table.columns if c.startswith(("sbg_", "rational_", "arpu_decay_")) or c == "day0_rate"]
         return cls(
             keys=first[["report_date", *SEGMENT_KEYS]].copy(), window_days=int(windows[0]),
             value_column=str(sources[0]), curve_days=first["curve_days"].to_numpy(int),
@@ -381,6 +388,41 @@ def _arpu(active: np.ndarray, value: np.ndarray, L: np.ndarray, window: int):
     return np.maximum(mean, 0.0), se, floored
 
 
+DECAY_TAUS = np.geomspace(1.0, 1000.0, 19)
+DECAY_KS = np.linspace(0.0, 2.0, 41)
+
+
+def arpu_age_profile(active: np.ndarray, value: np.ndarray, L) -> tuple[np.ndarray, np.ndarray]:
+    """Fit revenue per active user by day since install to ``A (1 + t / tau)^-k``, per row (module docstring).
+
+    ``active`` / ``value``: (P, T) active users and revenue by day t; only days 1..L-1 are used
+    (day 0, the install day, buys differently). Weighted least squares on the daily revenue per
+    active user, weights = active users (days nobody was active count for nothing), A in closed
+    form, (tau, k) on a grid (``DECAY_TAUS`` x ``DECAY_KS``). Returns (tau, k); k = 0 (no decay)
+    where fewer than 3 days or no revenue.
+    """
+    a = np.atleast_2d(np.asarray(active, dtype=float))
+    v = np.atleast_2d(np.asarray(value, dtype=float))
+    if a.shape != v.shape:
+        raise ValueError(f"active has shape {a.shape} but value has {v.shape}")
+    P, T = a.shape
+    L = np.broadcast_to(np.asarray(L, dtype=int), (P,))
+    t = np.arange(T)
+    use = (t[None, :] >= 1) & (t[None, :] < L[:, None]) & (a > 0)
+    a = np.where(use, a, 0.0)
+    v = np.where(use, v, 0.0)
+    tau, k = np.meshgrid(DECAY_TAUS, DECAY_KS, indexing="ij")
+    tau, k = tau.ravel(), k.ravel()
+    g = (1.0 + t[None, :] / tau[:, None]) ** (-k[:, None])  # (grid, T)
+    svg = v @ g.T  # (P, grid)
+    sag = a @ (g**2).T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        score = np.where((sag > 0) & (svg > 0), svg**2 / sag, -np.inf)  # SSE = const - score
+    best = score.argmax(axis=1)
+    ok = (use.sum(axis=1) >= 3) & np.isfinite(score.max(axis=1))
+    return np.where(ok, tau[best], 1.0), np.where(ok, k[best], 0.0)
+
+
 def _user_cv(cum_value: np.ndarray, size: np.ndarray, lo: int, hi: int, h: int) -> float:
     """sd / mean of revenue per user over days < h, from cohorts lo..hi (module docstring)."""
     if hi < lo:
@@ -460,8 +502,22 @@ def segment_curves(
             r_se[k] = fits.blended(k).survival_se(np.arange(T))
     arpu, arpu_se, floored = _arpu(a, v, L, arpu_window)
     t = np.arange(T)[None, :]
+    # one age profile of revenue per active user per estimate day, from all its segments pooled
+    ends, which = np.unique(end, return_inverse=True)
+    pool_a = np.zeros((len(ends), T))
+    pool_v = np.zeros((len(ends), T))
+    np.add.at(pool_a, which, a)
+    np.add.at(pool_v, which, v)
+    pool_L = np.zeros(len(ends), dtype=int)
+    np.maximum.at(pool_L, which, L)
+    d_tau, d_k = arpu_age_profile(pool_a, pool_v, pool_L)
+    d_tau, d_k = d_tau[which], d_k[which]
+    g = (1.0 + t / d_tau[:, None]) ** (-d_k[:, None])
+    in_w = (t >= np.maximum(L - arpu_window, 0)[:, None]) & (t < L[:, None])
+    wa = np.where(in_w, a, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        mu = np.where(t < L[:, None], v / np.where(n > 0, n, 1.0), arpu[:, None] * R)
+        g_w = np.where(wa.sum(axis=1) > 0, (wa * g).sum(axis=1) / wa.sum(axis=1), 1.0)
+        mu = np.where(t < L[:, None], v / np.where(n > 0, n, 1.0), arpu[:, None] * g / g_w[:, None] * R)
     # spread of revenue between users, from the window's cohorts (and all segments pooled as fallback)
     lo = np.maximum(end - window_days + 1, 0)
     h_ref = np.clip(L // 2, CV_MIN_DAYS, CV_MAX_DAYS)
@@ -480,7 +536,7 @@ def segment_curves(
         "sbg_converged": fits.sbg_converged.astype(bool), "sbg_log_likelihood": fits.log_likelihood,
         **{f"rational_{p}": fits.rational[:, i] for i, p in enumerate("abcd")},
         **{f"rational_{p}_se": se_rat[:, i] for i, p in enumerate("abcd")},
-        "rational_rss": fits.rss, "day0_rate": fits.day0,
+        "rational_rss": fits.rss, "day0_rate": fits.day0, "arpu_decay_tau": d_tau, "arpu_decay_k": d_k,
     })
     curves = CurveSet(
         keys=keys, window_days=window_days, value_column=cube.value_column, curve_days=L, cohorts=cohorts,

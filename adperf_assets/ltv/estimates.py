@@ -12,6 +12,15 @@ A cohort of ``n`` users that has been seen for ``m`` days (days 0..m-1), as of e
   are active days per installed user over the observed days. A cohort with fewer than 7 days
   uses its segment's curve and ARPU alone (``ratio = 1``, ``basis = "segment"``); the seed's
   first estimate needs a week.
+- ``spend``: from 7 days on, the cohort's own revenue per active day relative to its segment's,
+  ``1 + Z (q_c - 1)`` (``q_c`` = own revenue per own active day / the segment's over the same days),
+  ``ratio`` then being the activity ratio times it. Users keep their spending level (a user who
+  bought early buys again; a campaign's users are worth more or less than its segment's average),
+  so a cohort that spent more per active day early spends more later. ``Z`` (0..1) is measured,
+  not set: ``spend_persistence`` regresses the later revenue per active day of the window's
+  cohorts on their early one (Buhlmann-Straub weights: early active days), within segments. It is
+  a per-user persistence, so it does not grow with the cohort's size and the estimates of daily
+  cohorts add up to the estimate of their sum (a month).
 
 Why not fit each cohort's own curve and ARPU: on the sample world the median cohort x segment
 has 6 users and ~0.03 purchases per active day, so its own 7-day ARPU and curve are mostly
@@ -50,6 +59,7 @@ CREDIBILITY_USERS = 50.0
 ESTIMATE_COLUMNS = [
     "report_date", "install_date", *SEGMENT_KEYS, "cohort_size", "horizon", "estimator", "ltv_per_user_usd",
     "lower_usd", "upper_usd", "se_usd", "observed_days", "basis", "revenue_to_date_usd", "activity_ratio",
+    "spend_ratio",
 ]
 
 
@@ -57,12 +67,74 @@ def empty_estimates() -> pd.DataFrame:
     """No rows, with the column types of ``estimate_ltv``'s output."""
     types = {"report_date": "datetime64[ns]", "install_date": "datetime64[ns]", "is_emulator": bool,
              "cohort_size": "int64", "horizon": "int64", "observed_days": "int64"}
-    floats = {"ltv_per_user_usd", "lower_usd", "upper_usd", "se_usd", "revenue_to_date_usd", "activity_ratio"}
+    floats = {"ltv_per_user_usd", "lower_usd", "upper_usd", "se_usd", "revenue_to_date_usd", "activity_ratio",
+              "spend_ratio"}
     return pd.DataFrame({c: pd.Series(dtype=types.get(c, float if c in floats else object)) for c in ESTIMATE_COLUMNS})
 
 
 def _gather(a: np.ndarray, k: np.ndarray, t: np.ndarray) -> np.ndarray:
     return a[k, np.clip(t, 0, a.shape[1] - 1)]
+
+
+def follow_days(early_days: int, window_days: int) -> int:
+    """Later days ``spend_persistence`` compares with the first ``early_days``: up to half the window
+    (at least 14), so half the window's cohorts have seen them."""
+    return max(window_days // 2 - early_days, 14)
+
+
+def spend_persistence(cube: ActivityCube, end, early_days, window_days: int) -> np.ndarray:
+    """How much of a cohort's early revenue per active day, relative to its segment's, carries into its later days.
+
+    For each pair (estimate day index ``end`` into the cube, ``early_days`` m): the cohorts installed
+    in ``[end - window_days + 1, end - m - f + 1]`` (f = ``follow_days(m, window_days)``; those whose
+    days 0..m+f-1 are known at ``end``), every segment, give per cohort x segment the revenue per
+    active day over days < m (x) and over days m..m+f-1 (y). Within each segment, the weighted least
+    squares slope of y on x, weights = early active days (Buhlmann-Straub), is made relative
+    (x / mean x, y / mean y) and the segments are pooled: Z = sum cov_s / sum var_s. Returns Z
+    clipped to 0..1, 0 where the window holds no such cohorts or no revenue.
+
+    With per-user persistence of the spending level and users independent, the slope of a cohort's
+    mean is the same for any cohort size (the early days' noise and the signal both shrink as 1/n),
+    so one Z serves cohorts of every size. Segments without revenue are left out.
+    """
+    end = np.asarray(end, dtype=int)
+    early = np.asarray(early_days, dtype=int)
+    if end.shape != early.shape:
+        raise ValueError(f"end has {end.size} values but early_days has {early.size}")
+    if (early < 1).any():
+        raise ValueError(f"early_days must be >= 1, got {int(early.min())}")
+    Z = np.zeros(end.shape, dtype=float)
+    C = cube.size.shape[1]
+    for m in np.unique(early):
+        f = follow_days(int(m), window_days)
+        if m + f > cube.max_age:
+            continue
+        r1 = cube.cum_value[:, :, m]
+        a1 = cube.cum_active[:, :, m]
+        r2 = cube.cum_value[:, :, m + f] - r1
+        a2 = cube.cum_active[:, :, m + f] - a1
+        ok = (a1 > 0) & (a2 > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            parts = [np.where(ok, x, 0.0) for x in (a1, r1, r1 * r2 / a2, a1 * r2 / a2, r1**2 / a1)]
+        pre = [np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(x, axis=1)], axis=1) for x in parts]
+        rows = np.flatnonzero(early == m)
+        e = end[rows]
+        lo = np.clip(e - window_days + 1, 0, C)
+        hi = np.clip(e - m - f + 2, 0, C)  # exclusive
+        hi = np.maximum(hi, lo)
+        sA1, sR1, sP, sQ, sU = (x[:, hi].T - x[:, lo].T for x in pre)  # (rows, S)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            xbar = sR1 / sA1
+            ybar = sQ / sA1
+            cov = sP - xbar * sQ
+            var = sU - xbar**2 * sA1
+            use = (sA1 > 0) & (xbar > 0) & (ybar > 0)
+            cov_rel = np.where(use, cov / (xbar * ybar), 0.0)
+            var_rel = np.where(use, var / xbar**2, 0.0)
+            num, den = cov_rel.sum(axis=1), var_rel.sum(axis=1)
+            z = np.where(den > 0, num / den, 0.0)
+        Z[rows] = np.clip(np.nan_to_num(z), 0.0, 1.0)
+    return Z
 
 
 def estimate_ltv(
@@ -123,7 +195,20 @@ def estimate_ltv(
     w = n_c / (n_c + credibility_users)
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(seg_active > 0, own_active / np.where(seg_active > 0, seg_active, 1.0), 1.0)
-    ratio = np.where(m >= MIN_DAYS, 1.0 + w * (rel - 1.0), 1.0)
+    activity = np.where(m >= MIN_DAYS, 1.0 + w * (rel - 1.0), 1.0)
+    # the cohort's own revenue per active day relative to its segment's, weighted by the measured persistence
+    own_rev = cube.cum_value[s, c, np.minimum(seen, cube.max_age)] / n_c
+    seg_rev = _gather(cum_mu, k, seen)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.where((own_active > 0) & (seg_rev > 0) & (seg_active > 0),
+                     (own_rev / own_active) / (seg_rev / seg_active), 1.0)
+    persist = np.zeros(len(req))
+    young = m < MIN_DAYS
+    if (~young).any():
+        persist[~young] = spend_persistence(cube, e[ok][~young], np.clip(seen[~young], 1, max(curves.window_days // 2, 1)),
+                                            curves.window_days)
+    spend = np.where(young, 1.0, np.maximum(1.0 + persist * (q - 1.0), 0.0))
+    ratio = activity * spend
     cv = curves.user_revenue_cv[k]
     cv = np.where(np.isfinite(cv), cv, curves.cv_fallback[k])
     A, se_A = curves.arpu[k], curves.arpu_se[k]
@@ -160,7 +245,7 @@ def estimate_ltv(
             "row": np.arange(len(req)), "horizon": h, "estimator": "cohort", "ltv_per_user_usd": ltv,
             "lower_usd": np.maximum(ltv - z * sd, own), "upper_usd": ltv + z * sd, "se_usd": sd,
             "observed_days": m, "basis": np.where(m >= MIN_DAYS, "cohort", "segment"),
-            "revenue_to_date_usd": own, "activity_ratio": ratio,
+            "revenue_to_date_usd": own, "activity_ratio": activity, "spend_ratio": spend,
         }))
         if geometric:
             r, se_r = curves.geometric_ratio[k], curves.geometric_ratio_se[k]
@@ -175,6 +260,7 @@ def estimate_ltv(
                 "row": np.arange(len(req)), "horizon": h, "estimator": "geometric", "ltv_per_user_usd": g,
                 "lower_usd": np.maximum(g - z * g_se, 0.0), "upper_usd": g + z * g_se, "se_usd": g_se,
                 "observed_days": m, "basis": "segment", "revenue_to_date_usd": own, "activity_ratio": 1.0,
+                "spend_ratio": 1.0,
             }))
     out = pd.concat(frames, ignore_index=True)
     base = req[["report_date", "install_date", *SEGMENT_KEYS]].copy()

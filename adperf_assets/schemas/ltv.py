@@ -104,7 +104,8 @@ CohortLtvFrame = frame_type(
     "Per report day, install cohort (installed in the last 180 days) x segment and horizon (30/90/180/365 "
     "days): expected revenue per installed user with its 99% interval, by the cohort (studio) method and "
     "the geometric baseline (estimator). observed_days: days of the cohort seen; basis 'segment' when "
-    "fewer than 7 (segment curve and ARPU only) else 'cohort'; revenue_to_date_usd: already made.",
+    "fewer than 7 (segment curve and ARPU only) else 'cohort'; revenue_to_date_usd: already made; "
+    "activity_ratio / spend_ratio: the cohort's own active days and revenue per active day against its segment's.",
     [
         date_col("report_date"),
         date_col("install_date"),
@@ -120,6 +121,7 @@ CohortLtvFrame = frame_type(
         PandasColumn.categorical_column("basis", {"cohort", "segment"}, non_nullable=True),
         float_col("revenue_to_date_usd"),
         float_col("activity_ratio", min_value=0.0),
+        float_col("spend_ratio", min_value=0.0),
     ],
 )
 

@@ -9,8 +9,8 @@ import pytest
 from adperf_assets.ltv.activity import ACTIVITY_COLUMNS, cohort_activity, user_days
 from adperf_assets.ltv.backtest import SEGMENT_KEYS
 from adperf_assets.ltv.cohort import arpu_moving_average, geometric_ltv
-from adperf_assets.ltv.curves import ActivityCube, CurveSet, _arpu, segment_curves
-from adperf_assets.ltv.estimates import ESTIMATE_COLUMNS, estimate_ltv
+from adperf_assets.ltv.curves import ActivityCube, CurveSet, _arpu, arpu_age_profile, segment_curves
+from adperf_assets.ltv.estimates import ESTIMATE_COLUMNS, estimate_ltv, follow_days, spend_persistence
 from adperf_assets.ltv.retention import combine_cohorts
 
 FIRST = pd.Timestamp("2025-01-01")
@@ -62,9 +62,14 @@ def test_pooled_curve_is_combine_cohorts(activity, cube):
         np.testing.assert_allclose(curves.revenue[k, :L], ref["revenue_usd"])
         np.testing.assert_allclose(curves.access_rate()[k, :L], ref["access_rate"])
         np.testing.assert_array_equal(curves.cohorts[k, :L], ref["cohorts"])
-        # observed days: mu is the pooled revenue per installed user; later: ARPU x fitted retention
+        # observed days: mu is the pooled revenue per installed user; later: ARPU x age profile x fitted retention
         np.testing.assert_allclose(curves.revenue_per_user[k, :L], ref["revenue_usd"] / ref["cohort_size"])
-        np.testing.assert_allclose(curves.revenue_per_user[k, L:], curves.arpu[k] * curves.retention[k, L:])
+        tau, kk = curves.params.loc[k, ["arpu_decay_tau", "arpu_decay_k"]]
+        g = (1 + np.arange(365) / tau) ** -kk
+        a = curves.active_users[k, L - 28:L]
+        g_w = (a * g[L - 28:L]).sum() / a.sum()
+        np.testing.assert_allclose(curves.revenue_per_user[k, L:], curves.arpu[k] * g[L:] / g_w * curves.retention[k, L:])
+        assert kk > 0  # purchases fall with age in the synthetic app: the tail ARPU falls too
         assert (np.diff(curves.retention[k]) <= 1e-12).all() and curves.retention[k, 0] <= 1
 
 
@@ -116,6 +121,22 @@ def test_estimates_add_revenue_to_date_and_respect_their_interval(activity, cube
         assert r.lower_usd == pytest.approx(r.ltv_per_user_usd) and r.upper_usd == pytest.approx(r.ltv_per_user_usd)
     young = cohort[cohort["observed_days"] < 7]
     assert (young["basis"] == "segment").all() and (young["activity_ratio"] == 1.0).all()
+    assert (young["spend_ratio"] == 1.0).all() and (est.loc[est["estimator"] == "geometric", "spend_ratio"] == 1.0).all()
+    # from 7 days: 1 + Z (own revenue per active day / the segment's - 1), Z measured on the window
+    old = cohort[(cohort["observed_days"] >= 7) & (cohort["horizon"] == 365)]
+    k = curves.index(old["report_date"], old)
+    s_, c_ = cube.segment_index(old), (old["install_date"] - cube.first_day).dt.days.to_numpy()
+    seen = np.minimum(old["observed_days"].to_numpy(), curves.curve_days[k])
+    own = cube.cum_value[s_, c_, seen] / cube.cum_active[s_, c_, seen]
+    seg = curves.revenue[k].cumsum(axis=1)[np.arange(len(k)), seen - 1] / curves.active_users[k].cumsum(axis=1)[
+        np.arange(len(k)), seen - 1]
+    # (the segment's pooled curve weighs days by the cohorts that reached them: compare where all did)
+    z = spend_persistence(cube, (old["report_date"] - cube.first_day).dt.days.to_numpy(), np.minimum(seen, 30), 60)
+    assert (z > 0).any() and (z <= 1).all()
+    full = seen <= 7
+    assert full.any()
+    np.testing.assert_allclose(old["spend_ratio"].to_numpy()[full],
+                               np.maximum(1 + z[full] * (own[full] / seg[full] - 1), 0), rtol=0.02)
     assert (cohort.loc[cohort["observed_days"] >= 7, "basis"] == "cohort").all()
     grows = cohort.groupby(["install_date", *SEGMENT_KEYS])["ltv_per_user_usd"].apply(lambda s: s.is_monotonic_increasing)
     assert grows.all()
@@ -177,3 +198,54 @@ def test_cohort_activity_counts_each_user_once():
         cohort_activity(pd.concat([seg, seg.iloc[:1]]), user_days(logins, pay, None), [pd.Timestamp("2025-01-02")], 30)
     with pytest.raises(ValueError, match="no net_usd"):
         user_days(logins, pay.assign(net_usd=[1.0, np.nan, 2.0]), None)
+
+
+def test_arpu_age_profile_recovers_the_decay_and_ignores_unobserved_days():
+    t = np.arange(120)
+    a = np.tile(np.linspace(500, 50, 120), (3, 1))
+    tau, k = arpu_age_profile(a, a * 2.0 * (1 + t / 10.0) ** -0.5, 90)
+    assert tau == pytest.approx([10.0] * 3) and k == pytest.approx([0.5] * 3)
+    value = np.vstack([a[0] * 0.3, a[1] * 2.0 * (1 + t / 10.0) ** -0.5, a[2] * 0.3])
+    value[1, 60:] = 1e6  # beyond the curve's 60 observed days: not used
+    value[2, 0] = 1e3  # the install day is not used either
+    tau, k = arpu_age_profile(a, value, np.array([120, 60, 120]))
+    assert k[0] == 0.0 and k[2] == 0.0  # a constant ARPU has no decay
+    assert (tau[1], k[1]) == (pytest.approx(10.0), pytest.approx(0.5))
+    tau, k = arpu_age_profile(a[:1], value[:1], 3)  # days 1, 2: too few to fit
+    assert k[0] == 0.0
+    with pytest.raises(ValueError, match="shape"):
+        arpu_age_profile(a, value[:, :10], 5)
+
+
+def _cube(early_level, late_level, active=10.0, days=40, max_age=60):
+    """Cube of one segment x cohorts, ``active`` users active every day, revenue per active day
+    ``early_level[c]`` on days < 7 and ``late_level[c]`` after."""
+    C = len(early_level)
+    t = np.arange(max_age)
+    level = np.where(t[None, :] < 7, np.asarray(early_level)[:, None], np.asarray(late_level)[:, None])
+    act = np.full((1, C, max_age), active)
+    return ActivityCube(pd.DataFrame([SEGS[0]], columns=list(SEGMENT_KEYS)), FIRST, FIRST + pd.Timedelta(days=days),
+                        np.full((1, C), active), act, act * level[None], "revenue_usd", max_age)
+
+
+def test_spend_persistence_is_the_relative_slope_of_later_on_early_spending():
+    x = np.random.default_rng(0).gamma(2.0, 1.0, 60)
+    window = 40
+    f = follow_days(7, window)
+    assert f == 14
+    end = np.array([59, 59, 59])
+    early = np.array([7, 7, 7])
+    # later spending equals early spending: fully persistent
+    assert spend_persistence(_cube(x, x, days=59), end, early, window) == pytest.approx([1.0] * 3)
+    # later = mean + 0.4 (early - mean): Z = 0.4 (the cohorts of the window that have seen 7 + 14 days)
+    lo, hi = 59 - window + 1, 59 - 7 - f + 1
+    xm = x[lo:hi + 1].mean()
+    z = spend_persistence(_cube(x, xm + 0.4 * (x - xm), days=59), end[:1], early[:1], window)
+    assert z[0] == pytest.approx(0.4)
+    # later spending the same for every cohort: 0; opposite to the early one: clipped at 0
+    assert spend_persistence(_cube(x, np.ones(60), days=59), end[:1], early[:1], window)[0] == pytest.approx(0.0)
+    assert spend_persistence(_cube(x, 2 * xm - x + 1, days=59), end[:1], early[:1], window)[0] == 0.0
+    # too early for any cohort of the window to have been followed: 0
+    assert spend_persistence(_cube(x, x, days=59), np.array([15]), np.array([7]), window)[0] == 0.0
+    with pytest.raises(ValueError, match="early_days must be >= 1"):
+        spend_persistence(_cube(x, x, days=59), end[:1], np.array([0]), window)
