@@ -39,7 +39,11 @@ Interval (99% by default), from three independent parts of the remainder's error
 - the cohort's own luck: its ``n`` users' revenue scatters around the expectation with
   sd = cv * remainder / sqrt(n) -- the part that dominates for small cohorts.
 
-The lower end is floored at the revenue already made. The geometric baseline is the seed's old
+The parts are scaled by the activity ratio and by the spend ratio where it is above 1 (a
+low one lowers the estimate, not its uncertainty). The lower end is the normal one floored at
+the revenue already made; the upper end is the larger of the normal one and that of a lognormal
+remainder with the same mean and sd: revenue is right-skewed, and the cohorts the normal
+interval missed all realised more than its upper end (back-test). The geometric baseline is the seed's old
 method on the same segment curve: ``ARPU (1 - r^H) / (1 - r)``, r the daily retention ratio,
 with ``cohort.geometric_ltv``'s interval (ARPU and ratio errors only), no revenue to date.
 """
@@ -56,6 +60,7 @@ from adperf_assets.ltv.retention import MIN_DAYS
 
 HORIZONS = (30, 90, 180, 365)
 CREDIBILITY_USERS = 50.0
+MIN_FOLLOWED_COHORTS = 28  # install days of cohorts spend_persistence needs (a month), else Z = 0
 ESTIMATE_COLUMNS = [
     "report_date", "install_date", *SEGMENT_KEYS, "cohort_size", "horizon", "estimator", "ltv_per_user_usd",
     "lower_usd", "upper_usd", "se_usd", "observed_days", "basis", "revenue_to_date_usd", "activity_ratio",
@@ -91,7 +96,8 @@ def spend_persistence(cube: ActivityCube, end, early_days, window_days: int) -> 
     active day over days < m (x) and over days m..m+f-1 (y). Within each segment, the weighted least
     squares slope of y on x, weights = early active days (Buhlmann-Straub), is made relative
     (x / mean x, y / mean y) and the segments are pooled: Z = sum cov_s / sum var_s. Returns Z
-    clipped to 0..1, 0 where the window holds no such cohorts or no revenue.
+    clipped to 0..1, 0 where the window holds fewer than ``MIN_FOLLOWED_COHORTS`` install days
+    of such cohorts (a slope of a few cohorts is mostly their whales) or no revenue.
 
     With per-user persistence of the spending level and users independent, the slope of a cohort's
     mean is the same for any cohort size (the early days' noise and the signal both shrink as 1/n),
@@ -133,6 +139,7 @@ def spend_persistence(cube: ActivityCube, end, early_days, window_days: int) -> 
             var_rel = np.where(use, var / xbar**2, 0.0)
             num, den = cov_rel.sum(axis=1), var_rel.sum(axis=1)
             z = np.where(den > 0, num / den, 0.0)
+        z = np.where(hi - lo >= MIN_FOLLOWED_COHORTS, z, 0.0)
         Z[rows] = np.clip(np.nan_to_num(z), 0.0, 1.0)
     return Z
 
@@ -238,12 +245,20 @@ def estimate_ltv(
             var_tail = D**2 * se_A**2 + A**2 * se_D**2 + se_A**2 * se_D**2
             sd_own = np.where(rem > 0, cv * rem / np.sqrt(n_c), 0.0)
             se_emp = np.where(rem > 0, se_emp, 0.0)
-            sd = ratio * np.sqrt(se_emp**2 + var_tail + sd_own**2)
+            # a low spend ratio lowers the estimate, not its uncertainty: users who have not bought yet may
+            sd = activity * np.maximum(spend, 1.0) * np.sqrt(se_emp**2 + var_tail + sd_own**2)
         sd = np.where(np.isnan(sd) & (rem > 0), np.inf, np.nan_to_num(sd))
         ltv = own + ratio * rem
+        # revenue is right-skewed (a few big buyers): the upper end is the larger of the normal one and
+        # that of a lognormal remainder with the same mean and sd
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            s2 = np.log1p((sd / (ratio * rem)) ** 2)
+            upper_ln = np.where((ratio * rem > 0) & np.isfinite(s2),
+                                own + ratio * rem * np.exp(-s2 / 2 + z * np.sqrt(s2)), -np.inf)
+        upper = np.maximum(ltv + z * sd, upper_ln)
         frames.append(pd.DataFrame({
             "row": np.arange(len(req)), "horizon": h, "estimator": "cohort", "ltv_per_user_usd": ltv,
-            "lower_usd": np.maximum(ltv - z * sd, own), "upper_usd": ltv + z * sd, "se_usd": sd,
+            "lower_usd": np.maximum(ltv - z * sd, own), "upper_usd": upper, "se_usd": sd,
             "observed_days": m, "basis": np.where(m >= MIN_DAYS, "cohort", "segment"),
             "revenue_to_date_usd": own, "activity_ratio": activity, "spend_ratio": spend,
         }))

@@ -10,7 +10,13 @@ from adperf_assets.ltv.activity import ACTIVITY_COLUMNS, cohort_activity, user_d
 from adperf_assets.ltv.backtest import SEGMENT_KEYS
 from adperf_assets.ltv.cohort import arpu_moving_average, geometric_ltv
 from adperf_assets.ltv.curves import ActivityCube, CurveSet, _arpu, arpu_age_profile, segment_curves
-from adperf_assets.ltv.estimates import ESTIMATE_COLUMNS, estimate_ltv, follow_days, spend_persistence
+from adperf_assets.ltv.estimates import (
+    ESTIMATE_COLUMNS,
+    MIN_FOLLOWED_COHORTS,
+    estimate_ltv,
+    follow_days,
+    spend_persistence,
+)
 from adperf_assets.ltv.retention import combine_cohorts
 
 FIRST = pd.Timestamp("2025-01-01")
@@ -111,6 +117,13 @@ def test_estimates_add_revenue_to_date_and_respect_their_interval(activity, cube
     assert (cohort["lower_usd"] <= cohort["ltv_per_user_usd"] + 1e-12).all()
     assert (cohort["ltv_per_user_usd"] <= cohort["upper_usd"] + 1e-12).all()
     assert (cohort["lower_usd"] >= cohort["revenue_to_date_usd"] - 1e-12).all()
+    # the upper end: a lognormal remainder with the estimate's mean and sd (right-skewed revenue), above the normal one
+    rest = cohort[cohort["se_usd"] > 0]
+    assert len(rest) > 0
+    z, R, sd = 2.5758293035489004, rest["ltv_per_user_usd"] - rest["revenue_to_date_usd"], rest["se_usd"]
+    s2 = np.log1p((sd / R) ** 2)
+    np.testing.assert_allclose(rest["upper_usd"], rest["revenue_to_date_usd"] + R * np.exp(-s2 / 2 + z * np.sqrt(s2)))
+    assert (rest["upper_usd"] > rest["ltv_per_user_usd"] + z * sd).all()
     # a horizon the cohort has already lived through is its realised revenue, with no uncertainty
     done = cohort[cohort["horizon"] <= cohort["observed_days"]]
     assert len(done) > 0
@@ -229,23 +242,26 @@ def _cube(early_level, late_level, active=10.0, days=40, max_age=60):
 
 
 def test_spend_persistence_is_the_relative_slope_of_later_on_early_spending():
-    x = np.random.default_rng(0).gamma(2.0, 1.0, 60)
-    window = 40
+    x = np.random.default_rng(0).gamma(2.0, 1.0, 120)
+    window = 80
     f = follow_days(7, window)
-    assert f == 14
-    end = np.array([59, 59, 59])
+    assert f == 33
+    end = np.array([119, 119, 119])
     early = np.array([7, 7, 7])
     # later spending equals early spending: fully persistent
-    assert spend_persistence(_cube(x, x, days=59), end, early, window) == pytest.approx([1.0] * 3)
-    # later = mean + 0.4 (early - mean): Z = 0.4 (the cohorts of the window that have seen 7 + 14 days)
-    lo, hi = 59 - window + 1, 59 - 7 - f + 1
+    assert spend_persistence(_cube(x, x, days=119), end, early, window) == pytest.approx([1.0] * 3)
+    # later = mean + 0.4 (early - mean): Z = 0.4 (the cohorts of the window that have seen 7 + 33 days)
+    lo, hi = 119 - window + 1, 119 - 7 - f + 1
+    assert hi - lo + 1 == 41
     xm = x[lo:hi + 1].mean()
-    z = spend_persistence(_cube(x, xm + 0.4 * (x - xm), days=59), end[:1], early[:1], window)
+    z = spend_persistence(_cube(x, xm + 0.4 * (x - xm), days=119), end[:1], early[:1], window)
     assert z[0] == pytest.approx(0.4)
     # later spending the same for every cohort: 0; opposite to the early one: clipped at 0
-    assert spend_persistence(_cube(x, np.ones(60), days=59), end[:1], early[:1], window)[0] == pytest.approx(0.0)
-    assert spend_persistence(_cube(x, 2 * xm - x + 1, days=59), end[:1], early[:1], window)[0] == 0.0
-    # too early for any cohort of the window to have been followed: 0
-    assert spend_persistence(_cube(x, x, days=59), np.array([15]), np.array([7]), window)[0] == 0.0
+    assert spend_persistence(_cube(x, np.ones(120), days=119), end[:1], early[:1], window)[0] == pytest.approx(0.0)
+    assert spend_persistence(_cube(x, 2 * xm - x + 1, days=119), end[:1], early[:1], window)[0] == 0.0
+    # fewer than MIN_FOLLOWED_COHORTS install days followed for 7 + 33 days by day 60 (22): no measure, 0
+    assert spend_persistence(_cube(x, x, days=119), np.array([60, 80]), np.array([7, 7]), window) == pytest.approx(
+        [0.0, 1.0])
+    assert MIN_FOLLOWED_COHORTS == 28
     with pytest.raises(ValueError, match="early_days must be >= 1"):
-        spend_persistence(_cube(x, x, days=59), end[:1], np.array([0]), window)
+        spend_persistence(_cube(x, x, days=119), end[:1], np.array([0]), window)
