@@ -42,6 +42,9 @@ HORIZONS = (30, 90, 180, 365)
 WINDOW_DAYS = 365  # users installed in the trailing year are summarised and fitted
 MIN_REPEAT_BUYERS = 100  # a segment gets its own fit from this many repeat buyers on
 MIN_POOLED_REPEAT_BUYERS = 20  # below this even the pooled fit is not attempted
+#: A fit needs users watched this long: with a day or two of history BG/NBD's dropout is not
+#: identified (r and alpha run off to ~1e6 and every prediction is NaN). Same floor as the cohort method.
+MIN_OBSERVED_DAYS = 7
 CONFIDENCE = 0.99  # same level as the cohort method's interval
 POOLED = "pooled"
 NO_FIT = "none"
@@ -171,6 +174,9 @@ def _label(key) -> str:
 
 
 def _try_fit(summary: pd.DataFrame, penalizer: float) -> tuple[BTYDModel | None, str]:
+    span = float(summary["T"].max()) if len(summary) else 0.0
+    if span < MIN_OBSERVED_DAYS:
+        return None, f"users observed for at most {span:g} days < {MIN_OBSERVED_DAYS}"
     try:
         model = fit_btyd(summary, penalizer=penalizer)
     except ValueError as exc:  # ConvergenceError is a ValueError
@@ -178,6 +184,14 @@ def _try_fit(summary: pd.DataFrame, penalizer: float) -> tuple[BTYDModel | None,
     q = float(model.gamma_gamma.params_["q"])
     if not q > 1:
         return None, f"Gamma-Gamma q = {q:.3g} <= 1 (infinite mean spend)"
+    theta = _theta(model)
+    users = _Users(summary["frequency"].to_numpy(float), summary["recency"].to_numpy(float),
+                   summary["T"].to_numpy(float), summary["monetary_value"].to_numpy(float))
+    ahead = users.purchases(np.exp(theta[:4]), max(HORIZONS)) * users.spend(np.exp(theta[4:]))
+    if not (np.isfinite(theta).all() and np.isfinite(ahead).all()):
+        p = model.params_
+        return None, ("degenerate fit, predictions not finite: "
+                      + ", ".join(f"{k}={float(p[k]):.3g}" for k in BGNBD_PARAMS + GAMMA_GAMMA_PARAMS))
     return model, ""
 
 

@@ -105,8 +105,9 @@ def choose_estimates(
     for tag in ("c", "b"):
         both[f"n_{tag}"] = pd.to_numeric(both[f"n_{tag}"], errors="coerce").fillna(0).astype(np.int64)
 
-    has_c = both["_merge"].isin(["both", "left_only"]).to_numpy()
-    has_b = both["_merge"].isin(["both", "right_only"]).to_numpy()
+    # a NaN estimate (an estimator that could not predict the cell) is no estimate
+    has_c = both["_merge"].isin(["both", "left_only"]).to_numpy() & np.isfinite(both["ltv_per_user_usd_c"].to_numpy(float))
+    has_b = both["_merge"].isin(["both", "right_only"]).to_numpy() & np.isfinite(both["ltv_per_user_usd_b"].to_numpy(float))
     mc, mb = both["mape_c"].to_numpy(float), both["mape_b"].to_numpy(float)
     enough = (both["n_c"].to_numpy() >= min_cohorts) & (both["n_b"].to_numpy() >= min_cohorts) \
         & np.isfinite(mc) & np.isfinite(mb)

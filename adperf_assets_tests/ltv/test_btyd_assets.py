@@ -225,6 +225,21 @@ def test_no_repeat_buyer_gives_no_fit_and_nan_not_a_crash():
     assert cohorts["ltv_per_user_usd"].isna().all() and (cohorts["model"] == "none").all()
 
 
+def test_a_day_or_two_of_history_gives_no_fit_not_nan_predictions():
+    # the first days of a new DuckDB: every user installed yesterday or today, some bought twice.
+    # BG/NBD fitted on that runs off (r, alpha ~ 1e6) and predicts NaN for everyone.
+    rfm = _rfm(3000, seed=5)
+    rfm["T"] = np.where(np.arange(len(rfm)) % 2, 1.0, 0.0)
+    rfm["frequency"] = np.where(np.arange(len(rfm)) % 50 == 1, 1, 0)
+    rfm["recency"] = rfm["frequency"].astype(float)
+    rfm["monetary_value_usd"] = np.where(rfm["frequency"] > 0, 4.99, 0.0)
+    fits = fit_segments(rfm, min_repeat_buyers=10)
+    assert fits.models == {} and set(fits.table["fit"]) == {"none"}
+    assert any("observed for at most 1 days < 7" in n for n in fits.notes), fits.notes
+    users = user_ltv_frame(fits, rfm)
+    assert (users["model"] == "none").all()
+
+
 def test_prediction_interval_is_wider_than_the_expected_value_interval():
     rfm = _rfm(8000, seed=3)
     fits = fit_segments(rfm, min_repeat_buyers=10_000)  # pooled only
@@ -319,6 +334,13 @@ def test_missing_back_test_rows_and_missing_estimates():
     out = pick(candidates(1.0, horizons=(180,), network="organic"), candidates(2.0, horizons=(180,)), m)
     assert out.loc[("organic", 180), "estimator"] == "cohort" and out.loc[("organic", 180), "selection"] == "only_cohort"
     assert out.loc[("facebook", 180), "estimator"] == "btyd" and out.loc[("facebook", 180), "selection"] == "only_btyd"
+
+
+def test_a_nan_estimate_is_no_estimate():
+    m = metrics([{"estimator": "cohort", "mape": 0.4}, {"estimator": "btyd", "mape": 0.1}])
+    out = pick(candidates(1.0, horizons=(180,)), candidates(np.nan, horizons=(180,)), m)
+    row = out.loc[("facebook", 180)]
+    assert row["estimator"] == "cohort" and row["selection"] == "only_cohort" and row["ltv_per_user_usd"] == 6.0
 
 
 def test_a_completed_horizon_is_realised_not_estimated():
