@@ -161,7 +161,6 @@ def build_roas_report(with_ltv_estimates: bool) -> dg.AssetsDefinition:
         backfill_policy=single_run,
         dagster_type=RoasReportFrame,
         ins=ins,
-        io_manager_key="spend_io_manager",  # creates the table from an empty first day too
         metadata={"partition_expr": "report_date"},
         kinds={"pandas", "duckdb"},
         owners=OWNERS,

@@ -31,7 +31,6 @@ from adperf_assets.schemas.spend import AdSpendFrame, NetworkSpendFrame
 from adperf_assets.settings import load_settings
 
 OWNERS = ["team:marketing-data"]
-IO_MANAGER_KEY = "spend_io_manager"
 FX_IN = {"fx_rates": dg.AssetIn(key=["raw", "fx_rates"])}
 SORT_KEYS = ["report_date", "network", "account_id", "campaign_id", "ad_group_id", "ad_id"]
 
@@ -182,7 +181,6 @@ def network_spend(
     backfill_policy=single_run,
     dagster_type=NetworkSpendFrame,
     ins=FX_IN,
-    io_manager_key=IO_MANAGER_KEY,
     metadata={"partition_expr": "report_date"},
     kinds={"pandas", "duckdb"},
     owners=OWNERS,
@@ -202,7 +200,6 @@ def facebook_spend(
     backfill_policy=single_run,
     dagster_type=NetworkSpendFrame,
     ins=FX_IN,
-    io_manager_key=IO_MANAGER_KEY,
     metadata={"partition_expr": "report_date"},
     kinds={"pandas", "duckdb"},
     owners=OWNERS,
@@ -242,7 +239,6 @@ def _normalized(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
         "google_ads_spend": dg.AssetIn(key=["raw", "google_ads_spend"]),
         **FX_IN,
     },
-    io_manager_key=IO_MANAGER_KEY,
     metadata={"partition_expr": "report_date"},
     kinds={"pandas", "duckdb"},
     owners=OWNERS,

@@ -13,7 +13,7 @@ from dagster_duckdb import DuckDBResource
 
 from adperf_assets.resources.app_db import AppDatabase, SampleAppDatabase
 from adperf_assets.resources.event_logs import EventLogs, SampleEventLogs
-from adperf_assets.resources.duckdb_io import StringTablesDuckDBIOManager
+from adperf_assets.resources.duckdb_io import AdperfDuckDBIOManager
 from adperf_assets.resources.facebook import FacebookAdsResource
 from adperf_assets.resources.fx import ECB_HIST_ZIP, EcbFxRates, SampleFxRates
 from adperf_assets.resources.google_ads import GoogleAdsResource
@@ -44,8 +44,7 @@ def build_resources(settings: Settings | None = None) -> dict:
     world = sample_world(s)
     return {
         # every table: a first partition with no rows (a day without purchases) still creates the table
-        "io_manager": StringTablesDuckDBIOManager(database=str(s.duckdb_path), schema=DUCKDB_SCHEMA),
-        "spend_io_manager": StringTablesDuckDBIOManager(database=str(s.duckdb_path), schema=DUCKDB_SCHEMA),
+        "io_manager": AdperfDuckDBIOManager(database=str(s.duckdb_path), schema=DUCKDB_SCHEMA),
         "world": world,
         "fx": EcbFxRates(url=os.environ.get("ADPERF_ECB_URL", ECB_HIST_ZIP)) if s.is_real("fx") else SampleFxRates(world=world),
         "app_db": AppDatabase(url=dg.EnvVar("ADPERF_APP_DB_URL")) if s.is_real("payments") else SampleAppDatabase(world=world),

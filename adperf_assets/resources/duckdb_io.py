@@ -1,12 +1,18 @@
-"""DuckDB IO manager for tables whose partitions may legitimately be empty (e.g. a day without spend).
+"""The DuckDB IO manager of every table: empty partitions, schema changes, columns matched by name.
 
-The stock pandas handler skips the write of an empty DataFrame, so if the first partition ever
-written is empty the table is never created and every downstream load fails with "table does
-not exist". This handler creates the (empty) table from the frame's dtypes instead. Empty
-``object`` columns would become DuckDB's untyped "NULL" columns, so they are created as
-VARCHAR — use it only for assets whose object columns hold strings (the spend tables).
-The partition's old rows are still deleted first by the IO manager, so a day that became
-empty is stored as empty.
+Three things the stock ``DuckDBPandasIOManager`` does not do, each of which broke a real run:
+
+- an empty first partition (a day without spend) creates the table; the stock handler skips the
+  write and every downstream load then fails with "table does not exist". Empty ``object``
+  columns are created as VARCHAR (they would become DuckDB's untyped "NULL" columns);
+- a column the asset writes now and the stored table lacks (a new release of the asset) is added
+  (NULL in the partitions written before, which a backfill refreshes); a stored column the asset
+  no longer writes gets NULL in new rows; both are logged. The stock handler fails with "table
+  has 45 columns but 47 values were supplied";
+- rows are inserted BY NAME, so a reordered column cannot land in its neighbour's place.
+
+The partition's old rows are deleted first by the IO manager, so re-running a day replaces it and
+a day that became empty is stored as empty.
 """
 
 from __future__ import annotations
@@ -14,28 +20,56 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pandas as pd
-from dagster import OutputContext
+from dagster import MetadataValue, OutputContext, TableColumn, TableSchema
 from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 
+_VIEW = "_adperf_out"
 
-class EmptyPartitionPandasTypeHandler(DuckDBPandasTypeHandler):
+
+def _columns(connection, relation: str) -> dict[str, str]:
+    return {row[0]: row[1] for row in connection.execute(f"describe {relation}").fetchall()}
+
+
+class EvolvingPandasTypeHandler(DuckDBPandasTypeHandler):
     def handle_output(self, context: OutputContext, table_slice: TableSlice, obj: pd.DataFrame, connection):
-        if obj.empty:
-            typed = obj.astype({c: "string" for c in obj.columns if obj[c].dtype == object})
-            connection.register("_adperf_empty", typed)
-            try:
-                connection.execute(
-                    f"create table if not exists {table_slice.schema}.{table_slice.table} as select * from _adperf_empty"
-                )
-            finally:
-                connection.unregister("_adperf_empty")
-        super().handle_output(context, table_slice, obj, connection)
+        table = f"{table_slice.schema}.{table_slice.table}"
+        frame = obj.astype({c: "string" for c in obj.columns if obj[c].dtype == object}) if obj.empty else obj
+        connection.register(_VIEW, frame)
+        try:
+            exists = connection.execute(
+                "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+                [table_slice.schema, table_slice.table]).fetchone()[0]
+            if not exists:
+                connection.execute(f"create table {table} as select * from {_VIEW}")
+            else:
+                stored, written = _columns(connection, table), _columns(connection, f"select * from {_VIEW}")
+                added = [c for c in written if c not in stored]
+                for c in added:
+                    connection.execute(f'alter table {table} add column "{c}" {written[c]}')
+                if added:
+                    context.log.warning(f"{table}: added column(s) {', '.join(added)}; rows stored before hold NULL "
+                                        "there until their partitions are materialized again")
+                gone = [c for c in stored if c not in written]
+                if gone:
+                    context.log.warning(f"{table}: column(s) {', '.join(gone)} are no longer written; "
+                                        "the new rows hold NULL there")
+                if len(frame):
+                    connection.execute(f"insert into {table} by name select * from {_VIEW}")
+        finally:
+            connection.unregister(_VIEW)
+        rows = "dagster/partition_row_count" if context.has_partition_key else "dagster/row_count"
+        context.add_output_metadata({
+            rows: len(obj),
+            "dagster/storage_kind": "duckdb",
+            "dataframe_columns": MetadataValue.table_schema(
+                TableSchema(columns=[TableColumn(name=str(n), type=str(t)) for n, t in obj.dtypes.items()])),
+        })
 
 
-class StringTablesDuckDBIOManager(DuckDBPandasIOManager):
-    """``DuckDBPandasIOManager`` that also creates a table from an empty first partition."""
+class AdperfDuckDBIOManager(DuckDBPandasIOManager):
+    """``DuckDBPandasIOManager`` with the write of ``EvolvingPandasTypeHandler``."""
 
     @staticmethod
     def type_handlers() -> Sequence[DbTypeHandler]:
-        return [EmptyPartitionPandasTypeHandler()]
+        return [EvolvingPandasTypeHandler()]
