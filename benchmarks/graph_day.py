@@ -9,7 +9,7 @@
    day. Targets (2-core machine): whole day < 5 min, peak RSS < 4 GiB.
 
 Run: .venv/bin/python benchmarks/graph_day.py [--dir /tmp/adperf_bench_large] [--day YYYY-MM-DD]
-     [--preset large] [--warm-days 28] [--warm-chunk 7] [--regenerate]
+     [--preset large] [--warm-days 28] [--warm-chunk 7] [--regenerate] [--reuse-history]
 Figures only, no assertions.
 """
 
@@ -49,6 +49,8 @@ def main() -> None:
     ap.add_argument("--warm-chunk", type=int, default=7, help="days per history run (memory of a range run grows with it)")
     ap.add_argument("--regenerate", action="store_true")
     ap.add_argument("--generate-only", action="store_true")
+    ap.add_argument("--reuse-history", action="store_true",
+                    help="keep the DuckDB of an earlier call and rerun the report day only (a re-measurement)")
     args = ap.parse_args()
     base = Path(args.dir).resolve()
     settings, cfg = bc.world_settings(base, args.preset)
@@ -59,11 +61,12 @@ def main() -> None:
     bc.ensure_world(settings, args.preset, args.regenerate)
     if args.generate_only:
         return
-    if settings.home.exists():
-        shutil.rmtree(settings.home)
-    settings.home.mkdir(parents=True)
+    if not args.reuse_history:
+        if settings.home.exists():
+            shutil.rmtree(settings.home)
+        settings.home.mkdir(parents=True)
     day = args.day or (cfg.end - timedelta(days=14)).isoformat()
-    materialize_day(base, day, args.warm_days, args.warm_chunk)
+    materialize_day(base, day, 0 if args.reuse_history else args.warm_days, args.warm_chunk)
 
 
 if __name__ == "__main__":
