@@ -26,17 +26,18 @@ Chain (all daily, report-time-zone days, single-run backfills over any window):
   back-test and ``ltv_estimates`` build on this table.
 
 Default fit window 180 days rather than the 90 first proposed: less of the 180-day horizon is
-extrapolated. Measured with ``benchmarks/ltv_backtest.py`` over all 364 cohorts of the default
-world with 180 days realised (MAPE of 180-day revenue per install, cohorts pooled by install month
-over all segments, from 7 / 14 days): window 180: 14.2% / 12.2%, window 90: 13.9% / 10.8%; per
-segment x month 40.9% / 30.9% vs 47.9% / 38.6%; on the Weibull world 17.5% / 14.3% vs 23.8% / 20.3%.
+extrapolated. Measured with ``benchmarks/ltv_backtest.py`` over all 366 cohorts of the default
+world with 180 days realised (MAPE of 180-day revenue per install, cohorts pooled by complete
+install month over all segments -- the unit of the seed's figure -- from 7 / 14 days): window 180:
+11.6% / 9.7%, window 90: 11.2% / 8.5%; but per segment x month 32.8% / 26.5% vs 38.9% / 34.6%,
+per day 39.4% / 32.4% vs 41.1% / 33.8%; on the Weibull world 14.8% / 11.7% vs 19.8% / 16.0%.
 
 What the figures mean (same benchmark): a daily cohort x segment of the sample app has a median of
 6 users and realises its revenue from a handful of purchases, so even its true expected revenue
 misses the realised value by ~100% (MAPE) -- ~32% for a whole day's cohort, ~6.6% for a month's.
 Judge the estimator against that floor: monthly, all segments, from 7 days the cohort method is
-14.2% off the realised 180-day revenue and 10.2% off the true expectation; the geometric baseline
-52%. The 99% interval covers the realised value for 96% of daily cohort x segments.
+11.6% off the realised 180-day revenue and 9.0% off the true expectation; the geometric baseline
+52%. The 99% interval covers the realised value for 98% of daily cohort x segments (docs/ltv_cohort.md).
 """
 
 import glob

@@ -15,7 +15,7 @@ Per curve, beside the fit:
 
 - ``revenue_per_user[t]`` mu(t): revenue per installed user at day ``t``. Observed days
   (``t < curve_days``) use the pooled revenue / pooled cohort size; later days the fitted
-  retention times the tail ARPU, ``mu(t) = arpu * R(t)``.
+  retention times the tail ARPU and its age profile, ``mu(t) = arpu * g(t) / g_w * R(t)`` (below).
 - ``arpu`` / ``arpu_se``: the seed's moving average of daily revenue per active user over the
   curve's last ``arpu_window`` (28) days, weighted by active users (= window revenue / active
   user-days, so days nobody was active in a small segment don't break it), with the weighted
