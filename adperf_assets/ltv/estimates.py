@@ -111,6 +111,8 @@ def spend_persistence(cube: ActivityCube, end, early_days, window_days: int) -> 
         raise ValueError(f"early_days must be >= 1, got {int(early.min())}")
     Z = np.zeros(end.shape, dtype=float)
     C = cube.size.shape[1]
+    # install days with users (a cube may start with empty days before the data does)
+    has_users = np.concatenate([[0], np.cumsum(cube.size.sum(axis=0) > 0)])
     for m in np.unique(early):
         f = follow_days(int(m), window_days)
         if m + f > cube.max_age:
@@ -139,7 +141,7 @@ def spend_persistence(cube: ActivityCube, end, early_days, window_days: int) -> 
             var_rel = np.where(use, var / xbar**2, 0.0)
             num, den = cov_rel.sum(axis=1), var_rel.sum(axis=1)
             z = np.where(den > 0, num / den, 0.0)
-        z = np.where(hi - lo >= MIN_FOLLOWED_COHORTS, z, 0.0)
+        z = np.where(has_users[hi] - has_users[lo] >= MIN_FOLLOWED_COHORTS, z, 0.0)
         Z[rows] = np.clip(np.nan_to_num(z), 0.0, 1.0)
     return Z
 

@@ -263,5 +263,12 @@ def test_spend_persistence_is_the_relative_slope_of_later_on_early_spending():
     assert spend_persistence(_cube(x, x, days=119), np.array([60, 80]), np.array([7, 7]), window) == pytest.approx(
         [0.0, 1.0])
     assert MIN_FOLLOWED_COHORTS == 28
+    # days before the first install (a cube loaded from before the data starts) are not cohorts
+    c = _cube(x, x, days=119)
+    pad = ActivityCube(c.segments, FIRST - pd.Timedelta(days=30), c.last_day,
+                       np.concatenate([np.zeros((1, 30)), c.size], axis=1),
+                       np.concatenate([np.zeros((1, 30, 60)), c.active], axis=1),
+                       np.concatenate([np.zeros((1, 30, 60)), c.value], axis=1), "revenue_usd", 60)
+    assert spend_persistence(pad, np.array([90, 110]), np.array([7, 7]), window) == pytest.approx([0.0, 1.0])
     with pytest.raises(ValueError, match="early_days must be >= 1"):
         spend_persistence(_cube(x, x, days=119), end[:1], np.array([0]), window)
