@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, time as dtime, timedelta
@@ -28,6 +30,9 @@ DOCS_IMG = REPO / "docs" / "img"
 
 #: Days of the small world (2025-06-01 .. 2025-08-14; the last daily partition is 2025-08-13).
 END_DATE = "2025-08-14"
+#: Written before the UI starts (one in-process run into the same instance and DuckDB), so the
+#: report's trailing windows have history: fitted retention, LTV estimates with intervals.
+HISTORY = ("2025-06-01", "2025-08-07")
 BACKFILL = ("2025-08-08", "2025-08-10")  # "Materialize all" of three partitions: a backfill, run first
 GOOD_DAY = "2025-08-11"  # "Materialize all" of one partition, the day after (its trailing windows see the backfill)
 #: One purchase of this day gets a negative amount: a blocking payments check fails. It is the last
@@ -36,8 +41,9 @@ BAD_DAY = "2025-08-13"
 
 REPORT = "roas_report"
 FALLBACK = "raw/fx_rates"  # asserted on until the report exists
-#: The report's table must show ads, cost and estimated ROAS (header words, case-insensitive).
-REPORT_COLUMNS = ("ad", "cost", "roas")
+#: The report's per-ad table (in its summary) must show ads, cost and estimated ROAS (header words,
+#: case-insensitive; "days" and "est. roas" are in no other table of the page).
+REPORT_COLUMNS = ("ad", "days", "cost", "est. roas")
 FALLBACK_COLUMNS = ("report_date", "currency", "rate_to_report")
 
 BROKEN_ASSET = "payments_snapshot"
@@ -81,6 +87,35 @@ def break_one_purchase(world: Path, day: str, report_tz: str) -> int:
     return int(row[0])
 
 
+_HISTORY_RUN = """
+import sys
+import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from adperf_assets.definitions import defs
+from adperf_assets.resources import build_resources
+from adperf_assets.settings import load_settings
+
+with dg.DagsterInstance.get() as instance:
+    result = dg.materialize([*defs.assets, *defs.asset_checks], instance=instance, resources=build_resources(load_settings()),
+                            tags={ASSET_PARTITION_RANGE_START_TAG: sys.argv[1], ASSET_PARTITION_RANGE_END_TAG: sys.argv[2]},
+                            raise_on_error=False)
+failed = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+sys.exit(f"history run {result.run_id} failed: {failed}" if failed or not result.success else 0)
+"""
+
+
+def materialize_history(dagster_home: Path, env: dict[str, str], first: str, last: str) -> None:
+    """Every asset and check over days [first, last] in one run of a child process with the dev
+    server's environment, recorded in its instance (the UI shows those days materialized)."""
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    (dagster_home / "dagster.yaml").write_text(ui.DAGSTER_YAML)
+    full_env = {**os.environ, **env, "DAGSTER_HOME": str(dagster_home)}
+    proc = subprocess.run([sys.executable, "-c", _HISTORY_RUN, first, last], cwd=REPO, env=full_env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"history {first}..{last} before the UI: exit {proc.returncode}\n{proc.stderr[-4000:]}")
+
+
 @pytest.fixture(scope="module")
 def shots() -> ui.Shots:
     folder = OUTPUT
@@ -116,6 +151,9 @@ def dev(e2e_world, small_settings, tmp_path_factory):
         # steps in the run process: on a 2-core machine a process per step costs ~10-25 s each
         "ADPERF_EXECUTOR": os.environ.get("ADPERF_E2E_EXECUTOR", "in_process"),
     }
+    t0 = time.monotonic()
+    materialize_history(work / "dagster_home", env, *HISTORY)
+    print(f"\ne2e: history {HISTORY[0]}..{HISTORY[1]} materialized in {time.monotonic() - t0:.0f}s")
     t0 = time.monotonic()
     server = ui.start_dagster_dev(REPO, work, env)
     print(f"\ne2e: dagster dev ready at {server.url} in {time.monotonic() - t0:.0f}s (log {server.log_path})")

@@ -99,12 +99,12 @@ def test_report_page_shows_the_table(dev, page, shots, infos, ui_runs):
         pytest.fail(f"{target} {GOOD_DAY}: no materialization metadata on its page (run {ui_runs.one_partition_run}:"
                     f"\n  {ui_runs.why(ui_runs.one_partition_run)})")
     page.wait_for_timeout(1000)  # markdown and tables settle
-    shots.take(page, f"asset_{name}", docs_name="report.png")
+    shots.take(page, f"asset_{name}")
 
     table, headers = ui.find_table(page, words)
     assert table is not None, f"{target}: no metadata table with columns {words}; tables seen: {headers}"
     assert table.get_by_role("row").count() > 1, f"{target}: the table {headers} has no rows"
-    shots.take(page, f"asset_{name}_table")
+    shots.take(page, f"asset_{name}_table", docs_name="report.png")
     page.keyboard.press("Escape")
 
     if target == REPORT:
