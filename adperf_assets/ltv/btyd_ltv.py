@@ -608,7 +608,8 @@ def common_cohorts(frames: list[pd.DataFrame], info: Comparison | None = None) -
     keep = (per_key == n_est).to_numpy()
     info.dropped = allrows.loc[~keep, "estimator"].value_counts().to_dict()
     out = allrows[keep].reset_index(drop=True)
-    spread = out.groupby(keys, dropna=False)["realised_per_user"].agg(lambda v: v.max() - v.min())
+    g = out.groupby(keys, dropna=False)["realised_per_user"]
+    spread = g.max() - g.min()
     info.realised_max_abs_diff = float(spread.max()) if len(spread) else 0.0
     info.rows = len(out)
     return out
