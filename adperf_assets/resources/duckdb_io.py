@@ -37,25 +37,20 @@ class EvolvingPandasTypeHandler(DuckDBPandasTypeHandler):
         frame = obj.astype({c: "string" for c in obj.columns if obj[c].dtype == object}) if obj.empty else obj
         connection.register(_VIEW, frame)
         try:
-            exists = connection.execute(
-                "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-                [table_slice.schema, table_slice.table]).fetchone()[0]
-            if not exists:
-                connection.execute(f"create table {table} as select * from {_VIEW}")
-            else:
-                stored, written = _columns(connection, table), _columns(connection, f"select * from {_VIEW}")
-                added = [c for c in written if c not in stored]
-                for c in added:
-                    connection.execute(f'alter table {table} add column "{c}" {written[c]}')
-                if added:
-                    context.log.warning(f"{table}: added column(s) {', '.join(added)}; rows stored before hold NULL "
-                                        "there until their partitions are materialized again")
-                gone = [c for c in stored if c not in written]
-                if gone:
-                    context.log.warning(f"{table}: column(s) {', '.join(gone)} are no longer written; "
-                                        "the new rows hold NULL there")
-                if len(frame):
-                    connection.execute(f"insert into {table} by name select * from {_VIEW}")
+            connection.execute(f"create table if not exists {table} as select * from {_VIEW} limit 0")
+            stored, written = _columns(connection, table), _columns(connection, f"select * from {_VIEW}")
+            added = [c for c in written if c not in stored]
+            for c in added:
+                connection.execute(f'alter table {table} add column "{c}" {written[c]}')
+            if added:
+                context.log.warning(f"{table}: added column(s) {', '.join(added)}; rows stored before hold NULL "
+                                    "there until their partitions are materialized again")
+            gone = [c for c in stored if c not in written]
+            if gone:
+                context.log.warning(f"{table}: column(s) {', '.join(gone)} are no longer written; "
+                                    "the new rows hold NULL there")
+            if len(frame):
+                connection.execute(f"insert into {table} by name select * from {_VIEW}")
         finally:
             connection.unregister(_VIEW)
         rows = "dagster/partition_row_count" if context.has_partition_key else "dagster/row_count"
