@@ -50,10 +50,11 @@ def backfill(start: date, n: int, chunk: int, logs: Path) -> dict:
     steps: dict[str, dict] = {}
     for r in runs:
         for s in r["steps"]:
-            agg = steps.setdefault(s["step"], {**s, "seconds": 0.0, "peak_rss_gib": 0.0, "rows": {}})
+            agg = steps.setdefault(s["step"], {**s, "seconds": 0.0, "peak_rss_gib": 0.0, "rows": {}, "status": "ok"})
             agg["seconds"] += s["seconds"]
             agg["peak_rss_gib"] = max(agg["peak_rss_gib"], s["peak_rss_gib"])
-            agg["status"] = s["status"] if s["status"] != "SUCCESS" else agg["status"]
+            if s["status"] != "ok":  # a step that failed in any run shows as failed
+                agg["status"] = s["status"]
     return {"wall": sum(r["wall"] for r in runs), "cpu": sum(r["cpu"] for r in runs),
             "peak_rss_gib": max(r["peak_rss_gib"] for r in runs), "success": all(r["success"] for r in runs),
             "failures": [f for r in runs for f in r["failures"]], "steps": list(steps.values()),
