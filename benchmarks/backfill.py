@@ -45,8 +45,10 @@ def backfill(start: date, n: int, chunk: int, logs: Path) -> dict:
         first = (start + timedelta(days=k)).isoformat()
         last = (start + timedelta(days=min(k + chunk, n) - 1)).isoformat()
         runs.append(bc.child_window(first, last, logs))
-        print(f"  run {first}..{last}: {runs[-1]['wall']:.1f} s wall, peak RSS {runs[-1]['peak_rss_gib']:.2f} GiB, "
-              f"success={runs[-1]['success']}", flush=True)
+        r, days = runs[-1], min(k + chunk, n) - k
+        print(f"  run {first}..{last}: {r['wall']:.1f} s wall / {r['cpu']:.1f} s CPU = {r['wall'] / days:.2f} / "
+              f"{r['cpu'] / days:.2f} s per day, peak RSS {r['peak_rss_gib']:.2f} GiB, success={r['success']}",
+              flush=True)
     steps: dict[str, dict] = {}
     for r in runs:
         for s in r["steps"]:

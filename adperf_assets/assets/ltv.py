@@ -48,12 +48,13 @@ from datetime import timedelta
 import dagster as dg
 import numpy as np
 import pandas as pd
+from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from adperf_assets.ltv.activity import cohort_activity as build_cohort_activity
 from adperf_assets.ltv.activity import user_days
 from adperf_assets.ltv.backtest import OVERALL, SEGMENT_KEYS, backtest_metrics, pool_cohorts
-from adperf_assets.ltv.cohort_backtest import as_of, history_days
+from adperf_assets.ltv.cohort_backtest import BACKTEST_COLUMNS, as_of, empty_backtest, history_days
 from adperf_assets.ltv.cohort_backtest import cohort_backtest as run_cohort_backtest
 from adperf_assets.ltv.curves import REVENUE_SOURCES, ActivityCube, CurveSet, NotEnoughHistoryError, segment_curves
 from adperf_assets.ltv.estimates import HORIZONS, empty_estimates, estimate_ltv
@@ -61,6 +62,7 @@ from adperf_assets.ltv.logins import daily_logins
 from adperf_assets.ltv.plots import backtest_plot, ltv_plot, retention_plot, segment_label
 from adperf_assets.normalize.payments import report_day_bounds
 from adperf_assets.partitions import daily_partitions, single_run, window_days
+from adperf_assets.resources import DUCKDB_SCHEMA
 from adperf_assets.resources.event_logs import EventLogs, MissingLogError
 from adperf_assets.schemas.ltv import (
     CohortActivityFrame,
@@ -78,8 +80,8 @@ MAX_FIT_WINDOW_DAYS = 180  # retention_fit reads this many days of cohort_activi
 DEFAULT_FIT_WINDOW_DAYS = 180
 LTV_COHORT_DAYS = 180  # cohort_ltv estimates the cohorts installed in the last 180 days
 BACKTEST_METRICS_DAYS = 180  # the back-test as of D: rows completed in the trailing 180 days
-# cohort_activity the back-test reads: the metrics window plus the history of its oldest row (532 days)
-BACKTEST_HISTORY_DAYS = BACKTEST_METRICS_DAYS - 1 + history_days(window_days=MAX_FIT_WINDOW_DAYS)
+# cohort_activity the back-test reads for one completion day: its horizon plus the fit window (353 days)
+BACKTEST_HISTORY_DAYS = history_days(window_days=MAX_FIT_WINDOW_DAYS)
 LOGINS_PATTERN = "logins/{day}.parquet"  # under EventLogs.root; see login_files
 
 
@@ -384,6 +386,17 @@ def _metrics_tables(bt: pd.DataFrame) -> dict[str, pd.DataFrame]:
     }
 
 
+def _stored_rows(duckdb: DuckDBResource, first: pd.Timestamp, before: pd.Timestamp) -> pd.DataFrame:
+    """The back-test rows earlier runs wrote for completion days [first, before) (none if no table yet)."""
+    with duckdb.get_connection() as con:
+        exists = con.execute("select count(*) from information_schema.tables where table_schema = ? and "
+                             "table_name = 'cohort_ltv_backtest'", [DUCKDB_SCHEMA]).fetchone()[0]
+        if not exists or first >= before:
+            return empty_backtest()
+        return con.execute(f"select {', '.join(BACKTEST_COLUMNS)} from {DUCKDB_SCHEMA}.cohort_ltv_backtest "
+                           "where report_date >= ? and report_date < ?", [first, before]).df()
+
+
 @dg.asset(
     group_name=GROUP,
     partitions_def=daily_partitions,
@@ -395,7 +408,8 @@ def _metrics_tables(bt: pd.DataFrame) -> dict[str, pd.DataFrame]:
     owners=OWNERS,
 )
 def cohort_ltv_backtest(
-    context: dg.AssetExecutionContext, config: CohortLtvBacktestConfig, cohort_activity: pd.DataFrame,
+    context: dg.AssetExecutionContext, config: CohortLtvBacktestConfig, duckdb: DuckDBResource,
+    cohort_activity: pd.DataFrame,
 ) -> dg.Output[pd.DataFrame]:
     """Each (install cohort x segment, horizon) whose realised revenue completes on the report day
     (installed horizon - 1 days before): the estimates the cohort method and the geometric baseline
@@ -404,8 +418,7 @@ def cohort_ltv_backtest(
     its MAPE, bias and interval coverage per segment are in the metadata."""
     _check_window(config.window_days)
     _check_revenue(config.revenue)
-    need = BACKTEST_METRICS_DAYS - 1 + history_days(config.horizons, window_days=config.window_days,
-                                                    made_at_days=config.made_at_days)
+    need = history_days(config.horizons, window_days=config.window_days, made_at_days=config.made_at_days)
     if need > BACKTEST_HISTORY_DAYS or max(config.horizons) > 180:
         raise ValueError(f"the back-test reads {BACKTEST_HISTORY_DAYS} days of cohort_activity; horizons "
                          f"{config.horizons} with window {config.window_days} need {need} (horizons <= 180)")
@@ -413,17 +426,19 @@ def cohort_ltv_backtest(
     days = window_days(context)
     first = days[0] - pd.Timedelta(days=BACKTEST_HISTORY_DAYS - 1)
     cube = ActivityCube.from_frame(cohort_activity, config.revenue, first_day=first, last_day=days[-1])
-    # the run's days, and for the metadata the trailing window of the last day, in one pass
-    trailing = pd.date_range(days[-1] - pd.Timedelta(days=BACKTEST_METRICS_DAYS - 1), days[-1])
-    rows = run_cohort_backtest(cube, sorted(set(days) | set(trailing)), made_at_days=config.made_at_days,
-                               horizons=config.horizons, window_days=config.window_days,
-                               confidence=config.confidence)
-    out = rows[rows["report_date"].isin(days)].reset_index(drop=True)
-    recent = as_of(rows, days[-1], BACKTEST_METRICS_DAYS)
+    out = run_cohort_backtest(cube, days, made_at_days=config.made_at_days, horizons=config.horizons,
+                              window_days=config.window_days, confidence=config.confidence)
+    # the trailing window's earlier days were written by earlier runs: read, not recomputed, so a
+    # day costs the same with a year of history as with a month
+    earlier = _stored_rows(duckdb, days[-1] - pd.Timedelta(days=BACKTEST_METRICS_DAYS - 1), days[0])
+    recent = as_of(pd.concat([earlier, out], ignore_index=True) if len(earlier) else out, days[-1],
+                   BACKTEST_METRICS_DAYS)
     seconds = time.perf_counter() - t0
     meta = {"dagster/row_count": len(out), "window": _label(days), "seconds": round(seconds, 3),
             "window_days": config.window_days, "metrics_over": f"rows completed in the {BACKTEST_METRICS_DAYS} days "
-                                                              f"up to {days[-1].date()}"}
+                                                              f"up to {days[-1].date()}",
+            "metrics_days": f"{recent['report_date'].nunique()} with rows: {len(days)} from this run, "
+                            f"{earlier['report_date'].nunique()} read as earlier runs wrote them"}
     if recent.empty:
         context.log.warning(f"cohort_ltv_backtest {_label(days)}: no cohort has {min(config.horizons)} days of "
                             "realised history yet")

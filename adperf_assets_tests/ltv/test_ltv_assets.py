@@ -218,3 +218,15 @@ def test_backtest_on_a_world_with_180_days_of_history(tmp_path_factory):
     meta = result.get_asset_materialization_events()[-1].materialization.metadata
     assert meta["cohort_mape_180d_from_14d_monthly"].value == pytest.approx(monthly.loc[("cohort", 14, 180), "mape"],
                                                                             abs=1e-4)
+    # the daily run: the last day alone computes its own rows and reads the 179 days before it, with
+    # the same trailing metrics as the 180-day run that computed them all
+    day = materialize(s, [ltv.cohort_ltv_backtest], last)
+    meta = day.get_asset_materialization_events()[-1].materialization.metadata
+    assert meta["metrics_days"].value == "180 with rows: 1 from this run, 179 read as earlier runs wrote them"
+    assert meta["dagster/row_count"].value == (bt["report_date"] == pd.Timestamp(last)).sum()
+    assert meta["cohort_mape_180d_from_14d_monthly"].value == pytest.approx(monthly.loc[("cohort", 14, 180), "mape"],
+                                                                            abs=1e-4)
+    key = ["report_date", "estimator", "platform", "attribution", "network", "is_emulator", "install_date",
+           "made_at_day", "horizon"]
+    again = table(s, "cohort_ltv_backtest").sort_values(key, ignore_index=True)
+    pd.testing.assert_frame_equal(again, bt.sort_values(key, ignore_index=True))  # re-running the day replaced it
