@@ -60,8 +60,10 @@ class NotEnoughHistoryError(ValueError):
 
 
 def _day_index(dates, origin: pd.Timestamp) -> np.ndarray:
-    return ((pd.to_datetime(pd.Series(dates)).to_numpy("datetime64[D]") - np.datetime64(origin.date(), "D"))
-            .astype(int))
+    s = pd.to_datetime(pd.Series(dates))
+    # naive datetimes cast to days in numpy; to_numpy("datetime64[D]") goes through one Timestamp per row
+    d = s.to_numpy("datetime64[ns]").astype("datetime64[D]") if isinstance(s.dtype, np.dtype) else s.to_numpy("datetime64[D]")
+    return (d - np.datetime64(origin.date(), "D")).astype(int)
 
 
 @dataclass

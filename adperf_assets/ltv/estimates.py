@@ -221,6 +221,8 @@ def estimate_ltv(
     cv = curves.user_revenue_cv[k]
     cv = np.where(np.isfinite(cv), cv, curves.cv_fallback[k])
     A, se_A = curves.arpu[k], curves.arpu_se[k]
+    # the geometric baseline depends on the curve only: its sums over days once per distinct curve
+    k_geo, k_inv = np.unique(k, return_inverse=True) if geometric else (k, None)
 
     frames = []
     for h in H:
@@ -265,12 +267,12 @@ def estimate_ltv(
             "revenue_to_date_usd": own, "activity_ratio": activity, "spend_ratio": spend,
         }))
         if geometric:
-            r, se_r = curves.geometric_ratio[k], curves.geometric_ratio_se[k]
+            r, se_r = curves.geometric_ratio[k_geo], curves.geometric_ratio_se[k_geo]
             t = np.arange(h, dtype=float)[None, :]
             powers = r[:, None] ** t
-            days = powers.sum(axis=1)
+            days = powers.sum(axis=1)[k_inv]
             slope = (np.where(t > 0, t * r[:, None] ** np.maximum(t - 1, 0), 0.0)).sum(axis=1)
-            se_days = np.abs(slope) * se_r
+            se_days = (np.abs(slope) * se_r)[k_inv]
             g = A * days
             g_se = np.sqrt(days**2 * se_A**2 + A**2 * se_days**2 + se_A**2 * se_days**2)
             frames.append(pd.DataFrame({
