@@ -265,8 +265,9 @@ class _Users:
     """The users of one model: summary arrays and their distinct (x, T) and (x, t_x, T) rows.
 
     E[purchases] = P(alive | x, t_x, T) * E[purchases | alive, x, T, t]; the 2F1 in the second
-    factor is evaluated once per distinct (x, T) (t follows from T and the horizon), P(alive)
-    once per distinct (x, t_x, T).
+    factor is evaluated once per distinct (x, T) (t follows from T and the horizon) and only where
+    days of the horizon remain, P(alive) once per distinct (x, t_x, T). Both are kept per parameter
+    set (and horizon): the delta method and the noise terms ask for the same ones again.
     """
 
     x: np.ndarray
@@ -277,21 +278,44 @@ class _Users:
     def __post_init__(self):
         self.xt_of, (self.xt_x, self.xt_T) = _distinct(self.x, self.T)
         self.row_of, (self.row_x, self.row_tx, self.row_T) = _distinct(self.x, self.tx, self.T)
+        self._memo = {}
+
+    def _alive(self, bg: np.ndarray, horizon: int) -> np.ndarray:
+        """E[purchases | alive] per distinct (x, T); 0 where no day of the horizon is left."""
+        key = ("alive", bg.tobytes(), horizon)
+        if key not in self._memo:
+            r, alpha, a, b = bg
+            t = _remaining(self.xt_T, horizon)
+            ahead = t > 0
+            alive = np.zeros(len(t))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                alive[ahead] = bgnbd_alive_purchases(r, alpha, a, b, t[ahead], self.xt_x[ahead], self.xt_T[ahead])
+            self._memo[key] = alive
+        return self._memo[key]
+
+    def _p_alive(self, bg: np.ndarray) -> np.ndarray:
+        """P(alive) per distinct (x, t_x, T)."""
+        key = ("p_alive", bg.tobytes())
+        if key not in self._memo:
+            r, alpha, a, b = bg
+            self._memo[key] = bgnbd_p_alive(r, alpha, a, b, self.row_x, self.row_tx, self.row_T)
+        return self._memo[key]
 
     def purchases(self, bg: np.ndarray, horizon: int, parts: bool = False):
         """Expected repeat purchase days per user on the days of the horizon still ahead; with
         ``parts``, its two factors: expected purchases if alive and P(alive)."""
-        r, alpha, a, b = bg
-        t = _remaining(self.xt_T, horizon)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            alive = bgnbd_alive_purchases(r, alpha, a, b, t, self.xt_x, self.xt_T)
-        alive = np.where(t > 0, alive, 0.0)[self.xt_of]
-        p_alive = bgnbd_p_alive(r, alpha, a, b, self.row_x, self.row_tx, self.row_T)[self.row_of]
+        bg = np.asarray(bg, dtype=float)
+        alive = self._alive(bg, horizon)[self.xt_of]
+        p_alive = self._p_alive(bg)[self.row_of]
         return (alive, p_alive) if parts else alive * p_alive
 
     def spend(self, gg: np.ndarray) -> np.ndarray:
-        p, q, v = gg
-        return gamma_gamma_expected_spend(p, q, v, self.x, self.m)
+        gg = np.asarray(gg, dtype=float)
+        key = ("spend", gg.tobytes())
+        if key not in self._memo:
+            p, q, v = gg
+            self._memo[key] = gamma_gamma_expected_spend(p, q, v, self.x, self.m)
+        return self._memo[key]
 
     def revenue_variance(self, theta: np.ndarray, horizon: int) -> np.ndarray:
         """Approximate variance of each user's revenue on the days ahead, given the parameters.
