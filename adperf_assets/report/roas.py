@@ -191,55 +191,172 @@ class DayInfo:
 _SEG = ["platform", "seg_attribution", "seg_network", "is_emulator"]
 
 
-def _cells(users: pd.DataFrame, rev: pd.DataFrame, ltv_day: pd.DataFrame, day: pd.Timestamp,
-           config: ReportConfig) -> pd.DataFrame:
-    """Per ad x install day x segment: users, realised credit (to date and within the horizon), the
-    LTV per user at every horizon, and the cell's estimate ``est`` with its interval ``lo``/``hi``."""
-    cell_key = ["aid", "install_date", *_SEG, "has_segment"]
-    cells = users.groupby(cell_key, sort=False, observed=True).size().rename("users").reset_index()
-    within = (rev["report_date"] - rev["install_date"]).dt.days < config.horizon_days
-    per_user = pd.DataFrame({"realised": rev.groupby("user_id")["credited"].sum(),
-                             "realised_h": rev[within].groupby("user_id")["credited"].sum()})
-    u = users[[*cell_key, "user_id"]].join(per_user, on="user_id").fillna({"realised": 0.0, "realised_h": 0.0})
-    per_cell = u.groupby(cell_key, sort=False, observed=True)[["realised", "realised_h"]].sum()
-    cells = cells.merge(per_cell.reset_index(), on=cell_key, how="left")
-    horizons = sorted(ltv_day["horizon"].unique().tolist())
-    lt = ltv_day.rename(columns={"attribution": "seg_attribution", "network": "seg_network"})
-    key = ["install_date", *_SEG]
-    if len(lt):
-        wide = lt.pivot_table(index=key, columns="horizon", values="ltv_per_user_usd", aggfunc="first")
-        wide.columns = [f"v{h}" for h in wide.columns]
-        at_h = lt[lt["horizon"] == config.horizon_days].set_index(key)[
-            ["lower_usd", "upper_usd", "estimator", "backtest_mape"]]
-        at_h = at_h[~at_h.index.duplicated()]
-        cells = cells.merge(wide.reset_index(), on=key, how="left").merge(at_h.reset_index(), on=key, how="left")
-    for h in horizons:
-        cells[f"v{h}"] = cells.get(f"v{h}", np.nan)
-    for c in ("lower_usd", "upper_usd", "backtest_mape"):
-        if c not in cells:
-            cells[c] = np.nan
-    if "estimator" not in cells:
-        cells["estimator"] = None
-    col_h = f"v{config.horizon_days}"
-    n = cells["users"].to_numpy(dtype=float)
-    per_user_h = cells[col_h].to_numpy(dtype=float) if col_h in cells else np.full(len(cells), np.nan)
-    has = cells["has_segment"].to_numpy() & ~np.isnan(per_user_h)
-    lo_pu = cells["lower_usd"].to_numpy(dtype=float)
-    hi_pu = cells["upper_usd"].to_numpy(dtype=float)
+def _day_numbers(values) -> np.ndarray:
+    """Dates as whole days since 1970 (int64), for slicing and keys without pandas."""
+    return np.asarray(values, dtype="datetime64[ns]").astype("datetime64[D]").astype(np.int64)
+
+
+def _as_dates(days: np.ndarray) -> np.ndarray:
+    return np.asarray(days, dtype="datetime64[D]").astype("datetime64[ns]")
+
+
+@dataclass
+class _Run:
+    """The inputs coded once per run (ads, segments, cells as integers; rows sorted by day), so a report
+    day is a few slices and ``np.bincount`` sums instead of pandas filters, groupbys and merges over the
+    whole history window."""
+
+    # ads: every (network, ad_id) seen in spend or installs ("akey"); label "network:ad_id"
+    labels: np.ndarray
+    # spend per ad and day (summed), sorted by day; spend rows sorted by day for the catalog
+    d_akey: np.ndarray
+    d_day: np.ndarray
+    d_cost: np.ndarray
+    d_inst: np.ndarray
+    s_day: np.ndarray
+    s_akey: np.ndarray
+    s_ids: pd.DataFrame
+    # cells (ad x install day x segment x has_segment), sorted by install day
+    c_akey: np.ndarray
+    c_inst: np.ndarray
+    c_seg: np.ndarray
+    c_has: np.ndarray
+    c_users: np.ndarray
+    seg_values: pd.DataFrame  # the segment columns per segment code
+    # revenue per cell and report day, sorted by cell (so by install day), then day
+    r_cell: np.ndarray
+    r_inst: np.ndarray
+    r_day: np.ndarray
+    r_credited: np.ndarray
+    r_paid: np.ndarray
+    # ltv_estimates rows sorted (stably) by report day; segment code -1 = a segment no user has
+    l_rday: np.ndarray
+    l_inst: np.ndarray
+    l_seg: np.ndarray
+    l_horizon: np.ndarray
+    l_value: np.ndarray
+    l_lower: np.ndarray
+    l_upper: np.ndarray
+    l_mape: np.ndarray
+    l_estimator: np.ndarray  # code into estimator_names, -1 = none
+    estimator_names: np.ndarray
+
+
+def _code_run(inputs: ReportInputs) -> _Run:
+    sp = inputs.spend.sort_values("report_date", kind="stable").reset_index(drop=True)
+    users, rev, lt = inputs.users, inputs.revenue, inputs.ltv
+    net = np.concatenate([sp["network"].to_numpy(object), users["network"].to_numpy(object)])
+    ad = np.concatenate([sp["ad_id"].to_numpy(object), users["ad_id"].to_numpy(object)])
+    akey_all, uniq = pd.factorize(pd.Series(net, dtype=object) + "\x1f" + pd.Series(ad, dtype=object))
+    labels = np.asarray([k.replace("\x1f", ":", 1) for k in uniq], dtype=object)
+    s_akey, u_akey = akey_all[:len(sp)].astype(np.int64), akey_all[len(sp):].astype(np.int64)
+    s_day = _day_numbers(sp["report_date"])
+
+    daily = pd.DataFrame({"akey": s_akey, "day": s_day, "cost": sp["cost"].to_numpy(float),
+                          "installs": sp["installs"].to_numpy(float)})
+    daily = daily.groupby(["day", "akey"], sort=True)[["cost", "installs"]].sum().reset_index()
+
+    seg_mi = pd.MultiIndex.from_frame(users[_SEG])
+    u_seg, seg_uniq = pd.factorize(seg_mi)
+    seg_uniq = pd.MultiIndex.from_tuples(list(seg_uniq), names=_SEG) if len(seg_uniq) else pd.MultiIndex.from_arrays(
+        [[], [], [], []], names=_SEG)
+    nseg = max(len(seg_uniq), 1)
+    u_inst = _day_numbers(users["install_date"])
+    u_has = users["has_segment"].to_numpy(bool)
+    n_akey = max(len(labels), 1)
+    base = int(u_inst.min()) if len(u_inst) else 0
+    ck = (((u_inst - base) * n_akey + u_akey) * nseg + u_seg) * 2 + u_has
+    ckeys, u_cell = np.unique(ck, return_inverse=True)
+    u_cell = u_cell.reshape(-1)
+    first = np.zeros(len(ckeys), np.int64)
+    first[u_cell[::-1]] = np.arange(len(u_cell))[::-1]  # any user of the cell
+    c_users = np.bincount(u_cell, minlength=len(ckeys)).astype(np.int64)
+
+    pos = pd.Index(users["user_id"]).get_indexer(rev["user_id"])
+    r_cell_all = u_cell[pos]
+    r_day_all = _day_numbers(rev["report_date"])
+    dmin = int(r_day_all.min()) if len(r_day_all) else 0
+    span = int(r_day_all.max()) - dmin + 1 if len(r_day_all) else 1
+    rk = r_cell_all * span + (r_day_all - dmin)
+    rkeys, r_inv = np.unique(rk, return_inverse=True)
+    r_inv = r_inv.reshape(-1)
+    r_cell = rkeys // span
+    c_inst = u_inst[first]
+
+    l_rday = _day_numbers(lt["report_date"])
+    order = np.argsort(l_rday, kind="stable")
+    lt = lt.iloc[order]
+    l_seg = (seg_uniq.get_indexer(pd.MultiIndex.from_arrays(
+        [lt["platform"], lt["attribution"], lt["network"], lt["is_emulator"]])) if len(seg_uniq) and len(lt)
+        else np.full(len(lt), -1))
+    est_codes, est_names = pd.factorize(lt["estimator"])
+    return _Run(
+        labels=labels, d_akey=daily["akey"].to_numpy(np.int64), d_day=daily["day"].to_numpy(np.int64),
+        d_cost=daily["cost"].to_numpy(float), d_inst=daily["installs"].to_numpy(float),
+        s_day=s_day, s_akey=s_akey, s_ids=sp[ID_COLUMNS],
+        c_akey=u_akey[first], c_inst=c_inst, c_seg=u_seg[first].astype(np.int64), c_has=u_has[first],
+        c_users=c_users, seg_values=seg_uniq.to_frame(index=False),
+        r_cell=r_cell, r_inst=c_inst[r_cell], r_day=rkeys % span + dmin,
+        r_credited=np.bincount(r_inv, rev["credited"].to_numpy(float), minlength=len(rkeys)),
+        r_paid=np.bincount(r_inv, rev["paid"].to_numpy(float), minlength=len(rkeys)),
+        l_rday=l_rday[order], l_inst=_day_numbers(lt["install_date"]), l_seg=np.asarray(l_seg, np.int64),
+        l_horizon=lt["horizon"].to_numpy(np.int64), l_value=lt["ltv_per_user_usd"].to_numpy(float),
+        l_lower=lt["lower_usd"].to_numpy(float), l_upper=lt["upper_usd"].to_numpy(float),
+        l_mape=lt["backtest_mape"].to_numpy(float), l_estimator=np.asarray(est_codes, np.int64),
+        estimator_names=np.asarray(est_names, dtype=object))
+
+
+def _span(sorted_days: np.ndarray, lo: int, hi: int) -> slice:
+    """The rows of ``sorted_days`` in ``[lo, hi]``."""
+    return slice(int(np.searchsorted(sorted_days, lo, "left")), int(np.searchsorted(sorted_days, hi, "right")))
+
+
+def _ltv_of_cells(run: _Run, day: int, c_inst: np.ndarray, c_seg: np.ndarray, horizon: int):
+    """For the day's cells: LTV per user at every horizon of the day's ``ltv_estimates`` (first row per
+    cohort x segment x horizon, as a left merge would take it) and interval/estimator/MAPE at ``horizon``."""
+    r = _span(run.l_rday, day, day)
+    h_all = run.l_horizon[r]
+    horizons = sorted(int(h) for h in np.unique(h_all))
+    nseg = max(len(run.seg_values), 1)
+    ckey = c_inst * nseg + c_seg
+    kv = np.full((len(ckey), len(horizons)), np.nan)
+    at_h = None
+    for j, h in enumerate(horizons):
+        rows = np.flatnonzero((h_all == h) & (run.l_seg[r] >= 0)) + r.start
+        keys, first = np.unique(run.l_inst[rows] * nseg + run.l_seg[rows], return_index=True)
+        pos = np.minimum(np.searchsorted(keys, ckey), max(len(keys) - 1, 0))
+        found = (keys[pos] == ckey) if len(keys) else np.zeros(len(ckey), bool)
+        src = rows[first[pos]] if len(keys) else np.zeros(len(ckey), np.int64)
+        kv[found, j] = run.l_value[src[found]]
+        if h == horizon:
+            at_h = (found, src)
+    n = len(ckey)
+    lower, upper, mape = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    est_code = np.full(n, -1, np.int64)
+    if at_h is not None:
+        found, src = at_h
+        lower[found], upper[found] = run.l_lower[src[found]], run.l_upper[src[found]]
+        mape[found], est_code[found] = run.l_mape[src[found]], run.l_estimator[src[found]]
+    return horizons, int(r.stop - r.start), kv, lower, upper, mape, est_code
+
+
+def _estimates(users: np.ndarray, realised: np.ndarray, realised_h: np.ndarray, has_segment: np.ndarray,
+               age: np.ndarray, horizons: list[int], kv: np.ndarray, lo_pu: np.ndarray, hi_pu: np.ndarray,
+               config: ReportConfig):
+    """Per cell the estimate ``est`` with its interval ``lo``/``hi`` (money) and whether it has an estimate."""
+    n = users.astype(float)
+    per_user_h = kv[:, horizons.index(config.horizon_days)] if config.horizon_days in horizons else np.full(len(n), np.nan)
+    has = has_segment & ~np.isnan(per_user_h)
     no_iv = np.isnan(lo_pu) | np.isnan(hi_pu)
-    realised = cells["realised"].to_numpy(dtype=float)
     if config.estimate_basis == "segment_average":
         est = n * per_user_h
         lo = np.where(no_iv, 0.0, n * lo_pu)
         hi = np.where(no_iv, np.inf, n * hi_pu)
     else:  # realised_plus_expected: what the cell's users returned within the horizon + the curve's rest
-        age = (day - cells["install_date"]).dt.days.to_numpy() + 1
         knots = np.asarray(horizons, dtype=float)
-        kv = cells[[f"v{h}" for h in horizons]].to_numpy(dtype=float) if horizons else np.zeros((len(cells), 0))
         seen = np.minimum(age, config.horizon_days).astype(float)
-        v_seen = (value_at(seen, knots, np.nan_to_num(kv)) if horizons else np.zeros(len(cells)))
+        v_seen = (value_at(seen, knots, np.nan_to_num(kv)) if horizons else np.zeros(len(n)))
         ahead = n * np.maximum(np.nan_to_num(per_user_h) - v_seen, 0.0)
-        realised_h = cells["realised_h"].to_numpy(dtype=float)
         est = realised_h + ahead
         done = age >= config.horizon_days
         lo = np.where(done, est, np.where(no_iv, realised_h, np.maximum(est - n * (per_user_h - lo_pu), realised_h)))
@@ -247,202 +364,240 @@ def _cells(users: pd.DataFrame, rev: pd.DataFrame, ltv_day: pd.DataFrame, day: p
     est = np.where(has, est, realised)
     lo = np.where(has, np.minimum(lo, est), est)
     hi = np.where(has, np.maximum(hi, est), est)
-    cells = cells.assign(has_estimate=has, est=est, lo=lo, hi=hi)
-    cells.attrs["horizons"] = horizons
-    return cells
+    return has, est, lo, hi
 
 
-def _level_frame(level: str, catalog: pd.DataFrame) -> pd.DataFrame:
-    """Per ad (row of ``catalog``) its group number at ``level`` and the group's id/name columns
-    (empty strings for the levels below it)."""
-    keys = LEVEL_KEYS[level]
-    keep = set(keys) | {NAME_OF[k] for k in keys if k in NAME_OF}
-    out = pd.DataFrame({c: catalog[c] if c in keep else "" for c in ID_COLUMNS}, index=catalog.index)
-    out["gid"] = catalog.groupby(keys, sort=True).ngroup().to_numpy()
-    return out
+def _group_ids(catalog: pd.DataFrame, level: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per ad (the catalog is sorted by the ad keys) its group number at ``level`` (groups in sorted key
+    order, as a sorted groupby numbers them) and the first ad of each group."""
+    change = np.zeros(max(len(catalog) - 1, 0), bool)
+    for k in LEVEL_KEYS[level]:
+        v = catalog[k].to_numpy(object)
+        change |= v[1:] != v[:-1]
+    starts = np.flatnonzero(np.concatenate([[True], change])) if len(catalog) else np.zeros(0, np.int64)
+    return np.concatenate([[0], np.cumsum(change)]).astype(np.int64)[:len(catalog)], starts
+
+
+def _intervals(gid: np.ndarray, ng: int, seg: np.ndarray, nseg: int, est, lo, hi, rule: str):
+    """``combine_intervals`` for integer groups (same sums, see ``report.intervals``); groups without cells get 0."""
+    if rule == "comonotone":
+        return tuple(np.bincount(gid, x, minlength=ng) for x in (est, lo, hi))
+    keys, inv = np.unique(gid * nseg + seg, return_inverse=True)
+    inv = inv.reshape(-1)
+    s_est, s_lo, s_hi = (np.bincount(inv, x, minlength=len(keys)) for x in (est, lo, hi))
+    g = keys // nseg
+    e = np.bincount(g, s_est, minlength=ng)
+    down = np.bincount(g, (s_est - s_lo) ** 2, minlength=ng)
+    up = np.bincount(g, (s_hi - s_est) ** 2, minlength=ng)
+    return e, np.maximum(e - np.sqrt(down), 0.0), e + np.sqrt(up)
 
 
 def build_day(inputs: ReportInputs, report_date, config: ReportConfig | None = None) -> tuple[pd.DataFrame, DayInfo]:
     """The report rows of one day (every configured level) and what could not be placed."""
-    cfg = config or ReportConfig()
+    return _build_day(_code_run(inputs), report_date, config or ReportConfig())
+
+
+def _build_day(run: _Run, report_date, cfg: ReportConfig) -> tuple[pd.DataFrame, DayInfo]:
     day = pd.Timestamp(report_date).normalize()
     start = day - pd.Timedelta(days=cfg.max_ad_age_days - 1)
+    today, first_day = int(_day_numbers([day])[0]), int(_day_numbers([start])[0])
     info = DayInfo(report_date=day)
-    sp = inputs.spend[(inputs.spend["report_date"] >= start) & (inputs.spend["report_date"] <= day)]
-    if sp.empty:
+    s = _span(run.s_day, first_day, today)
+    if s.stop == s.start:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in roas_columns(cfg.roas_days)}), info
 
-    # the ads: hierarchy and names from each ad's latest row
-    catalog = (sp.sort_values("report_date", kind="stable").drop_duplicates(["network", "ad_id"], keep="last")
-               [ID_COLUMNS].sort_values(["network", "account_id", "campaign_id", "ad_group_id", "ad_id"])
-               .reset_index(drop=True))
-    catalog["aid"] = np.arange(len(catalog))
-    aid_of = pd.MultiIndex.from_frame(catalog[["network", "ad_id"]])
-    info.ads = len(catalog)
+    # the ads: hierarchy and names from each ad's latest row (the last one of the latest day)
+    akeys = run.s_akey[s]
+    u, ridx = np.unique(akeys[::-1], return_index=True)
+    latest = s.stop - 1 - ridx
+    catalog = (run.s_ids.iloc[latest].assign(_akey=u)
+               .sort_values(["network", "account_id", "campaign_id", "ad_group_id", "ad_id"]).reset_index(drop=True))
+    n_ads = len(catalog)
+    info.ads = n_ads
+    aid_of = np.full(len(run.labels), -1, np.int64)
+    aid_of[catalog["_akey"].to_numpy(np.int64)] = np.arange(n_ads)
 
-    def aid(frame: pd.DataFrame) -> np.ndarray:
-        return aid_of.get_indexer(pd.MultiIndex.from_frame(frame[["network", "ad_id"]]))
+    d = _span(run.d_day, first_day, today)
+    d_aid, d_day, d_cost = aid_of[run.d_akey[d]], run.d_day[d], run.d_cost[d]
+    per_ad = {"cost": np.bincount(d_aid, d_cost, minlength=n_ads),
+              "spend_installs": np.bincount(d_aid, run.d_inst[d], minlength=n_ads),
+              "cost_today": np.bincount(d_aid[d_day == today], d_cost[d_day == today], minlength=n_ads)}
+    first_spend = np.full(n_ads, np.iinfo(np.int64).max)
+    last_spend = np.full(n_ads, np.iinfo(np.int64).min)
+    paid = d_cost > 0
+    np.minimum.at(first_spend, d_aid[paid], d_day[paid])
+    np.maximum.at(last_spend, d_aid[paid], d_day[paid])
+    any_first = np.full(n_ads, np.iinfo(np.int64).max)
+    np.minimum.at(any_first, d_aid, d_day)
+    first_spend = np.where(first_spend == np.iinfo(np.int64).max, any_first, first_spend)
 
-    daily = sp.groupby(["network", "ad_id", "report_date"], sort=False).agg(cost=("cost", "sum"),
-                                                                            installs=("installs", "sum")).reset_index()
-    daily["aid"] = aid(daily)
-    paid_days = daily[daily["cost"] > 0]
-    per_ad = pd.DataFrame(index=catalog["aid"])
-    per_ad["cost"] = daily.groupby("aid")["cost"].sum()
-    per_ad["spend_installs"] = daily.groupby("aid")["installs"].sum()
-    per_ad["cost_today"] = daily[daily["report_date"] == day].groupby("aid")["cost"].sum()
-    per_ad["first_spend"] = paid_days.groupby("aid")["report_date"].min()
-    per_ad["first_spend"] = per_ad["first_spend"].fillna(daily.groupby("aid")["report_date"].min())
-    per_ad["last_spend"] = paid_days.groupby("aid")["report_date"].max()
+    # the ads' cells (users installed in the window) and their revenue up to the day
+    c = _span(run.c_inst, first_day, today)
+    c_aid = aid_of[run.c_akey[c]]
+    c_users, c_has_seg = run.c_users[c], run.c_has[c]
+    lost = c_aid < 0
+    r = _span(run.r_inst, first_day, today)
+    r_ok = run.r_day[r] <= today
+    r_cell = run.r_cell[r][r_ok] - c.start
+    r_cred, r_paid, r_day = run.r_credited[r][r_ok], run.r_paid[r][r_ok], run.r_day[r][r_ok]
+    r_lost = lost[r_cell]
+    info.unmatched_users = int(c_users[lost].sum())
+    info.unmatched_return_usd = float(r_cred[r_lost].sum())
+    info.unmatched_ads = sorted(set(run.labels[run.c_akey[c][lost]].tolist()))
+    info.users = int(c_users[~lost].sum())
+    info.users_without_segment = int(c_users[~lost & ~c_has_seg].sum())
 
-    # the ads' users (installed in the window) and their revenue up to the day
-    users = inputs.users[(inputs.users["install_date"] >= start) & (inputs.users["install_date"] <= day)]
-    users = users.assign(aid=aid(users))
-    rev = inputs.revenue[(inputs.revenue["install_date"] >= start) & (inputs.revenue["install_date"] <= day)
-                         & (inputs.revenue["report_date"] <= day)]
-    rev = rev.assign(aid=aid(rev))
-    lost = users["aid"] < 0
-    info.unmatched_users = int(lost.sum())
-    info.unmatched_return_usd = float(rev.loc[rev["aid"] < 0, "credited"].sum())
-    info.unmatched_ads = sorted((users.loc[lost, "network"] + ":" + users.loc[lost, "ad_id"]).unique().tolist())
-    users, rev = users[~lost], rev[rev["aid"] >= 0]
-    info.users = len(users)
-    info.users_without_segment = int((~users["has_segment"]).sum())
-
-    per_ad["users"] = users.groupby("aid").size()
-    per_ad["return"] = rev.groupby("aid")["credited"].sum()
-    per_ad["paid"] = rev.groupby("aid")["paid"].sum()
-    age = (rev["report_date"] - rev["install_date"]).dt.days.to_numpy()
+    n_cells = c.stop - c.start
+    realised = np.bincount(r_cell, r_cred, minlength=n_cells)
+    c_inst = run.c_inst[c]
+    within = (r_day - c_inst[r_cell]) < cfg.horizon_days
+    realised_h = np.bincount(r_cell[within], r_cred[within], minlength=n_cells)
+    keep = ~lost
+    r_keep = ~r_lost
+    r_aid = c_aid[r_cell][r_keep]
+    per_ad["users"] = np.bincount(c_aid[keep], c_users[keep], minlength=n_ads).astype(float)
+    per_ad["return"] = np.bincount(r_aid, r_cred[r_keep], minlength=n_ads)
+    per_ad["paid"] = np.bincount(r_aid, r_paid[r_keep], minlength=n_ads)
+    age = (r_day - c_inst[r_cell])[r_keep]
+    r_inst_k, r_cred_k = c_inst[r_cell][r_keep], r_cred[r_keep]
     for n in cfg.roas_days:
-        cut = day - pd.Timedelta(days=n - 1)
-        mature = (rev["install_date"] <= cut).to_numpy() & (age < n)
-        per_ad[f"rev{n}"] = rev[mature].groupby("aid")["credited"].sum()
-        per_ad[f"cost{n}"] = daily[daily["report_date"] <= cut].groupby("aid")["cost"].sum()
-    num = [c for c in per_ad.columns if c not in ("first_spend", "last_spend")]
-    per_ad[num] = per_ad[num].fillna(0.0)
+        cut = today - (n - 1)
+        mature = (r_inst_k <= cut) & (age < n)
+        per_ad[f"rev{n}"] = np.bincount(r_aid[mature], r_cred_k[mature], minlength=n_ads)
+        per_ad[f"cost{n}"] = np.bincount(d_aid[d_day <= cut], d_cost[d_day <= cut], minlength=n_ads)
 
-    ltv_day = inputs.ltv[inputs.ltv["report_date"] == day]
-    info.ltv_rows = len(ltv_day)
-    info.ltv_horizons = sorted(ltv_day["horizon"].unique().tolist())
-    if len(ltv_day) and cfg.horizon_days not in info.ltv_horizons:
-        raise ReportInputError(f"ltv_estimates of {day.date()} has horizons {info.ltv_horizons}; the report's "
+    # the cells' estimates (only the matched ones make rows)
+    c_aid, c_users, c_has_seg, c_inst = c_aid[keep], c_users[keep], c_has_seg[keep], c_inst[keep]
+    c_seg = run.c_seg[c][keep]
+    horizons, info.ltv_rows, kv, lo_pu, hi_pu, mape_c, est_c = _ltv_of_cells(run, today, c_inst, c_seg,
+                                                                              cfg.horizon_days)
+    info.ltv_horizons = horizons
+    if info.ltv_rows and cfg.horizon_days not in horizons:
+        raise ReportInputError(f"ltv_estimates of {day.date()} has horizons {horizons}; the report's "
                                f"horizon_days={cfg.horizon_days} is not one of them")
-    cells = _cells(users, rev, ltv_day, day, cfg)
-    info.users_without_estimate = int(cells.loc[~cells["has_estimate"], "users"].sum())
-    rev_daily = rev.groupby(["aid", "report_date"], sort=False)["credited"].sum().reset_index()
+    has, est, lo, hi = _estimates(c_users, realised[keep], realised_h[keep], c_has_seg, today - c_inst + 1,
+                                  horizons, kv, lo_pu, hi_pu, cfg)
+    info.users_without_estimate = int(c_users[~has].sum())
+    bad = ~((lo <= est + 1e-9) & (est <= hi + 1e-9)) | np.isnan(est) | np.isnan(lo) | np.isnan(hi)
+    if bad.any():  # let combine_intervals name the cell
+        sv = run.seg_values.iloc[c_seg].reset_index(drop=True)
+        combine_intervals(pd.DataFrame({"aid": c_aid, "platform": sv["platform"], "attribution": sv["seg_attribution"],
+                                        "network": sv["seg_network"], "is_emulator": sv["is_emulator"],
+                                        "est": est, "lo": lo, "hi": hi}), by=["aid"], rule=cfg.interval_rule)
+    cells = {"aid": c_aid, "users": c_users.astype(float), "inst": c_inst, "seg": c_seg, "has": has, "est": est,
+             "lo": lo, "hi": hi, "mape": mape_c, "est_code": est_c, "kv": kv, "horizons": horizons,
+             "ok": has & ~np.isnan(kv).any(axis=1) if horizons else np.zeros(len(c_aid), bool)}
+    rev = {"aid": r_aid, "day": np.maximum(r_day[r_keep], first_day), "credited": r_cred_k}
 
-    frames = []
-    for level in cfg.levels:
-        frames.append(_rollup(level, catalog, per_ad, cells, rev_daily, day, start, cfg))
+    frames = [_rollup(run, level, catalog, per_ad, _as_dates(first_spend), last_spend, cells, rev, day, today,
+                      first_day, cfg) for level in cfg.levels]
     out = pd.concat(frames, ignore_index=True)
     return out[roas_columns(cfg.roas_days)], info
 
 
-def _day_numbers(values) -> np.ndarray:
-    """Dates as whole days since 1970 (int64), for slicing per group without pandas."""
-    return np.asarray(values, dtype="datetime64[ns]").astype("datetime64[D]").astype(np.int64)
+def _rollup(run: _Run, level: str, catalog: pd.DataFrame, per_ad: dict, first_spend: np.ndarray,
+            last_spend: np.ndarray, cells: dict, rev: dict, day: pd.Timestamp, today: int, first_day: int,
+            cfg: ReportConfig) -> pd.DataFrame:
+    gid_of_aid, starts = _group_ids(catalog, level)
+    ng = len(starts)
+    col = {k: np.bincount(gid_of_aid, v, minlength=ng) for k, v in per_ad.items()}
+    f_day = np.full(ng, np.iinfo(np.int64).max)
+    np.minimum.at(f_day, gid_of_aid, _day_numbers(first_spend))
+    l_day = np.full(ng, np.iinfo(np.int64).min)
+    np.maximum.at(l_day, gid_of_aid, last_spend)
+    keys = LEVEL_KEYS[level]
+    kept = set(keys) | {NAME_OF[k] for k in keys if k in NAME_OF}
+    out = {"report_date": np.full(ng, day.to_datetime64()), "level": np.full(ng, level, dtype=object)}
+    for cname in ID_COLUMNS:
+        out[cname] = catalog[cname].to_numpy(object)[starts] if cname in kept else np.full(ng, "", dtype=object)
 
+    c_gid = gid_of_aid[cells["aid"]]
+    est, lo, hi = _intervals(c_gid, ng, cells["seg"], max(len(run.seg_values), 1), cells["est"], cells["lo"],
+                             cells["hi"], cfg.interval_rule)
+    has = cells["has"]
+    w = has & ~np.isnan(cells["mape"]) & (cells["est"] > 0)
+    den = np.bincount(c_gid[w], cells["est"][w], minlength=ng)
+    num = np.bincount(c_gid[w], (cells["est"] * cells["mape"])[w], minlength=ng)
+    counted = np.bincount(c_gid[w], minlength=ng) > 0
+    mape = np.full(ng, np.nan)
+    mape[counted] = num[counted] / den[counted]
+    names = [set() for _ in range(ng)]
+    named = has & (cells["est_code"] >= 0)
+    for g, e in set(zip(c_gid[named].tolist(), cells["est_code"][named].tolist())):
+        names[g].add(str(run.estimator_names[e]))
+    estimators = np.asarray(["+".join(sorted(x)) for x in names], dtype=object)
+    no_est = np.bincount(c_gid[~has], cells["users"][~has], minlength=ng)
 
-def _slices(sorted_gids: np.ndarray, gid: int) -> slice:
-    return slice(int(np.searchsorted(sorted_gids, gid, "left")), int(np.searchsorted(sorted_gids, gid, "right")))
+    cost, ret = col["cost"], col["return"]
+    pos = cost > 0
+    safe = np.where(pos, cost, 1.0)
+    days_live = today - f_day + 1
+    out.update({
+        "first_spend_date": _as_dates(f_day), "last_spend_date": np.where(
+            l_day == np.iinfo(np.int64).min, np.datetime64("NaT", "ns"), _as_dates(np.maximum(l_day, 0))),
+        "days_live": days_live, "is_active": col["cost_today"] > 0, "history_truncated": f_day <= first_day,
+        "spend_installs": col["spend_installs"], "users": col["users"].astype(np.int64),
+        "cost_to_date_usd": cost, "cost_on_day_usd": col["cost_today"], "paid_to_date_usd": col["paid"],
+        "return_to_date_usd": ret, "horizon_days": np.full(ng, cfg.horizon_days, np.int64),
+        "estimated_return_usd": est, "estimated_lower_usd": lo, "estimated_upper_usd": hi,
+        "users_without_estimate": no_est.astype(np.int64), "estimate_mape": mape, "estimators": estimators,
+        "roas": np.where(pos, ret / safe, np.nan), "estimated_roas": np.where(pos, est / safe, np.nan),
+        "estimated_roas_lower": np.where(pos, lo / safe, np.nan),
+        "estimated_roas_upper": np.where(pos, hi / safe, np.nan)})
+    for n in cfg.roas_days:
+        cut = today - (n - 1)
+        young, no_cost = cut < f_day, col[f"cost{n}"] <= 0
+        out[f"d{n}_roas"] = np.where(young | no_cost, np.nan, col[f"rev{n}"] / np.where(no_cost, 1.0, col[f"cost{n}"]))
+        cut_date = (day - pd.Timedelta(days=n - 1)).date()
+        out[f"d{n}_note"] = np.asarray([f"{dl} day(s) of data; D{n} needs {n}" if y else
+                                        (f"no cost up to {cut_date}" if z else "")
+                                        for dl, y, z in zip(days_live.tolist(), young.tolist(), no_cost.tolist())],
+                                       dtype=object)
 
-
-def _rollup(level: str, catalog: pd.DataFrame, per_ad: pd.DataFrame, cells: pd.DataFrame, rev_daily: pd.DataFrame,
-            day: pd.Timestamp, start: pd.Timestamp, cfg: ReportConfig) -> pd.DataFrame:
-    lv = _level_frame(level, catalog)
-    gid_of_aid = lv["gid"].to_numpy()
-    g = per_ad.assign(gid=gid_of_aid[per_ad.index.to_numpy()])
-    sums = g.drop(columns=["first_spend", "last_spend"]).groupby("gid").sum()
-    gids = sums.index.to_numpy()
-    first = g.groupby("gid")["first_spend"].min().reindex(gids)
-    last = g.groupby("gid")["last_spend"].max().reindex(gids)
-    ids = lv.drop_duplicates("gid").set_index("gid")[ID_COLUMNS].reindex(gids).to_dict("records")
-
-    c = cells.assign(gid=gid_of_aid[cells["aid"].to_numpy()])
-    seg = c.rename(columns={"seg_attribution": "attribution", "seg_network": "network"})
-    iv = combine_intervals(seg[["gid", *SEGMENT_KEYS, "est", "lo", "hi"]], by=["gid"], rule=cfg.interval_rule)
-    iv = iv.set_index("gid").reindex(gids).fillna(0.0)
-    w = c[c["has_estimate"] & c["backtest_mape"].notna() & (c["est"] > 0)]
-    mape = ((w["est"] * w["backtest_mape"]).groupby(w["gid"]).sum() / w.groupby("gid")["est"].sum()).reindex(gids)
-    estimators = (c[c["has_estimate"]].groupby("gid")["estimator"]
-                  .agg(lambda v: "+".join(sorted(set(map(str, v.dropna()))))).reindex(gids).fillna(""))
-    horizons = cells.attrs.get("horizons", [])
-    knots = np.asarray(horizons, dtype=float)
-
-    # per-group slices of plain arrays (the loop below does no pandas work)
-    c = c.sort_values("gid", kind="stable")
-    c_gid = c["gid"].to_numpy()
-    c_has = c["has_estimate"].to_numpy(bool)
-    c_users = c["users"].to_numpy(float)
-    c_day = _day_numbers(c["install_date"])
-    c_kv = c[[f"v{h}" for h in horizons]].to_numpy(float) if horizons else np.zeros((len(c), 0))
-    c_ok = c_has & ~np.isnan(c_kv).any(axis=1) if horizons else np.zeros(len(c), bool)
-    rd = rev_daily.assign(gid=gid_of_aid[rev_daily["aid"].to_numpy()]).sort_values("gid", kind="stable")
-    rd_gid = rd["gid"].to_numpy()
-    rd_day = _day_numbers(rd["report_date"])
-    rd_val = rd["credited"].to_numpy(float)
-    first_day = _day_numbers(first)
-    today = int(_day_numbers([day])[0])
-    col = {k: sums[k].to_numpy(float) for k in sums.columns}
-    est_a, lo_a, hi_a = (iv[k].to_numpy(float) for k in ("estimated", "lower", "upper"))
-    mape_a, estimators_a = mape.to_numpy(float), estimators.to_numpy()
-    first_ts, last_ts = first.to_numpy(), last.to_numpy()
-
-    rows = []
-    for i, gid in enumerate(gids):
-        f0 = int(first_day[i])
-        days_live = today - f0 + 1
-        cost, ret = col["cost"][i], col["return"][i]
-        est, lo, hi = est_a[i], lo_a[i], hi_a[i]
-        pos = cost > 0
-        row = {"report_date": day, "level": level, **ids[i],
-               "first_spend_date": first_ts[i], "last_spend_date": last_ts[i], "days_live": days_live,
-               "is_active": bool(col["cost_today"][i] > 0), "history_truncated": bool(first_ts[i] <= start),
-               "spend_installs": col["spend_installs"][i], "users": int(col["users"][i]),
-               "cost_to_date_usd": cost, "cost_on_day_usd": col["cost_today"][i],
-               "paid_to_date_usd": col["paid"][i], "return_to_date_usd": ret,
-               "horizon_days": cfg.horizon_days, "estimated_return_usd": est, "estimated_lower_usd": lo,
-               "estimated_upper_usd": hi, "estimate_mape": mape_a[i], "estimators": estimators_a[i],
-               "roas": ret / cost if pos else np.nan, "estimated_roas": est / cost if pos else np.nan,
-               "estimated_roas_lower": lo / cost if pos else np.nan,
-               "estimated_roas_upper": hi / cost if pos else np.nan}
-        for n in cfg.roas_days:
-            cut = today - (n - 1)
-            if cut < f0:
-                row[f"d{n}_roas"], row[f"d{n}_note"] = np.nan, f"{days_live} day(s) of data; D{n} needs {n}"
-            elif col[f"cost{n}"][i] <= 0:
-                row[f"d{n}_roas"], row[f"d{n}_note"] = np.nan, f"no cost up to {(day - pd.Timedelta(days=n - 1)).date()}"
-            else:
-                row[f"d{n}_roas"], row[f"d{n}_note"] = col[f"rev{n}"][i] / col[f"cost{n}"][i], ""
-        # payback on the group's curve: realised day by day, then the cells' LTV curves
-        r = _slices(rd_gid, gid)
-        series = np.zeros(days_live)
-        np.add.at(series, np.clip(rd_day[r] - f0, 0, days_live - 1), rd_val[r])
-        k = _slices(c_gid, gid)
-        ok = c_ok[k]
-        row["users_without_estimate"] = int(c_users[k][~c_has[k]].sum())
-        pb = payback_day(cost, series, c_day[k][ok] - f0, c_users[k][ok],
-                         knots if len(knots) else np.array([1.0]),
-                         c_kv[k][ok] if len(knots) else np.zeros((int(ok.sum()), 1)), cfg.payback_search_days)
-        row["payback_day"] = float(pb.day) if pb.day is not None else np.nan
-        row["payback_date"] = (pd.Timestamp(first_ts[i]) + pd.Timedelta(days=pb.day - 1)) if pb.day is not None else pd.NaT
-        row["payback_basis"] = pb.basis
-        rec, why = recommend(cost, days_live, row["estimated_roas"] if pos else None,
-                             row["estimated_roas_lower"] if pos else None,
-                             row["estimated_roas_upper"] if pos else None, cfg)
+    # payback on the group's curve: realised day by day, then the cells' LTV curves
+    width = today - first_day + 1
+    r_gid = gid_of_aid[rev["aid"]]
+    realised = np.bincount(r_gid * width + (rev["day"] - first_day), rev["credited"],
+                           minlength=ng * width).reshape(ng, width)
+    order = np.argsort(c_gid, kind="stable")
+    sg = c_gid[order]
+    bounds = np.searchsorted(sg, np.arange(ng + 1))
+    ok, c_day, c_users, kv = cells["ok"][order], cells["inst"][order], cells["users"][order], cells["kv"][order]
+    horizons = cells["horizons"]
+    knots = np.asarray(horizons, dtype=float) if horizons else np.array([1.0])
+    pb_day, pb_date, pb_basis, recs, whys = [], [], [], [], []
+    for i in range(ng):
+        f0 = int(f_day[i])
+        series = realised[i, f0 - first_day:].copy()
+        series[0] += realised[i, :f0 - first_day].sum()
+        k = slice(bounds[i], bounds[i + 1])
+        okk = ok[k]
+        pb = payback_day(cost[i], series, c_day[k][okk] - f0, c_users[k][okk], knots,
+                         kv[k][okk] if horizons else np.zeros((int(okk.sum()), 1)), cfg.payback_search_days)
+        pb_day.append(float(pb.day) if pb.day is not None else np.nan)
+        pb_date.append(_as_dates([f0 + pb.day - 1])[0] if pb.day is not None else np.datetime64("NaT", "ns"))
+        pb_basis.append(pb.basis)
+        p = bool(pos[i])
+        rec, why = recommend(cost[i], int(days_live[i]), out["estimated_roas"][i] if p else None,
+                             out["estimated_roas_lower"][i] if p else None,
+                             out["estimated_roas_upper"][i] if p else None, cfg)
         if pb.basis == "none" and pb.note != "no cost" and rec != "keep":
             why = f"{why}; payback: {pb.note}"
-        row["recommendation"], row["reason"] = rec, why
-        rows.append(row)
-    return pd.DataFrame(rows)
+        recs.append(rec)
+        whys.append(why)
+    out.update({"payback_day": np.asarray(pb_day, float), "payback_date": np.asarray(pb_date, "datetime64[ns]"),
+                "payback_basis": np.asarray(pb_basis, object), "recommendation": np.asarray(recs, object),
+                "reason": np.asarray(whys, object)})
+    return pd.DataFrame(out)
 
 
 def build_report(inputs: ReportInputs, days, config: ReportConfig | None = None) -> tuple[pd.DataFrame, list[DayInfo]]:
-    """``build_day`` for each of ``days``, concatenated (a single-run backfill computes its days alike)."""
+    """Each of ``days`` computed alike (a single-run backfill); the inputs are coded once for all of them."""
     cfg = config or ReportConfig()
+    run = _code_run(inputs)
     frames, infos = [], []
     for d in days:
-        frame, info = build_day(inputs, d, cfg)
+        frame, info = _build_day(run, d, cfg)
         frames.append(frame)
         infos.append(info)
     out = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
