@@ -41,7 +41,7 @@ import pandas as pd
 
 from adperf_assets.report.config import ReportConfig
 from adperf_assets.report.intervals import SEGMENT_KEYS, combine_intervals
-from adperf_assets.report.payback import payback_day, value_at
+from adperf_assets.report.payback import payback_days, value_at
 from adperf_assets.report.recommend import recommend
 
 LEVEL_KEYS = {
@@ -559,21 +559,14 @@ def _rollup(run: _Run, level: str, catalog: pd.DataFrame, per_ad: dict, first_sp
     r_gid = gid_of_aid[rev["aid"]]
     realised = np.bincount(r_gid * width + (rev["day"] - first_day), rev["credited"],
                            minlength=ng * width).reshape(ng, width)
-    order = np.argsort(c_gid, kind="stable")
-    sg = c_gid[order]
-    bounds = np.searchsorted(sg, np.arange(ng + 1))
-    ok, c_day, c_users, kv = cells["ok"][order], cells["inst"][order], cells["users"][order], cells["kv"][order]
+    ok = cells["ok"]
     horizons = cells["horizons"]
-    knots = np.asarray(horizons, dtype=float) if horizons else np.array([1.0])
+    pbs = payback_days(cost, np.cumsum(realised, axis=1), days_live, c_gid[ok], cells["inst"][ok] - f_day[c_gid[ok]],
+                       cells["users"][ok], np.asarray(horizons, dtype=float) if horizons else np.array([1.0]),
+                       cells["kv"][ok] if horizons else np.zeros((int(ok.sum()), 1)), cfg.payback_search_days)
     pb_day, pb_date, pb_basis, recs, whys = [], [], [], [], []
-    for i in range(ng):
+    for i, pb in enumerate(pbs):
         f0 = int(f_day[i])
-        series = realised[i, f0 - first_day:].copy()
-        series[0] += realised[i, :f0 - first_day].sum()
-        k = slice(bounds[i], bounds[i + 1])
-        okk = ok[k]
-        pb = payback_day(cost[i], series, c_day[k][okk] - f0, c_users[k][okk], knots,
-                         kv[k][okk] if horizons else np.zeros((int(okk.sum()), 1)), cfg.payback_search_days)
         pb_day.append(float(pb.day) if pb.day is not None else np.nan)
         pb_date.append(_as_dates([f0 + pb.day - 1])[0] if pb.day is not None else np.datetime64("NaT", "ns"))
         pb_basis.append(pb.basis)
