@@ -12,17 +12,33 @@ Blocking (ERROR; the report does not run on a bad day):
 Not blocking (WARN): ``user_ltv_has_a_fit`` -- users without any BTYD fit (too few repeat buyers
 in the whole window, or no convergence) get no BTYD estimate; ``ltv_estimates`` then uses the
 cohort method for them.
+
+The per-user checks read the day range's rows with SQL, only the columns they test (and, for
+``user_ltv_is_ordered``, only fitted users): loading every column of 30 days x 52k users through
+the IO manager took ~2 s per check; the tests on the rows are the same pandas code as before.
 """
 
 import dagster as dg
 import numpy as np
 import pandas as pd
+from dagster_duckdb import DuckDBResource
 
 from adperf_assets.assets.btyd import ltv_estimates, user_rfm
 from adperf_assets.ltv.btyd_ltv import HORIZONS, NO_FIT, SEGMENT_KEYS, ltv_column
-from adperf_assets.partitions import daily_partitions
+from adperf_assets.partitions import daily_partitions, window_days
+from adperf_assets.resources import DUCKDB_SCHEMA
 
 MAX_LISTED = 20
+
+
+def _read(duckdb: DuckDBResource, context, table: str, columns: list[str], where: str = "true") -> pd.DataFrame:
+    """The run's report days of ``table`` (as the IO manager would load them), only ``columns``."""
+    days = window_days(context)
+    cols = ", ".join(f'"{c}"' for c in columns)
+    with duckdb.get_connection() as con:
+        return con.execute(f"select {cols} from {DUCKDB_SCHEMA}.{table} where report_date >= ? and report_date < ? "
+                           f"and ({where})",
+                           [days[0].to_pydatetime(), (days[-1] + pd.Timedelta(days=1)).to_pydatetime()]).df()
 
 
 def _rows_md(rows: pd.DataFrame) -> dg.MetadataValue:
@@ -36,7 +52,9 @@ def _rows_md(rows: pd.DataFrame) -> dg.MetadataValue:
 @dg.asset_check(asset=user_rfm, partitions_def=daily_partitions, blocking=True,
                 description="One row per user and day; recency <= T, recency 0 without repeat purchases, "
                             "monetary value > 0 with them.")
-def user_rfm_is_a_valid_summary(user_rfm: pd.DataFrame) -> dg.AssetCheckResult:
+def user_rfm_is_a_valid_summary(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    user_rfm = _read(duckdb, context, "user_rfm", ["report_date", "user_id", "install_date", "frequency", "recency", "T",
+                                                   "monetary_value_usd"])
     dup = user_rfm[user_rfm.duplicated(["report_date", "user_id"], keep=False)]
     x, tx, T, m = (user_rfm[c].to_numpy(float) for c in ("frequency", "recency", "T", "monetary_value_usd"))
     bad = user_rfm[(tx > T) | ((x == 0) & (tx != 0)) | ((x > 0) & ~(m > 0)) | (x < 0)]
@@ -51,8 +69,10 @@ def user_rfm_is_a_valid_summary(user_rfm: pd.DataFrame) -> dg.AssetCheckResult:
 
 @dg.asset_check(asset=dg.AssetKey("user_ltv"), partitions_def=daily_partitions, blocking=True,
                 description="Fitted users: finite LTV, at least the expected part, 30 <= 90 <= 180 <= 365 days.")
-def user_ltv_is_ordered(user_ltv: pd.DataFrame) -> dg.AssetCheckResult:
-    fitted = user_ltv[user_ltv["model"] != NO_FIT]
+def user_ltv_is_ordered(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    columns = ["report_date", "user_id", "model", *[ltv_column(h) for h in HORIZONS],
+               *[f"expected_{h}d_usd" for h in HORIZONS]]
+    fitted = _read(duckdb, context, "user_ltv", columns, f"model is distinct from '{NO_FIT}'")  # pandas' model != NO_FIT
     ltv = fitted[[ltv_column(h) for h in HORIZONS]].to_numpy(float)
     not_finite = ~np.isfinite(ltv).all(axis=1)
     unordered = (np.diff(ltv, axis=1) < -1e-9).any(axis=1)
@@ -69,7 +89,8 @@ def user_ltv_is_ordered(user_ltv: pd.DataFrame) -> dg.AssetCheckResult:
 
 @dg.asset_check(asset=dg.AssetKey("user_ltv"), partitions_def=daily_partitions, blocking=False,
                 description="Every user has a BTYD fit (warning: without one, only the cohort method estimates them).")
-def user_ltv_has_a_fit(user_ltv: pd.DataFrame) -> dg.AssetCheckResult:
+def user_ltv_has_a_fit(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    user_ltv = _read(duckdb, context, "user_ltv", ["report_date", "model"])
     none = user_ltv[user_ltv["model"] == NO_FIT]
     per_day = none.groupby("report_date").size().rename("users_without_fit").reset_index()
     models = user_ltv.groupby("model").size().rename("users").reset_index()
