@@ -110,3 +110,42 @@ def test_pool_cohorts_weights_by_size_and_keeps_missing_intervals_missing():
     assert np.isnan(everything.set_index("install_date").loc[pd.Timestamp("2025-07-01"), "upper"])
     with pytest.raises(ValueError, match="cohort_size"):
         pool_cohorts(df.drop(columns="cohort_size"))
+
+
+def test_backtest_days_equals_pooling_and_scoring_each_day_alone():
+    """The encoded many-day back-test gives, day by day, what common_cohorts + pool_cohorts +
+    backtest_metrics give on that day's rows (cells some estimator lacks dropped, intervals
+    missing or unbounded, cohorts that realised nothing)."""
+    from adperf_assets.ltv.backtest import BY_SEGMENT, backtest_days
+    from adperf_assets.ltv.btyd_ltv import common_cohorts
+
+    rng = np.random.default_rng(7)
+    cells = pd.MultiIndex.from_product([pd.date_range("2025-01-01", periods=60), ["ios", "android"],
+                                        ["facebook", "google_ads", "x"], [7, 14], [30, 90]],
+                                       names=["install_date", "platform", "network", "made_at_day", "horizon"])
+    rows = pd.concat([cells.to_frame(index=False).assign(estimator=e) for e in ("btyd", "cohort", "geometric")],
+                     ignore_index=True)
+    rows = rows[rng.random(len(rows)) > 0.05].reset_index(drop=True)  # some cells lack an estimator
+    n = len(rows)
+    rows = rows.assign(attribution="paid", is_emulator=rows["network"] == "x",
+                       predicted_per_user=rng.gamma(2.0, 0.5, n), cohort_size=rng.integers(1, 40, n))
+    rows["realised_per_user"] = np.where(rng.random(n) < 0.2, 0.0, rng.gamma(2.0, 0.5, n))
+    rows["lower"] = rows["predicted_per_user"] * 0.5
+    rows["upper"] = np.where(rng.random(n) < 0.1, np.inf, rows["predicted_per_user"] * 1.8)
+    rows.loc[rng.random(n) < 0.1, ["lower", "upper"]] = np.nan
+    days = pd.date_range("2025-04-01", periods=4)
+    start = pd.Timestamp("2025-03-01") + pd.to_timedelta(rng.integers(0, 35, len(rows)), unit="D")
+    end = start + pd.to_timedelta(rng.integers(0, 20, len(rows)), unit="D")
+    table, per_day = backtest_days(rows, start, end, days, {"monthly": "MS", "daily": None})
+    assert set(table["pooling"]) == {"monthly", "daily"}
+    for d in per_day:
+        due = rows[np.asarray((start <= d.day) & (d.day <= end))]
+        kept = common_cohorts([due])
+        assert len(kept) == len(d.kept) > 0
+        expected = pd.concat([backtest_metrics(pool_cohorts(kept, "MS"), by=BY_SEGMENT).assign(pooling="monthly"),
+                              backtest_metrics(kept, by=BY_SEGMENT).assign(pooling="daily")], ignore_index=True)
+        got = table[table["report_date"] == d.day].drop(columns=["report_date"]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(got[expected.columns], expected, check_exact=False, rtol=1e-12)
+        spread = kept.groupby(["install_date", "platform", "attribution", "network", "is_emulator",
+                               "made_at_day", "horizon"])["realised_per_user"].agg(lambda x: x.max() - x.min())
+        assert d.realised_max_abs_diff == spread.max()
