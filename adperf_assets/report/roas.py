@@ -229,6 +229,8 @@ class _Run:
     r_day: np.ndarray
     r_credited: np.ndarray
     r_paid: np.ndarray
+    r_age: np.ndarray  # report day - install day
+    c_first_days: dict  # per D-n: each cell's credit within its first n days
     # ltv_estimates rows sorted (stably) by report day; segment code -1 = a segment no user has
     l_rday: np.ndarray
     l_inst: np.ndarray
@@ -242,7 +244,7 @@ class _Run:
     estimator_names: np.ndarray
 
 
-def _code_run(inputs: ReportInputs) -> _Run:
+def _code_run(inputs: ReportInputs, roas_days=(7, 14, 30)) -> _Run:
     sp = inputs.spend.sort_values("report_date", kind="stable").reset_index(drop=True)
     users, rev, lt = inputs.users, inputs.revenue, inputs.ltv
     net = np.concatenate([sp["network"].to_numpy(object), users["network"].to_numpy(object)])
@@ -282,6 +284,10 @@ def _code_run(inputs: ReportInputs) -> _Run:
     r_inv = r_inv.reshape(-1)
     r_cell = rkeys // span
     c_inst = u_inst[first]
+    r_day = rkeys % span + dmin
+    r_age = r_day - c_inst[r_cell]
+    r_credited = np.bincount(r_inv, rev["credited"].to_numpy(float), minlength=len(rkeys))
+    c_first_days = {n: np.bincount(r_cell[r_age < n], r_credited[r_age < n], minlength=len(ckeys)) for n in roas_days}
 
     l_rday = _day_numbers(lt["report_date"])
     order = np.argsort(l_rday, kind="stable")
@@ -296,8 +302,8 @@ def _code_run(inputs: ReportInputs) -> _Run:
         s_day=s_day, s_akey=s_akey, s_ids=sp[ID_COLUMNS],
         c_akey=u_akey[first], c_inst=c_inst, c_seg=u_seg[first].astype(np.int64), c_has=u_has[first],
         c_users=c_users, seg_values=seg_uniq.to_frame(index=False),
-        r_cell=r_cell, r_inst=c_inst[r_cell], r_day=rkeys % span + dmin,
-        r_credited=np.bincount(r_inv, rev["credited"].to_numpy(float), minlength=len(rkeys)),
+        r_cell=r_cell, r_inst=c_inst[r_cell], r_day=r_day, r_credited=r_credited, r_age=r_age,
+        c_first_days=c_first_days,
         r_paid=np.bincount(r_inv, rev["paid"].to_numpy(float), minlength=len(rkeys)),
         l_rday=l_rday[order], l_inst=_day_numbers(lt["install_date"]), l_seg=np.asarray(l_seg, np.int64),
         l_horizon=lt["horizon"].to_numpy(np.int64), l_value=lt["ltv_per_user_usd"].to_numpy(float),
@@ -394,7 +400,8 @@ def _intervals(gid: np.ndarray, ng: int, seg: np.ndarray, nseg: int, est, lo, hi
 
 def build_day(inputs: ReportInputs, report_date, config: ReportConfig | None = None) -> tuple[pd.DataFrame, DayInfo]:
     """The report rows of one day (every configured level) and what could not be placed."""
-    return _build_day(_code_run(inputs), report_date, config or ReportConfig())
+    cfg = config or ReportConfig()
+    return _build_day(_code_run(inputs, cfg.roas_days), report_date, cfg)
 
 
 def _build_day(run: _Run, report_date, cfg: ReportConfig) -> tuple[pd.DataFrame, DayInfo]:
@@ -437,34 +444,36 @@ def _build_day(run: _Run, report_date, cfg: ReportConfig) -> tuple[pd.DataFrame,
     c_users, c_has_seg = run.c_users[c], run.c_has[c]
     lost = c_aid < 0
     r = _span(run.r_inst, first_day, today)
-    r_ok = run.r_day[r] <= today
-    r_cell = run.r_cell[r][r_ok] - c.start
-    r_cred, r_paid, r_day = run.r_credited[r][r_ok], run.r_paid[r][r_ok], run.r_day[r][r_ok]
-    r_lost = lost[r_cell]
-    info.unmatched_users = int(c_users[lost].sum())
-    info.unmatched_return_usd = float(r_cred[r_lost].sum())
-    info.unmatched_ads = sorted(set(run.labels[run.c_akey[c][lost]].tolist()))
-    info.users = int(c_users[~lost].sum())
-    info.users_without_segment = int(c_users[~lost & ~c_has_seg].sum())
-
+    sel = r.start + np.flatnonzero(run.r_day[r] <= today)
+    r_cell, r_cred, r_day = run.r_cell[sel] - c.start, run.r_credited[sel], run.r_day[sel]
     n_cells = c.stop - c.start
     realised = np.bincount(r_cell, r_cred, minlength=n_cells)
-    c_inst = run.c_inst[c]
-    within = (r_day - c_inst[r_cell]) < cfg.horizon_days
+    paid_c = np.bincount(r_cell, run.r_paid[sel], minlength=n_cells)
+    within = run.r_age[sel] < cfg.horizon_days
     realised_h = np.bincount(r_cell[within], r_cred[within], minlength=n_cells)
     keep = ~lost
-    r_keep = ~r_lost
-    r_aid = c_aid[r_cell][r_keep]
-    per_ad["users"] = np.bincount(c_aid[keep], c_users[keep], minlength=n_ads).astype(float)
-    per_ad["return"] = np.bincount(r_aid, r_cred[r_keep], minlength=n_ads)
-    per_ad["paid"] = np.bincount(r_aid, r_paid[r_keep], minlength=n_ads)
-    age = (r_day - c_inst[r_cell])[r_keep]
-    r_inst_k, r_cred_k = c_inst[r_cell][r_keep], r_cred[r_keep]
+    info.unmatched_users = int(c_users[lost].sum())
+    info.unmatched_return_usd = float(realised[lost].sum())
+    info.unmatched_ads = sorted(set(run.labels[run.c_akey[c][lost]].tolist()))
+    info.users = int(c_users[keep].sum())
+    info.users_without_segment = int(c_users[keep & ~c_has_seg].sum())
+
+    c_inst = run.c_inst[c]
+    k_aid = c_aid[keep]
+    per_ad["users"] = np.bincount(k_aid, c_users[keep], minlength=n_ads).astype(float)
+    per_ad["return"] = np.bincount(k_aid, realised[keep], minlength=n_ads)
+    per_ad["paid"] = np.bincount(k_aid, paid_c[keep], minlength=n_ads)
     for n in cfg.roas_days:
         cut = today - (n - 1)
-        mature = (r_inst_k <= cut) & (age < n)
-        per_ad[f"rev{n}"] = np.bincount(r_aid[mature], r_cred_k[mature], minlength=n_ads)
+        mature = keep & (c_inst <= cut)  # their first n days are all up to the report day
+        per_ad[f"rev{n}"] = np.bincount(c_aid[mature], run.c_first_days[n][c][mature], minlength=n_ads)
         per_ad[f"cost{n}"] = np.bincount(d_aid[d_day <= cut], d_cost[d_day <= cut], minlength=n_ads)
+    # realised return per ad and day of the window (earlier days count on the first), for payback
+    width = today - first_day + 1
+    r_aid = c_aid[r_cell]
+    on_ad = r_aid >= 0
+    by_day = np.bincount(r_aid[on_ad] * width + (np.maximum(r_day[on_ad], first_day) - first_day), r_cred[on_ad],
+                         minlength=n_ads * width).reshape(n_ads, width)
 
     # the cells' estimates (only the matched ones make rows)
     c_aid, c_users, c_has_seg, c_inst = c_aid[keep], c_users[keep], c_has_seg[keep], c_inst[keep]
@@ -487,17 +496,16 @@ def _build_day(run: _Run, report_date, cfg: ReportConfig) -> tuple[pd.DataFrame,
     cells = {"aid": c_aid, "users": c_users.astype(float), "inst": c_inst, "seg": c_seg, "has": has, "est": est,
              "lo": lo, "hi": hi, "mape": mape_c, "est_code": est_c, "kv": kv, "horizons": horizons,
              "ok": has & ~np.isnan(kv).any(axis=1) if horizons else np.zeros(len(c_aid), bool)}
-    rev = {"aid": r_aid, "day": np.maximum(r_day[r_keep], first_day), "credited": r_cred_k}
 
-    frames = [_rollup(run, level, catalog, per_ad, _as_dates(first_spend), last_spend, cells, rev, day, today,
-                      first_day, cfg) for level in cfg.levels]
-    out = pd.concat(frames, ignore_index=True)
-    return out[roas_columns(cfg.roas_days)], info
+    parts = [_rollup(run, level, catalog, per_ad, _as_dates(first_spend), last_spend, cells, by_day, day,
+                     today, first_day, cfg) for level in cfg.levels]
+    return pd.DataFrame({k: np.concatenate([p[k] for p in parts]) for k in roas_columns(cfg.roas_days)}), info
 
 
 def _rollup(run: _Run, level: str, catalog: pd.DataFrame, per_ad: dict, first_spend: np.ndarray,
-            last_spend: np.ndarray, cells: dict, rev: dict, day: pd.Timestamp, today: int, first_day: int,
-            cfg: ReportConfig) -> pd.DataFrame:
+            last_spend: np.ndarray, cells: dict, by_day: np.ndarray, day: pd.Timestamp, today: int, first_day: int,
+            cfg: ReportConfig) -> dict[str, np.ndarray]:
+    """The rows of one level as columns (one per group of ads at ``level``)."""
     gid_of_aid, starts = _group_ids(catalog, level)
     ng = len(starts)
     col = {k: np.bincount(gid_of_aid, v, minlength=ng) for k, v in per_ad.items()}
@@ -555,39 +563,34 @@ def _rollup(run: _Run, level: str, catalog: pd.DataFrame, per_ad: dict, first_sp
                                        dtype=object)
 
     # payback on the group's curve: realised day by day, then the cells' LTV curves
-    width = today - first_day + 1
-    r_gid = gid_of_aid[rev["aid"]]
-    realised = np.bincount(r_gid * width + (rev["day"] - first_day), rev["credited"],
-                           minlength=ng * width).reshape(ng, width)
+    realised = np.add.reduceat(by_day, starts, axis=0)
     ok = cells["ok"]
     horizons = cells["horizons"]
     pbs = payback_days(cost, np.cumsum(realised, axis=1), days_live, c_gid[ok], cells["inst"][ok] - f_day[c_gid[ok]],
                        cells["users"][ok], np.asarray(horizons, dtype=float) if horizons else np.array([1.0]),
                        cells["kv"][ok] if horizons else np.zeros((int(ok.sum()), 1)), cfg.payback_search_days)
-    pb_day, pb_date, pb_basis, recs, whys = [], [], [], [], []
-    for i, pb in enumerate(pbs):
-        f0 = int(f_day[i])
-        pb_day.append(float(pb.day) if pb.day is not None else np.nan)
-        pb_date.append(_as_dates([f0 + pb.day - 1])[0] if pb.day is not None else np.datetime64("NaT", "ns"))
-        pb_basis.append(pb.basis)
-        p = bool(pos[i])
-        rec, why = recommend(cost[i], int(days_live[i]), out["estimated_roas"][i] if p else None,
-                             out["estimated_roas_lower"][i] if p else None,
-                             out["estimated_roas_upper"][i] if p else None, cfg)
+    pb_day = np.asarray([np.nan if pb.day is None else float(pb.day) for pb in pbs], dtype=float)
+    known = ~np.isnan(pb_day)
+    pb_date = np.full(ng, np.datetime64("NaT", "ns"))
+    pb_date[known] = _as_dates(f_day[known] + pb_day[known].astype(np.int64) - 1)
+    recs, whys = [], []
+    e_roas, e_lo, e_hi = (out[k].tolist() for k in ("estimated_roas", "estimated_roas_lower", "estimated_roas_upper"))
+    for i, (pb, p, c, dl) in enumerate(zip(pbs, pos.tolist(), cost.tolist(), days_live.tolist())):
+        rec, why = recommend(c, dl, e_roas[i] if p else None, e_lo[i] if p else None, e_hi[i] if p else None, cfg)
         if pb.basis == "none" and pb.note != "no cost" and rec != "keep":
             why = f"{why}; payback: {pb.note}"
         recs.append(rec)
         whys.append(why)
-    out.update({"payback_day": np.asarray(pb_day, float), "payback_date": np.asarray(pb_date, "datetime64[ns]"),
-                "payback_basis": np.asarray(pb_basis, object), "recommendation": np.asarray(recs, object),
+    out.update({"payback_day": pb_day, "payback_date": pb_date,
+                "payback_basis": np.asarray([pb.basis for pb in pbs], object), "recommendation": np.asarray(recs, object),
                 "reason": np.asarray(whys, object)})
-    return pd.DataFrame(out)
+    return out
 
 
 def build_report(inputs: ReportInputs, days, config: ReportConfig | None = None) -> tuple[pd.DataFrame, list[DayInfo]]:
     """Each of ``days`` computed alike (a single-run backfill); the inputs are coded once for all of them."""
     cfg = config or ReportConfig()
-    run = _code_run(inputs)
+    run = _code_run(inputs, cfg.roas_days)
     frames, infos = [], []
     for d in days:
         frame, info = _build_day(run, d, cfg)
