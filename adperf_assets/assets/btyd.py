@@ -408,16 +408,21 @@ def ltv_estimates(
     MAPE and which estimator it was. Cohorts older than the cohort method's 180 days get BTYD."""
     t0 = time.perf_counter()
     days = window_days(context)
-    frames = []
+    # every day in one call, each judged by its own day's back-test (a call per day cost ~0.1 s of merges)
+    want = np.array([np.datetime64(d, "ns") for d in days], dtype="datetime64[ns]")
+
+    def of_run(frame: pd.DataFrame, keep) -> pd.DataFrame:
+        return frame[np.isin(frame["report_date"].to_numpy("datetime64[ns]"), want) & keep.to_numpy()]
+
+    coh = of_run(cohort_ltv, cohort_ltv["estimator"] == "cohort")
+    bt = of_run(btyd_cohort_ltv, btyd_cohort_ltv["model"] != NO_FIT)
+    metrics = of_run(ltv_backtest, ltv_backtest["pooling"] == "monthly")
+    with_rows = np.union1d(coh["report_date"].to_numpy("datetime64[ns]"), bt["report_date"].to_numpy("datetime64[ns]"))
     for day in days:
-        coh = cohort_ltv[(cohort_ltv["report_date"] == day) & (cohort_ltv["estimator"] == "cohort")]
-        bt = btyd_cohort_ltv[(btyd_cohort_ltv["report_date"] == day) & (btyd_cohort_ltv["model"] != NO_FIT)]
-        metrics = ltv_backtest[(ltv_backtest["report_date"] == day) & (ltv_backtest["pooling"] == "monthly")]
-        if coh.empty and bt.empty:
+        if np.datetime64(day, "ns") not in with_rows:
             context.log.warning(f"ltv_estimates {day.date()}: neither estimator has an estimate")
-            continue
-        frames.append(choose_estimates(_candidates(coh), _candidates(bt), metrics,
-                                       min_cohorts=config.min_backtest_cohorts))
+    frames = [choose_estimates(_candidates(coh), _candidates(bt), metrics, min_cohorts=config.min_backtest_cohorts,
+                               per_report_date=True)] if len(with_rows) else []
     out = pd.concat(frames, ignore_index=True) if frames else _empty_like(LtvEstimatesFrame)
     for col in ("report_date", "install_date"):
         out[col] = out[col].astype("datetime64[ns]")

@@ -70,17 +70,21 @@ def choose_estimates(
     min_cohorts: int = MIN_COHORTS,
     made_at_days=MADE_AT_DAYS,
     backtest_horizons=BACKTEST_HORIZONS,
+    per_report_date: bool = False,
 ) -> pd.DataFrame:
     """One row per cohort x segment x horizon with the chosen estimate (``ESTIMATE_COLUMNS``).
 
     ``cohort`` and ``btyd``: candidate estimates (``CANDIDATE_COLUMNS``), per installed user.
     ``metrics``: back-test rows with ``estimator``, the segment keys, ``made_at_day``,
-    ``horizon``, ``cohorts``, ``zero_realised`` and ``mape``.
+    ``horizon``, ``cohorts``, ``zero_realised`` and ``mape``. With ``per_report_date`` the
+    metrics carry a ``report_date`` too and each estimate is judged by its own day's back-test:
+    many days in one call (sorted by report_date first), as if each day were chosen alone.
     """
     _check(cohort, CANDIDATE_COLUMNS, "cohort estimates")
     _check(btyd, CANDIDATE_COLUMNS, "btyd estimates")
-    _check(metrics, ["estimator", *SEGMENT_KEYS, "made_at_day", "horizon", "cohorts", "zero_realised", "mape"],
-           "back-test metrics")
+    day_key = ["report_date"] if per_report_date else []
+    _check(metrics, [*day_key, "estimator", *SEGMENT_KEYS, "made_at_day", "horizon", "cohorts", "zero_realised",
+                     "mape"], "back-test metrics")
     keys = ["report_date", "install_date", *SEGMENT_KEYS, "horizon"]
     for name, frame in (("cohort", cohort), ("btyd", btyd)):
         dup = frame.duplicated(keys)
@@ -93,15 +97,16 @@ def choose_estimates(
     both["backtest_made_at_day"] = milestone_for(age, made_at_days)
     both["backtest_horizon"] = backtest_horizon_for(both["horizon"].to_numpy(), backtest_horizons)
 
-    mkeys = [*SEGMENT_KEYS, "made_at_day", "horizon"]
+    mkeys = [*day_key, *SEGMENT_KEYS, "made_at_day", "horizon"]
     m = metrics.assign(_n=metrics["cohorts"] - metrics["zero_realised"])
     for est, tag in ((COHORT, "c"), (BTYD, "b")):
         part = m.loc[m["estimator"] == est, mkeys + ["mape", "_n"]]
         if part.duplicated(mkeys).any():
-            raise ValueError(f"back-test metrics have more than one {est} row per segment x made_at_day x horizon")
+            raise ValueError(f"back-test metrics have more than one {est} row per "
+                             f"{'day x ' if day_key else ''}segment x made_at_day x horizon")
         part = part.rename(columns={"made_at_day": "backtest_made_at_day", "horizon": "backtest_horizon",
                                     "mape": f"mape_{tag}", "_n": f"n_{tag}"})
-        both = both.merge(part, on=[*SEGMENT_KEYS, "backtest_made_at_day", "backtest_horizon"], how="left")
+        both = both.merge(part, on=[*day_key, *SEGMENT_KEYS, "backtest_made_at_day", "backtest_horizon"], how="left")
     for tag in ("c", "b"):
         both[f"n_{tag}"] = pd.to_numeric(both[f"n_{tag}"], errors="coerce").fillna(0).astype(np.int64)
 
@@ -119,7 +124,7 @@ def choose_estimates(
         ["realised", "only_cohort", "only_btyd", "too_little_history", "tie"],
         default="lower_mape",
     )
-    out = both[keys].copy()
+    out = both[keys].reset_index(drop=True)  # a RangeIndex: sort_values looks each key up in the index too
     for col in value_cols:
         out[col] = np.where(pick_b, both[f"{col}_b"], both[f"{col}_c"])
     out["estimator"] = np.where(pick_b, BTYD, COHORT)
@@ -130,5 +135,5 @@ def choose_estimates(
     out["other_mape"] = np.where(realised, np.nan, np.where(pick_b, mc, mb))
     out["selection"] = selection
     out["cohort_size"] = out["cohort_size"].astype(np.int64)
-    out = out.sort_values(["install_date", *SEGMENT_KEYS, "horizon"], kind="stable").reset_index(drop=True)
+    out = out.sort_values([*day_key, "install_date", *SEGMENT_KEYS, "horizon"], kind="stable").reset_index(drop=True)
     return out[ESTIMATE_COLUMNS]

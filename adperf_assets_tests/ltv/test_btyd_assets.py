@@ -353,6 +353,29 @@ def test_a_completed_horizon_is_realised_not_estimated():
     assert out.loc[("facebook", 30), "estimator"] == "btyd" and out.loc[("facebook", 30), "selection"] == "realised"
 
 
+def test_many_days_in_one_call_equal_each_day_chosen_alone():
+    """per_report_date: each day's cells are judged by that day's back-test (here the winner flips)."""
+    day2 = DAY + pd.Timedelta(days=1)
+
+    def on(frame, day):
+        return frame.assign(report_date=day)
+
+    m1 = metrics([{"estimator": "cohort", "mape": 0.30}, {"estimator": "btyd", "mape": 0.20}])
+    m2 = metrics([{"estimator": "cohort", "mape": 0.10}, {"estimator": "btyd", "mape": 0.20}])
+    c1, b1 = candidates(1.0), candidates(2.0)
+    c2, b2 = on(candidates(1.5), day2), on(candidates(2.5, network="organic"), day2)
+    alone = pd.concat([choose_estimates(c1, b1, m1), choose_estimates(c2, b2, m2)], ignore_index=True)
+    # the later day first in the input: the output is still by day
+    together = choose_estimates(pd.concat([c2, c1]), pd.concat([b2, b1]),
+                                pd.concat([on(m2, day2), on(m1, DAY)]), per_report_date=True)
+    pd.testing.assert_frame_equal(together, alone)
+    assert together.loc[(together["report_date"] == DAY) & (together["horizon"] == 180), "estimator"].item() == "btyd"
+    assert together.loc[(together["report_date"] == day2) & (together["horizon"] == 180)
+                        & (together["network"] == "facebook"), "estimator"].item() == "cohort"
+    with pytest.raises(ValueError, match="more than one cohort row per day x segment"):
+        choose_estimates(c1, b1, pd.concat([on(m1, DAY), on(m1, DAY)]), per_report_date=True)
+
+
 def test_milestones_and_back_test_horizons():
     assert milestone_for([0, 5, 6, 12, 13, 28, 29, 300]).tolist() == [7, 7, 7, 7, 14, 14, 30, 30]
     assert backtest_horizon_for([7, 30, 60, 90, 180, 365]).tolist() == [30, 30, 30, 90, 180, 180]
