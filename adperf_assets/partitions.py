@@ -21,6 +21,12 @@ daily_partitions = dg.DailyPartitionsDefinition(
 single_run = dg.BackfillPolicy.single_run()
 
 
+def trailing(days: int) -> dg.TimeWindowPartitionMapping:
+    """Upstream partitions [D - days + 1, D] for partition D (clipped at the first partition): the
+    bounded window a day reads, so a day's work never grows with the whole history."""
+    return dg.TimeWindowPartitionMapping(start_offset=-(days - 1), allow_nonexistent_upstream_partitions=True)
+
+
 def window_days(context) -> list[pd.Timestamp]:
     """The report days (naive midnights) of the run's partition window, oldest first."""
     w = context.partition_time_window

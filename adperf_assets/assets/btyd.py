@@ -62,7 +62,7 @@ from adperf_assets.ltv.btyd_ltv import (
     user_rfm_frame,
 )
 from adperf_assets.ltv.selection import CANDIDATE_COLUMNS, choose_estimates
-from adperf_assets.partitions import daily_partitions, single_run, window_days
+from adperf_assets.partitions import daily_partitions, single_run, trailing, window_days
 from adperf_assets.schemas import empty_frame
 from adperf_assets.schemas.btyd import (
     BtydCohortLtvFrame,
@@ -76,11 +76,6 @@ from adperf_assets.schemas.btyd import (
 GROUP = "ltv"
 OWNERS = ["team:marketing-data"]
 KINDS = {"pandas", "duckdb"}
-
-
-def trailing(days: int) -> dg.TimeWindowPartitionMapping:
-    """Upstream partitions [D - days + 1, D] for partition D (clipped at the first partition)."""
-    return dg.TimeWindowPartitionMapping(start_offset=-(days - 1), allow_nonexistent_upstream_partitions=True)
 
 
 def _md(df: pd.DataFrame, n: int = 12) -> dg.MetadataValue:

@@ -61,7 +61,7 @@ from adperf_assets.ltv.estimates import HORIZONS, empty_estimates, estimate_ltv
 from adperf_assets.ltv.logins import daily_logins
 from adperf_assets.ltv.plots import backtest_plot, ltv_plot, retention_plot, segment_label
 from adperf_assets.normalize.payments import report_day_bounds
-from adperf_assets.partitions import daily_partitions, single_run, window_days
+from adperf_assets.partitions import daily_partitions, single_run, trailing, window_days
 from adperf_assets.resources import DUCKDB_SCHEMA
 from adperf_assets.resources.event_logs import EventLogs, MissingLogError
 from adperf_assets.schemas.ltv import (
@@ -83,11 +83,6 @@ BACKTEST_METRICS_DAYS = 180  # the back-test as of D: rows completed in the trai
 # cohort_activity the back-test reads for one completion day: its horizon plus the fit window (353 days)
 BACKTEST_HISTORY_DAYS = history_days(window_days=MAX_FIT_WINDOW_DAYS)
 LOGINS_PATTERN = "logins/{day}.parquet"  # under EventLogs.root; see login_files
-
-
-def _trailing(days: int) -> dg.TimeWindowPartitionMapping:
-    """The partition and the ``days - 1`` before it (clipped at the first partition)."""
-    return dg.TimeWindowPartitionMapping(start_offset=-(days - 1), allow_nonexistent_upstream_partitions=True)
 
 
 def _md(df: pd.DataFrame, n: int = 12) -> dg.MetadataValue:
@@ -169,7 +164,7 @@ class CohortActivityConfig(dg.Config):
     partitions_def=daily_partitions,
     backfill_policy=single_run,
     dagster_type=CohortActivityFrame,
-    ins={"user_segments": dg.AssetIn(partition_mapping=_trailing(COHORT_WINDOW_DAYS))},
+    ins={"user_segments": dg.AssetIn(partition_mapping=trailing(COHORT_WINDOW_DAYS))},
     metadata={"partition_expr": "report_date"},
     kinds={"pandas", "duckdb"},
     owners=OWNERS,
@@ -236,7 +231,7 @@ def _check_revenue(revenue: str) -> None:
     partitions_def=daily_partitions,
     backfill_policy=single_run,
     dagster_type=RetentionFitFrame,
-    ins={"cohort_activity": dg.AssetIn(partition_mapping=_trailing(MAX_FIT_WINDOW_DAYS))},
+    ins={"cohort_activity": dg.AssetIn(partition_mapping=trailing(MAX_FIT_WINDOW_DAYS))},
     metadata={"partition_expr": "report_date"},
     kinds={"pandas", "duckdb"},
     owners=OWNERS,
@@ -302,7 +297,7 @@ class CohortLtvConfig(dg.Config):
     partitions_def=daily_partitions,
     backfill_policy=single_run,
     dagster_type=CohortLtvFrame,
-    ins={"cohort_activity": dg.AssetIn(partition_mapping=_trailing(LTV_COHORT_DAYS))},
+    ins={"cohort_activity": dg.AssetIn(partition_mapping=trailing(LTV_COHORT_DAYS))},
     metadata={"partition_expr": "report_date"},
     kinds={"pandas", "duckdb"},
     owners=OWNERS,
@@ -402,7 +397,7 @@ def _stored_rows(duckdb: DuckDBResource, first: pd.Timestamp, before: pd.Timesta
     partitions_def=daily_partitions,
     backfill_policy=single_run,
     dagster_type=CohortLtvBacktestFrame,
-    ins={"cohort_activity": dg.AssetIn(partition_mapping=_trailing(BACKTEST_HISTORY_DAYS))},
+    ins={"cohort_activity": dg.AssetIn(partition_mapping=trailing(BACKTEST_HISTORY_DAYS))},
     metadata={"partition_expr": "report_date"},
     kinds={"pandas", "duckdb"},
     owners=OWNERS,

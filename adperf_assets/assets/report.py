@@ -18,7 +18,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from adperf_assets.partitions import daily_partitions, single_run, window_days
+from adperf_assets.partitions import daily_partitions, single_run, trailing, window_days
 from adperf_assets.report import ReportConfig, build_report, prepare_inputs
 from adperf_assets.report.roas import LTV_COLUMNS
 from adperf_assets.report.config import max_ad_age_days_from_env
@@ -35,16 +35,11 @@ MAX_AD_AGE_DAYS = max_ad_age_days_from_env()
 SENT_LOG = "slack_milestones_sent"
 
 
-def history(days: int) -> dg.TimeWindowPartitionMapping:
-    """Upstream partitions [D - days + 1, D] for report day D (clipped at the first partition)."""
-    return dg.TimeWindowPartitionMapping(start_offset=-(days - 1), allow_nonexistent_upstream_partitions=True)
-
-
 REPORT_INS = {
-    "ad_spend": dg.AssetIn(key="ad_spend", partition_mapping=history(MAX_AD_AGE_DAYS)),
-    "installs": dg.AssetIn(key="installs", partition_mapping=history(MAX_AD_AGE_DAYS)),
-    "user_segments": dg.AssetIn(key="user_segments", partition_mapping=history(MAX_AD_AGE_DAYS)),
-    "behavior_value": dg.AssetIn(key="behavior_value", partition_mapping=history(MAX_AD_AGE_DAYS)),
+    "ad_spend": dg.AssetIn(key="ad_spend", partition_mapping=trailing(MAX_AD_AGE_DAYS)),
+    "installs": dg.AssetIn(key="installs", partition_mapping=trailing(MAX_AD_AGE_DAYS)),
+    "user_segments": dg.AssetIn(key="user_segments", partition_mapping=trailing(MAX_AD_AGE_DAYS)),
+    "behavior_value": dg.AssetIn(key="behavior_value", partition_mapping=trailing(MAX_AD_AGE_DAYS)),
     "ltv_estimates": dg.AssetIn(key="ltv_estimates"),
 }
 
@@ -145,8 +140,6 @@ def compute_report(context: dg.AssetExecutionContext, config: RoasReportConfig, 
                                              "ltv_estimates": len(ltv_estimates)}),
     }
     return dg.Output(report, metadata=metadata)
-
-
 
 
 def build_roas_report(with_ltv_estimates: bool) -> dg.AssetsDefinition:
