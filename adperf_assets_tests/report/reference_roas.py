@@ -1,11 +1,11 @@
-"""The report math as it was before the per-run coding (pandas groupby/merge per day and level): the
-oracle ``test_fast_paths`` checks the fast ``report.roas`` against on messy random worlds. Frozen; do
-not use outside tests."""
+"""The report's per-day math as it was before the per-run coding (pandas groupby/merge per day and
+level): the oracle ``test_fast_paths`` checks the fast ``report.roas`` against on messy random worlds.
+Inputs, constants and ``typed`` are the package's own (unchanged); only ``build_day`` and its parts are
+frozen here. Do not use outside tests."""
 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -14,150 +14,18 @@ from adperf_assets.report.config import ReportConfig
 from adperf_assets.report.intervals import SEGMENT_KEYS, combine_intervals
 from adperf_assets.report.payback import payback_day, value_at
 from adperf_assets.report.recommend import recommend
-
-LEVEL_KEYS = {
-    "ad": ["network", "account_id", "campaign_id", "ad_group_id", "ad_id"],
-    "ad_group": ["network", "account_id", "campaign_id", "ad_group_id"],
-    "campaign": ["network", "account_id", "campaign_id"],
-    "account": ["network", "account_id"],
-    "network": ["network"],
-}
-NAME_OF = {"account_id": "account_name", "campaign_id": "campaign_name", "ad_group_id": "ad_group_name",
-           "ad_id": "ad_name"}
-ID_COLUMNS = ["network", "account_id", "account_name", "campaign_id", "campaign_name", "ad_group_id",
-              "ad_group_name", "ad_id", "ad_name"]
-SPEND_COLUMNS = ["report_date", "network", "account_id", "account_name", "campaign_id", "campaign_name",
-                 "ad_group_id", "ad_group_name", "ad_id", "ad_name", "installs"]
-INSTALL_COLUMNS = ["user_id", "install_date", "network", "ad_id", "attribution"]
-SEGMENT_COLUMNS = ["user_id", "install_date", *SEGMENT_KEYS]
-BEHAVIOR_COLUMNS = ["report_date", "user_id", "paid_usd", "credited_usd"]
-LTV_COLUMNS = ["report_date", "install_date", *SEGMENT_KEYS, "horizon", "ltv_per_user_usd", "lower_usd",
-               "upper_usd", "estimator", "backtest_mape"]
-
-
-def roas_columns(roas_days=(7, 14, 30)) -> list[str]:
-    return [
-        "report_date", "level", *ID_COLUMNS,
-        "first_spend_date", "last_spend_date", "days_live", "is_active", "history_truncated",
-        "spend_installs", "users", "cost_to_date_usd", "cost_on_day_usd", "paid_to_date_usd", "return_to_date_usd",
-        "horizon_days", "estimated_return_usd", "estimated_lower_usd", "estimated_upper_usd",
-        "users_without_estimate", "estimate_mape", "estimators",
-        "roas", "estimated_roas", "estimated_roas_lower", "estimated_roas_upper",
-        *[f"d{n}_roas" for n in roas_days], *[f"d{n}_note" for n in roas_days],
-        "payback_day", "payback_date", "payback_basis", "recommendation", "reason",
-    ]
-
-
-REPORT_COLUMNS = roas_columns()
-
-
-class ReportInputError(ValueError):
-    """An input table is not what the contract says (names the table, column and rows)."""
-
-
-def _require(frame: pd.DataFrame, table: str, columns: list[str]) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ReportInputError(f"{table}: missing column(s) {missing}; has {list(frame.columns)}")
-
-
-def _dates(s: pd.Series) -> pd.Series:
-    out = pd.to_datetime(s)
-    if getattr(out.dt, "tz", None) is not None:
-        out = out.dt.tz_localize(None)
-    return out.astype("datetime64[ns]").dt.normalize()
-
-
-def _no_nan(frame: pd.DataFrame, table: str, columns: list[str], key: list[str]) -> None:
-    for c in columns:
-        bad = frame[c].isna()
-        if bad.any():
-            rows = frame.loc[bad, key].head(5).astype(str).to_dict("records")
-            raise ReportInputError(f"{table}: {int(bad.sum())} row(s) with {c} missing, e.g. {rows}")
-
-
-@dataclass
-class ReportInputs:
-    """The input tables, checked and normalised once for any number of report days."""
-
-    spend: pd.DataFrame  # SPEND_COLUMNS + cost (report currency)
-    users: pd.DataFrame  # one row per attributed user: user_id, install_date, network, ad_id, segment, has_segment
-    revenue: pd.DataFrame  # behaviour rows of attributed users: report_date, user_id, paid, credited, + user's ad
-    ltv: pd.DataFrame
-    other_users: int = 0  # installs without an ad (organic, unattributed)
-    credit_methods: tuple[str, ...] = ()
-
-
-def prepare_inputs(spend: pd.DataFrame, installs: pd.DataFrame, segments: pd.DataFrame, behavior: pd.DataFrame,
-                   ltv: pd.DataFrame, cost_column: str = "cost_usd") -> ReportInputs:
-    _require(spend, "ad_spend", [*SPEND_COLUMNS, cost_column])
-    _require(installs, "installs", INSTALL_COLUMNS)
-    _require(segments, "user_segments", SEGMENT_COLUMNS)
-    _require(behavior, "behavior_value", BEHAVIOR_COLUMNS)
-    _require(ltv, "ltv_estimates", LTV_COLUMNS)
-
-    sp = spend[SPEND_COLUMNS].copy()
-    sp["cost"] = spend[cost_column].astype(float)
-    sp["report_date"] = _dates(sp["report_date"])
-    for c in ID_COLUMNS:
-        sp[c] = sp[c].astype(str)
-    _no_nan(sp, "ad_spend", ["cost"], ["report_date", "network", "account_id", "ad_id"])
-    sp["installs"] = sp["installs"].astype(float).fillna(0.0)
-
-    ins = installs[INSTALL_COLUMNS].copy()
-    ins["install_date"] = _dates(ins["install_date"])
-    ins["ad_id"] = ins["ad_id"].fillna("").astype(str)
-    ins["network"] = ins["network"].astype(str)
-    dup = ins["user_id"].duplicated(keep=False)
-    if dup.any():
-        raise ReportInputError(f"installs: {int(dup.sum())} rows share a user_id (a user counts once), e.g. "
-                               f"{ins.loc[dup, 'user_id'].head(5).tolist()}")
-    with_ad = ins["ad_id"] != ""
-    other = int((~with_ad).sum())
-    ins = ins[with_ad]
-    seg = segments[SEGMENT_COLUMNS].drop(columns="install_date").drop_duplicates("user_id")
-    seg = seg.rename(columns={"network": "seg_network", "attribution": "seg_attribution"})
-    users = ins.merge(seg, on="user_id", how="left", indicator=True)
-    users["has_segment"] = users.pop("_merge").eq("both")
-    users["seg_attribution"] = users["seg_attribution"].fillna(users["attribution"]).astype(str)
-    users["seg_network"] = users["seg_network"].fillna(users["network"]).astype(str)
-    users["platform"] = users["platform"].fillna("").astype(str)
-    users["is_emulator"] = users["is_emulator"].fillna(False).astype(bool)
-    users = users.drop(columns="attribution").reset_index(drop=True)
-
-    beh = behavior[BEHAVIOR_COLUMNS].copy()
-    beh["report_date"] = _dates(beh["report_date"])
-    _no_nan(beh, "behavior_value", ["paid_usd", "credited_usd"], ["report_date", "user_id"])
-    methods = tuple(sorted(map(str, behavior["method"].unique()))) if "method" in behavior.columns else ()
-    rev = beh.merge(users[["user_id", "install_date", "network", "ad_id"]], on="user_id", how="inner")
-    rev = rev.rename(columns={"paid_usd": "paid", "credited_usd": "credited"})
-
-    lt = ltv[LTV_COLUMNS].copy()
-    lt["report_date"] = _dates(lt["report_date"])
-    lt["install_date"] = _dates(lt["install_date"])
-    lt["horizon"] = lt["horizon"].astype(int)
-    for c in ("platform", "attribution", "network"):
-        lt[c] = lt[c].astype(str)
-    lt["is_emulator"] = lt["is_emulator"].astype(bool)
-    _no_nan(lt, "ltv_estimates", ["ltv_per_user_usd"], ["report_date", "install_date", *SEGMENT_KEYS, "horizon"])
-    return ReportInputs(spend=sp, users=users, revenue=rev, ltv=lt, other_users=other, credit_methods=methods)
-
-
-@dataclass
-class DayInfo:
-    """What a report day read and could not place, for the asset's metadata and log."""
-
-    report_date: pd.Timestamp
-    ads: int = 0
-    users: int = 0
-    unmatched_users: int = 0  # attributed to an ad id without spend in the window
-    unmatched_return_usd: float = 0.0
-    unmatched_ads: list[str] = field(default_factory=list)
-    users_without_segment: int = 0
-    users_without_estimate: int = 0
-    ltv_rows: int = 0
-    ltv_horizons: list[int] = field(default_factory=list)
-
+from adperf_assets.report.roas import (  # noqa: F401 (prepare_inputs, typed: the test calls them through here)
+    ID_COLUMNS,
+    LEVEL_KEYS,
+    NAME_OF,
+    DayInfo,
+    ReportInputError,
+    ReportInputs,
+    _day_numbers,
+    prepare_inputs,
+    roas_columns,
+    typed,
+)
 
 _SEG = ["platform", "seg_attribution", "seg_network", "is_emulator"]
 
@@ -309,10 +177,6 @@ def build_day(inputs: ReportInputs, report_date, config: ReportConfig | None = N
     return out[roas_columns(cfg.roas_days)], info
 
 
-def _day_numbers(values) -> np.ndarray:
-    """Dates as whole days since 1970 (int64), for slicing per group without pandas."""
-    return np.asarray(values, dtype="datetime64[ns]").astype("datetime64[D]").astype(np.int64)
-
 
 def _slices(sorted_gids: np.ndarray, gid: int) -> slice:
     return slice(int(np.searchsorted(sorted_gids, gid, "left")), int(np.searchsorted(sorted_gids, gid, "right")))
@@ -406,39 +270,3 @@ def _rollup(level: str, catalog: pd.DataFrame, per_ad: pd.DataFrame, cells: pd.D
         row["recommendation"], row["reason"] = rec, why
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def build_report(inputs: ReportInputs, days, config: ReportConfig | None = None) -> tuple[pd.DataFrame, list[DayInfo]]:
-    """``build_day`` for each of ``days``, concatenated (a single-run backfill computes its days alike)."""
-    cfg = config or ReportConfig()
-    frames, infos = [], []
-    for d in days:
-        frame, info = build_day(inputs, d, cfg)
-        frames.append(frame)
-        infos.append(info)
-    out = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
-    return typed(out, cfg), infos
-
-
-def typed(frame: pd.DataFrame, config: ReportConfig | None = None) -> pd.DataFrame:
-    """The report's dtypes (also for an empty frame), so every day stores the same table."""
-    cfg = config or ReportConfig()
-    cols = roas_columns(cfg.roas_days)
-    out = frame.reindex(columns=cols).copy()
-    dates = ["report_date", "first_spend_date", "last_spend_date", "payback_date"]
-    ints = ["days_live", "users", "horizon_days", "users_without_estimate"]
-    bools = ["is_active", "history_truncated"]
-    strs = ["level", *ID_COLUMNS, "estimators", *[f"d{n}_note" for n in cfg.roas_days], "payback_basis",
-            "recommendation", "reason"]
-    for c in cols:
-        if c in dates:
-            out[c] = pd.to_datetime(out[c]).astype("datetime64[ns]")
-        elif c in ints:
-            out[c] = out[c].astype("int64")
-        elif c in bools:
-            out[c] = out[c].astype(bool)
-        elif c in strs:
-            out[c] = out[c].astype(object).where(out[c].notna(), "").astype(str) if len(out) else out[c].astype(object)
-        else:
-            out[c] = out[c].astype("float64")
-    return out.reset_index(drop=True)
