@@ -3,9 +3,7 @@ level): the oracle ``test_fast_paths`` checks the fast ``report.roas`` against o
 Inputs, constants and ``typed`` are the package's own (unchanged); only ``build_day`` and its parts are
 frozen here. Do not use outside tests."""
 
-
 from __future__ import annotations
-
 
 import numpy as np
 import pandas as pd
