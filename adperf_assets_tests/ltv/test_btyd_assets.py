@@ -494,3 +494,39 @@ def test_backtest_and_estimates_pick_the_better_estimator(home):
     chosen_b = est[est["estimator"] == "btyd"].merge(btyd_rows, on=["report_date", "install_date", *SEGMENT_KEYS,
                                                                      "horizon"], suffixes=("", "_b"))
     np.testing.assert_allclose(chosen_b["ltv_per_user_usd"], chosen_b["ltv_per_user_usd_b"])
+
+
+def test_group_codes_number_groups_as_pandas_groupby():
+    from adperf_assets.ltv.btyd_ltv import _group_codes
+
+    rng = np.random.default_rng(7)
+    n = 500
+    frame = pd.DataFrame({
+        "install_date": pd.Timestamp("2025-01-01") + pd.to_timedelta(rng.integers(0, 9, n), "D"),
+        "platform": rng.choice(["ios", "android", "web"], n), "attribution": rng.choice(["paid", "organic"], n),
+        "network": rng.choice(["b", "a", "zz", "A"], n), "is_emulator": rng.random(n) < 0.2,
+    })
+    keys = ["install_date", *SEGMENT_KEYS]
+    for f in (frame, frame.assign(network=frame["network"].where(rng.random(n) < 0.9))):  # with missing keys
+        g = f.groupby(keys, sort=True, dropna=False)
+        codes, groups = _group_codes(f, keys)
+        np.testing.assert_array_equal(codes, g.ngroup().to_numpy())
+        assert [tuple(map(str, t)) for t in groups] == [tuple(map(str, t)) for t in g.size().index]
+        assert pd.DataFrame(groups, columns=keys).dtypes.equals(pd.DataFrame(list(g.size().index), columns=keys).dtypes)
+
+
+def test_predictions_are_the_same_with_the_fitted_frame_or_a_copy():
+    # user_ltv_frame / cohort_ltv_frame reuse fit_segments' codes and users for the very frame fitted
+    rfm = _rfm(6000, seed=11)
+    rfm.loc[rfm.index[:300], "network"] = "tiny"  # pooled model beside the segment ones
+    fits = fit_segments(rfm, min_repeat_buyers=100)
+    assert fits.model_of[("ios", "paid", "tiny", False)] == "pooled" and len(fits.models) == 3
+    shared_users, shared_cohorts = user_ltv_frame(fits, rfm), cohort_ltv_frame(fits, rfm)
+    assert fits._users  # the shared path was taken
+    other = rfm.copy()
+    pd.testing.assert_frame_equal(shared_users, user_ltv_frame(fits, other), check_exact=True)
+    pd.testing.assert_frame_equal(shared_cohorts, cohort_ltv_frame(fits, other), check_exact=True)
+    # horizons in any order give the rows sorted by cohort, segment, horizon
+    shuffled = cohort_ltv_frame(fits, other, horizons=(365, 30, 180, 90))
+    pd.testing.assert_frame_equal(shared_cohorts, shuffled, check_exact=True)
+    assert shared_cohorts[["install_date", *SEGMENT_KEYS, "horizon"]].apply(tuple, axis=1).is_monotonic_increasing
