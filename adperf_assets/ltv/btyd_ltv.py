@@ -120,7 +120,10 @@ def user_rfm_frame(
     pay = pay[known]
 
     summary = rfm_summary(pay, end, users[["user_id", "install_date"]], revenue_col="net_usd")
-    out = users.set_index("user_id").loc[summary.index].reset_index()
+    if np.array_equal(summary.index.to_numpy(), users["user_id"].to_numpy()):
+        out = users  # rfm_summary keeps the installs' order: no reindex by user needed
+    else:
+        out = users.set_index("user_id").loc[summary.index].reset_index()
     out["frequency"] = summary["frequency"].to_numpy()
     out["recency"] = summary["recency"].to_numpy()
     out["T"] = summary["T"].to_numpy()

@@ -33,6 +33,13 @@ _DAY_ZERO = np.datetime64("1970-01-01", "D")
 
 def _day_numbers(values: pd.Series, what: str) -> np.ndarray:
     """Whole days since 1970-01-01; time-zone-aware stamps are taken at their local wall-clock day."""
+    if isinstance(values, pd.Series) and values.dtype.kind == "M" and not isinstance(values.dtype, pd.DatetimeTZDtype):
+        # already naive datetimes: pd.to_datetime would only box every value to decide on its cache
+        stamps = values.to_numpy()
+        missing = np.isnat(stamps)
+        if missing.any():
+            raise ValueError(f"{what} is missing at rows {list(values.index[missing][:5])}")
+        return (stamps.astype("datetime64[D]") - _DAY_ZERO).astype(np.int64)
     try:
         stamps = pd.to_datetime(values)
     except (ValueError, TypeError) as exc:

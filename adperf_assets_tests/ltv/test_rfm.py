@@ -142,3 +142,16 @@ def test_duplicate_installs_raise(installs):
     twice = pd.concat([installs, installs.iloc[[0]]])
     with pytest.raises(ValueError, match="more than one row.*pays"):
         rfm_summary(_rows(("pays", "2025-03-04", 1.0)), END, twice)
+
+
+def test_dates_as_datetimes_of_any_unit_or_strings_give_the_same_summary(installs):
+    tx = _rows(("pays", "2025-03-04", 2.0), ("pays", "2025-03-09", 3.0), ("once", "2025-03-12", 1.0))
+    want = rfm_summary(tx, END, installs)
+    assert want.loc["pays"].tolist() == [2, 8.0, 30.0, 2.5]
+    for conv in (lambda s: s.astype("datetime64[s]"), lambda s: s.dt.strftime("%Y-%m-%d")):
+        got = rfm_summary(tx.assign(report_date=conv(tx["report_date"])), END,
+                          installs.assign(install_date=conv(installs["install_date"])))
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+    missing = installs.assign(install_date=installs["install_date"].where(installs["user_id"] != "never"))
+    with pytest.raises(ValueError, match=r"installs.install_date is missing at rows \[2\]"):
+        rfm_summary(tx, END, missing)
