@@ -69,7 +69,7 @@ def load_settings() -> Settings:
         end: date | None = date.fromisoformat(end_env)
     elif not real:
         # Pure sample mode: partitions stop where the sample world stops.
-        end = SAMPLE_START + timedelta(days=sample_days)
+        end = start + timedelta(days=sample_days)
     else:
         end = None
     return Settings(
