@@ -563,9 +563,16 @@ def cohort_ltv_frame(
         return pd.DataFrame(columns=cols)
     codes, keys = _model_codes(fits, rfm)
     shared = _model_users(fits, rfm, codes, keys)
+    seg_code, segs = _segment_codes(fits, rfm)
     rfm = rfm.reset_index(drop=True)
     group_keys = ["install_date", *SEGMENT_KEYS]
-    gcode, groups = _group_codes(rfm, group_keys)
+    day_code, day_values = pd.factorize(rfm["install_date"], sort=True)
+    if (day_code < 0).any():
+        gcode, groups = _group_codes(rfm, group_keys)
+    else:  # groups numbered by (install day, segment), as groupby on group_keys does
+        uniq, gcode = np.unique(day_code * len(segs) + seg_code, return_inverse=True)
+        gcode = gcode.astype(np.int64).reshape(-1)
+        groups = [(d, *segs[i]) for d, i in zip(day_values[uniq // len(segs)], uniq % len(segs))]
     n_groups = len(groups)
     size = np.bincount(gcode, minlength=n_groups).astype(float)
     gmodel = np.full(n_groups, -1)
