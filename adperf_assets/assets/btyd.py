@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from adperf_assets.ltv.backtest import OVERALL, PREDICTION_COLUMNS, backtest_days, backtest_metrics, pool_cohorts
+from adperf_assets.ltv.backtest import OVERALL, backtest_days, backtest_metrics, pool_cohorts
 from adperf_assets.ltv.btyd_ltv import (
     BACKTEST_HORIZONS,
     HORIZONS,
@@ -55,6 +55,7 @@ from adperf_assets.ltv.btyd_ltv import (
     Comparison,
     RfmInputs,
     cohort_ltv_frame,
+    due_rows,
     fit_segments,
     milestone_predictions,
     realised_per_cohort,
@@ -310,46 +311,27 @@ def ltv_backtest(
     cohorts (``pooling="monthly"``, what ``ltv_estimates`` selects by) and on daily ones."""
     t0 = time.perf_counter()
     days = window_days(context)
-    # Every day's inputs encoded once: a cohort's realised revenue over a completed horizon is the same
-    # on every later day, so it is computed once as of the last day, and each row (a prediction next to
-    # it, or a cohort_ltv_backtest row) carries the days it is due on, the ones the per-day filters
-    # [first, day] (installs, predictions) and [oldest, day] (completion) admit it on.
-    window = pd.Timedelta(days=BACKTEST_DAYS - 1)
-    scored = pd.Timedelta(days=BACKTEST_METRICS_DAYS - 1)
-    segs = user_segments[user_segments["install_date"].between(days[0] - window, days[-1])]
+    # the run's rows encoded once, each with the days it is scored on (the per-day filters' result)
+    first = days[0] - pd.Timedelta(days=BACKTEST_DAYS - 1)
+    segs = user_segments[user_segments["install_date"].between(first, days[-1])]
     realised = realised_per_cohort(payments_snapshot, segs, days[-1])
-    preds = btyd_ltv_predictions[btyd_ltv_predictions["install_date"] >= days[0] - window]
-    keys = ["install_date", *SEGMENT_KEYS, "horizon"]
-    cols = ["estimator", "install_date", *SEGMENT_KEYS, "made_at_day", "horizon", "predicted_per_user", "lower",
-            "upper"]
-    ours = preds[[*cols, "report_date"]].merge(realised[keys + ["cohort_size", "realised_per_user"]], on=keys,
-                                               how="inner", validate="many_to_one")  # as join_realised
-    completed = ours["install_date"] + pd.to_timedelta(ours["horizon"] - 1, unit="D")
-    theirs = cohort_ltv_backtest[[*PREDICTION_COLUMNS, "cohort_size"]]
-    rows = pd.concat([ours[[*cols, "realised_per_user", "cohort_size"]], theirs], ignore_index=True)
-    valid_from = np.concatenate([np.maximum(ours["report_date"].to_numpy("datetime64[ns]"),
-                                            completed.to_numpy("datetime64[ns]")),
-                                 cohort_ltv_backtest["report_date"].to_numpy("datetime64[ns]")])
-    valid_to = np.concatenate([np.minimum((completed + scored).to_numpy("datetime64[ns]"),
-                                          (ours["install_date"] + window).to_numpy("datetime64[ns]")),
-                               (cohort_ltv_backtest["report_date"] + scored).to_numpy("datetime64[ns]")])
+    rows, valid_from, valid_to = due_rows(btyd_ltv_predictions[btyd_ltv_predictions["install_date"] >= first],
+                                          realised, cohort_ltv_backtest, BACKTEST_DAYS, BACKTEST_METRICS_DAYS)
     table, per_day = backtest_days(rows, valid_from, valid_to, days, POOLINGS)
-    last_rows, info_last = None, None
     for d in per_day:
         if len(d.kept) == 0:
             context.log.warning(f"ltv_backtest {d.day.date()}: no cohort has {min(BACKTEST_HORIZONS)} days of "
                                 "realised history with predictions from every estimator yet")
-            continue
-        if d.realised_max_abs_diff > 1e-6:
+        elif d.realised_max_abs_diff > 1e-6:
             context.log.warning(f"ltv_backtest {d.day.date()}: the estimators' realised revenue per user of the same "
                                 f"cohort differs by up to {d.realised_max_abs_diff:.6f} USD")
-        last_rows, info_last = d, None
-    if last_rows is not None:
-        dropped = np.setdiff1d(last_rows.selected, last_rows.kept)
-        info_last = Comparison(rows=len(last_rows.kept),
-                               dropped=rows["estimator"].iloc[dropped].value_counts().to_dict(),
-                               realised_max_abs_diff=last_rows.realised_max_abs_diff)
-        last_rows = rows.iloc[last_rows.kept].reset_index(drop=True)
+    last = next((d for d in reversed(per_day) if len(d.kept)), None)
+    last_rows, info_last = None, None
+    if last is not None:
+        info_last = Comparison(rows=len(last.kept),
+                               dropped=rows["estimator"].iloc[np.setdiff1d(last.selected, last.kept)].value_counts().to_dict(),
+                               realised_max_abs_diff=last.realised_max_abs_diff)
+        last_rows = rows.iloc[last.kept].reset_index(drop=True)
     frames = [table] if len(table) else []
     out = pd.concat(frames, ignore_index=True) if frames else _empty_like(LtvBacktestFrame)
     out = out[LtvBacktestFrame.column_names] if len(out) else out

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from adperf_assets.ltv.backtest import PREDICTION_COLUMNS
 from adperf_assets.ltv.btyd import BGNBD_PARAMS, GAMMA_GAMMA_PARAMS, BTYDModel, fit_btyd
 from adperf_assets.ltv.btyd_predict import bgnbd_alive_purchases, bgnbd_p_alive, gamma_gamma_expected_spend
 from adperf_assets.ltv.rfm import rfm_summary
@@ -681,16 +682,38 @@ def realised_per_cohort(
     return pd.concat(frames, ignore_index=True)
 
 
-def join_realised(predictions: pd.DataFrame, realised: pd.DataFrame) -> pd.DataFrame:
+def join_realised(predictions: pd.DataFrame, realised: pd.DataFrame, carry: tuple[str, ...] = ()) -> pd.DataFrame:
     """Predictions (``milestone_predictions`` rows) next to what their cohort realised, in
-    ``ltv.backtest``'s columns plus ``cohort_size``; predictions whose horizon has not been
-    realised yet are left out (they are not errors, just not due)."""
+    ``ltv.backtest``'s columns plus ``cohort_size`` (and the ``carry`` columns of the predictions);
+    predictions whose horizon has not been realised yet are left out (they are not errors, just not due)."""
     keys = ["install_date", *SEGMENT_KEYS, "horizon"]
     cols = ["estimator", "install_date", *SEGMENT_KEYS, "made_at_day", "horizon", "predicted_per_user", "lower",
             "upper"]
-    out = predictions[cols].merge(realised[keys + ["cohort_size", "realised_per_user"]], on=keys, how="inner",
-                                  validate="many_to_one")
-    return out[[*cols, "realised_per_user", "cohort_size"]]
+    out = predictions[[*cols, *carry]].merge(realised[keys + ["cohort_size", "realised_per_user"]], on=keys,
+                                             how="inner", validate="many_to_one")
+    return out[[*cols, "realised_per_user", "cohort_size", *carry]]
+
+
+def due_rows(predictions: pd.DataFrame, realised: pd.DataFrame, cohort_rows: pd.DataFrame, window_days: int,
+             metrics_days: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The back-test rows of a run of days, each with the first and last report day it is scored on,
+    so ``ltv.backtest.backtest_days`` scores every day from one table instead of re-filtering the
+    window per day. A BTYD prediction (made on its ``report_date``) next to its cohort's realised
+    revenue (``realised``: as of the run's last day -- a completed horizon's revenue no longer
+    changes) is due from the day it exists and its horizon is complete until the completion leaves
+    the ``metrics_days`` scored or the install leaves the ``window_days`` read; a ``cohort_ltv_backtest``
+    row from its completion day for ``metrics_days``. Same rows on each day as filtering per day."""
+    window, scored = pd.Timedelta(days=window_days - 1), pd.Timedelta(days=metrics_days - 1)
+    ours = join_realised(predictions, realised, carry=("report_date",))
+    completed = ours["install_date"] + pd.to_timedelta(ours["horizon"] - 1, unit="D")
+    rows = pd.concat([ours.drop(columns="report_date"), cohort_rows[[*PREDICTION_COLUMNS, "cohort_size"]]],
+                     ignore_index=True)
+    ns = "datetime64[ns]"
+    valid_from = np.concatenate([np.maximum(ours["report_date"].to_numpy(ns), completed.to_numpy(ns)),
+                                 cohort_rows["report_date"].to_numpy(ns)])
+    valid_to = np.concatenate([np.minimum((completed + scored).to_numpy(ns), (ours["install_date"] + window).to_numpy(ns)),
+                               (cohort_rows["report_date"] + scored).to_numpy(ns)])
+    return rows, valid_from, valid_to
 
 
 POOLINGS = {"monthly": "MS", "daily": None}  # back-test metrics on install-month cohorts and on daily ones
