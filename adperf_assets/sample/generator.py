@@ -525,6 +525,16 @@ class _World:
             sel = cur == c
             dec = 0 if c in ("KRW", "JPY") else 2
             local[sel] = np.round(self.buy_amount_usd[sel] * self._per_usd(c, cal_day[sel]), dec)
+        # the account exists before its first purchase (a purchase within seconds of the install would
+        # otherwise precede the sign-up, and across midnight land before the user's install day)
+        first_buy = np.full(n, np.iinfo(np.int64).max)
+        np.minimum.at(first_buy, user_ix, when.astype(np.int64))
+        early = np.flatnonzero(first_buy < signup)
+        if len(early):
+            signup = signup.copy()
+            signup[early] = first_buy[early]
+            con.executemany("UPDATE users SET created_at = ? WHERE id = ?",
+                            zip(_ts(signup[early]), u["user_id"].to_numpy()[early].tolist()))
         order = np.lexsort((user_ix, when))
         pos, user_ix, when, cur, local = pos[order], user_ix[order], when[order], cur[order], local[order]
         amount_usd = self.buy_amount_usd[order]

@@ -67,6 +67,9 @@ def test_files_are_in_the_real_formats(small_world):
                          where r.kind != 'purchase' and (r.created_at <= p.created_at or r.amount != -p.amount)""").fetchone()
     assert bad == (0,)
     assert con.execute("select count(*) from payments where kind='refund'").fetchone()[0] > 0
+    # no purchase before its user's account exists
+    assert con.execute("select count(*) from payments p join users u on p.user_id = u.id "
+                       "where p.created_at < u.created_at").fetchone()[0] == 0
     # match logs: requested/started/ended with wanted vs given partner
     ev = pd.read_parquet(next(layout.events_dir(small_world, "matches").iterdir()))
     assert set(ev["event"]) == {"match_requested", "match_started", "match_ended"}
