@@ -333,9 +333,7 @@ def ltv_backtest(
                                dropped=rows["estimator"].iloc[np.setdiff1d(last.selected, last.kept)].value_counts().to_dict(),
                                realised_max_abs_diff=last.realised_max_abs_diff)
         last_rows = rows.iloc[last.kept].reset_index(drop=True)
-    frames = [table] if len(table) else []
-    out = pd.concat(frames, ignore_index=True) if frames else _empty_like(LtvBacktestFrame)
-    out = out[LtvBacktestFrame.column_names] if len(out) else out
+    out = table[LtvBacktestFrame.column_names] if len(table) else _empty_like(LtvBacktestFrame)
     out["report_date"] = out["report_date"].astype("datetime64[ns]")
     metadata = {"window": _label(days), "backtest_days": BACKTEST_DAYS,
                 "dagster/row_count": len(out), "seconds": round(time.perf_counter() - t0, 2)}
@@ -399,9 +397,8 @@ def ltv_estimates(
     for day in days:
         if np.datetime64(day, "ns") not in with_rows:
             context.log.warning(f"ltv_estimates {day.date()}: neither estimator has an estimate")
-    frames = [choose_estimates(_candidates(coh), _candidates(bt), metrics, min_cohorts=config.min_backtest_cohorts,
-                               per_report_date=True)] if len(with_rows) else []
-    out = pd.concat(frames, ignore_index=True) if frames else _empty_like(LtvEstimatesFrame)
+    out = (choose_estimates(_candidates(coh), _candidates(bt), metrics, min_cohorts=config.min_backtest_cohorts,
+                            per_report_date=True) if len(with_rows) else _empty_like(LtvEstimatesFrame))
     for col in ("report_date", "install_date"):
         out[col] = out[col].astype("datetime64[ns]")
     last = out[out["report_date"] == out["report_date"].max()] if len(out) else out

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from adperf_assets.ltv.backtest import PREDICTION_COLUMNS
+from adperf_assets.ltv.backtest import BY_SEGMENT, PREDICTION_COLUMNS, backtest_metrics, pool_cohorts
 from adperf_assets.ltv.btyd import BGNBD_PARAMS, GAMMA_GAMMA_PARAMS, BTYDModel, fit_btyd
 from adperf_assets.ltv.btyd_predict import bgnbd_alive_purchases, bgnbd_p_alive, gamma_gamma_expected_spend
 from adperf_assets.ltv.rfm import rfm_summary
@@ -754,9 +754,8 @@ def backtest_table(rows: pd.DataFrame) -> pd.DataFrame:
     """``backtest_metrics`` per estimator x segment x made_at_day x horizon, on install-month
     cohorts (``pooling="monthly"``, what the selection uses: a daily cohort x segment has a handful
     of users, whose realised revenue scatters too much to tell estimators apart) and on the daily
-    cohorts (``"daily"``)."""
-    from adperf_assets.ltv.backtest import BY_SEGMENT, backtest_metrics, pool_cohorts
-
+    cohorts (``"daily"``). One day's definition: ``ltv.backtest.backtest_days`` scores many days at
+    once and is tested against it."""
     out = []
     for name, freq in POOLINGS.items():
         pooled = pool_cohorts(rows, freq) if freq else rows

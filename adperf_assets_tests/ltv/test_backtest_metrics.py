@@ -116,8 +116,8 @@ def test_backtest_days_equals_pooling_and_scoring_each_day_alone():
     """The encoded many-day back-test gives, day by day, what common_cohorts + pool_cohorts +
     backtest_metrics give on that day's rows (cells some estimator lacks dropped, intervals
     missing or unbounded, cohorts that realised nothing)."""
-    from adperf_assets.ltv.backtest import BY_SEGMENT, backtest_days
-    from adperf_assets.ltv.btyd_ltv import common_cohorts
+    from adperf_assets.ltv.backtest import backtest_days
+    from adperf_assets.ltv.btyd_ltv import backtest_table, common_cohorts
 
     rng = np.random.default_rng(7)
     cells = pd.MultiIndex.from_product([pd.date_range("2025-01-01", periods=60), ["ios", "android"],
@@ -142,8 +142,7 @@ def test_backtest_days_equals_pooling_and_scoring_each_day_alone():
         due = rows[np.asarray((start <= d.day) & (d.day <= end))]
         kept = common_cohorts([due])
         assert len(kept) == len(d.kept) > 0
-        expected = pd.concat([backtest_metrics(pool_cohorts(kept, "MS"), by=BY_SEGMENT).assign(pooling="monthly"),
-                              backtest_metrics(kept, by=BY_SEGMENT).assign(pooling="daily")], ignore_index=True)
+        expected = backtest_table(kept)  # monthly pooling, then daily cohorts
         got = table[table["report_date"] == d.day].drop(columns=["report_date"]).reset_index(drop=True)
         pd.testing.assert_frame_equal(got[expected.columns], expected, check_exact=False, rtol=1e-12)
         spread = kept.groupby(["install_date", "platform", "attribution", "network", "is_emulator",
