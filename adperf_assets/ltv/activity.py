@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from adperf_assets.ltv.backtest import SEGMENT_KEYS
+from adperf_assets.ltv.keys import SEGMENT_KEYS
 
 SEGMENT_COLUMNS = ["user_id", "install_date", *SEGMENT_KEYS]
 USER_DAY_COLUMNS = ["report_date", "user_id", "logins", "revenue_usd", "credited_usd"]

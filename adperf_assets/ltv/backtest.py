@@ -42,7 +42,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-SEGMENT_KEYS = ("platform", "attribution", "network", "is_emulator")
+from adperf_assets.ltv.keys import SEGMENT_KEYS
+
 PREDICTION_COLUMNS = [
     "estimator", *SEGMENT_KEYS, "install_date", "made_at_day", "horizon",
     "predicted_per_user", "lower", "upper", "realised_per_user",

@@ -36,10 +36,8 @@ from adperf_assets.ltv.backtest import BY_SEGMENT, PREDICTION_COLUMNS, backtest_
 from adperf_assets.ltv.btyd import BGNBD_PARAMS, GAMMA_GAMMA_PARAMS, BTYDModel, fit_btyd
 from adperf_assets.ltv.btyd_predict import bgnbd_alive_purchases, bgnbd_p_alive, gamma_gamma_expected_spend
 from adperf_assets.ltv.rfm import rfm_summary
-from adperf_assets.ltv.selection import BACKTEST_HORIZONS, MADE_AT_DAYS  # made at day k: days 0..k-1 seen
+from adperf_assets.ltv.keys import BACKTEST_HORIZONS, HORIZONS, MADE_AT_DAYS, SEGMENT_KEYS  # made at day k: days 0..k-1 seen
 
-SEGMENT_KEYS = ["platform", "attribution", "network", "is_emulator"]
-HORIZONS = (30, 90, 180, 365)
 WINDOW_DAYS = 365  # users installed in the trailing year are summarised and fitted
 MIN_REPEAT_BUYERS = 100  # a segment gets its own fit from this many repeat buyers on
 MIN_POOLED_REPEAT_BUYERS = 20  # below this even the pooled fit is not attempted

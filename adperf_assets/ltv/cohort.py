@@ -58,6 +58,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .keys import HORIZONS
 from .retention import (
     MIN_DAYS,
     BlendedRetention,
@@ -69,7 +70,6 @@ from .retention import (
 )
 
 ARPU_WINDOW = 28
-HORIZONS = (30, 90, 180, 365)
 COLUMNS = ["horizon", "ltv", "lower", "upper", "ltv_se", "arpu", "arpu_se", "active_days", "active_days_se"]
 
 

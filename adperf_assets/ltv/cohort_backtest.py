@@ -20,12 +20,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from adperf_assets.ltv.backtest import PREDICTION_COLUMNS, SEGMENT_KEYS
+from adperf_assets.ltv.backtest import PREDICTION_COLUMNS
+from adperf_assets.ltv.keys import BACKTEST_HORIZONS, MADE_AT_DAYS, SEGMENT_KEYS
 from adperf_assets.ltv.curves import ActivityCube, segment_curves
 from adperf_assets.ltv.estimates import estimate_ltv
 
-MADE_AT_DAYS = (7, 14, 30)
-BACKTEST_HORIZONS = (30, 90, 180)
 BACKTEST_COLUMNS = ["report_date", *PREDICTION_COLUMNS, "cohort_size", "basis", "revenue_to_date_usd"]
 _DTYPES = {"report_date": "datetime64[ns]", "install_date": "datetime64[ns]", "is_emulator": bool,
            "made_at_day": "int64", "horizon": "int64", "cohort_size": "int64", "predicted_per_user": float,

@@ -54,11 +54,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from adperf_assets.ltv.backtest import SEGMENT_KEYS
+from adperf_assets.ltv.keys import HORIZONS, SEGMENT_KEYS
 from adperf_assets.ltv.curves import ActivityCube, CurveSet, _day_index
 from adperf_assets.ltv.retention import MIN_DAYS
 
-HORIZONS = (30, 90, 180, 365)
 CREDIBILITY_USERS = 50.0
 MIN_FOLLOWED_COHORTS = 28  # install days of cohorts spend_persistence needs (a month), else Z = 0
 ESTIMATE_COLUMNS = [

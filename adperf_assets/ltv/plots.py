@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from adperf_assets.ltv.backtest import SEGMENT_KEYS  # noqa: E402
+from adperf_assets.ltv.keys import SEGMENT_KEYS  # noqa: E402
 
 
 def to_markdown_image(fig, alt: str) -> str:

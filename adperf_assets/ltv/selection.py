@@ -28,9 +28,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-SEGMENT_KEYS = ["platform", "attribution", "network", "is_emulator"]
-MADE_AT_DAYS = (7, 14, 30)
-BACKTEST_HORIZONS = (30, 90, 180)
+from adperf_assets.ltv.keys import BACKTEST_HORIZONS, MADE_AT_DAYS, SEGMENT_KEYS
+
 MIN_COHORTS = 20
 COHORT, BTYD = "cohort", "btyd"
 CANDIDATE_COLUMNS = ["report_date", "install_date", *SEGMENT_KEYS, "horizon", "cohort_size", "age_days",

@@ -28,7 +28,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-SEGMENT_KEYS = ["platform", "attribution", "network", "is_emulator"]
+from adperf_assets.ltv.keys import SEGMENT_KEYS
+
 
 
 def combine_intervals(cells: pd.DataFrame, by: list[str], rule: str = "segments_independent",

@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from adperf_assets.ltv.keys import HORIZONS
 from adperf_assets.sample import layout
 from adperf_assets.sample.config import (
     COUNTRY_CURRENCY,
@@ -50,7 +51,6 @@ from adperf_assets.sample.fx import effective_rates, published, simulate_rates, 
 
 FORMAT_VERSION = 1
 HOUR = 3600
-HORIZONS = (30, 90, 180, 365)
 TRUTH_DAYS = 366  # retention truth for t = 0..365
 
 # MMP / network naming

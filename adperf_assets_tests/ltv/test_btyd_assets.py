@@ -119,7 +119,7 @@ def test_user_rfm_equals_lifetimes_summary(home):
         got = p[age < h].groupby("user_id")["net_usd"].sum().reindex(rfm.index, fill_value=0.0)
         np.testing.assert_allclose(rfm[f"revenue_{h}d_usd"], got, atol=1e-9, err_msg=str(h))
     seg = segments.set_index("user_id").loc[rfm.index]
-    for k in SEGMENT_KEYS + ["install_date"]:
+    for k in [*SEGMENT_KEYS, "install_date"]:
         assert (rfm[k] == seg[k]).all(), k
 
 
@@ -436,7 +436,7 @@ def stand_in_cohort_tables(settings) -> None:
     preds = table(settings, "btyd_ltv_predictions")
     realised = realised_per_cohort(table(settings, "payments_snapshot"), table(settings, "user_segments"), LAST)
     rows = join_realised(preds, realised)
-    good = (rows[SEGMENT_KEYS].apply(tuple, axis=1) == GOOD).to_numpy()
+    good = (rows[list(SEGMENT_KEYS)].apply(tuple, axis=1) == GOOD).to_numpy()
     r = rows["realised_per_user"].to_numpy()
     frames = []
     for est, pred in (("cohort", np.where(good, 1.05 * r, 3 * r + 0.5)), ("geometric", 2 * r + 1)):
@@ -483,7 +483,7 @@ def test_backtest_and_estimates_pick_the_better_estimator(home):
     decided = judged[judged["selection"] == "lower_mape"]
     assert len(decided) > 0
     assert (decided["estimator"] == np.where(decided["btyd"] < decided["cohort"], "btyd", "cohort")).all()
-    good = (est[SEGMENT_KEYS].apply(tuple, axis=1) == GOOD) & (est["horizon"] == 30) & (est["selection"] == "lower_mape")
+    good = (est[list(SEGMENT_KEYS)].apply(tuple, axis=1) == GOOD) & (est["horizon"] == 30) & (est["selection"] == "lower_mape")
     assert good.any() and (est.loc[good, "estimator"] == "cohort").all()
     assert (est.loc[est["horizon"] >= 90, "selection"].isin(["too_little_history", "only_btyd", "only_cohort"])).all()
     done = est["install_date"] + pd.to_timedelta(est["horizon"] - 1, "D") <= est["report_date"]
