@@ -1,19 +1,21 @@
-"""The one ``Definitions`` of adperf: every asset, check, sensor and resource."""
+"""The one ``Definitions`` of adperf: every asset, check, job, schedule and sensor under ``defs/``,
+the resources of this environment, the executor and the freshness policies."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from adperf_assets import assets, automation, checks
+from adperf_assets import defs as defs_package
+from adperf_assets.defs.report.automation import with_freshness
+from adperf_assets.defs.resources import build_resources
 from adperf_assets.executors import executor_from_env
-from adperf_assets.resources import build_resources
 
-defs = automation.report_automation.with_freshness(dg.Definitions(
-    assets=dg.load_assets_from_package_module(assets),
-    asset_checks=dg.load_asset_checks_from_package_module(checks),
-    jobs=automation.jobs,
-    schedules=automation.schedules,
-    sensors=automation.sensors,
-    resources=build_resources(),
-    executor=executor_from_env(),  # ADPERF_EXECUTOR: multiprocess (default), in_process, celery, k8s
-))  # freshness policies on the sources and the report
+# Loaded from the package (not dg.load_from_defs_folder, which needs pyproject.toml at run time and so
+# fails from an installed wheel): every module-level definition in adperf_assets/defs/ is picked up.
+defs = with_freshness(dg.Definitions.merge(
+    dg.load_definitions_from_package_module(defs_package),
+    dg.Definitions(
+        resources=build_resources(),
+        executor=executor_from_env(),  # ADPERF_EXECUTOR: multiprocess (default), in_process, celery, k8s
+    ),
+))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dagster as dg
 import pandas as pd
 
-from adperf_assets.settings import load_settings
+from adperf_assets.settings import current_settings
 
-_settings = load_settings()
+_settings = current_settings()
 
 daily_partitions = dg.DailyPartitionsDefinition(
     start_date=_settings.start_date.isoformat(),

@@ -1,12 +1,16 @@
-"""Deployment settings read from the environment, in one place.
+"""Deployment settings read from the environment, in one object.
 
-Everything that differs between a laptop running the embedded sample and production
-(where data lives, the report's time zone and currency, which sources are real) is an
-environment variable, so switching a source is configuration, never code.
+Everything that differs between a laptop running the embedded sample and production (where data
+lives, the report's time zone and currency, which sources are real, when the morning runs start)
+is an environment variable, so switching a source is configuration, never code. The definitions
+are built from ``current_settings()``, read once per process: the partitions, the money columns'
+names and the input windows are fixed when the definitions load, so run-time code reads the same
+object. ``load_settings()`` reads the environment anew (tests, benchmarks).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -36,6 +40,21 @@ class Settings:
     sample_days: int = SAMPLE_DAYS
     sample_installs_per_day: int = 150
     world_dir: Path | None = None  # default: $ADPERF_HOME/world
+    # morning refreshes and the report's readiness (report time zone)
+    spend_refresh_cron: str = "0 7 * * *"
+    sources_cron: str = "0 6 * * *"
+    spend_trailing_days: int = 28
+    revenue_trailing_days: int = 28
+    sources_deadline_hour: int = 9
+    report_deadline_hour: int = 10
+    report_sensor_lookback_days: int = 3
+    #: days of history a report day reads (sizes the report's input windows)
+    report_max_ad_age_days: int = 400
+    # where real sources live (secrets are EnvVars on the resources, never here)
+    ecb_url: str = ""
+    adjust_export_dir: str = ""
+    log_engine: str = ""
+    spark_master: str = "local[2]"
 
     @property
     def world_path(self) -> Path:
@@ -52,6 +71,23 @@ class Settings:
 
     def is_real(self, source: str) -> bool:
         return source in self.real_sources
+
+
+def _int(name: str, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
+    raw = _env(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not an integer") from None
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValueError(f"{name}={value} is outside [{minimum}, {maximum}]")
+    return value
+
+
+@functools.cache
+def current_settings() -> Settings:
+    """The settings the definitions are built from: the environment, read once per process."""
+    return load_settings()
 
 
 def load_settings() -> Settings:
@@ -83,4 +119,17 @@ def load_settings() -> Settings:
         sample_days=sample_days,
         sample_installs_per_day=int(_env("ADPERF_SAMPLE_INSTALLS_PER_DAY", "150")),
         world_dir=Path(os.environ["ADPERF_WORLD"]).resolve() if os.environ.get("ADPERF_WORLD") else None,
+        spend_refresh_cron=_env("ADPERF_SPEND_REFRESH_CRON", "0 7 * * *"),
+        sources_cron=_env("ADPERF_SOURCES_CRON", "0 6 * * *"),
+        spend_trailing_days=_int("ADPERF_SPEND_TRAILING_DAYS", 28, minimum=1),
+        revenue_trailing_days=_int("ADPERF_REVENUE_TRAILING_DAYS", 28, minimum=1),
+        sources_deadline_hour=_int("ADPERF_SOURCES_DEADLINE_HOUR", 9, 0, 23),
+        report_deadline_hour=_int("ADPERF_REPORT_DEADLINE_HOUR", 10, 0, 23),
+        report_sensor_lookback_days=_int("ADPERF_REPORT_SENSOR_LOOKBACK_DAYS", 3, minimum=0),
+        # D30 ROAS needs 30 days before the report day
+        report_max_ad_age_days=_int("ADPERF_REPORT_MAX_AD_AGE_DAYS", 400, minimum=31),
+        ecb_url=_env("ADPERF_ECB_URL", ""),
+        adjust_export_dir=_env("ADPERF_ADJUST_EXPORT_DIR", ""),
+        log_engine=_env("ADPERF_LOG_ENGINE", ""),
+        spark_master=_env("ADPERF_SPARK_MASTER", "local[2]"),
     )

@@ -26,7 +26,7 @@ def settings_for(home: Path, **world) -> Settings:
 @pytest.fixture(scope="session")
 def small_settings(tmp_path_factory) -> Settings:
     """A 75-day, ~4.5k-user world (a few seconds to generate), shared read-only by the session."""
-    from adperf_assets.resources import sample_world
+    from adperf_assets.defs.resources import sample_world
 
     s = settings_for(tmp_path_factory.mktemp("adperf_small"), **SMALL)
     sample_world(s).root()

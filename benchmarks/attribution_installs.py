@@ -14,9 +14,9 @@ import time
 import pandas as pd
 
 from adperf_assets.normalize.attribution import APP_USER_COLUMNS, attribute_installs, parse_rows
-from adperf_assets.resources.app_db import SampleAppDatabase
-from adperf_assets.resources.mmp import SampleAdjust, SampleAppsFlyer, app_users
-from adperf_assets.resources.world import SampleWorld
+from adperf_assets.defs.revenue.app_db import SampleAppDatabase
+from adperf_assets.defs.attribution.mmp import SampleAdjust, SampleAppsFlyer, app_users
+from adperf_assets.defs.common.world import SampleWorld
 
 TZ = "Asia/Seoul"
 

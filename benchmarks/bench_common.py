@@ -212,7 +212,7 @@ def world_settings(base_dir: Path, preset_name: str):
 
 
 def ensure_world(settings, preset_name: str, regenerate: bool) -> None:
-    from adperf_assets.resources import sample_world
+    from adperf_assets.defs.resources import sample_world
 
     res = sample_world(settings)
     world = Path(res.path)
@@ -244,7 +244,7 @@ def ensure_world(settings, preset_name: str, regenerate: bool) -> None:
 def graph(settings):
     """Every asset and check of the project's Definitions, with resources for ``settings``."""
     from adperf_assets.definitions import defs
-    from adperf_assets.resources import build_resources
+    from adperf_assets.defs.resources import build_resources
 
     return list(defs.assets or []), list(defs.asset_checks or []), build_resources(settings)
 

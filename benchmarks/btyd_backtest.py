@@ -34,9 +34,13 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 warnings.filterwarnings("ignore")
 logging.getLogger("dagster").setLevel(logging.WARNING)  # the figures, not the run's event log
 
-from adperf_assets.assets import attribution, btyd, fx, ltv, revenue  # noqa: E402
+from adperf_assets.defs.attribution import assets as attribution  # noqa: E402
+from adperf_assets.defs.fx import assets as fx  # noqa: E402
+from adperf_assets.defs.ltv import btyd_assets as btyd  # noqa: E402
+from adperf_assets.defs.ltv import cohort_assets as ltv  # noqa: E402
+from adperf_assets.defs.revenue import assets as revenue  # noqa: E402
 from adperf_assets.ltv.backtest import SEGMENT_KEYS  # noqa: E402
-from adperf_assets.resources import DUCKDB_SCHEMA, build_resources  # noqa: E402
+from adperf_assets.defs.resources import DUCKDB_SCHEMA, build_resources  # noqa: E402
 from adperf_assets.settings import load_settings  # noqa: E402
 
 ALL = [fx.fx_rates, revenue.payments_snapshot, attribution.installs, attribution.user_segments,

@@ -33,8 +33,8 @@ def main() -> None:
     from adperf_assets.normalize.match_sessions import build_match_sessions
     from adperf_assets.normalize.match_sessions_spark import build_match_sessions_spark
     from adperf_assets.normalize.payments import report_day_bounds
-    from adperf_assets.resources.event_logs import EventLogs
-    from adperf_assets.resources.spark import SparkResource
+    from adperf_assets.defs.revenue.event_logs import EventLogs
+    from adperf_assets.defs.revenue.spark import SparkResource
 
     bc.print_machine()
     logs = EventLogs(root=f"{args.world}/events")

@@ -51,15 +51,15 @@ def main() -> None:
     import duckdb
     import pandas as pd
 
-    from adperf_assets.assets import ltv
-    from adperf_assets.assets.attribution import installs, user_segments
-    from adperf_assets.assets.fx import fx_rates
-    from adperf_assets.assets.revenue import behavior_value, match_sessions, payments_snapshot
+    from adperf_assets.defs.ltv import cohort_assets as ltv
+    from adperf_assets.defs.attribution.assets import installs, user_segments
+    from adperf_assets.defs.fx.assets import fx_rates
+    from adperf_assets.defs.revenue.assets import behavior_value, match_sessions, payments_snapshot
     from adperf_assets.ltv.backtest import OVERALL, backtest_metrics, pool_cohorts
     from adperf_assets.ltv.cohort_backtest import as_of, cohort_backtest
     from adperf_assets.ltv.curves import ActivityCube
-    from adperf_assets.resources import DUCKDB_SCHEMA, build_resources
-    from adperf_assets.resources.world import SampleWorld
+    from adperf_assets.defs.resources import DUCKDB_SCHEMA, build_resources
+    from adperf_assets.defs.common.world import SampleWorld
     from adperf_assets.sample import layout
     from adperf_assets.settings import load_settings
 

@@ -19,13 +19,13 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from adperf_assets.assets.fx import fx_rates
-from adperf_assets.assets.revenue import behavior_value, match_sessions, payments_snapshot
-from adperf_assets.checks import revenue as revenue_checks
+from adperf_assets.defs.fx.assets import fx_rates
+from adperf_assets.defs.revenue.assets import behavior_value, match_sessions, payments_snapshot
+from adperf_assets.defs.revenue import checks as revenue_checks
 from adperf_assets.normalize.match_sessions import build_match_sessions
 from adperf_assets.normalize.payments import report_day_bounds
-from adperf_assets.resources import build_resources
-from adperf_assets.resources.event_logs import EventLogs
+from adperf_assets.defs.resources import build_resources
+from adperf_assets.defs.revenue.event_logs import EventLogs
 from adperf_assets.settings import load_settings
 
 

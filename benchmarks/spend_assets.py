@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_common import print_machine  # noqa: E402
 
-from adperf_assets.assets.fx import fx_rates  # noqa: E402
-from adperf_assets.assets.spend import ad_spend, facebook_spend, google_ads_spend  # noqa: E402
-from adperf_assets.checks import spend as spend_checks  # noqa: E402
-from adperf_assets.resources import build_resources, sample_world  # noqa: E402
+from adperf_assets.defs.fx.assets import fx_rates  # noqa: E402
+from adperf_assets.defs.spend.assets import ad_spend, facebook_spend, google_ads_spend  # noqa: E402
+from adperf_assets.defs.spend import checks as spend_checks  # noqa: E402
+from adperf_assets.defs.resources import build_resources, sample_world  # noqa: E402
 from adperf_assets.settings import load_settings  # noqa: E402
 from adperf_assets_tests.spend.fake_google_ads import FakeGoogleAds  # noqa: E402
 from adperf_assets_tests.spend.fake_graph import FakeGraph  # noqa: E402

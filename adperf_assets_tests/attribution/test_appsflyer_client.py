@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from adperf_assets.normalize.attribution import SOURCE_FILE, SOURCE_ROW
-from adperf_assets.resources.mmp import APPSFLYER_ADDITIONAL_FIELDS, AppsFlyerPullApi, AppsFlyerPullClient, AppsFlyerPullError
+from adperf_assets.defs.attribution.mmp import APPSFLYER_ADDITIONAL_FIELDS, AppsFlyerPullApi, AppsFlyerPullClient, AppsFlyerPullError
 from adperf_assets_tests.attribution.conftest import af_rows
 from adperf_assets_tests.attribution.fake_appsflyer import TOKEN, Reply
 

@@ -10,14 +10,14 @@ import duckdb
 import pandas as pd
 import pytest
 
-from adperf_assets.assets.attribution import installs, user_segments
-from adperf_assets.checks.attribution import (
+from adperf_assets.defs.attribution.assets import installs, user_segments
+from adperf_assets.defs.attribution.checks import (
     installs_not_in_future,
     installs_unattributed_share,
     installs_user_ids_unique,
 )
-from adperf_assets.resources import build_resources
-from adperf_assets.resources.mmp import AppsFlyerPullApi
+from adperf_assets.defs.resources import build_resources
+from adperf_assets.defs.attribution.mmp import AppsFlyerPullApi
 from adperf_assets.sample import layout
 from adperf_assets_tests.attribution.fake_appsflyer import TOKEN
 
@@ -155,9 +155,9 @@ def test_checks_fail_on_duplicates_future_times_and_many_unattributed():
 
 
 def test_checks_against_ad_spend_pass_on_the_world(fresh_home):
-    from adperf_assets.assets.fx import fx_rates
-    from adperf_assets.assets.spend import ad_spend, facebook_spend, google_ads_spend
-    from adperf_assets.checks.attribution import installs_ad_ids_known_in_spend, installs_match_network_installs
+    from adperf_assets.defs.fx.assets import fx_rates
+    from adperf_assets.defs.spend.assets import ad_spend, facebook_spend, google_ads_spend
+    from adperf_assets.defs.attribution.checks import installs_ad_ids_known_in_spend, installs_match_network_installs
 
     result = dg.materialize(
         [fx_rates, facebook_spend, google_ads_spend, ad_spend, installs, installs_ad_ids_known_in_spend,
@@ -175,7 +175,7 @@ def test_checks_against_ad_spend_pass_on_the_world(fresh_home):
 
 
 def test_ad_spend_checks_warn_on_a_broken_join_and_missing_installs():
-    from adperf_assets.checks.attribution import installs_ad_ids_known_in_spend, installs_match_network_installs
+    from adperf_assets.defs.attribution.checks import installs_ad_ids_known_in_spend, installs_match_network_installs
 
     day = pd.Timestamp("2025-07-01")
     inst = frame(user_id=list(range(40)), network=["facebook"] * 40, ad_id=["A"] * 30 + ["Z"] * 10)

@@ -9,7 +9,7 @@ import pytest
 
 from adperf_assets.normalize.attribution import AttributionInputError, parse_adjust, parse_appsflyer
 from adperf_assets.normalize.devices import emulator_reason, is_emulator
-from adperf_assets.resources.mmp import AdjustCsvExport, appsflyer_times, read_day_files
+from adperf_assets.defs.attribution.mmp import AdjustCsvExport, appsflyer_times, read_day_files
 from adperf_assets_tests.attribution.conftest import af_rows
 
 KST_DAY = (pd.Timestamp("2025-06-10", tz="Asia/Seoul"), pd.Timestamp("2025-06-11", tz="Asia/Seoul"))

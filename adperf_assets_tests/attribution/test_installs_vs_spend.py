@@ -7,8 +7,8 @@ import pytest
 
 from adperf_assets.normalize.attribution import attribute_installs, parse_rows
 from adperf_assets.normalize.installs_vs_spend import installs_vs_network, unknown_ads
-from adperf_assets.resources import build_resources
-from adperf_assets.resources.mmp import app_users
+from adperf_assets.defs.resources import build_resources
+from adperf_assets.defs.attribution.mmp import app_users
 from adperf_assets.sample import layout
 
 

@@ -92,7 +92,7 @@ import sys
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from adperf_assets.definitions import defs
-from adperf_assets.resources import build_resources
+from adperf_assets.defs.resources import build_resources
 from adperf_assets.settings import load_settings
 
 with dg.DagsterInstance.get() as instance:

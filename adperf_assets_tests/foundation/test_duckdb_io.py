@@ -5,7 +5,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from adperf_assets.resources.duckdb_io import AdperfDuckDBIOManager
+from adperf_assets.defs.common.io_manager import AdperfDuckDBIOManager
 
 PARTS = dg.DailyPartitionsDefinition(start_date="2025-01-01", end_date="2025-01-10")
 

@@ -3,14 +3,14 @@
 import dagster as dg
 import duckdb
 
-from adperf_assets import assets, checks
-from adperf_assets.resources import DUCKDB_SCHEMA, build_resources
+from adperf_assets import defs as defs_pkg
+from adperf_assets.defs.resources import DUCKDB_SCHEMA, build_resources
 
 DAY = "2025-07-15"
 
 
 def _all():
-    return dg.load_assets_from_package_module(assets), dg.load_asset_checks_from_package_module(checks)
+    return dg.load_assets_from_package_module(defs_pkg), dg.load_asset_checks_from_package_module(defs_pkg)
 
 
 def test_materialize_one_partition_of_every_asset(fresh_home):
@@ -37,7 +37,7 @@ def test_materialize_one_partition_of_every_asset(fresh_home):
 
 
 def test_rematerializing_a_day_replaces_exactly_that_day(fresh_home):
-    from adperf_assets.assets.fx import fx_rates
+    from adperf_assets.defs.fx.assets import fx_rates
 
     res = build_resources(fresh_home)
     with dg.instance_for_test() as instance:
@@ -57,7 +57,7 @@ def test_a_range_of_days_is_one_run_with_the_same_rows_as_day_by_day(fresh_home,
 
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-    from adperf_assets.assets.fx import fx_rates
+    from adperf_assets.defs.fx.assets import fx_rates
 
     days = ["2025-07-18", "2025-07-19", "2025-07-20"]  # Fri, Sat, Sun: two carried-forward days
     job = dg.define_asset_job("fx_range", selection=[fx_rates])

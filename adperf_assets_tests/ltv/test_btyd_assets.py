@@ -13,10 +13,10 @@ import pytest
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from lifetimes.utils import summary_data_from_transaction_data
 
-from adperf_assets.assets import btyd
-from adperf_assets.assets.attribution import installs, user_segments
-from adperf_assets.assets.fx import fx_rates
-from adperf_assets.assets.revenue import payments_snapshot
+from adperf_assets.defs.ltv import btyd_assets as btyd
+from adperf_assets.defs.attribution.assets import installs, user_segments
+from adperf_assets.defs.fx.assets import fx_rates
+from adperf_assets.defs.revenue.assets import payments_snapshot
 from adperf_assets.ltv.btyd_ltv import (
     HORIZONS,
     SEGMENT_KEYS,
@@ -27,7 +27,7 @@ from adperf_assets.ltv.btyd_ltv import (
     user_ltv_frame,
 )
 from adperf_assets.ltv.selection import backtest_horizon_for, choose_estimates, milestone_for
-from adperf_assets.resources import DUCKDB_SCHEMA, build_resources
+from adperf_assets.defs.resources import DUCKDB_SCHEMA, build_resources
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 

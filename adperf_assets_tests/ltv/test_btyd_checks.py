@@ -7,8 +7,8 @@ import duckdb
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from adperf_assets.checks.btyd import user_ltv_has_a_fit, user_ltv_is_ordered, user_rfm_is_a_valid_summary
-from adperf_assets.resources import DUCKDB_SCHEMA
+from adperf_assets.defs.ltv.btyd_checks import user_ltv_has_a_fit, user_ltv_is_ordered, user_rfm_is_a_valid_summary
+from adperf_assets.defs.resources import DUCKDB_SCHEMA
 
 
 def _run(check, path, first: str, last: str) -> dg.AssetCheckResult:

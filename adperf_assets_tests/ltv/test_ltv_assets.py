@@ -15,17 +15,17 @@ import pandas as pd
 import pytest
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from adperf_assets.assets import ltv
-from adperf_assets.assets.attribution import installs, user_segments
-from adperf_assets.assets.fx import fx_rates
-from adperf_assets.assets.revenue import behavior_value, match_sessions, payments_snapshot
-from adperf_assets.checks import ltv as ltv_checks
+from adperf_assets.defs.ltv import cohort_assets as ltv
+from adperf_assets.defs.attribution.assets import installs, user_segments
+from adperf_assets.defs.fx.assets import fx_rates
+from adperf_assets.defs.revenue.assets import behavior_value, match_sessions, payments_snapshot
+from adperf_assets.defs.ltv import cohort_checks as ltv_checks
 from adperf_assets.ltv.backtest import OVERALL, PREDICTION_COLUMNS, SEGMENT_KEYS, backtest_metrics, pool_cohorts
 from adperf_assets.ltv.cohort_backtest import cohort_backtest
 from adperf_assets.ltv.curves import ActivityCube, CurveSet
-from adperf_assets.resources import DUCKDB_SCHEMA, build_resources
+from adperf_assets.defs.resources import DUCKDB_SCHEMA, build_resources
 from adperf_assets.sample import layout
-from adperf_assets.schemas.ltv import CohortLtvBacktestFrame, CohortLtvFrame
+from adperf_assets.defs.ltv.cohort_schemas import CohortLtvBacktestFrame, CohortLtvFrame
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
@@ -186,7 +186,7 @@ def test_backtest_on_a_world_with_180_days_of_history(tmp_path_factory):
     and the cohort method beats the geometric baseline with intervals that cover (measured figures:
     benchmarks/ltv_backtest.py)."""
     from adperf_assets.ltv.cohort_backtest import as_of
-    from adperf_assets.resources import sample_world
+    from adperf_assets.defs.resources import sample_world
     from adperf_assets_tests.conftest import settings_for
 
     s = settings_for(tmp_path_factory.mktemp("ltv_long"), days=300, installs_per_day=100)

@@ -7,7 +7,7 @@ import shutil
 import dagster as dg
 import pytest
 
-from adperf_assets.resources import build_resources
+from adperf_assets.defs.resources import build_resources
 from adperf_assets_tests.report import runs
 
 FIRST, LAST = "2025-06-15", "2025-07-12"

@@ -11,14 +11,13 @@ import duckdb
 import pandas as pd
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from adperf_assets import assets as assets_pkg
-from adperf_assets import checks as checks_pkg
+from adperf_assets import defs as defs_pkg
 from adperf_assets.partitions import daily_partitions, single_run, window_days
-from adperf_assets.resources import DUCKDB_SCHEMA
-from adperf_assets.resources.world import SampleWorld
+from adperf_assets.defs.resources import DUCKDB_SCHEMA
+from adperf_assets.defs.common.world import SampleWorld
 from adperf_assets.sample import layout
 
-HORIZONS = (30, 90, 180, 365)
+from adperf_assets.ltv.keys import HORIZONS
 
 
 def ltv_estimates_from_truth(world_root, days) -> pd.DataFrame:
@@ -49,12 +48,12 @@ def truth_ltv_estimates(context: dg.AssetExecutionContext, world: SampleWorld) -
 def all_assets() -> list:
     """Every asset on main, with the truth-based stand-in for ``ltv_estimates`` (so the report's
     tests do not depend on running the LTV chain)."""
-    defs = [a for a in dg.load_assets_from_package_module(assets_pkg) if dg.AssetKey("ltv_estimates") not in a.keys]
+    defs = [a for a in dg.load_assets_from_package_module(defs_pkg) if dg.AssetKey("ltv_estimates") not in a.keys]
     return [*defs, truth_ltv_estimates]
 
 
 def all_checks() -> list:
-    return list(dg.load_asset_checks_from_package_module(checks_pkg))
+    return list(dg.load_asset_checks_from_package_module(defs_pkg))
 
 
 SOURCES = ["raw/fx_rates", "raw/facebook_spend", "raw/google_ads_spend", "ad_spend", "payments_snapshot",

@@ -12,7 +12,7 @@ from dagster._core.loader import LoadingContextForTest
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster._core.test_utils import freeze_time
 
-from adperf_assets import report_automation as ra
+from adperf_assets.defs.report import automation as ra
 from adperf_assets.definitions import defs
 from adperf_assets_tests.report import runs
 from adperf_assets_tests.report.conftest import REPORT_DAYS

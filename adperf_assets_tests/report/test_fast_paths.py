@@ -14,7 +14,7 @@ from adperf_assets.report.payback import payback_day, payback_days, value_at
 from adperf_assets_tests.report import reference_roas as ref
 
 DAYS = pd.date_range("2025-03-01", "2025-04-30")
-HORIZONS = (30, 90, 180, 365)
+from adperf_assets.ltv.keys import HORIZONS
 PLATFORMS = ("ios", "android")
 
 

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adperf_assets.assets.report import MAX_AD_AGE_DAYS
+from adperf_assets.defs.report.assets import MAX_AD_AGE_DAYS
 from adperf_assets.report import ReportConfig, build_report, prepare_inputs
-from adperf_assets.resources import DUCKDB_SCHEMA, build_resources
-from adperf_assets.resources.slack import SlackWebhook
+from adperf_assets.defs.resources import DUCKDB_SCHEMA, build_resources
+from adperf_assets.defs.report.slack import SlackWebhook
 from adperf_assets_tests.report import runs
 from adperf_assets_tests.report.conftest import REPORT_DAYS
 from adperf_assets_tests.report.fake_slack import FakeSlack

@@ -15,8 +15,8 @@ from datetime import date
 import dagster as dg
 from dagster._serdes import serialize_value
 
-from adperf_assets.resources import build_resources
-from adperf_assets.resources.facebook import FacebookAdsResource
+from adperf_assets.defs.resources import build_resources
+from adperf_assets.defs.spend.facebook import FacebookAdsResource
 from adperf_assets_tests.report import runs
 from adperf_assets_tests.report.conftest import REPORT_DAYS
 from adperf_assets_tests.report.fake_slack import SECRET_PATH, FakeSlack
@@ -79,7 +79,7 @@ def test_no_secret_in_logs_metadata_or_errors(report_home, monkeypatch, caplog, 
 
 
 def test_http_client_debug_lines_are_redacted(caplog):
-    from adperf_assets.resources import log_redaction
+    from adperf_assets.defs.common import redaction as log_redaction
 
     log_redaction.install()
     caplog.set_level(logging.DEBUG)

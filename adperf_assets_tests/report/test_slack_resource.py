@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from adperf_assets.resources.slack import SlackOutbox, SlackPostError, SlackWebhook
+from adperf_assets.defs.report.slack import SlackOutbox, SlackPostError, SlackWebhook
 from adperf_assets_tests.report.fake_slack import SECRET_PATH, FakeSlack
 
 MESSAGE = {"text": "hello", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "*hello*"}}]}
@@ -65,7 +65,7 @@ def test_no_server_is_a_connection_error_without_the_url():
 
 def test_waits_are_bounded_and_honour_retry_after(monkeypatch):
     slept = []
-    monkeypatch.setattr("adperf_assets.resources.slack.time.sleep", slept.append)
+    monkeypatch.setattr("adperf_assets.defs.report.slack.time.sleep", slept.append)
     with FakeSlack() as slack:
         slack.fail_next = [(429, {"Retry-After": "7"}), (429, {"Retry-After": "120"}), (500, {})]
         SlackWebhook(webhook_url=slack.url, backoff_s=1.0, max_wait_s=30.0).send(MESSAGE, "m")

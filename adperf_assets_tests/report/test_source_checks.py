@@ -6,8 +6,10 @@
 import duckdb
 import pytest
 
-from adperf_assets.checks import sources as checks
-from adperf_assets.resources import DUCKDB_SCHEMA
+from adperf_assets.defs.attribution.checks import user_segments_cover_installs
+from adperf_assets.defs.revenue.checks import behavior_value_credit_equals_revenue, match_sessions_well_formed
+from adperf_assets.defs.spend.checks import facebook_spend_rows_unique, google_ads_spend_rows_unique
+from adperf_assets.defs.resources import DUCKDB_SCHEMA
 from adperf_assets_tests.report import runs
 from adperf_assets_tests.report.conftest import REPORT_DAYS
 
@@ -18,12 +20,12 @@ def evaluate(settings) -> dict:
     """Each check called directly on the stored day's rows."""
     day = lambda table, col="report_date": runs.table(settings, table, f"where {col} = '{DAY}'")  # noqa: E731
     return {
-        "behavior_value_credit_equals_revenue": checks.behavior_value_credit_equals_revenue(day("behavior_value")),
-        "match_sessions_well_formed": checks.match_sessions_well_formed(day("match_sessions")),
-        "user_segments_cover_installs": checks.user_segments_cover_installs(
+        "behavior_value_credit_equals_revenue": behavior_value_credit_equals_revenue(day("behavior_value")),
+        "match_sessions_well_formed": match_sessions_well_formed(day("match_sessions")),
+        "user_segments_cover_installs": user_segments_cover_installs(
             user_segments=day("user_segments", "install_date"), installs=day("installs", "install_date")),
-        "facebook_spend_rows_unique": checks.facebook_spend_rows_unique(day("facebook_spend")),
-        "google_ads_spend_rows_unique": checks.google_ads_spend_rows_unique(day("google_ads_spend")),
+        "facebook_spend_rows_unique": facebook_spend_rows_unique(day("facebook_spend")),
+        "google_ads_spend_rows_unique": google_ads_spend_rows_unique(day("google_ads_spend")),
     }
 
 

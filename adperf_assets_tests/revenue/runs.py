@@ -7,12 +7,14 @@ import duckdb
 import pandas as pd
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from adperf_assets.assets.fx import fx_rates
-from adperf_assets.assets.revenue import behavior_value, match_sessions, payments_snapshot
-from adperf_assets.checks import revenue as revenue_checks
-from adperf_assets.resources import DUCKDB_SCHEMA
+from adperf_assets.defs.fx.assets import fx_rates
+from adperf_assets.defs.revenue.assets import behavior_value, match_sessions, payments_snapshot
+from adperf_assets.defs.revenue import checks as revenue_checks
+from adperf_assets.defs.resources import DUCKDB_SCHEMA
 
-PAYMENT_CHECKS = dg.load_asset_checks_from_modules([revenue_checks])
+# the payments snapshot's checks (the revenue domain also checks match_sessions and behavior_value)
+PAYMENT_CHECKS = [c for c in dg.load_asset_checks_from_modules([revenue_checks])
+                  if {k.asset_key for k in c.check_keys} == {dg.AssetKey("payments_snapshot")}]
 CHAIN = [fx_rates, payments_snapshot, match_sessions, behavior_value]
 
 

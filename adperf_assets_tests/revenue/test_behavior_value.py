@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adperf_assets.assets.revenue import behavior_value
+from adperf_assets.defs.revenue.assets import behavior_value
 from adperf_assets.credit import credit_revenue
-from adperf_assets.resources import build_resources
+from adperf_assets.defs.resources import build_resources
 from adperf_assets_tests.revenue.runs import CHAIN, PAYMENT_CHECKS, checks_by_name, materialize, materialized, table
 
 FIRST, LAST = "2025-07-13", "2025-07-15"

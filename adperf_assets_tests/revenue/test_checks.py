@@ -8,8 +8,8 @@ import sqlite3
 
 import pytest
 
-from adperf_assets.resources import build_resources
-from adperf_assets.resources.app_db import AppDatabase
+from adperf_assets.defs.resources import build_resources
+from adperf_assets.defs.revenue.app_db import AppDatabase
 from adperf_assets_tests.revenue.runs import CHAIN, PAYMENT_CHECKS, checks_by_name, materialize, materialized
 
 DAY = "2025-07-15"  # Asia/Seoul: UTC 2025-07-14 15:00 .. 2025-07-15 15:00

@@ -11,11 +11,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from adperf_assets.assets.revenue import match_sessions
+from adperf_assets.defs.revenue.assets import match_sessions
 from adperf_assets.normalize.match_sessions import SESSION_COLUMNS, MatchLogError, build_match_sessions
 from adperf_assets.normalize.payments import report_day_bounds
-from adperf_assets.resources import build_resources
-from adperf_assets.resources.event_logs import EventLogs, MissingLogError
+from adperf_assets.defs.resources import build_resources
+from adperf_assets.defs.revenue.event_logs import EventLogs, MissingLogError
 from adperf_assets_tests.revenue.runs import materialize, table
 
 DAY = "2025-07-15"

@@ -11,10 +11,10 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from adperf_assets.assets.fx import fx_rates
-from adperf_assets.assets.revenue import payments_snapshot
-from adperf_assets.resources import build_resources
-from adperf_assets.resources.app_db import AppDatabase, AppDatabaseError, SampleAppDatabase
+from adperf_assets.defs.fx.assets import fx_rates
+from adperf_assets.defs.revenue.assets import payments_snapshot
+from adperf_assets.defs.resources import build_resources
+from adperf_assets.defs.revenue.app_db import AppDatabase, AppDatabaseError, SampleAppDatabase
 from adperf_assets.sample import load_manifest
 from adperf_assets_tests.revenue.runs import materialize, table
 

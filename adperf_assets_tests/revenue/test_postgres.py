@@ -14,10 +14,10 @@ import pytest
 from dagster._serdes import serialize_value
 from pydantic import Field
 
-from adperf_assets.assets.fx import fx_rates
-from adperf_assets.assets.revenue import payments_snapshot
-from adperf_assets.resources import build_resources
-from adperf_assets.resources.app_db import AppDatabase
+from adperf_assets.defs.fx.assets import fx_rates
+from adperf_assets.defs.revenue.assets import payments_snapshot
+from adperf_assets.defs.resources import build_resources
+from adperf_assets.defs.revenue.app_db import AppDatabase
 from adperf_assets_tests.revenue import pg_server
 from adperf_assets_tests.revenue.runs import PAYMENT_CHECKS, checks_by_name, materialize, table
 

@@ -30,7 +30,7 @@ def spark_resource():
         _missing("pyspark is not installed (pip install -e '.[spark]')")
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         _missing("no Java runtime (install Debian's default-jre-headless)")
-    from adperf_assets.resources.spark import SparkResource
+    from adperf_assets.defs.revenue.spark import SparkResource
 
     res = SparkResource(master="local[2]", app_name="adperf-tests",
                         conf={"spark.sql.shuffle.partitions": "4", "spark.driver.memory": "1g"})

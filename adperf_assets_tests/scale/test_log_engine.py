@@ -6,8 +6,8 @@ import pytest
 
 from adperf_assets.normalize.match_sessions import SESSIONS_SQL
 from adperf_assets.normalize.match_sessions_spark import spark_sql
-from adperf_assets.resources.log_engine import DuckDBLogEngine, SparkLogEngine, log_engine_from_env
-from adperf_assets.resources.spark import SparkResource
+from adperf_assets.defs.revenue.log_engine import DuckDBLogEngine, SparkLogEngine, log_engine_from_env
+from adperf_assets.defs.revenue.spark import SparkResource
 
 
 def test_epoch_becomes_unix_micros_and_nothing_else_changes():

@@ -18,9 +18,9 @@ from dagster._core.test_utils import create_test_daemon_workspace_context, freez
 from dagster._core.workspace.load_target import WorkspaceFileTarget
 from dagster._time import get_current_datetime
 
-from adperf_assets.assets.fx import fx_rates
-from adperf_assets.assets.revenue import match_sessions, payments_snapshot
-from adperf_assets.resources import build_resources
+from adperf_assets.defs.fx.assets import fx_rates
+from adperf_assets.defs.revenue.assets import match_sessions, payments_snapshot
+from adperf_assets.defs.resources import build_resources
 from adperf_assets_tests.revenue import pg_server
 
 pytestmark = pytest.mark.postgres
@@ -125,9 +125,9 @@ def test_a_schedule_tick_queues_its_run_in_postgres(pg_home, postgres_server):
 
 
 def _sensor_names() -> list[str]:
-    from adperf_assets.automation import sensors
+    from adperf_assets.definitions import defs
 
-    return [s.name for s in sensors]
+    return [s.name for s in defs.sensors]
 
 
 @pytest.mark.slow

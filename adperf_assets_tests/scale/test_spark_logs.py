@@ -10,12 +10,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from adperf_assets.assets.revenue import match_sessions
+from adperf_assets.defs.revenue.assets import match_sessions
 from adperf_assets.normalize.match_sessions import MatchLogError, build_match_sessions
 from adperf_assets.normalize.payments import report_day_bounds
-from adperf_assets.resources import build_resources
-from adperf_assets.resources.event_logs import EventLogs, SampleEventLogs
-from adperf_assets.resources.log_engine import DuckDBLogEngine, SparkLogEngine
+from adperf_assets.defs.resources import build_resources
+from adperf_assets.defs.revenue.event_logs import EventLogs, SampleEventLogs
+from adperf_assets.defs.revenue.log_engine import DuckDBLogEngine, SparkLogEngine
 from adperf_assets_tests.revenue.runs import materialize, table
 
 pytestmark = pytest.mark.spark

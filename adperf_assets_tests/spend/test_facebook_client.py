@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from adperf_assets.resources.facebook import FacebookAdsResource, Usage, read_usage
-from adperf_assets.resources.throttle import AdsPullError
+from adperf_assets.defs.spend.facebook import FacebookAdsResource, Usage, read_usage
+from adperf_assets.defs.common.throttle import AdsPullError
 from adperf_assets_tests.spend.fake_graph import TOKEN, Fault, insights_row
 
 DAYS = ("2026-03-07", "2026-03-08", "2026-03-09", "2026-03-10")

@@ -7,8 +7,8 @@ from datetime import date
 import grpc
 import pytest
 
-from adperf_assets.resources.google_ads import HOURLY_FIELDS, GoogleAdsResource
-from adperf_assets.resources.throttle import AdsPullError
+from adperf_assets.defs.spend.google_ads import HOURLY_FIELDS, GoogleAdsResource
+from adperf_assets.defs.common.throttle import AdsPullError
 from adperf_assets_tests.spend.fake_google_ads import FakeCustomer, Fault, ad_row, delay
 
 CID = "1234567890"

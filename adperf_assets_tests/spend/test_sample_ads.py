@@ -13,14 +13,15 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
-from adperf_assets.automation import report_today, spend_trailing_refresh_schedule, trailing_partition_range
+from adperf_assets.defs.common.schedules import report_today, trailing_partition_range
+from adperf_assets.defs.spend.automation import spend_trailing_refresh_schedule
 from adperf_assets.partitions import daily_partitions
-from adperf_assets.resources import build_resources
-from adperf_assets.resources.facebook import FacebookAdsSource
-from adperf_assets.resources.google_ads import GoogleAdsSource
-from adperf_assets.resources.sample_ads import SampleFacebookAds, SampleGoogleAds
-from adperf_assets.resources.throttle import AdsPullError
-from adperf_assets.resources.world import SampleWorld
+from adperf_assets.defs.resources import build_resources
+from adperf_assets.defs.spend.facebook import FacebookAdsSource
+from adperf_assets.defs.spend.google_ads import GoogleAdsSource
+from adperf_assets.defs.spend.sample_ads import SampleFacebookAds, SampleGoogleAds
+from adperf_assets.defs.common.throttle import AdsPullError
+from adperf_assets.defs.common.world import SampleWorld
 from adperf_assets.sample import layout
 from adperf_assets.sample.revisions import (
     revise_facebook_rows,

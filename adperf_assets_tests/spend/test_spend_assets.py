@@ -18,8 +18,8 @@ import pytest
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from adperf_assets.normalize.spend import unified_columns
-from adperf_assets.resources import build_resources
-from adperf_assets.resources.sample_ads import SampleFacebookAds, SampleGoogleAds
+from adperf_assets.defs.resources import build_resources
+from adperf_assets.defs.spend.sample_ads import SampleFacebookAds, SampleGoogleAds
 from adperf_assets.sample import layout
 from adperf_assets_tests.spend.fake_google_ads import Fault as GoogleFault
 from adperf_assets_tests.spend.fake_graph import Fault
@@ -194,7 +194,7 @@ def test_a_revised_day_is_replaced_by_its_final_numbers(fresh_home, small_world)
 # -- the trailing refresh ---------------------------------------------------------------------
 def test_the_morning_schedule_repulls_the_last_28_days_in_one_run_and_reruns_change_nothing(fresh_home, small_world):
     """One run over [today-28, today-1] equals truth; a day re-run N times gives the identical table."""
-    from adperf_assets.automation import spend_refresh_job, spend_trailing_refresh_schedule
+    from adperf_assets.defs.spend.automation import spend_refresh_job, spend_trailing_refresh_schedule
 
     when = datetime(2025, 8, 10, 7, 0, tzinfo=SEOUL)
     with dg.build_schedule_context(scheduled_execution_time=when) as ctx:
@@ -235,7 +235,7 @@ def test_the_morning_schedule_repulls_the_last_28_days_in_one_run_and_reruns_cha
 @pytest.fixture(scope="module")
 def dst_settings(tmp_path_factory, small_settings):
     """A two-week world over both fall-back days (Berlin 2025-10-26, Los Angeles 2025-11-02)."""
-    from adperf_assets.resources import sample_world
+    from adperf_assets.defs.resources import sample_world
 
     home = tmp_path_factory.mktemp("dst")
     s = dataclasses.replace(small_settings, home=home, world_dir=home / "world", start_date=date(2025, 10, 25),

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adperf_assets.checks.spend import (
+from adperf_assets.defs.spend.checks import (
     AD_SPEND_CHECKS,
     ad_spend_currency_known,
     ad_spend_fx_present,
@@ -19,9 +19,9 @@ from adperf_assets.checks.spend import (
 )
 from adperf_assets.normalize.fx import read_ecb_history
 from adperf_assets.normalize.spend import unified_columns
-from adperf_assets.resources import build_resources
-from adperf_assets.resources.fx import FxRatesSource
-from adperf_assets.resources.world import SampleWorld
+from adperf_assets.defs.resources import build_resources
+from adperf_assets.defs.fx.resources import FxRatesSource
+from adperf_assets.defs.common.world import SampleWorld
 from adperf_assets.sample import layout
 from adperf_assets_tests.spend.world_fakes import SPEND, SPEND_CHECKS, run, table
 
@@ -93,7 +93,8 @@ def test_only_the_warning_is_not_blocking():
     blocking = {spec.name: spec.blocking for c in SPEND_CHECKS for spec in c.check_specs}
     assert blocking == {"ad_spend_schema": True, "ad_spend_no_negative_values": True, "ad_spend_currency_known": True,
                         "ad_spend_fx_present": True, "ad_spend_unique_ads": True,
-                        "ad_spend_installs_within_clicks": False, "fx_rates_cover_ad_accounts": False}
+                        "ad_spend_installs_within_clicks": False, "fx_rates_cover_ad_accounts": False,
+                        "facebook_spend_rows_unique": True, "google_ads_spend_rows_unique": True}
 
 
 class FxWithoutKrw(FxRatesSource):

@@ -20,8 +20,8 @@ from adperf_assets.normalize.spend import (
     unified_spend,
 )
 from adperf_assets.normalize.timezones import account_days_for_report_day
-from adperf_assets.resources.facebook import FacebookAdsResource
-from adperf_assets.resources.google_ads import GoogleAdsResource
+from adperf_assets.defs.spend.facebook import FacebookAdsResource
+from adperf_assets.defs.spend.google_ads import GoogleAdsResource
 from adperf_assets_tests.spend.fake_google_ads import FakeCustomer, ad_row
 from adperf_assets_tests.spend.fake_graph import TOKEN, insights_row
 

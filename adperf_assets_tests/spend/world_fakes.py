@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from adperf_assets.assets.fx import fx_rates
-from adperf_assets.assets.spend import ad_spend, facebook_spend, google_ads_spend
-from adperf_assets.checks import spend as spend_checks
-from adperf_assets.resources import DUCKDB_SCHEMA
-from adperf_assets.resources.facebook import FacebookAdsResource
-from adperf_assets.resources.google_ads import GoogleAdsResource
+from adperf_assets.defs.fx.assets import fx_rates
+from adperf_assets.defs.spend.assets import ad_spend, facebook_spend, google_ads_spend
+from adperf_assets.defs.spend import checks as spend_checks
+from adperf_assets.defs.resources import DUCKDB_SCHEMA
+from adperf_assets.defs.spend.facebook import FacebookAdsResource
+from adperf_assets.defs.spend.google_ads import GoogleAdsResource
 from adperf_assets.sample import layout
 from adperf_assets_tests.spend.fake_google_ads import FakeCustomer
 from adperf_assets_tests.spend.fake_graph import TOKEN

@@ -1,1 +1,0 @@
-"""Software-defined assets, one module per domain (spend, revenue, behavior, attribution, ltv, report)."""

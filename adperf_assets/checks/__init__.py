@@ -1,1 +1,0 @@
-"""Asset checks, one module per domain; loaded into the one Definitions."""

@@ -1,0 +1,426 @@
+"""Per-user LTV (BG/NBD x Gamma-Gamma), its back-test against the cohort method, and the estimate the report uses.
+
+Daily, in the report time zone, every asset single-run over any window of days:
+
+- ``user_rfm``: per user installed in the trailing 365 days, lifetimes' recency/frequency/
+  monetary summary as of the day (``ltv.btyd_ltv.user_rfm_frame``), with the segment keys.
+- ``user_ltv`` (one computation, three tables): the day's BTYD fits -- per segment with at least
+  ``min_repeat_buyers`` repeat buyers, the pooled fit for the others -- and
+  ``user_ltv`` per user expected revenue within 30/90/180/365 days since install,
+  ``btyd_cohort_ltv`` the same per cohort x segment (sum, per user, 99% prediction interval) and
+  ``btyd_ltv_predictions`` the cohorts seen for 7, 14 or 30 days that day (before the horizon):
+  the BTYD back-test's predictions, each fitted on the data of its day.
+- ``ltv_backtest``: those predictions vs the revenue each cohort realised, next to the cohort
+  method's and the geometric baseline's (``cohort_ltv_backtest``), on the same cohorts: MAPE,
+  bias, WAPE and interval coverage per estimator x segment x made_at_day x horizon, on
+  install-month cohorts and on daily ones.
+- ``ltv_estimates``: per cohort x segment x horizon the estimator (cohort or BTYD) with the lower
+  back-tested MAPE for that segment and horizon (``ltv.selection``).
+
+Segments: the BTYD pair is fitted per segment with at least ``min_repeat_buyers`` (default 100)
+repeat buyers in the 365-day window; the other segments share one fit pooled over every user
+(on the default sample world: emulators, unityads, unattributed and the smaller iOS networks).
+Intervals: 99%, for the revenue the cohort will realise (parameter covariance by the delta
+method plus the users' own purchase noise, ``ltv.btyd_ltv``).
+
+Measured on the default sample world (``benchmarks/btyd_backtest.py``, as of 2026-11-25, install-month
+cohorts, all segments pooled): 180-day MAPE from 7 / 14 / 30 days BTYD 12.7% / 11.3% / 11.5% (bias
++10-11%), cohort method 10.8% / 10.8% / 10.7%, geometric baseline 79% / 86% / 70%; per segment the
+cohort method wins most 180-day cells and BTYD many 30/90-day ones, hence the choice per segment and
+horizon. BTYD's 99% interval covered 97-99% of daily cohort x segment cells. ``user_ltv`` costs ~0.6 s
+a day on 52k users (7 fits; 30 days of 2026-05 in one run: 16.7 s, of which the fits ~7 s and reading /
+writing 1.5M user rows most of the rest).
+
+Memory: ``user_rfm`` / ``user_ltv`` hold one row per user of the window per day, so a single-run
+backfill over many days holds days x users rows (543 days of the default world: 19M rows; the
+``user_ltv`` run then needed more than 18 GB and was killed); 120-day runs peak at ~5.5 GB.
+Backfill long ranges in chunks of a few months.
+"""
+
+import time
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from adperf_assets.ltv.backtest import OVERALL, backtest_days, backtest_metrics, pool_cohorts
+from adperf_assets.ltv.btyd_ltv import (
+    BACKTEST_HORIZONS,
+    HORIZONS,
+    MIN_REPEAT_BUYERS,
+    SEGMENT_KEYS,
+    NO_FIT,
+    POOLINGS,
+    WINDOW_DAYS,
+    Comparison,
+    RfmInputs,
+    cohort_ltv_frame,
+    due_rows,
+    fit_segments,
+    milestone_predictions,
+    realised_per_cohort,
+    user_ltv_frame,
+    user_rfm_frame,
+)
+from adperf_assets.ltv.selection import CANDIDATE_COLUMNS, choose_estimates
+from adperf_assets.partitions import daily_partitions, single_run, trailing, window_days
+from adperf_assets.defs.common.schema_types import empty_frame
+from adperf_assets.defs.ltv.btyd_schemas import (
+    BtydCohortLtvFrame,
+    BtydPredictionsFrame,
+    LtvBacktestFrame,
+    LtvEstimatesFrame,
+    UserLtvFrame,
+    UserRfmFrame,
+)
+
+GROUP = "ltv"
+OWNERS = ["team:marketing-data"]
+KINDS = {"pandas", "duckdb"}
+
+
+def _md(df: pd.DataFrame, n: int = 12) -> dg.MetadataValue:
+    return dg.MetadataValue.md(df.head(n).to_markdown(index=False) if len(df) else "_no rows_")
+
+
+def _label(days: list[pd.Timestamp]) -> str:
+    first, last = days[0].date(), days[-1].date()
+    return str(first) if first == last else f"{first}..{last}"
+
+
+# One row per user per day: a whole-history single run (543 days) held 19M rows and ran out of memory
+# (18.7 GB); runs of at most 60 days stay near 3 GB.
+PER_USER_BACKFILL = dg.BackfillPolicy.multi_run(max_partitions_per_run=60)
+
+
+def _empty_like(frame_type) -> pd.DataFrame:
+    return empty_frame(frame_type)
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=daily_partitions,
+    backfill_policy=PER_USER_BACKFILL,
+    dagster_type=UserRfmFrame,
+    ins={
+        "payments_snapshot": dg.AssetIn(partition_mapping=trailing(WINDOW_DAYS)),
+        "user_segments": dg.AssetIn(partition_mapping=trailing(WINDOW_DAYS)),
+    },
+    metadata={"partition_expr": "report_date"},
+    kinds=KINDS,
+    owners=OWNERS,
+)
+def user_rfm(
+    context: dg.AssetExecutionContext, payments_snapshot: pd.DataFrame, user_segments: pd.DataFrame,
+) -> dg.Output[pd.DataFrame]:
+    """Per user installed in the trailing 365 days, as of the report day: frequency (purchase days
+    after the install day), recency, T (days) and monetary_value_usd (mean net revenue of those
+    days) in lifetimes' convention, net revenue to date and within 30/90/180/365 days since
+    install, and the segment keys. Refunds are netted onto the purchase's day by the snapshot, so
+    a fully refunded day is no purchase."""
+    t0 = time.perf_counter()
+    days = window_days(context)
+    bad = payments_snapshot["net_usd"].isna()
+    if bad.any():
+        rows = payments_snapshot.loc[bad, ["report_date", "user_id", "currency"]].head(5)
+        raise ValueError(f"payments_snapshot has net_usd missing (no FX rate) on {int(bad.sum())} row(s), e.g. "
+                         f"{rows.to_dict('records')}; the payments_currency_known check should have stopped them")
+    frames, per_day = [], []
+    for day in days:
+        info = RfmInputs()
+        frame = user_rfm_frame(payments_snapshot, user_segments, day, info=info)
+        frames.append(frame)
+        per_day.append({"report_date": day.date(), "users": info.users, "payers": int((frame["revenue_usd"] > 0).sum()),
+                        "repeat_buyers": int((frame["frequency"] > 0).sum()),
+                        "net_usd": round(float(frame["revenue_usd"].sum()), 2),
+                        "payments_of_older_users": info.older_user_rows,
+                        "older_users_usd": round(info.older_user_usd, 2)})
+    out = pd.concat(frames, ignore_index=True) if frames else _empty_like(UserRfmFrame)
+    out["report_date"] = out["report_date"].astype("datetime64[ns]")
+    out["install_date"] = out["install_date"].astype("datetime64[ns]")
+    s = pd.DataFrame(per_day)
+    context.log.info(f"user_rfm {_label(days)}: {len(out)} user-days, window {WINDOW_DAYS} days, "
+                     f"{time.perf_counter() - t0:.1f}s")
+    return dg.Output(out, metadata={
+        "dagster/row_count": len(out),
+        "window_days": WINDOW_DAYS,
+        "days": len(days),
+        "per_day": _md(s, 40),
+        "seconds": round(time.perf_counter() - t0, 2),
+        "preview": _md(out.sort_values("frequency", ascending=False)),
+    })
+
+
+class UserLtvConfig(dg.Config):
+    min_repeat_buyers: int = Field(
+        default=MIN_REPEAT_BUYERS,
+        description="A segment gets its own BG/NBD + Gamma-Gamma fit from this many repeat buyers on; "
+                    "the others use the fit pooled over every user.")
+    penalizer: float = Field(default=0.0, description="lifetimes' penalizer_coef for both models.")
+
+
+@dg.multi_asset(
+    outs={
+        "user_ltv": dg.AssetOut(
+            dagster_type=UserLtvFrame, metadata={"partition_expr": "report_date"}, group_name=GROUP, kinds=KINDS,
+            owners=OWNERS, description="Per user BTYD expected net revenue within 30/90/180/365 days since install "
+            "(realised so far + expected ahead), as of the report day."),
+        "btyd_cohort_ltv": dg.AssetOut(
+            dagster_type=BtydCohortLtvFrame, metadata={"partition_expr": "report_date"}, group_name=GROUP,
+            kinds=KINDS, owners=OWNERS, description="Per install cohort x segment x horizon: BTYD LTV sum and per "
+            "user with a 99% prediction interval (parameter covariance + purchase noise)."),
+        "btyd_ltv_predictions": dg.AssetOut(
+            dagster_type=BtydPredictionsFrame, metadata={"partition_expr": "report_date"}, group_name=GROUP,
+            kinds=KINDS, owners=OWNERS, description="The BTYD back-test's predictions made on the report day: cohorts "
+            "7, 14 and 30 days into their life, horizons 30/90/180."),
+    },
+    partitions_def=daily_partitions,
+    backfill_policy=PER_USER_BACKFILL,
+    can_subset=True,
+)
+def user_ltv(context: dg.AssetExecutionContext, config: UserLtvConfig, user_rfm: pd.DataFrame):
+    """Fit BG/NBD + Gamma-Gamma on each report day's ``user_rfm`` (per segment where it has enough
+    repeat buyers, else pooled) and predict per user and per cohort x segment."""
+    t0 = time.perf_counter()
+    days = window_days(context)
+    users, cohorts, predictions, fit_rows, param_rows = [], [], [], [], []
+    for day in days:
+        rfm = user_rfm[user_rfm["report_date"] == day]
+        if rfm.empty:
+            context.log.warning(f"user_ltv {day.date()}: user_rfm has no rows for the day")
+            continue
+        fits = fit_segments(rfm, min_repeat_buyers=config.min_repeat_buyers, penalizer=config.penalizer)
+        for note in fits.notes:
+            context.log.warning(f"user_ltv {day.date()}: {note}; users without a fit get NaN (model 'none')")
+        users.append(user_ltv_frame(fits, rfm))
+        cohort = cohort_ltv_frame(fits, rfm)
+        cohorts.append(cohort)
+        predictions.append(milestone_predictions(cohort))
+        fit_rows.append(fits.table.assign(report_date=day.date()))
+        param_rows.append(fits.params().assign(report_date=day.date()))
+    user_out = pd.concat(users, ignore_index=True) if users else _empty_like(UserLtvFrame)
+    cohort_out = pd.concat(cohorts, ignore_index=True) if cohorts else _empty_like(BtydCohortLtvFrame)
+    pred_out = pd.concat(predictions, ignore_index=True) if predictions else _empty_like(BtydPredictionsFrame)
+    for frame in (user_out, cohort_out, pred_out):
+        for col in ("report_date", "install_date"):
+            frame[col] = frame[col].astype("datetime64[ns]")
+    fits_table = pd.concat(fit_rows, ignore_index=True) if fit_rows else pd.DataFrame()
+    params = pd.concat(param_rows, ignore_index=True) if param_rows else pd.DataFrame()
+    last_fits = fits_table[fits_table["report_date"] == fits_table["report_date"].max()] if len(fits_table) else fits_table
+    last_params = params[params["report_date"] == params["report_date"].max()] if len(params) else params
+    seconds = round(time.perf_counter() - t0, 2)
+    label = _label(days)
+    context.log.info(f"user_ltv {label}: {len(user_out)} user rows, {len(cohort_out)} cohort rows, "
+                     f"{len(pred_out)} back-test predictions in {seconds}s")
+    by_horizon = (cohort_out.groupby("horizon")[["cohort_size", "realised_usd", "expected_usd", "ltv_usd"]].sum()
+                  .reset_index().round(2) if len(cohort_out) else pd.DataFrame())
+    common = {"window": label, "seconds": seconds}
+    selected = context.op_execution_context.selected_output_names
+    if "user_ltv" in selected:
+        yield dg.Output(user_out, output_name="user_ltv", metadata={
+            **common,
+            "dagster/row_count": len(user_out),
+            "users_without_fit": int((user_out["model"] == "none").sum()) if len(user_out) else 0,
+            "fits_last_day": _md(last_fits, 40),
+            "parameters_last_day": _md(last_params.round(4), 40),
+            "preview": _md(user_out.sort_values(f"ltv_{HORIZONS[-1]}d_usd", ascending=False)),
+        })
+    if "btyd_cohort_ltv" in selected:
+        yield dg.Output(cohort_out, output_name="btyd_cohort_ltv", metadata={
+            **common,
+            "dagster/row_count": len(cohort_out),
+            "interval": "99% prediction interval of the revenue still ahead: parameter covariance (delta method) + the users' own purchase noise, log-normal",
+            "totals_by_horizon": _md(by_horizon, 10),
+            "preview": _md(cohort_out),
+        })
+    if "btyd_ltv_predictions" in selected:
+        yield dg.Output(pred_out, output_name="btyd_ltv_predictions", metadata={
+            **common,
+            "dagster/row_count": len(pred_out),
+            "preview": _md(pred_out, 20),
+        })
+
+
+# The back-test as of D scores, per horizon h, the cohorts whose h-day revenue completed in the trailing
+# 180 days (installed in [D - 179 - h + 1, D - h + 1]), as cohort_ltv_backtest's rows do (its partition is
+# that completion day). Payments, segments and BTYD predictions of the last 359 days cover them.
+BACKTEST_METRICS_DAYS = 180
+BACKTEST_DAYS = BACKTEST_METRICS_DAYS - 1 + max(BACKTEST_HORIZONS)  # 359
+MIN_POOLED_COHORTS = 4  # install months with realised revenue a segment needs before its MAPE is trusted
+
+
+def _png_md(fig) -> dg.MetadataValue:
+    import base64
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return dg.MetadataValue.md(f"![back-test](data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()})")
+
+
+def backtest_plot(overall: pd.DataFrame) -> dg.MetadataValue:
+    """MAPE and interval coverage per horizon, one line per estimator x made_at_day."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for (est, made), g in overall.groupby(["estimator", "made_at_day"]):
+        g = g.sort_values("horizon")
+        style = {"btyd": "-", "cohort": "--", "geometric": ":"}.get(est, "-.")
+        axes[0].plot(g["horizon"], 100 * g["mape"], style, marker="o", label=f"{est} @ day {made}")
+        axes[1].plot(g["horizon"], 100 * g["coverage"], style, marker="o", label=f"{est} @ day {made}")
+    axes[0].set(title="MAPE of revenue per user (cohort x segment)", xlabel="horizon (days)", ylabel="%")
+    axes[1].set(title="99% interval covers realised", xlabel="horizon (days)", ylabel="% of cohorts", ylim=(0, 105))
+    axes[0].legend(fontsize=7)
+    return _png_md(fig)
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    dagster_type=LtvBacktestFrame,
+    ins={
+        "btyd_ltv_predictions": dg.AssetIn(partition_mapping=trailing(BACKTEST_DAYS)),
+        "payments_snapshot": dg.AssetIn(partition_mapping=trailing(BACKTEST_DAYS)),
+        "user_segments": dg.AssetIn(partition_mapping=trailing(BACKTEST_DAYS)),
+        "cohort_ltv_backtest": dg.AssetIn(partition_mapping=trailing(BACKTEST_METRICS_DAYS)),
+    },
+    metadata={"partition_expr": "report_date"},
+    kinds=KINDS,
+    owners=OWNERS,
+)
+def ltv_backtest(
+    context: dg.AssetExecutionContext,
+    btyd_ltv_predictions: pd.DataFrame,
+    payments_snapshot: pd.DataFrame,
+    user_segments: pd.DataFrame,
+    cohort_ltv_backtest: pd.DataFrame,
+) -> dg.Output[pd.DataFrame]:
+    """Back-test as of the report day: per horizon (30/90/180 days), the cohorts whose realised
+    revenue over it completed in the trailing 180 days -- the rows ``cohort_ltv_backtest`` wrote on
+    those days. BTYD's predictions made at day 7/14/30 of each cohort (fitted on the data of that
+    day) vs the net revenue per installed user it realised, next to the cohort method's and the
+    geometric baseline's, on the cohort x segment cells every estimator has. Metrics (MAPE, bias,
+    WAPE, 99% interval coverage) per estimator x segment x made_at_day x horizon, on install-month
+    cohorts (``pooling="monthly"``, what ``ltv_estimates`` selects by) and on daily ones."""
+    t0 = time.perf_counter()
+    days = window_days(context)
+    # the run's rows encoded once, each with the days it is scored on (the per-day filters' result)
+    first = days[0] - pd.Timedelta(days=BACKTEST_DAYS - 1)
+    segs = user_segments[user_segments["install_date"].between(first, days[-1])]
+    realised = realised_per_cohort(payments_snapshot, segs, days[-1])
+    rows, valid_from, valid_to = due_rows(btyd_ltv_predictions[btyd_ltv_predictions["install_date"] >= first],
+                                          realised, cohort_ltv_backtest, BACKTEST_DAYS, BACKTEST_METRICS_DAYS)
+    table, per_day = backtest_days(rows, valid_from, valid_to, days, POOLINGS)
+    for d in per_day:
+        if len(d.kept) == 0:
+            context.log.warning(f"ltv_backtest {d.day.date()}: no cohort has {min(BACKTEST_HORIZONS)} days of "
+                                "realised history with predictions from every estimator yet")
+        elif d.realised_max_abs_diff > 1e-6:
+            context.log.warning(f"ltv_backtest {d.day.date()}: the estimators' realised revenue per user of the same "
+                                f"cohort differs by up to {d.realised_max_abs_diff:.6f} USD")
+    last = next((d for d in reversed(per_day) if len(d.kept)), None)
+    last_rows, info_last = None, None
+    if last is not None:
+        info_last = Comparison(rows=len(last.kept),
+                               dropped=rows["estimator"].iloc[np.setdiff1d(last.selected, last.kept)].value_counts().to_dict(),
+                               realised_max_abs_diff=last.realised_max_abs_diff)
+        last_rows = rows.iloc[last.kept].reset_index(drop=True)
+    out = table[LtvBacktestFrame.column_names] if len(table) else _empty_like(LtvBacktestFrame)
+    out["report_date"] = out["report_date"].astype("datetime64[ns]")
+    metadata = {"window": _label(days), "backtest_days": BACKTEST_DAYS,
+                "dagster/row_count": len(out), "seconds": round(time.perf_counter() - t0, 2)}
+    if last_rows is not None:
+        monthly = pool_cohorts(last_rows, "MS")
+        overall = backtest_metrics(pool_cohorts(last_rows, "MS", across_segments=True), by=OVERALL)
+        seg = out[(out["report_date"] == days[-1]) & (out["pooling"] == "monthly")]
+        metadata.update({
+            "cohorts_last_day": int(last_rows[["install_date", *SEGMENT_KEYS]].drop_duplicates().shape[0]),
+            "rows_without_counterpart_last_day": str(info_last.dropped or "none"),
+            "realised_max_abs_diff_usd_last_day": round(info_last.realised_max_abs_diff, 9),
+            "all_segments_monthly_cohorts": _md(overall.round(4), 40),
+            "per_segment_monthly_cohorts": _md(seg.drop(columns=["report_date"]).round(4), 300),
+            "daily_cohort_x_segment": _md(backtest_metrics(last_rows, by=OVERALL).round(4), 40),
+            "plot": backtest_plot(backtest_metrics(monthly, by=OVERALL)),
+        })
+    context.log.info(f"ltv_backtest {_label(days)}: {len(out)} metric rows in {metadata['seconds']}s")
+    return dg.Output(out, metadata=metadata)
+
+
+class LtvEstimatesConfig(dg.Config):
+    min_backtest_cohorts: int = Field(
+        default=MIN_POOLED_COHORTS,
+        description="Back-tested install months (with realised revenue) each estimator needs in a segment before "
+                    "the lower MAPE decides; fewer: the cohort method.")
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    dagster_type=LtvEstimatesFrame,
+    metadata={"partition_expr": "report_date"},
+    kinds=KINDS,
+    owners=OWNERS,
+)
+def ltv_estimates(
+    context: dg.AssetExecutionContext,
+    config: LtvEstimatesConfig,
+    cohort_ltv: pd.DataFrame,
+    btyd_cohort_ltv: pd.DataFrame,
+    ltv_backtest: pd.DataFrame,
+) -> dg.Output[pd.DataFrame]:
+    """Per cohort x segment x horizon the ONE LTV per installed user the report uses: the cohort
+    method's or BTYD's, whichever back-tested with the lower MAPE for that segment and horizon
+    (install-month cohorts, at the milestone matching the cohort's age; ties and segments with
+    fewer than 4 back-tested months: cohort method; ``ltv.selection``), with its interval, its
+    MAPE and which estimator it was. Cohorts older than the cohort method's 180 days get BTYD."""
+    t0 = time.perf_counter()
+    days = window_days(context)
+    # every day in one call, each judged by its own day's back-test (a call per day cost ~0.1 s of merges)
+    want = np.array([np.datetime64(d, "ns") for d in days], dtype="datetime64[ns]")
+
+    def of_run(frame: pd.DataFrame, keep) -> pd.DataFrame:
+        return frame[np.isin(frame["report_date"].to_numpy("datetime64[ns]"), want) & keep.to_numpy()]
+
+    coh = of_run(cohort_ltv, cohort_ltv["estimator"] == "cohort")
+    bt = of_run(btyd_cohort_ltv, btyd_cohort_ltv["model"] != NO_FIT)
+    metrics = of_run(ltv_backtest, ltv_backtest["pooling"] == "monthly")
+    with_rows = np.union1d(coh["report_date"].to_numpy("datetime64[ns]"), bt["report_date"].to_numpy("datetime64[ns]"))
+    for day in days:
+        if np.datetime64(day, "ns") not in with_rows:
+            context.log.warning(f"ltv_estimates {day.date()}: neither estimator has an estimate")
+    out = (choose_estimates(_candidates(coh), _candidates(bt), metrics, min_cohorts=config.min_backtest_cohorts,
+                            per_report_date=True) if len(with_rows) else _empty_like(LtvEstimatesFrame))
+    for col in ("report_date", "install_date"):
+        out[col] = out[col].astype("datetime64[ns]")
+    last = out[out["report_date"] == out["report_date"].max()] if len(out) else out
+    chosen = (last.groupby([*SEGMENT_KEYS, "horizon", "estimator", "selection"]).agg(
+        cohorts=("install_date", "size"), users=("cohort_size", "sum"),
+        backtest_mape=("backtest_mape", "first"), other_mape=("other_mape", "first")).reset_index()
+        if len(last) else pd.DataFrame())
+    seconds = round(time.perf_counter() - t0, 2)
+    context.log.info(f"ltv_estimates {_label(days)}: {len(out)} rows in {seconds}s")
+    return dg.Output(out, metadata={
+        "dagster/row_count": len(out),
+        "window": _label(days),
+        "seconds": seconds,
+        "btyd_share_last_day": float(round((last["estimator"] == "btyd").mean(), 4)) if len(last) else 0.0,
+        "choices_last_day": _md(chosen.round(4), 200),
+        "preview": _md(last),
+    })
+
+
+def _candidates(frame: pd.DataFrame) -> pd.DataFrame:
+    """An estimator's rows as ``ltv.selection`` candidates."""
+    out = frame[["report_date", "install_date", *SEGMENT_KEYS, "horizon", "cohort_size", "ltv_per_user_usd",
+                 "lower_usd", "upper_usd"]].copy()
+    out["age_days"] = ((out["report_date"] - out["install_date"]) // pd.Timedelta(days=1)).astype(np.int64)
+    return out[CANDIDATE_COLUMNS]

@@ -1,0 +1,314 @@
+"""The ROAS report: per ad and rolled up, for each report day; shown in the UI and sent to Slack.
+
+``roas_report`` reads, for report day D, the last ``MAX_AD_AGE_DAYS`` days (env
+``ADPERF_REPORT_MAX_AD_AGE_DAYS``, default 400) of ``ad_spend``, ``installs``, ``user_segments`` and
+``behavior_value`` (each in one DuckDB query for the whole window) and the day's ``ltv_estimates``,
+and computes the report with :mod:`adperf_assets.report` (every column defined there). A run over
+several days (single-run backfill) reads the union window once and computes each day alike.
+
+``roas_report_slack`` sends the day's report; ``roas_milestones_slack`` sends each ad's day-7/14/30
+message exactly once (log table ``analytics.slack_milestones_sent``). Both are separate steps: a
+failed post fails that step (with the HTTP status) after bounded retries, never the report.
+"""
+
+from datetime import datetime, timezone
+
+import dagster as dg
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from adperf_assets.partitions import daily_partitions, single_run, trailing, window_days
+from adperf_assets.report import ReportConfig, build_report, prepare_inputs
+from adperf_assets.report.roas import LTV_COLUMNS
+from adperf_assets.report.config import max_ad_age_days_from_env
+from adperf_assets.report.messages import MILESTONES, daily_message, milestone_ads, milestone_message
+from adperf_assets.report.plot import cost_vs_return_png, png_markdown
+from adperf_assets.report.tables import markdown_summary, totals
+from adperf_assets.defs.report.slack import SlackPostError, SlackSender
+from adperf_assets.defs.report.schemas import RoasReportFrame
+from adperf_assets.settings import current_settings
+
+GROUP = "report"
+OWNERS = ["team:marketing-data"]
+MAX_AD_AGE_DAYS = max_ad_age_days_from_env()
+SENT_LOG = "slack_milestones_sent"
+
+
+REPORT_INS = {
+    "ad_spend": dg.AssetIn(key="ad_spend", partition_mapping=trailing(MAX_AD_AGE_DAYS)),
+    "installs": dg.AssetIn(key="installs", partition_mapping=trailing(MAX_AD_AGE_DAYS)),
+    "user_segments": dg.AssetIn(key="user_segments", partition_mapping=trailing(MAX_AD_AGE_DAYS)),
+    "behavior_value": dg.AssetIn(key="behavior_value", partition_mapping=trailing(MAX_AD_AGE_DAYS)),
+    "ltv_estimates": dg.AssetIn(key="ltv_estimates"),
+}
+
+
+class RoasReportConfig(dg.Config):
+    horizon_days: int = Field(default=180, description="LTV horizon of the estimated return (one of 30/90/180/365).")
+    scale_above: float = Field(default=1.2, description="'scale' when the LOWER bound of estimated ROAS is above this.")
+    stop_below: float = Field(default=1.0, description="'stop' when the UPPER bound of estimated ROAS is below this.")
+    min_cost_usd: float = Field(default=50.0, description="No scale/stop verdict before this much spend.")
+    min_days: int = Field(default=3, description="No scale/stop verdict before this many days of spend.")
+    interval_rule: str = Field(default="segments_independent",
+                               description="'segments_independent' (quadrature across segments) or 'comonotone'.")
+    estimate_basis: str = Field(default="segment_average",
+                                description="'segment_average' (users x LTV per user of their cohort x segment) or "
+                                            "'realised_plus_expected' (their realised return + the curve's rest).")
+    top_n: int = Field(default=10, description="Ads shown in the metadata's top and bottom tables.")
+
+    def report_config(self) -> ReportConfig:
+        return ReportConfig(horizon_days=self.horizon_days, max_ad_age_days=MAX_AD_AGE_DAYS,
+                            scale_above=self.scale_above, stop_below=self.stop_below, min_cost_usd=self.min_cost_usd,
+                            min_days=self.min_days, interval_rule=self.interval_rule,
+                            estimate_basis=self.estimate_basis)
+
+
+def _label(days: list[pd.Timestamp]) -> str:
+    return str(days[0].date()) if len(days) == 1 else f"{days[0].date()}..{days[-1].date()}"
+
+
+def _per_day(report: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for day, g in report.groupby("report_date", sort=True):
+        t = totals(g)
+        all_row = t[t["network"] == "all"].iloc[0]
+        ads = g[g["level"] == "ad"]
+        recs = ads["recommendation"].value_counts()
+        rows.append({"report_date": day.date(), "ads": len(ads), "cost_usd": round(all_row["cost_to_date_usd"], 2),
+                     "return_usd": round(all_row["return_to_date_usd"], 2),
+                     "estimated_usd": round(all_row["estimated_return_usd"], 2),
+                     "roas": round(all_row["roas"], 3), "estimated_roas": round(all_row["estimated_roas"], 3),
+                     **{k: int(recs.get(k, 0)) for k in ("scale", "keep", "stop")}})
+    return pd.DataFrame(rows)
+
+
+def compute_report(context: dg.AssetExecutionContext, config: RoasReportConfig, ad_spend: pd.DataFrame,
+                   installs: pd.DataFrame, user_segments: pd.DataFrame, behavior_value: pd.DataFrame,
+                   ltv_estimates: pd.DataFrame | None) -> dg.Output[pd.DataFrame]:
+    cfg = config.report_config()
+    s = current_settings()
+    days = window_days(context)
+    if ltv_estimates is None:
+        context.log.warning("built without ltv_estimates: every estimated return is the realised one")
+        ltv_estimates = pd.DataFrame({c: pd.Series(dtype=object) for c in LTV_COLUMNS})
+    inputs = prepare_inputs(ad_spend, installs, user_segments, behavior_value, ltv_estimates, s.cost_column)
+    report, infos = build_report(inputs, days, cfg)
+    last_day = days[-1]
+    last = report[report["report_date"] == last_day]
+    unmatched = pd.DataFrame([{"report_date": i.report_date.date(), "users": i.unmatched_users,
+                               "return_usd": round(i.unmatched_return_usd, 2), "ad_ids": ", ".join(i.unmatched_ads[:10])}
+                              for i in infos if i.unmatched_users])
+    no_ltv = [str(i.report_date.date()) for i in infos if i.ads and not i.ltv_rows]
+    for i in infos:
+        if i.unmatched_users:
+            context.log.warning(f"{i.report_date.date()}: {i.unmatched_users} users attributed to {len(i.unmatched_ads)} "
+                                f"ad id(s) without spend in the window (return ${i.unmatched_return_usd:,.2f}) are in "
+                                f"no row, e.g. {i.unmatched_ads[:5]}")
+        if i.users_without_segment:
+            context.log.warning(f"{i.report_date.date()}: {i.users_without_segment} users have no user_segments row; "
+                                "they count with their realised return only")
+    if no_ltv:
+        context.log.warning(f"ltv_estimates has no rows for {', '.join(no_ltv[:10])}: estimated return = realised there")
+    ads_last = last[last["level"] == "ad"]
+    context.log.info(f"roas_report {_label(days)}: {len(report)} rows; {last_day.date()}: {len(ads_last)} ads, "
+                     f"{(ads_last['recommendation'] == 'scale').sum()} scale, "
+                     f"{(ads_last['recommendation'] == 'stop').sum()} stop")
+    png = cost_vs_return_png(last, cfg)
+    metadata = {
+        "dagster/row_count": len(report),
+        "report_days": _label(days),
+        "summary": dg.MetadataValue.md(markdown_summary(last, config.top_n, cfg)),
+        "plot": dg.MetadataValue.md(png_markdown(png, f"cost vs estimated return, {last_day.date()}")),
+        "ads": len(ads_last),
+        "per_day": dg.MetadataValue.md(_per_day(report).to_markdown(index=False) if len(report) else "_no rows_"),
+        "horizon_days": cfg.horizon_days,
+        "max_ad_age_days": cfg.max_ad_age_days,
+        "thresholds": dg.MetadataValue.json({"scale_above": cfg.scale_above, "stop_below": cfg.stop_below,
+                                             "min_cost_usd": cfg.min_cost_usd, "min_days": cfg.min_days,
+                                             "interval_rule": cfg.interval_rule,
+                                             "estimate_basis": cfg.estimate_basis}),
+        "ads_estimated_below_realised": int((ads_last["estimated_return_usd"] < ads_last["return_to_date_usd"]).sum()),
+        "credit_methods": ", ".join(inputs.credit_methods) or "none",
+        "users_on_ads": int(sum(i.users for i in infos)),
+        "users_without_estimate": int(sum(i.users_without_estimate for i in infos)),
+        "users_without_segment": int(sum(i.users_without_segment for i in infos)),
+        "unmatched_users": dg.MetadataValue.md(unmatched.to_markdown(index=False) if len(unmatched) else "_none_"),
+        "days_without_ltv_estimates": ", ".join(no_ltv) or "none",
+        "input_rows": dg.MetadataValue.json({"ad_spend": len(ad_spend), "installs": len(installs),
+                                             "user_segments": len(user_segments), "behavior_value": len(behavior_value),
+                                             "ltv_estimates": len(ltv_estimates)}),
+    }
+    return dg.Output(report, metadata=metadata)
+
+
+def build_roas_report(with_ltv_estimates: bool) -> dg.AssetsDefinition:
+    """The ``roas_report`` asset; ``with_ltv_estimates=False`` builds it without the LTV input
+    (every estimate is then the realised return) for a code location that has no LTV chain."""
+    ins = dict(REPORT_INS) if with_ltv_estimates else {k: v for k, v in REPORT_INS.items() if k != "ltv_estimates"}
+
+    @dg.asset(
+        name="roas_report",
+        group_name=GROUP,
+        partitions_def=daily_partitions,
+        backfill_policy=single_run,
+        dagster_type=RoasReportFrame,
+        ins=ins,
+        metadata={"partition_expr": "report_date"},
+        kinds={"pandas", "duckdb"},
+        owners=OWNERS,
+        description=DESCRIPTION,
+    )
+    def _roas_report(context: dg.AssetExecutionContext, config: RoasReportConfig, **tables):
+        return compute_report(context, config, tables["ad_spend"], tables["installs"], tables["user_segments"],
+                              tables["behavior_value"], tables.get("ltv_estimates"))
+
+    return _roas_report
+
+
+DESCRIPTION = ("Per report day, per ad and rolled up per ad group, campaign, account and network: cost to date, "
+               "return to date (behaviour credit of the attributed users, payments beside it), estimated return at "
+               "the LTV horizon with its 99% interval, ROAS and estimated ROAS, D7/D14/D30 ROAS, payback day and "
+               "scale / keep / stop with the reason.")
+roas_report = build_roas_report(with_ltv_estimates=True)
+
+
+# ------------------------------------------------------------------------------------------- Slack
+class SlackSendConfig(dg.Config):
+    days: str = Field(default="last", description="'last': only the window's last day is sent (a backfill does "
+                                                  "not flood the channel); 'all': every day of the window.")
+    top_n: int = Field(default=5, description="Ads in the message's top and bottom tables.")
+    dagster_url: str = Field(default="", description="Base URL of the Dagster UI for a link in the message.")
+
+
+def _days_to_send(days: list[pd.Timestamp], mode: str) -> list[pd.Timestamp]:
+    if mode not in ("last", "all"):
+        raise ValueError(f"days={mode!r}; choose 'last' or 'all'")
+    return days if mode == "all" else days[-1:]
+
+
+def _thresholds(report: pd.DataFrame) -> ReportConfig:
+    """The config the report was computed with, as far as the messages need it (horizon)."""
+    horizon = int(report["horizon_days"].iloc[0]) if len(report) else 180
+    return ReportConfig(horizon_days=horizon, max_ad_age_days=MAX_AD_AGE_DAYS)
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    ins={"roas_report": dg.AssetIn()},
+    kinds={"slack"},
+    owners=OWNERS,
+)
+def roas_report_slack(context: dg.AssetExecutionContext, config: SlackSendConfig, slack: SlackSender,
+                      roas_report: pd.DataFrame) -> dg.MaterializeResult:
+    """The day's report as a Slack message (Block Kit: totals, top and bottom ads, what to scale or
+    stop). A failed post is retried with bounded backoff, then fails this step with the HTTP status."""
+    days = window_days(context)
+    sent = []
+    for day in _days_to_send(days, config.days):
+        rep = roas_report[pd.to_datetime(roas_report["report_date"]) == day]
+        link = f"{config.dagster_url.rstrip('/')}/assets/roas_report" if config.dagster_url else None
+        message = daily_message(rep, config.top_n, _thresholds(rep), link)
+        try:
+            d = slack.send(message, f"roas_report_{day.date()}")
+        except SlackPostError as exc:
+            raise dg.Failure(description=str(exc), metadata={"http_status": exc.status if exc.status is not None else -1,
+                                                             "attempts": exc.attempts, "report_date": str(day.date())},
+                             allow_retries=False) from None
+        context.log.info(f"roas_report {day.date()} sent to {d.where} after {d.attempts} attempt(s)")
+        sent.append({"report_date": str(day.date()), "status": d.status, "attempts": d.attempts,
+                     "text": message["text"]})
+    return dg.MaterializeResult(metadata={
+        "destination": slack.describe(),
+        "messages": len(sent),
+        "sent": dg.MetadataValue.md(pd.DataFrame(sent).to_markdown(index=False) if sent else "_none_"),
+    })
+
+
+def ensure_sent_log(con) -> None:
+    con.execute(f"""create schema if not exists analytics;
+        create table if not exists analytics.{SENT_LOG} (
+            network varchar not null, ad_id varchar not null, milestone integer not null,
+            report_date date not null, first_spend_date date not null, status varchar not null,
+            claimed_at timestamp not null, sent_at timestamp, destination varchar,
+            primary key (network, ad_id, milestone))""")
+
+
+def claim(duckdb: DuckDBResource, row: pd.Series) -> bool:
+    """Insert a 'sending' row for (network, ad, milestone); False if one exists (sent or being sent)."""
+    with duckdb.get_connection() as con:
+        ensure_sent_log(con)
+        before = con.execute(f"select count(*) from analytics.{SENT_LOG}").fetchone()[0]
+        con.execute(f"insert into analytics.{SENT_LOG} (network, ad_id, milestone, report_date, first_spend_date, "
+                    f"status, claimed_at) values (?, ?, ?, ?, ?, 'sending', ?) on conflict do nothing",
+                    [row["network"], row["ad_id"], int(row["milestone"]), pd.Timestamp(row["report_date"]).date(),
+                     pd.Timestamp(row["first_spend_date"]).date(), datetime.now(timezone.utc).replace(tzinfo=None)])
+        after = con.execute(f"select count(*) from analytics.{SENT_LOG}").fetchone()[0]
+    return after > before
+
+
+def settle(duckdb: DuckDBResource, row: pd.Series, destination: str | None) -> None:
+    """Mark a claimed milestone sent (destination given) or release the claim (None: the post failed)."""
+    key = [row["network"], row["ad_id"], int(row["milestone"])]
+    with duckdb.get_connection() as con:
+        if destination is None:
+            con.execute(f"delete from analytics.{SENT_LOG} where network = ? and ad_id = ? and milestone = ? "
+                        f"and status = 'sending'", key)
+        else:
+            con.execute(f"update analytics.{SENT_LOG} set status = 'sent', sent_at = ?, destination = ? "
+                        f"where network = ? and ad_id = ? and milestone = ?",
+                        [datetime.now(timezone.utc).replace(tzinfo=None), destination, *key])
+
+
+def sent_log(duckdb: DuckDBResource) -> pd.DataFrame:
+    with duckdb.get_connection() as con:
+        ensure_sent_log(con)
+        return con.execute(f"select * from analytics.{SENT_LOG} order by report_date, network, ad_id, milestone").df()
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    ins={"roas_report": dg.AssetIn()},
+    kinds={"slack", "duckdb"},
+    owners=OWNERS,
+)
+def roas_milestones_slack(context: dg.AssetExecutionContext, config: SlackSendConfig, slack: SlackSender,
+                          duckdb: DuckDBResource, roas_report: pd.DataFrame) -> dg.MaterializeResult:
+    """Each ad that reaches day 7, 14 or 30 of its life (day 1 = first day of spend) on the report
+    day gets one message with its cost, return, estimated return and ROAS — exactly once: the sent
+    log ``analytics.slack_milestones_sent`` (primary key network, ad_id, milestone) is claimed before
+    the post and released if the post fails, so re-runs and overlapping runs never resend."""
+    days = window_days(context)
+    sent, skipped, failed = [], [], []
+    for day in _days_to_send(days, config.days):
+        rep = roas_report[pd.to_datetime(roas_report["report_date"]) == day]
+        for _, row in milestone_ads(rep, MILESTONES).iterrows():
+            what = {"report_date": str(day.date()), "network": row["network"], "ad_id": row["ad_id"],
+                    "milestone": int(row["milestone"])}
+            if not claim(duckdb, row):
+                skipped.append(what)
+                continue
+            try:
+                d = slack.send(milestone_message(row), f"milestone_d{int(row['milestone'])}_{row['network']}_{row['ad_id']}")
+            except SlackPostError as exc:
+                settle(duckdb, row, None)
+                failed.append({**what, "http_status": exc.status, "error": str(exc)})
+                continue
+            settle(duckdb, row, d.where)
+            sent.append(what)
+    context.log.info(f"milestones {_label(days)}: {len(sent)} sent, {len(skipped)} already sent, {len(failed)} failed")
+    if failed:
+        statuses = sorted({str(f["http_status"]) for f in failed})
+        raise dg.Failure(description=f"{len(failed)} milestone message(s) could not be sent (HTTP status "
+                                     f"{', '.join(statuses)}); {len(sent)} sent. Re-run to retry only the unsent ones.",
+                         metadata={"failed": dg.MetadataValue.md(pd.DataFrame(failed).to_markdown(index=False)),
+                                   "http_status": int(failed[0]["http_status"] or -1)},
+                         allow_retries=False)
+    md = lambda rows: dg.MetadataValue.md(pd.DataFrame(rows).to_markdown(index=False) if rows else "_none_")  # noqa: E731
+    return dg.MaterializeResult(metadata={
+        "destination": slack.describe(), "sent": len(sent), "already_sent": len(skipped),
+        "sent_messages": md(sent), "skipped_as_already_sent": md(skipped)})

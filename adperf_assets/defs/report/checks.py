@@ -1,0 +1,125 @@
+"""Checks on ``roas_report``, all blocking: a report that disagrees with the spend table, shows an
+infinite ROAS or an ad without a network would mislead whoever reads it, so the Slack steps of the
+same run do not publish it. Each failing check lists the offending rows in its metadata.
+
+- ``roas_report_cost_matches_ad_spend``: per report day D, the ad rows' cost to date adds up to
+  ``ad_spend``'s cost over the report's window ``[D - max_ad_age_days + 1, D]``, their cost on the
+  day to ``ad_spend``'s cost on D, and every roll-up level adds up to the ad level.
+- ``roas_report_roas_finite``: ROAS, estimated ROAS (and its lower bound) and D-n ROAS are finite,
+  and null only where the cost they divide by is zero (the upper bound may be infinite when an
+  LTV estimate came without an interval).
+- ``roas_report_ads_have_network``: every row names its network, every ad row its ad id, and the
+  network is one we pay for (never "organic" or "unattributed").
+"""
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from dagster_duckdb import DuckDBResource
+
+from adperf_assets.defs.report.assets import MAX_AD_AGE_DAYS, roas_report
+from adperf_assets.partitions import daily_partitions, window_days
+from adperf_assets.defs.resources import DUCKDB_SCHEMA
+from adperf_assets.settings import current_settings
+
+MAX_LISTED = 20
+TOLERANCE_USD = 0.01
+SHOW = ["report_date", "level", "network", "account_id", "campaign_id", "ad_group_id", "ad_id"]
+
+
+def _md(rows: pd.DataFrame, columns: list[str]) -> dg.MetadataValue:
+    if rows.empty:
+        return dg.MetadataValue.md("_none_")
+    shown = rows[[c for c in columns if c in rows.columns]].head(MAX_LISTED).copy()
+    for c in shown.columns:
+        if pd.api.types.is_datetime64_any_dtype(shown[c]):
+            shown[c] = shown[c].dt.strftime("%Y-%m-%d")
+    return dg.MetadataValue.md(shown.to_markdown(index=False))
+
+
+def spend_per_day(duckdb: DuckDBResource, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
+    """``ad_spend``'s cost per report day in ``[first, last]``, straight from the table (an asset
+    check's input cannot span the report's 400-day window, so it is read with SQL)."""
+    cost_col = current_settings().cost_column
+    with duckdb.get_connection() as con:
+        exists = con.execute("select count(*) from information_schema.tables where table_schema = ? and "
+                             "table_name = 'ad_spend'", [DUCKDB_SCHEMA]).fetchone()[0]
+        if not exists:
+            return pd.DataFrame({"report_date": pd.Series(dtype="datetime64[ns]"), "cost": pd.Series(dtype=float)})
+        out = con.execute(f"select report_date::timestamp as report_date, sum({cost_col}) as cost "
+                          f"from {DUCKDB_SCHEMA}.ad_spend where report_date >= ? and report_date <= ? group by 1",
+                          [first.to_pydatetime(), last.to_pydatetime()]).df()
+    out["report_date"] = pd.to_datetime(out["report_date"]).astype("datetime64[ns]")
+    return out
+
+
+@dg.asset_check(asset=roas_report, partitions_def=daily_partitions, blocking=True,
+                description="Report cost (to date and on the day, at every level) equals ad_spend's cost over "
+                            "the report window.")
+def roas_report_cost_matches_ad_spend(context: dg.AssetCheckExecutionContext, roas_report: pd.DataFrame,
+                                      duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    days = window_days(context)
+    spend = spend_per_day(duckdb, days[0] - pd.Timedelta(days=MAX_AD_AGE_DAYS - 1), days[-1])
+    cost_col = "cost"
+    report = roas_report.assign(report_date=pd.to_datetime(roas_report["report_date"]).astype("datetime64[ns]"))
+    rows = []
+    for day in window_days(context):
+        start = day - pd.Timedelta(days=MAX_AD_AGE_DAYS - 1)
+        window = spend[(spend["report_date"] >= start) & (spend["report_date"] <= day)]
+        want_total = float(window[cost_col].sum())
+        want_day = float(window.loc[window["report_date"] == day, cost_col].sum())
+        rep = report[report["report_date"] == day]
+        for level, g in rep.groupby("level", sort=False):
+            rows.append({"report_date": day, "level": level, "report_cost_to_date": float(g["cost_to_date_usd"].sum()),
+                         "ad_spend_cost": want_total, "report_cost_on_day": float(g["cost_on_day_usd"].sum()),
+                         "ad_spend_cost_on_day": want_day})
+        if rep.empty:
+            rows.append({"report_date": day, "level": "(no rows)", "report_cost_to_date": 0.0,
+                         "ad_spend_cost": want_total, "report_cost_on_day": 0.0, "ad_spend_cost_on_day": want_day})
+    t = pd.DataFrame(rows)
+    t["difference"] = t["report_cost_to_date"] - t["ad_spend_cost"]
+    t["difference_on_day"] = t["report_cost_on_day"] - t["ad_spend_cost_on_day"]
+    bad = t[(t["difference"].abs() > TOLERANCE_USD) | (t["difference_on_day"].abs() > TOLERANCE_USD)]
+    return dg.AssetCheckResult(
+        passed=bad.empty, severity=dg.AssetCheckSeverity.ERROR,
+        description=None if bad.empty else f"{len(bad)} day x level total(s) differ from ad_spend by more than "
+                                          f"${TOLERANCE_USD}",
+        metadata={"failing_rows": len(bad), "max_abs_difference_usd": float(t["difference"].abs().max()) if len(t) else 0.0,
+                  "rows": _md(bad.round(4), list(t.columns)), "totals": _md(t.round(2), list(t.columns))})
+
+
+@dg.asset_check(asset=roas_report, partitions_def=daily_partitions, blocking=True,
+                description="ROAS figures are finite; null only where their cost is zero.")
+def roas_report_roas_finite(roas_report: pd.DataFrame) -> dg.AssetCheckResult:
+    r = roas_report
+    cost = r["cost_to_date_usd"].to_numpy(float)
+    problems = pd.Series("", index=r.index)
+    for col in ("roas", "estimated_roas", "estimated_roas_lower", "estimated_roas_upper"):
+        v = r[col].to_numpy(float)
+        if col != "estimated_roas_upper":  # the upper bound may be infinite (an estimate without interval)
+            problems += np.where(np.isinf(v), f"{col} infinite; ", "")
+        problems += np.where(np.isnan(v) & (cost > 0), f"{col} null with cost > 0; ", "")
+        problems += np.where(~np.isnan(v) & (cost <= 0), f"{col} set with zero cost; ", "")
+    for col in [c for c in r.columns if c.startswith("d") and c.endswith("_roas")]:
+        problems += np.where(np.isinf(r[col].to_numpy(float)), f"{col} infinite; ", "")
+    bad = r.assign(problem=problems.str.rstrip("; "))[problems != ""]
+    return dg.AssetCheckResult(
+        passed=bad.empty, severity=dg.AssetCheckSeverity.ERROR,
+        description=None if bad.empty else f"{len(bad)} row(s) with an infinite or unexplained null ROAS",
+        metadata={"failing_rows": len(bad), "rows": _md(bad, [*SHOW, "cost_to_date_usd", "roas", "estimated_roas",
+                                                              "estimated_roas_lower", "problem"])})
+
+
+@dg.asset_check(asset=roas_report, partitions_def=daily_partitions, blocking=True,
+                description="Every row has a paid network; every ad row an ad id.")
+def roas_report_ads_have_network(roas_report: pd.DataFrame) -> dg.AssetCheckResult:
+    r = roas_report
+    net = r["network"].fillna("").astype(str).str.strip()
+    no_net = (net == "") | net.isin(["organic", "unattributed"])
+    no_ad = (r["level"] == "ad") & (r["ad_id"].fillna("").astype(str).str.strip() == "")
+    bad = r[no_net | no_ad]
+    return dg.AssetCheckResult(
+        passed=bad.empty, severity=dg.AssetCheckSeverity.ERROR,
+        description=None if bad.empty else f"{len(bad)} row(s) without a paid network or ad id",
+        metadata={"failing_rows": len(bad), "rows": _md(bad, [*SHOW, "ad_name", "cost_to_date_usd"])})

@@ -1,0 +1,47 @@
+"""Every resource of the project, per environment: each source is its sample implementation unless
+named in ``ADPERF_REAL_SOURCES`` (secrets then come from ``EnvVar``s, never from code). Each domain
+wires its own (``defs/<domain>/resources.py``); storage and the sample world are shared."""
+
+from __future__ import annotations
+
+from dagster_duckdb import DuckDBResource
+
+from adperf_assets.defs.attribution.resources import attribution_resources
+from adperf_assets.defs.common.io_manager import AdperfDuckDBIOManager
+from adperf_assets.defs.common.world import SampleWorld
+from adperf_assets.defs.fx.resources import fx_resources
+from adperf_assets.defs.report.resources import report_resources
+from adperf_assets.defs.revenue.resources import revenue_resources
+from adperf_assets.defs.spend.resources import spend_resources
+from adperf_assets.settings import Settings, current_settings
+
+DUCKDB_SCHEMA = "analytics"
+
+
+def sample_world(settings: Settings) -> SampleWorld:
+    return SampleWorld(
+        path=str(settings.world_path),
+        seed=settings.sample_seed,
+        start=settings.start_date.isoformat(),
+        days=settings.sample_days,
+        installs_per_day=settings.sample_installs_per_day,
+    )
+
+
+def build_resources(settings: Settings | None = None) -> dict:
+    """Resource dict for ``dg.Definitions`` (and for tests, with a temporary ``ADPERF_HOME``)."""
+    s = settings or current_settings()
+    s.home.mkdir(parents=True, exist_ok=True)
+    world = sample_world(s)
+    return {
+        # every table: a first partition with no rows (a day without purchases) still creates the table
+        "io_manager": AdperfDuckDBIOManager(database=str(s.duckdb_path), schema=DUCKDB_SCHEMA),
+        # direct SQL on the same file (the report's checks, the per-user checks, the Slack milestone log)
+        "duckdb": DuckDBResource(database=str(s.duckdb_path)),
+        "world": world,
+        **fx_resources(s, world),
+        **spend_resources(s, world),
+        **revenue_resources(s, world),
+        **attribution_resources(s, world),
+        **report_resources(s),
+    }

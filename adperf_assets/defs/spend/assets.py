@@ -1,0 +1,286 @@
+"""Spend: hourly ad rows from each network, re-bucketed into report days, in one table.
+
+``raw/facebook_spend`` and ``raw/google_ads_spend`` pull, for each account, the
+account-local days whose hours fall in the run's report days (two local days for one
+report day when the zones differ), re-bucket the hours into report-zone days and convert
+the cost with each report day's rate from ``raw/fx_rates``. ``ad_spend`` is both in one
+table (the contract's columns; the report-currency column is ``settings.cost_column``).
+
+A run covers any window of days (single-run backfill). A pull that cannot be completed
+raises, so the run fails and the stored days stay as they were — a day is written whole or
+not at all. Networks revise recent days; the trailing re-pull (``spend_refresh_job`` over the
+last 28 days, see ``adperf_assets.defs.spend.automation``) replaces those days, and re-running any day
+gives the same rows.
+"""
+
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Callable
+
+import dagster as dg
+import pandas as pd
+
+from adperf_assets.normalize.spend import FACEBOOK, GOOGLE_ADS, unified_columns, unified_spend
+from adperf_assets.normalize.timezones import account_day_range_for_report_days
+from adperf_assets.partitions import daily_partitions, single_run, window_days
+from adperf_assets.defs.spend.facebook import FacebookAdsSource
+from adperf_assets.defs.spend.google_ads import GoogleAdsSource
+from adperf_assets.defs.common.throttle import AdsPull, AdsPullError
+from adperf_assets.defs.spend.schemas import AdSpendFrame, NetworkSpendFrame
+from adperf_assets.settings import current_settings
+
+OWNERS = ["team:marketing-data"]
+FX_IN = {"fx_rates": dg.AssetIn(key=["raw", "fx_rates"])}
+SORT_KEYS = ["report_date", "network", "account_id", "campaign_id", "ad_group_id", "ad_id"]
+
+
+@dataclass
+class NetworkPull:
+    """Every account's complete pull for a window, with the figures the metadata reports."""
+
+    accounts: list[dict]
+    rows: list[dict] = field(default_factory=list)
+    log: list[dict] = field(default_factory=list)
+
+    @property
+    def retries_made(self) -> int:
+        return sum(p["retries"] for p in self.log)
+
+    @property
+    def requests_made(self) -> int:
+        return sum(p["requests"] for p in self.log)
+
+    @property
+    def throttle_wait_s(self) -> float:
+        return sum(p["throttle_wait_s"] for p in self.log)
+
+
+def pull_accounts(
+    context: dg.AssetExecutionContext,
+    network: str,
+    accounts: list[dict],
+    pull: Callable[[str, date, date], AdsPull],
+    report_tz: str,
+    days: list[pd.Timestamp],
+) -> NetworkPull:
+    """Pull the local days covering ``days`` for every account; any failure fails the run."""
+    out = NetworkPull(accounts=accounts)
+    first, last = days[0].date(), days[-1].date()
+    for acc in accounts:
+        since, until = account_day_range_for_report_days(first, last, report_tz, acc["timezone_name"])
+        t0 = time.perf_counter()
+        try:
+            result = pull(acc["account_id"], since, until)
+        except AdsPullError as exc:
+            raise dg.Failure(
+                description=f"{exc} — nothing of report days {first}..{last} was written",
+                metadata={"network": network, "account_id": acc["account_id"], "local_days": f"{since}..{until}",
+                          "attempts": exc.attempts, "error": exc.error},
+            ) from exc
+        seconds = time.perf_counter() - t0
+        out.rows.extend(result.rows)
+        out.log.append({"account_id": acc["account_id"], "account_name": acc["name"], "currency": acc["currency"],
+                        "timezone": acc["timezone_name"], "local_days": f"{since}..{until}", "rows": len(result.rows),
+                        "requests": result.requests_made, "retries": result.retries_made,
+                        "throttle_wait_s": round(result.throttle_wait_s, 1), "seconds": round(seconds, 2)})
+        context.log.info(f"{network} account {acc['account_id']} ({acc['timezone_name']}): local days {since}..{until},"
+                         f" {len(result.rows)} hourly rows, {result.requests_made} request(s),"
+                         f" {result.retries_made} retr{'y' if result.retries_made == 1 else 'ies'}, {seconds:.2f} s")
+    return out
+
+
+def fx_history(fx_rates: pd.DataFrame) -> pd.DataFrame:
+    """``raw/fx_rates`` as the ECB-style history the conversion reads: each report day's valid rate
+    stands on that day, so the conversion uses exactly the stored rate of the day."""
+    hist = fx_rates[["report_date", "currency", "eur_rate"]].rename(columns={"report_date": "rate_date"})
+    hist["rate_date"] = pd.to_datetime(hist["rate_date"]).astype("datetime64[ns]")
+    return hist.dropna().drop_duplicates(["rate_date", "currency"]).reset_index(drop=True)
+
+
+def carried_forward(table: pd.DataFrame, fx_rates: pd.DataFrame) -> list[str]:
+    """'<day> <currencies> at the <rate day> rate' for every report day whose rate was carried forward."""
+    if table.empty:
+        return []
+    used = table[["report_date", "account_currency"]].drop_duplicates()
+    used = used.assign(report_date=pd.to_datetime(used["report_date"]).astype("datetime64[ns]"))
+    fx = fx_rates.assign(report_date=pd.to_datetime(fx_rates["report_date"]).astype("datetime64[ns]"),
+                         rate_date=pd.to_datetime(fx_rates["rate_date"]))
+    m = used.merge(fx, left_on=["report_date", "account_currency"], right_on=["report_date", "currency"])
+    m = m[m["is_carried_forward"]]
+    out = []
+    for (day, rate_day), g in m.groupby(["report_date", "rate_date"], sort=True):
+        out.append(f"{day.date()} {','.join(sorted(g['currency']))} at the {rate_day.date()} rate")
+    return out
+
+
+def _md(df: pd.DataFrame, n: int = 10) -> dg.MetadataValue:
+    return dg.MetadataValue.md(df.head(n).to_markdown(index=False) if len(df) else "_no rows_")
+
+
+def _per_group_costs(table: pd.DataFrame, by: str, cost_col: str) -> dict:
+    if table.empty:
+        return {}
+    g = table.groupby(by, sort=True).agg(rows=("ad_id", "size"), cost_local=("cost_local", "sum"),
+                                         cost=(cost_col, "sum"))
+    return {str(k): {"rows": int(r.rows), "cost_local": round(float(r.cost_local), 2), cost_col: round(float(r.cost), 2)}
+            for k, r in g.iterrows()}
+
+
+def network_spend(
+    context: dg.AssetExecutionContext,
+    network: str,
+    accounts: list[dict],
+    pull: Callable[[str, date, date], AdsPull],
+    fx_rates: pd.DataFrame,
+) -> dg.Output[pd.DataFrame]:
+    s = current_settings()
+    days = window_days(context)
+    pulled = pull_accounts(context, network, accounts, pull, s.report_timezone, days)
+    fb_rows, g_rows = (pulled.rows, []) if network == FACEBOOK else ([], pulled.rows)
+    result = unified_spend(
+        fb_rows, g_rows,
+        facebook_accounts=accounts if network == FACEBOOK else [],
+        fx=fx_history(fx_rates),
+        report_tz=s.report_timezone,
+        report_currency=s.report_currency,
+        report_dates=[d.date() for d in days],
+        missing_fx="nan",
+    )
+    table = result.table
+    cost_col = s.cost_column
+    no_rate = table[table[cost_col].isna()][["report_date", "account_currency"]].drop_duplicates()
+    if len(no_rate):
+        context.log.warning(f"{network}: no FX rate for {sorted(set(no_rate['account_currency']))} on some days;"
+                            f" {cost_col} is NaN there (the ad_spend FX check blocks publishing)")
+    carried = carried_forward(table, fx_rates)
+    label = f"{days[0].date()}..{days[-1].date()}" if len(days) > 1 else str(days[0].date())
+    context.log.info(f"{network} {label}: {len(table)} rows from {len(pulled.rows)} hourly rows,"
+                     f" {table[cost_col].sum():.2f} {s.report_currency}")
+    return dg.Output(table, metadata={
+        "dagster/row_count": len(table),
+        "report_days": label,
+        "accounts_pulled": len(accounts),
+        "pulls": _md(pd.DataFrame(pulled.log), 50),
+        "hourly_rows": len(pulled.rows),
+        "requests_made": pulled.requests_made,
+        "retries_made": pulled.retries_made,
+        "throttle_wait_s": round(pulled.throttle_wait_s, 1),
+        f"total_{cost_col}": round(float(table[cost_col].sum()), 2),
+        "cost_per_account": dg.MetadataValue.json(_per_group_costs(table, "account_id", cost_col)),
+        "fx_carried_forward": "; ".join(carried) or "none",
+        "fx_missing": ", ".join(sorted(set(no_rate["account_currency"]))) or "none",
+        "preview": _md(table),
+    })
+
+
+@dg.asset(
+    key_prefix=["raw"],
+    group_name="spend",
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    dagster_type=NetworkSpendFrame,
+    ins=FX_IN,
+    metadata={"partition_expr": "report_date"},
+    kinds={"pandas", "duckdb"},
+    owners=OWNERS,
+)
+def facebook_spend(
+    context: dg.AssetExecutionContext, facebook_ads: FacebookAdsSource, fx_rates: pd.DataFrame
+) -> dg.Output[pd.DataFrame]:
+    """Facebook ad insights (hourly, advertiser time zone) per report day and ad, every configured
+    ad account; an ad set is an ``ad_group``, installs are the ``mobile_app_install`` action."""
+    return network_spend(context, FACEBOOK, facebook_ads.accounts(), facebook_ads.pull_hourly_insights, fx_rates)
+
+
+@dg.asset(
+    key_prefix=["raw"],
+    group_name="spend",
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    dagster_type=NetworkSpendFrame,
+    ins=FX_IN,
+    metadata={"partition_expr": "report_date"},
+    kinds={"pandas", "duckdb"},
+    owners=OWNERS,
+)
+def google_ads_spend(
+    context: dg.AssetExecutionContext, google_ads: GoogleAdsSource, fx_rates: pd.DataFrame
+) -> dg.Output[pd.DataFrame]:
+    """Google Ads ad rows (GAQL ``segments.date``/``hour`` in the customer's time zone) per report
+    day and ad, every configured customer; the campaign's channel type is the ``objective``,
+    installs are ``metrics.conversions``."""
+    return network_spend(context, GOOGLE_ADS, google_ads.customers(), google_ads.pull_hourly_rows, fx_rates)
+
+
+def _this_run_pull_stats(context: dg.AssetExecutionContext, key: dg.AssetKey) -> dict | None:
+    """The upstream pull's figures if it was materialized in this same run."""
+    event = context.instance.get_latest_materialization_event(key)
+    if event is None or event.run_id != context.run.run_id or event.asset_materialization is None:
+        return None
+    md = event.asset_materialization.metadata
+    return {k: md[k].value for k in ("accounts_pulled", "requests_made", "retries_made", "throttle_wait_s") if k in md}
+
+
+def _normalized(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """A stored network table as loaded (any timestamp unit; empty without columns if never written)."""
+    if frame.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    return frame[columns]
+
+
+@dg.asset(
+    group_name="spend",
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    dagster_type=AdSpendFrame,
+    ins={
+        "facebook_spend": dg.AssetIn(key=["raw", "facebook_spend"]),
+        "google_ads_spend": dg.AssetIn(key=["raw", "google_ads_spend"]),
+        **FX_IN,
+    },
+    metadata={"partition_expr": "report_date"},
+    kinds={"pandas", "duckdb"},
+    owners=OWNERS,
+)
+def ad_spend(
+    context: dg.AssetExecutionContext,
+    facebook_spend: pd.DataFrame,
+    google_ads_spend: pd.DataFrame,
+    fx_rates: pd.DataFrame,
+) -> dg.Output[pd.DataFrame]:
+    """Cost and delivery per report day and ad from every network, in one table: network, account
+    (time zone, currency), objective, campaign, ad group, ad, impressions, clicks, installs,
+    ``cost_local`` and the cost in the reporting currency."""
+    s = current_settings()
+    cost_col = s.cost_column
+    columns = unified_columns(s.report_currency)
+    days = window_days(context)
+    parts = [_normalized(f, columns) for f in (facebook_spend, google_ads_spend)]
+    table = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+    table = table.astype({"report_date": "datetime64[ns]", "impressions": "int64", "clicks": "int64",
+                          "installs": "float64", "cost_local": "float64", cost_col: "float64"})
+    table = table.sort_values(SORT_KEYS, kind="stable").reset_index(drop=True)
+    outside = ~table["report_date"].isin(pd.DatetimeIndex(days))
+    if outside.any():
+        raise ValueError(f"upstream spend rows for report days outside the run's window: "
+                         f"{sorted(table.loc[outside, 'report_date'].dt.date.astype(str).unique())[:5]}")
+
+    per_network = {net: g for net, g in table.groupby("network", sort=True)}
+    pulls = {net: _this_run_pull_stats(context, dg.AssetKey(["raw", f"{net}_spend"])) for net in (FACEBOOK, GOOGLE_ADS)}
+    retries = sum((p or {}).get("retries_made", 0) for p in pulls.values())
+    carried = carried_forward(table, fx_rates)
+    label = f"{days[0].date()}..{days[-1].date()}" if len(days) > 1 else str(days[0].date())
+    return dg.Output(table, metadata={
+        "dagster/row_count": len(table),
+        "report_days": label,
+        f"total_{cost_col}": round(float(table[cost_col].sum()), 2),
+        "cost_per_network": dg.MetadataValue.json(_per_group_costs(table, "network", cost_col)),
+        "accounts": dg.MetadataValue.json({n: sorted(g["account_id"].unique().tolist()) for n, g in per_network.items()}),
+        "rows_per_day": round(len(table) / len(days), 1),
+        "retries_made": retries,
+        "pulls_this_run": dg.MetadataValue.json({n: p if p is not None else "not pulled in this run"
+                                                 for n, p in pulls.items()}),
+        "fx_carried_forward": "; ".join(carried) or "none",
+        "preview": _md(table),
+    })

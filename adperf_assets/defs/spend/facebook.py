@@ -1,0 +1,405 @@
+"""Facebook Marketing API client on ``facebook-business``: hourly ad insights per account.
+
+Every HTTP call the SDK makes goes through :class:`_GovernedApi.call`, which
+paces calls, reads the usage headers and retries transient failures; a
+``requests`` response hook rejects bodies the SDK would otherwise take for
+success (5xx HTML pages, truncated JSON). Because each call is retried
+where it failed, a throttled page is re-requested with the same ``after``
+cursor and the result is the complete list; if the bound is reached the pull
+raises :class:`AdsPullError` naming account, days and error — rows fetched
+so far are thrown away.
+
+Wiring (account ids are not secret, but come from the environment too)::
+
+    FacebookAdsResource(
+        access_token=dg.EnvVar("FACEBOOK_ACCESS_TOKEN"),
+        account_ids=[dg.EnvVar("FACEBOOK_ACCOUNT_IDS")],   # "act_1,act_2": entries are split on commas
+    )
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import re
+import time
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Callable
+
+import dagster as dg
+import requests
+from facebook_business.adobjects.adaccount import AdAccount
+from facebook_business.adobjects.adreportrun import AdReportRun
+from facebook_business.api import Cursor, FacebookAdsApi
+from facebook_business.exceptions import FacebookRequestError
+from pydantic import Field, PrivateAttr
+
+from adperf_assets.defs.common.throttle import (
+    AdsPull,
+    AdsPullError,
+    Governor,
+    attempts_of,
+    describe_error,
+    unwrap,
+)
+
+log = logging.getLogger(__name__)
+
+GRAPH_URL = "https://graph.facebook.com"
+HOURLY_BREAKDOWN = "hourly_stats_aggregated_by_advertiser_time_zone"
+INSIGHTS_FIELDS = [
+    "account_id",
+    "account_name",
+    "account_currency",
+    "objective",
+    "campaign_id",
+    "campaign_name",
+    "adset_id",
+    "adset_name",
+    "ad_id",
+    "ad_name",
+    "spend",
+    "impressions",
+    "clicks",
+    "actions",
+]
+ACCOUNT_FIELDS = ["account_id", "name", "currency", "timezone_name"]
+
+#: Graph API error codes that mean "slow down / try again".
+THROTTLE_CODES = frozenset({4, 17, 32, 613, *range(80000, 80015)})
+#: "Service temporarily unavailable".
+TRANSIENT_CODES = frozenset({2})
+USAGE_HEADERS = ("x-app-usage", "x-ad-account-usage", "x-business-use-case-usage", "x-fb-ads-insights-throttle")
+_PCT_KEYS = ("call_count", "total_time", "total_cputime", "acc_id_util_pct", "app_id_util_pct")
+
+JOB_COMPLETED = "Job Completed"
+JOB_FAILED = ("Job Failed", "Job Skipped")
+
+_TOKEN_RE = re.compile(r"(access_token|appsecret_proof)=[^&\s'\"]+")
+
+
+class MalformedResponse(Exception):
+    """A response the SDK cannot be trusted with: non-JSON body, or 5xx without a Graph error."""
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Highest utilisation (%) in the usage headers, and the wait the API asked for."""
+
+    pct: float = 0.0
+    regain_s: float = 0.0
+
+
+def read_usage(headers: Any) -> Usage:
+    """Parse the Graph API usage headers (JSON strings); unreadable ones are logged and ignored."""
+    if not headers:
+        return Usage()
+    pct, regain_min = 0.0, 0.0
+    for name in USAGE_HEADERS:
+        raw = headers.get(name)
+        if not raw:
+            continue
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            log.warning("ignoring unreadable %s header: %.200s", name, raw)
+            continue
+        # x-business-use-case-usage: {"<business id>": [{"type":..,"call_count":..,...}]}
+        entries: list[Any] = [value]
+        if name == "x-business-use-case-usage" and isinstance(value, dict):
+            entries = [e for v in value.values() if isinstance(v, list) for e in v]
+        for entry in entries:
+            if not isinstance(entry, dict):
+                continue
+            for key in _PCT_KEYS:
+                if isinstance(entry.get(key), (int, float)):
+                    pct = max(pct, float(entry[key]))
+            eta = entry.get("estimated_time_to_regain_access")
+            if isinstance(eta, (int, float)):
+                regain_min = max(regain_min, float(eta))
+    return Usage(pct=pct, regain_s=regain_min * 60.0)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Throttling, transient Graph errors, 5xx, timeouts, dropped connections, broken bodies."""
+    if isinstance(exc, FacebookRequestError):
+        code = exc.api_error_code()
+        status = exc.http_status() or 0
+        return (
+            code in THROTTLE_CODES
+            or code in TRANSIENT_CODES
+            or bool(exc.api_transient_error())
+            or status >= 500
+        )
+    return isinstance(
+        exc,
+        (
+            MalformedResponse,
+            requests.exceptions.Timeout,
+            requests.exceptions.ConnectionError,
+            requests.exceptions.ChunkedEncodingError,
+        ),
+    )
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    if isinstance(exc, FacebookRequestError):
+        return read_usage(exc.http_headers()).regain_s or None
+    return None
+
+
+def redact(text: str) -> str:
+    return _TOKEN_RE.sub(r"\1=<redacted>", text)
+
+
+def _describe(exc: BaseException) -> str:
+    inner = unwrap(exc)
+    if isinstance(inner, FacebookRequestError):
+        return redact(
+            f"HTTP {inner.http_status()}, Graph API error code {inner.api_error_code()}"
+            f" subcode {inner.api_error_subcode()}: {inner.api_error_message() or inner.get_message()}"
+        )
+    return redact(describe_error(inner))
+
+
+class _GovernedApi(FacebookAdsApi):
+    """The SDK's API object with every call paced, observed and retried."""
+
+    governor: Governor
+    usage_slow_pct: float
+    usage_pause_pct: float
+    usage_pause_s: float
+    max_usage_pct: float = 0.0
+
+    def call(self, method, path, params=None, headers=None, files=None, url_override=None, api_version=None):
+        return self.governor.call(
+            lambda: FacebookAdsApi.call(self, method, path, params, headers, files, url_override, api_version)
+        )
+
+    def observe(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        """``requests`` response hook: usage headers, then reject untrustworthy bodies."""
+        usage = read_usage(response.headers)
+        self.max_usage_pct = max(self.max_usage_pct, usage.pct)
+        if usage.regain_s > 0:
+            self.governor.hold(usage.regain_s)
+        elif usage.pct >= self.usage_pause_pct:
+            self.governor.hold(self.usage_pause_s)
+        elif usage.pct >= self.usage_slow_pct:
+            span = max(1e-9, self.usage_pause_pct - self.usage_slow_pct)
+            self.governor.hold(self.usage_pause_s * (usage.pct - self.usage_slow_pct) / span)
+        try:
+            body = response.json()
+        except ValueError:
+            raise MalformedResponse(
+                f"HTTP {response.status_code}: body is not complete JSON ({len(response.content)} bytes:"
+                f" {response.text[:80]!r}...)"
+            ) from None
+        if not isinstance(body, dict):
+            raise MalformedResponse(f"HTTP {response.status_code}: body is JSON {type(body).__name__}, not an object")
+        if response.status_code >= 500 and "error" not in body:
+            raise MalformedResponse(f"HTTP {response.status_code} without a Graph API error")
+        return response
+
+
+def _act(account_id: str) -> str:
+    account_id = str(account_id).strip()
+    return account_id if account_id.startswith("act_") else f"act_{account_id}"
+
+
+def _drain(cursor: Cursor) -> list[dict]:
+    """All rows behind a cursor. The SDK stops at an empty page even if it has a
+    ``next`` link; keep asking until the cursor says it is really finished."""
+    rows: list[dict] = []
+    empty_pages = 0
+    while True:
+        before = len(rows)
+        rows.extend(obj.export_all_data() for obj in cursor)
+        if getattr(cursor, "_finished_iteration", True):
+            return rows
+        empty_pages = 0 if len(rows) > before else empty_pages + 1
+        if empty_pages > 100:
+            raise MalformedResponse("more than 100 consecutive empty pages that still have a next link")
+
+
+class FacebookAdsSource(dg.ConfigurableResource):
+    """What the spend assets need from Facebook; the real API client and the sample world implement it."""
+
+    def accounts(self) -> list[dict]:
+        """``[{"account_id", "name", "currency", "timezone_name"}]`` for every account to pull."""
+        raise NotImplementedError
+
+    def pull_hourly_insights(self, account_id: str, since: date, until: date) -> AdsPull:
+        """Every hourly insights row of the account-local days ``since..until``, or :class:`AdsPullError`."""
+        raise NotImplementedError
+
+    def hourly_insights(self, account_id: str, since: date, until: date) -> list[dict]:
+        return self.pull_hourly_insights(account_id, since, until).rows
+
+
+class FacebookAdsResource(FacebookAdsSource):
+    """Facebook Marketing API: account metadata and hourly ad insights in the account's time zone."""
+
+    access_token: str = Field(description="Graph API token, from EnvVar('FACEBOOK_ACCESS_TOKEN').")
+    account_ids: list[str] = Field(description="Ad account ids ('act_123' or '123'); entries are also split on commas.")
+    api_version: str = "v21.0"
+    graph_url: str = Field(default=GRAPH_URL, description="Graph API base URL (a loopback fake in tests).")
+    request_timeout_s: float = 120.0
+    page_limit: int = 500
+    async_min_days: int = Field(default=3, description="Ranges longer than this many days use an async report job.")
+    async_poll_interval_s: float = 5.0
+    async_timeout_s: float = 1800.0
+    async_job_retries: int = 2
+    min_request_interval_s: float = Field(default=0.5, description="Pacing: at least this long between calls.")
+    max_retries: int = 6
+    backoff_base_s: float = 2.0
+    backoff_max_s: float = 300.0
+    max_wait_s: float = Field(default=900.0, description="Longest single wait (backoff or usage pause).")
+    usage_slow_pct: float = Field(default=60.0, description="Usage % above which calls are spaced out more.")
+    usage_pause_pct: float = Field(default=90.0, description="Usage % at which we pause usage_pause_s.")
+    usage_pause_s: float = 60.0
+
+    _sleep: Callable[[float], None] = PrivateAttr(default=time.sleep)
+    _clock: Callable[[], float] = PrivateAttr(default=time.monotonic)
+    _rng: random.Random = PrivateAttr(default_factory=random.Random)
+
+    def with_clock(self, sleep: Callable[[float], None], clock: Callable[[], float] | None = None, seed: int = 0):
+        """Inject sleep/clock (tests); returns self."""
+        self._sleep = sleep
+        if clock is not None:
+            self._clock = clock
+        self._rng = random.Random(seed)
+        return self
+
+    # -- public interface -------------------------------------------------
+    def account_id_list(self) -> list[str]:
+        """Configured account ids without the 'act_' prefix."""
+        ids = [part.strip() for entry in self.account_ids for part in str(entry).split(",") if part.strip()]
+        return [i.removeprefix("act_") for i in ids]
+
+    def accounts(self) -> list[dict]:
+        """``[{"account_id": "123", "name", "currency", "timezone_name"}]`` for every configured account."""
+        api = self._connect()
+        out = []
+        for account_id in self.account_id_list():
+            try:
+                acct = AdAccount(_act(account_id), api=api).api_get(fields=ACCOUNT_FIELDS)
+                row = {
+                    "account_id": str(acct.get("account_id") or account_id),
+                    "name": acct["name"],
+                    "currency": acct["currency"],
+                    "timezone_name": acct["timezone_name"],
+                }
+            except Exception as exc:
+                raise AdsPullError("Facebook", _act(account_id), None, None, _describe(exc), attempts_of(exc)) from None
+            out.append(row)
+        return out
+
+    def hourly_insights(self, account_id: str, since: date, until: date) -> list[dict]:
+        """Raw insights rows (one per ad x account-local day x hour), complete or an exception."""
+        return self.pull_hourly_insights(account_id, since, until).rows
+
+    def pull_hourly_insights(self, account_id: str, since: date, until: date) -> AdsPull:
+        """Like :meth:`hourly_insights`, with retry/request counts for asset metadata."""
+        since, until = _as_date(since), _as_date(until)
+        if until < since:
+            raise ValueError(f"until {until} is before since {since}")
+        api = self._connect()
+        node = _act(account_id)
+        params = {
+            "level": "ad",
+            "time_increment": 1,
+            "time_range": {"since": since.isoformat(), "until": until.isoformat()},
+            "breakdowns": [HOURLY_BREAKDOWN],
+            "action_breakdowns": ["action_type"],
+            "limit": self.page_limit,
+        }
+        try:
+            acct = AdAccount(node, api=api)
+            if (until - since).days + 1 > self.async_min_days:
+                rows = self._run_async(acct, params, api.governor)
+            else:
+                rows = _drain(acct.get_insights(fields=INSIGHTS_FIELDS, params=params))
+            _check_rows(rows, node, since, until)
+        except Exception as exc:
+            raise AdsPullError("Facebook", node, since, until, _describe(exc), attempts_of(exc)) from None
+        gov = api.governor
+        return AdsPull(rows=rows, retries_made=gov.retries_made, requests_made=gov.requests_made, throttle_wait_s=gov.throttle_wait_s)
+
+    # -- internals ----------------------------------------------------------
+    def _connect(self) -> _GovernedApi:
+        api = _GovernedApi.init(
+            access_token=self.access_token,
+            api_version=self.api_version,
+            timeout=self.request_timeout_s,
+            crash_log=False,
+        )
+        api._session.GRAPH = self.graph_url.rstrip("/")
+        api.governor = Governor(
+            is_retryable=is_retryable,
+            retry_after=_retry_after,
+            max_retries=self.max_retries,
+            base_backoff_s=self.backoff_base_s,
+            max_backoff_s=self.backoff_max_s,
+            max_wait_s=self.max_wait_s,
+            min_interval_s=self.min_request_interval_s,
+            sleep=self._sleep,
+            clock=self._clock,
+            rng=self._rng,
+        )
+        api.usage_slow_pct = self.usage_slow_pct
+        api.usage_pause_pct = self.usage_pause_pct
+        api.usage_pause_s = self.usage_pause_s
+        api._session.requests.hooks["response"].append(api.observe)
+        return api
+
+    def _run_async(self, acct: AdAccount, params: dict, gov: Governor) -> list[dict]:
+        last_status = None
+        for job_attempt in range(self.async_job_retries + 1):
+            if job_attempt:
+                gov.count_retry()
+            job: AdReportRun = acct.get_insights(fields=INSIGHTS_FIELDS, params=params, is_async=True)
+            last_status = self._wait_for_job(job, gov)
+            if last_status == JOB_COMPLETED:
+                return _drain(job.get_result(params={"limit": self.page_limit}))
+        raise RuntimeError(f"async report job ended with '{last_status}' {self.async_job_retries + 1} time(s)")
+
+    def _wait_for_job(self, job: AdReportRun, gov: Governor) -> str:
+        polls = max(1, math.ceil(self.async_timeout_s / max(self.async_poll_interval_s, 1e-9)))
+        for _ in range(polls):
+            job.api_get(fields=["async_status", "async_percent_completion"])
+            status = job.get("async_status")
+            pct = job.get("async_percent_completion")
+            if status == JOB_COMPLETED and (pct is None or float(pct) >= 100):
+                return status
+            if status in JOB_FAILED:
+                return status
+            gov.sleep(self.async_poll_interval_s)
+        raise TimeoutError(
+            f"async report job {job.get_id()} not finished after {self.async_timeout_s:.0f} s"
+            f" (last status {job.get('async_status')!r})"
+        )
+
+
+def _as_date(value: date | str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+def _check_rows(rows: list[dict], node: str, since: date, until: date) -> None:
+    """The API must answer what was asked: the right account and days, one hour each."""
+    account = node.removeprefix("act_")
+    lo, hi = since.isoformat(), until.isoformat()
+    for i, row in enumerate(rows):
+        day = row.get("date_start")
+        if not isinstance(day, str) or not (lo <= day <= hi):
+            raise MalformedResponse(f"row {i}: date_start {day!r} outside {lo}..{hi}")
+        if str(row.get("account_id", account)) != account:
+            raise MalformedResponse(f"row {i}: account_id {row.get('account_id')!r} is not {account}")
+        if HOURLY_BREAKDOWN not in row:
+            raise MalformedResponse(f"row {i}: no {HOURLY_BREAKDOWN} field")
