@@ -1,6 +1,6 @@
 """The sample world's MMP exports: AppsFlyer raw install reports and the same installs as an Adjust CSV.
 
-Every attributed user has an install row (unattributed users have none); a share reinstall later,
+Every user but the unattributed has an install row; a share reinstall later,
 organic or re-attributed to an ad running then. One file per UTC day. See docs/sample_world.md.
 """
 

@@ -1,14 +1,8 @@
 """How the sample world's ad networks revise recent days (late conversions, billing corrections).
 
-The world's files hold each day's FINAL numbers. A day pulled ``k`` days after it
-(``k = pull day - that day``, both account-local) shows ``factors[k-1]`` of them;
-``k > len(factors)`` shows the final numbers; ``k <= 0`` shows nothing yet (the pull
-happens at the start of the pull day, so that day and later ones have no finished hour).
-
-Factors are applied the way a network reports: every hourly row is scaled and
-rounded on its own — money to the currency's minor unit (half up: cents, whole won/yen),
-counts down to whole units — so a preliminary day is a little less than ``factor`` x final.
-Decimal arithmetic keeps the rounding exact and identical on every run.
+The world's files hold each day's final numbers; a day pulled ``k`` days after it (account-local)
+shows ``factors[k-1]`` of them, the final numbers once ``k > len(factors)`` and nothing for ``k <= 0``.
+Every hourly row is scaled and rounded on its own, as a network reports; docs/sample_world.md has the rules.
 """
 
 from __future__ import annotations

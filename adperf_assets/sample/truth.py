@@ -124,7 +124,7 @@ def write(root: Path, cfg: WorldConfig, cal: Calendar, users: pd.DataFrame, ads:
     cohort = (truth_users.groupby(["cohort_date"] + SEGMENT, sort=True).agg(agg)
               .rename(columns={"user_id": "users"}).reset_index())
     write_parquet(layout.truth(root, "cohort_ltv"), cohort)
-    # realised purchases per user and day (net of refunds that arrived) to check estimates against
+    # realised purchases per user and day, gross (the refunds are in app.db), to check estimates against
     write_parquet(layout.truth(root, "purchases"), pd.DataFrame({
         "user_id": u["user_id"].to_numpy()[purchases.user],
         "report_date": cal.timestamps(purchases.day),
