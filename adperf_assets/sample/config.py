@@ -82,7 +82,7 @@ PRESETS = {
     "default": {},
     # small: tests that need a whole world but not 180 days of history
     "small": {"days": 75, "installs_per_day": 60},
-    # large: ~1M users, ~50M log events, for benchmarks
+    # large: about a million users over the 545 days, for benchmarks (measured size: benchmarks/README.md)
     "large": {"installs_per_day": 1835},
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
@@ -69,3 +70,28 @@ def effective_rates(published_rates: pd.DataFrame, first: date, last: date) -> p
     printed = published_rates.map(lambda x: float(_fmt(x)))
     days = pd.date_range(first, last, freq="D").date
     return printed.reindex(sorted(set(printed.index) | set(days))).ffill().loc[list(days)]
+
+
+@dataclass(frozen=True)
+class DailyRates:
+    """Units per EUR for every calendar day from ``first`` on: the last rate published on or before it."""
+
+    first: date
+    table: pd.DataFrame  # one row per calendar day, one column per currency (EUR included, 1.0)
+
+    def offset(self, d: date) -> int:
+        """Row of calendar day ``d``."""
+        return (d - self.first).days
+
+    def per_usd(self, currency: str, offsets: np.ndarray) -> np.ndarray:
+        """Units of ``currency`` per USD on the calendar days at ``offsets`` (rows from :meth:`offset`)."""
+        col = self.table[currency].to_numpy() / self.table["USD"].to_numpy()
+        return col[offsets]
+
+
+def draw_rates(rng: np.random.Generator, first: date, last: date) -> tuple[pd.DataFrame, DailyRates]:
+    """The rates the ECB publishes over [first, last], and the rate in effect on each of its days."""
+    pub = published(simulate_rates(rng, first, last))
+    eff = effective_rates(pub, first, last)
+    eff["EUR"] = 1.0
+    return pub, DailyRates(first, eff)

@@ -1,20 +1,7 @@
 """Where each file of a sample world lives, shared by the generator and the sample resources.
 
-A world is a folder that looks like what each real system would hand us:
-
-- ``world.json``                                   manifest: config, accounts, ad catalog, revisions
-- ``fx/eurofxref-hist.csv``                        ECB reference rates (business days, newest first)
-- ``facebook/accounts.json``                       AdAccount objects (Graph API fields)
-- ``facebook/insights/<account_id>/<day>.json.gz`` level=ad hourly insights rows for one account-local day
-- ``google_ads/customers.json``                    customer rows (GAQL field paths)
-- ``google_ads/search_stream/<customer_id>/<day>.json.gz``  GAQL rows for one account-local day
-- ``mmp/appsflyer/installs_report/<day>.csv``      AppsFlyer raw installs (non-organic), UTC day of Install Time
-- ``mmp/appsflyer/organic_installs_report/<day>.csv``
-- ``mmp/adjust/installs/<day>.csv``                Adjust CSV export, same installs
-- ``app.db``                                       the app's SQLite database (users, payments)
-- ``events/logins/<day>.parquet``                  login events, UTC day
-- ``events/matches/<day>.parquet``                 match request/start/end events, UTC day
-- ``truth/*.parquet``                              what the estimates are checked against
+A world is a folder that looks like what each real system would hand us; docs/sample_world.md lists
+its files.
 """
 
 from __future__ import annotations

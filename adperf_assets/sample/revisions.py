@@ -1,14 +1,8 @@
 """How the sample world's ad networks revise recent days (late conversions, billing corrections).
 
-The world's files hold each day's FINAL numbers. A day pulled ``k`` days after it
-(``k = pull day - that day``, both account-local) shows ``factors[k-1]`` of them;
-``k > len(factors)`` shows the final numbers; ``k <= 0`` shows nothing yet (the pull
-happens at the start of the pull day, so that day and later ones have no finished hour).
-
-Factors are applied the way a network reports: every hourly row is scaled and
-rounded on its own — money to the currency's minor unit (half up: cents, whole won/yen),
-counts down to whole units — so a preliminary day is a little less than ``factor`` x final.
-Decimal arithmetic keeps the rounding exact and identical on every run.
+The world's files hold each day's final numbers; a day pulled ``k`` days after it (account-local)
+shows ``factors[k-1]`` of them, the final numbers once ``k > len(factors)`` and nothing for ``k <= 0``.
+Every hourly row is scaled and rounded on its own, as a network reports; docs/sample_world.md has the rules.
 """
 
 from __future__ import annotations
@@ -16,9 +10,9 @@ from __future__ import annotations
 import math
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Sequence
+from typing import Callable, Sequence
 
-from adperf_assets.normalize.fx import ZERO_DECIMAL_CURRENCIES
+from adperf_assets.normalize.fx import minor_unit_digits
 
 FACEBOOK_COUNT_FIELDS = ("impressions", "clicks")
 GOOGLE_COUNT_FIELDS = ("metrics.impressions", "metrics.clicks")
@@ -35,7 +29,7 @@ def revision_factor(day: date, as_of: date, factors: Sequence[float]) -> float |
 
 
 def _quantum(currency: str) -> Decimal:
-    return Decimal(1) if currency.upper() in ZERO_DECIMAL_CURRENCIES else Decimal("0.01")
+    return Decimal(1).scaleb(-minor_unit_digits(currency))
 
 
 def scale_money(amount: Decimal, factor: Decimal, currency: str) -> Decimal:
@@ -46,44 +40,47 @@ def scale_count(value: int | float | str, factor: Decimal) -> int:
     return math.floor(Decimal(str(value)) * factor)
 
 
-def revise_facebook_rows(rows: list[dict], factor: float, currency: str) -> list[dict]:
-    """Insights rows (numbers as strings) scaled by ``factor``; zero-valued actions are dropped."""
+def _revise(rows: list[dict], factor: float, scale_row: Callable[[dict, Decimal], None]) -> list[dict]:
+    """Copies of ``rows``, each scaled in place by ``scale_row(copy, factor)``; ``rows`` itself when final."""
     if factor == 1.0:
         return rows
     f = Decimal(repr(factor))
     out = []
     for row in rows:
         new = dict(row)
-        new["spend"] = str(scale_money(Decimal(row["spend"]), f, currency))
-        for field in FACEBOOK_COUNT_FIELDS:
-            if field in row:
-                new[field] = str(scale_count(row[field], f))
-        if "actions" in row:
-            actions = [
-                {**a, "value": str(scale_count(a["value"], f))} for a in row["actions"]
-            ]
-            actions = [a for a in actions if a["value"] != "0"]
-            if actions:
-                new["actions"] = actions
-            else:
-                del new["actions"]
+        scale_row(new, f)
         out.append(new)
     return out
+
+
+def revise_facebook_rows(rows: list[dict], factor: float, currency: str) -> list[dict]:
+    """Insights rows (numbers as strings) scaled by ``factor``; zero-valued actions are dropped."""
+
+    def scale(row: dict, f: Decimal) -> None:
+        row["spend"] = str(scale_money(Decimal(row["spend"]), f, currency))
+        for field in FACEBOOK_COUNT_FIELDS:
+            if field in row:
+                row[field] = str(scale_count(row[field], f))
+        if "actions" in row:
+            actions = [{**a, "value": str(scale_count(a["value"], f))} for a in row["actions"]]
+            actions = [a for a in actions if a["value"] != "0"]
+            if actions:
+                row["actions"] = actions
+            else:
+                del row["actions"]
+
+    return _revise(rows, factor, scale)
 
 
 def revise_google_rows(rows: list[dict], factor: float) -> list[dict]:
     """GAQL rows (``metrics.cost_micros`` int, conversions float) scaled by ``factor``."""
-    if factor == 1.0:
-        return rows
-    f = Decimal(repr(factor))
-    out = []
-    for row in rows:
-        new = dict(row)
+
+    def scale(row: dict, f: Decimal) -> None:
         currency = str(row["customer.currency_code"])
         cost = Decimal(int(row["metrics.cost_micros"])) / Decimal(1_000_000)
-        new["metrics.cost_micros"] = int(scale_money(cost, f, currency) * 1_000_000)
+        row["metrics.cost_micros"] = int(scale_money(cost, f, currency) * 1_000_000)
         for field in GOOGLE_COUNT_FIELDS:
-            new[field] = scale_count(row[field], f)
-        new["metrics.conversions"] = float(scale_count(row["metrics.conversions"], f))
-        out.append(new)
-    return out
+            row[field] = scale_count(row[field], f)
+        row["metrics.conversions"] = float(scale_count(row["metrics.conversions"], f))
+
+    return _revise(rows, factor, scale)

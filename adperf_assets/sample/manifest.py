@@ -1,0 +1,46 @@
+"""A sample world's manifest (``world.json``): its config, days, revisions and counts; and reading it back."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+from adperf_assets.sample import layout
+from adperf_assets.sample.config import Account, WorldConfig
+from adperf_assets.sample.writers import write_json
+
+FORMAT_VERSION = 1
+
+
+def write(root: Path, cfg: WorldConfig, users: int, ads: int, counts: list[str]) -> None:
+    write_json(layout.manifest(root), {
+        "format_version": FORMAT_VERSION,
+        "config": cfg.to_json(),
+        "first_day": cfg.start.isoformat(),
+        "last_day": cfg.end.isoformat(),
+        "report_timezone": cfg.report_timezone,
+        "spend_revisions": {
+            "description": "A network day pulled k days after it (k = pull day - that day, account-local) shows "
+                           "factor[k-1] of its final impressions/clicks/installs/spend; k > len(factors): final.",
+            "factors": list(cfg.revision_factors),
+        },
+        "users": users,
+        "ads": ads,
+        "counts": counts,
+    })
+
+
+def load_manifest(path: str | os.PathLike) -> dict:
+    return json.loads(layout.manifest(Path(path)).read_text())
+
+
+def world_config(path: str | os.PathLike) -> WorldConfig:
+    """The ``WorldConfig`` a world was generated with (from its manifest)."""
+    m = dict(load_manifest(path)["config"])
+    m["start"] = date.fromisoformat(m["start"])
+    m["accounts"] = tuple(Account(**{**a, "countries": tuple(a["countries"])}) for a in m["accounts"])
+    m["revision_factors"] = tuple(m["revision_factors"])
+    return replace(WorldConfig(), **m)
