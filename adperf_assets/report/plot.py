@@ -1,8 +1,7 @@
 """Cost vs estimated return per ad, with the 99% interval, as a PNG the Dagster UI shows inline.
 
-The UI's markdown renderer (dagster-webserver 1.13, ``MarkdownWithPlugins``) extends the sanitizer
-to allow ``data:`` image sources, so ``![...](data:image/png;base64,...)`` inside
-``MetadataValue.md`` renders as an image; the page's CSP sets no ``img-src``.
+The PNG goes into ``MetadataValue.md`` as a ``data:`` URI, which the UI's markdown sanitizer allows
+(docs/roas_report.md, "In the UI and in Slack").
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""The report as people read it: top / bottom ads and totals, as markdown (Dagster UI) or fixed-width text (Slack)."""
+"""The report as people read it: top / bottom ads and totals, as markdown (Dagster UI) or fixed-width text (Slack).
+
+See docs/roas_report.md ("In the UI and in Slack").
+"""
 
 from __future__ import annotations
 
