@@ -51,6 +51,19 @@ class CodedInputs:
         return len(self.users)
 
 
+def session_weights(coded: CodedInputs, wanted_bonus: float, paid_bonus: float) -> np.ndarray:
+    """Weight of each session row: its duration, boosted when wanted and/or paid."""
+    boost = 1.0 + wanted_bonus * coded.is_wanted + paid_bonus * coded.is_paid
+    return coded.duration_s * boost
+
+
+def check_bonuses(**bonuses: float) -> None:
+    """A weight bonus must be a finite number >= 0 (ValueError naming it otherwise)."""
+    for name, value in bonuses.items():
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
 def _row_label(frame: pd.DataFrame, position: int) -> str:
     label = frame.index[position]
     if "session_id" in frame.columns:

@@ -30,17 +30,11 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .inputs import CodedInputs
+from .inputs import CodedInputs, check_bonuses, session_weights
 
 
 class PageRankNotConverged(RuntimeError):
     """Power iteration hit max_iter before the step fell below tol."""
-
-
-def session_weights(coded: CodedInputs, wanted_bonus: float, paid_bonus: float) -> np.ndarray:
-    """Weight of each session row: its duration, boosted when wanted and/or paid."""
-    boost = 1.0 + wanted_bonus * coded.is_wanted + paid_bonus * coded.is_paid
-    return coded.duration_s * boost
 
 
 def match_graph(coded: CodedInputs, weights: np.ndarray) -> sp.csr_matrix:
@@ -107,9 +101,7 @@ def pagerank_credit(
     """Credit per user code for non-negative revenue, summing to its total."""
     if not 0.0 <= damping < 1.0:
         raise ValueError(f"damping must be in [0, 1), got {damping!r}")
-    for name, value in (("wanted_bonus", wanted_bonus), ("paid_bonus", paid_bonus)):
-        if not (np.isfinite(value) and value >= 0):
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    check_bonuses(wanted_bonus=wanted_bonus, paid_bonus=paid_bonus)
     if not tol > 0:
         raise ValueError(f"tol must be > 0, got {tol!r}")
     if int(max_iter) < 1:

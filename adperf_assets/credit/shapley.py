@@ -31,7 +31,7 @@ from math import factorial
 
 import numpy as np
 
-from .inputs import CodedInputs
+from .inputs import CodedInputs, check_bonuses, session_weights
 
 HARD_MAX_PLAYERS = 20  # 2^19 coalitions per session is the most we will hold in memory
 _CHUNK_CELLS = 4_000_000  # sessions x coalitions evaluated at once
@@ -88,8 +88,7 @@ def shapley_credit(
         raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
     if not 0.0 < gamma <= 1.0:
         raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
-    if not (np.isfinite(wanted_bonus) and wanted_bonus >= 0):
-        raise ValueError(f"wanted_bonus must be a finite number >= 0, got {wanted_bonus!r}")
+    check_bonuses(wanted_bonus=wanted_bonus)
     if not 2 <= int(max_players) <= HARD_MAX_PLAYERS:
         raise ValueError(f"max_players must be in [2, {HARD_MAX_PLAYERS}], got {max_players!r}")
 
@@ -123,7 +122,8 @@ def shapley_credit(
             f"exact enumeration is 2^(players-1) per session, raise max_players up to {HARD_MAX_PLAYERS}"
         )
 
-    weight = coded.duration_s[rows] * (1.0 + wanted_bonus * coded.is_wanted[rows])
+    # a partner's weight: the row's weight without the paid boost (every row of a paid session has it)
+    weight = session_weights(coded, wanted_bonus, 0.0)[rows]
     if not np.isfinite(weight).all():
         raise ValueError("shapley: infinite partner weight; duration_s or wanted_bonus too large")
     partner_value = np.zeros(rows.size)  # per unit of session revenue
