@@ -1,10 +1,8 @@
-"""Check the two input frames and turn them into integer-coded arrays.
+"""Check the two input frames and turn them into integer-coded arrays every credit method works on.
 
-Every credit method works on the same coded form: users are numbered
-0..n-1 (payers first, then session users in order of appearance), so the
-methods can use ``np.bincount`` and sparse matrices instead of group-bys on ids.
-Any input the contract does not allow stops here with a message that names
-the frame, the column and the first offending row.
+Users are numbered 0..n-1 (payers first, then session users in order of appearance), so the methods
+use ``np.bincount`` and sparse matrices, not group-bys on ids. Input the contract does not allow
+stops here naming the frame, column and first offending row (contract: docs/behavior_credit.md).
 """
 
 from __future__ import annotations
