@@ -330,14 +330,13 @@ def unified_spend(
     fx: pd.DataFrame,
     report_tz: str,
     report_currency: str,
-    report_dates: Iterable[date] | None = None,
-    fall_back: FallBack = "split",
-    missing_fx: Literal["raise", "nan"] = "raise",
-    max_carry_days: int | None = 10,
+    **options,
 ) -> UnifiedSpend:
-    """Raw Facebook insights rows + raw Google Ads rows → :class:`UnifiedSpend`."""
+    """Raw Facebook insights rows + raw Google Ads rows → :class:`UnifiedSpend`.
+
+    ``options`` (``report_dates``, ``fall_back``, ``missing_fx``, ``max_carry_days``) are
+    :func:`unify_hourly`'s, with its defaults.
+    """
     frames = [facebook_hourly(facebook_rows, facebook_accounts), google_ads_hourly(google_rows)]
     hourly = pd.concat([f for f in frames if not f.empty] or [_empty_hourly()], ignore_index=True)
-    return unify_hourly(hourly, fx=fx, report_tz=report_tz, report_currency=report_currency,
-                        report_dates=report_dates, fall_back=fall_back, missing_fx=missing_fx,
-                        max_carry_days=max_carry_days)
+    return unify_hourly(hourly, fx=fx, report_tz=report_tz, report_currency=report_currency, **options)
