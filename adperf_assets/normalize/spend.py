@@ -1,15 +1,7 @@
 """Raw Facebook and Google Ads rows → ONE daily spend table in report-zone days and currency.
 
-Vocabulary: network / account / objective / campaign / ad_group / ad. A
-Facebook "ad set" and a Google "ad group" are both ``ad_group``; Google's
-campaign ``advertising_channel_type`` is its ``objective``.
-
-Money is carried as integer micros until the end (Facebook ``spend`` strings
-are parsed exactly, Google ``cost_micros`` as is), so sums and the fall-back
-split are exact. ``cost_local`` = micros / 1e6 (the account currency, not
-rounded further); ``cost_<report currency>`` = ``cost_local`` x the rate of
-the **report day** (ECB, carried forward over weekends/holidays), rounded to
-the report currency's minor unit.
+Money stays integer micros until the end, so sums and the fall-back split are exact; the cost is
+converted at the report day's rate. Vocabulary and rounding: docs/normalization.md ("Spend").
 """
 
 from __future__ import annotations

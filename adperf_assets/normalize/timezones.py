@@ -1,25 +1,8 @@
 """Re-bucket hourly rows from an account's own time zone into report-time-zone days.
 
-Ad networks report hourly rows keyed by the account's *local* date and hour
-(0-23). A report day in another zone is a different 24 h window (23 or 25 h
-across its own DST change), so one report day is covered by (usually) two
-account days, and each account hour has to be placed by its real instant.
-
-Rules, stated once:
-
-* An hour is placed on the report day that contains the hour's **start
-  instant**. When the two zones differ by a non-whole hour (e.g. India +5:30)
-  the hour that straddles report midnight goes wholly to the day it starts in.
-* **Spring forward** (local 02:00 does not exist): the networks send no row for
-  the missing hour. If a row for it arrives anyway it is kept, not dropped, and
-  placed at the instant right after the gap (``nonexistent="shift_forward"``).
-* **Fall back** (local 01:00 happens twice): the networks send ONE merged row
-  for the repeated hour. With ``fall_back="split"`` (default) it is split
-  evenly over the two real hours (first = DST instant, second = standard-time
-  instant): float columns are halved; integer columns (counts, money in micros)
-  are split exactly, the first hour getting the odd unit (``v - v // 2`` and
-  ``v // 2``). ``"first"`` / ``"second"`` put the whole row on one instant.
-  Totals are conserved in every mode.
+Each account hour goes to the report day containing its start instant; a missing spring-forward hour
+is kept, and the merged fall-back hour is split (exactly, for integers) or put on one instant.
+The rules, stated once: docs/normalization.md ("Time zones").
 """
 
 from __future__ import annotations
@@ -148,7 +131,7 @@ def rebucket_to_report_days(
     Keeps every input column, adds ``hour_start_utc`` (tz-aware UTC) and
     ``report_date`` (datetime64, midnight, naive: the report-zone calendar
     day). The repeated fall-back hour yields two rows under ``"split"``; the
-    value columns are split as the module docstring says. Rows are not
+    value columns are split as docs/normalization.md says. Rows are not
     aggregated here — callers group by ``report_date`` and their keys.
     """
     if fall_back not in ("split", "first", "second"):
