@@ -121,10 +121,8 @@ def rebucket_to_report_days(
     report_tz: str,
     value_columns: Iterable[str],
     *,
-    date_col: str = "local_date",
-    hour_col: str = "local_hour",
-    tz_col: str = "account_timezone",
     fall_back: FallBack = "split",
+    **columns: str,
 ) -> pd.DataFrame:
     """Hourly rows (account-local date + hour) → the same rows with ``report_date``.
 
@@ -133,6 +131,7 @@ def rebucket_to_report_days(
     day). The repeated fall-back hour yields two rows under ``"split"``; the
     value columns are split as docs/normalization.md says. Rows are not
     aggregated here — callers group by ``report_date`` and their keys.
+    ``columns`` (``date_col``, ``hour_col``, ``tz_col``) name them as in :func:`hour_start_utc`.
     """
     if fall_back not in ("split", "first", "second"):
         raise ValueError(f"fall_back must be 'split', 'first' or 'second', got {fall_back!r}")
@@ -141,7 +140,7 @@ def rebucket_to_report_days(
     missing = [c for c in values if c not in frame.columns]
     if missing:
         raise ValueError(f"hourly rows have no value column(s) {missing}")
-    out = hour_start_utc(frame, date_col=date_col, hour_col=hour_col, tz_col=tz_col)
+    out = hour_start_utc(frame, **columns)
 
     repeat = out["dst_repeat"].to_numpy()
     if fall_back == "first":
