@@ -3,7 +3,7 @@
 Negative net revenue (refunds above the day's purchases) is a claw-back of the
 payer's own money, so it is credited to that payer under every method; the
 method only spreads the non-negative part. Totals therefore always balance,
-and credit is never negative when no revenue is negative.
+and credit is never negative when no revenue is negative (docs/behavior_credit.md).
 """
 
 from __future__ import annotations

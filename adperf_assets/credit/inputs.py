@@ -1,10 +1,8 @@
-"""Check the two input frames and turn them into integer-coded arrays.
+"""Check the two input frames and turn them into integer-coded arrays every credit method works on.
 
-Every credit method works on the same coded form: users are numbered
-0..n-1 (payers first, then session users in order of appearance), so the
-methods can use ``np.bincount`` and sparse matrices instead of group-bys on ids.
-Any input the contract does not allow stops here with a message that names
-the frame, the column and the first offending row.
+Users are numbered 0..n-1 (payers first, then session users in order of appearance), so the methods
+use ``np.bincount`` and sparse matrices, not group-bys on ids. Input the contract does not allow
+stops here naming the frame, column and first offending row (contract: docs/behavior_credit.md).
 """
 
 from __future__ import annotations
@@ -49,6 +47,19 @@ class CodedInputs:
     @property
     def n_users(self) -> int:
         return len(self.users)
+
+
+def session_weights(coded: CodedInputs, wanted_bonus: float, paid_bonus: float) -> np.ndarray:
+    """Weight of each session row: its duration, boosted when wanted and/or paid."""
+    boost = 1.0 + wanted_bonus * coded.is_wanted + paid_bonus * coded.is_paid
+    return coded.duration_s * boost
+
+
+def check_bonuses(**bonuses: float) -> None:
+    """A weight bonus must be a finite number >= 0 (ValueError naming it otherwise)."""
+    for name, value in bonuses.items():
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
 def _row_label(frame: pd.DataFrame, position: int) -> str:

@@ -1,28 +1,8 @@
-"""Personalized PageRank over the match graph, seeded by revenue.
+"""Personalized PageRank over the (undirected) match graph, seeded by revenue.
 
-The graph is undirected: a match is mutual, and a walk that can come back is
-what leaves a share with the payer. Edge weight of a session row is
-
-    w = duration_s * (1 + wanted_bonus * is_wanted + paid_bonus * is_paid)
-
-summed over all rows between the same two users. A walker starts at a payer
-(chosen in proportion to revenue); at each step it follows an edge with
-probability ``damping`` (proportional to weight) or returns to a payer with
-probability ``1 - damping``. The credit is the walker's stationary
-distribution scaled to the revenue total::
-
-    pi = (1 - d) * s + d * P^T pi,   s = revenue / revenue.sum()
-
-so ``pi = (1 - d) * sum_k d^k (P^T)^k s``: the k-hop term is the share of
-revenue that has travelled k matches away from the payer. With ``d = 0.85`` at
-least 15% of every payer's revenue stays with the payer (the k = 0 term),
-plus whatever walks back; in a star (one payer, partners matched only with
-them) the payer keeps exactly 1 / (1 + d) = 54%.
-
-Users with no weighted edge (no sessions, or only zero-second ones) keep what
-reaches them: their row of P is a self-loop. Hence each connected component of
-the graph keeps exactly the revenue paid inside it, and a payer with no
-sessions keeps their revenue.
+A walker starts at a payer in proportion to revenue, follows weighted edges with probability
+``damping`` or returns to a payer; the credit is its stationary distribution scaled to the revenue
+total. Weights, the equation and what stays with the payer: docs/behavior_credit.md ("pagerank").
 """
 
 from __future__ import annotations
@@ -30,17 +10,11 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .inputs import CodedInputs
+from .inputs import CodedInputs, check_bonuses, session_weights
 
 
 class PageRankNotConverged(RuntimeError):
     """Power iteration hit max_iter before the step fell below tol."""
-
-
-def session_weights(coded: CodedInputs, wanted_bonus: float, paid_bonus: float) -> np.ndarray:
-    """Weight of each session row: its duration, boosted when wanted and/or paid."""
-    boost = 1.0 + wanted_bonus * coded.is_wanted + paid_bonus * coded.is_paid
-    return coded.duration_s * boost
 
 
 def match_graph(coded: CodedInputs, weights: np.ndarray) -> sp.csr_matrix:
@@ -107,9 +81,7 @@ def pagerank_credit(
     """Credit per user code for non-negative revenue, summing to its total."""
     if not 0.0 <= damping < 1.0:
         raise ValueError(f"damping must be in [0, 1), got {damping!r}")
-    for name, value in (("wanted_bonus", wanted_bonus), ("paid_bonus", paid_bonus)):
-        if not (np.isfinite(value) and value >= 0):
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    check_bonuses(wanted_bonus=wanted_bonus, paid_bonus=paid_bonus)
     if not tol > 0:
         raise ValueError(f"tol must be > 0, got {tol!r}")
     if int(max_iter) < 1:

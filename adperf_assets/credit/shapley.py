@@ -1,28 +1,8 @@
 """Shapley split of each paid session between the payer and their partners.
 
-A payer's (non-negative) revenue R is first spread over their paid sessions
-(rows with ``is_paid`` where they are ``user_id``) in proportion to session
-length (the longest ``duration_s`` among the session's rows). A session's
-share R_s is then split by the Shapley value of this game, whose players are
-the payer p and the session's partners i = 1..k, partner weight
-``w_i = duration_s_i * (1 + wanted_bonus * is_wanted_i)``, W = sum of w_i:
-
-    v(S) = 0                                         if p not in S
-    v(S) = R_s * (alpha + (1 - alpha) * h(S - {p}))  if p in S
-    h(Q) = (sum_{i in Q} w_i / W) ** gamma
-
-- nobody pays without the payer, so partner-only coalitions are worth 0;
-- ``alpha`` is what the payment is worth with no partner at all (the
-  payer's standalone value); ``v(N) = R_s``, so the whole share is split;
-- ``gamma`` in (0, 1] gives diminishing returns in partner time; with
-  ``gamma = 1`` the game is additive and partner i gets exactly
-  ``(1 - alpha) * R_s * w_i / (2 W)``.
-
-In a 1:1 session the partner gets ``(1 - alpha) * R_s / 2`` and the payer the
-rest, whatever the weights. Group sessions are computed exactly by
-enumerating all coalitions of partners (2^k per session), vectorised over the
-sessions that have the same k. Payers with no paid session of positive length
-keep their revenue.
+A payer's revenue is spread over their paid sessions by length, and each session's share is split by
+the exact Shapley value of a game in which nobody pays without the payer (all 2^k partner coalitions,
+vectorised over the sessions with the same k). The game: docs/behavior_credit.md ("shapley").
 """
 
 from __future__ import annotations
@@ -31,7 +11,7 @@ from math import factorial
 
 import numpy as np
 
-from .inputs import CodedInputs
+from .inputs import CodedInputs, check_bonuses, session_weights
 
 HARD_MAX_PLAYERS = 20  # 2^19 coalitions per session is the most we will hold in memory
 _CHUNK_CELLS = 4_000_000  # sessions x coalitions evaluated at once
@@ -88,8 +68,7 @@ def shapley_credit(
         raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
     if not 0.0 < gamma <= 1.0:
         raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
-    if not (np.isfinite(wanted_bonus) and wanted_bonus >= 0):
-        raise ValueError(f"wanted_bonus must be a finite number >= 0, got {wanted_bonus!r}")
+    check_bonuses(wanted_bonus=wanted_bonus)
     if not 2 <= int(max_players) <= HARD_MAX_PLAYERS:
         raise ValueError(f"max_players must be in [2, {HARD_MAX_PLAYERS}], got {max_players!r}")
 
@@ -123,7 +102,8 @@ def shapley_credit(
             f"exact enumeration is 2^(players-1) per session, raise max_players up to {HARD_MAX_PLAYERS}"
         )
 
-    weight = coded.duration_s[rows] * (1.0 + wanted_bonus * coded.is_wanted[rows])
+    # a partner's weight: the row's weight without the paid boost (every row of a paid session has it)
+    weight = session_weights(coded, wanted_bonus, 0.0)[rows]
     if not np.isfinite(weight).all():
         raise ValueError("shapley: infinite partner weight; duration_s or wanted_bonus too large")
     partner_value = np.zeros(rows.size)  # per unit of session revenue

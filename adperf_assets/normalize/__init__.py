@@ -1,1 +1,3 @@
-"""Currency and time-zone normalisation: plain pandas, no Dagster."""
+"""Normalisation of the raw sources (spend, FX, time zones, installs, payments, match sessions): plain
+pandas and SQL, no Dagster. The rules: docs/normalization.md.
+"""

@@ -1,46 +1,9 @@
 """MMP install exports → one row per app user saying which ad (or none) brought them.
 
-Inputs are the vendors' own rows: AppsFlyer's raw ``installs_report`` /
-``organic_installs_report`` (requested with ``timezone=UTC``) and Adjust's CSV export, plus the
-app database's ``users`` (``user_id, created_at, platform, country``). Output is the ``installs``
-table of the data contract.
-
-Stated rules
-------------
-1. **A user counts once, at their first install.** A user's install is their earliest MMP row
-   (``Install Time`` / ``installed_at``). Later rows of the same user — reinstalls, store
-   reinstalls, re-attributions, a second device — never create another user.
-2. **Later rows do not move the user to another ad** (``reattribution="first"``, the default).
-   With ``reattribution="last"`` the user's network/campaign/ad group/ad come from their latest
-   non-organic row seen so far (the MMP's own re-attribution); the install time and day stay
-   those of the first install. Because that looks at rows after the install day, a day's
-   attribution can change until the re-attribution window has passed; re-materialize it then.
-3. **Organic users are kept**, as ``network = "organic"``, ``attribution = "organic"``.
-4. **The app database decides who is new.** A user in ``users`` is born at ``created_at`` (UTC).
-   Their MMP row is their install when it comes no later than ``created_at`` + tolerance
-   (install, then first open, then sign-up; the tolerance absorbs clock skew). A user whose only
-   MMP rows come later (they existed before the MMP saw them — e.g. the first install was before
-   the look-back) is *not* re-counted on that later day.
-5. **Unattributed users are counted and reported.** A user created in the app database in the
-   window with no MMP install row (up to ``created_at`` + tolerance) is a user with
-   ``network = attribution = "unattributed"``, empty ids, ``install_time_utc = created_at`` and
-   platform/country from the app database; they are listed in the asset metadata.
-6. **A user the app database does not know (yet)** is counted from the MMP alone: their earliest
-   row in the rows given. That is only as good as the look-back the caller read (the asset reads
-   ``lookback_days`` before the window); the report counts such users.
-7. **MMP rows without a customer user id** (an install that never reached sign-up) are not app
-   users; they are not in the table and their number is reported — never dropped silently.
-8. **Unreadable rows are an error** (:class:`AttributionInputError`) naming the file, the row
-   (1 = first data row after the header) and the field. Nothing is skipped.
-
-Network names go through ONE table, :data:`NETWORK_MAP`; an MMP source not in it is kept under
-its own name (``applovin_int`` stays ``applovin_int``). Ids: AppsFlyer has ``Campaign ID`` /
-``Adset ID`` / ``Ad ID`` columns; Adjust puts them in labels ``"Name (id)"``
-(``campaign_name``, ``adgroup_name``, ``creative_name``). For the networks we pull spend from
-(facebook, google_ads) a non-empty label without ``(id)`` is an error; for other networks it
-gives an empty id. Times: AppsFlyer ``Install Time`` is read as UTC (the client asks for
-``timezone=UTC``), Adjust ``installed_at`` is unix seconds. ``install_date`` is the
-report-time-zone day of the install instant.
+Reads AppsFlyer's and Adjust's own export rows plus the app database's ``users`` and writes the
+contract's ``installs`` table. The eight stated rules (a user counts once, at the first install; the
+app database decides who is new; nothing dropped silently...), network names, ids and times:
+docs/normalization.md ("Installs and attribution").
 """
 
 from __future__ import annotations
@@ -312,7 +275,7 @@ def attribute_installs(
     reattribution: Literal["first", "last"] = "first",
     signup_tolerance: pd.Timedelta = pd.Timedelta(hours=1),
 ) -> Attribution:
-    """The users born in ``[start_utc, end_utc)`` with their install and attribution (rules above).
+    """The users born in ``[start_utc, end_utc)`` with their install and attribution (the stated rules).
 
     ``events``: parsed rows (``ParsedRows.events``) covering the window plus the look-back
     before it and at least ``signup_tolerance`` after it (and the re-attribution window for

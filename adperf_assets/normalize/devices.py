@@ -1,32 +1,8 @@
 """Is an app user's device an emulator? A rule on the app DB's ``device_manufacturer`` / ``device_model``.
 
-Emulator installs are mostly fraud or QA, retain and pay very differently, and would bend the
-LTV of whatever segment they fall into, so they are a segment key of their own. The rule is a
-short list of markers that emulator images put in ``Build.MANUFACTURER`` / ``Build.MODEL`` (and
-the iOS simulator in its machine identifier); a device matching any of them is an emulator:
-
-==========================  ============================================================
-field / pattern             what reports it
-==========================  ============================================================
-model ``sdk_gphone*``       Android Studio emulator images (``sdk_gphone64_x86_64``, ...)
-model ``sdk``, ``sdk_*``,   older Android SDK images (``google_sdk``, ``sdk_x86``,
-``google_sdk*``             ``sdk_google_phone_x86``)
-model ``Android SDK built   old AVD images ("Android SDK built for x86")
-for *``
-model ``generic*``          generic AOSP builds (``generic_x86``)
-model contains              anything that says so
-``emulator``
-manufacturer ``Genymotion`` Genymotion virtual devices
-model ``Custom Phone`` /    Genymotion's default device profiles
-``Custom Tablet``
-model ``vbox86*``           VirtualBox-based images (Genymotion, older emulators)
-model ``x86_64``, ``i386``, the iOS simulator (it reports the host CPU, no real iPhone
-``arm64``                   does)
-==========================  ============================================================
-
-Matching is case-insensitive on the trimmed value; a missing value matches nothing (an
-unknown device is not called an emulator). ``Google`` as a manufacturer alone is not a marker
-(Pixel phones report it).
+Emulator installs (mostly fraud or QA) retain and pay very differently, so ``is_emulator`` is a
+segment key of its own. ``EMULATOR_MARKERS`` is the rule; what each marker catches and why:
+docs/normalization.md ("Emulators").
 """
 
 from __future__ import annotations

@@ -1,13 +1,8 @@
 """Daily FX rates from the ECB reference file, and conversion rates per (day, currency).
 
-The ECB publishes ``eurofxref-hist.csv``: header ``Date,USD,JPY,...,`` (the
-trailing comma makes an empty last column), newest day first, business days
-only, ``N/A`` where a currency had no rate, values in units per 1 EUR.
-
-A day without a published rate (weekend, TARGET holiday, or a currency that
-skipped that day) uses the last rate published before it, and says so
-(``is_carried_forward``, ``rate_date``). A currency the file never
-published is an error naming it — never a constant fallback rate.
+A day without a published rate uses the last one before it and says so (``is_carried_forward``,
+``rate_date``); a currency never published is an error, never a constant fallback rate. The file's
+format and the rules: docs/normalization.md ("FX rates").
 """
 
 from __future__ import annotations

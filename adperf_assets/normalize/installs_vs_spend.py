@@ -1,16 +1,8 @@
 """Attributed installs against the spend table: unknown ad ids, and MMP vs network install counts.
 
-Pure functions behind the two ``installs`` checks that need ``ad_spend`` (contract columns
-``report_date, network, ad_id, installs``):
-
-- :func:`unknown_ads`: paid installs of a network we pull spend from whose ad id is empty or has
-  no ``ad_spend`` row (a broken join: their revenue would reach no ad). Paid installs of networks
-  with no spend rows at all (e.g. ``unityads_int``, not pulled) are listed apart, not counted as
-  unknown.
-- :func:`installs_vs_network`: per ad and day, the MMP's attributed installs vs the installs the
-  network reports. Networks over-claim (view-through, their own attribution windows), so the
-  ratio is expected above 1; a row is flagged when the larger count exceeds the smaller by more
-  than ``max_ratio`` and the larger count is at least ``min_installs`` (tiny counts are noise).
+Pure functions behind the two ``installs`` checks that need ``ad_spend``: ``unknown_ads`` (paid
+installs whose revenue would reach no ad) and ``installs_vs_network`` (networks over-claim, so only
+large gaps are flagged). See docs/normalization.md ("Installs against spend").
 """
 
 from __future__ import annotations

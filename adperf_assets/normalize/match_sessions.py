@@ -1,21 +1,9 @@
 """Match sessions from the raw match logs, aggregated by SQL over the Parquet files (DuckDB).
 
-The log has three events per match (see the sample generator): ``match_requested`` (request_id,
-user_id, wanted_gender, is_paid), ``match_started`` (match_id, request_id, user_id, partner_id,
-partner_gender, is_paid) and ``match_ended`` (match_id). A session is a ``match_id``: it starts at
-its first ``match_started`` and ends at its last ``match_ended`` (repeated events from an
-at-least-once log pipeline collapse), and belongs to the report day its start falls in.
-``is_wanted``: the partner's gender fits the request's filter (``wanted_gender`` is 'any' or
-equal to ``partner_gender``).
-
-All SQL lives here, written against two views so a Spark job can register the same views
-(``spark.read.parquet(files)``; ``report_days`` from the same bounds) and run the same text:
-
-- ``match_events``: the log columns with ``event_time`` as a naive UTC TIMESTAMP;
-- ``report_days``: ``report_date, start_utc, end_utc`` (naive UTC), one row per day of the window.
-
-Dialect notes for a port: DuckDB's ``any_value``/``bool_or``/``epoch`` are Spark's
-``any_value``/``bool_or``/``unix_micros(x) / 1e6``.
+A session is a ``match_id`` (first ``match_started`` to last ``match_ended``) on the report day its
+start falls in. All SQL lives here, written against two views (``match_events``, ``report_days``) so
+Spark runs the same text. See docs/behavior_credit.md ("In the asset graph") and
+docs/normalization.md ("Match sessions").
 """
 
 from __future__ import annotations

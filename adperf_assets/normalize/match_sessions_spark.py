@@ -1,14 +1,8 @@
-"""Match sessions on Spark: the same SQL as the DuckDB build (``match_sessions.py``), the same files.
+"""Match sessions on Spark: the same SQL as the DuckDB build (``match_sessions``), the same files.
 
-Only the two views differ by engine: ``match_events`` comes from ``spark.read.parquet(files)``
-(the file path from Spark's ``_metadata`` column) and ``report_days`` from the same pandas
-bounds. DuckDB's ``epoch(x)`` becomes ``unix_micros(x) / 1e6``. Parquet timestamps written in
-nanoseconds (pandas/pyarrow's default) are illegal for Spark's reader, so they are read as
-longs (``spark.sql.legacy.parquet.nanosAsLong``) and truncated to microseconds, as DuckDB's
-``CAST(... AS TIMESTAMP)`` does. The session time zone must be UTC (the timestamps are naive UTC).
-
-``pyspark`` is an optional extra (``pip install adperf-assets[spark]``); this module imports it
-only through the session it is given.
+Only the two views differ by engine; Parquet nanosecond timestamps are read as longs and truncated
+to microseconds, as DuckDB does. ``pyspark`` is an optional extra, used only through the session it
+is given. Dialect and settings: docs/normalization.md ("Match sessions").
 """
 
 from __future__ import annotations

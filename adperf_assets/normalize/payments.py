@@ -1,11 +1,8 @@
 """The payments snapshot: purchases per user, report day, store and currency, net of reversals.
 
-A refund or chargeback is netted onto the day of the purchase it reverses (not the day it
-arrived), at that purchase day's FX rate, so a fully refunded purchase nets to exactly zero in
-both currencies and re-snapshotting a trailing window moves late refunds to the right day.
-
-Plain pandas, no Dagster: the asset reads rows with ``AppDatabase.purchases_and_reversals`` and
-hands them here.
+A refund or chargeback is netted onto the day of the purchase it reverses, at that day's FX rate, so
+a fully refunded purchase nets to exactly zero and a re-snapshot moves late refunds to the right day.
+Plain pandas, no Dagster; see docs/payments_snapshot.md.
 """
 
 from __future__ import annotations

@@ -1,15 +1,7 @@
 """Raw Facebook and Google Ads rows → ONE daily spend table in report-zone days and currency.
 
-Vocabulary: network / account / objective / campaign / ad_group / ad. A
-Facebook "ad set" and a Google "ad group" are both ``ad_group``; Google's
-campaign ``advertising_channel_type`` is its ``objective``.
-
-Money is carried as integer micros until the end (Facebook ``spend`` strings
-are parsed exactly, Google ``cost_micros`` as is), so sums and the fall-back
-split are exact. ``cost_local`` = micros / 1e6 (the account currency, not
-rounded further); ``cost_<report currency>`` = ``cost_local`` x the rate of
-the **report day** (ECB, carried forward over weekends/holidays), rounded to
-the report currency's minor unit.
+Money stays integer micros until the end, so sums and the fall-back split are exact; the cost is
+converted at the report day's rate. Vocabulary and rounding: docs/normalization.md ("Spend").
 """
 
 from __future__ import annotations
@@ -330,14 +322,13 @@ def unified_spend(
     fx: pd.DataFrame,
     report_tz: str,
     report_currency: str,
-    report_dates: Iterable[date] | None = None,
-    fall_back: FallBack = "split",
-    missing_fx: Literal["raise", "nan"] = "raise",
-    max_carry_days: int | None = 10,
+    **options,
 ) -> UnifiedSpend:
-    """Raw Facebook insights rows + raw Google Ads rows → :class:`UnifiedSpend`."""
+    """Raw Facebook insights rows + raw Google Ads rows → :class:`UnifiedSpend`.
+
+    ``options`` (``report_dates``, ``fall_back``, ``missing_fx``, ``max_carry_days``) are
+    :func:`unify_hourly`'s, with its defaults.
+    """
     frames = [facebook_hourly(facebook_rows, facebook_accounts), google_ads_hourly(google_rows)]
     hourly = pd.concat([f for f in frames if not f.empty] or [_empty_hourly()], ignore_index=True)
-    return unify_hourly(hourly, fx=fx, report_tz=report_tz, report_currency=report_currency,
-                        report_dates=report_dates, fall_back=fall_back, missing_fx=missing_fx,
-                        max_carry_days=max_carry_days)
+    return unify_hourly(hourly, fx=fx, report_tz=report_tz, report_currency=report_currency, **options)

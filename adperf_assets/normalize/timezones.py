@@ -1,25 +1,8 @@
 """Re-bucket hourly rows from an account's own time zone into report-time-zone days.
 
-Ad networks report hourly rows keyed by the account's *local* date and hour
-(0-23). A report day in another zone is a different 24 h window (23 or 25 h
-across its own DST change), so one report day is covered by (usually) two
-account days, and each account hour has to be placed by its real instant.
-
-Rules, stated once:
-
-* An hour is placed on the report day that contains the hour's **start
-  instant**. When the two zones differ by a non-whole hour (e.g. India +5:30)
-  the hour that straddles report midnight goes wholly to the day it starts in.
-* **Spring forward** (local 02:00 does not exist): the networks send no row for
-  the missing hour. If a row for it arrives anyway it is kept, not dropped, and
-  placed at the instant right after the gap (``nonexistent="shift_forward"``).
-* **Fall back** (local 01:00 happens twice): the networks send ONE merged row
-  for the repeated hour. With ``fall_back="split"`` (default) it is split
-  evenly over the two real hours (first = DST instant, second = standard-time
-  instant): float columns are halved; integer columns (counts, money in micros)
-  are split exactly, the first hour getting the odd unit (``v - v // 2`` and
-  ``v // 2``). ``"first"`` / ``"second"`` put the whole row on one instant.
-  Totals are conserved in every mode.
+Each account hour goes to the report day containing its start instant; a missing spring-forward hour
+is kept, and the merged fall-back hour is split (exactly, for integers) or put on one instant.
+The rules, stated once: docs/normalization.md ("Time zones").
 """
 
 from __future__ import annotations
@@ -138,18 +121,17 @@ def rebucket_to_report_days(
     report_tz: str,
     value_columns: Iterable[str],
     *,
-    date_col: str = "local_date",
-    hour_col: str = "local_hour",
-    tz_col: str = "account_timezone",
     fall_back: FallBack = "split",
+    **columns: str,
 ) -> pd.DataFrame:
     """Hourly rows (account-local date + hour) → the same rows with ``report_date``.
 
     Keeps every input column, adds ``hour_start_utc`` (tz-aware UTC) and
     ``report_date`` (datetime64, midnight, naive: the report-zone calendar
     day). The repeated fall-back hour yields two rows under ``"split"``; the
-    value columns are split as the module docstring says. Rows are not
+    value columns are split as docs/normalization.md says. Rows are not
     aggregated here — callers group by ``report_date`` and their keys.
+    ``columns`` (``date_col``, ``hour_col``, ``tz_col``) name them as in :func:`hour_start_utc`.
     """
     if fall_back not in ("split", "first", "second"):
         raise ValueError(f"fall_back must be 'split', 'first' or 'second', got {fall_back!r}")
@@ -158,7 +140,7 @@ def rebucket_to_report_days(
     missing = [c for c in values if c not in frame.columns]
     if missing:
         raise ValueError(f"hourly rows have no value column(s) {missing}")
-    out = hour_start_utc(frame, date_col=date_col, hour_col=hour_col, tz_col=tz_col)
+    out = hour_start_utc(frame, **columns)
 
     repeat = out["dst_repeat"].to_numpy()
     if fall_back == "first":

@@ -1,7 +1,7 @@
 """The report's knobs in one place: horizon, history bound, D-n ROAS days and recommendation thresholds.
 
 Plain dataclass (no Dagster): the ``roas_report`` asset fills it from its run config, tests build it
-directly. Defaults are the marketing team's rules of thumb; every one is configurable.
+directly. Defaults are the marketing team's rules of thumb; table in docs/roas_report.md ("Settings").
 """
 
 from __future__ import annotations

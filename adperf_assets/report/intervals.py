@@ -1,26 +1,8 @@
 """How the LTV intervals of many cohort x segment cells add up to one interval per ad (or campaign...).
 
-``ltv_estimates`` gives, per install cohort x segment, an LTV per user with a 99% interval. An ad's
-users fall into many cells (one per install day and segment); the ad's estimated return is the sum
-of ``users x ltv_per_user`` over its cells. Its interval depends on how the cells' errors move
-together:
-
-- **Within one segment** (same platform / attribution / network / emulator flag), every cohort's
-  estimate comes from the same fitted model of the same report day (one retention fit and ARPU, or
-  one BG/NBD + Gamma-Gamma fit): if the model is too optimistic it is too optimistic for all of
-  them. The cells are treated as fully correlated: their bounds add linearly.
-- **Across segments** the fits are separate: the default ``segments_independent`` rule treats the
-  segment totals as independent and adds their half-widths in quadrature, separately below and
-  above the estimate (the intervals are asymmetric)::
-
-      lower = est - sqrt(sum_s (est_s - lower_s)^2),   upper = est + sqrt(sum_s (upper_s - est_s)^2)
-
-  i.e. each half-width is read as z x (standard error) of that side and variances add.
-- ``comonotone`` adds every bound linearly (all errors move together): wider, the conservative
-  choice when segments share a pooled fit.
-
-A cell without an interval (the estimator gave none) is unbounded above: ``[0, inf)`` -- the report
-then never claims "scale" or "stop" from it. ``lower`` is never below 0.
+Within a segment the cells share one fitted model, so their bounds add linearly; across segments
+(``segments_independent``) half-widths add in quadrature, or linearly (``comonotone``). Why and the
+formula: docs/roas_report.md ("Estimated return and its interval").
 """
 
 from __future__ import annotations
@@ -29,7 +11,6 @@ import numpy as np
 import pandas as pd
 
 from adperf_assets.ltv.keys import SEGMENT_KEYS
-
 
 
 def combine_intervals(cells: pd.DataFrame, by: list[str], rule: str = "segments_independent",

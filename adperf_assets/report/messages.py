@@ -1,7 +1,7 @@
 """Slack messages (Block Kit, with a plain-text fallback) for the daily report and the ad milestones.
 
 Slack limits a section's text to 3000 characters and a message to 50 blocks; tables go in code
-blocks (fixed width) and are cut to stay inside the limit.
+blocks (fixed width) and are cut to stay inside the limit. See docs/roas_report.md.
 """
 
 from __future__ import annotations

@@ -1,22 +1,7 @@
 """Payback day: the ad's day (1 = its first day of spend) on which its users have returned its cost.
 
-The curve used
---------------
-``R(n)`` is the cumulative return of the ad's users by the end of the ad's day ``n``:
-
-- up to the report day it is the realised behaviour credit, day by day;
-- after it, the realised total plus each cell's *expected increment*: a cell is the users of one
-  install day and segment, with the per-user LTV of ``ltv_estimates`` at every horizon (30, 90,
-  180, 365 days since install). The per-user cumulative value ``V(a)`` after ``a`` days of life
-  is the straight line through ``(0, 0)`` and the horizon points, flat after the last one (no
-  value assumed beyond it), made non-decreasing. A cell of ``u`` users installed on the ad's day
-  ``o + 1`` adds ``u * (V(n - o) - V(N - o))`` by day ``n`` (``N`` = the report day).
-
-The cost line is the cost to date (spend after the report day is not forecast). Payback day is the
-first ``n`` with ``R(n) >= cost``: ``basis = "realised"`` when it already happened,
-``"estimated"`` when it comes from the curve, and none when the curve stays below the cost within
-``search_days`` after the report day. LTV curves are concave, so the straight lines between horizon
-points lie below them: the estimate errs late, not early.
+The return curve ``R(n)`` is the realised credit up to the report day, then each cell's LTV curve
+(straight lines through the horizon points, flat after the last); see docs/roas_report.md ("Payback").
 """
 
 from __future__ import annotations
@@ -70,7 +55,7 @@ class Payback:
 
 def payback_day(cost: float, realised_daily: np.ndarray, cell_offsets: np.ndarray, cell_users: np.ndarray,
                 knot_days: np.ndarray, knot_values: np.ndarray, search_days: int = 365) -> Payback:
-    """First ad day ``n`` with ``R(n) >= cost`` (see the module docstring for ``R``).
+    """First ad day ``n`` with ``R(n) >= cost`` (``R``: docs/roas_report.md, "Payback").
 
     ``realised_daily[i]``: return realised on the ad's day ``i + 1`` (the last entry is the report
     day, ``N = len(realised_daily)``); ``cell_offsets``: install day of each cell as ad day minus 1

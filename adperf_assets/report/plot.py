@@ -1,8 +1,7 @@
 """Cost vs estimated return per ad, with the 99% interval, as a PNG the Dagster UI shows inline.
 
-The UI's markdown renderer (dagster-webserver 1.13, ``MarkdownWithPlugins``) extends the sanitizer
-to allow ``data:`` image sources, so ``![...](data:image/png;base64,...)`` inside
-``MetadataValue.md`` renders as an image; the page's CSP sets no ``img-src``.
+The PNG goes into ``MetadataValue.md`` as a ``data:`` URI, which the UI's markdown sanitizer allows
+(docs/roas_report.md, "In the UI and in Slack").
 """
 
 from __future__ import annotations
@@ -72,5 +71,10 @@ def cost_vs_return_png(report: pd.DataFrame, config: ReportConfig | None = None,
 
 
 def png_markdown(png: bytes, alt: str = "plot") -> str:
-    """Markdown that embeds the PNG (``data:`` URI)."""
+    """Markdown that embeds the PNG (``data:`` URI).
+
+    Not ``ltv.plots.to_markdown_image``: that one re-renders a pyplot figure (72 dpi, tight bbox) and
+    closes it through pyplot; this plot is drawn on a bare ``Figure`` (no pyplot state) at 90 dpi and
+    its PNG bytes are embedded as they are.
+    """
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"

@@ -1,9 +1,7 @@
 """Scale / keep / stop from the estimated ROAS and its interval, with the reason in words.
 
-The interval decides, not the point estimate: an ad is stopped only when even the optimistic end
-of its interval (``upper``) is below ``stop_below``, and scaled only when even the pessimistic end
-(``lower``) is above ``scale_above``. Everything in between -- or too young, too little spent, no
-estimate -- is "keep", and the reason says which.
+The interval decides, not the point estimate: stop only when even ``upper`` is below ``stop_below``,
+scale only when even ``lower`` is above ``scale_above``; otherwise keep. See docs/roas_report.md.
 """
 
 from __future__ import annotations

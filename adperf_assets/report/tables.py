@@ -1,4 +1,7 @@
-"""The report as people read it: top / bottom ads and totals, as markdown (Dagster UI) or fixed-width text (Slack)."""
+"""The report as people read it: top / bottom ads and totals, as markdown (Dagster UI) or fixed-width text (Slack).
+
+See docs/roas_report.md ("In the UI and in Slack").
+"""
 
 from __future__ import annotations
 
@@ -9,18 +12,31 @@ import pandas as pd
 
 from adperf_assets.report.config import ReportConfig
 
+
+def _money_of(column: str):
+    return lambda r: money(r[column])
+
+
+def _ratio_of(column: str):
+    return lambda r: ratio(r[column])
+
+
+def _estimated(r) -> str:
+    return f"{money(r['estimated_return_usd'])} ({money(r['estimated_lower_usd'])}-{money(r['estimated_upper_usd'])})"
+
+
+#: The columns an ad row and a network total share: estimate with its 99% interval, ROAS, estimated ROAS.
+_ESTIMATE_VIEW = {"estimated (99%)": _estimated, "ROAS": _ratio_of("roas"), "est. ROAS": _ratio_of("estimated_roas")}
+
 #: Column label -> how to show a row (money in the report currency, ratios with two decimals).
 AD_VIEW = {
     "network": lambda r: r["network"],
     "ad": lambda r: _clip(r["ad_name"] or r["ad_id"], 28),
     "campaign": lambda r: _clip(r["campaign_name"] or r["campaign_id"], 26),
     "days": lambda r: f"{int(r['days_live'])}",
-    "cost": lambda r: money(r["cost_to_date_usd"]),
-    "return": lambda r: money(r["return_to_date_usd"]),
-    "estimated (99%)": lambda r: f"{money(r['estimated_return_usd'])} ({money(r['estimated_lower_usd'], 0)}"
-                                 f"-{money(r['estimated_upper_usd'], 0)})",
-    "ROAS": lambda r: ratio(r["roas"]),
-    "est. ROAS": lambda r: ratio(r["estimated_roas"]),
+    "cost": _money_of("cost_to_date_usd"),
+    "return": _money_of("return_to_date_usd"),
+    **_ESTIMATE_VIEW,
     "D7": lambda r: ratio(r["d7_roas"]) if "d7_roas" in r else "",
     "payback": lambda r: payback(r),
     "do": lambda r: r["recommendation"],
@@ -104,13 +120,10 @@ def _view(rows: pd.DataFrame, view: dict) -> pd.DataFrame:
 TOTAL_VIEW = {
     "network": lambda r: r["network"],
     "ads": lambda r: f"{int(r['ads'])}",
-    "cost": lambda r: money(r["cost_to_date_usd"]),
-    "paid": lambda r: money(r["paid_to_date_usd"]),
-    "return": lambda r: money(r["return_to_date_usd"]),
-    "estimated (99%)": lambda r: f"{money(r['estimated_return_usd'])} ({money(r['estimated_lower_usd'])}"
-                                 f"-{money(r['estimated_upper_usd'])})",
-    "ROAS": lambda r: ratio(r["roas"]),
-    "est. ROAS": lambda r: ratio(r["estimated_roas"]),
+    "cost": _money_of("cost_to_date_usd"),
+    "paid": _money_of("paid_to_date_usd"),
+    "return": _money_of("return_to_date_usd"),
+    **_ESTIMATE_VIEW,
 }
 
 
