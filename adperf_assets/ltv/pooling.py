@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from adperf_assets.ltv.access_rate import _num
+from adperf_assets.ltv.activity_cube import ActivityCube
 
 
 def combine_cohorts(
@@ -92,3 +93,39 @@ def combine_cohorts(
     with np.errstate(divide="ignore", invalid="ignore"):
         out["daily_arpu"] = np.where(out["active_users"] > 0, out["revenue_usd"] / out["active_users"], np.nan)
     return out
+
+
+def pooled_sums(cube: ActivityCube, seg: np.ndarray, end: np.ndarray, window_days: int):
+    """Cohorts [e - window + 1, e] of segment s combined per day t (those that reached t by e).
+
+    Returns (cohorts, n, active, value), each (K, max_age), and the observed days L (K,): the
+    first day no cohort of the window has reached (or whose cohorts are all empty).
+    """
+    S, C, T = cube.active.shape
+    t = np.arange(T)[None, :]
+    lo = np.maximum(end - window_days + 1, 0)[:, None]
+    hi = end[:, None] - t  # newest cohort that reached day t
+    ok = hi >= lo
+    hi_c = np.clip(hi, -1, C - 1) + 1  # prefix position (exclusive end)
+    lo_c = np.broadcast_to(lo, hi.shape)
+    s = seg[:, None]
+    pn = np.concatenate([np.zeros((S, 1)), np.cumsum(cube.size, axis=1)], axis=1)
+    pc = np.concatenate([np.zeros((S, 1)), np.cumsum(cube.size > 0, axis=1)], axis=1)
+    n = np.where(ok, pn[s, hi_c] - pn[s, lo_c], 0.0)
+    cohorts = np.where(ok, pc[s, hi_c] - pc[s, lo_c], 0.0)
+    a = np.zeros(hi.shape)
+    v = np.zeros(hi.shape)
+    # prefix sums over cohorts, one segment at a time (bounded memory)
+    for si in np.unique(seg):
+        rows = np.flatnonzero(seg == si)
+        pa = np.concatenate([np.zeros((1, T)), np.cumsum(cube.active[si], axis=0)], axis=0)
+        pv = np.concatenate([np.zeros((1, T)), np.cumsum(cube.value[si], axis=0)], axis=0)
+        tt = np.broadcast_to(t, (len(rows), T))
+        a[rows] = np.where(ok[rows], pa[hi_c[rows], tt] - pa[lo_c[rows], tt], 0.0)
+        v[rows] = np.where(ok[rows], pv[hi_c[rows], tt] - pv[lo_c[rows], tt], 0.0)
+    empty = n <= 0
+    L = np.where(empty.any(axis=1), empty.argmax(axis=1), T)
+    beyond = t >= L[:, None]
+    for arr in (n, a, v, cohorts):
+        arr[beyond] = 0.0
+    return cohorts, n, a, v, L
