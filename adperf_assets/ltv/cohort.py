@@ -58,16 +58,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .keys import HORIZONS
-from .retention import (
+from adperf_assets.ltv.access_rate import (
     MIN_DAYS,
-    BlendedRetention,
     _as_1d,
     _check_rate_curve,
     _cohort_sizes,
     _horizons,
     clean_access_rate,
 )
+from adperf_assets.ltv.blended import BlendedRetention
+from adperf_assets.ltv.keys import HORIZONS
 
 ARPU_WINDOW = 28
 COLUMNS = ["horizon", "ltv", "lower", "upper", "ltv_se", "arpu", "arpu_se", "active_days", "active_days_se"]

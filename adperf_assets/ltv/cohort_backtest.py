@@ -20,10 +20,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from adperf_assets.ltv.activity_cube import ActivityCube
 from adperf_assets.ltv.backtest import PREDICTION_COLUMNS
-from adperf_assets.ltv.keys import BACKTEST_HORIZONS, MADE_AT_DAYS, SEGMENT_KEYS
-from adperf_assets.ltv.curves import ActivityCube, segment_curves
 from adperf_assets.ltv.estimates import estimate_ltv
+from adperf_assets.ltv.keys import BACKTEST_HORIZONS, MADE_AT_DAYS, SEGMENT_KEYS
+from adperf_assets.ltv.segment_fits import segment_curves
 
 BACKTEST_COLUMNS = ["report_date", *PREDICTION_COLUMNS, "cohort_size", "basis", "revenue_to_date_usd"]
 _DTYPES = {"report_date": "datetime64[ns]", "install_date": "datetime64[ns]", "is_emulator": bool,

@@ -54,9 +54,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from adperf_assets.ltv.access_rate import MIN_DAYS
+from adperf_assets.ltv.activity_cube import ActivityCube, _day_index
+from adperf_assets.ltv.curve_set import CurveSet
 from adperf_assets.ltv.keys import HORIZONS, SEGMENT_KEYS
-from adperf_assets.ltv.curves import ActivityCube, CurveSet, _day_index
-from adperf_assets.ltv.retention import MIN_DAYS
 
 CREDIBILITY_USERS = 50.0
 MIN_FOLLOWED_COHORTS = 28  # install days of cohorts spend_persistence needs (a month), else Z = 0

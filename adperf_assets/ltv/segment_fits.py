@@ -12,13 +12,12 @@ import pandas as pd
 
 from adperf_assets.ltv.access_rate import MIN_DAYS
 from adperf_assets.ltv.activity_cube import MAX_AGE, ActivityCube, _day_index
-from adperf_assets.ltv.cohort import daily_retention_ratio
+from adperf_assets.ltv.cohort import ARPU_WINDOW, daily_retention_ratio
 from adperf_assets.ltv.curve_revenue import _arpu, _user_cv, arpu_age_profile
 from adperf_assets.ltv.curve_set import CurveSet
 from adperf_assets.ltv.pooling import pooled_sums
 from adperf_assets.ltv.retention_batch import RetentionFits, fit_many
 
-ARPU_WINDOW = 28
 CV_MIN_DAYS, CV_MAX_DAYS = 7, 28
 
 
