@@ -117,12 +117,33 @@ def _check_inputs(daily_arpu, access_rate, confidence):
     return a, r
 
 
+def product_variance(a, a_se, d, d_se):
+    """Variance of the product A x D of two independent estimates (exact): D^2 se_A^2 + A^2 se_D^2 + se_A^2 se_D^2."""
+    return d**2 * a_se**2 + a**2 * d_se**2 + a_se**2 * d_se**2
+
+
+def product_interval(a, a_se, d, d_se, z):
+    """A x D (ARPU x active days), its standard error, and the normal interval +- z se, lower end floored at 0."""
+    value = a * d
+    se = np.sqrt(product_variance(a, a_se, d, d_se))
+    return value, se, np.maximum(value - z * se, 0.0), value + z * se
+
+
+def geometric_active_days(ratio: np.ndarray, ratio_se: np.ndarray, horizons: np.ndarray):
+    """sum_{t<H} r^t per ratio r (K,) and horizon H, and its delta-method standard error, each (K, len(H))."""
+    r = ratio[:, None]
+    t = np.arange(horizons.max(), dtype=float)
+    below = t[None, :] < horizons[:, None]
+    days = ((r**t)[:, None, :] * below).sum(axis=-1)
+    slope = (np.where(t > 0, t * r ** np.maximum(t - 1, 0), 0.0)[:, None, :] * below).sum(axis=-1)
+    return days, np.abs(slope) * ratio_se[:, None]
+
+
 def _table(horizons, arpu, arpu_se, days, days_se, confidence) -> pd.DataFrame:
     z = stats.norm.ppf(0.5 + confidence / 2.0)
-    ltv = arpu * days
-    se = np.sqrt(days**2 * arpu_se**2 + arpu**2 * days_se**2 + arpu_se**2 * days_se**2)
+    ltv, se, lower, upper = product_interval(arpu, arpu_se, days, days_se, z)
     return pd.DataFrame({
-        "horizon": horizons, "ltv": ltv, "lower": np.maximum(ltv - z * se, 0.0), "upper": ltv + z * se,
+        "horizon": horizons, "ltv": ltv, "lower": lower, "upper": upper,
         "ltv_se": se, "arpu": arpu, "arpu_se": arpu_se, "active_days": days, "active_days_se": days_se,
     }, columns=COLUMNS)
 
@@ -165,12 +186,8 @@ def geometric_ltv(
     h = _horizons(horizons)
     arpu, arpu_se = arpu_moving_average(a, arpu_window)
     ratio, ratio_se = daily_retention_ratio(r)
-    t = np.arange(h.max(), dtype=float)
-    powers = ratio**t
-    below = t[None, :] < h[:, None]
-    days = (powers[None, :] * below).sum(axis=1)
-    slope = (np.where(t > 0, t * ratio ** np.maximum(t - 1, 0), 0.0)[None, :] * below).sum(axis=1)
-    return _table(h, arpu, arpu_se, days, np.abs(slope) * ratio_se, confidence)
+    days, days_se = geometric_active_days(np.array([ratio]), np.array([ratio_se]), h)
+    return _table(h, arpu, arpu_se, days[0], days_se[0], confidence)
 
 
 def daily_retention_ratio(access_rate) -> tuple[float, float]:

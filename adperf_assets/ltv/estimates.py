@@ -56,6 +56,7 @@ from scipy import stats
 
 from adperf_assets.ltv.access_rate import MIN_DAYS
 from adperf_assets.ltv.activity_cube import ActivityCube, _day_index
+from adperf_assets.ltv.cohort import geometric_active_days, product_interval, product_variance
 from adperf_assets.ltv.curve_set import CurveSet
 from adperf_assets.ltv.keys import HORIZONS, SEGMENT_KEYS
 
@@ -246,7 +247,7 @@ def estimate_ltv(
             se_D = np.where(~has_tail, 0.0, np.where(np.isinf(se_hi) | np.isinf(se_lo), np.inf,
                                                      np.maximum(se_hi - se_lo, 0.0)))
         with np.errstate(invalid="ignore"):
-            var_tail = D**2 * se_A**2 + A**2 * se_D**2 + se_A**2 * se_D**2
+            var_tail = product_variance(A, se_A, D, se_D)
             sd_own = np.where(rem > 0, cv * rem / np.sqrt(n_c), 0.0)
             se_emp = np.where(rem > 0, se_emp, 0.0)
             # a low spend ratio lowers the estimate, not its uncertainty: users who have not bought yet may
@@ -267,17 +268,13 @@ def estimate_ltv(
             "revenue_to_date_usd": own, "activity_ratio": activity, "spend_ratio": spend,
         }))
         if geometric:
-            r, se_r = curves.geometric_ratio[k_geo], curves.geometric_ratio_se[k_geo]
-            t = np.arange(h, dtype=float)[None, :]
-            powers = r[:, None] ** t
-            days = powers.sum(axis=1)[k_inv]
-            slope = (np.where(t > 0, t * r[:, None] ** np.maximum(t - 1, 0), 0.0)).sum(axis=1)
-            se_days = (np.abs(slope) * se_r)[k_inv]
-            g = A * days
-            g_se = np.sqrt(days**2 * se_A**2 + A**2 * se_days**2 + se_A**2 * se_days**2)
+            # one horizon at a time: the sums over days run over exactly h days
+            days, se_days = geometric_active_days(curves.geometric_ratio[k_geo], curves.geometric_ratio_se[k_geo],
+                                                  np.array([h]))
+            g, g_se, g_lower, g_upper = product_interval(A, se_A, days[k_inv, 0], se_days[k_inv, 0], z)
             frames.append(pd.DataFrame({
                 "row": np.arange(len(req)), "horizon": h, "estimator": "geometric", "ltv_per_user_usd": g,
-                "lower_usd": np.maximum(g - z * g_se, 0.0), "upper_usd": g + z * g_se, "se_usd": g_se,
+                "lower_usd": g_lower, "upper_usd": g_upper, "se_usd": g_se,
                 "observed_days": m, "basis": "segment", "revenue_to_date_usd": own, "activity_ratio": 1.0,
                 "spend_ratio": 1.0,
             }))
