@@ -1,51 +1,9 @@
 """LTV per install cohort x segment from the segment curves: the studio estimate and the geometric baseline.
 
-A cohort of ``n`` users that has been seen for ``m`` days (days 0..m-1), as of estimate day ``e``:
-
-    LTV(H) = own(H) + ratio * sum_{m <= t < H} mu(t)
-
-- ``own(H)``: revenue per user the cohort already made in days < min(m, H) (known, no error);
-- ``mu(t)``: the segment's revenue per installed user at day t (``curves.CurveSet``): pooled over
-  the trailing window's cohorts where observed, fitted retention x tail ARPU beyond;
-- ``ratio``: from 7 observed days on, the cohort's own activity relative to its segment's,
-  credibility-weighted: ``1 + w (A_c / A_s - 1)``, ``w = n / (n + credibility_users)``, where A
-  are active days per installed user over the observed days. A cohort with fewer than 7 days
-  uses its segment's curve and ARPU alone (``ratio = 1``, ``basis = "segment"``); the seed's
-  first estimate needs a week.
-- ``spend``: from 7 days on, the cohort's own revenue per active day relative to its segment's,
-  ``1 + Z (q_c - 1)`` (``q_c`` = own revenue per own active day / the segment's over the same days),
-  ``ratio`` then being the activity ratio times it. Users keep their spending level (a user who
-  bought early buys again; a campaign's users are worth more or less than its segment's average),
-  so a cohort that spent more per active day early spends more later. ``Z`` (0..1) is measured,
-  not set: ``spend_persistence`` regresses the later revenue per active day of the window's
-  cohorts on their early one (Buhlmann-Straub weights: early active days), within segments. It is
-  a per-user persistence, so it does not grow with the cohort's size and the estimates of daily
-  cohorts add up to the estimate of their sum (a month).
-
-Why not fit each cohort's own curve and ARPU: on the sample world the median cohort x segment
-has 6 users and ~0.03 purchases per active day, so its own 7-day ARPU and curve are mostly
-noise; the seed itself pools cohorts. Revenue per active user also falls with age there (buyers
-stop buying), so one late-age moving-average ARPU for all days under-estimates short horizons by
-half; the observed revenue per user by age is used wherever it exists (see the back-test).
-
-Interval (99% by default), from three independent parts of the remainder's error:
-
-- the segment's observed mu(t): se_t = cv * mu(t) / sqrt(n(t)) (cv: ``user_revenue_cv``), summed
-  over days as if fully correlated (wide rather than narrow);
-- the fitted tail (days beyond the observed ones): the seed appendix's product of independent
-  ARPU and retention errors, Var = D^2 se_A^2 + A^2 se_D^2 + se_A^2 se_D^2, with se_D the growth
-  of ``active_days_se`` over the tail (exact when the gradients of the partial sums are
-  collinear, as they nearly are for both models);
-- the cohort's own luck: its ``n`` users' revenue scatters around the expectation with
-  sd = cv * remainder / sqrt(n) -- the part that dominates for small cohorts.
-
-The parts are scaled by the activity ratio and by the spend ratio where it is above 1 (a
-low one lowers the estimate, not its uncertainty). The lower end is the normal one floored at
-the revenue already made; the upper end is the larger of the normal one and that of a lognormal
-remainder with the same mean and sd: revenue is right-skewed, and the cohorts the normal
-interval missed all realised more than its upper end (back-test). The geometric baseline is the seed's old
-method on the same segment curve: ``ARPU (1 - r^H) / (1 - r)``, r the daily retention ratio,
-with ``cohort.geometric_ltv``'s interval (ARPU and ratio errors only), no revenue to date.
+A cohort's revenue to date plus its segment's revenue per user for the days it has not seen yet,
+scaled by its own activity and spending relative to its segment's, with a 99% interval; what the
+``cohort_ltv`` asset publishes and the back-test scores.
+Derivation: docs/ltv_cohort.md ("Cohort estimate", "Interval").
 """
 
 from __future__ import annotations
@@ -157,7 +115,7 @@ def estimate_ltv(
     credibility_users: float = CREDIBILITY_USERS,
     geometric: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """LTV rows (``ESTIMATE_COLUMNS``) for each request (module docstring).
+    """LTV rows (``ESTIMATE_COLUMNS``) for each request (docs/ltv_cohort.md).
 
     ``requests``: report_date (the estimate day e), install_date, the segment keys. The cohort's
     own days come from ``cube`` (known through e); the segment's from the curve of (e, segment).
