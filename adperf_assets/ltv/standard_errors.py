@@ -32,6 +32,7 @@ def _cumulative_matrix(horizons: np.ndarray) -> np.ndarray:
 
 
 def _combine_se(v_s, se_s, v_c, se_c, variance: str):
+    """Standard error of the average (s + c) / 2 of two fits with values v and errors se, per ``variance``."""
     if variance == "independent":
         return 0.5 * np.sqrt(se_s**2 + se_c**2)
     spread = 0.5 * (v_s - v_c)  # = s - m = -(c - m)
