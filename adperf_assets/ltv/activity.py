@@ -1,16 +1,8 @@
 """Per activity day: each install cohort x segment's size, active users and revenue (no Dagster).
 
-The studio method reads retention as the *access rate* of an install cohort: the share of the
-users installed on day ``c`` that were active on day ``c + t``. ``cohort_activity`` turns the
-per-user inputs of a report day ``D`` (who logged in, who paid, who was credited) into one row
-per install cohort (installed in the trailing ``cohort_window_days`` up to ``D``) x segment,
-with ``days_since_install = D - install_date``. Every cohort x segment with at least one user
-gets a row, zeros included, so a cohort's days run 0, 1, 2, ... without gaps
-(``retention.combine_cohorts`` and ``curves.ActivityCube`` rely on it).
-
-Users who were active or paid on ``D`` but are not in the cohorts of the window (installed
-earlier, or missing from ``user_segments``) are not dropped silently: ``summary`` counts them
-and their revenue, for the asset's metadata.
+One row per install cohort of the trailing window x segment, zeros included, so a cohort's days
+run 0, 1, 2, ... without gaps (the pooling and the activity cube rely on it); what no row holds
+is counted in the summary, never dropped silently. Docs: docs/ltv_cohort.md ("Cohort activity").
 """
 
 from __future__ import annotations
@@ -91,7 +83,7 @@ def cohort_activity(
     *,
     with_credit: bool = True,
 ) -> tuple[pd.DataFrame, ActivitySummary]:
-    """Rows of ``ACTIVITY_COLUMNS`` for every report day in ``report_days`` (module docstring).
+    """Rows of ``ACTIVITY_COLUMNS`` for every report day in ``report_days`` (docs/ltv_cohort.md).
 
     ``segments``: one row per user (``SEGMENT_COLUMNS``) covering at least the install days
     ``[min(report_days) - cohort_window_days + 1, max(report_days)]``; ``days_frame``: from

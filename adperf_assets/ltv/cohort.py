@@ -1,55 +1,8 @@
-"""Cohort LTV the studio way (seed 002): ARPU x fitted retention, per horizon, with a confidence interval.
+"""One curve's LTV, the studio way: moving-average ARPU x the blended retention's expected active days.
 
-    LTV(H) = ARPU * sum_{t<H} R(t)
-
-``R`` is the blended retention curve (``retention.BlendedRetention``) fitted on the cleaned
-access rate, so ``sum_{t<H} R(t)`` is the expected number of active days per installed user
-in the first ``H`` days; ``ARPU`` is the moving average of the daily revenue per active user
-over the last ``arpu_window`` observed days (default 28: four whole weeks, so weekday effects
-cancel; with fewer observed days, all of them -- on a synthetic population with 28 observed
-days the 28-day window had less than half the ARPU error of a 7-day one). The average is the
-seed's plain mean of the daily values; ``arpu_weighting="active"`` weights each day by its
-active users instead (window revenue / window active user-days: 7-13% less ARPU error when
-ARPU per active day is flat, but it leans on the install day, whose ARPU often differs).
-Works from 7 observed days on.
-
-Interval (seed appendix, with the delta method in place of its lost formulas): ARPU and the
-retention sum are independent estimates with standard errors ``se_A`` (sd(daily ARPU in the
-window) / sqrt(window) for the plain mean) and ``se_D`` from ``BlendedRetention.cumulative``, so
-
-    Var(LTV) = D^2 se_A^2 + A^2 se_D^2 + se_A^2 se_D^2     (exact for a product of independents)
-
-and the interval is LTV +- z se with z the normal quantile of ``confidence``, its lower end
-floored at 0.
-
-Measured on a synthetic sBG population (200 cohorts of 1,000 users, 5% of active user-days
-paying; adperf_assets_tests/ltv/test_cohort.py), 180-day LTV: MAPE 18.5% from 7 days and
-12.5% from 14 days, 99% interval covering the truth for 98% / 96.5% of cohorts; the
-geometric baseline's MAPE 75% / 62%. Most of the remaining error is ARPU noise. On
-Weibull-shaped retention (no heavy tail) both curve fits over-estimate the 180-day active
-days from a short history (the blend by ~+68% from 7 days, +36% from 14, +19% from 28 on
-synthetic curves), so check that world's back-test before trusting early estimates there.
-
-API
----
-``cohort_ltv(daily_arpu, access_rate, cohort_size, horizons=(30, 90, 180, 365), confidence=0.99,
-*, arpu_window=28, arpu_weighting="plain", variance="model_averaged", retention=None)
--> DataFrame``
-    ``daily_arpu[t]`` = revenue / active users on day t since install, ``access_rate[t]`` =
-    active users / cohort size (t = 0..T-1, T >= 7, ``access_rate[0]`` normally 1),
-    ``cohort_size`` a number or per-day n(t) of pooled cohorts (``retention.combine_cohorts``
-    gives all three columns). ``retention``: an already fitted ``BlendedRetention`` (e.g.
-    ``fit_many(...).blended(k)``) to skip the fit.
-``geometric_ltv(daily_arpu, access_rate, horizons=..., confidence=0.99, *, arpu_window=28)``
-    The baseline the seed replaced: a geometric series with first term ARPU and ratio r,
-    LTV(H) = ARPU (1 - r^H) / (1 - r) -> ARPU / (1 - r), r fitted as ln R(t) = t ln r (least
-    squares through the origin on the cleaned access rate's positive days).
-``arpu_moving_average(daily_arpu, window=28, active_users=None) -> (arpu, se)``
-
-Both LTV functions return one row per horizon with columns ``horizon`` (days), ``ltv``,
-``lower``, ``upper`` (revenue per installed user, the currency of ``daily_arpu``), ``ltv_se``,
-``arpu``, ``arpu_se``, ``active_days`` (expected active days per user in the horizon) and
-``active_days_se``.
+``LTV(H) = ARPU * sum_{t<H} R(t)`` with its interval, and the geometric-series baseline the game
+studio's LTV post replaced; also the ARPU x days interval and geometric sums the per-cohort
+estimates share. Derivation and measured errors: docs/ltv_cohort.md ("One curve's LTV").
 """
 
 from __future__ import annotations
@@ -58,16 +11,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .keys import HORIZONS
-from .retention import (
+from adperf_assets.ltv.access_rate import (
     MIN_DAYS,
-    BlendedRetention,
     _as_1d,
     _check_rate_curve,
     _cohort_sizes,
     _horizons,
     clean_access_rate,
 )
+from adperf_assets.ltv.blended import BlendedRetention
+from adperf_assets.ltv.keys import HORIZONS
 
 ARPU_WINDOW = 28
 COLUMNS = ["horizon", "ltv", "lower", "upper", "ltv_se", "arpu", "arpu_se", "active_days", "active_days_se"]
@@ -76,7 +29,7 @@ COLUMNS = ["horizon", "ltv", "lower", "upper", "ltv_se", "arpu", "arpu_se", "act
 def arpu_moving_average(daily_arpu, window: int = ARPU_WINDOW, active_users=None) -> tuple[float, float]:
     """Mean of the last ``window`` days' ARPU and its standard error.
 
-    Plain mean with se = sd / sqrt(n) (the seed), or, given ``active_users`` per day, the
+    Plain mean with se = sd / sqrt(n) (the game studio's LTV post), or, given ``active_users`` per day, the
     mean weighted by active users (= window revenue / window active user-days) with the
     matching weighted standard error. Daily values may be negative (a day of net refunds);
     the average may not.
@@ -117,12 +70,33 @@ def _check_inputs(daily_arpu, access_rate, confidence):
     return a, r
 
 
+def product_variance(a, a_se, d, d_se):
+    """Variance of the product A x D of two independent estimates (exact): D^2 se_A^2 + A^2 se_D^2 + se_A^2 se_D^2."""
+    return d**2 * a_se**2 + a**2 * d_se**2 + a_se**2 * d_se**2
+
+
+def product_interval(a, a_se, d, d_se, z):
+    """A x D (ARPU x active days), its standard error, and the normal interval +- z se, lower end floored at 0."""
+    value = a * d
+    se = np.sqrt(product_variance(a, a_se, d, d_se))
+    return value, se, np.maximum(value - z * se, 0.0), value + z * se
+
+
+def geometric_active_days(ratio: np.ndarray, ratio_se: np.ndarray, horizons: np.ndarray):
+    """sum_{t<H} r^t per ratio r (K,) and horizon H, and its delta-method standard error, each (K, len(H))."""
+    r = ratio[:, None]
+    t = np.arange(horizons.max(), dtype=float)
+    below = t[None, :] < horizons[:, None]
+    days = ((r**t)[:, None, :] * below).sum(axis=-1)
+    slope = (np.where(t > 0, t * r ** np.maximum(t - 1, 0), 0.0)[:, None, :] * below).sum(axis=-1)
+    return days, np.abs(slope) * ratio_se[:, None]
+
+
 def _table(horizons, arpu, arpu_se, days, days_se, confidence) -> pd.DataFrame:
     z = stats.norm.ppf(0.5 + confidence / 2.0)
-    ltv = arpu * days
-    se = np.sqrt(days**2 * arpu_se**2 + arpu**2 * days_se**2 + arpu_se**2 * days_se**2)
+    ltv, se, lower, upper = product_interval(arpu, arpu_se, days, days_se, z)
     return pd.DataFrame({
-        "horizon": horizons, "ltv": ltv, "lower": np.maximum(ltv - z * se, 0.0), "upper": ltv + z * se,
+        "horizon": horizons, "ltv": ltv, "lower": lower, "upper": upper,
         "ltv_se": se, "arpu": arpu, "arpu_se": arpu_se, "active_days": days, "active_days_se": days_se,
     }, columns=COLUMNS)
 
@@ -139,7 +113,18 @@ def cohort_ltv(
     variance: str = "model_averaged",
     retention: BlendedRetention | None = None,
 ) -> pd.DataFrame:
-    """LTV per horizon with its interval: moving-average ARPU x blended retention (module doc)."""
+    """LTV per horizon with its interval: moving-average ARPU x blended retention (docs/ltv_cohort.md).
+
+    ``daily_arpu[t]`` = revenue / active users on day t since install, ``access_rate[t]`` =
+    active users / cohort size (t = 0..T-1, T >= 7, ``access_rate[0]`` normally 1),
+    ``cohort_size`` a number or per-day n(t) of pooled cohorts (``pooling.combine_cohorts``
+    gives all three columns). ``arpu_weighting``: "plain" (the daily values' mean) or "active"
+    (weighted by active users). ``retention``: an already fitted ``BlendedRetention`` (e.g.
+    ``fit_many(...).blended(k)``) to skip the fit. Returns one row per horizon, ``COLUMNS``:
+    ``horizon`` (days), ``ltv``, ``lower``, ``upper`` (revenue per installed user, the currency
+    of ``daily_arpu``), ``ltv_se``, ``arpu``, ``arpu_se``, ``active_days`` (expected active days
+    per user in the horizon) and ``active_days_se``.
+    """
     a, r = _check_inputs(daily_arpu, access_rate, confidence)
     n = _cohort_sizes(cohort_size, len(r))
     h = _horizons(horizons)
@@ -160,17 +145,17 @@ def geometric_ltv(
     *,
     arpu_window: int = ARPU_WINDOW,
 ) -> pd.DataFrame:
-    """Geometric-series baseline ARPU (1 - r^H) / (1 - r), same columns as ``cohort_ltv``."""
+    """Geometric-series baseline ARPU (1 - r^H) / (1 - r), same columns as ``cohort_ltv``.
+
+    r from ``daily_retention_ratio``: ln R(t) = t ln r, least squares through the origin on the
+    cleaned access rate's positive days.
+    """
     a, r = _check_inputs(daily_arpu, access_rate, confidence)
     h = _horizons(horizons)
     arpu, arpu_se = arpu_moving_average(a, arpu_window)
     ratio, ratio_se = daily_retention_ratio(r)
-    t = np.arange(h.max(), dtype=float)
-    powers = ratio**t
-    below = t[None, :] < h[:, None]
-    days = (powers[None, :] * below).sum(axis=1)
-    slope = (np.where(t > 0, t * ratio ** np.maximum(t - 1, 0), 0.0)[None, :] * below).sum(axis=1)
-    return _table(h, arpu, arpu_se, days, np.abs(slope) * ratio_se, confidence)
+    days, days_se = geometric_active_days(np.array([ratio]), np.array([ratio_se]), h)
+    return _table(h, arpu, arpu_se, days[0], days_se[0], confidence)
 
 
 def daily_retention_ratio(access_rate) -> tuple[float, float]:

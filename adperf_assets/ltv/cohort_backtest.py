@@ -1,18 +1,9 @@
 """Back-test of the cohort LTV estimates, each scored on the day its realised value became known (no Dagster).
 
-A row is (estimator, install cohort ``c`` x segment, ``made_at_day`` m, ``horizon`` h) with m < h:
-the estimate the cohort method would have published on day ``c + m - 1`` (only data up to then:
-the segment curves pooled and fitted as of that day, the cohort's own first m days) -- the same
-``curves.segment_curves`` + ``estimates.estimate_ltv`` path as the daily ``retention_fit`` /
-``cohort_ltv`` assets -- next to the revenue per installed user the cohort realised in its first
-h days. Its ``report_date`` is the day that realised value is complete, ``c + h - 1``: every row
-is written once, and the back-test "on the history available at D" is the rows with
-``report_date`` in a trailing window up to D (``as_of``; e.g. 180 days: the 180 newest cohorts
-with 180 days realised, and the newest with 30 / 90). Both estimators ("cohort", "geometric") are
-scored. Columns: ``backtest.PREDICTION_COLUMNS`` plus ``report_date``, ``cohort_size``,
-``basis`` and ``revenue_to_date_usd``; score with ``backtest.backtest_metrics``.
-
-A run over many days fits each (segment, estimate day) curve once.
+A row is the estimate the daily assets would have published after m days of a cohort (only data
+up to then, the same ``segment_curves`` + ``estimate_ltv`` path) next to the revenue per user it
+realised in its first h days, written once, on the day that value completes.
+Docs: docs/ltv_cohort.md ("Back-test").
 """
 
 from __future__ import annotations
@@ -20,10 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from adperf_assets.ltv.activity_cube import ActivityCube
 from adperf_assets.ltv.backtest import PREDICTION_COLUMNS
-from adperf_assets.ltv.keys import BACKTEST_HORIZONS, MADE_AT_DAYS, SEGMENT_KEYS
-from adperf_assets.ltv.curves import ActivityCube, segment_curves
 from adperf_assets.ltv.estimates import estimate_ltv
+from adperf_assets.ltv.keys import BACKTEST_HORIZONS, MADE_AT_DAYS, SEGMENT_KEYS
+from adperf_assets.ltv.segment_fits import segment_curves
 
 BACKTEST_COLUMNS = ["report_date", *PREDICTION_COLUMNS, "cohort_size", "basis", "revenue_to_date_usd"]
 _DTYPES = {"report_date": "datetime64[ns]", "install_date": "datetime64[ns]", "is_emulator": bool,

@@ -1,51 +1,9 @@
 """LTV per install cohort x segment from the segment curves: the studio estimate and the geometric baseline.
 
-A cohort of ``n`` users that has been seen for ``m`` days (days 0..m-1), as of estimate day ``e``:
-
-    LTV(H) = own(H) + ratio * sum_{m <= t < H} mu(t)
-
-- ``own(H)``: revenue per user the cohort already made in days < min(m, H) (known, no error);
-- ``mu(t)``: the segment's revenue per installed user at day t (``curves.CurveSet``): pooled over
-  the trailing window's cohorts where observed, fitted retention x tail ARPU beyond;
-- ``ratio``: from 7 observed days on, the cohort's own activity relative to its segment's,
-  credibility-weighted: ``1 + w (A_c / A_s - 1)``, ``w = n / (n + credibility_users)``, where A
-  are active days per installed user over the observed days. A cohort with fewer than 7 days
-  uses its segment's curve and ARPU alone (``ratio = 1``, ``basis = "segment"``); the seed's
-  first estimate needs a week.
-- ``spend``: from 7 days on, the cohort's own revenue per active day relative to its segment's,
-  ``1 + Z (q_c - 1)`` (``q_c`` = own revenue per own active day / the segment's over the same days),
-  ``ratio`` then being the activity ratio times it. Users keep their spending level (a user who
-  bought early buys again; a campaign's users are worth more or less than its segment's average),
-  so a cohort that spent more per active day early spends more later. ``Z`` (0..1) is measured,
-  not set: ``spend_persistence`` regresses the later revenue per active day of the window's
-  cohorts on their early one (Buhlmann-Straub weights: early active days), within segments. It is
-  a per-user persistence, so it does not grow with the cohort's size and the estimates of daily
-  cohorts add up to the estimate of their sum (a month).
-
-Why not fit each cohort's own curve and ARPU: on the sample world the median cohort x segment
-has 6 users and ~0.03 purchases per active day, so its own 7-day ARPU and curve are mostly
-noise; the seed itself pools cohorts. Revenue per active user also falls with age there (buyers
-stop buying), so one late-age moving-average ARPU for all days under-estimates short horizons by
-half; the observed revenue per user by age is used wherever it exists (see the back-test).
-
-Interval (99% by default), from three independent parts of the remainder's error:
-
-- the segment's observed mu(t): se_t = cv * mu(t) / sqrt(n(t)) (cv: ``user_revenue_cv``), summed
-  over days as if fully correlated (wide rather than narrow);
-- the fitted tail (days beyond the observed ones): the seed appendix's product of independent
-  ARPU and retention errors, Var = D^2 se_A^2 + A^2 se_D^2 + se_A^2 se_D^2, with se_D the growth
-  of ``active_days_se`` over the tail (exact when the gradients of the partial sums are
-  collinear, as they nearly are for both models);
-- the cohort's own luck: its ``n`` users' revenue scatters around the expectation with
-  sd = cv * remainder / sqrt(n) -- the part that dominates for small cohorts.
-
-The parts are scaled by the activity ratio and by the spend ratio where it is above 1 (a
-low one lowers the estimate, not its uncertainty). The lower end is the normal one floored at
-the revenue already made; the upper end is the larger of the normal one and that of a lognormal
-remainder with the same mean and sd: revenue is right-skewed, and the cohorts the normal
-interval missed all realised more than its upper end (back-test). The geometric baseline is the seed's old
-method on the same segment curve: ``ARPU (1 - r^H) / (1 - r)``, r the daily retention ratio,
-with ``cohort.geometric_ltv``'s interval (ARPU and ratio errors only), no revenue to date.
+A cohort's revenue to date plus its segment's revenue per user for the days it has not seen yet,
+scaled by its own activity and spending relative to its segment's, with a 99% interval; what the
+``cohort_ltv`` asset publishes and the back-test scores.
+Derivation: docs/ltv_cohort.md ("Cohort estimate", "Interval").
 """
 
 from __future__ import annotations
@@ -54,9 +12,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from adperf_assets.ltv.access_rate import MIN_DAYS
+from adperf_assets.ltv.activity_cube import ActivityCube, _day_index
+from adperf_assets.ltv.cohort import geometric_active_days, product_interval, product_variance
+from adperf_assets.ltv.curve_set import CurveSet
 from adperf_assets.ltv.keys import HORIZONS, SEGMENT_KEYS
-from adperf_assets.ltv.curves import ActivityCube, CurveSet, _day_index
-from adperf_assets.ltv.retention import MIN_DAYS
 
 CREDIBILITY_USERS = 50.0
 MIN_FOLLOWED_COHORTS = 28  # install days of cohorts spend_persistence needs (a month), else Z = 0
@@ -155,7 +115,7 @@ def estimate_ltv(
     credibility_users: float = CREDIBILITY_USERS,
     geometric: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """LTV rows (``ESTIMATE_COLUMNS``) for each request (module docstring).
+    """LTV rows (``ESTIMATE_COLUMNS``) for each request (docs/ltv_cohort.md).
 
     ``requests``: report_date (the estimate day e), install_date, the segment keys. The cohort's
     own days come from ``cube`` (known through e); the segment's from the curve of (e, segment).
@@ -245,7 +205,7 @@ def estimate_ltv(
             se_D = np.where(~has_tail, 0.0, np.where(np.isinf(se_hi) | np.isinf(se_lo), np.inf,
                                                      np.maximum(se_hi - se_lo, 0.0)))
         with np.errstate(invalid="ignore"):
-            var_tail = D**2 * se_A**2 + A**2 * se_D**2 + se_A**2 * se_D**2
+            var_tail = product_variance(A, se_A, D, se_D)
             sd_own = np.where(rem > 0, cv * rem / np.sqrt(n_c), 0.0)
             se_emp = np.where(rem > 0, se_emp, 0.0)
             # a low spend ratio lowers the estimate, not its uncertainty: users who have not bought yet may
@@ -266,17 +226,13 @@ def estimate_ltv(
             "revenue_to_date_usd": own, "activity_ratio": activity, "spend_ratio": spend,
         }))
         if geometric:
-            r, se_r = curves.geometric_ratio[k_geo], curves.geometric_ratio_se[k_geo]
-            t = np.arange(h, dtype=float)[None, :]
-            powers = r[:, None] ** t
-            days = powers.sum(axis=1)[k_inv]
-            slope = (np.where(t > 0, t * r[:, None] ** np.maximum(t - 1, 0), 0.0)).sum(axis=1)
-            se_days = (np.abs(slope) * se_r)[k_inv]
-            g = A * days
-            g_se = np.sqrt(days**2 * se_A**2 + A**2 * se_days**2 + se_A**2 * se_days**2)
+            # one horizon at a time: the sums over days run over exactly h days
+            days, se_days = geometric_active_days(curves.geometric_ratio[k_geo], curves.geometric_ratio_se[k_geo],
+                                                  np.array([h]))
+            g, g_se, g_lower, g_upper = product_interval(A, se_A, days[k_inv, 0], se_days[k_inv, 0], z)
             frames.append(pd.DataFrame({
                 "row": np.arange(len(req)), "horizon": h, "estimator": "geometric", "ltv_per_user_usd": g,
-                "lower_usd": np.maximum(g - z * g_se, 0.0), "upper_usd": g + z * g_se, "se_usd": g_se,
+                "lower_usd": g_lower, "upper_usd": g_upper, "se_usd": g_se,
                 "observed_days": m, "basis": "segment", "revenue_to_date_usd": own, "activity_ratio": 1.0,
                 "spend_ratio": 1.0,
             }))

@@ -1,10 +1,8 @@
 """Logins per user per report day from the login logs, aggregated by SQL over the Parquet files (DuckDB).
 
 A report day in the report's time zone spans parts of two UTC days, so it reads two daily UTC
-files; a login belongs to the report day its instant falls in (``report_days``: report_date,
-start_utc, end_utc, naive UTC -- ``normalize.payments.report_day_bounds``). DuckDB streams the
-files and holds only the (report day, user) groups, under ``memory_limit``. ``event_time`` may
-be TIMESTAMP (UTC) or TIMESTAMPTZ; the session time zone is UTC so both read as UTC.
+files; DuckDB streams them and holds only the (report day, user) groups, under ``memory_limit``.
+Docs: docs/ltv_cohort.md ("User activity").
 """
 
 from __future__ import annotations
@@ -34,7 +32,12 @@ ORDER BY d.report_date, e.user_id
 
 def daily_logins(files: list[str], report_days: pd.DataFrame, *, memory_limit: str = "1GB",
                  threads: int = 2) -> pd.DataFrame:
-    """``LOGIN_COLUMNS`` rows for the report days, read from ``files`` (all must exist)."""
+    """``LOGIN_COLUMNS`` rows for the report days, read from ``files`` (all must exist).
+
+    A login belongs to the report day its instant falls in. ``report_days``: report_date,
+    start_utc, end_utc, naive UTC (``normalize.payments.report_day_bounds``). ``event_time`` may
+    be TIMESTAMP (UTC) or TIMESTAMPTZ; the session time zone is UTC so both read as UTC.
+    """
     if not files:
         raise ValueError("no login log files to read")
     con = duckdb.connect()
