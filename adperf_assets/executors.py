@@ -1,15 +1,6 @@
 """Which executor runs the steps of a run, chosen by ``ADPERF_EXECUTOR`` (configuration, not code).
 
-- ``multiprocess`` (default): every step in its own process on the run's machine
-  (``ADPERF_MAX_CONCURRENT`` caps how many at once; 0 = one per CPU);
-- ``in_process``: all steps in the run process (small machines, debugging);
-- ``celery``: steps are Celery tasks picked up by ``dagster-celery`` workers on any machine,
-  configured by ``deploy/dagster-celery.yaml`` (``ADPERF_CELERY_CONFIG`` names another file);
-- ``k8s``: every step is a Kubernetes Job (with the K8sRunLauncher of ``deploy/dagster-k8s.yaml``,
-  whose image, namespace and secrets it inherits); ``ADPERF_K8S_MAX_CONCURRENT`` caps the pods per run.
-
-``dagster-celery`` and ``dagster-k8s`` come with the ``production`` extra.
-"""
+More: docs/dagster_layer.md."""
 
 from __future__ import annotations
 

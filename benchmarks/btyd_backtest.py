@@ -37,6 +37,7 @@ logging.getLogger("dagster").setLevel(logging.WARNING)  # the figures, not the r
 from adperf_assets.defs.attribution import assets as attribution  # noqa: E402
 from adperf_assets.defs.fx import assets as fx  # noqa: E402
 from adperf_assets.defs.ltv import btyd_assets as btyd  # noqa: E402
+from adperf_assets.defs.ltv import activity_assets as activity  # noqa: E402
 from adperf_assets.defs.ltv import cohort_assets as ltv  # noqa: E402
 from adperf_assets.defs.revenue import assets as revenue  # noqa: E402
 from adperf_assets.ltv.backtest import SEGMENT_KEYS  # noqa: E402
@@ -44,7 +45,7 @@ from adperf_assets.defs.resources import DUCKDB_SCHEMA, build_resources  # noqa:
 from adperf_assets.settings import load_settings  # noqa: E402
 
 ALL = [fx.fx_rates, revenue.payments_snapshot, attribution.installs, attribution.user_segments,
-       revenue.match_sessions, revenue.behavior_value, ltv.user_activity, ltv.cohort_activity, ltv.retention_fit,
+       revenue.match_sessions, revenue.behavior_value, activity.user_activity, activity.cohort_activity, ltv.retention_fit,
        ltv.cohort_ltv, ltv.cohort_ltv_backtest, btyd.user_rfm, btyd.user_ltv, btyd.ltv_backtest, btyd.ltv_estimates]
 
 
@@ -80,7 +81,7 @@ def main() -> None:
     if not args.skip_upstream:
         run([fx.fx_rates, revenue.payments_snapshot, attribution.installs, attribution.user_segments],
             str(first), str(last), s)
-        run([revenue.match_sessions, revenue.behavior_value, ltv.user_activity, ltv.cohort_activity],
+        run([revenue.match_sessions, revenue.behavior_value, activity.user_activity, activity.cohort_activity],
             str(first), str(last), s)
         # the cohort method's curves only on the last day; its back-test rows (partition = the day a
         # cohort's realised revenue completes) over the trailing window ltv_backtest scores

@@ -51,6 +51,7 @@ def main() -> None:
     import duckdb
     import pandas as pd
 
+    from adperf_assets.defs.ltv import activity_assets as activity
     from adperf_assets.defs.ltv import cohort_assets as ltv
     from adperf_assets.defs.attribution.assets import installs, user_segments
     from adperf_assets.defs.fx.assets import fx_rates
@@ -77,7 +78,7 @@ def main() -> None:
     last = min(world.last_day(), date.today() - timedelta(days=1))
     day = date.fromisoformat(args.day) if args.day else last
     everything = [fx_rates, payments_snapshot, match_sessions, installs, user_segments, behavior_value,
-                  ltv.user_activity, ltv.cohort_activity, ltv.cohort_ltv_backtest]
+                  activity.user_activity, activity.cohort_activity, ltv.cohort_ltv_backtest]
     db = s.duckdb_path
 
     def tables() -> set[str]:
@@ -105,7 +106,7 @@ def main() -> None:
 
     have = tables()
     for group in ([fx_rates], [payments_snapshot], [match_sessions], [installs], [user_segments], [behavior_value],
-                  [ltv.user_activity], [ltv.cohort_activity]):
+                  [activity.user_activity], [activity.cohort_activity]):
         name = group[0].key.path[-1]
         if name in have and not args.rematerialize:
             continue

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from adperf_assets.defs.ltv import activity_assets as activity
 from adperf_assets.defs.ltv import cohort_assets as ltv
 from adperf_assets.defs.attribution.assets import installs, user_segments
 from adperf_assets.defs.fx.assets import fx_rates
@@ -31,7 +32,7 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 FIRST, DAY = "2025-06-01", "2025-06-21"  # the small world runs to 2025-08-14; 3 weeks keep the runs short
 UPSTREAM = [fx_rates, payments_snapshot, match_sessions, behavior_value, installs, user_segments]
-ACTIVITY = [ltv.user_activity, ltv.cohort_activity]
+ACTIVITY = [activity.user_activity, activity.cohort_activity]
 DAILY = [ltv.retention_fit, ltv.cohort_ltv, ltv.cohort_ltv_backtest]
 CHECKS = [ltv_checks.cohort_activity_counts_possible, ltv_checks.retention_fit_is_a_survival_curve,
           ltv_checks.cohort_ltv_interval_contains_estimate, ltv_checks.cohort_ltv_backtest_coverage]

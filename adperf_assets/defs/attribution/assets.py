@@ -1,20 +1,7 @@
 """Attribution: which ad (or none) brought each app user, and the user's segment keys.
 
-``installs`` reads one MMP export (AppsFlyer by default, or Adjust: run config ``mmp``) and the
-app database's ``users``, and applies the rules of :mod:`adperf_assets.normalize.attribution`
-(a user counts once, at first install; later rows neither add a user nor move them to another
-ad unless ``reattribution="last"``; organic users stay organic; app users without an MMP row
-are ``unattributed`` and listed). A run over several days (a backfill) reads each export once
-for the whole range plus the look-back — AppsFlyer's Pull API allows only a few raw-data calls
-per report per day.
+More: docs/dagster_layer.md."""
 
-First-install evidence: the app database's ``users.created_at`` (a user's MMP row is their
-install if it comes no later than sign-up + ``signup_tolerance_minutes``) and the MMP rows of the
-``lookback_days`` before the window (a user already seen there is not new). Look-back cost is
-bounded: one read of ``lookback_days`` of rows per run, whatever the history.
-"""
-
-from datetime import timedelta
 
 import dagster as dg
 import pandas as pd
@@ -32,6 +19,7 @@ from adperf_assets.defs.revenue.app_db import AppDatabase
 from adperf_assets.defs.attribution.mmp import MmpInstallsSource, app_users
 from adperf_assets.defs.attribution.schemas import InstallsFrame, UserSegmentsFrame
 from adperf_assets.settings import current_settings
+from adperf_assets.defs.common.metadata import OWNERS, table_md
 
 SEGMENT_COLUMNS = ["install_date", "user_id", "platform", "attribution", "network", "country", "is_emulator"]
 
@@ -54,10 +42,6 @@ def _utc_window(context: dg.AssetExecutionContext) -> tuple[pd.Timestamp, pd.Tim
             pd.Timestamp(w.end).tz_convert("UTC").tz_localize(None))
 
 
-def _md(df: pd.DataFrame, n: int = 12) -> dg.MetadataValue:
-    return dg.MetadataValue.md(df.head(n).to_markdown(index=False) if len(df) else "_no rows_")
-
-
 @dg.asset(
     group_name="attribution",
     partitions_def=daily_partitions,
@@ -65,7 +49,7 @@ def _md(df: pd.DataFrame, n: int = 12) -> dg.MetadataValue:
     dagster_type=InstallsFrame,
     metadata={"partition_expr": "install_date"},
     kinds={"pandas", "duckdb"},
-    owners=["team:marketing-data"],
+    owners=OWNERS,
 )
 def installs(
     context: dg.AssetExecutionContext,
@@ -124,8 +108,8 @@ def installs(
         "rows_of_earlier_users": rep.rows_of_earlier_users,
         "late_mmp_users": rep.late_mmp_users,
         "users_not_in_app_db": rep.users_not_in_app_db,
-        "by_network": _md(by_network, 30),
-        "preview": _md(table),
+        "by_network": table_md(by_network, 30),
+        "preview": table_md(table),
     })
 
 
@@ -136,7 +120,7 @@ def installs(
     dagster_type=UserSegmentsFrame,
     metadata={"partition_expr": "install_date"},
     kinds={"pandas", "duckdb"},
-    owners=["team:marketing-data"],
+    owners=OWNERS,
 )
 def user_segments(context: dg.AssetExecutionContext, installs: pd.DataFrame, app_db: AppDatabase) -> dg.Output[pd.DataFrame]:
     """Per user the segment keys LTV and the report use — platform, paid/organic/unattributed,
@@ -158,7 +142,7 @@ def user_segments(context: dg.AssetExecutionContext, installs: pd.DataFrame, app
         "dagster/row_count": len(out),
         "emulators": int(out["is_emulator"].sum()),
         "users_without_device": no_device,
-        "emulator_markers": _md(reasons),
-        "segments": _md(segs, 40),
-        "preview": _md(out),
+        "emulator_markers": table_md(reasons),
+        "segments": table_md(segs, 40),
+        "preview": table_md(out),
     })

@@ -14,17 +14,13 @@ import pandas as pd
 from adperf_assets.defs.attribution.assets import installs
 from adperf_assets.normalize.installs_vs_spend import installs_vs_network, unknown_ads
 from adperf_assets.partitions import daily_partitions
-from adperf_assets.defs.common.metadata import rows_check_result
+from adperf_assets.defs.common.metadata import rows_check_result, table_md
 from adperf_assets.defs.attribution.assets import user_segments
 
 #: An install time later than now + this is "in the future" (clock skew allowance).
 FUTURE_SKEW = timedelta(minutes=5)
 #: Warn when more than this share of a window's users are unattributed.
 UNATTRIBUTED_WARN_SHARE = 0.05
-
-
-def _md(df: pd.DataFrame, n: int = 10) -> dg.MetadataValue:
-    return dg.MetadataValue.md(df.head(n).to_markdown(index=False) if len(df) else "_none_")
 
 
 @dg.asset_check(asset=installs, blocking=True, partitions_def=daily_partitions,
@@ -34,7 +30,7 @@ def installs_user_ids_unique(installs: pd.DataFrame) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=dup.empty,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"duplicate_users": int(dup["user_id"].nunique()), "rows": _md(dup)},
+        metadata={"duplicate_users": int(dup["user_id"].nunique()), "rows": table_md(dup)},
     )
 
 
@@ -46,7 +42,7 @@ def installs_not_in_future(installs: pd.DataFrame) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=bad.empty,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"future_installs": len(bad), "checked_at_utc": str(now.replace(microsecond=0)), "rows": _md(bad)},
+        metadata={"future_installs": len(bad), "checked_at_utc": str(now.replace(microsecond=0)), "rows": table_md(bad)},
     )
 
 
@@ -90,8 +86,8 @@ def installs_ad_ids_known_in_spend(installs: pd.DataFrame, ad_spend: pd.DataFram
         passed=u.share <= UNKNOWN_AD_WARN_SHARE,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"share": float(u.share), "threshold": UNKNOWN_AD_WARN_SHARE, "paid_installs": u.paid_installs,
-                  "unknown_installs": int(u.unknown["installs"].sum()), "unknown_ads": _md(u.unknown, 20),
-                  "networks_without_spend": _md(u.networks_without_spend)},
+                  "unknown_installs": int(u.unknown["installs"].sum()), "unknown_ads": table_md(u.unknown, 20),
+                  "networks_without_spend": table_md(u.networks_without_spend)},
     )
 
 
@@ -110,7 +106,7 @@ def installs_match_network_installs(installs: pd.DataFrame, ad_spend: pd.DataFra
         metadata={"ad_days": len(cmp), "flagged_ad_days": len(flagged), "mmp_installs": mmp,
                   "network_installs": net, "network_over_mmp": float(net / mmp) if mmp else 0.0,
                   "max_ratio": INSTALLS_MAX_RATIO, "min_installs": INSTALLS_MIN_FOR_RATIO,
-                  "flagged": _md(flagged, 20)},
+                  "flagged": table_md(flagged, 20)},
     )
 
 

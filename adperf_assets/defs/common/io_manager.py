@@ -1,19 +1,6 @@
 """The DuckDB IO manager of every table: empty partitions, schema changes, columns matched by name.
 
-Three things the stock ``DuckDBPandasIOManager`` does not do, each of which broke a real run:
-
-- an empty first partition (a day without spend) creates the table; the stock handler skips the
-  write and every downstream load then fails with "table does not exist". Empty ``object``
-  columns are created as VARCHAR (they would become DuckDB's untyped "NULL" columns);
-- a column the asset writes now and the stored table lacks (a new release of the asset) is added
-  (NULL in the partitions written before, which a backfill refreshes); a stored column the asset
-  no longer writes gets NULL in new rows; both are logged. The stock handler fails with "table
-  has 45 columns but 47 values were supplied";
-- rows are inserted BY NAME, so a reordered column cannot land in its neighbour's place.
-
-The partition's old rows are deleted first by the IO manager, so re-running a day replaces it and
-a day that became empty is stored as empty.
-"""
+More: docs/dagster_layer.md."""
 
 from __future__ import annotations
 

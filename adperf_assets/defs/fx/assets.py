@@ -8,6 +8,7 @@ from adperf_assets.partitions import daily_partitions, single_run, window_days
 from adperf_assets.defs.fx.resources import FxRatesSource
 from adperf_assets.defs.fx.schemas import FxRatesFrame
 from adperf_assets.settings import current_settings
+from adperf_assets.defs.common.metadata import OWNERS
 
 
 @dg.asset(
@@ -18,7 +19,7 @@ from adperf_assets.settings import current_settings
     dagster_type=FxRatesFrame,
     metadata={"partition_expr": "report_date"},
     kinds={"pandas", "duckdb"},
-    owners=["team:marketing-data"],
+    owners=OWNERS,
 )
 def fx_rates(context: dg.AssetExecutionContext, fx: FxRatesSource) -> dg.Output[pd.DataFrame]:
     """Rate of every published currency valid on the report day: that day's ECB rate, or the last

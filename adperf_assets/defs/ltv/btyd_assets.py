@@ -1,41 +1,6 @@
 """Per-user LTV (BG/NBD x Gamma-Gamma), its back-test against the cohort method, and the estimate the report uses.
 
-Daily, in the report time zone, every asset single-run over any window of days:
-
-- ``user_rfm``: per user installed in the trailing 365 days, lifetimes' recency/frequency/
-  monetary summary as of the day (``ltv.btyd_ltv.user_rfm_frame``), with the segment keys.
-- ``user_ltv`` (one computation, three tables): the day's BTYD fits -- per segment with at least
-  ``min_repeat_buyers`` repeat buyers, the pooled fit for the others -- and
-  ``user_ltv`` per user expected revenue within 30/90/180/365 days since install,
-  ``btyd_cohort_ltv`` the same per cohort x segment (sum, per user, 99% prediction interval) and
-  ``btyd_ltv_predictions`` the cohorts seen for 7, 14 or 30 days that day (before the horizon):
-  the BTYD back-test's predictions, each fitted on the data of its day.
-- ``ltv_backtest``: those predictions vs the revenue each cohort realised, next to the cohort
-  method's and the geometric baseline's (``cohort_ltv_backtest``), on the same cohorts: MAPE,
-  bias, WAPE and interval coverage per estimator x segment x made_at_day x horizon, on
-  install-month cohorts and on daily ones.
-- ``ltv_estimates``: per cohort x segment x horizon the estimator (cohort or BTYD) with the lower
-  back-tested MAPE for that segment and horizon (``ltv.selection``).
-
-Segments: the BTYD pair is fitted per segment with at least ``min_repeat_buyers`` (default 100)
-repeat buyers in the 365-day window; the other segments share one fit pooled over every user
-(on the default sample world: emulators, unityads, unattributed and the smaller iOS networks).
-Intervals: 99%, for the revenue the cohort will realise (parameter covariance by the delta
-method plus the users' own purchase noise, ``ltv.btyd_ltv``).
-
-Measured on the default sample world (``benchmarks/btyd_backtest.py``, as of 2026-11-25, install-month
-cohorts, all segments pooled): 180-day MAPE from 7 / 14 / 30 days BTYD 12.7% / 11.3% / 11.5% (bias
-+10-11%), cohort method 10.8% / 10.8% / 10.7%, geometric baseline 79% / 86% / 70%; per segment the
-cohort method wins most 180-day cells and BTYD many 30/90-day ones, hence the choice per segment and
-horizon. BTYD's 99% interval covered 97-99% of daily cohort x segment cells. ``user_ltv`` costs ~0.6 s
-a day on 52k users (7 fits; 30 days of 2026-05 in one run: 16.7 s, of which the fits ~7 s and reading /
-writing 1.5M user rows most of the rest).
-
-Memory: ``user_rfm`` / ``user_ltv`` hold one row per user of the window per day, so a single-run
-backfill over many days holds days x users rows (543 days of the default world: 19M rows; the
-``user_ltv`` run then needed more than 18 GB and was killed); 120-day runs peak at ~5.5 GB.
-Backfill long ranges in chunks of a few months.
-"""
+More: docs/dagster_layer.md."""
 
 import time
 
@@ -66,6 +31,7 @@ from adperf_assets.ltv.btyd_ltv import (
 from adperf_assets.ltv.selection import CANDIDATE_COLUMNS, choose_estimates
 from adperf_assets.partitions import daily_partitions, single_run, trailing, window_days
 from adperf_assets.defs.common.schema_types import empty_frame
+from adperf_assets.defs.common.metadata import OWNERS, days_label, figure_md, table_md
 from adperf_assets.defs.ltv.btyd_schemas import (
     BtydCohortLtvFrame,
     BtydPredictionsFrame,
@@ -76,17 +42,7 @@ from adperf_assets.defs.ltv.btyd_schemas import (
 )
 
 GROUP = "ltv"
-OWNERS = ["team:marketing-data"]
 KINDS = {"pandas", "duckdb"}
-
-
-def _md(df: pd.DataFrame, n: int = 12) -> dg.MetadataValue:
-    return dg.MetadataValue.md(df.head(n).to_markdown(index=False) if len(df) else "_no rows_")
-
-
-def _label(days: list[pd.Timestamp]) -> str:
-    first, last = days[0].date(), days[-1].date()
-    return str(first) if first == last else f"{first}..{last}"
 
 
 # One row per user per day: a whole-history single run (543 days) held 19M rows and ran out of memory
@@ -140,15 +96,15 @@ def user_rfm(
     out["report_date"] = out["report_date"].astype("datetime64[ns]")
     out["install_date"] = out["install_date"].astype("datetime64[ns]")
     s = pd.DataFrame(per_day)
-    context.log.info(f"user_rfm {_label(days)}: {len(out)} user-days, window {WINDOW_DAYS} days, "
+    context.log.info(f"user_rfm {days_label(days)}: {len(out)} user-days, window {WINDOW_DAYS} days, "
                      f"{time.perf_counter() - t0:.1f}s")
     return dg.Output(out, metadata={
         "dagster/row_count": len(out),
         "window_days": WINDOW_DAYS,
         "days": len(days),
-        "per_day": _md(s, 40),
+        "per_day": table_md(s, 40),
         "seconds": round(time.perf_counter() - t0, 2),
-        "preview": _md(out.sort_values("frequency", ascending=False)),
+        "preview": table_md(out.sort_values("frequency", ascending=False)),
     })
 
 
@@ -210,7 +166,7 @@ def user_ltv(context: dg.AssetExecutionContext, config: UserLtvConfig, user_rfm:
     last_fits = fits_table[fits_table["report_date"] == fits_table["report_date"].max()] if len(fits_table) else fits_table
     last_params = params[params["report_date"] == params["report_date"].max()] if len(params) else params
     seconds = round(time.perf_counter() - t0, 2)
-    label = _label(days)
+    label = days_label(days)
     context.log.info(f"user_ltv {label}: {len(user_out)} user rows, {len(cohort_out)} cohort rows, "
                      f"{len(pred_out)} back-test predictions in {seconds}s")
     by_horizon = (cohort_out.groupby("horizon")[["cohort_size", "realised_usd", "expected_usd", "ltv_usd"]].sum()
@@ -222,23 +178,23 @@ def user_ltv(context: dg.AssetExecutionContext, config: UserLtvConfig, user_rfm:
             **common,
             "dagster/row_count": len(user_out),
             "users_without_fit": int((user_out["model"] == "none").sum()) if len(user_out) else 0,
-            "fits_last_day": _md(last_fits, 40),
-            "parameters_last_day": _md(last_params.round(4), 40),
-            "preview": _md(user_out.sort_values(f"ltv_{HORIZONS[-1]}d_usd", ascending=False)),
+            "fits_last_day": table_md(last_fits, 40),
+            "parameters_last_day": table_md(last_params.round(4), 40),
+            "preview": table_md(user_out.sort_values(f"ltv_{HORIZONS[-1]}d_usd", ascending=False)),
         })
     if "btyd_cohort_ltv" in selected:
         yield dg.Output(cohort_out, output_name="btyd_cohort_ltv", metadata={
             **common,
             "dagster/row_count": len(cohort_out),
             "interval": "99% prediction interval of the revenue still ahead: parameter covariance (delta method) + the users' own purchase noise, log-normal",
-            "totals_by_horizon": _md(by_horizon, 10),
-            "preview": _md(cohort_out),
+            "totals_by_horizon": table_md(by_horizon, 10),
+            "preview": table_md(cohort_out),
         })
     if "btyd_ltv_predictions" in selected:
         yield dg.Output(pred_out, output_name="btyd_ltv_predictions", metadata={
             **common,
             "dagster/row_count": len(pred_out),
-            "preview": _md(pred_out, 20),
+            "preview": table_md(pred_out, 20),
         })
 
 
@@ -250,19 +206,7 @@ BACKTEST_DAYS = BACKTEST_METRICS_DAYS - 1 + max(BACKTEST_HORIZONS)  # 359
 MIN_POOLED_COHORTS = 4  # install months with realised revenue a segment needs before its MAPE is trusted
 
 
-def _png_md(fig) -> dg.MetadataValue:
-    import base64
-    import io
-
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return dg.MetadataValue.md(f"![back-test](data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()})")
-
-
-def backtest_plot(overall: pd.DataFrame) -> dg.MetadataValue:
+def estimators_backtest_plot(overall: pd.DataFrame) -> dg.MetadataValue:
     """MAPE and interval coverage per horizon, one line per estimator x made_at_day."""
     import matplotlib
 
@@ -278,7 +222,7 @@ def backtest_plot(overall: pd.DataFrame) -> dg.MetadataValue:
     axes[0].set(title="MAPE of revenue per user (cohort x segment)", xlabel="horizon (days)", ylabel="%")
     axes[1].set(title="99% interval covers realised", xlabel="horizon (days)", ylabel="% of cohorts", ylim=(0, 105))
     axes[0].legend(fontsize=7)
-    return _png_md(fig)
+    return figure_md(fig, "back-test")
 
 
 @dg.asset(
@@ -335,7 +279,7 @@ def ltv_backtest(
         last_rows = rows.iloc[last.kept].reset_index(drop=True)
     out = table[LtvBacktestFrame.column_names] if len(table) else _empty_like(LtvBacktestFrame)
     out["report_date"] = out["report_date"].astype("datetime64[ns]")
-    metadata = {"window": _label(days), "backtest_days": BACKTEST_DAYS,
+    metadata = {"window": days_label(days), "backtest_days": BACKTEST_DAYS,
                 "dagster/row_count": len(out), "seconds": round(time.perf_counter() - t0, 2)}
     if last_rows is not None:
         monthly = pool_cohorts(last_rows, "MS")
@@ -345,12 +289,12 @@ def ltv_backtest(
             "cohorts_last_day": int(last_rows[["install_date", *SEGMENT_KEYS]].drop_duplicates().shape[0]),
             "rows_without_counterpart_last_day": str(info_last.dropped or "none"),
             "realised_max_abs_diff_usd_last_day": round(info_last.realised_max_abs_diff, 9),
-            "all_segments_monthly_cohorts": _md(overall.round(4), 40),
-            "per_segment_monthly_cohorts": _md(seg.drop(columns=["report_date"]).round(4), 300),
-            "daily_cohort_x_segment": _md(backtest_metrics(last_rows, by=OVERALL).round(4), 40),
-            "plot": backtest_plot(backtest_metrics(monthly, by=OVERALL)),
+            "all_segments_monthly_cohorts": table_md(overall.round(4), 40),
+            "per_segment_monthly_cohorts": table_md(seg.drop(columns=["report_date"]).round(4), 300),
+            "daily_cohort_x_segment": table_md(backtest_metrics(last_rows, by=OVERALL).round(4), 40),
+            "plot": estimators_backtest_plot(backtest_metrics(monthly, by=OVERALL)),
         })
-    context.log.info(f"ltv_backtest {_label(days)}: {len(out)} metric rows in {metadata['seconds']}s")
+    context.log.info(f"ltv_backtest {days_label(days)}: {len(out)} metric rows in {metadata['seconds']}s")
     return dg.Output(out, metadata=metadata)
 
 
@@ -407,14 +351,14 @@ def ltv_estimates(
         backtest_mape=("backtest_mape", "first"), other_mape=("other_mape", "first")).reset_index()
         if len(last) else pd.DataFrame())
     seconds = round(time.perf_counter() - t0, 2)
-    context.log.info(f"ltv_estimates {_label(days)}: {len(out)} rows in {seconds}s")
+    context.log.info(f"ltv_estimates {days_label(days)}: {len(out)} rows in {seconds}s")
     return dg.Output(out, metadata={
         "dagster/row_count": len(out),
-        "window": _label(days),
+        "window": days_label(days),
         "seconds": seconds,
         "btyd_share_last_day": float(round((last["estimator"] == "btyd").mean(), 4)) if len(last) else 0.0,
-        "choices_last_day": _md(chosen.round(4), 200),
-        "preview": _md(last),
+        "choices_last_day": table_md(chosen.round(4), 200),
+        "preview": table_md(last),
     })
 
 

@@ -1,22 +1,6 @@
 """Checks on the BTYD tables and on the LTV estimate the report uses.
 
-Blocking (ERROR; the report does not run on a bad day):
-
-- ``user_rfm_is_a_valid_summary``: one row per user and day; lifetimes' convention holds
-  (recency <= T, recency 0 without repeat purchases, monetary value > 0 with them);
-- ``user_ltv_is_ordered``: where a model was fitted, every LTV is finite, non-negative parts
-  (realised + expected), and 30 <= 90 <= 180 <= 365 days;
-- ``ltv_estimates_one_per_cell``: one estimate per report day x cohort x segment x horizon, with
-  a finite value inside its interval.
-
-Not blocking (WARN): ``user_ltv_has_a_fit`` -- users without any BTYD fit (too few repeat buyers
-in the whole window, or no convergence) get no BTYD estimate; ``ltv_estimates`` then uses the
-cohort method for them.
-
-The per-user checks read the day range's rows with SQL, only the columns they test (and, for
-``user_ltv_is_ordered``, only fitted users): loading every column of 30 days x 52k users through
-the IO manager took ~2 s per check; the tests on the rows are the same pandas code as before.
-"""
+More: docs/dagster_layer.md."""
 
 import dagster as dg
 import numpy as np
@@ -27,8 +11,7 @@ from adperf_assets.defs.ltv.btyd_assets import ltv_estimates, user_rfm
 from adperf_assets.ltv.btyd_ltv import HORIZONS, NO_FIT, SEGMENT_KEYS, ltv_column
 from adperf_assets.partitions import daily_partitions, window_days
 from adperf_assets.defs.resources import DUCKDB_SCHEMA
-
-MAX_LISTED = 20
+from adperf_assets.defs.common.metadata import table_md
 
 
 def _read(duckdb: DuckDBResource, context, table: str, columns: list[str], where: str = "true") -> pd.DataFrame:
@@ -39,14 +22,6 @@ def _read(duckdb: DuckDBResource, context, table: str, columns: list[str], where
         return con.execute(f"select {cols} from {DUCKDB_SCHEMA}.{table} where report_date >= ? and report_date < ? "
                            f"and ({where})",
                            [days[0].to_pydatetime(), (days[-1] + pd.Timedelta(days=1)).to_pydatetime()]).df()
-
-
-def _rows_md(rows: pd.DataFrame) -> dg.MetadataValue:
-    shown = rows.head(MAX_LISTED).copy()
-    for c in shown.columns:
-        if pd.api.types.is_datetime64_any_dtype(shown[c]):
-            shown[c] = shown[c].dt.date
-    return dg.MetadataValue.md(shown.to_markdown(index=False) if len(rows) else "_none_")
 
 
 @dg.asset_check(asset=user_rfm, partitions_def=daily_partitions, blocking=True,
@@ -64,7 +39,7 @@ def user_rfm_is_a_valid_summary(context: dg.AssetCheckExecutionContext, duckdb: 
         description=None if dup.empty and bad.empty else
         f"{len(dup)} duplicated user-day row(s), {len(bad)} row(s) breaking lifetimes' convention",
         metadata={"rows_checked": len(user_rfm), "duplicated_rows": len(dup), "invalid_rows": len(bad),
-                  "invalid": _rows_md(bad[cols]), "duplicated": _rows_md(dup[cols])})
+                  "invalid": table_md(bad[cols]), "duplicated": table_md(dup[cols])})
 
 
 @dg.asset_check(asset=dg.AssetKey("user_ltv"), partitions_def=daily_partitions, blocking=True,
@@ -84,7 +59,7 @@ def user_ltv_is_ordered(context: dg.AssetCheckExecutionContext, duckdb: DuckDBRe
         description=None if bad.empty else f"{len(bad)} user(s) with a non-finite, unordered or too small LTV",
         metadata={"users_checked": len(fitted), "not_finite": int(not_finite.sum()), "unordered": int(unordered.sum()),
                   "below_realised": int(below.sum()),
-                  "failing": _rows_md(bad[["report_date", "user_id", "model", *[ltv_column(h) for h in HORIZONS]]])})
+                  "failing": table_md(bad[["report_date", "user_id", "model", *[ltv_column(h) for h in HORIZONS]]])})
 
 
 @dg.asset_check(asset=dg.AssetKey("user_ltv"), partitions_def=daily_partitions, blocking=False,
@@ -97,7 +72,7 @@ def user_ltv_has_a_fit(context: dg.AssetCheckExecutionContext, duckdb: DuckDBRes
     return dg.AssetCheckResult(
         passed=none.empty, severity=dg.AssetCheckSeverity.WARN,
         description=None if none.empty else f"{len(none)} user-day(s) without a BTYD fit",
-        metadata={"users_without_fit": len(none), "days": _rows_md(per_day), "users_per_model": _rows_md(models)})
+        metadata={"users_without_fit": len(none), "days": table_md(per_day), "users_per_model": table_md(models)})
 
 
 @dg.asset_check(asset=ltv_estimates, partitions_def=daily_partitions, blocking=True,
@@ -114,5 +89,5 @@ def ltv_estimates_one_per_cell(ltv_estimates: pd.DataFrame) -> dg.AssetCheckResu
         description=None if dup.empty and bad.empty else
         f"{len(dup)} duplicated cell row(s), {len(bad)} estimate(s) not finite or outside their interval",
         metadata={"rows_checked": len(ltv_estimates), "duplicated_rows": len(dup), "invalid_rows": len(bad),
-                  "invalid": _rows_md(bad[[*keys, "estimator", "ltv_per_user_usd", "lower_usd", "upper_usd"]]),
-                  "duplicated": _rows_md(dup[[*keys, "estimator"]])})
+                  "invalid": table_md(bad[[*keys, "estimator", "ltv_per_user_usd", "lower_usd", "upper_usd"]]),
+                  "duplicated": table_md(dup[[*keys, "estimator"]])})

@@ -1,49 +1,9 @@
-"""LTV, the studio way (seed 002): cohort activity -> segment retention fits -> cohort LTV, and its back-test.
+"""Cohort LTV after the game studio's LTV post: segment retention fits (``retention_fit``), LTV per
+cohort x segment with its 99% interval (``cohort_ltv``) and its back-test (``cohort_ltv_backtest``).
+Method, defaults and measured accuracy: docs/ltv_cohort.md."""
 
-Chain (all daily, report-time-zone days, single-run backfills over any window):
 
-- ``user_activity``: logins per user per report day, DuckDB SQL over the two UTC login files
-  of each report day (``ltv/logins.py``).
-- ``cohort_activity`` (partition = activity day D): per install cohort of the trailing 365 days
-  x segment (platform, attribution, network, is_emulator from ``user_segments``), at
-  ``days_since_install = D - install_date``: cohort size, active users, logins, payers, net
-  payments (``payments_snapshot.net_usd``) and behaviour credit (``behavior_value.credited_usd``)
-  (``ltv/activity.py``). Reads 365 days of ``user_segments`` and one day of the rest: the daily
-  cost does not grow with history.
-- ``retention_fit``: per segment, the cohorts of a trailing window (run config ``window_days``,
-  default 180) combined the seed's way and fitted in one batch (``ltv/curves.py``): cleaned
-  access rate, sBG + rational, their average, revenue per user by day since install; parameters,
-  errors and a plot as metadata.
-- ``cohort_ltv``: per cohort (installed in the last 180 days) x segment, LTV per user at
-  30/90/180/365 days with the 99% interval, the cohort estimate and the geometric baseline
-  (``ltv/estimates.py``).
-- ``cohort_ltv_backtest`` (partition = the day a realised value completes): per install cohort x
-  segment whose 30/90/180-day revenue is complete that day, the estimates the cohort method and
-  the geometric baseline would have made after 7/14/30 days, beside the realised revenue per user.
-  Each row is written once; the back-test as of D is the trailing 180 days of the table (for the
-  180-day horizon: the 180 newest cohorts with 180 days realised), scored in the metadata (MAPE,
-  bias, coverage per segment; ``ltv/cohort_backtest.py``, metrics ``ltv/backtest.py``). The BTYD
-  back-test and ``ltv_estimates`` build on this table.
-
-Default fit window 180 days rather than the 90 first proposed: less of the 180-day horizon is
-extrapolated. Measured with ``benchmarks/ltv_backtest.py`` over all 366 cohorts of the default
-world with 180 days realised (MAPE of 180-day revenue per install, cohorts pooled by complete
-install month over all segments -- the unit of the seed's figure -- from 7 / 14 days): window 180:
-11.6% / 9.7%, window 90: 11.2% / 8.5%; but per segment x month 32.8% / 26.5% vs 38.9% / 34.6%,
-per day 39.4% / 32.4% vs 41.1% / 33.8%; on the Weibull world 14.8% / 11.7% vs 19.8% / 16.0%.
-
-What the figures mean (same benchmark): a daily cohort x segment of the sample app has a median of
-6 users and realises its revenue from a handful of purchases, so even its true expected revenue
-misses the realised value by ~100% (MAPE) -- ~32% for a whole day's cohort, ~6.6% for a month's.
-Judge the estimator against that floor: monthly, all segments, from 7 days the cohort method is
-11.6% off the realised 180-day revenue and 9.0% off the true expectation; the geometric baseline
-52%. The 99% interval covers the realised value for 98% of daily cohort x segments (docs/ltv_cohort.md).
-"""
-
-import glob
-import os
 import time
-from datetime import timedelta
 
 import dagster as dg
 import numpy as np
@@ -51,29 +11,21 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from adperf_assets.ltv.activity import cohort_activity as build_cohort_activity
-from adperf_assets.ltv.activity import user_days
 from adperf_assets.ltv.backtest import OVERALL, SEGMENT_KEYS, backtest_metrics, pool_cohorts
 from adperf_assets.ltv.cohort_backtest import BACKTEST_COLUMNS, as_of, empty_backtest, history_days
 from adperf_assets.ltv.cohort_backtest import cohort_backtest as run_cohort_backtest
 from adperf_assets.ltv.curves import REVENUE_SOURCES, ActivityCube, CurveSet, NotEnoughHistoryError, segment_curves
 from adperf_assets.ltv.estimates import HORIZONS, empty_estimates, estimate_ltv
-from adperf_assets.ltv.logins import daily_logins
 from adperf_assets.ltv.plots import backtest_plot, ltv_plot, retention_plot, segment_label
-from adperf_assets.normalize.payments import report_day_bounds
 from adperf_assets.partitions import daily_partitions, single_run, trailing, window_days
 from adperf_assets.defs.resources import DUCKDB_SCHEMA
-from adperf_assets.defs.revenue.event_logs import EventLogs, MissingLogError
 from adperf_assets.defs.ltv.cohort_schemas import (
-    CohortActivityFrame,
     CohortLtvBacktestFrame,
     CohortLtvFrame,
     RetentionFitFrame,
-    UserActivityFrame,
 )
-from adperf_assets.settings import current_settings
+from adperf_assets.defs.common.metadata import OWNERS, days_label, table_md
 
-OWNERS = ["team:marketing-data"]
 GROUP = "ltv"
 COHORT_WINDOW_DAYS = 365  # cohort_activity keeps cohorts this young (ages 0..364: the 365-day horizon)
 MAX_FIT_WINDOW_DAYS = 180  # retention_fit reads this many days of cohort_activity; window_days <= it
@@ -83,129 +35,6 @@ BACKTEST_METRICS_DAYS = 180  # the back-test as of D: rows completed in the trai
 # cohort_activity the back-test reads for one completion day: its horizon plus the fit window (353 days)
 BACKTEST_HISTORY_DAYS = history_days(window_days=MAX_FIT_WINDOW_DAYS)
 LOGINS_PATTERN = "logins/{day}.parquet"  # under EventLogs.root; see login_files
-
-
-def _md(df: pd.DataFrame, n: int = 12) -> dg.MetadataValue:
-    return dg.MetadataValue.md(df.head(n).to_markdown(index=False) if len(df) else "_no rows_")
-
-
-def _label(days: list[pd.Timestamp]) -> str:
-    return str(days[0].date()) if len(days) == 1 else f"{days[0].date()}..{days[-1].date()}"
-
-
-def login_files(event_logs: EventLogs, start_utc, end_utc) -> list[str]:
-    """Login log files of the UTC days that ``[start_utc, end_utc)`` overlaps; every one must exist.
-
-    The pattern is ``EventLogs.logins`` when the resource has that field, else
-    ``logins/{day}.parquet`` under its root (``{day}`` = UTC date; globs allowed).
-    """
-    pattern = getattr(event_logs, "logins", None) or LOGINS_PATTERN
-    base = f"{event_logs.root_dir().rstrip('/')}/{pattern}"
-    first = pd.Timestamp(start_utc).date()
-    last = (pd.Timestamp(end_utc) - pd.Timedelta(microseconds=1)).date()
-    files: list[str] = []
-    day = first
-    while day <= last:
-        path = base.format(day=day.isoformat())
-        if "://" in path:
-            found = [path]
-        else:
-            found = sorted(glob.glob(path)) if glob.has_magic(path) else ([path] if os.path.exists(path) else [])
-        if not found:
-            raise MissingLogError(f"no login log for UTC day {day} at {path} "
-                                  f"(needed for logins {start_utc} .. {end_utc} UTC)")
-        files.extend(found)
-        day += timedelta(days=1)
-    return files
-
-
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=daily_partitions,
-    backfill_policy=single_run,
-    dagster_type=UserActivityFrame,
-    metadata={"partition_expr": "report_date"},
-    kinds={"pandas", "duckdb", "sql"},
-    owners=OWNERS,
-)
-def user_activity(context: dg.AssetExecutionContext, event_logs: EventLogs) -> dg.Output[pd.DataFrame]:
-    """Every user who logged in on the report day (report time zone) and how often: DuckDB SQL over
-    the day's two UTC login files, memory bounded by the event_logs resource."""
-    t0 = time.perf_counter()
-    days = window_days(context)
-    bounds = report_day_bounds(days, current_settings().report_timezone)
-    files = login_files(event_logs, bounds["start_utc"].min(), bounds["end_utc"].max())
-    out = daily_logins(files, bounds, memory_limit=event_logs.duckdb_memory_limit, threads=event_logs.duckdb_threads)
-    per_day = out.groupby("report_date").agg(active_users=("user_id", "size"), logins=("logins", "sum"))
-    per_day = per_day.reindex(pd.DatetimeIndex(days, name="report_date"), fill_value=0).reset_index()
-    empty = per_day.loc[per_day["active_users"] == 0, "report_date"].dt.date.tolist()
-    if empty:
-        context.log.warning(f"user_activity: nobody logged in on {empty}")
-    seconds = time.perf_counter() - t0
-    context.log.info(f"user_activity {_label(days)}: {len(out)} user-days from {len(files)} file(s) in {seconds:.2f}s")
-    return dg.Output(out, metadata={
-        "dagster/row_count": len(out),
-        "window": _label(days),
-        "files": dg.MetadataValue.md("\n".join(f"- `{f}`" for f in files)),
-        "logins": int(out["logins"].sum()),
-        "days_without_logins": ", ".join(map(str, empty)) or "none",
-        "seconds": round(seconds, 3),
-        "per_day": _md(per_day.assign(report_date=per_day["report_date"].dt.date), 40),
-    })
-
-
-class CohortActivityConfig(dg.Config):
-    use_behavior_credit: bool = Field(
-        default=True, description="Sum behavior_value.credited_usd per cohort (credited_usd); off: the column is empty.")
-
-
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=daily_partitions,
-    backfill_policy=single_run,
-    dagster_type=CohortActivityFrame,
-    ins={"user_segments": dg.AssetIn(partition_mapping=trailing(COHORT_WINDOW_DAYS))},
-    metadata={"partition_expr": "report_date"},
-    kinds={"pandas", "duckdb"},
-    owners=OWNERS,
-)
-def cohort_activity(
-    context: dg.AssetExecutionContext,
-    config: CohortActivityConfig,
-    user_segments: pd.DataFrame,
-    user_activity: pd.DataFrame,
-    payments_snapshot: pd.DataFrame,
-    behavior_value: pd.DataFrame,
-) -> dg.Output[pd.DataFrame]:
-    """Per activity day and install cohort (trailing 365 days) x segment: cohort size, active users
-    (logged in), logins, payers, net payments and behaviour credit, at days since install."""
-    days = window_days(context)
-    credit = behavior_value[["report_date", "user_id", "credited_usd"]] if config.use_behavior_credit else None
-    per_user = user_days(user_activity, payments_snapshot, credit)
-    out, summary = build_cohort_activity(user_segments, per_user, days, COHORT_WINDOW_DAYS,
-                                         with_credit=config.use_behavior_credit)
-    if summary.unknown_users:
-        context.log.warning(f"cohort_activity {_label(days)}: {summary.unknown_users} active or paying user(s) are "
-                            "not in user_segments of the last 365 days (installed earlier, or missing from installs)")
-    if summary.activity_before_install:
-        context.log.warning(f"cohort_activity {_label(days)}: {summary.activity_before_install} user-day(s) of "
-                            "activity before the user's install date; not counted")
-    per_day = out.groupby("report_date").agg(cohorts=("install_date", "nunique"), active_users=("active_users", "sum"),
-                                             revenue_usd=("revenue_usd", "sum"), credited_usd=("credited_usd", "sum"))
-    day0 = out[out["days_since_install"] == 0]
-    first_week = out[(out["days_since_install"] > 0) & (out["days_since_install"] < 7)]
-    return dg.Output(out, metadata={
-        "dagster/row_count": len(out),
-        "window": _label(days),
-        "cohort_window_days": COHORT_WINDOW_DAYS,
-        "installs_on_the_day": int(day0["cohort_size"].sum()),
-        "day0_access_rate": float(round(day0["active_users"].sum() / max(day0["cohort_size"].sum(), 1), 4)),
-        "day1_6_access_rate": float(round(first_week["active_users"].sum() / max(first_week["cohort_size"].sum(), 1), 4)),
-        "revenue_usd": float(round(out["revenue_usd"].sum(), 2)),
-        **{k: v for k, v in summary.as_dict().items() if k not in ("days", "cohorts")},
-        "per_day": _md(per_day.reset_index().assign(report_date=lambda d: d["report_date"].dt.date).round(2), 40),
-        "preview": _md(out.assign(report_date=out["report_date"].dt.date, install_date=out["install_date"].dt.date)),
-    })
 
 
 class RetentionFitConfig(dg.Config):
@@ -251,13 +80,13 @@ def retention_fit(
         cube = ActivityCube.from_frame(cohort_activity, config.revenue, first_day=first, last_day=days[-1])
         curves, skipped = segment_curves(cube, days, config.window_days, survival_se=True)
     except NotEnoughHistoryError as exc:
-        context.log.warning(f"retention_fit {_label(days)}: {exc}; nothing to fit yet")
-        return dg.Output(CurveSet.empty_frame(), metadata={"dagster/row_count": 0, "window": _label(days),
+        context.log.warning(f"retention_fit {days_label(days)}: {exc}; nothing to fit yet")
+        return dg.Output(CurveSet.empty_frame(), metadata={"dagster/row_count": 0, "window": days_label(days),
                                                            "note": str(exc)})
     out = curves.to_frame()
     seconds = time.perf_counter() - t0
     if len(skipped):
-        context.log.warning(f"retention_fit {_label(days)}: no curve for {len(skipped)} day x segment(s): "
+        context.log.warning(f"retention_fit {days_label(days)}: no curve for {len(skipped)} day x segment(s): "
                             + "; ".join(f"{r.report_date.date()} {segment_label(r)}: {r.reason}"
                                         for r in skipped.head(10).itertuples()))
     last = out[out["report_date"] == out["report_date"].max()]
@@ -271,14 +100,14 @@ def retention_fit(
     )[["segment", "users", "curve_days", "sbg_alpha", "sbg_alpha_se", "sbg_beta", "sbg_beta_se", "sbg_converged",
        "rational_a", "rational_b", "rational_c", "rational_d", "R(1)", "R(7)", "R(30)", "R(90)", "R(180)", "days_365",
        "arpu_usd", "arpu_se_usd", "user_revenue_cv"]].sort_values("users", ascending=False)
-    context.log.info(f"retention_fit {_label(days)}: {len(curves)} curves in {seconds:.2f}s")
+    context.log.info(f"retention_fit {days_label(days)}: {len(curves)} curves in {seconds:.2f}s")
     return dg.Output(out, metadata={
         "dagster/row_count": len(out),
-        "window": _label(days),
+        "window": days_label(days),
         "window_days": config.window_days,
         "revenue_source": config.revenue,
         "curves": len(curves),
-        "segments_without_curve": _md(skipped.assign(report_date=skipped["report_date"].dt.date), 20),
+        "segments_without_curve": table_md(skipped.assign(report_date=skipped["report_date"].dt.date), 20),
         "sbg_not_converged": int((~per_seg["sbg_converged"]).sum()),
         "seconds": round(seconds, 3),
         "parameters": dg.MetadataValue.md(params.round(4).to_markdown(index=False)),
@@ -313,9 +142,9 @@ def cohort_ltv(
     t0 = time.perf_counter()
     days = window_days(context)
     if retention_fit.empty:
-        context.log.warning(f"cohort_ltv {_label(days)}: retention_fit has no curve yet (a week of activity is "
+        context.log.warning(f"cohort_ltv {days_label(days)}: retention_fit has no curve yet (a week of activity is "
                             "needed); no estimate")
-        return dg.Output(empty_estimates(), metadata={"dagster/row_count": 0, "window": _label(days),
+        return dg.Output(empty_estimates(), metadata={"dagster/row_count": 0, "window": days_label(days),
                                                       "note": "no segment curve yet"})
     curves = CurveSet.from_frame(retention_fit)
     cube = ActivityCube.from_frame(cohort_activity, curves.value_column,
@@ -337,7 +166,7 @@ def cohort_ltv(
                                    credibility_users=config.credibility_users)
     seconds = time.perf_counter() - t0
     if len(unanswered):
-        context.log.warning(f"cohort_ltv {_label(days)}: no estimate for {len(unanswered)} cohort x segment(s): "
+        context.log.warning(f"cohort_ltv {days_label(days)}: no estimate for {len(unanswered)} cohort x segment(s): "
                             + "; ".join(f"{r.install_date.date()} {segment_label(r)}: {r.reason}"
                                         for r in unanswered.head(10).itertuples()))
     last = out[out["report_date"] == out["report_date"].max()]
@@ -348,17 +177,17 @@ def cohort_ltv(
     summary = pd.DataFrame({"installs": summary["n"], "ltv_per_user_usd": summary["v"] / summary["n"],
                             "lower_usd": summary["lo"] / summary["n"], "upper_usd": summary["hi"] / summary["n"],
                             "revenue_to_date_usd": summary["todate"] / summary["n"]}).reset_index()
-    context.log.info(f"cohort_ltv {_label(days)}: {len(out)} rows in {seconds:.2f}s")
+    context.log.info(f"cohort_ltv {days_label(days)}: {len(out)} rows in {seconds:.2f}s")
     return dg.Output(out, metadata={
         "dagster/row_count": len(out),
-        "window": _label(days),
+        "window": days_label(days),
         "confidence": config.confidence,
         "cohorts_under_7_days": int(((last["basis"] == "segment") & (last["estimator"] == "cohort")).sum() // len(HORIZONS)),
         "without_estimate": len(unanswered),
         "seconds": round(seconds, 3),
-        "all_cohorts_of_the_last_180_days": _md(summary.round(4), 20),
+        "all_cohorts_of_the_last_180_days": table_md(summary.round(4), 20),
         "plot": dg.MetadataValue.md(ltv_plot(out)),
-        "preview": _md(last.assign(report_date=last["report_date"].dt.date,
+        "preview": table_md(last.assign(report_date=last["report_date"].dt.date,
                                    install_date=last["install_date"].dt.date).round(4)),
     })
 
@@ -429,13 +258,13 @@ def cohort_ltv_backtest(
     recent = as_of(pd.concat([earlier, out], ignore_index=True) if len(earlier) else out, days[-1],
                    BACKTEST_METRICS_DAYS)
     seconds = time.perf_counter() - t0
-    meta = {"dagster/row_count": len(out), "window": _label(days), "seconds": round(seconds, 3),
+    meta = {"dagster/row_count": len(out), "window": days_label(days), "seconds": round(seconds, 3),
             "window_days": config.window_days, "metrics_over": f"rows completed in the {BACKTEST_METRICS_DAYS} days "
                                                               f"up to {days[-1].date()}",
             "metrics_days": f"{recent['report_date'].nunique()} with rows: {len(days)} from this run, "
                             f"{earlier['report_date'].nunique()} read as earlier runs wrote them"}
     if recent.empty:
-        context.log.warning(f"cohort_ltv_backtest {_label(days)}: no cohort has {min(config.horizons)} days of "
+        context.log.warning(f"cohort_ltv_backtest {days_label(days)}: no cohort has {min(config.horizons)} days of "
                             "realised history yet")
         return dg.Output(out, metadata={**meta, "cohorts": 0})
     tables = _metrics_tables(recent)
@@ -450,7 +279,7 @@ def cohort_ltv_backtest(
             meta[f"{est}_coverage_{h}d_from_{m}d"] = float(round(row["coverage"], 4))
     per_segment = backtest_metrics(pool_cohorts(recent, "MS"))
     per_segment = per_segment[per_segment["horizon"] == hmax]
-    context.log.info(f"cohort_ltv_backtest {_label(days)}: {len(out)} rows in {seconds:.2f}s")
+    context.log.info(f"cohort_ltv_backtest {days_label(days)}: {len(out)} rows in {seconds:.2f}s")
     return dg.Output(out, metadata={
         **meta,
         "cohorts": int(recent[["install_date", *SEGMENT_KEYS]].drop_duplicates().shape[0]),

@@ -1,39 +1,20 @@
 """Checks on the LTV chain: counts that cannot be, curves that are not survival curves, intervals that
 do not contain their estimate, and (soft) a back-test whose intervals cover too little.
 
-Blocking (ERROR; downstream LTV assets of the run do not use a bad day):
-
-- ``cohort_activity_counts_possible``: active users and payers within 0..cohort size, logins at
-  least the active users, days since install = report day - install day, no negative count;
-- ``retention_fit_is_a_survival_curve``: R(0..364) finite, in [0, 1] and non-increasing; the
-  expected active days non-decreasing; observed access rates in [0, 1];
-- ``cohort_ltv_interval_contains_estimate``: every estimate finite, lower <= estimate <= upper,
-  not below the revenue the cohort already made (cohort method), non-decreasing in the horizon.
-
-Not blocking (WARN): ``cohort_ltv_backtest_coverage`` -- the share of daily cohort x segments
-whose 99% interval covers the realised revenue, per made_at_day x horizon, should reach 95%
-(judged on runs with at least 200 such rows, e.g. a backfill; a day alone has ~15).
-"""
+More: docs/dagster_layer.md."""
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 
-from adperf_assets.defs.ltv.cohort_assets import cohort_activity, cohort_ltv, cohort_ltv_backtest, retention_fit
+from adperf_assets.defs.ltv.activity_assets import cohort_activity
+from adperf_assets.defs.ltv.cohort_assets import cohort_ltv, cohort_ltv_backtest, retention_fit
 from adperf_assets.ltv.backtest import OVERALL, SEGMENT_KEYS, backtest_metrics
 from adperf_assets.partitions import daily_partitions
+from adperf_assets.defs.common.metadata import table_md
 
-MAX_LISTED = 20
 COVERAGE_TARGET = 0.95
 MIN_JUDGED = 200  # cohort x segments per made_at_day x horizon before coverage is judged
-
-
-def _rows(df: pd.DataFrame) -> dg.MetadataValue:
-    shown = df.head(MAX_LISTED).copy()
-    for c in shown.columns:
-        if pd.api.types.is_datetime64_any_dtype(shown[c]):
-            shown[c] = shown[c].dt.date
-    return dg.MetadataValue.md(shown.to_markdown(index=False) if len(shown) else "_none_")
 
 
 @dg.asset_check(asset=cohort_activity, blocking=True, partitions_def=daily_partitions,
@@ -46,7 +27,7 @@ def cohort_activity_counts_possible(cohort_activity: pd.DataFrame) -> dg.AssetCh
              | (df["payers"] > df["cohort_size"]) | (df["logins"] < df["active_users"]) | (df["cohort_size"] < 1)
              | (df["days_since_install"] != age)]
     return dg.AssetCheckResult(passed=bad.empty, severity=dg.AssetCheckSeverity.ERROR,
-                               metadata={"rows_checked": len(df), "impossible_rows": len(bad), "rows": _rows(bad)})
+                               metadata={"rows_checked": len(df), "impossible_rows": len(bad), "rows": table_md(bad)})
 
 
 @dg.asset_check(asset=retention_fit, blocking=True, partitions_def=daily_partitions,
@@ -62,7 +43,7 @@ def retention_fit_is_a_survival_curve(retention_fit: pd.DataFrame) -> dg.AssetCh
     return dg.AssetCheckResult(
         passed=bad.empty, severity=dg.AssetCheckSeverity.ERROR,
         metadata={"curves": int(g.ngroups), "bad_rows": len(bad),
-                  "rows": _rows(bad[["report_date", *SEGMENT_KEYS, "days_since_install", "access_rate", "retention",
+                  "rows": table_md(bad[["report_date", *SEGMENT_KEYS, "days_since_install", "access_rate", "retention",
                                      "active_days"]])})
 
 
@@ -79,7 +60,7 @@ def cohort_ltv_interval_contains_estimate(cohort_ltv: pd.DataFrame) -> dg.AssetC
     return dg.AssetCheckResult(
         passed=bad.empty, severity=dg.AssetCheckSeverity.ERROR,
         metadata={"rows_checked": len(df), "bad_rows": len(bad),
-                  "rows": _rows(bad[["report_date", "install_date", *SEGMENT_KEYS, "estimator", "horizon",
+                  "rows": table_md(bad[["report_date", "install_date", *SEGMENT_KEYS, "estimator", "horizon",
                                      "ltv_per_user_usd", "lower_usd", "upper_usd", "revenue_to_date_usd"]])})
 
 

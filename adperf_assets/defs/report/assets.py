@@ -1,15 +1,6 @@
 """The ROAS report: per ad and rolled up, for each report day; shown in the UI and sent to Slack.
 
-``roas_report`` reads, for report day D, the last ``MAX_AD_AGE_DAYS`` days (env
-``ADPERF_REPORT_MAX_AD_AGE_DAYS``, default 400) of ``ad_spend``, ``installs``, ``user_segments`` and
-``behavior_value`` (each in one DuckDB query for the whole window) and the day's ``ltv_estimates``,
-and computes the report with :mod:`adperf_assets.report` (every column defined there). A run over
-several days (single-run backfill) reads the union window once and computes each day alike.
-
-``roas_report_slack`` sends the day's report; ``roas_milestones_slack`` sends each ad's day-7/14/30
-message exactly once (log table ``analytics.slack_milestones_sent``). Both are separate steps: a
-failed post fails that step (with the HTTP status) after bounded retries, never the report.
-"""
+More: docs/dagster_layer.md."""
 
 from datetime import datetime, timezone
 
@@ -28,9 +19,9 @@ from adperf_assets.report.tables import markdown_summary, totals
 from adperf_assets.defs.report.slack import SlackPostError, SlackSender
 from adperf_assets.defs.report.schemas import RoasReportFrame
 from adperf_assets.settings import current_settings
+from adperf_assets.defs.common.metadata import OWNERS, days_label
 
 GROUP = "report"
-OWNERS = ["team:marketing-data"]
 MAX_AD_AGE_DAYS = max_ad_age_days_from_env()
 SENT_LOG = "slack_milestones_sent"
 
@@ -62,10 +53,6 @@ class RoasReportConfig(dg.Config):
                             scale_above=self.scale_above, stop_below=self.stop_below, min_cost_usd=self.min_cost_usd,
                             min_days=self.min_days, interval_rule=self.interval_rule,
                             estimate_basis=self.estimate_basis)
-
-
-def _label(days: list[pd.Timestamp]) -> str:
-    return str(days[0].date()) if len(days) == 1 else f"{days[0].date()}..{days[-1].date()}"
 
 
 def _per_day(report: pd.DataFrame) -> pd.DataFrame:
@@ -111,13 +98,13 @@ def compute_report(context: dg.AssetExecutionContext, config: RoasReportConfig, 
     if no_ltv:
         context.log.warning(f"ltv_estimates has no rows for {', '.join(no_ltv[:10])}: estimated return = realised there")
     ads_last = last[last["level"] == "ad"]
-    context.log.info(f"roas_report {_label(days)}: {len(report)} rows; {last_day.date()}: {len(ads_last)} ads, "
+    context.log.info(f"roas_report {days_label(days)}: {len(report)} rows; {last_day.date()}: {len(ads_last)} ads, "
                      f"{(ads_last['recommendation'] == 'scale').sum()} scale, "
                      f"{(ads_last['recommendation'] == 'stop').sum()} stop")
     png = cost_vs_return_png(last, cfg)
     metadata = {
         "dagster/row_count": len(report),
-        "report_days": _label(days),
+        "report_days": days_label(days),
         "summary": dg.MetadataValue.md(markdown_summary(last, config.top_n, cfg)),
         "plot": dg.MetadataValue.md(png_markdown(png, f"cost vs estimated return, {last_day.date()}")),
         "ads": len(ads_last),
@@ -300,7 +287,7 @@ def roas_milestones_slack(context: dg.AssetExecutionContext, config: SlackSendCo
                 continue
             settle(duckdb, row, d.where)
             sent.append(what)
-    context.log.info(f"milestones {_label(days)}: {len(sent)} sent, {len(skipped)} already sent, {len(failed)} failed")
+    context.log.info(f"milestones {days_label(days)}: {len(sent)} sent, {len(skipped)} already sent, {len(failed)} failed")
     if failed:
         statuses = sorted({str(f["http_status"]) for f in failed})
         raise dg.Failure(description=f"{len(failed)} milestone message(s) could not be sent (HTTP status "

@@ -2,15 +2,7 @@
 infinite ROAS or an ad without a network would mislead whoever reads it, so the Slack steps of the
 same run do not publish it. Each failing check lists the offending rows in its metadata.
 
-- ``roas_report_cost_matches_ad_spend``: per report day D, the ad rows' cost to date adds up to
-  ``ad_spend``'s cost over the report's window ``[D - max_ad_age_days + 1, D]``, their cost on the
-  day to ``ad_spend``'s cost on D, and every roll-up level adds up to the ad level.
-- ``roas_report_roas_finite``: ROAS, estimated ROAS (and its lower bound) and D-n ROAS are finite,
-  and null only where the cost they divide by is zero (the upper bound may be infinite when an
-  LTV estimate came without an interval).
-- ``roas_report_ads_have_network``: every row names its network, every ad row its ad id, and the
-  network is one we pay for (never "organic" or "unattributed").
-"""
+More: docs/dagster_layer.md."""
 
 import dagster as dg
 import numpy as np
@@ -22,20 +14,10 @@ from adperf_assets.defs.report.assets import MAX_AD_AGE_DAYS, roas_report
 from adperf_assets.partitions import daily_partitions, window_days
 from adperf_assets.defs.resources import DUCKDB_SCHEMA
 from adperf_assets.settings import current_settings
+from adperf_assets.defs.common.metadata import table_md
 
-MAX_LISTED = 20
 TOLERANCE_USD = 0.01
 SHOW = ["report_date", "level", "network", "account_id", "campaign_id", "ad_group_id", "ad_id"]
-
-
-def _md(rows: pd.DataFrame, columns: list[str]) -> dg.MetadataValue:
-    if rows.empty:
-        return dg.MetadataValue.md("_none_")
-    shown = rows[[c for c in columns if c in rows.columns]].head(MAX_LISTED).copy()
-    for c in shown.columns:
-        if pd.api.types.is_datetime64_any_dtype(shown[c]):
-            shown[c] = shown[c].dt.strftime("%Y-%m-%d")
-    return dg.MetadataValue.md(shown.to_markdown(index=False))
 
 
 def spend_per_day(duckdb: DuckDBResource, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
@@ -86,7 +68,7 @@ def roas_report_cost_matches_ad_spend(context: dg.AssetCheckExecutionContext, ro
         description=None if bad.empty else f"{len(bad)} day x level total(s) differ from ad_spend by more than "
                                           f"${TOLERANCE_USD}",
         metadata={"failing_rows": len(bad), "max_abs_difference_usd": float(t["difference"].abs().max()) if len(t) else 0.0,
-                  "rows": _md(bad.round(4), list(t.columns)), "totals": _md(t.round(2), list(t.columns))})
+                  "rows": table_md(bad.round(4), columns=list(t.columns)), "totals": table_md(t.round(2), columns=list(t.columns))})
 
 
 @dg.asset_check(asset=roas_report, partitions_def=daily_partitions, blocking=True,
@@ -107,7 +89,7 @@ def roas_report_roas_finite(roas_report: pd.DataFrame) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=bad.empty, severity=dg.AssetCheckSeverity.ERROR,
         description=None if bad.empty else f"{len(bad)} row(s) with an infinite or unexplained null ROAS",
-        metadata={"failing_rows": len(bad), "rows": _md(bad, [*SHOW, "cost_to_date_usd", "roas", "estimated_roas",
+        metadata={"failing_rows": len(bad), "rows": table_md(bad, columns=[*SHOW, "cost_to_date_usd", "roas", "estimated_roas",
                                                               "estimated_roas_lower", "problem"])})
 
 
@@ -122,4 +104,4 @@ def roas_report_ads_have_network(roas_report: pd.DataFrame) -> dg.AssetCheckResu
     return dg.AssetCheckResult(
         passed=bad.empty, severity=dg.AssetCheckSeverity.ERROR,
         description=None if bad.empty else f"{len(bad)} row(s) without a paid network or ad id",
-        metadata={"failing_rows": len(bad), "rows": _md(bad, [*SHOW, "ad_name", "cost_to_date_usd"])})
+        metadata={"failing_rows": len(bad), "rows": table_md(bad, columns=[*SHOW, "ad_name", "cost_to_date_usd"])})

@@ -23,8 +23,8 @@ from adperf_assets.defs.revenue.event_logs import EventLogs
 from adperf_assets.defs.revenue.log_engine import LogEngine
 from adperf_assets.defs.revenue.schemas import BehaviorValueFrame, MatchSessionsFrame, PaymentsSnapshotFrame
 from adperf_assets.settings import current_settings
+from adperf_assets.defs.common.metadata import OWNERS, table_md
 
-OWNERS = ["team:marketing-data"]
 TRAILING_DAYS = 28  # the re-snapshot window the automation runs daily: partitions [T-28, T-1]
 
 
@@ -57,10 +57,6 @@ def snapshot_scope(context, app_db: AppDatabase) -> tuple[ReportWindow, datetime
     """The window and the instant it is snapshotted at (shared by the asset and its checks)."""
     window = report_window(context)
     return window, app_db.snapshot_instant(window.end_utc)
-
-
-def _md(df: pd.DataFrame, n: int = 10) -> dg.MetadataValue:
-    return dg.MetadataValue.md(df.head(n).to_markdown(index=False) if len(df) else "_no rows_")
 
 
 @dg.asset(
@@ -108,8 +104,8 @@ def payments_snapshot(
         "net_usd": float(np.round(out["net_usd"].sum(), 2)),
         "currencies_without_rate": ", ".join(unknown) or "none",
         "read_seconds": round(t_read, 3),
-        "per_day": _md(per_day.round(2), 40),
-        "preview": _md(out),
+        "per_day": table_md(per_day.round(2), 40),
+        "preview": table_md(out),
     })
 
 
@@ -155,7 +151,7 @@ def match_sessions(
         "seconds": round(seconds, 3),
         "duckdb_memory_limit": event_logs.duckdb_memory_limit,
         "engine": log_engine.describe(),
-        "preview": _md(out),
+        "preview": table_md(out),
     })
 
 
@@ -221,6 +217,6 @@ def behavior_value(
         "credit_out_usd": round(credit_out, 4),
         "share_moved_away_from_payers": round(1.0 - kept / revenue_in, 4) if revenue_in > 0 else 0.0,
         "users_credited_without_paying": int(((out["paid_usd"] == 0) & (out["credited_usd"] != 0)).sum()),
-        "top_users": _md(top, 10),
-        "per_day": _md(s.round(4), 40),
+        "top_users": table_md(top, 10),
+        "per_day": table_md(s.round(4), 40),
     })

@@ -1,25 +1,6 @@
 """Checks on the payments snapshot: the app database rows behind each day must be sound.
 
-Each check looks at the same scope as the snapshot (the run's report days, as of the same
-instant) in the source database, and names the failing rows in its metadata.
-
-Blocking (ERROR; ``behavior_value`` and every other downstream asset of the day do not run, so
-a bad day is not published):
-
-- ``payments_no_duplicates``: an ``id`` or ``store_transaction_id`` on more than one row would
-  count a purchase (or a refund) twice;
-- ``payments_amount_signs``: a negative purchase or a positive refund/chargeback is not a
-  purchase or a reversal and would be netted with the wrong sign;
-- ``payments_currency_known``: a currency without an FX rate that day has no report-currency
-  value (``*_usd`` is NaN in the snapshot);
-- ``payments_reversals_match_purchase``: a refund whose user, store or currency differs from
-  the purchase it reverses would be netted onto the wrong user or in the wrong currency.
-
-Not blocking (WARN): ``payments_reversals_reference_purchases`` — a refund/chargeback created on
-the day that references no purchase (null or unknown id). The snapshot cannot net it anywhere,
-and since its purchase is not in the database either, the revenue it reports was never counted:
-the day's figures stay consistent, but the orphan is named for the data owners to look into.
-"""
+More: docs/dagster_layer.md."""
 
 import dagster as dg
 import numpy as np
@@ -28,10 +9,8 @@ import pandas as pd
 from adperf_assets.defs.revenue.assets import payments_snapshot, snapshot_scope
 from adperf_assets.partitions import daily_partitions
 from adperf_assets.defs.revenue.app_db import AppDatabase
-from adperf_assets.defs.common.metadata import rows_check_result
+from adperf_assets.defs.common.metadata import MAX_LISTED, rows_check_result
 from adperf_assets.defs.revenue.assets import behavior_value, match_sessions
-
-MAX_LISTED = 20
 
 
 def _failing(rows: pd.DataFrame, id_column: str, what: str) -> dict:

@@ -1,17 +1,6 @@
 """Spend: hourly ad rows from each network, re-bucketed into report days, in one table.
 
-``raw/facebook_spend`` and ``raw/google_ads_spend`` pull, for each account, the
-account-local days whose hours fall in the run's report days (two local days for one
-report day when the zones differ), re-bucket the hours into report-zone days and convert
-the cost with each report day's rate from ``raw/fx_rates``. ``ad_spend`` is both in one
-table (the contract's columns; the report-currency column is ``settings.cost_column``).
-
-A run covers any window of days (single-run backfill). A pull that cannot be completed
-raises, so the run fails and the stored days stay as they were — a day is written whole or
-not at all. Networks revise recent days; the trailing re-pull (``spend_refresh_job`` over the
-last 28 days, see ``adperf_assets.defs.spend.automation``) replaces those days, and re-running any day
-gives the same rows.
-"""
+More: docs/dagster_layer.md."""
 
 import time
 from dataclasses import dataclass, field
@@ -29,8 +18,8 @@ from adperf_assets.defs.spend.google_ads import GoogleAdsSource
 from adperf_assets.defs.common.throttle import AdsPull, AdsPullError
 from adperf_assets.defs.spend.schemas import AdSpendFrame, NetworkSpendFrame
 from adperf_assets.settings import current_settings
+from adperf_assets.defs.common.metadata import OWNERS, table_md
 
-OWNERS = ["team:marketing-data"]
 FX_IN = {"fx_rates": dg.AssetIn(key=["raw", "fx_rates"])}
 SORT_KEYS = ["report_date", "network", "account_id", "campaign_id", "ad_group_id", "ad_id"]
 
@@ -114,10 +103,6 @@ def carried_forward(table: pd.DataFrame, fx_rates: pd.DataFrame) -> list[str]:
     return out
 
 
-def _md(df: pd.DataFrame, n: int = 10) -> dg.MetadataValue:
-    return dg.MetadataValue.md(df.head(n).to_markdown(index=False) if len(df) else "_no rows_")
-
-
 def _per_group_costs(table: pd.DataFrame, by: str, cost_col: str) -> dict:
     if table.empty:
         return {}
@@ -161,7 +146,7 @@ def network_spend(
         "dagster/row_count": len(table),
         "report_days": label,
         "accounts_pulled": len(accounts),
-        "pulls": _md(pd.DataFrame(pulled.log), 50),
+        "pulls": table_md(pd.DataFrame(pulled.log), 50),
         "hourly_rows": len(pulled.rows),
         "requests_made": pulled.requests_made,
         "retries_made": pulled.retries_made,
@@ -170,7 +155,7 @@ def network_spend(
         "cost_per_account": dg.MetadataValue.json(_per_group_costs(table, "account_id", cost_col)),
         "fx_carried_forward": "; ".join(carried) or "none",
         "fx_missing": ", ".join(sorted(set(no_rate["account_currency"]))) or "none",
-        "preview": _md(table),
+        "preview": table_md(table),
     })
 
 
@@ -282,5 +267,5 @@ def ad_spend(
         "pulls_this_run": dg.MetadataValue.json({n: p if p is not None else "not pulled in this run"
                                                  for n, p in pulls.items()}),
         "fx_carried_forward": "; ".join(carried) or "none",
-        "preview": _md(table),
+        "preview": table_md(table),
     })

@@ -1,28 +1,6 @@
 """Checks on ``ad_spend`` (and on ``raw/fx_rates`` for the currencies the ad accounts use).
 
-The ``ad_spend`` checks are plain functions run by one ``multi_asset_check`` (one step, one load
-of the run's days); each is still its own named check in the UI. Failing rows are named in the
-check's metadata (``failing_ad_ids`` and a table).
-
-Blocking (ERROR; downstream assets of the day do not run, so a misleading day is not published):
-
-- ``ad_spend_schema``: the contract's columns, in order, with their types (the dagster type
-  already refuses a missing column; this shows names and dtypes in the UI);
-- ``ad_spend_no_negative_values``: a negative cost, impression, click or install count is a
-  broken row (a refund is not spend);
-- ``ad_spend_currency_known``: an account currency the FX source does not publish cannot be
-  converted — the check names it;
-- ``ad_spend_fx_present``: ``cost_<report currency>`` is NaN where a currency had no usable rate
-  on a day (never published, or not for more than 10 days) — named with the day;
-- ``ad_spend_unique_ads``: one row per (network, ad_id, report_date); a second would double cost.
-
-Warning: ``ad_spend_installs_within_clicks`` — networks count view-through installs, so an ad
-may legitimately report more installs than clicks, but many such rows mean a mapping problem.
-
-``fx_rates_cover_ad_accounts`` (ERROR, not blocking: payments read ``fx_rates`` too and must not
-stop for an ad-only currency; ``ad_spend_fx_present`` gates the spend): every currency an ad
-account is billed in, and the report currency, has a rate on every day of the window.
-"""
+More: docs/dagster_layer.md."""
 
 import dagster as dg
 import pandas as pd
@@ -35,31 +13,20 @@ from adperf_assets.partitions import daily_partitions
 from adperf_assets.defs.spend.facebook import FacebookAdsSource
 from adperf_assets.defs.spend.google_ads import GoogleAdsSource
 from adperf_assets.settings import current_settings
-from adperf_assets.defs.common.metadata import rows_check_result
+from adperf_assets.defs.common.metadata import MAX_LISTED, rows_check_result, table_md
 from adperf_assets.defs.spend.assets import facebook_spend, google_ads_spend
 
-MAX_LISTED = 20
 KEY = ["report_date", "network", "account_id", "ad_id"]
 FX_IN = {"fx_rates": dg.AssetIn(key=["raw", "fx_rates"])}
 STRING_COLUMNS = ["network", "account_id", "account_name", "account_timezone", "account_currency", "objective",
                   "campaign_id", "campaign_name", "ad_group_id", "ad_group_name", "ad_id", "ad_name"]
 
 
-def _md(df: pd.DataFrame, n: int = MAX_LISTED) -> dg.MetadataValue:
-    if df.empty:
-        return dg.MetadataValue.md("_none_")
-    shown = df.head(n).copy()
-    for c in shown.columns:
-        if ptypes.is_datetime64_any_dtype(shown[c]):
-            shown[c] = shown[c].dt.strftime("%Y-%m-%d")
-    return dg.MetadataValue.md(shown.to_markdown(index=False))
-
-
 def _failing(rows: pd.DataFrame, columns: list[str]) -> dict:
     return {
         "failing_rows": len(rows),
         "failing_ad_ids": ", ".join(rows["ad_id"].astype(str).head(MAX_LISTED)) or "none",
-        "rows": _md(rows[[c for c in columns if c in rows.columns]]),
+        "rows": table_md(rows[[c for c in columns if c in rows.columns]]),
     }
 
 
@@ -210,7 +177,7 @@ def fx_rates_cover_ad_accounts(
         description=None if missing.empty else "no rate for " + "; ".join(
             f"{c} (accounts {', '.join(u) or 'report currency'})" for c, u in users.items()),
         metadata={"currencies_needed": ", ".join(sorted(needed)), "days": len(days),
-                  "missing": _md(missing)})
+                  "missing": table_md(missing)})
 
 
 def _unique_spend_rows(frame: pd.DataFrame) -> dg.AssetCheckResult:
