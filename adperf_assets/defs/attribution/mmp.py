@@ -25,8 +25,7 @@ Day files: a missing file for a day inside the *required* part of the range is a
 partial day is never returned); a missing file in the optional look-back/look-ahead is fine
 only outside the span of files the export has (before its first day or after its last one).
 
-App users: :func:`app_users` reads ``users`` through the app database resource
-(:class:`adperf_assets.defs.revenue.app_db.AppDatabase`, any SQLAlchemy URL).
+App users (:func:`app_users`) live in :mod:`.app_users` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ import io
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -43,13 +42,13 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import requests
-import sqlalchemy as sa
 from pydantic import Field
-from sqlalchemy.dialects import sqlite
 
 from adperf_assets.normalize.attribution import ADJUST, APPSFLYER, SOURCE_FILE, SOURCE_ROW
-from adperf_assets.defs.revenue.app_db import AppDatabase
-from adperf_assets.defs.common.throttle import Governor, NotRetryable, RetriesExhausted, unwrap
+from adperf_assets.defs.attribution.app_users import USER_COLUMNS, _utc_naive, app_users, users_table  # noqa: F401 (re-export)
+from adperf_assets.defs.common import redaction
+from adperf_assets.defs.common.throttle import (Governor, NotRetryable, RetriesExhausted,
+                                                retry_after_s, unwrap)
 from adperf_assets.defs.common.world import SampleWorld
 from adperf_assets.sample import layout
 
@@ -59,13 +58,6 @@ APPSFLYER_REPORTS = ("installs_report", "organic_installs_report")
 APPSFLYER_ADDITIONAL_FIELDS = "store_reinstall,device_model,conversion_type"
 APPSFLYER_TIME = "Install Time"
 _TS = "%Y-%m-%d %H:%M:%S"
-
-
-def _utc_naive(t) -> datetime:
-    t = pd.Timestamp(t)
-    if t.tzinfo is not None:
-        t = t.tz_convert("UTC").tz_localize(None)
-    return t.to_pydatetime()
 
 
 def _utc_days(start: datetime, end: datetime) -> list[date]:
@@ -309,9 +301,7 @@ class AppsFlyerPullClient:
                 return body
             text = " ".join(body.split())[:300]
             if resp.status_code == 429 or resp.status_code >= 500:
-                ra = resp.headers.get("Retry-After")
-                raise _Retryable(f"HTTP {resp.status_code}: {text}",
-                                 float(ra) if ra and re.fullmatch(r"\d+(\.\d+)?", ra.strip()) else None)
+                raise _Retryable(f"HTTP {resp.status_code}: {text}", retry_after_s(resp.headers.get("Retry-After")))
             if resp.status_code == 400 and re.search(r"limit has been reached|quota", text, re.I):
                 raise _Fatal(f"daily Pull API quota exhausted (AppsFlyer resets it at 00:00 UTC): HTTP 400: {text}")
             if resp.status_code == 400 and re.search(r"maximum_rows|\brows?\b.*\b(limit|exceed)", text, re.I):
@@ -350,7 +340,16 @@ class AppsFlyerPullClient:
         return _in_range(df, appsflyer_times(df), a, b)
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self.api_token, "***") if self.api_token else text
+        return redaction.redact(text, secrets=(self.api_token,), patterns=())
+
+
+#: Resource fields passed to the client unchanged (app_ids and reports are normalised first).
+_CLIENT_FIELDS = ("api_token", "base_url", "maximum_rows", "additional_fields", "timeout_s", "max_retries",
+                  "base_backoff_s", "max_backoff_s", "max_days_per_call")
+
+
+def _client_default(name: str):
+    return AppsFlyerPullClient.__dataclass_fields__[name].default
 
 
 class AppsFlyerPullApi(MmpInstallsSource):
@@ -363,76 +362,27 @@ class AppsFlyerPullApi(MmpInstallsSource):
 
     api_token: str = Field(description="Pull API (v2) token; secret — use dg.EnvVar('APPSFLYER_API_TOKEN').")
     app_ids: list[str] = Field(description="AppsFlyer app ids (iOS 'id123…', Android package); split on commas.")
-    base_url: str = Field(default=APPSFLYER_URL, description="API host (tests: a loopback fake).")
-    reports: list[str] = Field(default=list(APPSFLYER_REPORTS))
-    maximum_rows: int = Field(default=1_000_000, description="Rows per response (AppsFlyer allows up to 1,000,000).")
-    additional_fields: str = Field(default=APPSFLYER_ADDITIONAL_FIELDS)
-    timeout_s: float = 300.0
-    max_retries: int = 5
-    base_backoff_s: float = 10.0
-    max_backoff_s: float = 300.0
-    max_days_per_call: int = Field(default=60, description="Longest range one request asks for.")
+    # defaults are the client's (AppsFlyerPullClient), written once there
+    base_url: str = Field(default=_client_default("base_url"), description="API host (tests: a loopback fake).")
+    reports: list[str] = Field(default=list(_client_default("reports")))
+    maximum_rows: int = Field(default=_client_default("maximum_rows"),
+                              description="Rows per response (AppsFlyer allows up to 1,000,000).")
+    additional_fields: str = Field(default=_client_default("additional_fields"))
+    timeout_s: float = _client_default("timeout_s")
+    max_retries: int = _client_default("max_retries")
+    base_backoff_s: float = _client_default("base_backoff_s")
+    max_backoff_s: float = _client_default("max_backoff_s")
+    max_days_per_call: int = Field(default=_client_default("max_days_per_call"),
+                                   description="Longest range one request asks for.")
 
     def mmp(self) -> str:
         return APPSFLYER
 
     def client(self, sleep: Callable[[float], None] = time.sleep) -> AppsFlyerPullClient:
         ids = [p.strip() for entry in self.app_ids for p in str(entry).split(",") if p.strip()]
-        return AppsFlyerPullClient(
-            api_token=self.api_token, app_ids=ids, base_url=self.base_url, reports=tuple(self.reports),
-            maximum_rows=self.maximum_rows, additional_fields=self.additional_fields, timeout_s=self.timeout_s,
-            max_retries=self.max_retries, base_backoff_s=self.base_backoff_s, max_backoff_s=self.max_backoff_s,
-            max_days_per_call=self.max_days_per_call, sleep=sleep)
+        shared = {name: getattr(self, name) for name in _CLIENT_FIELDS}
+        return AppsFlyerPullClient(**shared, app_ids=ids, reports=tuple(self.reports), sleep=sleep)
 
     def raw_installs(self, start, end, required: tuple | None = None) -> pd.DataFrame:
         # the API returns what exists; "required" only matters for file exports
         return self.client().pull(start, end)
-
-
-# -- app users ----------------------------------------------------------------------------------
-
-_SQLITE_UTC = sqlite.DATETIME(
-    storage_format="%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d",
-    regexp=r"(\d+)-(\d+)-(\d+)[ T](\d+):(\d+):(\d+)(?:\.(\d+))?",
-)
-_UTC_TIMESTAMP = sa.DateTime().with_variant(_SQLITE_UTC, "sqlite")
-USER_COLUMNS = ["user_id", "created_at", "platform", "country", "device_manufacturer", "device_model"]
-
-
-def users_table(name: str = "users", schema: str | None = None) -> sa.Table:
-    """The columns of the app's ``users`` table (see ``APP_SCHEMA``) attribution reads."""
-    return sa.Table(
-        name, sa.MetaData(schema=schema),
-        sa.Column("id", sa.BigInteger), sa.Column("created_at", _UTC_TIMESTAMP),
-        sa.Column("platform", sa.String), sa.Column("country", sa.String),
-        sa.Column("device_manufacturer", sa.String), sa.Column("device_model", sa.String),
-    )
-
-
-def app_users(db: AppDatabase, ids: Iterable[int] = (), created: tuple[datetime, datetime] | None = None,
-              table: str = "users", chunk: int = 500) -> pd.DataFrame:
-    """Users with the given ids and/or created in ``[created[0], created[1])`` (naive UTC).
-
-    Columns :data:`USER_COLUMNS` (``created_at`` naive UTC). Ids go in chunks so the statement
-    stays small on any database; the cost follows the window, not the table's size.
-    """
-    u = users_table(table, db.db_schema)
-    cols = (u.c.id, u.c.created_at, u.c.platform, u.c.country, u.c.device_manufacturer, u.c.device_model)
-    ids = sorted({int(i) for i in ids})
-    rows: list = []
-    with db.connect() as con:
-        if created is not None:
-            lo, hi = _utc_naive(created[0]), _utc_naive(created[1])
-            rows += con.execute(sa.select(*cols).where(u.c.created_at >= lo, u.c.created_at < hi)).all()
-            have = {int(r[0]) for r in rows}
-            ids = [i for i in ids if i not in have]  # most ids were created in the window
-        for k in range(0, len(ids), chunk):
-            rows += con.execute(sa.select(*cols).where(u.c.id.in_(ids[k:k + chunk]))).all()
-    df = pd.DataFrame.from_records(rows, columns=USER_COLUMNS).drop_duplicates("user_id")
-    df["user_id"] = df["user_id"].astype(np.int64)
-    stamps = [t.astimezone(timezone.utc).replace(tzinfo=None) if getattr(t, "tzinfo", None) else t
-              for t in df["created_at"]]
-    df["created_at"] = pd.to_datetime(pd.Series(stamps, index=df.index, dtype=object)).astype("datetime64[ns]")
-    for c in USER_COLUMNS[2:]:
-        df[c] = df[c].astype(object)
-    return df.sort_values("user_id", kind="stable").reset_index(drop=True)

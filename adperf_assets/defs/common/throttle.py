@@ -7,6 +7,7 @@ are injected so tests run the real retry logic without waiting.
 from __future__ import annotations
 
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import date
@@ -142,6 +143,13 @@ class Governor:
     def count_retry(self) -> None:
         """Record a retry done outside :meth:`call` (e.g. restarting a failed async job)."""
         self.retries_made += 1
+
+
+def retry_after_s(header: str | None) -> float | None:
+    """Seconds from an HTTP ``Retry-After`` header given in seconds; None if absent or not a number."""
+    if header and re.fullmatch(r"\d+(\.\d+)?", header.strip()):
+        return float(header)
+    return None
 
 
 def unwrap(exc: BaseException) -> BaseException:

@@ -2,7 +2,8 @@
 
 ``SlackWebhook`` posts JSON to the webhook URL (``dg.EnvVar("SLACK_WEBHOOK_URL")`` when "slack" is
 in ``ADPERF_REAL_SOURCES``). A failed post (connection error, timeout, HTTP 429 or 5xx) is retried
-with exponential backoff (``Retry-After`` honoured, each wait capped) up to ``max_attempts``;
+through the shared :class:`~adperf_assets.defs.common.throttle.Governor` (exponential backoff with
+jitter, ``Retry-After`` honoured, each wait capped at ``max_wait_s``) up to ``max_attempts``;
 then, or at once for other 4xx, it raises ``SlackPostError`` with the HTTP status. The webhook
 URL *is* the secret (anyone holding it can post), so it never appears in a message, a log line or
 an exception: errors name the status and the attempt count only, and the underlying exception
@@ -15,7 +16,6 @@ an exception: errors name the status and the attempt count only, and the underly
 from __future__ import annotations
 
 import json
-import random
 import re
 import time
 from dataclasses import dataclass
@@ -27,6 +27,7 @@ import requests
 from pydantic import Field
 
 from adperf_assets.defs.common import redaction as log_redaction
+from adperf_assets.defs.common.throttle import Governor, NotRetryable, RetriesExhausted, retry_after_s
 
 RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
 log_redaction.install()  # urllib3 logs request lines (the webhook path) at DEBUG
@@ -59,12 +60,21 @@ class SlackSender(dg.ConfigurableResource):
         raise NotImplementedError
 
 
+_WEBHOOK_PATH = [(re.compile(r"/services/\S+"), "/services/<redacted>")]
+
+
 def _safe_body(text: str, url: str) -> str:
     """The first line of a response body, with the URL (and anything like a token path) removed."""
     line = (text or "").strip().splitlines()[0][:120] if (text or "").strip() else ""
-    if url:
-        line = line.replace(url, "<webhook>")
-    return re.sub(r"/services/\S+", "/services/<redacted>", line)
+    return log_redaction.redact(line, secrets=((url, "<webhook>"),), patterns=_WEBHOOK_PATH)
+
+
+class _PostFailed(Exception):
+    """One failed post: ``status`` (None: no response), a URL-free ``detail``, the Retry-After header."""
+
+    def __init__(self, status: int | None, detail: str, retry_after: str | None = None):
+        super().__init__(f"HTTP {status}" if status is not None else detail)
+        self.status, self.detail, self.retry_after = status, detail, retry_after
 
 
 class SlackWebhook(SlackSender):
@@ -80,51 +90,54 @@ class SlackWebhook(SlackSender):
         host = re.sub(r"^[a-z]+://", "", self.webhook_url).split("/", 1)[0] or "?"
         return f"Slack webhook at {host} (path hidden)"
 
-    def _wait(self, attempt: int, retry_after: str | None) -> float:
-        if retry_after:
-            try:
-                return min(max(float(retry_after), 0.0), self.max_wait_s)
-            except ValueError:
-                pass
-        base = self.backoff_s * (2 ** (attempt - 1))
-        return min(base * (0.5 + random.random()), self.max_wait_s)
-
     def send(self, message: dict, name: str) -> Delivery:
         if not self.webhook_url.strip():
             raise SlackPostError("SLACK_WEBHOOK_URL is empty; set it in the environment", None, 0)
         body = json.dumps(message).encode("utf-8")
-        status: int | None = None
-        detail = ""
-        waited = 0.0
-        attempts = 0
         log = dg.get_dagster_logger()
-        while attempts < max(self.max_attempts, 1):
-            attempts += 1
-            retry_after = None
+
+        def once() -> int:
+            failure = None
             try:
                 resp = requests.post(self.webhook_url, data=body, timeout=self.timeout_s,
                                      headers={"Content-Type": "application/json"})
             except requests.RequestException as exc:
-                status, detail = None, type(exc).__name__  # str(exc) would contain the URL
-            else:
-                status = resp.status_code
-                if 200 <= status < 300:
-                    return Delivery(status, attempts, self.describe(), round(waited, 2))
-                detail = _safe_body(resp.text, self.webhook_url)
-                retry_after = resp.headers.get("Retry-After")
-                if status not in RETRY_STATUSES:
-                    break
-            if attempts >= self.max_attempts:
-                break
-            wait = self._wait(attempts, retry_after)
-            log.warning(f"Slack post of {name!r}: attempt {attempts} failed "
-                        f"({'HTTP ' + str(status) if status else detail}); retrying in {wait:.1f}s")
+                failure = _PostFailed(None, type(exc).__name__)  # str(exc) would contain the URL
+            if failure is not None:
+                raise failure
+            if 200 <= resp.status_code < 300:
+                return resp.status_code
+            raise _PostFailed(resp.status_code, _safe_body(resp.text, self.webhook_url), resp.headers.get("Retry-After"))
+
+        last: list[_PostFailed] = []
+
+        def retryable(exc: BaseException) -> bool:
+            last[:] = [exc] if isinstance(exc, _PostFailed) else []
+            return isinstance(exc, _PostFailed) and (exc.status is None or exc.status in RETRY_STATUSES)
+
+        def pause(wait: float) -> None:  # the governor only sleeps before a retry here (no spacing, no holds)
+            what = f"HTTP {last[0].status}" if last and last[0].status else (last[0].detail if last else "?")
+            log.warning(f"Slack post of {name!r}: attempt {gov.requests_made} failed ({what}); "
+                        f"retrying in {wait:.1f}s")
             time.sleep(wait)
-            waited += wait
+
+        gov = Governor(is_retryable=retryable, max_retries=max(self.max_attempts, 1) - 1,
+                       base_backoff_s=self.backoff_s, max_backoff_s=self.max_wait_s, max_wait_s=self.max_wait_s,
+                       retry_after=lambda e: retry_after_s(getattr(e, "retry_after", None)), sleep=pause)
+        try:
+            status = gov.call(once)
+        except (NotRetryable, RetriesExhausted) as exc:
+            failed = exc.error if isinstance(exc, NotRetryable) else exc.last_error
+            attempts = exc.attempts
+            if not isinstance(failed, _PostFailed):
+                raise failed from None
+        else:
+            return Delivery(status, gov.requests_made, self.describe(), round(gov.backoff_wait_s, 2))
+        status, detail = failed.status, failed.detail
         what = f"HTTP {status}" if status is not None else f"no response ({detail})"
         raise SlackPostError(
             f"Slack post of {name!r} failed after {attempts} attempt(s): {what}"
-            + (f" — {detail}" if status is not None and detail else ""), status, attempts)
+            + (f" — {detail}" if status is not None and detail else ""), status, attempts) from None
 
 
 class SlackOutbox(SlackSender):

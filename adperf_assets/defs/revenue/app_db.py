@@ -27,6 +27,7 @@ from pydantic import Field
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.pool import NullPool
 
+from adperf_assets.defs.common import redaction
 from adperf_assets.defs.common.world import SampleWorld
 from adperf_assets.sample import layout
 
@@ -115,11 +116,9 @@ class AppDatabase(dg.ConfigurableResource):
             return None
 
     def _scrub(self, text: str) -> str:
-        secret = self._secret()
-        if secret:
-            text = text.replace(str(secret), "***")
         raw = self.database_url()
-        return text.replace(raw, self.masked_url()) if raw else text
+        return redaction.redact(text, secrets=(self._secret(), (raw, self.masked_url()) if raw else None),
+                                patterns=())
 
     @contextmanager
     def connect(self) -> Iterator[sa.Connection]:

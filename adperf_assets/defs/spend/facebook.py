@@ -19,13 +19,11 @@ Wiring (account ids are not secret, but come from the environment too)::
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
 import re
 import time
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Callable
 
@@ -37,6 +35,8 @@ from facebook_business.api import Cursor, FacebookAdsApi
 from facebook_business.exceptions import FacebookRequestError
 from pydantic import Field, PrivateAttr
 
+from adperf_assets.defs.common import redaction
+from adperf_assets.defs.spend.facebook_usage import USAGE_HEADERS, Usage, read_usage  # noqa: F401 (re-export)
 from adperf_assets.defs.common.throttle import (
     AdsPull,
     AdsPullError,
@@ -72,55 +72,15 @@ ACCOUNT_FIELDS = ["account_id", "name", "currency", "timezone_name"]
 THROTTLE_CODES = frozenset({4, 17, 32, 613, *range(80000, 80015)})
 #: "Service temporarily unavailable".
 TRANSIENT_CODES = frozenset({2})
-USAGE_HEADERS = ("x-app-usage", "x-ad-account-usage", "x-business-use-case-usage", "x-fb-ads-insights-throttle")
-_PCT_KEYS = ("call_count", "total_time", "total_cputime", "acc_id_util_pct", "app_id_util_pct")
 
 JOB_COMPLETED = "Job Completed"
 JOB_FAILED = ("Job Failed", "Job Skipped")
 
-_TOKEN_RE = re.compile(r"(access_token|appsecret_proof)=[^&\s'\"]+")
+_TOKEN_PATTERNS = [(re.compile(r"(access_token|appsecret_proof)=[^&\s'\"]+"), r"\1=<redacted>")]
 
 
 class MalformedResponse(Exception):
     """A response the SDK cannot be trusted with: non-JSON body, or 5xx without a Graph error."""
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Highest utilisation (%) in the usage headers, and the wait the API asked for."""
-
-    pct: float = 0.0
-    regain_s: float = 0.0
-
-
-def read_usage(headers: Any) -> Usage:
-    """Parse the Graph API usage headers (JSON strings); unreadable ones are logged and ignored."""
-    if not headers:
-        return Usage()
-    pct, regain_min = 0.0, 0.0
-    for name in USAGE_HEADERS:
-        raw = headers.get(name)
-        if not raw:
-            continue
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            log.warning("ignoring unreadable %s header: %.200s", name, raw)
-            continue
-        # x-business-use-case-usage: {"<business id>": [{"type":..,"call_count":..,...}]}
-        entries: list[Any] = [value]
-        if name == "x-business-use-case-usage" and isinstance(value, dict):
-            entries = [e for v in value.values() if isinstance(v, list) for e in v]
-        for entry in entries:
-            if not isinstance(entry, dict):
-                continue
-            for key in _PCT_KEYS:
-                if isinstance(entry.get(key), (int, float)):
-                    pct = max(pct, float(entry[key]))
-            eta = entry.get("estimated_time_to_regain_access")
-            if isinstance(eta, (int, float)):
-                regain_min = max(regain_min, float(eta))
-    return Usage(pct=pct, regain_s=regain_min * 60.0)
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -152,7 +112,7 @@ def _retry_after(exc: BaseException) -> float | None:
 
 
 def redact(text: str) -> str:
-    return _TOKEN_RE.sub(r"\1=<redacted>", text)
+    return redaction.redact(text, patterns=_TOKEN_PATTERNS)
 
 
 def _describe(exc: BaseException) -> str:
