@@ -49,8 +49,8 @@ def snapshot(out: Path, preset: str, days: int) -> None:
     print(f"snapshot: {len(names)} tables, {len(messages)} outbox messages, {days} days -> {out}")
 
 
-#: Columns that record when a run happened (wall clock), not what it computed.
-WALL_CLOCK = {"slack_milestones_sent": ["claimed_at", "sent_at"]}
+#: Columns that record when and where a run delivered (wall clock, outbox file), not what it computed.
+WALL_CLOCK = {"slack_milestones_sent": ["claimed_at", "sent_at", "destination"]}
 
 
 def _messages(path: Path) -> dict:
