@@ -64,11 +64,6 @@ class Settings:
     def duckdb_path(self) -> Path:
         return self.home / "adperf.duckdb"
 
-    @property
-    def cost_column(self) -> str:
-        """Name of the money column in the reporting currency, e.g. ``cost_usd``."""
-        return f"cost_{self.report_currency.lower()}"
-
     def is_real(self, source: str) -> bool:
         return source in self.real_sources
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dagster_duckdb import DuckDBResource
 
 from adperf_assets.defs.attribution.resources import attribution_resources
+from adperf_assets.defs.common.io_manager import SCHEMA as DUCKDB_SCHEMA
 from adperf_assets.defs.common.io_manager import AdperfDuckDBIOManager
 from adperf_assets.defs.common.world import SampleWorld
 from adperf_assets.defs.fx.resources import fx_resources
@@ -14,8 +15,6 @@ from adperf_assets.defs.report.resources import report_resources
 from adperf_assets.defs.revenue.resources import revenue_resources
 from adperf_assets.defs.spend.resources import spend_resources
 from adperf_assets.settings import Settings, current_settings
-
-DUCKDB_SCHEMA = "analytics"
 
 
 def sample_world(settings: Settings) -> SampleWorld:

@@ -6,29 +6,18 @@ directly. Defaults are the marketing team's rules of thumb; table in docs/roas_r
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 INTERVAL_RULES = ("segments_independent", "comonotone")
 ESTIMATE_BASES = ("segment_average", "realised_plus_expected")
 
 
-def max_ad_age_days_from_env() -> int:
-    """``ADPERF_REPORT_MAX_AD_AGE_DAYS`` (default 400): how many days of history a report day reads.
-
-    It sizes the asset's input windows, so it is fixed when the definitions load (not run config).
-    """
-    raw = os.environ.get("ADPERF_REPORT_MAX_AD_AGE_DAYS", "").strip()
-    value = int(raw) if raw else 400
-    if value < 31:
-        raise ValueError(f"ADPERF_REPORT_MAX_AD_AGE_DAYS={value}: must be at least 31 (D30 ROAS needs 30 days)")
-    return value
-
-
 @dataclass(frozen=True)
 class ReportConfig:
     #: LTV horizon (days since install) of ``estimated_return``; one of ltv_estimates' horizons.
     horizon_days: int = 180
+    #: Reporting currency of every amount (``*_usd`` columns hold it; money is shown with its sign).
+    currency: str = "USD"
     #: Days of history per report day: an ad's cost, users and revenue are counted from
     #: ``report_date - max_ad_age_days + 1``; ads live shorter than this (older spend is not read).
     max_ad_age_days: int = 400

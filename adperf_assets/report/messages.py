@@ -39,19 +39,21 @@ def daily_message(report: pd.DataFrame, n: int = 5, config: ReportConfig | None 
     scale = ads[ads["recommendation"] == "scale"].sort_values("estimated_roas", ascending=False)
     stop = ads[ads["recommendation"] == "stop"].sort_values("estimated_roas")
     top, bottom = top_bottom(report, n, cfg)
-    headline = (f"{len(ads)} ads · cost {money(all_row['cost_to_date_usd'])} · return "
-                f"{money(all_row['return_to_date_usd'])} · estimated {money(all_row['estimated_return_usd'])} "
+    cur = cfg.currency
+    headline = (f"{len(ads)} ads · cost {money(all_row['cost_to_date_usd'], currency=cur)} · return "
+                f"{money(all_row['return_to_date_usd'], currency=cur)} · estimated "
+                f"{money(all_row['estimated_return_usd'], currency=cur)} "
                 f"({cfg.horizon_days}-day LTV) · ROAS {ratio(all_row['roas'])} · estimated ROAS "
                 f"{ratio(all_row['estimated_roas'])}")
     blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": f"ROAS report {day}"}},
         _section(f"*{headline}*\n{len(scale)} to scale · {len(stop)} to stop · "
                  f"{len(ads) - len(scale) - len(stop)} to keep"),
-        _section("*Totals*\n" + _code(text_table(tot, TOTAL_VIEW))),
-        _section(f"*Top {len(top)} by estimated ROAS*\n" + _code(text_table(top))),
+        _section("*Totals*\n" + _code(text_table(tot, TOTAL_VIEW, cur))),
+        _section(f"*Top {len(top)} by estimated ROAS*\n" + _code(text_table(top, currency=cur))),
     ]
     if len(bottom):
-        blocks.append(_section(f"*Bottom {len(bottom)}*\n" + _code(text_table(bottom))))
+        blocks.append(_section(f"*Bottom {len(bottom)}*\n" + _code(text_table(bottom, currency=cur))))
     for label, rows in (("Scale", scale), ("Stop", stop)):
         if len(rows):
             lines = [f"• *{r['ad_name'] or r['ad_id']}* ({r['network']}): {r['reason']}" for _, r in rows.head(8).iterrows()]
@@ -68,16 +70,17 @@ def milestone_ads(report: pd.DataFrame, milestones=MILESTONES) -> pd.DataFrame:
     return ads.assign(milestone=ads["days_live"].astype(int))
 
 
-def milestone_message(row: pd.Series) -> dict:
+def milestone_message(row: pd.Series, currency: str = "USD") -> dict:
     """One ad's day-N message: the spec's sentence, then D-N ROAS, the interval and the verdict."""
     day = pd.Timestamp(row["report_date"]).date()
     start = pd.Timestamp(row["first_spend_date"]).date()
     n = int(row["milestone"])
     name = row["ad_name"] or row["ad_id"]
+    m = lambda c: money(row[c], 2, currency)  # noqa: E731
     sentence = (f"The ad *{name}* ({row['network']}, campaign {row['campaign_name'] or row['campaign_id']}) that "
-                f"started on {start} has, as of {day}: total cost {money(row['cost_to_date_usd'], 2)}, total return "
-                f"{money(row['return_to_date_usd'], 2)}, estimated return {money(row['estimated_return_usd'], 2)} "
-                f"({money(row['estimated_lower_usd'], 2)}-{money(row['estimated_upper_usd'], 2)}), ROAS "
+                f"started on {start} has, as of {day}: total cost {m('cost_to_date_usd')}, total return "
+                f"{m('return_to_date_usd')}, estimated return {m('estimated_return_usd')} "
+                f"({m('estimated_lower_usd')}-{m('estimated_upper_usd')}), ROAS "
                 f"{ratio(row['roas'])}, estimated ROAS {ratio(row['estimated_roas'])}.")
     dn = row.get(f"d{n}_roas")
     dn_text = f"D{n} ROAS {ratio(dn)}" if dn is not None and pd.notna(dn) else f"D{n} ROAS – ({row.get(f'd{n}_note', '')})"

@@ -9,12 +9,9 @@ from __future__ import annotations
 import math
 
 from adperf_assets.report.config import ReportConfig
+from adperf_assets.report.tables import money
 
 SCALE, KEEP, STOP = "scale", "keep", "stop"
-
-
-def _money(x: float) -> str:
-    return f"${x:,.2f}"
 
 
 def _r(x: float) -> str:
@@ -25,8 +22,8 @@ def recommend(cost: float, days_live: int, est_roas: float | None, lower: float 
               config: ReportConfig) -> tuple[str, str]:
     """``(recommendation, reason)`` for one ad or roll-up."""
     if cost < config.min_cost_usd or days_live < config.min_days:
-        return KEEP, (f"too early to judge: {_money(cost)} spent over {days_live} day(s); a verdict needs "
-                      f"{_money(config.min_cost_usd)} and {config.min_days} days")
+        return KEEP, (f"too early to judge: {money(cost, 2, config.currency)} spent over {days_live} day(s); a "
+                      f"verdict needs {money(config.min_cost_usd, 2, config.currency)} and {config.min_days} days")
     if est_roas is None or lower is None or upper is None or any(map(math.isnan, (est_roas, lower, upper))):
         return KEEP, "no estimated ROAS (no LTV estimate for its users yet)"
     span = f"estimated ROAS {_r(est_roas)} (interval {_r(lower)}-{_r(upper)})"

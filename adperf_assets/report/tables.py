@@ -14,15 +14,16 @@ from adperf_assets.report.config import ReportConfig
 
 
 def _money_of(column: str):
-    return lambda r: money(r[column])
+    return lambda r, cur: money(r[column], currency=cur)
 
 
 def _ratio_of(column: str):
-    return lambda r: ratio(r[column])
+    return lambda r, cur: ratio(r[column])
 
 
-def _estimated(r) -> str:
-    return f"{money(r['estimated_return_usd'])} ({money(r['estimated_lower_usd'])}-{money(r['estimated_upper_usd'])})"
+def _estimated(r, cur: str) -> str:
+    m = lambda c: money(r[c], currency=cur)  # noqa: E731
+    return f"{m('estimated_return_usd')} ({m('estimated_lower_usd')}-{m('estimated_upper_usd')})"
 
 
 #: The columns an ad row and a network total share: estimate with its 99% interval, ROAS, estimated ROAS.
@@ -30,16 +31,16 @@ _ESTIMATE_VIEW = {"estimated (99%)": _estimated, "ROAS": _ratio_of("roas"), "est
 
 #: Column label -> how to show a row (money in the report currency, ratios with two decimals).
 AD_VIEW = {
-    "network": lambda r: r["network"],
-    "ad": lambda r: _clip(r["ad_name"] or r["ad_id"], 28),
-    "campaign": lambda r: _clip(r["campaign_name"] or r["campaign_id"], 26),
-    "days": lambda r: f"{int(r['days_live'])}",
+    "network": lambda r, cur: r["network"],
+    "ad": lambda r, cur: _clip(r["ad_name"] or r["ad_id"], 28),
+    "campaign": lambda r, cur: _clip(r["campaign_name"] or r["campaign_id"], 26),
+    "days": lambda r, cur: f"{int(r['days_live'])}",
     "cost": _money_of("cost_to_date_usd"),
     "return": _money_of("return_to_date_usd"),
     **_ESTIMATE_VIEW,
-    "D7": lambda r: ratio(r["d7_roas"]) if "d7_roas" in r else "",
-    "payback": lambda r: payback(r),
-    "do": lambda r: r["recommendation"],
+    "D7": lambda r, cur: ratio(r["d7_roas"]) if "d7_roas" in r else "",
+    "payback": lambda r, cur: payback(r),
+    "do": lambda r, cur: r["recommendation"],
 }
 
 
@@ -48,12 +49,17 @@ def _clip(s: str, n: int) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-def money(x, decimals: int = 0) -> str:
+#: Signs written before an amount; other currencies are written after it by their code.
+CURRENCY_SIGNS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "KRW": "₩"}
+
+
+def money(x, decimals: int = 0, currency: str = "USD") -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
     if math.isinf(x):
         return "∞"
-    return f"${x:,.{decimals}f}"
+    sign = CURRENCY_SIGNS.get(currency.upper())
+    return f"{sign}{x:,.{decimals}f}" if sign else f"{x:,.{decimals}f} {currency.upper()}"
 
 
 def ratio(x) -> str:
@@ -113,13 +119,13 @@ def totals(report: pd.DataFrame) -> pd.DataFrame:
                 "estimated_lower_usd", "estimated_upper_usd", "roas", "estimated_roas"]]
 
 
-def _view(rows: pd.DataFrame, view: dict) -> pd.DataFrame:
-    return pd.DataFrame([{k: f(r) for k, f in view.items()} for _, r in rows.iterrows()], columns=list(view))
+def _view(rows: pd.DataFrame, view: dict, currency: str = "USD") -> pd.DataFrame:
+    return pd.DataFrame([{k: f(r, currency) for k, f in view.items()} for _, r in rows.iterrows()], columns=list(view))
 
 
 TOTAL_VIEW = {
-    "network": lambda r: r["network"],
-    "ads": lambda r: f"{int(r['ads'])}",
+    "network": lambda r, cur: r["network"],
+    "ads": lambda r, cur: f"{int(r['ads'])}",
     "cost": _money_of("cost_to_date_usd"),
     "paid": _money_of("paid_to_date_usd"),
     "return": _money_of("return_to_date_usd"),
@@ -133,20 +139,21 @@ def markdown_summary(report: pd.DataFrame, n: int = 10, config: ReportConfig | N
         return "_no ads with spend in the window_"
     day = pd.Timestamp(report["report_date"].iloc[0]).date()
     top, bottom = top_bottom(report, n, config)
+    cur = (config or ReportConfig()).currency
     recs = report[report["level"] == "ad"]["recommendation"].value_counts()
     parts = [f"**ROAS report {day}** — horizon {int(report['horizon_days'].iloc[0])} days; "
              + ", ".join(f"{recs.get(k, 0)} {k}" for k in ("scale", "keep", "stop")),
-             "", "**Totals**", "", _view(totals(report), TOTAL_VIEW).to_markdown(index=False),
+             "", "**Totals**", "", _view(totals(report), TOTAL_VIEW, cur).to_markdown(index=False),
              "", f"**Top {len(top)} ads by estimated ROAS**", "",
-             _view(top, AD_VIEW).to_markdown(index=False) if len(top) else "_none with enough spend_",
+             _view(top, AD_VIEW, cur).to_markdown(index=False) if len(top) else "_none with enough spend_",
              "", f"**Bottom {len(bottom)} ads**", "",
-             _view(bottom, AD_VIEW).to_markdown(index=False) if len(bottom) else "_none_"]
+             _view(bottom, AD_VIEW, cur).to_markdown(index=False) if len(bottom) else "_none_"]
     return "\n".join(parts)
 
 
-def text_table(rows: pd.DataFrame, view: dict | None = None) -> str:
+def text_table(rows: pd.DataFrame, view: dict | None = None, currency: str = "USD") -> str:
     """Fixed-width text table (for a Slack code block): one line per row, columns padded."""
-    t = _view(rows, view or AD_VIEW)
+    t = _view(rows, view or AD_VIEW, currency)
     if t.empty:
         return "(none)"
     cols = list(t.columns)

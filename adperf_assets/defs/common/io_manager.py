@@ -7,11 +7,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pandas as pd
-from dagster import MetadataValue, OutputContext, TableColumn, TableSchema
+from dagster import InputContext, MetadataValue, OutputContext, TableColumn, TableSchema
 from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 
+from adperf_assets.defs.common.money import to_canonical, to_stored
+
 _VIEW = "_adperf_out"
+#: The database schema of every asset table.
+SCHEMA = "analytics"
 
 
 def _columns(connection, relation: str) -> dict[str, str]:
@@ -21,6 +25,7 @@ def _columns(connection, relation: str) -> dict[str, str]:
 class EvolvingPandasTypeHandler(DuckDBPandasTypeHandler):
     def handle_output(self, context: OutputContext, table_slice: TableSlice, obj: pd.DataFrame, connection):
         table = f"{table_slice.schema}.{table_slice.table}"
+        obj = to_stored(obj)  # money columns named in the reporting currency
         frame = obj.astype({c: "string" for c in obj.columns if obj[c].dtype == object}) if obj.empty else obj
         connection.register(_VIEW, frame)
         try:
@@ -47,6 +52,10 @@ class EvolvingPandasTypeHandler(DuckDBPandasTypeHandler):
             "dataframe_columns": MetadataValue.table_schema(
                 TableSchema(columns=[TableColumn(name=str(n), type=str(t)) for n, t in obj.dtypes.items()])),
         })
+
+
+    def load_input(self, context: InputContext, table_slice: TableSlice, connection) -> pd.DataFrame:
+        return to_canonical(super().load_input(context, table_slice, connection))
 
 
 class AdperfDuckDBIOManager(DuckDBPandasIOManager):

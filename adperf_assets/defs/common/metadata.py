@@ -6,6 +6,7 @@ from __future__ import annotations
 import dagster as dg
 import pandas as pd
 
+from adperf_assets.defs.common.money import to_stored
 from adperf_assets.ltv.plots import to_markdown_image
 
 OWNERS = ["team:marketing-data"]
@@ -14,11 +15,12 @@ MAX_LISTED = 20
 
 
 def table_md(rows: pd.DataFrame, n: int = MAX_LISTED, columns: list[str] | None = None) -> dg.MetadataValue:
-    """The first ``n`` rows as a markdown table (dates as YYYY-MM-DD), ``_none_`` when there are none."""
+    """The first ``n`` rows as a markdown table (dates as YYYY-MM-DD, money named in the reporting currency),
+    ``_none_`` when there are none."""
     if rows.empty:
         return dg.MetadataValue.md("_none_")
     shown = rows[[c for c in columns if c in rows.columns]] if columns else rows
-    shown = shown.head(n).copy()
+    shown = to_stored(shown.head(n).copy())
     for c in shown.columns:
         if pd.api.types.is_datetime64_any_dtype(shown[c]):
             shown[c] = shown[c].dt.strftime("%Y-%m-%d")

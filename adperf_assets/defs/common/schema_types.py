@@ -11,10 +11,13 @@ import warnings
 
 import pandas as pd
 
+import dagster as dg
 from dagster import BetaWarning
 from dagster_pandas import PandasColumn, create_dagster_pandas_dataframe_type
 from dagster_pandas.constraints import ColumnDTypeFnConstraint, NonNullableColumnConstraint
 from pandas.api.types import is_datetime64_dtype
+
+from adperf_assets.defs.common.money import stored_name, to_stored
 
 # dagster-pandas marks its column API beta; we pin the minor version, so the notice is noise.
 warnings.filterwarnings("ignore", category=BetaWarning, module=r"dagster_pandas\..*")
@@ -58,9 +61,20 @@ def _typed(column: PandasColumn, dtype: str) -> PandasColumn:
 
 
 def frame_type(name: str, description: str, columns: list[PandasColumn]):
-    t = create_dagster_pandas_dataframe_type(name=name, description=description, columns=columns)
-    t.column_names = [c.name for c in columns]  # handy for tests and SQL
-    t.empty_dtypes = {c.name: getattr(c, "empty_dtype", "object") for c in columns}
+    """The table's type, declared with the math's column names; it checks (and the UI shows) the columns
+    as stored, money named in the reporting currency (``defs/common/money.py``)."""
+    canonical = [c.name for c in columns]
+    for c in columns:
+        c.name = stored_name(c.name)
+    stored = create_dagster_pandas_dataframe_type(name=name, description=description, columns=columns)
+    t = dg.DagsterType(
+        name=name, description=description, typing_type=pd.DataFrame,
+        type_check_fn=lambda context, value: stored.type_check(
+            context, to_stored(value) if isinstance(value, pd.DataFrame) else value),
+    )
+    t.column_names = canonical  # as the math and the tests name them
+    t.stored_names = [c.name for c in columns]  # as the table holds them (SQL)
+    t.empty_dtypes = {n: getattr(c, "empty_dtype", "object") for n, c in zip(canonical, columns)}
     return t
 
 

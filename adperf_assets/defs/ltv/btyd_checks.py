@@ -10,18 +10,17 @@ from dagster_duckdb import DuckDBResource
 from adperf_assets.defs.ltv.btyd_assets import ltv_estimates, user_rfm
 from adperf_assets.ltv.btyd_ltv import HORIZONS, NO_FIT, SEGMENT_KEYS, ltv_column
 from adperf_assets.partitions import daily_partitions, window_days
-from adperf_assets.defs.resources import DUCKDB_SCHEMA
+from adperf_assets.defs.common.stored_rows import read_rows
 from adperf_assets.defs.common.metadata import table_md
 
 
-def _read(duckdb: DuckDBResource, context, table: str, columns: list[str], where: str = "true") -> pd.DataFrame:
+def _read(duckdb: DuckDBResource, context, table: str, columns: list[str], where: str | None = None) -> pd.DataFrame:
     """The run's report days of ``table`` (as the IO manager would load them), only ``columns``."""
     days = window_days(context)
-    cols = ", ".join(f'"{c}"' for c in columns)
-    with duckdb.get_connection() as con:
-        return con.execute(f"select {cols} from {DUCKDB_SCHEMA}.{table} where report_date >= ? and report_date < ? "
-                           f"and ({where})",
-                           [days[0].to_pydatetime(), (days[-1] + pd.Timedelta(days=1)).to_pydatetime()]).df()
+    rows = read_rows(duckdb, table, columns, days[0], days[-1] + pd.Timedelta(days=1), where)
+    if rows is None:
+        raise ValueError(f"{table} has no stored rows for {days[0].date()}..{days[-1].date()}: materialize it first")
+    return rows
 
 
 @dg.asset_check(asset=user_rfm, partitions_def=daily_partitions, blocking=True,

@@ -18,7 +18,7 @@ from adperf_assets.ltv.curves import REVENUE_SOURCES, ActivityCube, CurveSet, No
 from adperf_assets.ltv.estimates import HORIZONS, empty_estimates, estimate_ltv
 from adperf_assets.ltv.plots import backtest_plot, ltv_plot, retention_plot, segment_label
 from adperf_assets.partitions import daily_partitions, single_run, trailing, window_days
-from adperf_assets.defs.resources import DUCKDB_SCHEMA
+from adperf_assets.defs.common.stored_rows import read_rows
 from adperf_assets.defs.ltv.cohort_schemas import (
     CohortLtvBacktestFrame,
     CohortLtvFrame,
@@ -212,13 +212,8 @@ def _metrics_tables(bt: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 def _stored_rows(duckdb: DuckDBResource, first: pd.Timestamp, before: pd.Timestamp) -> pd.DataFrame:
     """The back-test rows earlier runs wrote for completion days [first, before) (none if no table yet)."""
-    with duckdb.get_connection() as con:
-        exists = con.execute("select count(*) from information_schema.tables where table_schema = ? and "
-                             "table_name = 'cohort_ltv_backtest'", [DUCKDB_SCHEMA]).fetchone()[0]
-        if not exists or first >= before:
-            return empty_backtest()
-        return con.execute(f"select {', '.join(BACKTEST_COLUMNS)} from {DUCKDB_SCHEMA}.cohort_ltv_backtest "
-                           "where report_date >= ? and report_date < ?", [first, before]).df()
+    rows = read_rows(duckdb, "cohort_ltv_backtest", BACKTEST_COLUMNS, first, before) if first < before else None
+    return empty_backtest() if rows is None else rows
 
 
 @dg.asset(

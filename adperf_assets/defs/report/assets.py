@@ -12,7 +12,6 @@ from pydantic import Field
 from adperf_assets.partitions import daily_partitions, single_run, trailing, window_days
 from adperf_assets.report import ReportConfig, build_report, prepare_inputs
 from adperf_assets.report.roas import LTV_COLUMNS
-from adperf_assets.report.config import max_ad_age_days_from_env
 from adperf_assets.report.messages import MILESTONES, daily_message, milestone_ads, milestone_message
 from adperf_assets.report.plot import cost_vs_return_png, png_markdown
 from adperf_assets.report.tables import markdown_summary, totals
@@ -22,7 +21,8 @@ from adperf_assets.settings import current_settings
 from adperf_assets.defs.common.metadata import OWNERS, days_label
 
 GROUP = "report"
-MAX_AD_AGE_DAYS = max_ad_age_days_from_env()
+MAX_AD_AGE_DAYS = current_settings().report_max_ad_age_days
+REPORT_CURRENCY = current_settings().report_currency
 SENT_LOG = "slack_milestones_sent"
 
 
@@ -52,7 +52,7 @@ class RoasReportConfig(dg.Config):
         return ReportConfig(horizon_days=self.horizon_days, max_ad_age_days=MAX_AD_AGE_DAYS,
                             scale_above=self.scale_above, stop_below=self.stop_below, min_cost_usd=self.min_cost_usd,
                             min_days=self.min_days, interval_rule=self.interval_rule,
-                            estimate_basis=self.estimate_basis)
+                            estimate_basis=self.estimate_basis, currency=REPORT_CURRENCY)
 
 
 def _per_day(report: pd.DataFrame) -> pd.DataFrame:
@@ -79,7 +79,7 @@ def compute_report(context: dg.AssetExecutionContext, config: RoasReportConfig, 
     if ltv_estimates is None:
         context.log.warning("built without ltv_estimates: every estimated return is the realised one")
         ltv_estimates = pd.DataFrame({c: pd.Series(dtype=object) for c in LTV_COLUMNS})
-    inputs = prepare_inputs(ad_spend, installs, user_segments, behavior_value, ltv_estimates, s.cost_column)
+    inputs = prepare_inputs(ad_spend, installs, user_segments, behavior_value, ltv_estimates)
     report, infos = build_report(inputs, days, cfg)
     last_day = days[-1]
     last = report[report["report_date"] == last_day]
@@ -177,7 +177,7 @@ def _days_to_send(days: list[pd.Timestamp], mode: str) -> list[pd.Timestamp]:
 def _thresholds(report: pd.DataFrame) -> ReportConfig:
     """The config the report was computed with, as far as the messages need it (horizon)."""
     horizon = int(report["horizon_days"].iloc[0]) if len(report) else 180
-    return ReportConfig(horizon_days=horizon, max_ad_age_days=MAX_AD_AGE_DAYS)
+    return ReportConfig(horizon_days=horizon, max_ad_age_days=MAX_AD_AGE_DAYS, currency=REPORT_CURRENCY)
 
 
 @dg.asset(
@@ -280,7 +280,7 @@ def roas_milestones_slack(context: dg.AssetExecutionContext, config: SlackSendCo
                 skipped.append(what)
                 continue
             try:
-                d = slack.send(milestone_message(row), f"milestone_d{int(row['milestone'])}_{row['network']}_{row['ad_id']}")
+                d = slack.send(milestone_message(row, REPORT_CURRENCY), f"milestone_d{int(row['milestone'])}_{row['network']}_{row['ad_id']}")
             except SlackPostError as exc:
                 settle(duckdb, row, None)
                 failed.append({**what, "http_status": exc.status, "error": str(exc)})

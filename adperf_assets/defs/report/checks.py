@@ -12,8 +12,7 @@ from dagster_duckdb import DuckDBResource
 
 from adperf_assets.defs.report.assets import MAX_AD_AGE_DAYS, roas_report
 from adperf_assets.partitions import daily_partitions, window_days
-from adperf_assets.defs.resources import DUCKDB_SCHEMA
-from adperf_assets.settings import current_settings
+from adperf_assets.defs.common.stored_rows import read_rows
 from adperf_assets.defs.common.metadata import table_md
 
 TOLERANCE_USD = 0.01
@@ -21,17 +20,12 @@ SHOW = ["report_date", "level", "network", "account_id", "campaign_id", "ad_grou
 
 
 def spend_per_day(duckdb: DuckDBResource, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
-    """``ad_spend``'s cost per report day in ``[first, last]``, straight from the table (an asset
-    check's input cannot span the report's 400-day window, so it is read with SQL)."""
-    cost_col = current_settings().cost_column
-    with duckdb.get_connection() as con:
-        exists = con.execute("select count(*) from information_schema.tables where table_schema = ? and "
-                             "table_name = 'ad_spend'", [DUCKDB_SCHEMA]).fetchone()[0]
-        if not exists:
-            return pd.DataFrame({"report_date": pd.Series(dtype="datetime64[ns]"), "cost": pd.Series(dtype=float)})
-        out = con.execute(f"select report_date::timestamp as report_date, sum({cost_col}) as cost "
-                          f"from {DUCKDB_SCHEMA}.ad_spend where report_date >= ? and report_date <= ? group by 1",
-                          [first.to_pydatetime(), last.to_pydatetime()]).df()
+    """``ad_spend``'s cost per report day in ``[first, last]``, from the stored rows (an asset check's
+    input cannot span the report's 400-day window)."""
+    rows = read_rows(duckdb, "ad_spend", ["report_date", "cost_usd"], first, last + pd.Timedelta(days=1))
+    if rows is None:
+        return pd.DataFrame({"report_date": pd.Series(dtype="datetime64[ns]"), "cost": pd.Series(dtype=float)})
+    out = rows.groupby("report_date", as_index=False)["cost_usd"].sum().rename(columns={"cost_usd": "cost"})
     out["report_date"] = pd.to_datetime(out["report_date"]).astype("datetime64[ns]")
     return out
 

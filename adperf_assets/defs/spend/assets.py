@@ -16,7 +16,8 @@ from adperf_assets.partitions import daily_partitions, single_run, window_days
 from adperf_assets.defs.spend.facebook import FacebookAdsSource
 from adperf_assets.defs.spend.google_ads import GoogleAdsSource
 from adperf_assets.defs.common.throttle import AdsPull, AdsPullError
-from adperf_assets.defs.spend.schemas import AdSpendFrame, NetworkSpendFrame
+from adperf_assets.defs.common.money import CANONICAL_CURRENCY, stored_name, to_canonical
+from adperf_assets.defs.spend.schemas import COST_COLUMN, AdSpendFrame, NetworkSpendFrame
 from adperf_assets.settings import current_settings
 from adperf_assets.defs.common.metadata import OWNERS, table_md
 
@@ -108,7 +109,7 @@ def _per_group_costs(table: pd.DataFrame, by: str, cost_col: str) -> dict:
         return {}
     g = table.groupby(by, sort=True).agg(rows=("ad_id", "size"), cost_local=("cost_local", "sum"),
                                          cost=(cost_col, "sum"))
-    return {str(k): {"rows": int(r.rows), "cost_local": round(float(r.cost_local), 2), cost_col: round(float(r.cost), 2)}
+    return {str(k): {"rows": int(r.rows), "cost_local": round(float(r.cost_local), 2), stored_name(cost_col): round(float(r.cost), 2)}
             for k, r in g.iterrows()}
 
 
@@ -132,8 +133,8 @@ def network_spend(
         report_dates=[d.date() for d in days],
         missing_fx="nan",
     )
-    table = result.table
-    cost_col = s.cost_column
+    table = to_canonical(result.table)
+    cost_col = COST_COLUMN
     no_rate = table[table[cost_col].isna()][["report_date", "account_currency"]].drop_duplicates()
     if len(no_rate):
         context.log.warning(f"{network}: no FX rate for {sorted(set(no_rate['account_currency']))} on some days;"
@@ -151,7 +152,7 @@ def network_spend(
         "requests_made": pulled.requests_made,
         "retries_made": pulled.retries_made,
         "throttle_wait_s": round(pulled.throttle_wait_s, 1),
-        f"total_{cost_col}": round(float(table[cost_col].sum()), 2),
+        f"total_{stored_name(cost_col)}": round(float(table[cost_col].sum()), 2),
         "cost_per_account": dg.MetadataValue.json(_per_group_costs(table, "account_id", cost_col)),
         "fx_carried_forward": "; ".join(carried) or "none",
         "fx_missing": ", ".join(sorted(set(no_rate["account_currency"]))) or "none",
@@ -238,8 +239,8 @@ def ad_spend(
     (time zone, currency), objective, campaign, ad group, ad, impressions, clicks, installs,
     ``cost_local`` and the cost in the reporting currency."""
     s = current_settings()
-    cost_col = s.cost_column
-    columns = unified_columns(s.report_currency)
+    cost_col = COST_COLUMN
+    columns = unified_columns(CANONICAL_CURRENCY)
     days = window_days(context)
     parts = [_normalized(f, columns) for f in (facebook_spend, google_ads_spend)]
     table = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
@@ -259,7 +260,7 @@ def ad_spend(
     return dg.Output(table, metadata={
         "dagster/row_count": len(table),
         "report_days": label,
-        f"total_{cost_col}": round(float(table[cost_col].sum()), 2),
+        f"total_{stored_name(cost_col)}": round(float(table[cost_col].sum()), 2),
         "cost_per_network": dg.MetadataValue.json(_per_group_costs(table, "network", cost_col)),
         "accounts": dg.MetadataValue.json({n: sorted(g["account_id"].unique().tolist()) for n, g in per_network.items()}),
         "rows_per_day": round(len(table) / len(days), 1),

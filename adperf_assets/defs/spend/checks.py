@@ -12,6 +12,8 @@ from adperf_assets.normalize.spend import unified_columns
 from adperf_assets.partitions import daily_partitions
 from adperf_assets.defs.spend.facebook import FacebookAdsSource
 from adperf_assets.defs.spend.google_ads import GoogleAdsSource
+from adperf_assets.defs.common.money import CANONICAL_CURRENCY
+from adperf_assets.defs.spend.schemas import COST_COLUMN
 from adperf_assets.settings import current_settings
 from adperf_assets.defs.common.metadata import MAX_LISTED, rows_check_result, table_md
 from adperf_assets.defs.spend.assets import facebook_spend, google_ads_spend
@@ -96,7 +98,7 @@ def ad_spend_currency_known(ad_spend: pd.DataFrame, fx_rates: pd.DataFrame) -> d
 
 
 def ad_spend_fx_present(ad_spend: pd.DataFrame, report_currency: str) -> dg.AssetCheckResult:
-    cost_col = f"cost_{report_currency.lower()}"
+    cost_col = COST_COLUMN
     bad = ad_spend[ad_spend[cost_col].isna()]
     missing = (bad.groupby(["account_currency"], sort=True)["report_date"]
                .agg(lambda d: ", ".join(sorted(d.dt.strftime("%Y-%m-%d").unique()))))
@@ -146,11 +148,11 @@ AD_SPEND_CHECKS = [
 )
 def ad_spend_checks(ad_spend: pd.DataFrame, fx_rates: pd.DataFrame):
     """All ad_spend checks on one load of the run's days (one step instead of six)."""
-    s = current_settings()
-    yield ad_spend_schema(ad_spend, s.report_currency)
-    yield ad_spend_no_negative_values(ad_spend, s.cost_column)
+    # ad_spend as loaded: money columns as the math names them (defs/common/money.py)
+    yield ad_spend_schema(ad_spend, CANONICAL_CURRENCY)
+    yield ad_spend_no_negative_values(ad_spend, COST_COLUMN)
     yield ad_spend_currency_known(ad_spend, fx_rates)
-    yield ad_spend_fx_present(ad_spend, s.report_currency)
+    yield ad_spend_fx_present(ad_spend, current_settings().report_currency)
     yield ad_spend_unique_ads(ad_spend)
     yield ad_spend_installs_within_clicks(ad_spend)
 
@@ -181,7 +183,7 @@ def fx_rates_cover_ad_accounts(
 
 
 def _unique_spend_rows(frame: pd.DataFrame) -> dg.AssetCheckResult:
-    cost_col = current_settings().cost_column
+    cost_col = COST_COLUMN
     key = ["report_date", "account_id", "ad_id"]
     dup = frame[frame.duplicated(key, keep=False)].assign(problem="duplicate day/account/ad")
     neg = frame[(frame[["cost_local", cost_col]] < 0).any(axis=1)].assign(problem="negative cost")

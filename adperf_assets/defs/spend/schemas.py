@@ -9,9 +9,10 @@ an account currency without a rate that day (the blocking FX check names it).
 
 from adperf_assets.normalize.spend import ATTRIBUTE_COLUMNS
 from adperf_assets.defs.common.schema_types import date_col, float_col, frame_type, int_col, str_col
-from adperf_assets.settings import current_settings
+from adperf_assets.defs.common.money import CANONICAL_CURRENCY
+from adperf_assets.normalize.spend import cost_column
 
-COST_COLUMN = current_settings().cost_column
+COST_COLUMN = cost_column(CANONICAL_CURRENCY)  # stored as cost_<reporting currency>
 
 
 def _columns():
