@@ -226,7 +226,6 @@ def fit_gamma_gamma(frequency, monetary_value, penalizer: float = 0.0, index=Non
     return fitter
 
 
-
 def fit_btyd(summary: pd.DataFrame, penalizer: float = 0.0) -> BTYDModel:
     """Fit BG/NBD on every user and Gamma-Gamma on repeat buyers (frequency > 0) of `summary`.
 

@@ -304,4 +304,3 @@ class _Layout:
             x=x, m=m if m is not None else np.zeros(len(x)), row_of_user=row_of_user,
             row_x=row_x, row_tx=row_tx, row_T=row_T, xt_of_row=xt_of_row, xt_x=xt_x, xt_T=xt_T,
         )
-

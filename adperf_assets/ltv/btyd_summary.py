@@ -93,7 +93,6 @@ def _summary_arrays(summary: pd.DataFrame):
     return x, tx, T, m
 
 
-
 def _collapse(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """Distinct rows of `columns`, the count of each, and each input row's distinct-row number."""
     n = len(columns[0])
@@ -137,4 +136,3 @@ def _whole_number_key(columns) -> np.ndarray | None:
         key = col.astype(np.int64) if key is None else key * int(hi + 1) + col.astype(np.int64)
         span *= int(hi + 1)
     return key
-
