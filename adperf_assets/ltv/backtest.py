@@ -239,7 +239,7 @@ class BacktestDay:
 def backtest_days(rows: pd.DataFrame, valid_from, valid_to, days, poolings: dict) -> tuple[pd.DataFrame, list[BacktestDay]]:
     """Per day of ``days``: the rows due that day (``valid_from <= day <= valid_to``, per row), kept
     where every estimator present that day has the cohort x segment x made_at_day x horizon (as
-    ``btyd_ltv.common_cohorts``), scored per estimator x segment x made_at_day x horizon
+    ``btyd_backtest_rows.common_cohorts``), scored per estimator x segment x made_at_day x horizon
     (``BY_SEGMENT``) on each pooling of ``poolings`` (name -> ``pool_cohorts`` freq, None: daily
     cohorts as they are). Returns the metric rows (``report_date``, ``pooling`` and
     ``backtest_metrics``' columns; per day the poolings in order, groups sorted) and per day which

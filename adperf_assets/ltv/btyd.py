@@ -137,7 +137,7 @@ def _fit_collapsed(likelihood_cls, columns, counts, penalizer, n_params: int, wh
     does not converge: L-BFGS-B on all rows, then the same Newton polish. The final
     Hessian (central differences of the analytic gradient) is lifetimes' `_hessian_`.
     BLAS is held to one thread: L-BFGS-B's tiny dense updates go through OpenBLAS, whose
-    threads made each iteration ~10x slower on a busy 2-core machine (measured).
+    threads thrash on a busy machine (docs/ltv_btyd.md).
     """
     with _one_blas_thread():
         full = likelihood_cls(*columns, counts, penalizer)
@@ -229,7 +229,7 @@ def fit_gamma_gamma(frequency, monetary_value, penalizer: float = 0.0, index=Non
 def fit_btyd(summary: pd.DataFrame, penalizer: float = 0.0) -> BTYDModel:
     """Fit BG/NBD on every user and Gamma-Gamma on repeat buyers (frequency > 0) of `summary`.
 
-    `summary` is in lifetimes' convention (see module docstring; `rfm_summary` builds it
+    `summary` is in lifetimes' convention (``btyd_summary``; `rfm_summary` builds it
     from daily revenue rows). `penalizer` is applied to both models as lifetimes'
     `penalizer_coef`. Raises ValueError on malformed summaries and
     `lifetimes.utils.ConvergenceError` (a ValueError) if a fit does not converge.

@@ -135,11 +135,11 @@ class BTYDModel:
         - `method="delta"` (default): gradient of each value w.r.t. the 7 log-parameters
           by central differences (BG/NBD factor and Gamma-Gamma factor separately, 15
           evaluations in all), variance g' S g, and a log-normal interval
-          value * exp(+-z sd/value), which stays positive. Seconds on millions of users.
+          value * exp(+-z sd/value), which stays positive. Cheap on millions of users.
         - `method="draws"`: `n_draws` parameter sets drawn in log space (Gamma-Gamma draws
           with q <= 1 redrawn), the value recomputed under each, central quantiles. Catches
-          skewness on small data; costs n_draws x the point estimate (tens of seconds per
-          1000 draws on 1M users; with a discount rate, ~80x more 2F1 work: use "delta").
+          skewness on small data; costs n_draws x the point estimate, far more with a
+          discount rate (use "delta" there; costs in docs/ltv_btyd.md).
         `expected_value` is the value at the MLE either way.
 
         Without `groups`: one row per user (index of `summary`). With `groups` (a Series

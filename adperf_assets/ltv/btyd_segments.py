@@ -90,7 +90,7 @@ def fit_segments(
     min_pooled_repeat_buyers: int = MIN_POOLED_REPEAT_BUYERS,
     penalizer: float = 0.0,
 ) -> SegmentFits:
-    """Per-segment fits where the data allow, the pooled fit elsewhere (module docstring)."""
+    """Per-segment fits where the data allow, the pooled fit elsewhere (docs/ltv_btyd.md)."""
     fits = SegmentFits()
     summary = summary_of(rfm)
     repeat = summary["frequency"].to_numpy() > 0
