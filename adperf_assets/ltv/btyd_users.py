@@ -1,7 +1,7 @@
 """The users of one fitted BTYD model: expected purchases, spend, revenue variance and P(no purchase)
 on the days of a horizon still ahead, memoized per parameter set (the delta method asks again).
 
-Distinct (x, T) and (x, t_x, T) rows are evaluated once each. Derivations: docs/ltv_btyd.md.
+Distinct (x, T) and (x, t_x, T) rows are evaluated once each. Method: docs/ltv_btyd.md.
 """
 
 from __future__ import annotations
