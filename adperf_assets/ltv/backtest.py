@@ -152,7 +152,7 @@ def pool_cohorts(predictions: pd.DataFrame, freq: str | None = "MS", *, across_s
     day the pooled realised value is complete); it is not a grouping key.
     """
     df = check_predictions(predictions)
-    n = _check_sizes(df)
+    _check_sizes(df)
     work = df[_POOL_KEYS].copy()
     install = pd.to_datetime(work["install_date"])
     work["install_date"] = install if freq is None else _period_start(install, freq)
@@ -222,7 +222,7 @@ def _scores(gid: np.ndarray, p, r, lo, hi, w) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- many report days at once
 # A daily back-test scores, each day, the rows whose cohorts completed in a trailing window: most rows
 # are the same as the previous day's. ``backtest_days`` encodes the rows of a whole run once (integer
-# codes for estimator, segment, cell, group) and scores each day through ``_pooled`` / ``_scores`` on
+# codes for estimator, cell, metric group, install period) and scores each day through ``_pooled`` / ``_scores`` on
 # the day's rows, instead of pandas group-bys on string keys.
 
 
