@@ -1,38 +1,9 @@
-"""Back-test metrics for LTV estimators: predictions made early in a cohort's life vs what it realised.
+"""Back-test metrics of LTV estimators: predictions made early in a cohort's life vs what it realised.
 
-Shared by the cohort (studio) back-test and the BTYD one, so both estimators are judged by
-the same yardstick and the report can pick the more accurate per segment.
-
-Input frame (one row per estimator x cohort x segment x made_at_day x horizon), columns
-``PREDICTION_COLUMNS``:
-
-- ``estimator``           e.g. "cohort", "geometric", "btyd"
-- ``platform, attribution, network, is_emulator``   the segment keys (``SEGMENT_KEYS``)
-- ``install_date``        the cohort
-- ``made_at_day``         how many days of the cohort's life the estimate saw (7 = days 0..6)
-- ``horizon``             days of revenue predicted (days 0..horizon-1 since install)
-- ``predicted_per_user``  predicted revenue per installed user over the horizon
-- ``lower, upper``        its interval (NaN when the estimator gives none; ``upper`` may be inf)
-- ``realised_per_user``   the revenue per installed user the cohort actually made in the horizon
-
-Optional ``cohort_size`` (users) is carried into the metrics as ``users``.
-
-``pool_cohorts`` sums daily cohorts into bigger ones (install month, or all segments of a day)
-before scoring: a daily cohort x segment of a small app has a handful of users, and its
-realised revenue scatters so much around its expectation that even the true expected value
-misses it by ~100% (sample world), so pooled cohorts say more about the estimator.
-
-Metrics per group (``backtest_metrics``):
-
-- ``mape``  mean of |predicted - realised| / realised over cohorts with realised > 0 (the
-  seed's yardstick; a cohort that realised nothing has no percentage error and is counted in
-  ``zero_realised`` instead of being silently dropped)
-- ``bias``  mean of (predicted - realised) / realised over the same cohorts (> 0: over-estimates)
-- ``wape``  sum |predicted - realised| / sum realised, weighted by cohort size when known
-  (robust to small cohorts with tiny realised values)
-- ``coverage``  share of cohorts whose [lower, upper] contains the realised value, over the
-  cohorts that have an interval (``with_interval``; an infinite ``upper`` counts)
-- ``cohorts``, ``zero_realised``, ``with_interval``, ``users``
+One yardstick for the cohort method and BTYD (MAPE, bias, WAPE, interval coverage), so the report can
+pick the more accurate per segment. One frame (``backtest_metrics``, ``pool_cohorts``) and many report
+days at once (``backtest_days``) are scored by the same integer-coded group sums.
+Columns, metrics and why cohorts are pooled: docs/ltv_btyd.md.
 """
 
 from __future__ import annotations
@@ -136,42 +107,23 @@ def check_predictions(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def backtest_metrics(predictions: pd.DataFrame, by=BY_SEGMENT) -> pd.DataFrame:
-    """MAPE, bias, WAPE and interval coverage per group of ``by`` (module docstring)."""
+    """MAPE, bias, WAPE and interval coverage (``METRIC_COLUMNS``) per group of ``by``, groups sorted.
+
+    ``mape``/``bias``: mean of |p - r| / r and (p - r) / r over cohorts with realised r > 0 (the others
+    are counted in ``zero_realised``); ``wape``: sum w |p - r| / sum w r, w = ``cohort_size`` when given
+    (also summed as ``users``); ``coverage``: share of ``with_interval`` cohorts inside [lower, upper].
+    """
     df = check_predictions(predictions)
     by = list(by)
     unknown = [c for c in by if c not in df.columns]
     if unknown:
         raise ValueError(f"cannot group by {unknown}: not columns of the predictions frame")
-    p = df["predicted_per_user"].to_numpy(float)
-    r = df["realised_per_user"].to_numpy(float)
-    lo, hi = df["lower"].to_numpy(float), df["upper"].to_numpy(float)
+    gid, keys = _codes(df, by)
     w = df["cohort_size"].to_numpy(float) if "cohort_size" in df else np.ones(len(df))
-    pos = r > 0
-    has = ~np.isnan(lo) & ~np.isnan(hi)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ape = np.where(pos, np.abs(p - r) / np.where(pos, r, 1.0), np.nan)
-        spe = np.where(pos, (p - r) / np.where(pos, r, 1.0), np.nan)
-    work = df[by].copy()
-    work["_n"] = 1
-    work["_users"] = w
-    work["_zero"] = (~pos).astype(int)
-    work["_ape"], work["_spe"] = ape, spe
-    work["_abs_w"], work["_real_w"] = w * np.abs(p - r), w * r
-    work["_has"] = has.astype(int)
-    work["_cov"] = np.where(has, (lo <= r) & (r <= hi), np.nan)
-    if not by:
-        work["_all"] = "all"
-        by = ["_all"]
-    g = work.groupby(by, sort=True, dropna=False, observed=True)
-    out = g.agg(cohorts=("_n", "sum"), users=("_users", "sum"), zero_realised=("_zero", "sum"),
-                mape=("_ape", "mean"), bias=("_spe", "mean"), _abs_w=("_abs_w", "sum"),
-                _real_w=("_real_w", "sum"), with_interval=("_has", "sum"), coverage=("_cov", "mean"))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["wape"] = np.where(out["_real_w"] > 0, out["_abs_w"] / out["_real_w"], np.nan)
-    out = out.drop(columns=["_abs_w", "_real_w"]).reset_index()
-    if by == ["_all"]:
-        out = out.drop(columns=["_all"])
-    return out[[c for c in by if c != "_all"] + METRIC_COLUMNS]
+    scores = _scores(gid, df["predicted_per_user"].to_numpy(float), df["realised_per_user"].to_numpy(float),
+                     df["lower"].to_numpy(float), df["upper"].to_numpy(float), w)
+    return pd.concat([keys.iloc[scores.index.to_numpy()].reset_index(drop=True),
+                      scores.reset_index(drop=True)], axis=1)
 
 
 def _check_sizes(df: pd.DataFrame) -> np.ndarray:
@@ -182,6 +134,10 @@ def _check_sizes(df: pd.DataFrame) -> np.ndarray:
         i = int(np.flatnonzero(~(n > 0) | ~np.isfinite(n))[0])
         raise ValueError(f"predictions row {df.index[i]!r}: cohort_size = {_show(df['cohort_size'].iloc[i])} must be > 0")
     return n
+
+
+def _period_start(install: pd.Series, freq: str) -> pd.Series:
+    return install.dt.to_period(freq.rstrip("S") if freq.endswith("S") else freq).dt.start_time
 
 
 def pool_cohorts(predictions: pd.DataFrame, freq: str | None = "MS", *, across_segments: bool = False) -> pd.DataFrame:
@@ -196,38 +152,78 @@ def pool_cohorts(predictions: pd.DataFrame, freq: str | None = "MS", *, across_s
     day the pooled realised value is complete); it is not a grouping key.
     """
     df = check_predictions(predictions)
-    n = _check_sizes(df)
-    work = df.copy()
+    _check_sizes(df)
+    work = df[_POOL_KEYS].copy()
     install = pd.to_datetime(work["install_date"])
-    if freq is not None:
-        install = install.dt.to_period(freq.rstrip("S") if freq.endswith("S") else freq).dt.start_time
-    work["install_date"] = install
+    work["install_date"] = install if freq is None else _period_start(install, freq)
     if across_segments:
         for k in SEGMENT_KEYS:
             work[k] = "all"
-    for col in ("predicted_per_user", "lower", "upper", "realised_per_user"):
-        work[col] = work[col].to_numpy(float) * n
-    keys = ["estimator", *SEGMENT_KEYS, "install_date", "made_at_day", "horizon"]
-    extra = {"report_date": ("report_date", "max")} if "report_date" in work else {}
-    out = work.groupby(keys, sort=True, dropna=False, observed=True).agg(
-        predicted_per_user=("predicted_per_user", "sum"), lower=("lower", "sum"), upper=("upper", "sum"),
-        realised_per_user=("realised_per_user", "sum"), cohort_size=("cohort_size", "sum"),
-        cohorts=("cohort_size", "size"), **extra).reset_index()
-    for col in ("predicted_per_user", "lower", "upper", "realised_per_user"):
+    gid, keys = _codes(work, _POOL_KEYS)
+    pooled = _pooled(gid, df["cohort_size"].to_numpy(), *(df[c].to_numpy(float) for c in _VALUES))
+    out = pd.concat([keys.iloc[pooled.index.to_numpy()].reset_index(drop=True), pooled.reset_index(drop=True)], axis=1)
+    if "report_date" in df:
+        out["report_date"] = df["report_date"].groupby(gid, sort=True).max().reset_index(drop=True)
+    return out
+
+
+# ----------------------------------------------------------------------------- the group sums
+# Every metric is a sum, count or mean per integer group id, taken with pandas' group-by kernels: the
+# same compensated (Kahan) sums in row order as a group-by on the key columns, so a pooled value that
+# sits on an interval end lands on the same side of it whichever entry point computed it.
+
+_POOL_KEYS = ["estimator", *SEGMENT_KEYS, "install_date", "made_at_day", "horizon"]
+_VALUES = ("predicted_per_user", "lower", "upper", "realised_per_user")
+
+
+def _codes(frame: pd.DataFrame, cols: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """Dense codes of the rows' ``cols`` in sorted order (as a sorted group-by numbers them) and the keys."""
+    if not cols:  # one group of every row
+        return np.zeros(len(frame), dtype=np.int64), pd.DataFrame(index=range(1 if len(frame) else 0))
+    g = frame.groupby(cols, sort=True, dropna=False, observed=True)
+    return g.ngroup().to_numpy(np.int64), g.size().index.to_frame(index=False)
+
+
+def _pooled(gid: np.ndarray, sizes, p, lo, hi, r) -> pd.DataFrame:
+    """Per group id present (ascending index): the size-weighted pooled ``_VALUES`` (NaN interval where a
+    row has none), ``cohort_size`` (sum of ``sizes``, its dtype kept) and ``cohorts`` (rows)."""
+    n = np.asarray(sizes, dtype=float)
+    work = pd.DataFrame({"predicted_per_user": p * n, "lower": lo * n, "upper": hi * n, "realised_per_user": r * n,
+                         "cohort_size": np.asarray(sizes)})
+    g = work.groupby(gid, sort=True)
+    out = g.sum()
+    out["cohorts"] = g.size()
+    for col in _VALUES:
         out[col] = out[col] / out["cohort_size"]
     # a pooled interval exists only if every cohort in it had one
-    missing = work.assign(_nan=work["lower"].isna() | work["upper"].isna()).groupby(
-        keys, sort=True, dropna=False, observed=True)["_nan"].any().to_numpy()
+    missing = pd.Series(np.isnan(lo) | np.isnan(hi)).groupby(gid, sort=True).any().to_numpy()
     out.loc[missing, ["lower", "upper"]] = np.nan
     return out
 
 
-# ---------------------------------------------------------------- many report days at once
-#
+def _scores(gid: np.ndarray, p, r, lo, hi, w) -> pd.DataFrame:
+    """``METRIC_COLUMNS`` per group id present (ascending index); ``backtest_metrics`` defines them."""
+    pos = r > 0
+    has = ~np.isnan(lo) & ~np.isnan(hi)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ape = np.where(pos, np.abs(p - r) / np.where(pos, r, 1.0), np.nan)
+        spe = np.where(pos, (p - r) / np.where(pos, r, 1.0), np.nan)
+    sums = pd.DataFrame({"users": w, "zero_realised": (~pos).astype(int), "abs_w": w * np.abs(p - r),
+                         "real_w": w * r, "with_interval": has.astype(int)}).groupby(gid, sort=True)
+    means = pd.DataFrame({"mape": ape, "bias": spe, "coverage": np.where(has, (lo <= r) & (r <= hi), np.nan)})
+    out = sums.sum()
+    out.insert(0, "cohorts", sums.size())
+    out = out.join(means.groupby(gid, sort=True).mean())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["wape"] = np.where(out["real_w"] > 0, out["abs_w"] / out["real_w"], np.nan)
+    return out[METRIC_COLUMNS]
+
+
+# ----------------------------------------------------------------------------- many report days at once
 # A daily back-test scores, each day, the rows whose cohorts completed in a trailing window: most rows
 # are the same as the previous day's. ``backtest_days`` encodes the rows of a whole run once (integer
-# codes for estimator, segment, cell, group) and scores each day with bincounts over the day's rows,
-# so a day costs a few numpy passes instead of pandas group-bys on string keys.
+# codes for estimator, cell, metric group, install period) and scores each day through ``_pooled`` / ``_scores`` on
+# the day's rows, instead of pandas group-bys on string keys.
 
 
 @dataclass
@@ -240,72 +236,10 @@ class BacktestDay:
     realised_max_abs_diff: float  # largest disagreement of the estimators' realised value of one cell
 
 
-def _codes(frame: pd.DataFrame, cols: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
-    """Dense codes of the rows' ``cols`` in sorted order (as a sorted group-by numbers them) and the keys."""
-    g = frame.groupby(cols, sort=True, dropna=False, observed=True)
-    code = g.ngroup().to_numpy(np.int64)
-    first = np.unique(code, return_index=True)[1]
-    return code, frame[cols].iloc[first].reset_index(drop=True)
-
-
-def _group_sum(gid: np.ndarray, n_groups: int, values: np.ndarray) -> np.ndarray:
-    """Per group the sums of the columns of ``values`` in row order, NaN skipped, compensated exactly
-    as pandas' group-by sum (Kahan): a pooled realised value that sits on an interval end must land
-    on the same side of it as ``pool_cohorts`` puts it."""
-    order = np.argsort(gid, kind="stable")
-    g = gid[order]
-    rank = np.arange(len(g)) - np.searchsorted(g, g)  # position of the row within its group
-    by_rank = np.argsort(rank, kind="stable")
-    bounds = np.searchsorted(rank[by_rank], np.arange(int(rank.max()) + 2 if len(rank) else 1))
-    g, v = g[by_rank], values[order][by_rank]
-    total = np.zeros((n_groups, values.shape[1]))
-    comp = np.zeros_like(total)
-    cols = np.arange(values.shape[1])[None, :]
-    for lo, hi in zip(bounds[:-1], bounds[1:]):  # the j-th row of every group at once
-        gj, val = g[lo:hi, None], v[lo:hi]
-        skip = np.isnan(val)
-        with np.errstate(invalid="ignore"):
-            y = val - comp[gj, cols]
-            t = total[gj, cols] + y
-            c = t - total[gj, cols] - y
-        # an infinite value gives a NaN compensation: pandas resets it
-        comp[gj, cols] = np.where(skip, comp[gj, cols], np.where(np.isnan(c), 0.0, c))
-        total[gj, cols] = np.where(skip, total[gj, cols], t)
-    return total
-
-
-def _group_metrics(gid: np.ndarray, n_groups: int, p, r, lo, hi, w) -> tuple[np.ndarray, dict]:
-    """``backtest_metrics`` by integer group id: the ids present (ascending) and their metric columns."""
-    cohorts = np.bincount(gid, minlength=n_groups)
-    pos = r > 0
-    has = ~np.isnan(lo) & ~np.isnan(hi)
-    rp = np.where(pos, r, 1.0)
-    n_pos = np.bincount(gid, weights=pos, minlength=n_groups)
-    ape = np.bincount(gid, weights=np.where(pos, np.abs(p - r) / rp, 0.0), minlength=n_groups)
-    spe = np.bincount(gid, weights=np.where(pos, (p - r) / rp, 0.0), minlength=n_groups)
-    abs_w = np.bincount(gid, weights=w * np.abs(p - r), minlength=n_groups)
-    real_w = np.bincount(gid, weights=w * r, minlength=n_groups)
-    n_has = np.bincount(gid, weights=has, minlength=n_groups)
-    inside = np.bincount(gid, weights=has & (lo <= r) & (r <= hi), minlength=n_groups)
-    present = np.flatnonzero(cohorts > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cols = {
-            "cohorts": cohorts[present].astype(np.int64),
-            "users": np.bincount(gid, weights=w, minlength=n_groups)[present],
-            "zero_realised": (cohorts - n_pos)[present].astype(np.int64),
-            "mape": np.where(n_pos > 0, ape / n_pos, np.nan)[present],
-            "bias": np.where(n_pos > 0, spe / n_pos, np.nan)[present],
-            "wape": np.where(real_w > 0, abs_w / real_w, np.nan)[present],
-            "with_interval": n_has[present].astype(np.int64),
-            "coverage": np.where(n_has > 0, inside / n_has, np.nan)[present],
-        }
-    return present, cols
-
-
 def backtest_days(rows: pd.DataFrame, valid_from, valid_to, days, poolings: dict) -> tuple[pd.DataFrame, list[BacktestDay]]:
     """Per day of ``days``: the rows due that day (``valid_from <= day <= valid_to``, per row), kept
     where every estimator present that day has the cohort x segment x made_at_day x horizon (as
-    ``btyd_ltv.common_cohorts``), scored per estimator x segment x made_at_day x horizon
+    ``btyd_backtest_rows.common_cohorts``), scored per estimator x segment x made_at_day x horizon
     (``BY_SEGMENT``) on each pooling of ``poolings`` (name -> ``pool_cohorts`` freq, None: daily
     cohorts as they are). Returns the metric rows (``report_date``, ``pooling`` and
     ``backtest_metrics``' columns; per day the poolings in order, groups sorted) and per day which
@@ -349,24 +283,13 @@ def backtest_days(rows: pd.DataFrame, valid_from, valid_to, days, poolings: dict
         return pd.DataFrame(), result
     _check_sizes(check_predictions(rows[used]))  # the rows any day scores, checked as pool_cohorts checks them
 
-    # integer codes: the metric group (sorted as backtest_metrics sorts) and, per pooling, the pooled cohort
-    seg, seg_keys = _codes(rows, list(SEGMENT_KEYS))
-    made, made_keys = _codes(rows, ["made_at_day"])
-    hor, hor_keys = _codes(rows, ["horizon"])
-    n_seg, n_made, n_hor = len(seg_keys), len(made_keys), len(hor_keys)
-    group = ((est * n_seg + seg) * n_made + made) * n_hor + hor
-    n_groups = n_est * n_seg * n_made * n_hor
-    install = pd.to_datetime(rows["install_date"])
-    period = {}
-    for name, freq in poolings.items():
-        if freq is not None:
-            start = install.dt.to_period(freq.rstrip("S") if freq.endswith("S") else freq).dt.start_time
-            period[name] = _codes(pd.DataFrame({"p": start}), ["p"])[0]
-    n = rows["cohort_size"].to_numpy(float)
-    p_all = rows["predicted_per_user"].to_numpy(float)
-    lo_all, hi_all = rows["lower"].to_numpy(float), rows["upper"].to_numpy(float)
-    no_interval = np.isnan(lo_all) | np.isnan(hi_all)
-
+    # the metric group of each row (numbered as backtest_metrics sorts them) and, per pooling, its install period
+    group, group_keys = _codes(rows, BY_SEGMENT)
+    period = {name: _codes(pd.DataFrame({"p": _period_start(pd.to_datetime(rows["install_date"]), freq)}), ["p"])[0]
+              for name, freq in poolings.items() if freq is not None}
+    sizes = rows["cohort_size"].to_numpy()
+    values = [rows[c].to_numpy(float) for c in _VALUES]
+    w_all = sizes.astype(float)
     parts = []
     for d in result:
         if len(d.kept) == 0:
@@ -374,37 +297,18 @@ def backtest_days(rows: pd.DataFrame, valid_from, valid_to, days, poolings: dict
         k = d.kept
         for name, freq in poolings.items():
             if freq is None:
-                gid, p, rr, lo, hi, w = group[k], p_all[k], r[k], lo_all[k], hi_all[k], n[k]
-            else:
-                # size-weighted sums per pooled cohort (pool_cohorts), its metric group = its rows' group
+                gid, (p, lo, hi, rr), w = group[k], [v[k] for v in values], w_all[k]
+            else:  # pool_cohorts: a pooled cohort is a group x period; its metric group is its rows' group
                 n_per = int(period[name].max()) + 1
-                pid = group[k] * n_per + period[name][k]
-                u, inv = np.unique(pid, return_inverse=True)
-                nk = n[k]
-                w = np.bincount(inv, weights=nk)
-                sums = _group_sum(inv, len(u), np.column_stack([p_all[k], r[k], lo_all[k], hi_all[k]]) * nk[:, None])
-                p, rr, lo, hi = (sums[:, i] / w for i in range(4))
-                missing_interval = np.bincount(inv, weights=no_interval[k]) > 0
-                lo[missing_interval] = np.nan
-                hi[missing_interval] = np.nan
-                gid = u // n_per
-            present, cols = _group_metrics(gid, n_groups, p, rr, lo, hi, w)
-            parts.append((d.day, name, present, cols))
+                pooled = _pooled(group[k] * n_per + period[name][k], sizes[k], *(v[k] for v in values))
+                gid = pooled.index.to_numpy() // n_per
+                p, lo, hi, rr = (pooled[c].to_numpy(float) for c in _VALUES)
+                w = pooled["cohort_size"].to_numpy(float)
+            parts.append((d.day, name, _scores(gid, p, rr, lo, hi, w)))
 
-    present = np.concatenate([pr for _, _, pr, _ in parts])
-    h = present % n_hor
-    m = (present // n_hor) % n_made
-    s = (present // (n_hor * n_made)) % n_seg
-    e = present // (n_hor * n_made * n_seg)
-    out = pd.DataFrame({"report_date": np.repeat(np.array([d for d, _, _, _ in parts], dtype="datetime64[ns]"),
-                                                 [len(pr) for _, _, pr, _ in parts]),
-                        "pooling": np.repeat(np.array([nm for _, nm, _, _ in parts], dtype=object),
-                                             [len(pr) for _, _, pr, _ in parts])})
-    out["estimator"] = est_keys["estimator"].to_numpy()[e]
-    for key in SEGMENT_KEYS:
-        out[key] = seg_keys[key].to_numpy()[s]
-    out["made_at_day"] = made_keys["made_at_day"].to_numpy()[m]
-    out["horizon"] = hor_keys["horizon"].to_numpy()[h]
-    for col in METRIC_COLUMNS:
-        out[col] = np.concatenate([cols[col] for _, _, _, cols in parts])
-    return out, result
+    scores = pd.concat([s for _, _, s in parts])
+    n_rows = [len(s) for _, _, s in parts]
+    out = pd.DataFrame({"report_date": np.repeat(np.array([d for d, _, _ in parts], dtype="datetime64[ns]"), n_rows),
+                        "pooling": np.repeat(np.array([nm for _, nm, _ in parts], dtype=object), n_rows)})
+    keys = group_keys.iloc[scores.index.to_numpy()].reset_index(drop=True)
+    return pd.concat([out, keys, scores.reset_index(drop=True)], axis=1), result

@@ -1,9 +1,8 @@
 """BG/NBD and Gamma-Gamma conditional expectations, broadcasting over users and parameter draws.
 
-E[purchases in (T, T+t] | x, t_x, T] = P(alive | x, t_x, T) * E[purchases | alive, x, T]
-(Fader, Hardie & Lee 2005, eq. 10). Only the second factor needs the Gauss
-hypergeometric function and it does not depend on t_x, so callers evaluate it once per
-distinct (x, T) and P(alive) (cheap) per distinct (x, t_x, T).
+E[purchases in (T, T+t] | x, t_x, T] = P(alive | x, t_x, T) * E[purchases | alive, x, T] (Fader, Hardie &
+Lee 2005, eq. 10): only the second factor needs 2F1 and it does not depend on t_x, so callers evaluate it
+once per distinct (x, T) and P(alive) per distinct (x, t_x, T). docs/ltv_btyd.md.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Vectorized BG/NBD + Gamma-Gamma simulator, for tests and benchmarks.
 
-lifetimes' own generator (`beta_geometric_nbd_model`) loops over users in Python
-and writes each row with `df.iloc`, which takes minutes for a million users; this
-one draws every user's purchases in a few array passes.
+lifetimes' own generator (`beta_geometric_nbd_model`) loops over users in Python; this one draws
+every user's purchases in a few array passes (docs/ltv_btyd.md).
 """
 
 from __future__ import annotations

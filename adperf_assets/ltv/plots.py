@@ -1,6 +1,7 @@
 """Small matplotlib figures for asset metadata: PNG, base64, inside markdown (the Dagster UI renders it).
 
-Kept small (about 40-80 kB) because metadata is stored with every materialization.
+Kept small because metadata is stored with every materialization. ``to_markdown_image`` is the one
+figure -> markdown helper (docs/ltv_btyd.md).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from adperf_assets.ltv.keys import SEGMENT_KEYS  # noqa: E402
 
 
 def to_markdown_image(fig, alt: str) -> str:
+    """``fig`` as a markdown image (PNG at 72 dpi, base64 inline); the figure is closed."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=72, bbox_inches="tight")
     plt.close(fig)

@@ -1,26 +1,8 @@
 """Per-user RFM summary (lifetimes' convention, in days) from per-user-per-day revenue rows.
 
-Convention, at day granularity (days of the report time zone):
-- A user is born on their install day (from `installs`). lifetimes treats the birth as
-  the user's first purchase, so the install day never counts as a repeat purchase;
-  revenue on the install day is realised revenue, left out of `monetary_value` the
-  way lifetimes leaves out the first purchase's value.
-- Revenue rows are summed per user and day (net of refunds). A purchase day is a day
-  AFTER the install day whose net revenue is > 0; a day netting to exactly 0 (a fully
-  refunded payment) is not a purchase. A day netting below 0 is an error: refunds
-  must be netted into the day of the payment they reverse (the payments snapshot's
-  convention), otherwise frequency and monetary value would be wrong.
-- frequency = number of purchase days after the install day; recency = days from the
-  install day to the last of them (0 if none); T = days from the install day to
-  `observation_end` (inclusive window, so a user installed that day has T = 0);
-  monetary_value = mean net revenue of those purchase days (0 if none).
-- Rows after `observation_end` are outside the window and not read; users installed
-  after it are not in the summary. Every other user in `installs` is, paying or not.
-- Without `installs`, the birth is the user's first purchase day (lifetimes' own
-  convention: payers only), which is what
-  `lifetimes.utils.summary_data_from_transaction_data(..., monetary_value_col=...)`
-  gives on positive daily revenue (tested); ~4x faster on 1M users
-  (benchmarks/rfm_summary.py), but lifetimes' cannot start users at install.
+A user is born on their install day (never a repeat purchase); a purchase day is a later day whose net
+revenue is > 0, refunds already netted onto the purchase's day. Without installs the birth is the first
+purchase day, as in lifetimes' own summary. The full convention: docs/ltv_btyd.md.
 """
 
 from __future__ import annotations
@@ -72,7 +54,7 @@ def rfm_summary(
 
     `transactions`: rows of (user, day, net revenue), any number per user and day.
     `installs`: one row per user (user, install day), the whole population including
-    users who never pay. See the module docstring for the convention.
+    users who never pay. Convention: docs/ltv_btyd.md.
     """
     _require(transactions, [user_col, date_col, revenue_col], "transactions")
     end_day = int((np.datetime64(pd.Timestamp(observation_end).tz_localize(None), "D") - _DAY_ZERO).astype(np.int64))

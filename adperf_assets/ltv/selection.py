@@ -1,26 +1,9 @@
 """Which LTV estimate the report uses: per segment and horizon, the estimator that back-tested better.
 
-Candidates are the cohort method's and BTYD's estimates of the same cohort x segment x horizon.
-Each is judged by its back-test (``ltv.backtest.backtest_metrics`` rows) for the same segment at
-the milestone that matches how much of the cohort's life the estimate has seen, and at the
-nearest back-tested horizon:
-
-- ``made_at_day``: the largest back-tested milestone (7, 14, 30) not beyond the days observed
-  (age + 1); cohorts younger than the first milestone are judged by the first one.
-- ``backtest_horizon``: the horizon itself if back-tested, else the largest back-tested one
-  below it (365-day estimates are judged by the 180-day back-test), else the smallest.
-
-Rule (``selection`` column says which applied):
-
-- ``realised``            the cohort has lived the whole horizon: both estimators give the revenue
-  it made (the cohort method's row when it has one); no MAPE applies;
-- ``lower_mape``          both estimators have at least ``min_cohorts`` back-tested cohorts
-  with realised revenue (the ones MAPE is over) and a MAPE: the lower MAPE wins;
-- ``tie``                 equal MAPEs: the cohort method (the studio's method is the default);
-- ``too_little_history``  either has fewer back-tested cohorts (or no MAPE): the cohort method;
-- ``only_cohort`` / ``only_btyd``  only one estimator has an estimate for the cell: that one.
-
-The geometric baseline is back-tested for comparison but never chosen.
+The cohort method's and BTYD's estimates of a cohort x segment x horizon are judged by their back-test
+(``ltv.backtest.backtest_metrics``) at the matching milestone and horizon: the lower MAPE when both have
+enough back-tested cohorts, else the cohort method. The ``selection`` column names the rule applied;
+the rules: docs/ltv_btyd.md.
 """
 
 from __future__ import annotations
@@ -48,7 +31,7 @@ def milestone_for(age_days, made_at_days=MADE_AT_DAYS) -> np.ndarray:
 
 
 def backtest_horizon_for(horizon, horizons=BACKTEST_HORIZONS) -> np.ndarray:
-    """The back-tested horizon an estimate of ``horizon`` days is judged by (module docstring)."""
+    """The back-tested horizon an estimate of ``horizon`` days is judged by (docs/ltv_btyd.md)."""
     h = np.asarray(horizon, dtype=np.int64)
     hs = np.sort(np.asarray(horizons, dtype=np.int64))
     i = np.searchsorted(hs, h, side="right") - 1
