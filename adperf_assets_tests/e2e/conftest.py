@@ -40,11 +40,9 @@ GOOD_DAY = "2025-08-11"  # "Materialize all" of one partition, the day after (it
 BAD_DAY = "2025-08-13"
 
 REPORT = "roas_report"
-FALLBACK = "raw/fx_rates"  # asserted on until the report exists
 #: The report's per-ad table (in its summary) must show ads, cost and estimated ROAS (header words,
 #: case-insensitive; "days" and "est. roas" are in no other table of the page).
 REPORT_COLUMNS = ("ad", "days", "cost", "est. roas")
-FALLBACK_COLUMNS = ("report_date", "currency", "rate_to_report")
 
 BROKEN_ASSET = "payments_snapshot"
 BROKEN_CHECK = "payments_amount_signs"

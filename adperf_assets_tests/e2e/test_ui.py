@@ -2,8 +2,8 @@
 
 One ``dagster dev`` serves the small sample world (one day of it broken on purpose); the runs
 are launched by clicking "Materialize all…" on the Global asset lineage page (fixture
-``ui_runs``); the tests then read the results in the UI. Steps activate for the report asset
-``roas_report`` once it is in the definitions; until then the asset page is ``raw/fx_rates``.
+``ui_runs``); the tests then read the results in the UI: the report asset ``roas_report`` (which
+must be in the definitions) and the blocked bad day.
 """
 
 import re
@@ -16,8 +16,6 @@ from adperf_assets_tests.e2e.conftest import (
     BAD_DAY,
     BROKEN_ASSET,
     BROKEN_CHECK,
-    FALLBACK,
-    FALLBACK_COLUMNS,
     GOOD_DAY,
     REPORT,
     REPORT_COLUMNS,
@@ -26,8 +24,9 @@ from adperf_assets_tests.e2e.conftest import (
 pytestmark = pytest.mark.e2e
 
 
-def _target(infos) -> str:
-    return REPORT if REPORT in infos else FALLBACK
+def _require_report(infos) -> None:
+    assert REPORT in infos, (f"the report asset {REPORT!r} is not in the definitions the UI serves; "
+                             f"assets: {sorted(infos)}")
 
 
 def _days(first: str, last: str) -> set[str]:
@@ -85,9 +84,9 @@ def test_lineage_shows_every_asset(dev, page, shots, infos, ui_runs):
 
 def test_report_page_shows_the_table(dev, page, shots, infos, ui_runs):
     """The report's page (its ``GOOD_DAY`` partition) shows its metadata table with ads, cost and
-    estimated ROAS, and the report's plot; until the report exists, ``raw/fx_rates``' table."""
-    target = _target(infos)
-    words = REPORT_COLUMNS if target == REPORT else FALLBACK_COLUMNS
+    estimated ROAS, and the report's plot."""
+    _require_report(infos)
+    target, words = REPORT, REPORT_COLUMNS
     name = target.replace("/", "_")
     page.goto(ui.asset_url(dev.url, target, view="partitions", partition=GOOD_DAY), wait_until="domcontentloaded")
     page.get_by_text("Metadata", exact=True).first.wait_for()
@@ -107,23 +106,19 @@ def test_report_page_shows_the_table(dev, page, shots, infos, ui_runs):
     shots.take(page, f"asset_{name}_table", docs_name="report.png")
     page.keyboard.press("Escape")
 
-    if target == REPORT:
-        page.reload(wait_until="domcontentloaded")
-        row_count.first.wait_for()
-        img = ui.find_image(page)
-        assert img is not None, f"{target}: no plot (image) in its metadata"
-        shots.take(page, "report_plot", docs_name="report_plot.png")
-        page.keyboard.press("Escape")
+    page.reload(wait_until="domcontentloaded")
+    row_count.first.wait_for()
+    img = ui.find_image(page)
+    assert img is not None, f"{target}: no plot (image) in its metadata"
+    shots.take(page, "report_plot", docs_name="report_plot.png")
+    page.keyboard.press("Escape")
 
 
 def test_asset_checks_pass(dev, page, shots, infos, ui_runs):
-    """Every check of the report (or, until it exists, every blocking check of the graph) passed on
-    the one-partition run (``GOOD_DAY``), as the checks tab's execution history shows."""
-    target = _target(infos)
-    if target == REPORT:
-        wanted = {REPORT: infos[REPORT].checks}
-    else:
-        wanted = {k: i.blocking_checks for k, i in sorted(infos.items()) if i.blocking_checks}
+    """Every check of the report passed on the one-partition run (``GOOD_DAY``), as the checks tab's
+    execution history shows."""
+    _require_report(infos)
+    wanted = {REPORT: infos[REPORT].checks}
     assert wanted and all(wanted.values()), f"no asset checks to look at: {wanted}"
     problems = []
     for key, checks in wanted.items():
@@ -147,7 +142,9 @@ def test_failing_blocking_check_is_shown_and_blocks_downstream(dev, page, shots,
     nothing downstream of the payments snapshot is materialized for that day."""
     assert BROKEN_CHECK in infos[BROKEN_ASSET].blocking_checks, f"{BROKEN_ASSET}.{BROKEN_CHECK} is not a blocking check"
     run = ui_runs.bad_day_run
-    assert ui_runs.status[run] in ("FAILURE", "SUCCESS"), ui_runs.status[run]
+    # the failed blocking check fails its step, so the run fails (its downstream steps are skipped)
+    assert ui_runs.status[run] == "FAILURE", (
+        f"run {run} of {BAD_DAY} ended {ui_runs.status[run]}, not FAILURE:\n  {ui_runs.why(run)}")
 
     execs = [e for e in ui.check_executions(dev, BROKEN_ASSET, BROKEN_CHECK) if e["partition"] == BAD_DAY]
     assert execs and execs[0]["status"] == "FAILED", (

@@ -8,6 +8,9 @@ Timestamps are UTC: bound and returned as naive UTC ``datetime``s. A PostgreSQL 
 to ``TIME ZONE 'UTC'`` so ``timestamptz`` columns compare and come back in UTC too; SQLite's
 text timestamps ('YYYY-MM-DD HH:MM:SS', see ``APP_SCHEMA``) are compared in that same format.
 
+A database whose ``payments`` columns are named differently is read through ``columns`` (our name ->
+the database's): every query addresses columns by our name and selects them labeled with it.
+
 The URL may hold a password: it is only ever shown through ``masked_url()``, and database
 errors are re-raised as ``AppDatabaseError`` with the URL masked and the original exception
 (whose text or arguments could carry it) not chained.
@@ -50,21 +53,48 @@ class AppDatabaseError(RuntimeError):
     """A query against the app database failed (the message never contains the password)."""
 
 
-def payments_table(name: str = "payments", schema: str | None = None) -> sa.Table:
-    """The columns of ``payments`` (see ``APP_SCHEMA``) that the snapshot reads."""
+#: Our name of each ``payments`` column the module reads, and its type (see ``APP_SCHEMA``).
+PAYMENT_COLUMNS: dict[str, sa.types.TypeEngine] = {
+    "id": sa.BigInteger(),
+    "user_id": sa.BigInteger(),
+    "kind": sa.String(),
+    "refers_to_payment_id": sa.BigInteger(),
+    "store": sa.String(),
+    "store_transaction_id": sa.String(),
+    "product_id": sa.String(),
+    "amount": sa.Numeric(asdecimal=False),
+    "currency": sa.String(),
+    "created_at": _UTC_TIMESTAMP,
+}
+
+
+def _column_names(columns: dict[str, str] | None) -> dict[str, str]:
+    """Our column name -> the database's, for every column (identity where not mapped)."""
+    columns = dict(columns or {})
+    unknown = sorted(set(columns) - set(PAYMENT_COLUMNS))
+    if unknown:
+        raise AppDatabaseError(f"AppDatabase.columns: unknown payments column(s) {unknown}; "
+                               f"the keys are our names, one of {list(PAYMENT_COLUMNS)}")
+    return {ours: columns.get(ours) or ours for ours in PAYMENT_COLUMNS}
+
+
+def payments_table(name: str = "payments", schema: str | None = None,
+                   columns: dict[str, str] | None = None) -> sa.Table:
+    """The columns of ``payments`` (see ``APP_SCHEMA``) that the snapshot reads.
+
+    ``columns`` maps our column name to the database's (default: the same name); each column is
+    keyed by our name (``t.c.created_at``) whatever it is called in the database.
+    """
+    names = _column_names(columns)
     return sa.Table(
         name, sa.MetaData(schema=schema),
-        sa.Column("id", sa.BigInteger),
-        sa.Column("user_id", sa.BigInteger),
-        sa.Column("kind", sa.String),
-        sa.Column("refers_to_payment_id", sa.BigInteger),
-        sa.Column("store", sa.String),
-        sa.Column("store_transaction_id", sa.String),
-        sa.Column("product_id", sa.String),
-        sa.Column("amount", sa.Numeric(asdecimal=False)),
-        sa.Column("currency", sa.String),
-        sa.Column("created_at", _UTC_TIMESTAMP),
+        *(sa.Column(names[ours], typ, key=ours) for ours, typ in PAYMENT_COLUMNS.items()),
     )
+
+
+def _labeled(t, *names: str) -> list:
+    """Columns of ``t`` (a payments table or alias) labeled with our names, so results use them."""
+    return [t.c[n].label(n) for n in names]
 
 
 def _naive_utc(ts: datetime) -> datetime:
@@ -97,6 +127,10 @@ class AppDatabase(dg.ConfigurableResource):
     payments_table: str = Field(default="payments", description="Table with the APP_SCHEMA payments columns.")
     db_schema: str | None = Field(default=None, description="Database schema of the table (PostgreSQL), if not the default.")
     connect_timeout_s: int = Field(default=15, description="Seconds to wait for a PostgreSQL connection.")
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Our payments column name -> the database's column name, for columns named differently "
+                    "(e.g. {'created_at': 'paid_at'}); unmapped columns keep our name.")
 
     # -- connection ----------------------------------------------------------------------------
     def database_url(self) -> str:
@@ -147,7 +181,18 @@ class AppDatabase(dg.ConfigurableResource):
             raise AppDatabaseError(f"app database {self.masked_url()}: {failure}") from None
 
     def _table(self) -> sa.Table:
-        return payments_table(self.payments_table, self.db_schema)
+        return payments_table(self.payments_table, self.db_schema, self.columns)
+
+    def _check_columns(self, con: sa.Connection, table: sa.Table) -> None:
+        """Fail clearly, naming them, if columns the queries read are not in the database's table."""
+        present = {c["name"] for c in sa.inspect(con).get_columns(table.name, schema=table.schema)}
+        missing = [f"{c.key} (database column {c.name!r})" if c.key != c.name else repr(c.name)
+                   for c in table.columns if c.name not in present]
+        if missing:
+            where = f"{table.schema}.{table.name}" if table.schema else table.name
+            raise AppDatabaseError(
+                f"app database {self.masked_url()}: table {where!r} has no column {', '.join(missing)}; "
+                f"it has {sorted(present)} (map names with AppDatabase.columns)")
 
     # -- snapshot instant ----------------------------------------------------------------------
     def snapshot_instant(self, window_end_utc: datetime) -> datetime:
@@ -167,17 +212,18 @@ class AppDatabase(dg.ConfigurableResource):
         p = self._table()
         in_window = sa.and_(p.c.kind == "purchase", p.c.created_at >= start_utc, p.c.created_at < end_utc,
                             p.c.created_at <= as_of)
-        purchases = (sa.select(p.c.id, p.c.user_id, p.c.store, p.c.currency, p.c.amount, p.c.created_at)
+        purchases = (sa.select(*_labeled(p, "id", "user_id", "store", "currency", "amount", "created_at"))
                      .where(in_window).order_by(p.c.id, p.c.created_at))
         r = p.alias("r")
         reversals = (
-            sa.select(r.c.id, r.c.kind, r.c.refers_to_payment_id, r.c.user_id, r.c.store, r.c.currency,
-                      r.c.amount, r.c.created_at)
+            sa.select(*_labeled(r, "id", "kind", "refers_to_payment_id", "user_id", "store", "currency",
+                                "amount", "created_at"))
             .select_from(r.join(p, r.c.refers_to_payment_id == p.c.id))
             .where(r.c.kind.in_(REVERSAL_KINDS), r.c.created_at <= as_of, in_window)
             .order_by(r.c.id, r.c.created_at)
         )
         with self.connect() as con:
+            self._check_columns(con, p)
             prows = con.execute(purchases).all()
             rrows = con.execute(reversals).all()
         return _frame(prows, PURCHASE_COLUMNS), _frame(rrows, REVERSAL_COLUMNS)
@@ -216,23 +262,23 @@ class AppDatabase(dg.ConfigurableResource):
                   .where(q.c.store_transaction_id.in_(
                       sa.select(p.c.store_transaction_id).where(p.c.id.in_(sa.select(scope_ids.c.id)))))
                   .group_by(q.c.store_transaction_id).having(sa.func.count() > 1))
-        row_cols = (p.c.id, p.c.kind, p.c.user_id, p.c.store, p.c.amount, p.c.currency, p.c.created_at)
+        row_cols = _labeled(p, "id", "kind", "user_id", "store", "amount", "currency", "created_at")
         sign = (sa.select(*row_cols)
                 .where(p.c.created_at >= start_utc, p.c.created_at < end_utc, p.c.created_at <= as_of,
                        sa.or_(sa.and_(p.c.kind == "purchase", p.c.amount < 0),
                               sa.and_(p.c.kind.in_(REVERSAL_KINDS), p.c.amount > 0)))
                 .order_by(p.c.id))
         purchase_ids = sa.select(q.c.id).where(q.c.kind == "purchase")
-        orphans = (sa.select(r.c.id, r.c.kind, r.c.refers_to_payment_id, r.c.user_id, r.c.amount, r.c.currency,
-                             r.c.created_at)
+        orphans = (sa.select(*_labeled(r, "id", "kind", "refers_to_payment_id", "user_id", "amount", "currency",
+                                       "created_at"))
                    .where(r.c.kind.in_(REVERSAL_KINDS), r.c.created_at >= start_utc, r.c.created_at < end_utc,
                           r.c.created_at <= as_of,
                           sa.or_(r.c.refers_to_payment_id.is_(None), r.c.refers_to_payment_id.not_in(purchase_ids)))
                    .order_by(r.c.id))
         mismatched = (
-            sa.select(r.c.id, r.c.kind, r.c.refers_to_payment_id, r.c.user_id, p.c.user_id.label("purchase_user_id"),
-                      r.c.store, p.c.store.label("purchase_store"), r.c.currency,
-                      p.c.currency.label("purchase_currency"))
+            sa.select(*_labeled(r, "id", "kind", "refers_to_payment_id", "user_id"),
+                      p.c.user_id.label("purchase_user_id"), *_labeled(r, "store"), p.c.store.label("purchase_store"),
+                      *_labeled(r, "currency"), p.c.currency.label("purchase_currency"))
             .select_from(r.join(p, r.c.refers_to_payment_id == p.c.id))
             .where(r.c.kind.in_(REVERSAL_KINDS), r.c.created_at <= as_of, in_window,
                    sa.or_(r.c.user_id != p.c.user_id, r.c.store != p.c.store, r.c.currency != p.c.currency))
@@ -240,6 +286,7 @@ class AppDatabase(dg.ConfigurableResource):
         )
         out: dict[str, pd.DataFrame] = {}
         with self.connect() as con:
+            self._check_columns(con, p)
             for name, stmt in (("duplicate_ids", sa.union_all(dup_id, dup_tx)), ("sign", sign),
                                ("orphan_reversals", orphans), ("mismatched_reversals", mismatched)):
                 if kinds is not None and name not in kinds:
