@@ -11,6 +11,7 @@ object. ``load_settings()`` reads the environment anew (tests, benchmarks).
 from __future__ import annotations
 
 import functools
+import json
 import os
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -52,6 +53,8 @@ class Settings:
     report_max_ad_age_days: int = 400
     # where real sources live (secrets are EnvVars on the resources, never here)
     ecb_url: str = ""
+    #: our payments column name -> the app database's (``ADPERF_APP_DB_COLUMNS``, JSON)
+    app_db_columns: dict = field(default_factory=dict)
     adjust_export_dir: str = ""
     log_engine: str = ""
     spark_master: str = "local[2]"
@@ -76,6 +79,17 @@ def _int(name: str, default: int, minimum: int | None = None, maximum: int | Non
         raise ValueError(f"{name}={raw!r} is not an integer") from None
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise ValueError(f"{name}={value} is outside [{minimum}, {maximum}]")
+    return value
+
+
+def _json_object(name: str) -> dict:
+    raw = _env(name, "{}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{name} is not JSON: {exc}") from None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ValueError(f"{name} must be a JSON object of column names, e.g. {{\"created_at\": \"paid_at\"}}")
     return value
 
 
@@ -124,6 +138,7 @@ def load_settings() -> Settings:
         # D30 ROAS needs 30 days before the report day
         report_max_ad_age_days=_int("ADPERF_REPORT_MAX_AD_AGE_DAYS", 400, minimum=31),
         ecb_url=_env("ADPERF_ECB_URL", ""),
+        app_db_columns=_json_object("ADPERF_APP_DB_COLUMNS"),
         adjust_export_dir=_env("ADPERF_ADJUST_EXPORT_DIR", ""),
         log_engine=_env("ADPERF_LOG_ENGINE", ""),
         spark_master=_env("ADPERF_SPARK_MASTER", "local[2]"),

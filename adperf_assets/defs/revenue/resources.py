@@ -13,7 +13,8 @@ from adperf_assets.settings import Settings
 
 def revenue_resources(settings: Settings, world: SampleWorld) -> dict:
     return {
-        "app_db": AppDatabase(url=dg.EnvVar("ADPERF_APP_DB_URL")) if settings.is_real("payments")
+        "app_db": AppDatabase(url=dg.EnvVar("ADPERF_APP_DB_URL"), columns=settings.app_db_columns)
+        if settings.is_real("payments")
         else SampleAppDatabase(world=world),
         "event_logs": EventLogs(root=dg.EnvVar("ADPERF_EVENT_LOGS")) if settings.is_real("events")
         else SampleEventLogs(world=world),
