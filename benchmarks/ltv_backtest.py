@@ -53,6 +53,7 @@ def main() -> None:
 
     from adperf_assets.defs.ltv import activity_assets as activity
     from adperf_assets.defs.ltv import cohort_assets as ltv
+    from adperf_assets.defs.ltv import windows
     from adperf_assets.defs.attribution.assets import installs, user_segments
     from adperf_assets.defs.fx.assets import fx_rates
     from adperf_assets.defs.revenue.assets import behavior_value, match_sessions, payments_snapshot
@@ -111,10 +112,10 @@ def main() -> None:
         if name in have and not args.rematerialize:
             continue
         print(f"materialize {name} {first}..{last}: {run(group, first, last):.0f}s", flush=True)
-    since = day - timedelta(days=ltv.BACKTEST_METRICS_DAYS - 1)
+    since = day - timedelta(days=windows.BACKTEST_METRICS_DAYS - 1)
     secs = run([ltv.cohort_ltv_backtest], since, day)
     print(f"materialize cohort_ltv_backtest {since}..{day}: {secs:.0f}s (one run; loads "
-          f"{ltv.BACKTEST_HISTORY_DAYS + ltv.BACKTEST_METRICS_DAYS - 1} days of cohort_activity)", flush=True)
+          f"{windows.BACKTEST_HISTORY_DAYS + windows.BACKTEST_METRICS_DAYS - 1} days of cohort_activity)", flush=True)
 
     bt = as_of(read("cohort_ltv_backtest"), day).reset_index(drop=True)
     # oracle: each cohort's true expected revenue per user (same users, same realised values)

@@ -32,6 +32,7 @@ from adperf_assets.ltv.selection import CANDIDATE_COLUMNS, choose_estimates
 from adperf_assets.partitions import daily_partitions, single_run, trailing, window_days
 from adperf_assets.defs.common.schema_types import empty_frame
 from adperf_assets.defs.common.metadata import OWNERS, days_label, figure_md, table_md
+from adperf_assets.defs.ltv.windows import BACKTEST_METRICS_DAYS, GROUP
 from adperf_assets.defs.ltv.btyd_schemas import (
     BtydCohortLtvFrame,
     BtydPredictionsFrame,
@@ -41,7 +42,6 @@ from adperf_assets.defs.ltv.btyd_schemas import (
     UserRfmFrame,
 )
 
-GROUP = "ltv"
 KINDS = {"pandas", "duckdb"}
 
 
@@ -201,7 +201,6 @@ def user_ltv(context: dg.AssetExecutionContext, config: UserLtvConfig, user_rfm:
 # The back-test as of D scores, per horizon h, the cohorts whose h-day revenue completed in the trailing
 # 180 days (installed in [D - 179 - h + 1, D - h + 1]), as cohort_ltv_backtest's rows do (its partition is
 # that completion day). Payments, segments and BTYD predictions of the last 359 days cover them.
-BACKTEST_METRICS_DAYS = 180
 BACKTEST_DAYS = BACKTEST_METRICS_DAYS - 1 + max(BACKTEST_HORIZONS)  # 359
 MIN_POOLED_COHORTS = 4  # install months with realised revenue a segment needs before its MAPE is trusted
 

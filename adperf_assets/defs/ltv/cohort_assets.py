@@ -26,15 +26,15 @@ from adperf_assets.defs.ltv.cohort_schemas import (
 )
 from adperf_assets.defs.common.metadata import OWNERS, days_label, table_md
 
-GROUP = "ltv"
-COHORT_WINDOW_DAYS = 365  # cohort_activity keeps cohorts this young (ages 0..364: the 365-day horizon)
-MAX_FIT_WINDOW_DAYS = 180  # retention_fit reads this many days of cohort_activity; window_days <= it
-DEFAULT_FIT_WINDOW_DAYS = 180
-LTV_COHORT_DAYS = 180  # cohort_ltv estimates the cohorts installed in the last 180 days
-BACKTEST_METRICS_DAYS = 180  # the back-test as of D: rows completed in the trailing 180 days
-# cohort_activity the back-test reads for one completion day: its horizon plus the fit window (353 days)
-BACKTEST_HISTORY_DAYS = history_days(window_days=MAX_FIT_WINDOW_DAYS)
-LOGINS_PATTERN = "logins/{day}.parquet"  # under EventLogs.root; see login_files
+from adperf_assets.defs.ltv.windows import (
+    BACKTEST_HISTORY_DAYS,
+    BACKTEST_METRICS_DAYS,
+    DEFAULT_FIT_WINDOW_DAYS,
+    GROUP,
+    LTV_COHORT_DAYS,
+    MAX_FIT_WINDOW_DAYS,
+)
+
 
 
 class RetentionFitConfig(dg.Config):
