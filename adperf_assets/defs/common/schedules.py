@@ -33,14 +33,22 @@ def report_today(when: datetime | None, report_tz: str) -> date:
     return (when.astimezone(tz) if when is not None else datetime.now(tz)).date()
 
 
-def trailing_refresh(context: dg.ScheduleEvaluationContext, name: str, days: int, report_tz: str,
-                     partitions: dg.DailyPartitionsDefinition):
-    """One run request over the last ``days`` report days before the tick's day (or a skip reason)."""
-    today = report_today(context.scheduled_execution_time, report_tz)
-    window = trailing_partition_range(today, days, partitions)
-    if window is None:
-        return dg.SkipReason(f"no {name} partitions in the {days} days before {today}")
-    first, last = window
-    return dg.RunRequest(run_key=f"{name}_trailing_{first}_{last}",
-                         tags={PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last,
-                               "adperf/trigger": f"{name}_trailing_refresh"})
+def trailing_refresh_schedule(name: str, job, cron: str, days: int, report_tz: str,
+                              partitions: dg.DailyPartitionsDefinition, what: str) -> dg.ScheduleDefinition:
+    """``<name>_trailing_refresh_schedule``: each morning one run of ``job`` over the last ``days`` report
+    days (it starts running)."""
+
+    @dg.schedule(name=f"{name}_trailing_refresh_schedule", job=job, cron_schedule=cron, execution_timezone=report_tz,
+                 default_status=dg.DefaultScheduleStatus.RUNNING,
+                 description=f"Each morning, one run {what} for the last {days} report days.")
+    def _schedule(context: dg.ScheduleEvaluationContext):
+        today = report_today(context.scheduled_execution_time, report_tz)
+        window = trailing_partition_range(today, days, partitions)
+        if window is None:
+            return dg.SkipReason(f"no {name} partitions in the {days} days before {today}")
+        first, last = window
+        return dg.RunRequest(run_key=f"{name}_trailing_{first}_{last}",
+                             tags={PARTITION_RANGE_START_TAG: first, PARTITION_RANGE_END_TAG: last,
+                                   "adperf/trigger": f"{name}_trailing_refresh"})
+
+    return _schedule

@@ -4,7 +4,7 @@ onto their purchase day."""
 
 import dagster as dg
 
-from adperf_assets.defs.common.schedules import trailing_refresh
+from adperf_assets.defs.common.schedules import trailing_refresh_schedule
 from adperf_assets.partitions import daily_partitions
 from adperf_assets.settings import current_settings
 
@@ -17,11 +17,6 @@ revenue_refresh_job = dg.define_asset_job(
     description="Re-snapshot payments and re-credit behaviour value for a window of report days in one run.",
 )
 
-
-@dg.schedule(name="revenue_trailing_refresh_schedule", job=revenue_refresh_job, cron_schedule=_settings.sources_cron,
-             execution_timezone=_settings.report_timezone, default_status=dg.DefaultScheduleStatus.RUNNING,
-             description=f"Each morning, one run re-taking payments and behaviour credit for the last "
-                         f"{_settings.revenue_trailing_days} report days.")
-def revenue_trailing_refresh_schedule(context: dg.ScheduleEvaluationContext):
-    return trailing_refresh(context, "revenue", _settings.revenue_trailing_days, _settings.report_timezone,
-                            daily_partitions)
+revenue_trailing_refresh_schedule = trailing_refresh_schedule(
+    "revenue", revenue_refresh_job, _settings.sources_cron, _settings.revenue_trailing_days, _settings.report_timezone, daily_partitions,
+    what="re-taking payments and behaviour credit")
