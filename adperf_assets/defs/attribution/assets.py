@@ -14,12 +14,12 @@ from adperf_assets.normalize.attribution import (
     parse_rows,
 )
 from adperf_assets.normalize.devices import emulator_reason
-from adperf_assets.partitions import daily_partitions
 from adperf_assets.defs.revenue.app_db import AppDatabase
 from adperf_assets.defs.attribution.mmp import MmpInstallsSource, app_users
 from adperf_assets.defs.attribution.schemas import InstallsFrame, UserSegmentsFrame
 from adperf_assets.settings import current_settings
-from adperf_assets.defs.common.metadata import OWNERS, table_md
+from adperf_assets.defs.common.metadata import table_md
+from adperf_assets.defs.common.tables import daily_table
 
 SEGMENT_COLUMNS = ["install_date", "user_id", "platform", "attribution", "network", "country", "is_emulator"]
 
@@ -42,14 +42,10 @@ def _utc_window(context: dg.AssetExecutionContext) -> tuple[pd.Timestamp, pd.Tim
             pd.Timestamp(w.end).tz_convert("UTC").tz_localize(None))
 
 
-@dg.asset(
+@daily_table(
     group_name="attribution",
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
     dagster_type=InstallsFrame,
-    metadata={"partition_expr": "install_date"},
-    kinds={"pandas", "duckdb"},
-    owners=OWNERS,
+    partition_expr="install_date",
 )
 def installs(
     context: dg.AssetExecutionContext,
@@ -113,14 +109,10 @@ def installs(
     })
 
 
-@dg.asset(
+@daily_table(
     group_name="attribution",
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
     dagster_type=UserSegmentsFrame,
-    metadata={"partition_expr": "install_date"},
-    kinds={"pandas", "duckdb"},
-    owners=OWNERS,
+    partition_expr="install_date",
 )
 def user_segments(context: dg.AssetExecutionContext, installs: pd.DataFrame, app_db: AppDatabase) -> dg.Output[pd.DataFrame]:
     """Per user the segment keys LTV and the report use — platform, paid/organic/unattributed,

@@ -4,22 +4,17 @@ import dagster as dg
 import pandas as pd
 
 from adperf_assets.normalize.fx import conversion_rates
-from adperf_assets.partitions import daily_partitions, single_run, window_days
+from adperf_assets.partitions import window_days
 from adperf_assets.defs.fx.resources import FxRatesSource
 from adperf_assets.defs.fx.schemas import FxRatesFrame
 from adperf_assets.settings import current_settings
-from adperf_assets.defs.common.metadata import OWNERS
+from adperf_assets.defs.common.tables import daily_table
 
 
-@dg.asset(
-    key_prefix=["raw"],
+@daily_table(
     group_name="spend",
-    partitions_def=daily_partitions,
-    backfill_policy=single_run,
     dagster_type=FxRatesFrame,
-    metadata={"partition_expr": "report_date"},
-    kinds={"pandas", "duckdb"},
-    owners=OWNERS,
+    key_prefix=["raw"],
 )
 def fx_rates(context: dg.AssetExecutionContext, fx: FxRatesSource) -> dg.Output[pd.DataFrame]:
     """Rate of every published currency valid on the report day: that day's ECB rate, or the last

@@ -16,15 +16,16 @@ from adperf_assets.ltv.activity import cohort_activity as build_cohort_activity
 from adperf_assets.ltv.activity import user_days
 from adperf_assets.ltv.logins import daily_logins
 from adperf_assets.normalize.payments import report_day_bounds
-from adperf_assets.partitions import daily_partitions, single_run, trailing, window_days
+from adperf_assets.partitions import trailing, window_days
 from adperf_assets.defs.revenue.event_logs import EventLogs, MissingLogError
 from adperf_assets.defs.ltv.cohort_schemas import (
     CohortActivityFrame,
     UserActivityFrame,
 )
 from adperf_assets.settings import current_settings
-from adperf_assets.defs.common.metadata import OWNERS, days_label, table_md
+from adperf_assets.defs.common.metadata import days_label, table_md
 
+from adperf_assets.defs.common.tables import daily_table
 from adperf_assets.defs.ltv.windows import (
     COHORT_WINDOW_DAYS,
     GROUP,
@@ -59,14 +60,10 @@ def login_files(event_logs: EventLogs, start_utc, end_utc) -> list[str]:
     return files
 
 
-@dg.asset(
+@daily_table(
     group_name=GROUP,
-    partitions_def=daily_partitions,
-    backfill_policy=single_run,
     dagster_type=UserActivityFrame,
-    metadata={"partition_expr": "report_date"},
-    kinds={"pandas", "duckdb", "sql"},
-    owners=OWNERS,
+    kinds=("pandas", "duckdb", "sql"),
 )
 def user_activity(context: dg.AssetExecutionContext, event_logs: EventLogs) -> dg.Output[pd.DataFrame]:
     """Every user who logged in on the report day (report time zone) and how often: DuckDB SQL over
@@ -99,15 +96,10 @@ class CohortActivityConfig(dg.Config):
         default=True, description="Sum behavior_value.credited_usd per cohort (credited_usd); off: the column is empty.")
 
 
-@dg.asset(
+@daily_table(
     group_name=GROUP,
-    partitions_def=daily_partitions,
-    backfill_policy=single_run,
     dagster_type=CohortActivityFrame,
     ins={"user_segments": dg.AssetIn(partition_mapping=trailing(COHORT_WINDOW_DAYS))},
-    metadata={"partition_expr": "report_date"},
-    kinds={"pandas", "duckdb"},
-    owners=OWNERS,
 )
 def cohort_activity(
     context: dg.AssetExecutionContext,

@@ -17,15 +17,16 @@ from adperf_assets.ltv.cohort_backtest import cohort_backtest as run_cohort_back
 from adperf_assets.ltv.curves import REVENUE_SOURCES, ActivityCube, CurveSet, NotEnoughHistoryError, segment_curves
 from adperf_assets.ltv.estimates import HORIZONS, empty_estimates, estimate_ltv
 from adperf_assets.ltv.plots import backtest_plot, ltv_plot, retention_plot, segment_label
-from adperf_assets.partitions import daily_partitions, single_run, trailing, window_days
+from adperf_assets.partitions import trailing, window_days
 from adperf_assets.defs.common.stored_rows import read_rows
 from adperf_assets.defs.ltv.cohort_schemas import (
     CohortLtvBacktestFrame,
     CohortLtvFrame,
     RetentionFitFrame,
 )
-from adperf_assets.defs.common.metadata import OWNERS, days_label, table_md
+from adperf_assets.defs.common.metadata import days_label, table_md
 
+from adperf_assets.defs.common.tables import daily_table
 from adperf_assets.defs.ltv.windows import (
     BACKTEST_HISTORY_DAYS,
     BACKTEST_METRICS_DAYS,
@@ -55,15 +56,10 @@ def _check_revenue(revenue: str) -> None:
         raise ValueError(f"revenue={revenue!r}: choose one of {', '.join(REVENUE_SOURCES)}")
 
 
-@dg.asset(
+@daily_table(
     group_name=GROUP,
-    partitions_def=daily_partitions,
-    backfill_policy=single_run,
     dagster_type=RetentionFitFrame,
     ins={"cohort_activity": dg.AssetIn(partition_mapping=trailing(MAX_FIT_WINDOW_DAYS))},
-    metadata={"partition_expr": "report_date"},
-    kinds={"pandas", "duckdb"},
-    owners=OWNERS,
 )
 def retention_fit(
     context: dg.AssetExecutionContext, config: RetentionFitConfig, cohort_activity: pd.DataFrame,
@@ -121,15 +117,10 @@ class CohortLtvConfig(dg.Config):
         default=50.0, description="A cohort of n users weighs its own activity n / (n + this) against its segment's.")
 
 
-@dg.asset(
+@daily_table(
     group_name=GROUP,
-    partitions_def=daily_partitions,
-    backfill_policy=single_run,
     dagster_type=CohortLtvFrame,
     ins={"cohort_activity": dg.AssetIn(partition_mapping=trailing(LTV_COHORT_DAYS))},
-    metadata={"partition_expr": "report_date"},
-    kinds={"pandas", "duckdb"},
-    owners=OWNERS,
 )
 def cohort_ltv(
     context: dg.AssetExecutionContext, config: CohortLtvConfig, retention_fit: pd.DataFrame,
@@ -216,15 +207,10 @@ def _stored_rows(duckdb: DuckDBResource, first: pd.Timestamp, before: pd.Timesta
     return empty_backtest() if rows is None else rows
 
 
-@dg.asset(
+@daily_table(
     group_name=GROUP,
-    partitions_def=daily_partitions,
-    backfill_policy=single_run,
     dagster_type=CohortLtvBacktestFrame,
     ins={"cohort_activity": dg.AssetIn(partition_mapping=trailing(BACKTEST_HISTORY_DAYS))},
-    metadata={"partition_expr": "report_date"},
-    kinds={"pandas", "duckdb"},
-    owners=OWNERS,
 )
 def cohort_ltv_backtest(
     context: dg.AssetExecutionContext, config: CohortLtvBacktestConfig, duckdb: DuckDBResource,

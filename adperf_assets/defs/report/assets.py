@@ -19,6 +19,7 @@ from adperf_assets.defs.report.slack import SlackPostError, SlackSender
 from adperf_assets.defs.report.schemas import RoasReportFrame
 from adperf_assets.settings import current_settings
 from adperf_assets.defs.common.metadata import OWNERS, days_label
+from adperf_assets.defs.common.tables import daily_table
 
 GROUP = "report"
 MAX_AD_AGE_DAYS = current_settings().report_max_ad_age_days
@@ -134,18 +135,13 @@ def build_roas_report(with_ltv_estimates: bool) -> dg.AssetsDefinition:
     (every estimate is then the realised return) for a code location that has no LTV chain."""
     ins = dict(REPORT_INS) if with_ltv_estimates else {k: v for k, v in REPORT_INS.items() if k != "ltv_estimates"}
 
-    @dg.asset(
-        name="roas_report",
-        group_name=GROUP,
-        partitions_def=daily_partitions,
-        backfill_policy=single_run,
-        dagster_type=RoasReportFrame,
-        ins=ins,
-        metadata={"partition_expr": "report_date"},
-        kinds={"pandas", "duckdb"},
-        owners=OWNERS,
-        description=DESCRIPTION,
-    )
+    @daily_table(
+    group_name=GROUP,
+    dagster_type=RoasReportFrame,
+    name="roas_report",
+    ins=ins,
+    description=DESCRIPTION,
+)
     def _roas_report(context: dg.AssetExecutionContext, config: RoasReportConfig, **tables):
         return compute_report(context, config, tables["ad_spend"], tables["installs"], tables["user_segments"],
                               tables["behavior_value"], tables.get("ltv_estimates"))

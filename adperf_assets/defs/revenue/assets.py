@@ -17,13 +17,13 @@ from pydantic import Field
 
 from adperf_assets.credit import METHODS, credit_revenue
 from adperf_assets.normalize.payments import report_day_bounds, snapshot_payments
-from adperf_assets.partitions import daily_partitions
 from adperf_assets.defs.revenue.app_db import AppDatabase
 from adperf_assets.defs.revenue.event_logs import EventLogs
 from adperf_assets.defs.revenue.log_engine import LogEngine
 from adperf_assets.defs.revenue.schemas import BehaviorValueFrame, MatchSessionsFrame, PaymentsSnapshotFrame
 from adperf_assets.settings import current_settings
-from adperf_assets.defs.common.metadata import OWNERS, table_md
+from adperf_assets.defs.common.metadata import table_md
+from adperf_assets.defs.common.tables import daily_table
 
 TRAILING_DAYS = 28  # the re-snapshot window the automation runs daily: partitions [T-28, T-1]
 
@@ -59,15 +59,11 @@ def snapshot_scope(context, app_db: AppDatabase) -> tuple[ReportWindow, datetime
     return window, app_db.snapshot_instant(window.end_utc)
 
 
-@dg.asset(
+@daily_table(
     group_name="revenue",
-    partitions_def=daily_partitions,
     dagster_type=PaymentsSnapshotFrame,
+    kinds=("pandas", "duckdb", "sql"),
     ins={"fx_rates": dg.AssetIn(key=["raw", "fx_rates"])},
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    metadata={"partition_expr": "report_date"},
-    kinds={"pandas", "duckdb", "sql"},
-    owners=OWNERS,
 )
 def payments_snapshot(
     context: dg.AssetExecutionContext, app_db: AppDatabase, fx_rates: pd.DataFrame,
@@ -109,14 +105,9 @@ def payments_snapshot(
     })
 
 
-@dg.asset(
+@daily_table(
     group_name="revenue",
-    partitions_def=daily_partitions,
     dagster_type=MatchSessionsFrame,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    metadata={"partition_expr": "report_date"},
-    kinds={"pandas", "duckdb"},
-    owners=OWNERS,
 )
 def match_sessions(
     context: dg.AssetExecutionContext, event_logs: EventLogs, log_engine: LogEngine,
@@ -160,14 +151,9 @@ class BehaviorValueConfig(dg.Config):
     pagerank_damping: float = Field(default=0.85, description="PageRank damping (share of credit that follows matches).")
 
 
-@dg.asset(
+@daily_table(
     group_name="revenue",
-    partitions_def=daily_partitions,
     dagster_type=BehaviorValueFrame,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    metadata={"partition_expr": "report_date"},
-    kinds={"pandas", "duckdb"},
-    owners=OWNERS,
 )
 def behavior_value(
     context: dg.AssetExecutionContext, config: BehaviorValueConfig, match_sessions: pd.DataFrame,

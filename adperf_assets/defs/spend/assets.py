@@ -12,14 +12,15 @@ import pandas as pd
 
 from adperf_assets.normalize.spend import FACEBOOK, GOOGLE_ADS, unified_columns, unified_spend
 from adperf_assets.normalize.timezones import account_day_range_for_report_days
-from adperf_assets.partitions import daily_partitions, single_run, window_days
+from adperf_assets.partitions import window_days
 from adperf_assets.defs.spend.facebook import FacebookAdsSource
 from adperf_assets.defs.spend.google_ads import GoogleAdsSource
 from adperf_assets.defs.common.throttle import AdsPull, AdsPullError
 from adperf_assets.defs.common.money import CANONICAL_CURRENCY, stored_name, to_canonical
 from adperf_assets.defs.spend.schemas import COST_COLUMN, AdSpendFrame, NetworkSpendFrame
 from adperf_assets.settings import current_settings
-from adperf_assets.defs.common.metadata import OWNERS, table_md
+from adperf_assets.defs.common.metadata import table_md
+from adperf_assets.defs.common.tables import daily_table
 
 FX_IN = {"fx_rates": dg.AssetIn(key=["raw", "fx_rates"])}
 SORT_KEYS = ["report_date", "network", "account_id", "campaign_id", "ad_group_id", "ad_id"]
@@ -160,16 +161,11 @@ def network_spend(
     })
 
 
-@dg.asset(
-    key_prefix=["raw"],
+@daily_table(
     group_name="spend",
-    partitions_def=daily_partitions,
-    backfill_policy=single_run,
     dagster_type=NetworkSpendFrame,
+    key_prefix=["raw"],
     ins=FX_IN,
-    metadata={"partition_expr": "report_date"},
-    kinds={"pandas", "duckdb"},
-    owners=OWNERS,
 )
 def facebook_spend(
     context: dg.AssetExecutionContext, facebook_ads: FacebookAdsSource, fx_rates: pd.DataFrame
@@ -179,16 +175,11 @@ def facebook_spend(
     return network_spend(context, FACEBOOK, facebook_ads.accounts(), facebook_ads.pull_hourly_insights, fx_rates)
 
 
-@dg.asset(
-    key_prefix=["raw"],
+@daily_table(
     group_name="spend",
-    partitions_def=daily_partitions,
-    backfill_policy=single_run,
     dagster_type=NetworkSpendFrame,
+    key_prefix=["raw"],
     ins=FX_IN,
-    metadata={"partition_expr": "report_date"},
-    kinds={"pandas", "duckdb"},
-    owners=OWNERS,
 )
 def google_ads_spend(
     context: dg.AssetExecutionContext, google_ads: GoogleAdsSource, fx_rates: pd.DataFrame
@@ -215,19 +206,14 @@ def _normalized(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return frame[columns]
 
 
-@dg.asset(
+@daily_table(
     group_name="spend",
-    partitions_def=daily_partitions,
-    backfill_policy=single_run,
     dagster_type=AdSpendFrame,
     ins={
         "facebook_spend": dg.AssetIn(key=["raw", "facebook_spend"]),
         "google_ads_spend": dg.AssetIn(key=["raw", "google_ads_spend"]),
         **FX_IN,
     },
-    metadata={"partition_expr": "report_date"},
-    kinds={"pandas", "duckdb"},
-    owners=OWNERS,
 )
 def ad_spend(
     context: dg.AssetExecutionContext,
