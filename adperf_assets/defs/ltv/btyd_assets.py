@@ -29,9 +29,10 @@ from adperf_assets.ltv.btyd_ltv import (
     user_rfm_frame,
 )
 from adperf_assets.ltv.selection import CANDIDATE_COLUMNS, choose_estimates
-from adperf_assets.partitions import daily_partitions, single_run, trailing, window_days
+from adperf_assets.partitions import daily_partitions, trailing, window_days
 from adperf_assets.defs.common.schema_types import empty_frame
 from adperf_assets.defs.common.metadata import OWNERS, days_label, figure_md, table_md
+from adperf_assets.defs.common.tables import daily_table
 from adperf_assets.defs.ltv.windows import BACKTEST_METRICS_DAYS, GROUP
 from adperf_assets.defs.ltv.btyd_schemas import (
     BtydCohortLtvFrame,
@@ -54,18 +55,14 @@ def _empty_like(frame_type) -> pd.DataFrame:
     return empty_frame(frame_type)
 
 
-@dg.asset(
+@daily_table(
     group_name=GROUP,
-    partitions_def=daily_partitions,
     backfill_policy=PER_USER_BACKFILL,
     dagster_type=UserRfmFrame,
     ins={
         "payments_snapshot": dg.AssetIn(partition_mapping=trailing(WINDOW_DAYS)),
         "user_segments": dg.AssetIn(partition_mapping=trailing(WINDOW_DAYS)),
     },
-    metadata={"partition_expr": "report_date"},
-    kinds=KINDS,
-    owners=OWNERS,
 )
 def user_rfm(
     context: dg.AssetExecutionContext, payments_snapshot: pd.DataFrame, user_segments: pd.DataFrame,
@@ -224,10 +221,8 @@ def estimators_backtest_plot(overall: pd.DataFrame) -> dg.MetadataValue:
     return figure_md(fig, "back-test")
 
 
-@dg.asset(
+@daily_table(
     group_name=GROUP,
-    partitions_def=daily_partitions,
-    backfill_policy=single_run,
     dagster_type=LtvBacktestFrame,
     ins={
         "btyd_ltv_predictions": dg.AssetIn(partition_mapping=trailing(BACKTEST_DAYS)),
@@ -235,9 +230,6 @@ def estimators_backtest_plot(overall: pd.DataFrame) -> dg.MetadataValue:
         "user_segments": dg.AssetIn(partition_mapping=trailing(BACKTEST_DAYS)),
         "cohort_ltv_backtest": dg.AssetIn(partition_mapping=trailing(BACKTEST_METRICS_DAYS)),
     },
-    metadata={"partition_expr": "report_date"},
-    kinds=KINDS,
-    owners=OWNERS,
 )
 def ltv_backtest(
     context: dg.AssetExecutionContext,
@@ -304,14 +296,9 @@ class LtvEstimatesConfig(dg.Config):
                     "the lower MAPE decides; fewer: the cohort method.")
 
 
-@dg.asset(
+@daily_table(
     group_name=GROUP,
-    partitions_def=daily_partitions,
-    backfill_policy=single_run,
     dagster_type=LtvEstimatesFrame,
-    metadata={"partition_expr": "report_date"},
-    kinds=KINDS,
-    owners=OWNERS,
 )
 def ltv_estimates(
     context: dg.AssetExecutionContext,
