@@ -62,7 +62,9 @@ def report_day_condition(lookback_days: int = _settings.report_sensor_lookback_d
     # of days (backfill, trailing refresh) records one result for the whole range, and Dagster leaves
     # each day of it "skipped" when the run succeeded, "execution failed" when it failed (a failed
     # blocking check fails the run). So: an execution on the day's latest materialization that
-    # neither failed nor is still running. A materialization without its checks has none and waits.
+    # neither failed nor is still running. A materialization without its checks has none and waits —
+    # except where the day's last check execution was such a range result: Dagster keeps it "skipped"
+    # after a later runless or range materialization without checks (the schedules always run the checks).
     check_ok = (~AC.missing() & ~AC.in_progress() & ~AC.check_failed() & ~AC.execution_failed()) \
         .with_label("run on the latest materialization, not failed")
     source_ready = (~AC.missing() & AC.all_checks_match(check_ok, blocking_only=True)) \
