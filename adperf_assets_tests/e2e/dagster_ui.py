@@ -164,7 +164,8 @@ def _wait_loaded(dev: DagsterDev, timeout_s: float) -> None:
 
 
 def stop_automations(dev: DagsterDev) -> list[str]:
-    """Stop the sensors and schedules that run by default (the report's sensor), so only the runs
+    """Stop the sensors and schedules that run by default (the sources' schedules; Dagster's automation
+    condition sensor, which runs the report job, starts stopped), so only the runs
     the test launches happen; returns their names."""
     data = dev.graphql("""{ repositoriesOrError { ... on RepositoryConnection { nodes {
         sensors { id name sensorState { status } } schedules { id name scheduleState { status } } } } } }""")

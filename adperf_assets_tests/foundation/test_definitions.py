@@ -47,8 +47,9 @@ def _readme_automation_table() -> dict[str, tuple[str, str]]:
 def test_every_schedule_and_sensor_starts_as_the_readme_says():
     from adperf_assets.definitions import defs
 
-    actual = {s.name: ("schedule", s.default_status.value) for s in defs.schedules}
-    actual |= {s.name: ("sensor", s.default_status.value) for s in defs.sensors}
+    repo = defs.get_repository_def()  # with the sensors Dagster adds (the automation-condition sensor)
+    actual = {s.name: ("schedule", s.default_status.value) for s in repo.schedule_defs}
+    actual |= {s.name: ("sensor", s.default_status.value) for s in repo.sensor_defs}
     assert actual == _readme_automation_table()
 
 
@@ -80,6 +81,6 @@ def test_dg_checks_and_lists_the_definitions(tmp_path):
     got = json.loads(listed.stdout)
     assert {a["asset_key"] for a in got["assets"]} == {k.to_user_string() for k in defs.resolve_all_asset_keys()}
     assert {s["name"] for s in got["schedules"]} == {s.name for s in defs.schedules}
-    assert {s["name"] for s in got["sensors"]} == {s.name for s in defs.sensors}
+    assert {s["name"] for s in got["sensors"]} == {s.name for s in defs.get_repository_def().sensor_defs}
     assert {j["name"] for j in got["jobs"]} >= {j.name for j in defs.jobs}
     assert {c["key"] for c in got["asset_checks"]} == {c.to_user_string() for c in defs.resolve_asset_graph().asset_check_keys}
