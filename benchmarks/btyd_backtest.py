@@ -3,7 +3,7 @@
     ADPERF_HOME=/tmp/adperf .venv/bin/python benchmarks/btyd_backtest.py [--last 2026-11-25] [--skip-upstream]
 
 Materializes (into $ADPERF_HOME's DuckDB, generating the world there if it is missing) the
-upstream tables, the cohort method's chain (``assets/ltv.py``, behaviour credit by the ``direct``
+upstream tables, the cohort method's chain (``defs/ltv/``, behaviour credit by the ``direct``
 method: the LTV uses net payments) and the BTYD chain (``user_rfm`` / ``user_ltv`` in chunks of
 ``--chunk-days``: each holds one row per user of the 365-day window per day), then
 ``ltv_backtest`` and ``ltv_estimates`` for the last day, and prints:

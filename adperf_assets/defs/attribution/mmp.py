@@ -1,32 +1,6 @@
 """MMP install exports: AppsFlyer raw installs (Pull API or the sample's CSVs) and Adjust CSV exports.
 
-Every source answers one question, :meth:`MmpInstallsSource.raw_installs`: the vendor's own rows
-(its own column names, every value a string) whose install instant lies in a UTC range, plus two
-provenance columns (``_source_file``, ``_source_row``) so a bad value can be reported by file
-and row. A report-time-zone day (Asia/Seoul 00:00-24:00 is 15:00-15:00 UTC) spans two UTC days,
-so the file readers read every UTC day the range touches and filter by instant; rows whose time
-cannot be read are kept (the normaliser then names them) — nothing is dropped here.
-
-- :class:`AppsFlyerPullApi`: GET ``{base_url}/api/raw-data/export/app/{app_id}/{report}/v5`` for
-  ``installs_report`` and ``organic_installs_report`` of every app id, ``Authorization: Bearer``
-  token from ``dg.EnvVar("APPSFLYER_API_TOKEN")``, ``timezone=UTC``. A range longer than
-  ``max_days_per_call`` is cut; a response that reaches ``maximum_rows`` (or a 400 saying the row
-  limit was hit) is split in halves until each part fits; 429/5xx/timeouts are retried with
-  backoff (``Retry-After`` honoured) up to ``max_retries``; anything else — bad token, unknown
-  app, the daily quota — is an :class:`AppsFlyerPullError` saying what, for which app, report
-  and range (never the token).
-- :class:`SampleAppsFlyer`: the world's ``mmp/appsflyer/<report>/<UTC day>.csv``.
-- :class:`AdjustCsvExport`: a directory of ``<UTC day>.csv`` files as Adjust's CSV export
-  writes them (a real deployment points ``directory`` at the synced export location; that is
-  all the real Adjust source needs). :class:`SampleAdjust` is the world's
-  ``mmp/adjust/installs``.
-
-Day files: a missing file for a day inside the *required* part of the range is an error (a
-partial day is never returned); a missing file in the optional look-back/look-ahead is fine
-only outside the span of files the export has (before its first day or after its last one).
-
-App users (:func:`app_users`) live in :mod:`.app_users` and are re-exported here.
-"""
+More: docs/dagster_layer.md."""
 
 from __future__ import annotations
 

@@ -1,17 +1,6 @@
 """Slack: an incoming-webhook sender (real) and an outbox folder (sample), same interface.
 
-``SlackWebhook`` posts JSON to the webhook URL (``dg.EnvVar("SLACK_WEBHOOK_URL")`` when "slack" is
-in ``ADPERF_REAL_SOURCES``). A failed post (connection error, timeout, HTTP 429 or 5xx) is retried
-through the shared :class:`~adperf_assets.defs.common.throttle.Governor` (exponential backoff with
-jitter, ``Retry-After`` honoured, each wait capped at ``max_wait_s``) up to ``max_attempts``;
-then, or at once for other 4xx, it raises ``SlackPostError`` with the HTTP status. The webhook
-URL *is* the secret (anyone holding it can post), so it never appears in a message, a log line or
-an exception: errors name the status and the attempt count only, and the underlying exception
-(whose text contains the URL) is not chained.
-
-``SlackOutbox`` writes each message to ``<directory>/<UTC time>-<name>.json`` — what a sample run
-"sends", readable by tests and people.
-"""
+More: docs/dagster_layer.md."""
 
 from __future__ import annotations
 

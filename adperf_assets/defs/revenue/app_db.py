@@ -1,20 +1,6 @@
 """The app's transactional database (users, payments) behind any SQLAlchemy URL.
 
-Production points ``AppDatabase(url=dg.EnvVar("ADPERF_APP_DB_URL"))`` at PostgreSQL; the sample
-reads the world's SQLite file. Every query is SQLAlchemy Core, so the filtering and joins run
-in the database (SQLite or PostgreSQL alike) and only the window's rows come back.
-
-Timestamps are UTC: bound and returned as naive UTC ``datetime``s. A PostgreSQL session is set
-to ``TIME ZONE 'UTC'`` so ``timestamptz`` columns compare and come back in UTC too; SQLite's
-text timestamps ('YYYY-MM-DD HH:MM:SS', see ``APP_SCHEMA``) are compared in that same format.
-
-A database whose ``payments`` columns are named differently is read through ``columns`` (our name ->
-the database's): every query addresses columns by our name and selects them labeled with it.
-
-The URL may hold a password: it is only ever shown through ``masked_url()``, and database
-errors are re-raised as ``AppDatabaseError`` with the URL masked and the original exception
-(whose text or arguments could carry it) not chained.
-"""
+More: docs/dagster_layer.md."""
 
 from __future__ import annotations
 

@@ -25,8 +25,6 @@ from adperf_assets.settings import current_settings
 from adperf_assets.defs.common.metadata import table_md
 from adperf_assets.defs.common.tables import daily_table
 
-TRAILING_DAYS = 28  # the re-snapshot window the automation runs daily: partitions [T-28, T-1]
-
 
 @dataclass(frozen=True)
 class ReportWindow:

@@ -1,21 +1,6 @@
 """Facebook Marketing API client on ``facebook-business``: hourly ad insights per account.
 
-Every HTTP call the SDK makes goes through :class:`_GovernedApi.call`, which
-paces calls, reads the usage headers and retries transient failures; a
-``requests`` response hook rejects bodies the SDK would otherwise take for
-success (5xx HTML pages, truncated JSON). Because each call is retried
-where it failed, a throttled page is re-requested with the same ``after``
-cursor and the result is the complete list; if the bound is reached the pull
-raises :class:`AdsPullError` naming account, days and error — rows fetched
-so far are thrown away.
-
-Wiring (account ids are not secret, but come from the environment too)::
-
-    FacebookAdsResource(
-        access_token=dg.EnvVar("FACEBOOK_ACCESS_TOKEN"),
-        account_ids=[dg.EnvVar("FACEBOOK_ACCOUNT_IDS")],   # "act_1,act_2": entries are split on commas
-    )
-"""
+More: docs/dagster_layer.md."""
 
 from __future__ import annotations
 

@@ -1,26 +1,6 @@
 """Google Ads API client on ``google-ads``: hourly ad rows per customer via GAQL ``search_stream``.
 
-A stream is read to the end inside one governed attempt: a stream that breaks
-after some batches is retried from the start and its partial rows are
-discarded, so a pull is complete or raises :class:`AdsPullError` (naming
-customer, days and error) once the retry bound is reached.
-
-Wiring::
-
-    GoogleAdsResource(
-        developer_token=dg.EnvVar("GOOGLE_ADS_DEVELOPER_TOKEN"),
-        client_id=dg.EnvVar("GOOGLE_ADS_CLIENT_ID"),
-        client_secret=dg.EnvVar("GOOGLE_ADS_CLIENT_SECRET"),
-        refresh_token=dg.EnvVar("GOOGLE_ADS_REFRESH_TOKEN"),
-        login_customer_id=dg.EnvVar("GOOGLE_ADS_LOGIN_CUSTOMER_ID"),
-        customer_ids=[dg.EnvVar("GOOGLE_ADS_CUSTOMER_IDS")],   # "1234567890,123-456-7891"
-    )
-
-Tests point ``endpoint`` at a loopback gRPC server with ``insecure_endpoint=True``:
-the service client is then assembled from the library's own transport and
-interceptors over a plaintext channel (allowed for loopback hosts only);
-otherwise ``GoogleAdsClient.get_service`` builds the usual TLS channel.
-"""
+More: docs/dagster_layer.md."""
 
 from __future__ import annotations
 

@@ -1,17 +1,6 @@
 """The sample world's Facebook and Google Ads: the real clients' interface, files instead of APIs.
 
-``SampleFacebookAds`` / ``SampleGoogleAds`` answer ``accounts()`` / ``customers()`` and
-``pull_hourly_insights`` / ``pull_hourly_rows`` with exactly the rows the real clients
-return (Graph API insights rows, GAQL rows keyed by field path), read from the world's
-``facebook/insights/<account>/<local day>.json.gz`` and
-``google_ads/search_stream/<customer>/<local day>.json.gz``.
-
-``as_of`` is the pull's "today": each day is revised as the world's manifest says
-(:mod:`adperf_assets.sample.revisions`); by default it is today's date clipped to the
-world's last day + 1, so a pull today sees final numbers for all but the world's last days.
-A day file that is missing means the account had no delivery that day (the generator
-writes none); a file that cannot be read fails the pull, naming account and day.
-"""
+More: docs/dagster_layer.md."""
 
 from __future__ import annotations
 
