@@ -9,7 +9,6 @@ from __future__ import annotations
 import pandas as pd
 
 DAY = pd.Timestamp("2025-07-10")
-from adperf_assets.ltv.keys import HORIZONS
 
 
 def _spend_row(day, network, acc, camp, grp, ad, cost, installs=1.0):

@@ -75,7 +75,6 @@ def compute_report(context: dg.AssetExecutionContext, config: RoasReportConfig, 
                    installs: pd.DataFrame, user_segments: pd.DataFrame, behavior_value: pd.DataFrame,
                    ltv_estimates: pd.DataFrame | None) -> dg.Output[pd.DataFrame]:
     cfg = config.report_config()
-    s = current_settings()
     days = window_days(context)
     if ltv_estimates is None:
         context.log.warning("built without ltv_estimates: every estimated return is the realised one")

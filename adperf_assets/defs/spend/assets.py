@@ -224,7 +224,6 @@ def ad_spend(
     """Cost and delivery per report day and ad from every network, in one table: network, account
     (time zone, currency), objective, campaign, ad group, ad, impressions, clicks, installs,
     ``cost_local`` and the cost in the reporting currency."""
-    s = current_settings()
     cost_col = COST_COLUMN
     columns = unified_columns(CANONICAL_CURRENCY)
     days = window_days(context)
