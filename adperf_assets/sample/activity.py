@@ -1,7 +1,8 @@
 """When the sample world's users are active and when they buy.
 
-A user is active on consecutive days from the install until churn (sBG: a Beta-distributed daily
-churn probability; weibull: Weibull lifetimes and patchy logins). While active a user buys at a
+A user is alive on consecutive days from the install until churn (sBG: a Beta-distributed daily
+churn probability; weibull: Weibull lifetimes and patchy logins) and active on each of them, or with
+``activity_mean`` < 1 on some of them (knobs.py). While active a user buys at a
 BG/NBD-like rate with Gamma-Gamma-like amounts. See docs/sample_world.md.
 """
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from adperf_assets.sample import knobs
 from adperf_assets.sample.clock import Calendar
 from adperf_assets.sample.config import WorldConfig
 
@@ -66,17 +68,29 @@ def simulate(cfg: WorldConfig, rng: np.random.Generator, cal: Calendar, users: p
     uidx = np.repeat(np.arange(n), obs)
     start = np.cumsum(obs) - obs
     t = np.arange(len(uidx)) - np.repeat(start, obs)
+    cohort_day = u["cohort_day"].to_numpy()
+    users["activity_propensity"] = 1.0
+    on_day = 1.0
+    if knobs.intermittent(cfg):
+        act_rng = knobs.stream(cfg, "activity")
+        users["activity_propensity"] = knobs.activity_propensity(cfg, act_rng, n)
+        on_day = knobs.active_given_alive(cfg, users["activity_propensity"].to_numpy()[uidx], cohort_day[uidx], t)
+        if cfg.churn_model == "sbg":
+            keep = act_rng.random(len(uidx)) < on_day
+            uidx, t = uidx[keep], t[keep]
     if cfg.churn_model == "weibull":
-        keep = (t == 0) | (rng.random(len(uidx)) < login_p[uidx])
+        keep = (t == 0) | (rng.random(len(uidx)) < login_p[uidx] * on_day)
         uidx, t = uidx[keep], t[keep]
     # purchases: candidate purchase per active day at the user's rate; at most K purchases (dropout)
     rate = rng.gamma(cfg.purchase_r, cfg.purchase_scale, n) * u["value_mult"].to_numpy()
     rate = np.minimum(rate, 0.9)
     dropout = rng.beta(cfg.dropout_a, cfg.dropout_b, n)
     nu = rng.gamma(cfg.spend_q, 1.0 / cfg.spend_gamma, n)
+    whale = knobs.whale_mult(cfg, n)
     users["purchase_rate"] = rate
     users["purchase_dropout"] = dropout
-    users["mean_spend_usd"] = cfg.spend_p / nu
+    users["whale_mult"] = whale
+    users["mean_spend_usd"] = cfg.spend_p / nu * whale
     cand = rng.random(len(uidx)) < rate[uidx]
     cs = np.cumsum(cand)
     first_pos = np.searchsorted(uidx, np.arange(n))
@@ -85,7 +99,7 @@ def simulate(cfg: WorldConfig, rng: np.random.Generator, cal: Calendar, users: p
     max_k = rng.geometric(np.clip(dropout, 1e-9, 1.0))
     bought = cand & (rank <= max_k[uidx])
     buy_pos = np.flatnonzero(bought)
-    amount = np.round(rng.gamma(cfg.spend_p, 1.0 / nu[uidx[buy_pos]]), 2)
-    return Activity(user=uidx, t=t, day=u["cohort_day"].to_numpy()[uidx] + t, buy_pos=buy_pos,
+    amount = np.round(rng.gamma(cfg.spend_p, 1.0 / nu[uidx[buy_pos]]) * whale[uidx[buy_pos]], 2)
+    return Activity(user=uidx, t=t, day=cohort_day[uidx] + t, buy_pos=buy_pos,
                     buy_amount_usd=np.maximum(amount, 0.99), day_start=cal.day_start,
                     install_time=u["install_time"].to_numpy())

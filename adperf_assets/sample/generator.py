@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from adperf_assets.sample import activity, ad_reports, ads, app_db, events, layout, manifest, mmp, truth, users
+from adperf_assets.sample import activity, ad_reports, ads, app_db, events, knobs, layout, manifest, mmp, truth, users
 from adperf_assets.sample.clock import Calendar
 from adperf_assets.sample.config import WorldConfig, preset
 from adperf_assets.sample.fx import draw_rates, to_ecb_csv
@@ -84,12 +84,13 @@ def _build(cfg: WorldConfig, root: Path) -> None:
     delivery = ads.deliver(cfg, rng, cal, rates, catalog)
     ad_reports.write(root, cfg, catalog, delivery.rows)
     truth.write_spend(root, cfg, cal, rates, catalog, delivery.rows)
-    people = users.draw_users(cfg, rng, cal, catalog, delivery.mmp_installs)
+    quality = knobs.ad_quality(cfg, catalog)
+    people = users.draw_users(cfg, rng, cal, catalog, delivery.mmp_installs, quality)
     del delivery
     active = activity.simulate(cfg, rng, cal, people)
     purchases, payments_count = app_db.write(root, cfg, rng, cal, rates, people, active)
     events_count = events.write(root, cfg, rng, people, active, purchases.pos)
     mmp_count = mmp.write(root, cfg, rng, cal, people, catalog)
-    truth.write(root, cfg, cal, people, catalog, purchases)
+    truth.write(root, cfg, cal, people, catalog, quality, purchases)
     counts = [payments_count, events_count, mmp_count, f"users={len(people)}"]
     manifest.write(root, cfg, users=len(people), ads=len(catalog), counts=counts)

@@ -60,5 +60,11 @@ def events_file(root: Path, kind: str, day: date) -> Path:
     return events_dir(root, kind) / f"{day.isoformat()}.parquet"
 
 
+# The files under truth/ (docs/sample_world.md says what each holds).
+TRUTH_FILES = ("spend", "users", "user_value", "retention_by_segment", "cohort_ltv", "purchases", "ads", "ad_value")
+
+
 def truth(root: Path, name: str) -> Path:
+    if name not in TRUTH_FILES:
+        raise ValueError(f"unknown truth file {name!r}; known: {', '.join(TRUTH_FILES)}")
     return Path(root) / "truth" / f"{name}.parquet"

@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 
 from adperf_assets.sample import layout
-from adperf_assets.sample.config import Account, WorldConfig
+from adperf_assets.sample.config import EASY, Account, WorldConfig
 from adperf_assets.sample.writers import write_json
 
 FORMAT_VERSION = 1
@@ -39,7 +39,7 @@ def load_manifest(path: str | os.PathLike) -> dict:
 
 def world_config(path: str | os.PathLike) -> WorldConfig:
     """The ``WorldConfig`` a world was generated with (from its manifest)."""
-    m = dict(load_manifest(path)["config"])
+    m = {**EASY, **load_manifest(path)["config"]}
     m["start"] = date.fromisoformat(m["start"])
     m["accounts"] = tuple(Account(**{**a, "countries": tuple(a["countries"])}) for a in m["accounts"])
     m["revision_factors"] = tuple(m["revision_factors"])

@@ -2,7 +2,7 @@
 
 Spend per ad and report day; per user the latent churn and purchase parameters with the expected
 retention and LTV they imply; per segment the expected access-rate curve; per cohort x segment the
-mean expected LTV; the realised purchases; the ad catalog. See docs/sample_world.md.
+mean expected LTV; the realised purchases; the ad catalog; the value of each ad's users (ad_value.py). See docs/sample_world.md.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pandas as pd
 from scipy.special import betaln
 
 from adperf_assets.ltv.keys import HORIZONS
-from adperf_assets.sample import layout
+from adperf_assets.sample import ad_value, knobs, layout
 from adperf_assets.sample.activity import WEIBULL_K
 from adperf_assets.sample.app_db import Purchases
 from adperf_assets.sample.clock import Calendar
@@ -25,6 +25,7 @@ from adperf_assets.sample.writers import write_parquet
 TRUTH_DAYS = 366  # retention truth for t = 0..365
 RETENTION_DAYS = (1, 7, 14, 30, 90, 180, 365)  # the per-user expected_retention_d<day> columns
 SEGMENT = ["platform", "acquisition", "network", "is_emulator"]
+VALUE_HORIZONS = (7, 14) + tuple(HORIZONS)  # the expected_ltv_usd_<h> columns of user_value and ad_value
 
 
 def write_spend(root: Path, cfg: WorldConfig, cal: Calendar, rates: DailyRates, ads: pd.DataFrame,
@@ -61,9 +62,48 @@ def _weibull_access(users: pd.DataFrame, rows, t: np.ndarray) -> np.ndarray:
     return surv * np.where(t[None, :] == 0, 1.0, q)
 
 
+def _on_day(cfg: WorldConfig, users: pd.DataFrame, rows, t: np.ndarray) -> np.ndarray:
+    """P(active on day t | alive) with intermittent activity, users ``rows`` x days ``t``."""
+    g = knobs.active_given_alive(cfg, users["activity_propensity"].to_numpy()[rows, None],
+                                 users["cohort_day"].to_numpy()[rows, None], t[None, :])
+    if cfg.churn_model == "weibull":
+        g = g * np.where(t[None, :] == 0, 1.0, users["login_prob"].to_numpy()[rows, None])
+    return g
+
+
+def _intermittent(cfg: WorldConfig, users: pd.DataFrame, rows, t: np.ndarray, lp: np.ndarray):
+    """Access rate and expected purchases per unit of rate on day t, users ``rows`` x days ``t``, when a user
+    is active on only some alive days: a purchase needs fewer than K earlier purchases (dropout)."""
+    if cfg.churn_model == "sbg":
+        surv = (1.0 - users["churn_theta"].to_numpy()[rows, None]) ** t[None, :]
+    else:
+        surv = np.exp(-(t[None, :] / users["weibull_scale"].to_numpy()[rows, None]) ** WEIBULL_K)
+    g = _on_day(cfg, users, rows, t)
+    still = np.cumprod(1.0 - g * lp[:, None], axis=1)
+    before = np.concatenate([np.ones((len(lp), 1)), still[:, :-1]], axis=1)
+    return surv * g, surv * g * before
+
+
+def _segment_curve(cfg: WorldConfig, users: pd.DataFrame, g: pd.DataFrame, t: np.ndarray) -> np.ndarray:
+    """A segment's expected access rate (analytic for sBG with one beta, else the mean over its users)."""
+    a, b = g["alpha"].to_numpy(), g["beta"].to_numpy()
+    if cfg.churn_model == "sbg" and not knobs.intermittent(cfg) and cfg.ad_quality_sd <= 0:
+        return np.exp(betaln(a[0], b[0] + t) - betaln(a[0], b[0]))
+    rows = g.index.to_numpy()[:20000]
+    if cfg.churn_model == "weibull" and not knobs.intermittent(cfg):
+        return _weibull_access(users, rows, t).mean(axis=0)
+    if cfg.churn_model == "sbg":
+        curve = np.exp(betaln(a[:20000, None], b[:20000, None] + t[None, :]) - betaln(a[:20000, None], b[:20000, None]))
+    else:
+        curve = np.exp(-(t[None, :] / users["weibull_scale"].to_numpy()[rows, None]) ** WEIBULL_K)
+    if knobs.intermittent(cfg):
+        curve = curve * _on_day(cfg, users, rows, t)
+    return curve.mean(axis=0)
+
+
 def write(root: Path, cfg: WorldConfig, cal: Calendar, users: pd.DataFrame, ads: pd.DataFrame,
-          purchases: Purchases) -> None:
-    """The truth about the users, segments, cohorts, purchases and ads."""
+          quality: pd.DataFrame, purchases: Purchases) -> None:
+    """The truth about the users, segments, cohorts, purchases and ads (``quality``: ``knobs.ad_quality``)."""
     u = users
     n = len(u)
     lam = u["purchase_rate"].to_numpy()
@@ -71,12 +111,14 @@ def write(root: Path, cfg: WorldConfig, cal: Calendar, users: pd.DataFrame, ads:
     mean_spend = u["mean_spend_usd"].to_numpy()
     net_share = 1.0 - cfg.refund_rate - cfg.chargeback_rate
     t = np.arange(TRUTH_DAYS)
-    ltv = {h: np.empty(n) for h in HORIZONS}
+    ltv = {h: np.empty(n) for h in VALUE_HORIZONS}
     ret = {d: np.empty(n) for d in RETENTION_DAYS}
     chunk = 50_000  # users per block of the (users x 366 days) matrices: ~150 MB each
     for s in range(0, n, chunk):
         sl = slice(s, min(n, s + chunk))
-        if cfg.churn_model == "sbg":
+        if knobs.intermittent(cfg):
+            access, a_t = _intermittent(cfg, u, sl, t, lam[sl] * p[sl])
+        elif cfg.churn_model == "sbg":
             surv = (1.0 - u["churn_theta"].to_numpy()[sl, None]) ** t[None, :]
             access = surv
             a_t = surv * (1.0 - lam[sl, None] * p[sl, None]) ** t[None, :]
@@ -86,7 +128,7 @@ def write(root: Path, cfg: WorldConfig, cal: Calendar, users: pd.DataFrame, ads:
             decay = (1.0 - lam[sl, None] * p[sl, None]) * (1.0 - q * lam[sl, None] * p[sl, None]) ** np.maximum(t[None, :] - 1, 0)
             a_t = access * np.where(t[None, :] == 0, 1.0, decay)
         cum = np.cumsum(a_t, axis=1)
-        for h in HORIZONS:
+        for h in VALUE_HORIZONS:
             ltv[h][sl] = mean_spend[sl] * lam[sl] * cum[:, h - 1] * net_share
         for d in RETENTION_DAYS:
             ret[d][sl] = access[:, d]
@@ -94,11 +136,7 @@ def write(root: Path, cfg: WorldConfig, cal: Calendar, users: pd.DataFrame, ads:
     seg_rows = []
     for key, g in u.groupby(SEGMENT, sort=True):
         rec = dict(zip(SEGMENT, key))
-        if cfg.churn_model == "sbg":
-            a, b = g["alpha"].iat[0], g["beta"].iat[0]
-            curve = np.exp(betaln(a, b + t) - betaln(a, b))
-        else:
-            curve = _weibull_access(u, g.index.to_numpy()[:20000], t).mean(axis=0)
+        curve = _segment_curve(cfg, u, g, t)
         seg_rows.append(pd.DataFrame({**{k: [v] * TRUTH_DAYS for k, v in rec.items()}, "day": t,
                                       "expected_access_rate": curve}))
     write_parquet(layout.truth(root, "retention_by_segment"), pd.concat(seg_rows, ignore_index=True))
@@ -134,3 +172,4 @@ def write(root: Path, cfg: WorldConfig, cal: Calendar, users: pd.DataFrame, ads:
     ads_out["start_date"] = cal.timestamps(ads["start_day"])
     ads_out["end_date"] = cal.timestamps(ads["end_day"])
     write_parquet(layout.truth(root, "ads"), ads_out)
+    ad_value.write(root, u, ads, quality, {h: ltv[h] for h in VALUE_HORIZONS})

@@ -19,8 +19,9 @@ VALUE_MULT = {"ios": 1.6, "android": 1.0, "organic": 1.2, "unattributed": 1.2}
 
 
 def draw_users(cfg: WorldConfig, rng: np.random.Generator, cal: Calendar, ads: pd.DataFrame,
-               mmp_installs: np.ndarray) -> pd.DataFrame:
-    """One row per user, in install order. ``kind``: 0 paid, 1 organic, 2 unspent network, 3 unattributed."""
+               mmp_installs: np.ndarray, quality: pd.DataFrame) -> pd.DataFrame:
+    """One row per user, in install order. ``kind``: 0 paid, 1 organic, 2 unspent network, 3 unattributed.
+    ``quality`` (``knobs.ad_quality``) multiplies a paid user's retention beta and purchase rate."""
     # paid users from the MMP-attributed installs on the grid
     a_idx, h_idx = np.nonzero(mmp_installs)
     counts = mmp_installs[a_idx, h_idx]
@@ -66,14 +67,19 @@ def draw_users(cfg: WorldConfig, rng: np.random.Generator, cal: Calendar, ads: p
     beta *= np.where(acq == "organic", RET_MULT["organic"], 1.0) * np.where(acq == "unattributed", RET_MULT["unattributed"], 1.0)
     beta *= np.where(network == "google_ads", RET_MULT["google_ads"], 1.0) * np.where(network == "unityads_int", RET_MULT["unityads_int"], 1.0)
     beta *= np.where(is_emulator, RET_MULT["emulator"], 1.0)
+    ad_q = (quality["campaign_quality"] * quality["ad_quality"]).to_numpy()
+    user_q = np.where(kind == 0, ad_q[np.maximum(ad_ix, 0)], 1.0)
+    beta *= user_q
     alpha = np.full(n, cfg.retention_alpha)
     value = np.where(platform == "ios", VALUE_MULT["ios"], 1.0)
     value *= np.where(acq == "organic", VALUE_MULT["organic"], 1.0) * np.where(acq == "unattributed", VALUE_MULT["unattributed"], 1.0)
     value *= np.where(kind == 0, ads["value_mult"].to_numpy()[np.maximum(ad_ix, 0)], 1.0)
     value *= np.where(is_emulator, 0.0, 1.0)
+    value *= user_q
     return pd.DataFrame({
         "user_id": np.arange(100001, 100001 + n, dtype=np.int64),
         "install_time": install_t, "cohort_day": cal.day_index(install_t), "kind": kind, "ad_index": ad_ix,
         "acquisition": acq, "network": network, "platform": platform, "country": country,
         "is_emulator": is_emulator, "gender": gender, "alpha": alpha, "beta": beta, "value_mult": value,
+        "quality": user_q,
     })

@@ -89,15 +89,20 @@ def _activity(world: Path) -> pd.DataFrame:
 
 
 def test_empirical_retention_matches_truth_curve(truth_world):
-    users = pd.read_parquet(layout.truth(truth_world, "users"))
-    curve = pd.read_parquet(layout.truth(truth_world, "retention_by_segment"))
-    act = _activity(truth_world).merge(users[["user_id", "cohort_date"]], on="user_id")
+    assert_retention_matches_truth(truth_world, min_users=2000, min_checked=8)
+
+
+def assert_retention_matches_truth(world: Path, min_users: int, min_checked: int) -> None:
+    """Per large segment, the share of users logging in on day t is the truth curve's (4 standard errors)."""
+    users = pd.read_parquet(layout.truth(world, "users"))
+    curve = pd.read_parquet(layout.truth(world, "retention_by_segment"))
+    act = _activity(world).merge(users[["user_id", "cohort_date"]], on="user_id")
     act["t"] = (act["day"] - act["cohort_date"]).dt.days
     last = users["cohort_date"].max()
     keys = ["platform", "acquisition", "network", "is_emulator"]
     checked = 0
     for key, seg in users.groupby(keys):
-        if len(seg) < 2000:
+        if len(seg) < min_users:
             continue
         sc = curve.set_index(keys).loc[key].set_index("day")["expected_access_rate"]
         for t in (1, 7, 14, 30):
@@ -108,12 +113,23 @@ def test_empirical_retention_matches_truth_curve(truth_world):
             se = np.sqrt(p * (1 - p) / n)
             assert abs(active / n - p) < 4 * se + 1e-3, (key, t, active / n, p)
             checked += 1
-    assert checked >= 8
+    assert checked >= min_checked
 
 
 def test_realised_revenue_matches_truth_ltv(truth_world):
-    users = pd.read_parquet(layout.truth(truth_world, "users"))
-    buys = pd.read_parquet(layout.truth(truth_world, "purchases"))
+    assert_revenue_matches_truth(truth_world)
+    # and refunds arrive at the configured rate (binomial bound)
+    cfg = WorldConfig()
+    con = sqlite3.connect(layout.app_db(truth_world))
+    n_buy, n_back = con.execute("select sum(kind='purchase'), sum(kind!='purchase') from payments").fetchone()
+    rate = cfg.refund_rate + cfg.chargeback_rate
+    assert n_back <= n_buy * rate + 4 * np.sqrt(n_buy * rate * (1 - rate))
+
+
+def assert_revenue_matches_truth(world: Path) -> None:
+    """Realised 30-day revenue per user of the cohorts old enough is the truth's expected LTV (4 s.e.)."""
+    users = pd.read_parquet(layout.truth(world, "users"))
+    buys = pd.read_parquet(layout.truth(world, "purchases"))
     cfg = WorldConfig()
     net_share = 1 - cfg.refund_rate - cfg.chargeback_rate
     horizon = 30
@@ -126,11 +142,6 @@ def test_realised_revenue_matches_truth_ltv(truth_world):
     diff = per_user.to_numpy() - expected
     se = diff.std(ddof=1) / np.sqrt(len(diff))
     assert abs(diff.mean()) < 4 * se, (per_user.mean(), expected.mean(), se)
-    # and refunds arrive at the configured rate (binomial bound)
-    con = sqlite3.connect(layout.app_db(truth_world))
-    n_buy, n_back = con.execute("select sum(kind='purchase'), sum(kind!='purchase') from payments").fetchone()
-    rate = cfg.refund_rate + cfg.chargeback_rate
-    assert n_back <= n_buy * rate + 4 * np.sqrt(n_buy * rate * (1 - rate))
 
 
 def test_truth_spend_matches_the_network_rows(small_world):
