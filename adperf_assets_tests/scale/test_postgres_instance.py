@@ -109,7 +109,8 @@ def test_a_schedule_tick_queues_its_run_in_postgres(pg_home, postgres_server):
                 assert location is not None, "deploy/workspace.yaml did not load adperf_assets.definitions"
                 repo = next(iter(location.get_repositories().values()))
                 schedule = repo.get_schedule("spend_trailing_refresh_schedule")
-                instance.start_schedule(schedule)
+                # it starts RUNNING (declared in code): the daemon's first pass records its start, no tick is due
+                list(launch_scheduled_runs(context, logging.getLogger("test"), get_current_datetime(), {}))
                 with freeze_time(before + timedelta(hours=1)):  # past 07:00 Seoul: one tick is due
                     list(launch_scheduled_runs(context, logging.getLogger("test"), get_current_datetime(), {}))
                 ticks = instance.get_ticks(schedule.get_remote_origin_id(), schedule.selector_id)

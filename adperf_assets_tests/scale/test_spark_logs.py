@@ -16,6 +16,7 @@ from adperf_assets.normalize.payments import report_day_bounds
 from adperf_assets.defs.resources import build_resources
 from adperf_assets.defs.revenue.event_logs import EventLogs, SampleEventLogs
 from adperf_assets.defs.revenue.log_engine import DuckDBLogEngine, SparkLogEngine
+from adperf_assets.settings import load_settings
 from adperf_assets_tests.revenue.runs import materialize, table
 
 pytestmark = pytest.mark.spark
@@ -65,7 +66,9 @@ def test_the_asset_on_spark_writes_the_same_table(fresh_home, tmp_path, spark_re
 def test_spark_engine_is_chosen_by_environment(monkeypatch, fresh_home):
     monkeypatch.setenv("ADPERF_LOG_ENGINE", "spark")
     monkeypatch.setenv("ADPERF_SPARK_MASTER", "local[1]")
-    engine = build_resources(fresh_home)["log_engine"]
+    env = load_settings()  # the environment, read into the settings the resources are built from
+    settings = dataclasses.replace(fresh_home, log_engine=env.log_engine, spark_master=env.spark_master)
+    engine = build_resources(settings)["log_engine"]
     assert isinstance(engine, SparkLogEngine) and engine.spark.master == "local[1]"
 
 
