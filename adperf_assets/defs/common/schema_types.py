@@ -73,7 +73,6 @@ def frame_type(name: str, description: str, columns: list[PandasColumn]):
             context, to_stored(value) if isinstance(value, pd.DataFrame) else value),
     )
     t.column_names = canonical  # as the math and the tests name them
-    t.stored_names = [c.name for c in columns]  # as the table holds them (SQL)
     t.empty_dtypes = {n: getattr(c, "empty_dtype", "object") for n, c in zip(canonical, columns)}
     return t
 
