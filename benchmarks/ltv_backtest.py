@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("--home", required=True, help="ADPERF_HOME to use (world in <home>/world unless --world)")
     ap.add_argument("--world", help="an existing world folder")
     ap.add_argument("--churn-model", default="sbg", choices=["sbg", "weibull"])
+    ap.add_argument("--preset", default="default", help="world preset (adperf_assets.sample.config.PRESETS)")
     ap.add_argument("--day", help="back-test day (default: the world's last complete day)")
     ap.add_argument("--windows", default="", help="extra fit windows to compare, e.g. 90")
     ap.add_argument("--rematerialize", action="store_true")
@@ -68,12 +69,13 @@ def main() -> None:
     s = load_settings()
     res = build_resources(s)
     world = SampleWorld(path=str(s.world_path), seed=s.sample_seed, start=s.start_date.isoformat(),
-                        days=s.sample_days, installs_per_day=s.sample_installs_per_day, churn_model=args.churn_model)
+                        days=s.sample_days, installs_per_day=s.sample_installs_per_day, churn_model=args.churn_model,
+                        preset=args.preset)
     res = {k: (v.model_copy(update={"world": world}) if hasattr(v, "world") else v) for k, v in res.items()}
     res["world"] = world
     t0 = time.perf_counter()
     root = world.root()
-    print(f"world {root} ({args.churn_model}): ready in {time.perf_counter() - t0:.0f}s", flush=True)
+    print(f"world {root} ({args.preset}, {args.churn_model}): ready in {time.perf_counter() - t0:.0f}s", flush=True)
     first = world.first_day()
     # the last complete day that is also a partition (the partitions stop at today - 1)
     last = min(world.last_day(), date.today() - timedelta(days=1))
