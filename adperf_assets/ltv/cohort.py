@@ -20,6 +20,7 @@ from adperf_assets.ltv.access_rate import (
     clean_access_rate,
 )
 from adperf_assets.ltv.blended import BlendedRetention
+from adperf_assets.ltv.install_day import START_DAY
 from adperf_assets.ltv.keys import HORIZONS
 
 ARPU_WINDOW = 28
@@ -112,6 +113,7 @@ def cohort_ltv(
     arpu_weighting: str = "plain",
     variance: str = "model_averaged",
     retention: BlendedRetention | None = None,
+    start_day: int = START_DAY,
 ) -> pd.DataFrame:
     """LTV per horizon with its interval: moving-average ARPU x blended retention (docs/ltv_cohort.md).
 
@@ -120,7 +122,8 @@ def cohort_ltv(
     ``cohort_size`` a number or per-day n(t) of pooled cohorts (``pooling.combine_cohorts``
     gives all three columns). ``arpu_weighting``: "plain" (the daily values' mean) or "active"
     (weighted by active users). ``retention``: an already fitted ``BlendedRetention`` (e.g.
-    ``fit_many(...).blended(k)``) to skip the fit. Returns one row per horizon, ``COLUMNS``:
+    ``fit_many(...).blended(k)``) to skip the fit; else the fit starts on ``start_day`` (1: the
+    install day is taken as observed, not as churn -- install_day.py). Returns one row per horizon, ``COLUMNS``:
     ``horizon`` (days), ``ltv``, ``lower``, ``upper`` (revenue per installed user, the currency
     of ``daily_arpu``), ``ltv_se``, ``arpu``, ``arpu_se``, ``active_days`` (expected active days
     per user in the horizon) and ``active_days_se``.
@@ -132,7 +135,7 @@ def cohort_ltv(
         raise ValueError(f"arpu_weighting must be 'plain' or 'active', got {arpu_weighting!r}")
     arpu, arpu_se = arpu_moving_average(a, arpu_window, r * n if arpu_weighting == "active" else None)
     if retention is None:
-        retention = BlendedRetention(variance).fit(r, n)
+        retention = BlendedRetention(variance).fit(r, n, start_day=start_day)
     days, days_se = retention.cumulative(h)
     return _table(h, arpu, arpu_se, days, days_se, confidence)
 

@@ -107,8 +107,8 @@ class CurveSet:
         """``to_frame``'s columns and types, no rows (a day before any segment has a week of data)."""
         types = {"report_date": "datetime64[ns]", "is_emulator": bool, "observed": bool, "arpu_floored": bool,
                  "sbg_converged": bool, "days_since_install": "int64", "cohorts": "int64", "window_days": "int64",
-                 "curve_days": "int64", "cv_days": "int64", "platform": object, "attribution": object,
-                 "network": object, "revenue_source": object}
+                 "curve_days": "int64", "cv_days": "int64", "fit_start_day": "int64", "platform": object,
+                 "attribution": object, "network": object, "revenue_source": object}
         cols = ["report_date", *SEGMENT_KEYS, "days_since_install", "observed", "cohorts", "cohort_size",
                 "active_users", "revenue_usd", "access_rate", "clean_access_rate", "retention", "retention_se",
                 "active_days", "active_days_se", "revenue_per_user_usd", "window_days", "curve_days",
@@ -116,7 +116,7 @@ class CurveSet:
                 "cv_fallback", "geometric_ratio", "geometric_ratio_se", "sbg_alpha", "sbg_beta", "sbg_alpha_se",
                 "sbg_beta_se", "sbg_converged", "sbg_log_likelihood", "rational_a", "rational_b", "rational_c",
                 "rational_d", "rational_a_se", "rational_b_se", "rational_c_se", "rational_d_se", "rational_rss",
-                "day0_rate", "arpu_decay_tau", "arpu_decay_k"]
+                "day0_rate", "fit_start_day", "fit_start_rate", "arpu_decay_tau", "arpu_decay_k"]
         return pd.DataFrame({c: pd.Series(dtype=types.get(c, float)) for c in cols})
 
     @classmethod
@@ -146,7 +146,8 @@ class CurveSet:
         windows = first["window_days"].unique()
         if len(sources) != 1 or len(windows) != 1:
             raise ValueError(f"retention fit table mixes revenue sources {list(sources)} / windows {list(windows)}")
-        param_cols = [c for c in table.columns if c.startswith(("sbg_", "rational_", "arpu_decay_")) or c == "day0_rate"]
+        param_cols = [c for c in table.columns if c.startswith(("sbg_", "rational_", "arpu_decay_", "fit_start_"))
+                      or c == "day0_rate"]
         return cls(
             keys=first[["report_date", *SEGMENT_KEYS]].copy(), window_days=int(windows[0]),
             value_column=str(sources[0]), curve_days=first["curve_days"].to_numpy(int),

@@ -12,6 +12,13 @@ import numpy as np
 
 from adperf_assets.ltv.access_rate import MIN_DAYS, _check_times, _horizons, _num
 from adperf_assets.ltv.blended import BlendedRetention
+from adperf_assets.ltv.install_day import (
+    START_DAY,
+    anchored_cumulative,
+    anchored_survival,
+    level_se,
+    start_days,
+)
 from adperf_assets.ltv.rational import (
     RationalRetention,
     _rational,
@@ -43,7 +50,10 @@ class RetentionFits:
     rational_covariance: np.ndarray  # (K,4,4)
     rss: np.ndarray  # (K,) weighted residual sum of squares
     lengths: np.ndarray  # (K,) observed days per curve
-    day0: np.ndarray  # (K,) install-day rate; the models describe the curve relative to it
+    day0: np.ndarray  # (K,) install-day rate
+    level: np.ndarray  # (K,) rate on the start day; the models describe the curve from there, relative to it
+    level_se: np.ndarray  # (K,) its binomial standard error
+    start_day: np.ndarray  # (K,) 1, or 0 where nobody was active on day 1 (install_day.py)
     variance: str = "model_averaged"
 
     def __len__(self) -> int:
@@ -52,20 +62,21 @@ class RetentionFits:
     def blended(self, k: int) -> BlendedRetention:
         sbg = ShiftedBetaGeometric()._set(
             np.array([self.alpha[k], self.beta[k]]), self.log_likelihood[k], self.sbg_covariance[k],
-            bool(self.sbg_converged[k]), int(self.lengths[k]),
+            bool(self.sbg_converged[k]), int(self.lengths[k] - self.start_day[k]),
         )
-        rat = RationalRetention()._set(self.rational[k], self.rational_covariance[k], self.rss[k], int(self.lengths[k]))
-        return BlendedRetention.from_fits(sbg, rat, self.variance, self.day0[k])
+        rat = RationalRetention()._set(self.rational[k], self.rational_covariance[k], self.rss[k],
+                                       int(self.lengths[k] - self.start_day[k]))
+        return BlendedRetention.from_fits(sbg, rat, self.variance, self.day0[k], level=self.level[k],
+                                          level_error=self.level_se[k], start_day=int(self.start_day[k]))
+
+    def _blend(self, u: np.ndarray) -> np.ndarray:
+        return 0.5 * (_sbg_survival(self.alpha, self.beta, u) + _rational(self.rational, u[None, :]))
 
     def survival(self, t) -> np.ndarray:
         """Blended R(t) for every curve, shape (K, len(t))."""
-        tt = _check_times(t)
-        both = _sbg_survival(self.alpha, self.beta, tt) + _rational(self.rational, tt[None, :])
-        return self.day0[:, None] * 0.5 * both
+        return anchored_survival(self._blend, self.day0, self.level, self.start_day, _check_times(t))
 
-    def cumulative(self, horizons):
-        """(sum_{t<h} R(t), standard error), each shape (K, len(horizons))."""
-        h = _horizons(horizons)
+    def _blend_cumulative(self, h: np.ndarray):
         tt = np.arange(h.max(), dtype=float)
         w = _cumulative_matrix(h)
         s, js = _sbg_survival(self.alpha, self.beta, tt, grad=True)
@@ -74,8 +85,12 @@ class RetentionFits:
         c = _rational(self.rational, tt[None, :])
         vc = c @ w.T
         sec = _quad_se(np.einsum("ht,ktp->khp", w, _rational_jac(self.rational, tt[None, :])), self.rational_covariance)
-        r0 = self.day0[:, None]
-        return r0 * 0.5 * (vs + vc), r0 * _combine_se(vs, ses, vc, sec, self.variance)
+        return 0.5 * (vs + vc), _combine_se(vs, ses, vc, sec, self.variance)
+
+    def cumulative(self, horizons):
+        """(sum_{t<h} R(t), standard error), each shape (K, len(horizons))."""
+        return anchored_cumulative(self._blend_cumulative, self.day0, self.level, self.level_se, self.start_day,
+                                   _horizons(horizons))
 
 
 def _fit_block(task) -> dict:
@@ -93,8 +108,8 @@ def _fit_block(task) -> dict:
     }
 
 
-def fit_many(rates, cohort_sizes, lengths=None, *, clean: bool = True,
-             variance: str = "model_averaged", chunk: int = 1000, n_jobs: int = 1) -> RetentionFits:
+def fit_many(rates, cohort_sizes, lengths=None, *, clean: bool = True, variance: str = "model_averaged",
+             start_day: int = START_DAY, chunk: int = 1000, n_jobs: int = 1) -> RetentionFits:
     """Fit the blended model to K access-rate curves at once (vectorised numpy).
 
     ``rates``: (K, T) array, curve k observed on days 0..lengths[k]-1 (later cells are ignored
@@ -103,6 +118,7 @@ def fit_many(rates, cohort_sizes, lengths=None, *, clean: bool = True,
     bounded Levenberg-Marquardt, both over all curves together (``chunk`` curves per block to
     bound memory; blocks group curves of similar length), optionally over ``n_jobs`` processes.
     Results agree with the one-curve classes to optimiser tolerance (see the benchmark).
+    ``start_day``: the day the models start (``BlendedRetention``; install_day.py).
     """
     if variance not in _VARIANCES:
         raise ValueError(f"variance must be one of {_VARIANCES}, got {variance!r}")
@@ -143,8 +159,16 @@ def fit_many(rates, cohort_sizes, lengths=None, *, clean: bool = True,
     if (day0 <= 0).any():
         k = int(np.flatnonzero(day0 <= 0)[0])
         raise ValueError(f"rates[{k}, 0] is 0: nobody was active on the install day")
-    R = R / day0[:, None]  # fit the curve relative to day 0; survivor counts stay n r(t)
-    N = N * day0[:, None]
+    start = start_days(R, start_day)
+    rows = np.arange(K)
+    level = R[rows, start]
+    level_error = level_se(level, N[rows, start])
+    # fit the curve from its start day, relative to its rate there; survivor counts stay n r(t)
+    shift = np.minimum(np.arange(T)[None, :] + start[:, None], T - 1)
+    L = L - start
+    inside = np.arange(T)[None, :] < L[:, None]
+    R = np.where(inside, np.take_along_axis(R, shift, 1) / level[:, None], 0.0)
+    N = np.where(inside, np.take_along_axis(N, shift, 1) * level[:, None], 0.0)
     # blocks of curves of similar length, each padded only to its own longest curve
     order = np.argsort(L, kind="stable")
     blocks = [order[i : i + chunk] for i in range(0, K, chunk)]
@@ -166,5 +190,5 @@ def fit_many(rates, cohort_sizes, lengths=None, *, clean: bool = True,
     return RetentionFits(
         alpha=ab[:, 0], beta=ab[:, 1], sbg_covariance=cat["cov"], log_likelihood=cat["ll"],
         sbg_converged=cat["conv"], rational=cat["q"], rational_covariance=cat["rcov"], rss=cat["rss"],
-        lengths=L, day0=day0, variance=variance,
+        lengths=L + start, day0=day0, level=level, level_se=level_error, variance=variance, start_day=start,
     )

@@ -27,8 +27,8 @@ class NotEnoughHistoryError(ValueError):
 
 
 def _subset(fits: RetentionFits, idx: np.ndarray) -> RetentionFits:
-    return RetentionFits(**{f: (getattr(fits, f)[idx] if f != "variance" else fits.variance)
-                            for f in fits.__dataclass_fields__})
+    return RetentionFits(**{f: (v[idx] if isinstance(v, np.ndarray) else v)
+                            for f, v in ((f, getattr(fits, f)) for f in fits.__dataclass_fields__)})
 
 
 def _cumulative_se(fits: RetentionFits, points: np.ndarray, T: int, chunk: int = 256) -> np.ndarray:
@@ -140,7 +140,7 @@ def segment_curves(
         "sbg_converged": fits.sbg_converged.astype(bool), "sbg_log_likelihood": fits.log_likelihood,
         **{f"rational_{p}": fits.rational[:, i] for i, p in enumerate("abcd")},
         **{f"rational_{p}_se": se_rat[:, i] for i, p in enumerate("abcd")},
-        "rational_rss": fits.rss, "day0_rate": fits.day0, "arpu_decay_tau": d_tau, "arpu_decay_k": d_k,
+        "rational_rss": fits.rss, "day0_rate": fits.day0, "fit_start_day": fits.start_day, "fit_start_rate": fits.level, "arpu_decay_tau": d_tau, "arpu_decay_k": d_k,
     })
     curves = CurveSet(
         keys=keys, window_days=window_days, value_column=cube.value_column, curve_days=L, cohorts=cohorts,

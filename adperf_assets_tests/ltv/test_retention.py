@@ -229,7 +229,10 @@ def test_blended_is_the_average_and_its_variance_is_sane():
     ma = BlendedRetention().fit(rate, 2000)
     ind = BlendedRetention("independent").fit(rate, 2000)
     t = np.arange(400)
-    np.testing.assert_allclose(ma.survival(t), 0.5 * (ma.sbg_.survival(t) + ma.rational_.survival(t)))
+    # day 0 as observed; from day 1 the average of the two fits, scaled to day 1's rate (install_day.py)
+    assert ma.survival([0])[0] == rate[0] and ma.params_["level"] == rate[1] and ma.params_["start_day"] == 1
+    blend = 0.5 * (ma.sbg_.survival(t[:-1]) + ma.rational_.survival(t[:-1]))
+    np.testing.assert_allclose(ma.survival(t[1:]), rate[1] * blend)
     assert (np.diff(ma.survival(t)) <= 1e-12).all()
     for m in (ma, ind):
         assert (m.survival_se(t) >= 0).all() and np.isfinite(m.survival_se(t)).all()
@@ -238,10 +241,13 @@ def test_blended_is_the_average_and_its_variance_is_sane():
     _, se_ind = ind.cumulative([30, 90, 180, 365])
     assert (se_ma >= se_ind - 1e-12).all() and (se_ind > 0).all()
     assert (np.diff(days) > 0).all()
-    # independent: Var((s + c) / 2) = (Var s + Var c) / 4 at every horizon
-    _, se_s = ind.sbg_.cumulative([30, 90, 180, 365])
-    _, se_c = ind.rational_.cumulative([30, 90, 180, 365])
-    np.testing.assert_allclose(se_ind, 0.5 * np.sqrt(se_s**2 + se_c**2))
+    # independent: Var((s + c) / 2) = (Var s + Var c) / 4 at every horizon (of the curve from day 1),
+    # scaled by day 1's rate, plus the binomial error of that rate
+    v_s, se_s = ind.sbg_.cumulative([29, 89, 179, 364])
+    v_c, se_c = ind.rational_.cumulative([29, 89, 179, 364])
+    level, level_se = rate[1], np.sqrt(rate[1] * (1 - rate[1]) / 2000)
+    np.testing.assert_allclose(
+        se_ind, np.sqrt((level * 0.5 * np.sqrt(se_s**2 + se_c**2)) ** 2 + (0.5 * (v_s + v_c) * level_se) ** 2))
 
 
 @pytest.mark.parametrize("variance", ["independent", "model_averaged"])
@@ -267,7 +273,7 @@ def test_blended_scales_a_curve_whose_install_day_rate_is_below_one():
     installs = BlendedRetention().fit(0.8 * active / 1000, 1250)
     t = np.arange(200)
     np.testing.assert_allclose(installs.survival(t), 0.8 * opened.survival(t), rtol=1e-6)
-    np.testing.assert_allclose(installs.cumulative([30, 180]), 0.8 * np.array(opened.cumulative([30, 180])), rtol=1e-5)
+    np.testing.assert_allclose(installs.cumulative([30, 180])[0], 0.8 * opened.cumulative([30, 180])[0], rtol=1e-5)
     assert installs.survival(0)[0] == pytest.approx(0.8, abs=1e-4)  # sBG exactly, rational a ~ 1
     batch = fit_many((0.8 * active / 1000)[None, :], [1250]).blended(0)
     np.testing.assert_allclose(batch.cumulative([30, 180]), installs.cumulative([30, 180]), rtol=1e-5)
@@ -358,10 +364,12 @@ def test_fit_many_matches_one_by_one_fits():
     for k, (c, n) in enumerate(zip(curves, lengths)):
         rates[k, :n] = c[:n]
     fits = fit_many(rates, sizes, lengths)
+    assert (fits.start_day == 1).all()
     for k, n in enumerate(lengths):
         r = clean_access_rate(rates[k, :n])
-        sbg = ShiftedBetaGeometric().fit_rates(r, sizes[k])
-        rat = RationalRetention().fit(np.arange(n), r)
+        r = r[1:] / r[1]  # the models describe the curve from day 1, relative to it
+        sbg = ShiftedBetaGeometric().fit_rates(r, sizes[k] * rates[k, 1])
+        rat = RationalRetention().fit(np.arange(n - 1), r)
         assert fits.log_likelihood[k] == pytest.approx(sbg.log_likelihood_, abs=1e-6)
         assert [fits.alpha[k], fits.beta[k]] == pytest.approx([sbg.params_["alpha"], sbg.params_["beta"]], rel=1e-4)
         assert fits.rss[k] <= rat.rss_ * (1 + 1e-6) + 1e-15
@@ -383,3 +391,20 @@ def test_fit_many_rejects_bad_input():
         fit_many(rates, [100, 0, 100])
     with pytest.raises(ValueError, match="shape"):
         fit_many(rates, [100, 100])
+
+
+def test_fit_starts_on_day_one_unless_nobody_came_back():
+    rates = np.array([[1.0, 0.5, 0.4, 0.35, 0.3, 0.28, 0.27, 0.26],
+                      [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])  # nobody active after the install day
+    fits = fit_many(rates, [400, 400])
+    assert fits.start_day.tolist() == [1, 0] and fits.level.tolist() == [0.5, 1.0]
+    R = fits.survival(np.arange(8))
+    assert R[0, 0] == 1.0 and R[0, 1] == pytest.approx(0.5, rel=0.02)
+    assert R[1, 0] == pytest.approx(1.0, rel=1e-3) and (R[1, 1:] < 1e-3).all()
+    one = BlendedRetention().fit(rates[1], 400)
+    assert one.params_["start_day"] == 0
+    np.testing.assert_allclose(one.cumulative([30])[0], fits.cumulative([30])[0][1], rtol=1e-4)
+    old = fit_many(rates[:1], [400], start_day=0)  # the studio's curve through day 0
+    assert old.start_day.tolist() == [0] and old.level.tolist() == [1.0]
+    with pytest.raises(ValueError, match="start_day must be one of"):
+        fit_many(rates, [400, 400], start_day=2)

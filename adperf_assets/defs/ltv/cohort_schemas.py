@@ -96,6 +96,8 @@ RetentionFitFrame = frame_type(
         float_col("rational_b"),
         float_col("rational_c"),
         float_col("rational_d"),
+        int_col("fit_start_day", min_value=0, max_value=1),
+        float_col("fit_start_rate", min_value=0.0, max_value=1.0),
     ],
 )
 
