@@ -1,6 +1,7 @@
 """Back-test of the LTV estimators on a sample world, through the Dagster assets; prints the tables.
 
     ADPERF_HOME=/tmp/adperf .venv/bin/python benchmarks/btyd_backtest.py [--last 2026-11-25] [--skip-upstream]
+    ADPERF_HOME=/tmp/adperf_realistic .venv/bin/python benchmarks/btyd_backtest.py --preset realistic
 
 Materializes (into $ADPERF_HOME's DuckDB, generating the world there if it is missing) the
 upstream tables, the cohort method's chain (``defs/ltv/``, behaviour credit by the ``direct``
@@ -13,6 +14,9 @@ method: the LTV uses net payments) and the BTYD chain (``user_rfm`` / ``user_ltv
 2. per segment with enough back-tested months, the estimator ``ltv_estimates`` picks for 180 days
    and whether its MAPE is below both the geometric baseline's and the other estimator's;
 3. the times of each step.
+
+``--preset`` names the world preset (``adperf_assets.sample.config.PRESETS``) the world is generated
+with; a world already in the folder is reused only if its manifest records that preset's knobs.
 
 Days after "now" are not partitions yet (end_offset=0), so ``--last`` defaults to yesterday or
 the world's last day, whichever is earlier.
@@ -49,14 +53,14 @@ ALL = [fx.fx_rates, revenue.payments_snapshot, attribution.installs, attribution
        ltv.cohort_ltv, ltv.cohort_ltv_backtest, btyd.user_rfm, btyd.user_ltv, btyd.ltv_backtest, btyd.ltv_estimates]
 
 
-def run(assets, first: str, last: str, settings) -> float:
+def run(assets, first: str, last: str, settings, preset: str = "default") -> float:
     keys = {k for a in assets for k in a.keys}
     sources = [s for a in ALL if not set(a.keys) & keys for s in a.to_source_assets()]
     tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
     run_config = dg.RunConfig(ops={"behavior_value": {"config": {"method": "direct"}}})
     t0 = time.perf_counter()
     with dg.instance_for_test() as inst:
-        result = dg.materialize([*assets, *sources], selection=list(assets), resources=build_resources(settings),
+        result = dg.materialize([*assets, *sources], selection=list(assets), resources=resources(settings, preset),
                                 tags=tags, instance=inst, run_config=run_config if revenue.behavior_value in assets else None)
     if not result.success:
         raise SystemExit(f"run of {[a.key.to_user_string() for a in assets]} failed")
@@ -65,11 +69,27 @@ def run(assets, first: str, last: str, settings) -> float:
     return seconds
 
 
+def resources(settings, preset: str) -> dict:
+    """build_resources with the world generated from ``preset`` (SampleWorld.root does not compare presets,
+    so the manifest's knobs are checked here)."""
+    from adperf_assets.sample.config import EASY, PRESETS
+
+    res = build_resources(settings)
+    world = res["world"].model_copy(update={"preset": preset})
+    cfg = world.manifest()["config"]
+    want = {**EASY, **{k: v for k, v in PRESETS[preset].items() if k in EASY}}
+    have = {k: cfg.get(k, v) for k, v in EASY.items()}
+    if have != want:
+        raise SystemExit(f"the world in {world.path} has knobs {have}, preset {preset!r} wants {want}: use another ADPERF_HOME")
+    return {k: (v.model_copy(update={"world": world}) if hasattr(v, "world") else v) for k, v in {**res, "world": world}.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--last", help="last report day (default: the last partition that exists)")
     parser.add_argument("--chunk-days", type=int, default=120)
     parser.add_argument("--skip-upstream", action="store_true", help="reuse the tables already in $ADPERF_HOME")
+    parser.add_argument("--preset", default="default", help="world preset (adperf_assets.sample.config.PRESETS)")
     parser.add_argument("--skip-btyd", action="store_true", help="reuse user_rfm / user_ltv already materialized")
     args = parser.parse_args()
 
@@ -77,24 +97,24 @@ def main() -> None:
     first = s.start_date
     world_last = s.start_date + timedelta(days=s.sample_days - 1)
     last = date.fromisoformat(args.last) if args.last else min(world_last, date.today() - timedelta(days=1))
-    print(f"home {s.home}, world {s.world_path}, days {first}..{last}", flush=True)
+    print(f"home {s.home}, world {s.world_path} (preset {args.preset}), days {first}..{last}", flush=True)
     if not args.skip_upstream:
         run([fx.fx_rates, revenue.payments_snapshot, attribution.installs, attribution.user_segments],
-            str(first), str(last), s)
+            str(first), str(last), s, args.preset)
         run([revenue.match_sessions, revenue.behavior_value, activity.user_activity, activity.cohort_activity],
-            str(first), str(last), s)
+            str(first), str(last), s, args.preset)
         # the cohort method's curves only on the last day; its back-test rows (partition = the day a
         # cohort's realised revenue completes) over the trailing window ltv_backtest scores
-        run([ltv.retention_fit, ltv.cohort_ltv], str(last), str(last), s)
+        run([ltv.retention_fit, ltv.cohort_ltv], str(last), str(last), s, args.preset)
         bt_first = max(first, last - timedelta(days=btyd.BACKTEST_METRICS_DAYS - 1))
-        run([ltv.cohort_ltv_backtest], str(bt_first), str(last), s)
+        run([ltv.cohort_ltv_backtest], str(bt_first), str(last), s, args.preset)
     if not args.skip_btyd:
         start = max(first, last - timedelta(days=btyd.BACKTEST_DAYS - 1))
         while start <= last:
             end = min(last, start + timedelta(days=args.chunk_days - 1))
-            run([btyd.user_rfm, btyd.user_ltv], str(start), str(end), s)
+            run([btyd.user_rfm, btyd.user_ltv], str(start), str(end), s, args.preset)
             start = end + timedelta(days=1)
-    run([btyd.ltv_backtest, btyd.ltv_estimates], str(last), str(last), s)
+    run([btyd.ltv_backtest, btyd.ltv_estimates], str(last), str(last), s, args.preset)
     report(s, last)
 
 
