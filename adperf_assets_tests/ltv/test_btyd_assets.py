@@ -262,6 +262,9 @@ def test_revenue_interval():
     # an atom at zero beyond the lower tail puts the lower end at 0; none expected: [0, 0]
     lo, hi = revenue_interval(np.array([1.0, 0.0]), np.array([3.0, 0.0]), np.array([0.2, 1.0]), 0.99)
     assert lo[0] == 0.0 and hi[0] > 1.0 and lo[1] == hi[1] == 0.0
+    # an infinite sd (Gamma-Gamma q <= 2 for users without repeat purchases: whales) bounds nothing, not NaN
+    lo, hi = revenue_interval(np.array([1.0, 2.0]), np.array([np.inf, 0.5]), np.array([0.1, 0.0]), 0.99)
+    assert lo[0] == 0.0 and hi[0] == np.inf and 0 < lo[1] < 2.0 < hi[1] < np.inf
 
 
 # ----------------------------------------------------------------------------- selection rule
