@@ -13,7 +13,10 @@ method: the LTV uses net payments) and the BTYD chain (``user_rfm`` / ``user_ltv
    selection uses), and over all segments;
 2. per segment with enough back-tested months, the estimator ``ltv_estimates`` picks for 180 days
    and whether its MAPE is below both the geometric baseline's and the other estimator's;
-3. the times of each step.
+3. where the world has its truth (``truth/users``): the same back-test rows scored against each cohort's
+   true expected revenue instead of what it realised (the error without the cohorts' luck), and per
+   segment x horizon x made_at_day which estimator the selection's MAPE, WAPE and the truth would pick;
+4. the times of each step.
 
 ``--preset`` names the world preset (``adperf_assets.sample.config.PRESETS``) the world is generated
 with; a world already in the folder is reused only if its manifest records that preset's knobs.
@@ -32,6 +35,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 import duckdb
+import numpy as np
 import pandas as pd
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
@@ -90,6 +94,8 @@ def main() -> None:
     parser.add_argument("--chunk-days", type=int, default=120)
     parser.add_argument("--skip-upstream", action="store_true", help="reuse the tables already in $ADPERF_HOME")
     parser.add_argument("--preset", default="default", help="world preset (adperf_assets.sample.config.PRESETS)")
+    parser.add_argument("--report-only", action="store_true", help="print the tables already materialized")
+    parser.add_argument("--btyd-from", help="first day of the BTYD chunks (default: the back-test's first day)")
     parser.add_argument("--skip-btyd", action="store_true", help="reuse user_rfm / user_ltv already materialized")
     args = parser.parse_args()
 
@@ -98,6 +104,8 @@ def main() -> None:
     world_last = s.start_date + timedelta(days=s.sample_days - 1)
     last = date.fromisoformat(args.last) if args.last else min(world_last, date.today() - timedelta(days=1))
     print(f"home {s.home}, world {s.world_path} (preset {args.preset}), days {first}..{last}", flush=True)
+    if args.report_only:
+        return report(s, last)
     if not args.skip_upstream:
         run([fx.fx_rates, revenue.payments_snapshot, attribution.installs, attribution.user_segments],
             str(first), str(last), s, args.preset)
@@ -110,6 +118,8 @@ def main() -> None:
         run([ltv.cohort_ltv_backtest], str(bt_first), str(last), s, args.preset)
     if not args.skip_btyd:
         start = max(first, last - timedelta(days=btyd.BACKTEST_DAYS - 1))
+        if args.btyd_from:  # resume after a failed chunk
+            start = max(start, date.fromisoformat(args.btyd_from))
         while start <= last:
             end = min(last, start + timedelta(days=args.chunk_days - 1))
             run([btyd.user_rfm, btyd.user_ltv], str(start), str(end), s, args.preset)
@@ -153,6 +163,7 @@ def report(s, last: date) -> None:
     overall = backtest_metrics(pool_cohorts(both, "MS", across_segments=True), by=OVERALL)
     print(overall.pivot_table(index=["horizon", "made_at_day"], columns="estimator", values=["mape", "bias", "coverage"])
           .round(3).to_string())
+    truth_section(s, both, segs)
 
     print("\n180-day estimates: the chosen estimator vs the baseline and the other one (per segment, made at day 7/14/30):")
     m = bt[bt["horizon"] == 180].pivot_table(index=[*SEGMENT_KEYS, "made_at_day"], columns="estimator", values="mape")
@@ -175,6 +186,53 @@ def report(s, last: date) -> None:
                                                                      users=("cohort_size", "sum"))
     print("\nltv_estimates on the last day (cells = cohort x segment):")
     print(last_est.to_string())
+
+
+def truth_section(s, both: pd.DataFrame, segs: pd.DataFrame) -> None:
+    """The back-test rows against each cohort x segment's true expected revenue per user (truth/users)."""
+    from adperf_assets.ltv.backtest import OVERALL, backtest_metrics, pool_cohorts
+    from adperf_assets.sample import layout
+
+    path = layout.truth(s.world_path, "users")
+    if not path.exists():
+        return
+    cols = [f"expected_ltv_usd_{h}" for h in sorted(both["horizon"].unique())]
+    truth = pd.read_parquet(path, columns=["user_id", *cols])
+    keys = ["install_date", *SEGMENT_KEYS]
+    exp = segs[["user_id", *keys]].merge(truth, on="user_id").groupby(keys)[cols].mean()
+    exp = exp.stack().rename("truth").rename_axis([*keys, "col"]).reset_index()
+    exp["horizon"] = exp["col"].str.rsplit("_", n=1).str[1].astype(int)
+    b = both.merge(exp.drop(columns="col"), on=[*keys, "horizon"], how="left")
+    if b["truth"].isna().any():
+        print(f"\n({int(b['truth'].isna().sum())} back-test rows have no truth; left out below)")
+        b = b[b["truth"].notna()]
+    vs_truth = b.assign(realised_per_user=b["truth"]).drop(columns="truth")
+    print("\nagainst the truth (each cohort's true expected revenue, not what it realised), all segments pooled:")
+    o = backtest_metrics(pool_cohorts(vs_truth, "MS", across_segments=True), by=OVERALL)
+    print(o.pivot_table(index=["horizon", "made_at_day"], columns="estimator", values=["mape", "bias", "wape"])
+          .round(3).to_string())
+    real = backtest_metrics(pool_cohorts(b.drop(columns="truth"), "MS"))
+    true = backtest_metrics(pool_cohorts(vs_truth, "MS"))
+    idx = [*SEGMENT_KEYS, "made_at_day", "horizon"]
+    wide = real.pivot_table(index=idx, columns="estimator", values=["mape", "wape"]).join(
+        true.pivot_table(index=idx, columns="estimator", values=["mape", "wape"]).rename(
+            columns={"mape": "true_mape", "wape": "true_wape"}, level=0))
+    n = real.assign(n=real["cohorts"] - real["zero_realised"]).pivot_table(index=idx, columns="estimator", values="n")
+    wide = wide[(n[["btyd", "cohort"]].min(axis=1) >= btyd.MIN_POOLED_COHORTS).reindex(wide.index, fill_value=False)]
+    pick = pd.DataFrame({rule: (wide[(rule, "btyd")] < wide[(rule, "cohort")]).map({True: "btyd", False: "cohort"})
+                         for rule in ("mape", "wape", "true_wape")})
+    print(f"\nper segment x made_at_day x horizon with >= {btyd.MIN_POOLED_COHORTS} back-tested months each "
+          f"({len(pick)} cells): the pick by MAPE / WAPE on realised revenue vs by WAPE against the truth")
+    for rule in ("mape", "wape"):
+        chosen = np.where(pick[rule] == "btyd", wide[("true_wape", "btyd")], wide[("true_wape", "cohort")])
+        print(f"  by {rule}: agrees with the truth's pick in {int((pick[rule] == pick['true_wape']).sum())} of "
+              f"{len(pick)}, picks btyd in {int((pick[rule] == 'btyd').sum())}; mean true WAPE of its picks "
+              f"{np.mean(chosen):.3f}")
+    best = np.minimum(wide[("true_wape", "btyd")], wide[("true_wape", "cohort")])
+    print(f"  by the truth: picks btyd in {int((pick['true_wape'] == 'btyd').sum())}; mean true WAPE {np.mean(best):.3f}; "
+          f"always cohort {wide[('true_wape', 'cohort')].mean():.3f}, always btyd {wide[('true_wape', 'btyd')].mean():.3f}")
+    wide.columns = [f"{m}_{e}" for m, e in wide.columns]
+    print(wide.round(3).join(pick.add_prefix("pick_by_")).to_string())
 
 
 if __name__ == "__main__":
