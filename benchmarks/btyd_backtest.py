@@ -12,7 +12,8 @@ method: the LTV uses net payments) and the BTYD chain (``user_rfm`` / ``user_ltv
 1. MAPE per estimator x segment x horizon x made_at_day (install-month cohorts, what the
    selection uses), and over all segments;
 2. per segment with enough back-tested months, the estimator ``ltv_estimates`` picks for 180 days
-   and whether its MAPE is below both the geometric baseline's and the other estimator's;
+   and whether its WAPE (the error it is chosen by) is below both the geometric baseline's and the other
+   estimator's;
 3. where the world has its truth (``truth/users``): the same back-test rows scored against each cohort's
    true expected revenue instead of what it realised (the error without the cohorts' luck), and per
    segment x horizon x made_at_day which estimator the selection's MAPE, WAPE and the truth would pick;
@@ -165,9 +166,14 @@ def report(s, last: date) -> None:
           .round(3).to_string())
     truth_section(s, both, segs)
 
-    print("\n180-day estimates: the chosen estimator vs the baseline and the other one (per segment, made at day 7/14/30):")
-    m = bt[bt["horizon"] == 180].pivot_table(index=[*SEGMENT_KEYS, "made_at_day"], columns="estimator", values="mape")
-    n = bt[bt["horizon"] == 180].assign(n=bt["cohorts"] - bt["zero_realised"]).pivot_table(
+    from adperf_assets.ltv.selection import METRICS
+    metric = METRICS[0]  # what ltv_estimates compares by default
+    print(f"\n180-day estimates: the estimator with the lower {metric.upper()} vs the baseline and the other one "
+          "(per segment, made at day 7/14/30):")
+    h180 = bt[bt["horizon"] == 180]
+    m = h180.pivot_table(index=[*SEGMENT_KEYS, "made_at_day"], columns="estimator", values=metric)
+    mape = h180.pivot_table(index=[*SEGMENT_KEYS, "made_at_day"], columns="estimator", values="mape")
+    n = h180.assign(n=h180["cohorts"] - h180["zero_realised"]).pivot_table(
         index=[*SEGMENT_KEYS, "made_at_day"], columns="estimator", values="n")
     out = []
     for idx, r in m.iterrows():
@@ -178,8 +184,9 @@ def report(s, last: date) -> None:
         chosen = "btyd" if r["btyd"] < r["cohort"] else "cohort"
         other = "cohort" if chosen == "btyd" else "btyd"
         out.append({**dict(zip([*SEGMENT_KEYS, "made_at_day"], idx)), "chosen": chosen,
-                    "chosen_mape": round(r[chosen], 3), "other_mape": round(r[other], 3),
-                    "geometric_mape": round(r["geometric"], 3),
+                    f"chosen_{metric}": round(r[chosen], 3), f"other_{metric}": round(r[other], 3),
+                    f"geometric_{metric}": round(r["geometric"], 3),
+                    "chosen_mape": round(mape.loc[idx, chosen], 3), "other_mape": round(mape.loc[idx, other], 3),
                     "beats_both": bool(r[chosen] < r["geometric"] and r[chosen] <= r[other])})
     print(pd.DataFrame(out).to_string(index=False))
     last_est = est.groupby(["horizon", "estimator", "selection"]).agg(cells=("install_date", "size"),

@@ -200,7 +200,7 @@ def user_ltv(context: dg.AssetExecutionContext, config: UserLtvConfig, user_rfm:
 # 180 days (installed in [D - 179 - h + 1, D - h + 1]), as cohort_ltv_backtest's rows do (its partition is
 # that completion day). Payments, segments and BTYD predictions of the last 359 days cover them.
 BACKTEST_DAYS = BACKTEST_METRICS_DAYS - 1 + max(BACKTEST_HORIZONS)  # 359
-MIN_POOLED_COHORTS = 4  # install months with realised revenue a segment needs before its MAPE is trusted
+MIN_POOLED_COHORTS = 4  # install months with realised revenue a segment needs before its back-test error is trusted
 
 
 def estimators_backtest_plot(overall: pd.DataFrame) -> dg.MetadataValue:
