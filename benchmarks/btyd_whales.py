@@ -14,9 +14,12 @@ pooled BG/NBD + Gamma-Gamma (``fit_btyd``) on every user, and one on the users w
    population mean spend v p / (q - 1) vs the observed mean; the share of repeat revenue the top 2% of
    repeat buyers hold, observed vs drawn from the fit given each buyer's frequency (200 draws);
 3. the correlation of frequency and monetary value (Gamma-Gamma assumes independence), observed and latent;
-4. the revenue of the next ``--ahead`` days (default 180) per user, predicted vs realised, for every
-   user, the whales and the others, with the whale fit and without whales: totals, per-user WAPE,
-   install-month cohort MAPE, and the share of realised revenue from the users predicted in the top 2%.
+4. the revenue of the next ``--ahead`` days (default 180) per user, predicted vs realised and vs expected
+   (each user's expected revenue given their true latent parameters: the realised revenue without its
+   luck, summed), for every user, the whales and the others; with the fit on every user, with BG/NBD times
+   each user's true mean spend, with the fit without whales, and with Gamma-Gamma's population mean
+   replaced by ``repeat_purchase_mean``: totals, per-user WAPE, install-month MAPE, the top 2% of the future
+   payers' share of the realised revenue and what the as many users ranked first by the prediction realised.
 """
 
 from __future__ import annotations
