@@ -100,7 +100,8 @@ def revenue_interval(point, sd, p_zero=0.0, confidence: float = CONFIDENCE) -> t
     """Central interval of revenue with mean ``point``, standard deviation ``sd`` and an atom
     ``p_zero`` at 0 (nobody buys): 0 with probability ``p_zero``, else log-normal with the
     matching conditional mean and variance. ``p_zero=0`` gives a plain log-normal (stays > 0).
-    The interval is widened to contain ``point`` where the atom pushes the upper quantile below it."""
+    The interval is widened to contain ``point`` where the atom pushes the upper quantile below it; an
+    infinite ``sd`` gives [0, inf)."""
     point, sd = np.asarray(point, dtype=float), np.asarray(sd, dtype=float)
     p0 = np.clip(np.broadcast_to(np.asarray(p_zero, dtype=float), point.shape), 0.0, 1.0 - 1e-12)
     tail = (1.0 - confidence) / 2
@@ -116,7 +117,11 @@ def revenue_interval(point, sd, p_zero=0.0, confidence: float = CONFIDENCE) -> t
             return np.where((point > 0) & (level > 0), inner, 0.0)
 
         # a zero-heavy sum can have its mean above the upper quantile: keep the estimate inside
-        return np.minimum(quantile(tail), point), np.maximum(quantile(1.0 - tail), point)
+        lower, upper = np.minimum(quantile(tail), point), np.maximum(quantile(1.0 - tail), point)
+    # an infinite sd (Gamma-Gamma's q + p x <= 2: spend with no finite variance, as whales make it) bounds
+    # nothing; the log-normal would give NaN ends
+    unbounded = np.isinf(sd) & np.isfinite(point)
+    return np.where(unbounded, 0.0, lower), np.where(unbounded, np.inf, upper)
 
 
 def cohort_ltv_frame(

@@ -102,11 +102,29 @@ def gamma_gamma_spend_weight(p, q, frequency) -> np.ndarray:
     return p * x / (p * x + q - 1)
 
 
-def gamma_gamma_expected_spend(p, q, v, frequency, monetary_value) -> np.ndarray:
+def gamma_gamma_expected_spend(p, q, v, frequency, monetary_value, population_mean=None) -> np.ndarray:
     """E[value of a future purchase | x, m]: a credibility mix of m and the population mean v p / (q - 1).
 
-    Users without a repeat purchase (x = 0) get the population mean.
+    Users without a repeat purchase (x = 0) get the population mean. ``population_mean`` replaces the fit's
+    v p / (q - 1), e.g. by ``repeat_purchase_mean`` when the spend has a heavier tail than Gamma-Gamma's
+    (docs/ltv_btyd.md, "whales").
     """
     weight = gamma_gamma_spend_weight(p, q, frequency)
-    population_mean = v * p / (q - 1)
+    if population_mean is None:
+        population_mean = v * p / (q - 1)
     return (1 - weight) * population_mean + weight * np.asarray(monetary_value, dtype=float)
+
+
+def repeat_purchase_mean(frequency, monetary_value) -> float:
+    """The mean value of all repeat purchases, sum(x m) / sum(x) over the users with x > 0.
+
+    With spend independent of frequency (Gamma-Gamma's own assumption) this is an unbiased estimate of the
+    population mean spend per purchase whatever the distribution of the users' mean spend, where Gamma-Gamma's
+    v p / (q - 1) is unbiased only if that distribution is the inverse-gamma the model assumes.
+    """
+    x = np.asarray(frequency, dtype=float)
+    m = np.asarray(monetary_value, dtype=float)
+    repeat = x > 0
+    if not repeat.any():
+        raise ValueError("no user with a repeat purchase (frequency > 0): no repeat purchase mean")
+    return float((x[repeat] * m[repeat]).sum() / x[repeat].sum())

@@ -1,9 +1,9 @@
 """Which LTV estimate the report uses: per segment and horizon, the estimator that back-tested better.
 
 The cohort method's and BTYD's estimates of a cohort x segment x horizon are judged by their back-test
-(``ltv.backtest.backtest_metrics``) at the matching milestone and horizon: the lower MAPE when both have
-enough back-tested cohorts, else the cohort method. The ``selection`` column names the rule applied;
-the rules: docs/ltv_btyd.md.
+(``ltv.backtest.backtest_metrics``) at the matching milestone and horizon: the lower WAPE (or MAPE, with
+``metric="mape"``) when both have enough back-tested cohorts, else the cohort method. The ``selection``
+column names the rule applied; the rules, and why WAPE: docs/ltv_btyd.md.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pandas as pd
 from adperf_assets.ltv.keys import BACKTEST_HORIZONS, MADE_AT_DAYS, SEGMENT_KEYS
 
 MIN_COHORTS = 20
+METRICS = ("wape", "mape")  # the back-test error the choice is made by; the first is the default
 COHORT, BTYD = "cohort", "btyd"
 CANDIDATE_COLUMNS = ["report_date", "install_date", *SEGMENT_KEYS, "horizon", "cohort_size", "age_days",
                      "ltv_per_user_usd", "lower_usd", "upper_usd"]
@@ -53,20 +54,25 @@ def choose_estimates(
     made_at_days=MADE_AT_DAYS,
     backtest_horizons=BACKTEST_HORIZONS,
     per_report_date: bool = False,
+    metric: str = METRICS[0],
 ) -> pd.DataFrame:
     """One row per cohort x segment x horizon with the chosen estimate (``ESTIMATE_COLUMNS``).
 
     ``cohort`` and ``btyd``: candidate estimates (``CANDIDATE_COLUMNS``), per installed user.
     ``metrics``: back-test rows with ``estimator``, the segment keys, ``made_at_day``,
-    ``horizon``, ``cohorts``, ``zero_realised`` and ``mape``. With ``per_report_date`` the
+    ``horizon``, ``cohorts``, ``zero_realised``, ``mape`` and ``metric`` (the error compared: ``wape``,
+    revenue-weighted, or ``mape``, a mean of ratios; ``backtest_mape`` / ``other_mape`` report the MAPE
+    either way, ``selection`` says ``lower_<metric>``). With ``per_report_date`` the
     metrics carry a ``report_date`` too and each estimate is judged by its own day's back-test:
     many days in one call (sorted by report_date first), as if each day were chosen alone.
     """
     _check(cohort, CANDIDATE_COLUMNS, "cohort estimates")
     _check(btyd, CANDIDATE_COLUMNS, "btyd estimates")
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     day_key = ["report_date"] if per_report_date else []
     _check(metrics, [*day_key, "estimator", *SEGMENT_KEYS, "made_at_day", "horizon", "cohorts", "zero_realised",
-                     "mape"], "back-test metrics")
+                     "mape", metric], "back-test metrics")
     keys = ["report_date", "install_date", *SEGMENT_KEYS, "horizon"]
     for name, frame in (("cohort", cohort), ("btyd", btyd)):
         dup = frame.duplicated(keys)
@@ -80,14 +86,14 @@ def choose_estimates(
     both["backtest_horizon"] = backtest_horizon_for(both["horizon"].to_numpy(), backtest_horizons)
 
     mkeys = [*day_key, *SEGMENT_KEYS, "made_at_day", "horizon"]
-    m = metrics.assign(_n=metrics["cohorts"] - metrics["zero_realised"])
+    m = metrics.assign(_n=metrics["cohorts"] - metrics["zero_realised"], _score=metrics[metric])
     for est, tag in ((COHORT, "c"), (BTYD, "b")):
-        part = m.loc[m["estimator"] == est, mkeys + ["mape", "_n"]]
+        part = m.loc[m["estimator"] == est, mkeys + ["mape", "_score", "_n"]]
         if part.duplicated(mkeys).any():
             raise ValueError(f"back-test metrics have more than one {est} row per "
                              f"{'day x ' if day_key else ''}segment x made_at_day x horizon")
         part = part.rename(columns={"made_at_day": "backtest_made_at_day", "horizon": "backtest_horizon",
-                                    "mape": f"mape_{tag}", "_n": f"n_{tag}"})
+                                    "mape": f"mape_{tag}", "_score": f"score_{tag}", "_n": f"n_{tag}"})
         both = both.merge(part, on=[*day_key, *SEGMENT_KEYS, "backtest_made_at_day", "backtest_horizon"], how="left")
     for tag in ("c", "b"):
         both[f"n_{tag}"] = pd.to_numeric(both[f"n_{tag}"], errors="coerce").fillna(0).astype(np.int64)
@@ -96,15 +102,16 @@ def choose_estimates(
     has_c = both["_merge"].isin(["both", "left_only"]).to_numpy() & np.isfinite(both["ltv_per_user_usd_c"].to_numpy(float))
     has_b = both["_merge"].isin(["both", "right_only"]).to_numpy() & np.isfinite(both["ltv_per_user_usd_b"].to_numpy(float))
     mc, mb = both["mape_c"].to_numpy(float), both["mape_b"].to_numpy(float)
+    sc, sb = both["score_c"].to_numpy(float), both["score_b"].to_numpy(float)
     enough = (both["n_c"].to_numpy() >= min_cohorts) & (both["n_b"].to_numpy() >= min_cohorts) \
-        & np.isfinite(mc) & np.isfinite(mb)
-    tie = enough & np.isclose(mb, mc, rtol=1e-12, atol=0.0)
+        & np.isfinite(sc) & np.isfinite(sb)
+    tie = enough & np.isclose(sb, sc, rtol=1e-12, atol=0.0)
     realised = age + 1 >= both["horizon"].to_numpy()  # the whole horizon is observed: nothing to estimate
-    pick_b = (has_b & ~has_c) | (has_c & has_b & enough & ~tie & (mb < mc) & ~realised)
+    pick_b = (has_b & ~has_c) | (has_c & has_b & enough & ~tie & (sb < sc) & ~realised)
     selection = np.select(
         [realised, has_c & ~has_b, has_b & ~has_c, ~enough, tie],
         ["realised", "only_cohort", "only_btyd", "too_little_history", "tie"],
-        default="lower_mape",
+        default=f"lower_{metric}",
     )
     out = both[keys].reset_index(drop=True)  # a RangeIndex: sort_values looks each key up in the index too
     for col in value_cols:

@@ -26,6 +26,7 @@ from adperf_assets.ltv.btyd_ltv import (
     revenue_interval,
     user_ltv_frame,
 )
+from adperf_assets.ltv.backtest import backtest_metrics
 from adperf_assets.ltv.selection import backtest_horizon_for, choose_estimates, milestone_for
 from adperf_assets.defs.resources import DUCKDB_SCHEMA, build_resources
 
@@ -262,6 +263,9 @@ def test_revenue_interval():
     # an atom at zero beyond the lower tail puts the lower end at 0; none expected: [0, 0]
     lo, hi = revenue_interval(np.array([1.0, 0.0]), np.array([3.0, 0.0]), np.array([0.2, 1.0]), 0.99)
     assert lo[0] == 0.0 and hi[0] > 1.0 and lo[1] == hi[1] == 0.0
+    # an infinite sd (Gamma-Gamma q <= 2 for users without repeat purchases: whales) bounds nothing, not NaN
+    lo, hi = revenue_interval(np.array([1.0, 2.0]), np.array([np.inf, 0.5]), np.array([0.1, 0.0]), 0.99)
+    assert lo[0] == 0.0 and hi[0] == np.inf and 0 < lo[1] < 2.0 < hi[1] < np.inf
 
 
 # ----------------------------------------------------------------------------- selection rule
@@ -278,8 +282,10 @@ def candidates(estimator_value: float, age: int = 20, horizons=(30, 180, 365), *
 
 
 def metrics(rows) -> pd.DataFrame:
+    """Back-test rows; ``wape`` is ``mape`` unless given (the rules' tests need only one error)."""
     base = {**SEG, "made_at_day": 14, "horizon": 180, "cohorts": 60, "zero_realised": 10}
-    return pd.DataFrame([{**base, **r} for r in rows], columns=[*base, "estimator", "mape"])
+    frame = pd.DataFrame([{**base, **r} for r in rows], columns=[*base, "estimator", "mape", "wape"])
+    return frame.assign(wape=frame["wape"].fillna(frame["mape"]))
 
 
 def pick(cohort, btyd_, m, **kw):
@@ -287,7 +293,7 @@ def pick(cohort, btyd_, m, **kw):
     return out.set_index(["network", "horizon"])
 
 
-def test_lower_mape_wins_per_segment_and_horizon():
+def test_lower_error_wins_per_segment_and_horizon():
     m = metrics([
         {"estimator": "cohort", "mape": 0.30}, {"estimator": "btyd", "mape": 0.20},  # 180: btyd better
         {"estimator": "cohort", "mape": 0.10, "horizon": 30}, {"estimator": "btyd", "mape": 0.40, "horizon": 30},
@@ -298,11 +304,38 @@ def test_lower_mape_wins_per_segment_and_horizon():
     assert out.loc[("facebook", 180), "ltv_per_user_usd"] == 12.0
     assert out.loc[("facebook", 180), "backtest_mape"] == 0.20 and out.loc[("facebook", 180), "other_mape"] == 0.30
     assert out.loc[("facebook", 180), "backtest_cohorts"] == 50  # cohorts with realised revenue (MAPE's base)
-    assert out.loc[("facebook", 180), "selection"] == "lower_mape"
+    assert out.loc[("facebook", 180), "selection"] == "lower_wape"
     assert out.loc[("facebook", 30), "estimator"] == "cohort" and out.loc[("facebook", 30), "backtest_mape"] == 0.10
     # 365-day estimates are judged by the 180-day back-test
     assert out.loc[("facebook", 365), "estimator"] == "btyd" and out.loc[("facebook", 365), "backtest_horizon"] == 180
     assert (out["backtest_made_at_day"] == 14).all()  # a 20-day-old cohort: the 14-day milestone
+
+
+def test_wape_not_mape_decides_when_small_months_blow_up_the_ratios():
+    """Whales: months without a whale purchase realise little, and a mean of ratios is dominated by them.
+    BTYD here misses the four big months by nothing and the two small ones by 200%; the cohort method is 20%
+    low everywhere. In revenue BTYD is off by 2 of 41 USD per user, the cohort method by 8.2: WAPE picks BTYD,
+    MAPE (0.67 vs 0.20) the cohort method."""
+    realised = np.array([10.0, 10.0, 10.0, 10.0, 0.5, 0.5])
+    rows = []
+    for est, predicted in (("btyd", np.array([10.0, 10.0, 10.0, 10.0, 1.5, 1.5])), ("cohort", 0.8 * realised)):
+        rows.append(pd.DataFrame({"estimator": est, **SEG, "install_date": pd.date_range("2025-01-01", periods=6,
+                                                                                        freq="MS"),
+                                  "made_at_day": 14, "horizon": 180, "predicted_per_user": predicted,
+                                  "lower": np.nan, "upper": np.nan, "realised_per_user": realised,
+                                  "cohort_size": 100}))
+    m = backtest_metrics(pd.concat(rows, ignore_index=True)).set_index("estimator")
+    assert m.loc["btyd", "wape"] == pytest.approx(2 / 41) and m.loc["cohort", "wape"] == pytest.approx(0.2)
+    assert m.loc["btyd", "mape"] == pytest.approx(2 / 3) and m.loc["cohort", "mape"] == pytest.approx(0.2)
+    m = m.reset_index()
+    row = pick(candidates(1.0, horizons=(180,)), candidates(2.0, horizons=(180,)), m, min_cohorts=4).loc[("facebook", 180)]
+    assert row["estimator"] == "btyd" and row["selection"] == "lower_wape"
+    assert row["backtest_mape"] == pytest.approx(2 / 3) and row["other_mape"] == pytest.approx(0.2)  # MAPE reported
+    row = pick(candidates(1.0, horizons=(180,)), candidates(2.0, horizons=(180,)), m, min_cohorts=4,
+               metric="mape").loc[("facebook", 180)]
+    assert row["estimator"] == "cohort" and row["selection"] == "lower_mape"
+    with pytest.raises(ValueError, match="metric must be one of"):
+        choose_estimates(candidates(1.0), candidates(2.0), m, metric="rmse")
 
 
 def test_tie_goes_to_the_cohort_method():
@@ -477,13 +510,13 @@ def test_backtest_and_estimates_pick_the_better_estimator(home):
     assert (est["report_date"] == pd.Timestamp(LAST)).all()
     assert not est.duplicated(["install_date", *SEGMENT_KEYS, "horizon"]).any()
     judged = est.merge(monthly.reset_index().pivot_table(index=[*SEGMENT_KEYS, "made_at_day", "horizon"],
-                                                         columns="estimator", values="mape").reset_index(),
+                                                         columns="estimator", values="wape").reset_index(),
                        left_on=[*SEGMENT_KEYS, "backtest_made_at_day", "backtest_horizon"],
                        right_on=[*SEGMENT_KEYS, "made_at_day", "horizon"], how="left", suffixes=("", "_bt"))
-    decided = judged[judged["selection"] == "lower_mape"]
+    decided = judged[judged["selection"] == "lower_wape"]
     assert len(decided) > 0
     assert (decided["estimator"] == np.where(decided["btyd"] < decided["cohort"], "btyd", "cohort")).all()
-    good = (est[list(SEGMENT_KEYS)].apply(tuple, axis=1) == GOOD) & (est["horizon"] == 30) & (est["selection"] == "lower_mape")
+    good = (est[list(SEGMENT_KEYS)].apply(tuple, axis=1) == GOOD) & (est["horizon"] == 30) & (est["selection"] == "lower_wape")
     assert good.any() and (est.loc[good, "estimator"] == "cohort").all()
     assert (est.loc[est["horizon"] >= 90, "selection"].isin(["too_little_history", "only_btyd", "only_cohort"])).all()
     done = est["install_date"] + pd.to_timedelta(est["horizon"] - 1, "D") <= est["report_date"]

@@ -29,6 +29,7 @@ from adperf_assets.ltv.btyd_ltv import (
     user_rfm_frame,
 )
 from adperf_assets.ltv.selection import CANDIDATE_COLUMNS, choose_estimates
+from adperf_assets.ltv.selection import METRICS as SELECTION_METRICS
 from adperf_assets.partitions import daily_partitions, trailing, window_days
 from adperf_assets.defs.common.schema_types import empty_frame
 from adperf_assets.defs.common.metadata import OWNERS, days_label, figure_md, table_md
@@ -199,7 +200,7 @@ def user_ltv(context: dg.AssetExecutionContext, config: UserLtvConfig, user_rfm:
 # 180 days (installed in [D - 179 - h + 1, D - h + 1]), as cohort_ltv_backtest's rows do (its partition is
 # that completion day). Payments, segments and BTYD predictions of the last 359 days cover them.
 BACKTEST_DAYS = BACKTEST_METRICS_DAYS - 1 + max(BACKTEST_HORIZONS)  # 359
-MIN_POOLED_COHORTS = 4  # install months with realised revenue a segment needs before its MAPE is trusted
+MIN_POOLED_COHORTS = 4  # install months with realised revenue a segment needs before its back-test error is trusted
 
 
 def estimators_backtest_plot(overall: pd.DataFrame) -> dg.MetadataValue:
@@ -293,7 +294,12 @@ class LtvEstimatesConfig(dg.Config):
     min_backtest_cohorts: int = Field(
         default=MIN_POOLED_COHORTS,
         description="Back-tested install months (with realised revenue) each estimator needs in a segment before "
-                    "the lower MAPE decides; fewer: the cohort method.")
+                    "the lower back-test error decides; fewer: the cohort method.")
+    selection_metric: str = Field(
+        default=SELECTION_METRICS[0],
+        description="The back-test error the estimators are compared by: 'wape' (revenue-weighted; months "
+                    "without a whale purchase do not dominate it) or 'mape' (mean of per-month ratios). "
+                    "docs/ltv_btyd.md.")
 
 
 @daily_table(
@@ -308,7 +314,7 @@ def ltv_estimates(
     ltv_backtest: pd.DataFrame,
 ) -> dg.Output[pd.DataFrame]:
     """Per cohort x segment x horizon the ONE LTV per installed user the report uses: the cohort
-    method's or BTYD's, whichever back-tested with the lower MAPE for that segment and horizon
+    method's or BTYD's, whichever back-tested with the lower WAPE (config: MAPE) for that segment and horizon
     (install-month cohorts, at the milestone matching the cohort's age; ties and segments with
     fewer than 4 back-tested months: cohort method; ``ltv.selection``), with its interval, its
     MAPE and which estimator it was. Cohorts older than the cohort method's 180 days get BTYD."""
@@ -328,7 +334,7 @@ def ltv_estimates(
         if np.datetime64(day, "ns") not in with_rows:
             context.log.warning(f"ltv_estimates {day.date()}: neither estimator has an estimate")
     out = (choose_estimates(_candidates(coh), _candidates(bt), metrics, min_cohorts=config.min_backtest_cohorts,
-                            per_report_date=True) if len(with_rows) else _empty_like(LtvEstimatesFrame))
+                            per_report_date=True, metric=config.selection_metric) if len(with_rows) else _empty_like(LtvEstimatesFrame))
     for col in ("report_date", "install_date"):
         out[col] = out[col].astype("datetime64[ns]")
     last = out[out["report_date"] == out["report_date"].max()] if len(out) else out

@@ -127,7 +127,7 @@ LtvBacktestFrame = frame_type(
 LtvEstimatesFrame = frame_type(
     "LtvEstimatesFrame",
     "Per cohort x segment x horizon as of report_date, the ONE LTV per installed user the report uses: the "
-    "estimator (cohort or btyd) with the lower back-tested MAPE for that segment and horizon (ties and too "
+    "estimator (cohort or btyd) with the lower back-tested WAPE for that segment and horizon (ties and too "
     "little history: cohort), its interval, its back-tested MAPE and over how many cohorts.",
     [
         date_col("report_date"),
