@@ -126,3 +126,14 @@ def test_truth_holds_with_intermittent_activity_and_whales(realistic):
     """The truth's access curves and expected LTV account for the alive days a user is away, and for whales."""
     assert_retention_matches_truth(realistic, min_users=1000, min_checked=4)
     assert_revenue_matches_truth(realistic)
+
+
+def test_the_activity_grid_of_the_truth_is_active_given_alive_exactly():
+    """truth.py's users x days grid skips the array of report days; the numbers must be the same to the bit."""
+    from adperf_assets.sample import knobs
+
+    cfg = preset("default")
+    rng = np.random.default_rng(1)
+    prop, cohort, t = rng.random(50) * 1.5, rng.integers(0, 545, 50), np.arange(366)
+    np.testing.assert_array_equal(knobs.active_given_alive_grid(cfg, prop, cohort, t),
+                                  knobs.active_given_alive(cfg, prop[:, None], cohort[:, None], t[None, :]))
