@@ -40,6 +40,7 @@ class Settings:
     sample_seed: int = 7
     sample_days: int = SAMPLE_DAYS
     sample_installs_per_day: int = 150
+    sample_preset: str = "default"  # adperf_assets.sample.config.PRESETS ("easy": the world before the knobs)
     world_dir: Path | None = None  # default: $ADPERF_HOME/world
     # morning refreshes and the report's readiness (report time zone)
     spend_refresh_cron: str = "0 7 * * *"
@@ -127,6 +128,7 @@ def load_settings() -> Settings:
         sample_seed=int(_env("ADPERF_SAMPLE_SEED", "7")),
         sample_days=sample_days,
         sample_installs_per_day=int(_env("ADPERF_SAMPLE_INSTALLS_PER_DAY", "150")),
+        sample_preset=_env("ADPERF_SAMPLE_PRESET", "default"),
         world_dir=Path(os.environ["ADPERF_WORLD"]).resolve() if os.environ.get("ADPERF_WORLD") else None,
         spend_refresh_cron=_env("ADPERF_SPEND_REFRESH_CRON", "0 7 * * *"),
         sources_cron=_env("ADPERF_SOURCES_CRON", "0 6 * * *"),

@@ -92,7 +92,8 @@ def main() -> None:
         settings = dataclasses.replace(settings, sample_days=args.world_days)
         cfg = dataclasses.replace(cfg, days=args.world_days)
     os.environ.update({"ADPERF_HOME": str(settings.home), "ADPERF_WORLD": str(settings.world_path),
-                       "ADPERF_SAMPLE_DAYS": str(cfg.days), "ADPERF_SAMPLE_INSTALLS_PER_DAY": str(cfg.installs_per_day)})
+                       "ADPERF_SAMPLE_DAYS": str(cfg.days), "ADPERF_SAMPLE_INSTALLS_PER_DAY": str(cfg.installs_per_day),
+                       "ADPERF_SAMPLE_PRESET": settings.sample_preset})
     bc.print_machine()
     bc.ensure_world(settings, args.preset, regenerate=False)
     start = date.fromisoformat(args.start) if args.start else settings.start_date

@@ -208,7 +208,8 @@ def world_settings(base_dir: Path, preset_name: str):
     cfg = preset(preset_name)
     s = load_settings()
     return dataclasses.replace(s, home=base_dir / "home", world_dir=base_dir / "world", sample_seed=cfg.seed,
-                               sample_days=cfg.days, sample_installs_per_day=cfg.installs_per_day), cfg
+                               sample_days=cfg.days, sample_installs_per_day=cfg.installs_per_day,
+                               sample_preset=preset_name), cfg
 
 
 def ensure_world(settings, preset_name: str, regenerate: bool) -> None:

@@ -56,7 +56,8 @@ def main() -> None:
     settings, cfg = bc.world_settings(base, args.preset)
     # the partitions and the code location read these at import: same world as the settings
     os.environ.update({"ADPERF_HOME": str(settings.home), "ADPERF_WORLD": str(settings.world_path),
-                       "ADPERF_SAMPLE_DAYS": str(cfg.days), "ADPERF_SAMPLE_INSTALLS_PER_DAY": str(cfg.installs_per_day)})
+                       "ADPERF_SAMPLE_DAYS": str(cfg.days), "ADPERF_SAMPLE_INSTALLS_PER_DAY": str(cfg.installs_per_day),
+                       "ADPERF_SAMPLE_PRESET": settings.sample_preset})
     bc.print_machine()
     bc.ensure_world(settings, args.preset, args.regenerate)
     if args.generate_only:

@@ -30,7 +30,8 @@ def snapshot(out: Path, preset: str, days: int) -> None:
 
     settings, cfg = bc.world_settings(out, preset)
     os.environ.update({"ADPERF_HOME": str(settings.home), "ADPERF_WORLD": str(settings.world_path),
-                       "ADPERF_SAMPLE_DAYS": str(cfg.days), "ADPERF_SAMPLE_INSTALLS_PER_DAY": str(cfg.installs_per_day)})
+                       "ADPERF_SAMPLE_DAYS": str(cfg.days), "ADPERF_SAMPLE_INSTALLS_PER_DAY": str(cfg.installs_per_day),
+                       "ADPERF_SAMPLE_PRESET": settings.sample_preset})
     bc.ensure_world(settings, preset, regenerate=False)
     settings.home.mkdir(parents=True, exist_ok=True)
     res = backfill.backfill(settings.start_date, days, backfill.smallest_run(), out / "logs")

@@ -24,6 +24,7 @@ def sample_world(settings: Settings) -> SampleWorld:
         start=settings.start_date.isoformat(),
         days=settings.sample_days,
         installs_per_day=settings.sample_installs_per_day,
+        preset=settings.sample_preset,
     )
 
 

@@ -63,18 +63,18 @@ class WorldConfig:
     spend_gamma: float = 6.0
     # spend revisions: a day pulled k days later shows factor[k-1] of its final numbers
     revision_factors: tuple[float, ...] = (0.86, 0.95, 0.99)
-    # knobs of a harder world (knobs.py); their EASY values give the world without them
-    activity_mean: float = 1.0  # mean daily activity propensity while alive (1: active every alive day)
+    # knobs of a harder world (knobs.py): the defaults are REALISTIC; their EASY values give the world without them
+    activity_mean: float = 0.55  # mean daily activity propensity while alive (1: active every alive day)
     activity_concentration: float = 4.0  # Beta(mean * c, (1 - mean) * c) propensities: lower c, more spread
     weekend_lift: float = 0.3  # weekend days are this much busier than weekdays
-    ad_quality_sd: float = 0.0  # log-sd of the mean-1 quality of each campaign and ad (purchase rate, retention)
-    whale_share: float = 0.0  # share of users whose spend per purchase is multiplied by a Pareto factor
+    ad_quality_sd: float = 0.35  # log-sd of the mean-1 quality of each campaign and ad (purchase rate, retention)
+    whale_share: float = 0.02  # share of users whose spend per purchase is multiplied by a Pareto factor
     whale_tail: float = 1.4  # Pareto shape of that factor (lower: heavier tail)
 
     def to_json(self) -> dict:
         d = asdict(self)
-        for k, v in EASY.items():  # a world without a knob records none of it, as before the knobs
-            if d[k] == v:
+        if all(d[k] == v for k, v in EASY.items()):  # the easy world records no knob, as before the knobs
+            for k in EASY:
                 del d[k]
         d["start"] = self.start.isoformat()
         d["accounts"] = [asdict(a) for a in self.accounts]
@@ -88,9 +88,12 @@ class WorldConfig:
         return self.start + timedelta(days=self.days - 1)
 
 
-# The knobs' values that give the world as it was before them (to_json leaves them out).
+# The knobs' values that give the world as it was before them (to_json then leaves them all out).
 EASY = {"activity_mean": 1.0, "activity_concentration": 4.0, "weekend_lift": 0.3, "ad_quality_sd": 0.0,
         "whale_share": 0.0, "whale_tail": 1.4}
+# The knobs' defaults: intermittent activity, ads of different quality, whales (docs/sample_world.md).
+REALISTIC = {"activity_mean": 0.55, "activity_concentration": 4.0, "weekend_lift": 0.3, "ad_quality_sd": 0.35,
+             "whale_share": 0.02, "whale_tail": 1.4}
 
 PRESETS = {
     "default": {},
@@ -98,10 +101,10 @@ PRESETS = {
     "small": {"days": 75, "installs_per_day": 60},
     # large: about a million users over the 545 days, for benchmarks (measured size: benchmarks/README.md)
     "large": {"installs_per_day": 1835},
-    # easy: every alive day active, no ad quality effects, no whales (the default world, explicitly)
+    # easy: every alive day active, no ad quality effects, no whales (the world before the knobs, for comparison)
     "easy": dict(EASY),
-    # realistic: intermittent activity, ads of different quality, whales (docs/sample_world.md)
-    "realistic": {"activity_mean": 0.55, "ad_quality_sd": 0.35, "whale_share": 0.02},
+    # realistic: the default knobs, spelled out
+    "realistic": dict(REALISTIC),
 }
 
 

@@ -33,14 +33,26 @@ def activity_propensity(cfg: WorldConfig, rng: np.random.Generator, n: int) -> n
 
 def weekday_factor(cfg: WorldConfig, day: np.ndarray) -> np.ndarray:
     """Activity factor of report day ``day``: weekends ``1 + weekend_lift`` times weekdays, mean 1 a week."""
-    dow = (cfg.start.weekday() + np.asarray(day)) % 7
-    return np.where(dow >= 5, 1.0 + cfg.weekend_lift, 1.0) / (1.0 + cfg.weekend_lift * 2.0 / 7.0)
+    week = np.where(np.arange(7) >= 5, 1.0 + cfg.weekend_lift, 1.0) / (1.0 + cfg.weekend_lift * 2.0 / 7.0)
+    return week[(cfg.start.weekday() + np.asarray(day)) % 7]  # a lookup: ``day`` may have millions of entries
 
 
 def active_given_alive(cfg: WorldConfig, propensity: np.ndarray, cohort_day: np.ndarray, t: np.ndarray) -> np.ndarray:
     """P(active on day ``t`` after the install | alive); 1 on the install day. Arrays broadcast."""
     p = np.minimum(1.0, propensity * weekday_factor(cfg, cohort_day + t))
     return np.where(t == 0, 1.0, p)
+
+
+def active_given_alive_grid(cfg: WorldConfig, propensity: np.ndarray, cohort_day: np.ndarray,
+                            t: np.ndarray) -> np.ndarray:
+    """``active_given_alive`` of users (``propensity``, ``cohort_day``) x days ``t``, the same numbers without a
+    users x days array of report days: the weekday factor depends on the cohort day only modulo 7."""
+    by_offset = weekday_factor(cfg, np.arange(7)[:, None] + t[None, :])  # cohort day % 7 x t
+    p = by_offset[cohort_day % 7]
+    p *= propensity[:, None]
+    np.minimum(p, 1.0, out=p)
+    p[:, t == 0] = 1.0
+    return p
 
 
 def ad_quality(cfg: WorldConfig, ads: pd.DataFrame) -> pd.DataFrame:

@@ -64,8 +64,8 @@ def _weibull_access(users: pd.DataFrame, rows, t: np.ndarray) -> np.ndarray:
 
 def _on_day(cfg: WorldConfig, users: pd.DataFrame, rows, t: np.ndarray) -> np.ndarray:
     """P(active on day t | alive) with intermittent activity, users ``rows`` x days ``t``."""
-    g = knobs.active_given_alive(cfg, users["activity_propensity"].to_numpy()[rows, None],
-                                 users["cohort_day"].to_numpy()[rows, None], t[None, :])
+    g = knobs.active_given_alive_grid(cfg, users["activity_propensity"].to_numpy()[rows],
+                                      users["cohort_day"].to_numpy()[rows], t)
     if cfg.churn_model == "weibull":
         g = g * np.where(t[None, :] == 0, 1.0, users["login_prob"].to_numpy()[rows, None])
     return g
@@ -80,8 +80,12 @@ def _intermittent(cfg: WorldConfig, users: pd.DataFrame, rows, t: np.ndarray, lp
         surv = np.exp(-(t[None, :] / users["weibull_scale"].to_numpy()[rows, None]) ** WEIBULL_K)
     g = _on_day(cfg, users, rows, t)
     still = np.cumprod(1.0 - g * lp[:, None], axis=1)
-    before = np.concatenate([np.ones((len(lp), 1)), still[:, :-1]], axis=1)
-    return surv * g, surv * g * before
+    before = np.empty_like(still)  # still, one day later
+    before[:, 0] = 1.0
+    before[:, 1:] = still[:, :-1]
+    del still
+    access = np.multiply(surv, g, out=surv)
+    return access, np.multiply(before, access, out=before)
 
 
 def _segment_curve(cfg: WorldConfig, users: pd.DataFrame, g: pd.DataFrame, t: np.ndarray) -> np.ndarray:
@@ -92,8 +96,10 @@ def _segment_curve(cfg: WorldConfig, users: pd.DataFrame, g: pd.DataFrame, t: np
     rows = g.index.to_numpy()[:20000]
     if cfg.churn_model == "weibull" and not knobs.intermittent(cfg):
         return _weibull_access(users, rows, t).mean(axis=0)
-    if cfg.churn_model == "sbg":
-        curve = np.exp(betaln(a[:20000, None], b[:20000, None] + t[None, :]) - betaln(a[:20000, None], b[:20000, None]))
+    if cfg.churn_model == "sbg":  # once per distinct (alpha, beta): a segment has at most one per ad
+        ab, which = np.unique(np.stack([a[:20000], b[:20000]], axis=1), axis=0, return_inverse=True)
+        au, bu = ab[:, :1], ab[:, 1:]
+        curve = np.exp(betaln(au, bu + t[None, :]) - betaln(au, bu))[which.reshape(-1)]
     else:
         curve = np.exp(-(t[None, :] / users["weibull_scale"].to_numpy()[rows, None]) ** WEIBULL_K)
     if knobs.intermittent(cfg):

@@ -1,4 +1,5 @@
-"""The sample world's knobs (intermittent activity, ad quality, whales), its presets and truth/ad_value."""
+"""The sample world's knobs (intermittent activity, ad quality, whales; the default world has them), its presets
+and truth/ad_value."""
 
 import filecmp
 import json
@@ -7,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from adperf_assets.defs.common.world import SampleWorld
 from adperf_assets.sample import generate_world, layout
 from adperf_assets.sample.config import EASY, preset
 from adperf_assets.sample.manifest import world_config
@@ -24,19 +26,34 @@ def _read(world, name):
     return pd.read_parquet(layout.truth(world, name))
 
 
-def test_easy_is_the_default_world_byte_for_byte(tmp_path, small_world):
+# What the world of seed 7, 75 days, 60 installs a day drew before the knobs (then the default world); its files
+# were byte-identical to the easy preset's at the change that made the realistic world the default.
+BEFORE_THE_KNOBS = ['payments=682 refunds_arrived=24', 'logins=28047 match_events=61502',
+                    'mmp_rows=4313 reinstalls=106', 'users=4254']
+
+
+def test_easy_is_the_world_before_the_knobs(tmp_path, small_world):
     easy = generate_world(tmp_path / "easy", seed=7, days=75, installs_per_day=60, preset_name="easy")
-    assert _files(easy) == _files(small_world)
-    _, mismatch, errors = filecmp.cmpfiles(small_world, easy, _files(easy), shallow=False)
+    m = json.loads(layout.manifest(easy).read_text())
+    assert m["counts"] == BEFORE_THE_KNOBS
+    assert not set(EASY) & set(m["config"])  # an easy world records no knob, as before them
+    again = generate_world(tmp_path / "again", seed=7, days=75, installs_per_day=60, preset_name="easy")
+    _, mismatch, errors = filecmp.cmpfiles(easy, again, _files(easy), shallow=False)
     assert mismatch == [] and errors == []
-    assert not set(EASY) & set(json.loads(layout.manifest(easy).read_text())["config"])
+    assert not filecmp.cmp(layout.app_db(easy), layout.app_db(small_world), shallow=False)  # the default is not easy
+    # the resource regenerates a world of another preset: its whole config is compared, knobs too
+    size = {"path": str(easy), "seed": 7, "start": "2025-06-01", "days": 75, "installs_per_day": 60}
+    assert SampleWorld(**size, preset="easy")._is_current(easy)
+    assert not SampleWorld(**size)._is_current(easy)
 
 
 def test_presets_and_manifest_round_trip(realistic):
-    assert preset("easy") == preset("default")
+    assert preset("realistic") == preset("default") != preset("easy")
+    assert preset("small", **EASY) == preset("easy", days=75, installs_per_day=60)
     cfg = world_config(realistic)
     assert (cfg.activity_mean, cfg.ad_quality_sd, cfg.whale_share) == (0.55, 0.35, 0.02)
     assert cfg == preset("realistic", seed=3, days=60, installs_per_day=150)
+    assert set(EASY) <= set(json.loads(layout.manifest(realistic).read_text())["config"])  # records every knob
 
 
 def test_active_day_share_is_near_activity_mean(realistic):
@@ -109,3 +126,14 @@ def test_truth_holds_with_intermittent_activity_and_whales(realistic):
     """The truth's access curves and expected LTV account for the alive days a user is away, and for whales."""
     assert_retention_matches_truth(realistic, min_users=1000, min_checked=4)
     assert_revenue_matches_truth(realistic)
+
+
+def test_the_activity_grid_of_the_truth_is_active_given_alive_exactly():
+    """truth.py's users x days grid skips the array of report days; the numbers must be the same to the bit."""
+    from adperf_assets.sample import knobs
+
+    cfg = preset("default")
+    rng = np.random.default_rng(1)
+    prop, cohort, t = rng.random(50) * 1.5, rng.integers(0, 545, 50), np.arange(366)
+    np.testing.assert_array_equal(knobs.active_given_alive_grid(cfg, prop, cohort, t),
+                                  knobs.active_given_alive(cfg, prop[:, None], cohort[:, None], t[None, :]))

@@ -15,7 +15,7 @@ from adperf_assets.defs.fx.assets import fx_rates
 from adperf_assets.defs.revenue.assets import payments_snapshot
 from adperf_assets.defs.resources import build_resources
 from adperf_assets.defs.revenue.app_db import AppDatabase, AppDatabaseError, SampleAppDatabase
-from adperf_assets.sample import load_manifest
+from adperf_assets.sample import generate_world, load_manifest
 from adperf_assets_tests.revenue.runs import materialize, table
 
 CENT = 0.01
@@ -163,18 +163,23 @@ def test_rerunning_a_day_or_a_window_gives_identical_tables(fresh_home):
     assert set(windows[0]["report_date"].dt.strftime("%Y-%m-%d")) >= {"2025-07-05", "2025-07-09", "2025-07-11"}
 
 
-def test_a_day_without_purchases_writes_no_rows(fresh_home):
-    first, _ = _world_days(fresh_home.world_path)
-    pay = _payments(fresh_home.world_path)
-    tz = load_manifest(fresh_home.world_path)["report_timezone"]
-    assert not any(_report_day(t, tz) == pd.Timestamp(first) for t in pay["created_at"])
-    res = build_resources(fresh_home)
+def test_a_day_without_purchases_writes_no_rows(tmp_path, small_settings):
+    # the small world has purchases every day: a world of 10 installs a day has days without any
+    world = generate_world(tmp_path / "world", seed=7, days=45, installs_per_day=10)
+    s = dataclasses.replace(small_settings, home=tmp_path / "home", world_dir=world, sample_days=45,
+                            sample_installs_per_day=10)
+    tz = load_manifest(world)["report_timezone"]
+    bought = {_report_day(t, tz) for t in _payments(world)["created_at"]}
+    assert pd.Timestamp("2025-07-10") in bought
+    empty = next(d for d in pd.date_range("2025-06-01", periods=45) if d not in bought).strftime("%Y-%m-%d")
+    res = build_resources(s)
     materialize(res, [fx_rates, payments_snapshot], "2025-07-10")
-    kept = table(fresh_home, "payments_snapshot")
-    result = materialize(res, [fx_rates, payments_snapshot], first)
+    kept = table(s, "payments_snapshot")
+    assert len(kept) > 0
+    result = materialize(res, [fx_rates, payments_snapshot], empty)
     assert result.success
-    assert len(table(fresh_home, "payments_snapshot", f"where report_date = '{first}'")) == 0
-    pd.testing.assert_frame_equal(table(fresh_home, "payments_snapshot"), kept)
+    assert len(table(s, "payments_snapshot", f"where report_date = '{empty}'")) == 0
+    pd.testing.assert_frame_equal(table(s, "payments_snapshot"), kept)
 
 
 def test_sample_snapshot_instant_is_window_end_plus_lag_clipped_to_world_end(small_settings):

@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from adperf_assets.sample import generate_world, load_manifest
+from adperf_assets.sample import generate_world, load_manifest, preset, world_config
 from adperf_assets.sample.generator import FORMAT_VERSION
 
 
@@ -50,9 +50,14 @@ class SampleWorld(dg.ConfigurableResource):
             m = load_manifest(root)
         except (FileNotFoundError, json.JSONDecodeError):
             return False
-        cfg = m["config"]
-        return m.get("format_version") == FORMAT_VERSION and all(
-            str(cfg[k]) == str(v) for k, v in self._wanted().items())
+        if m.get("format_version") != FORMAT_VERSION:
+            return False
+        # the whole config, knobs too: a world of another preset (or of older defaults) is stale
+        wanted = preset(self.preset, **{**self._wanted(), "start": date.fromisoformat(self.start)})
+        try:
+            return world_config(root) == wanted
+        except (KeyError, TypeError, ValueError):
+            return False
 
     def manifest(self) -> dict:
         return load_manifest(self.root())
