@@ -184,8 +184,14 @@ def test_before_a_week_of_data_there_is_no_curve_and_no_estimate(home):
 @pytest.mark.slow
 def test_backtest_on_a_world_with_180_days_of_history(tmp_path_factory):
     """300-day world: a 180-day single-run backfill of the back-test equals the pure function's rows,
-    and the cohort method beats the geometric baseline with intervals that cover (measured figures:
-    benchmarks/ltv_backtest.py)."""
+    and the cohort method's intervals cover and its error stays near the floor no estimator can beat.
+
+    The trailing 180 days of this world score four install months (~2,800 users each); with whales
+    the true expectation alone misses their realised 180-day revenue by 35% (one month's whales are
+    worth twice its realised revenue), so the cohort method is held to that floor (+10 points) and
+    must beat the geometric baseline from 14 and 30 days. Measured 2026-12-06, monthly MAPE from
+    7 / 14 / 30 days: cohort 0.397 / 0.294 / 0.159, geometric 0.283 / 0.326 / 0.402, oracle 0.354
+    (easy world, before issue 16: cohort 0.145 / 0.122 / 0.113). Figures: docs/ltv_cohort.md."""
     from adperf_assets.ltv.cohort_backtest import as_of
     from adperf_assets.defs.resources import sample_world
     from adperf_assets_tests.conftest import settings_for
@@ -213,8 +219,16 @@ def test_backtest_on_a_world_with_180_days_of_history(tmp_path_factory):
     assert (cell.loc["cohort", "coverage"] >= 0.9).all()
     monthly = backtest_metrics(pool_cohorts(recent, "MS", across_segments=True), by=OVERALL).set_index(
         ["estimator", "made_at_day", "horizon"])
-    for m in (7, 14):
-        assert monthly.loc[("cohort", m, 180), "mape"] < 0.35
+    truth = pd.read_parquet(layout.truth(sample_world(s).root(), "users"), columns=["user_id", "expected_ltv_usd_180"])
+    keys = ["install_date", *SEGMENT_KEYS]
+    expected = (table(s, "user_segments").merge(truth, on="user_id").groupby(keys)["expected_ltv_usd_180"].mean()
+                .rename("truth").reset_index())
+    cells = recent[(recent["estimator"] == "cohort") & (recent["horizon"] == 180)].merge(expected, on=keys)
+    oracle = cells.assign(estimator="oracle", predicted_per_user=cells["truth"]).drop(columns="truth")
+    floor = backtest_metrics(pool_cohorts(oracle, "MS", across_segments=True), by=OVERALL)["mape"].max()
+    for m in (7, 14, 30):
+        assert monthly.loc[("cohort", m, 180), "mape"] < floor + 0.10, (m, floor)
+    for m in (14, 30):
         assert monthly.loc[("cohort", m, 180), "mape"] < monthly.loc[("geometric", m, 180), "mape"]
     meta = result.get_asset_materialization_events()[-1].materialization.metadata
     assert meta["cohort_mape_180d_from_14d_monthly"].value == pytest.approx(monthly.loc[("cohort", 14, 180), "mape"],
