@@ -218,10 +218,11 @@ def estimate_ltv(
             s2 = np.log1p((sd / (ratio * rem)) ** 2)
             upper_ln = np.where((ratio * rem > 0) & np.isfinite(s2),
                                 own + ratio * rem * np.exp(-s2 / 2 + z * np.sqrt(s2)), -np.inf)
-        upper = np.maximum(ltv + z * sd, upper_ln)
+        with np.errstate(over="ignore"):  # a near-singular fit's finite but huge sd: an open upper end, as inf
+            upper, lower = np.maximum(ltv + z * sd, upper_ln), np.maximum(ltv - z * sd, own)
         frames.append(pd.DataFrame({
             "row": np.arange(len(req)), "horizon": h, "estimator": "cohort", "ltv_per_user_usd": ltv,
-            "lower_usd": np.maximum(ltv - z * sd, own), "upper_usd": upper, "se_usd": sd,
+            "lower_usd": lower, "upper_usd": upper, "se_usd": sd,
             "observed_days": m, "basis": np.where(m >= MIN_DAYS, "cohort", "segment"),
             "revenue_to_date_usd": own, "activity_ratio": activity, "spend_ratio": spend,
         }))
