@@ -64,8 +64,10 @@ def main() -> None:
         start = time.perf_counter()
         for k in rng.choice(args.curves, args.check, replace=False):
             r = clean_access_rate(rates[k, : lengths[k]])
-            rat = RationalRetention().fit(np.arange(lengths[k]), r, weights=np.full(lengths[k], sizes[k]))
-            sbg = ShiftedBetaGeometric().fit_rates(r, sizes[k])
+            s0 = int(fits.start_day[k])  # the models describe the curve from its start day, relative to it
+            r, n = r[s0:] / r[s0], sizes[k] * r[s0]
+            rat = RationalRetention().fit(np.arange(len(r)), r, weights=np.full(len(r), sizes[k]))
+            sbg = ShiftedBetaGeometric().fit_rates(r, n)
             worst_rss = max(worst_rss, (fits.rss[k] - rat.rss_) / max(rat.rss_, 1e-12))
             worst_ll = max(worst_ll, abs(fits.log_likelihood[k] - sbg.log_likelihood_))
         per = (time.perf_counter() - start) / args.check
