@@ -63,7 +63,7 @@ class BlendedRetention:
             _check_non_increasing(r)
         if r[0] <= 0:
             raise ValueError("access_rate[0] is 0: nobody was active on the install day")
-        start = int(start_days(r[None, :], start_day)[0])
+        start = int(start_days(r[None, :], [len(r)], start_day)[0])
         self.rate_ = r
         self.cohort_size_ = n
         relative, m = r[start:] / r[start], n[start:]

@@ -9,8 +9,7 @@ to its rate there, and day 0 is taken as observed:
     R(0) = rate[0],   R(t) = rate[1] * M(t - 1)  (t >= 1, M(0) = 1 the blended fit).
 
 ``start_day`` = 0 is the game studio's original (one curve through day 0), and what a curve falls
-back to where nobody was active on day 1 (nothing came back, so nothing intermittent to mistake
-for churn). Derivation and measured errors: docs/ltv_cohort.md ("Install day").
+back to where the curve from day 1 holds no churn to fit (``start_days``). Derivation and measured errors: docs/ltv_cohort.md ("Install day").
 """
 
 from __future__ import annotations
@@ -27,10 +26,14 @@ def check_start_day(start_day) -> int:
     return int(start_day)
 
 
-def start_days(rates: np.ndarray, start_day: int) -> np.ndarray:
-    """Per curve (rows of ``rates``): ``start_day``, or 0 where nobody was active on it."""
+def start_days(rates: np.ndarray, lengths: np.ndarray, start_day: int) -> np.ndarray:
+    """Per cleaned curve (rows of ``rates``, ``lengths`` days each): ``start_day``, or 0 where the curve
+    from it holds no churn to fit -- its users all gone the next day, or none gone by the last day (a
+    handful of users): the models' fit would sit on a bound, so the curve through day 0 is used."""
     start = check_start_day(start_day)
-    return np.where(rates[:, start] > 0, start, 0)
+    level = rates[:, start]
+    last = rates[np.arange(len(rates)), np.asarray(lengths) - 1]
+    return np.where((rates[:, start + 1] > 0) & (last < level), start, 0)
 
 
 def level_se(level, cohort_size):

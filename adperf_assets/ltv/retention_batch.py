@@ -53,7 +53,7 @@ class RetentionFits:
     day0: np.ndarray  # (K,) install-day rate
     level: np.ndarray  # (K,) rate on the start day; the models describe the curve from there, relative to it
     level_se: np.ndarray  # (K,) its binomial standard error
-    start_day: np.ndarray  # (K,) 1, or 0 where nobody was active on day 1 (install_day.py)
+    start_day: np.ndarray  # (K,) 1, or 0 where the curve from day 1 holds no churn (install_day.py)
     variance: str = "model_averaged"
 
     def __len__(self) -> int:
@@ -159,7 +159,7 @@ def fit_many(rates, cohort_sizes, lengths=None, *, clean: bool = True, variance:
     if (day0 <= 0).any():
         k = int(np.flatnonzero(day0 <= 0)[0])
         raise ValueError(f"rates[{k}, 0] is 0: nobody was active on the install day")
-    start = start_days(R, start_day)
+    start = start_days(R, L, start_day)
     rows = np.arange(K)
     level = R[rows, start]
     level_error = level_se(level, N[rows, start])

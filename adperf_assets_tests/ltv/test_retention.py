@@ -393,11 +393,14 @@ def test_fit_many_rejects_bad_input():
         fit_many(rates, [100, 100])
 
 
-def test_fit_starts_on_day_one_unless_nobody_came_back():
+def test_fit_starts_on_day_one_unless_that_curve_holds_no_churn():
     rates = np.array([[1.0, 0.5, 0.4, 0.35, 0.3, 0.28, 0.27, 0.26],
-                      [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])  # nobody active after the install day
-    fits = fit_many(rates, [400, 400])
-    assert fits.start_day.tolist() == [1, 0] and fits.level.tolist() == [0.5, 1.0]
+                      [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],  # nobody active after the install day
+                      [1.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],  # all of day 1's users gone by day 2
+                      [1.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]])  # none of them gone
+    fits = fit_many(rates, [400, 400, 4, 4])
+    assert fits.start_day.tolist() == [1, 0, 0, 0] and fits.level.tolist() == [0.5, 1.0, 1.0, 1.0]
+    rates, fits = rates[:2], fit_many(rates[:2], [400, 400])
     R = fits.survival(np.arange(8))
     assert R[0, 0] == 1.0 and R[0, 1] == pytest.approx(0.5, rel=0.02)
     assert R[1, 0] == pytest.approx(1.0, rel=1e-3) and (R[1, 1:] < 1e-3).all()
