@@ -26,7 +26,8 @@ at least max(ages) days is scored at every age against its truth (``truth/ad_val
 
 Decisions as the report makes them (report/recommend.py, default thresholds): stop when the 99% upper
 bound of the estimated ROAS is below 1.0, scale when the lower bound is above 1.2 (a point estimator:
-its estimate). ROAS is value per install x installs / cost up to the age; the true ROAS is the ad's
+its estimate). MAPE and bias are means over the ads of (estimate - truth) / truth in %, ``rmse_usd`` the
+root mean squared error per install in USD (the loss the credibility weights minimise; table only). ROAS is value per install x installs / cost up to the age; the true ROAS is the ad's
 true value over its whole cost. Prints a table, then one JSON line (issue 17's format).
 """
 
@@ -167,6 +168,7 @@ def score(est: pd.DataFrame, truth: pd.Series, cost_so_far: pd.Series, installs:
 
     return {"mape": round(float(np.mean(np.abs(rel)) * 100), 2) if good.any() else None,
             "bias": round(float(np.mean(rel) * 100), 2) if good.any() else None,
+            "rmse_usd": round(float(np.sqrt(np.mean((e[good] - t[good]) ** 2))), 3) if good.any() else None,
             "coverage": round(float(cover.mean()), 4) if has_iv.any() else None,
             "stop_precision": share(stop & (tr < 1.0), stop), "scale_precision": share(scale & (tr > 1.0), scale),
             "unprofitable_spend_stopped": share(np.where(stop & bad, lc, 0.0), np.where(bad, lc, 0.0)),
