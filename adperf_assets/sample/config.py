@@ -101,6 +101,9 @@ PRESETS = {
     "small": {"days": 75, "installs_per_day": 60},
     # large: about a million users over the 545 days, for benchmarks (measured size: benchmarks/README.md)
     "large": {"installs_per_day": 1835},
+    # ads: ads that get >= 30 MMP-attributed installs a day (median about 45), for the per-ad benchmark
+    # (benchmarks/decisions.py); 270 days leave 90 days of cohorts with 180 days seen (docs/per_ad_value.md)
+    "ads": {"installs_per_day": 2000, "days": 270},
     # easy: every alive day active, no ad quality effects, no whales (the world before the knobs, for comparison)
     "easy": dict(EASY),
     # realistic: the default knobs, spelled out

@@ -1,0 +1,121 @@
+"""The per-ad value estimator (report/ad_value.py) on a synthetic population with known truth.
+
+Ads of one segment whose users spend theta times the segment's curve (theta lognormal, mean 1), of
+different sizes; each user has a Gamma heterogeneity (some spend much more) and Poisson purchases of Gamma
+amounts, so an ad's revenue so far is a noisy, right-skewed measure of theta. The truth per install at
+the horizon is theta x S(H).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from adperf_assets.report.ad_value import AdValueEstimator, AdValueInputError, segment_columns
+
+H = 180
+DAYS = np.arange(H + 1)
+CURVE = 3.0 * (1 - np.exp(-DAYS / 25.0)) + 0.004 * DAYS  # expected revenue per user over the first a days
+AMOUNT_MEAN = 8.0
+
+
+def population(seed: int, n_ads: int = 200, age: int = 14, sd: float = 0.5):
+    rng = np.random.default_rng(seed)
+    theta = rng.lognormal(-sd ** 2 / 2, sd, n_ads)
+    per_day = rng.integers(3, 80, n_ads)  # installs a day: small and large ads
+    rows = []
+    for i in range(n_ads):
+        for d in range(age):
+            n = rng.poisson(per_day[i])
+            if n == 0:
+                continue
+            a = age - d
+            g = rng.gamma(0.3, 1 / 0.3, n)  # per-user heterogeneity, mean 1, heavy right tail
+            k = rng.poisson(theta[i] * g * CURVE[a] / AMOUNT_MEAN)
+            rev = rng.gamma(2.0, AMOUNT_MEAN / 2.0, k.sum()).sum() if k.sum() else 0.0
+            rows.append({"ad": i, "ad_day": d, "users": n, "revenue_usd": rev, "age_days": a, "segment": "s"})
+    cells = segment_columns(pd.DataFrame(rows), {"s": CURVE}, H)
+    truth = pd.Series(theta * CURVE[H], index=pd.Index(range(n_ads), name="ad"))
+    return cells, truth
+
+
+def baselines(cells: pd.DataFrame, age: int) -> dict[str, pd.Series]:
+    n = cells.groupby("ad")["users"].sum()
+    first = cells[cells["age_days"] >= age]
+    dn = (first["revenue_usd"] * CURVE[H] / CURVE[age]).groupby(first["ad"]).sum() / first.groupby("ad")["users"].sum()
+    e = cells["users"] * cells["seg_to_date_usd"]
+    ratio = cells["revenue_usd"].groupby(cells["ad"]).sum() / e.groupby(cells["ad"]).sum() * CURVE[H]
+    every = (cells["revenue_usd"] * CURVE[H] / CURVE[cells["age_days"]]).groupby(cells["ad"]).sum() / n
+    return {"segment_average": pd.Series(CURVE[H], index=n.index), "dn_multiplier": dn.reindex(n.index),
+            "cohort_multiplier": every,  # every cohort's D-its-age revenue x multiplier
+            "own_ratio": ratio}  # the ad's revenue over its segment-expected revenue so far x S(H): credibility 1
+
+
+def mape(est: pd.Series, truth: pd.Series) -> float:
+    return float(np.mean(np.abs(est - truth.reindex(est.index)) / truth.reindex(est.index)))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_beats_the_baselines_respects_the_floor_and_covers(seed):
+    age = 14
+    cells, truth = population(seed, age=age)
+    fit = AdValueEstimator(keys=["ad"]).fit(cells)
+    p = fit.predict(cells)
+    assert 0 < fit.params_.k < np.inf
+    assert 0.6 < fit.params_.t2 / (np.exp(0.5 ** 2) - 1) < 1.6  # the between-ad variance of theta is recovered
+    est = p["estimate_per_install_usd"]
+    ours = mape(est, truth)
+    for name, b in baselines(cells, age).items():
+        margin = 0.97 if name == "own_ratio" else 0.8  # credibility < 1 must pay off against credibility 1
+        assert ours < margin * mape(b.dropna(), truth), name
+    # never below what the users returned (within the horizon)
+    assert (p["estimate_per_install_usd"] >= p["floor_per_install_usd"] - 1e-12).all()
+    assert (p["lower_usd"] <= est).all() and (est <= p["upper_usd"]).all()
+    covered = (p["lower_usd"] <= truth) & (truth <= p["upper_usd"])
+    assert covered.mean() >= 0.95
+    # bigger ads are trusted more
+    z = p["credibility"]
+    assert np.corrcoef(z, p["installs"])[0, 1] > 0.5
+
+
+def test_k_follows_the_between_ad_spread():
+    # ads that do not differ: no between-ad signal, every ad gets (about) the segment's value
+    cells, truth = population(4, sd=0.0)
+    p0 = AdValueEstimator(keys=["ad"]).fit(cells)
+    cells, truth = population(4, sd=0.8)
+    p1 = AdValueEstimator(keys=["ad"]).fit(cells)
+    assert p1.params_.k < p0.params_.k / 3
+    assert p0.predict(cells)["credibility"].mean() < p1.predict(cells)["credibility"].mean()
+
+
+def test_floor_holds_with_a_whale():
+    cells, _ = population(5, n_ads=20)
+    cells.loc[0, "revenue_usd"] = 5000.0  # one cell returned far more than its segment's whole horizon value
+    p = AdValueEstimator(keys=["ad"]).fit(cells).predict(cells)
+    assert p.loc[0, "estimate_per_install_usd"] >= p.loc[0, "revenue_usd"] / p.loc[0, "installs"]
+    assert p.loc[0, "estimate_per_install_usd"] <= p.loc[0, "upper_usd"]
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda c: c.drop(columns=["users"]), "users"),
+    (lambda c: c.assign(revenue_usd=-1.0), "revenue_usd"),
+    (lambda c: c.assign(seg_to_date_usd=np.nan), "seg_to_date_usd"),
+    (lambda c: c.assign(seg_to_date_usd=c["seg_horizon_usd"] * 2), "seg_to_date_usd"),
+    (lambda c: c.assign(users="many"), "users"),
+    (lambda c: c.drop(columns=["ad"]), "ad"),
+])
+def test_bad_input_names_the_field(change, field):
+    cells, _ = population(6, n_ads=10)
+    with pytest.raises(AdValueInputError, match=repr(field)):
+        AdValueEstimator(keys=["ad"]).fit(change(cells))
+
+
+def test_predict_needs_fit_and_segment_curves_are_checked():
+    cells, _ = population(7, n_ads=5)
+    with pytest.raises(RuntimeError, match="fit"):
+        AdValueEstimator(keys=["ad"]).predict(cells)
+    with pytest.raises(AdValueInputError, match="segment 's'"):
+        segment_columns(cells, {"s": CURVE[:50]}, H)
+    with pytest.raises(AdValueInputError, match="'age_days'"):
+        segment_columns(cells.assign(age_days=0), {"s": CURVE}, H)
