@@ -37,15 +37,37 @@ class AdValueInputError(ValueError):
 
 @dataclass(frozen=True)
 class AdValueParams:
-    """What ``fit`` estimated: within-ad noise ``s2`` (variance of a ratio per dollar of volume),
-    between-ad variance ``t2`` of the multiplier, ``k = s2 / t2`` (inf: no between-ad signal) and
-    how many ads and within-ad degrees of freedom they came from."""
+    """What ``fit`` estimated. ``s2``, ``t2``, ``k = s2 / t2`` (inf: no between-ad signal): within-ad noise
+    (variance of a ratio per dollar of volume), between-ad variance of the multiplier and the credibility
+    constant, all of the *truncated* revenue; ``ads`` and ``within_df``: what they came from. Truncation
+    (docs/per_ad_value.md, robust credibility): each cell's revenue is capped at E + ``cap_u`` sqrt(E)
+    (inf: no cap), ``cap_quantile`` the quantile of the cells' standardised ratios it was chosen at;
+    ``excess`` is the collective ratio of the revenue above the caps to the volume, added back to every
+    ad's multiplier with its own credibility, ``s2_excess`` / ``t2_excess`` its within- and between-ad
+    variances, ``s_cross`` / ``t_cross`` the within- and between-ad covariances of the truncated and
+    excess ratios."""
 
     s2: float
     t2: float
     k: float
     ads: int
     within_df: int
+    cap_u: float = np.inf
+    cap_quantile: float = 1.0
+    excess: float = 0.0
+    s2_excess: float = 0.0
+    t2_excess: float = 0.0
+    s_cross: float = 0.0
+    t_cross: float = 0.0
+
+    @property
+    def t2_multiplier(self) -> float:
+        """Between-ad variance of the whole multiplier (truncated part + excess): t2 + t2_excess + 2 t_cross."""
+        return self.t2 + self.t2_excess + 2 * self.t_cross
+
+
+#: Candidate truncation points, as quantiles of the cells' standardised ratios (X - 1) sqrt(E); 1.0 is no cap.
+CAP_QUANTILES = (0.5, 0.7, 0.8, 0.9, 0.95, 0.975, 0.99, 0.995, 0.999, 1.0)
 
 
 def check_cells(cells: pd.DataFrame, keys) -> None:
@@ -110,43 +132,124 @@ def _per_ad(cells: pd.DataFrame, keys) -> tuple[pd.DataFrame, np.ndarray]:
     return out, codes
 
 
-class AdValueEstimator:
-    """Buhlmann-Straub credibility of each ad's revenue so far against its segment's curve.
+def _bs_variances(r_c: np.ndarray, e_c: np.ndarray, codes: np.ndarray, n_ads: int, mean: float,
+                  r2_c: np.ndarray | None = None, mean2: float | None = None) -> tuple[float, float, int, int]:
+    """Buhlmann-Straub estimates for the ratios X = r / e of cells grouped by ``codes``: within-ad ``s2``
+    (sum_c E_c (X_c - X_i)^2 has expectation (T_i - 1) s2), between-ad ``t2`` around ``mean``
+    (sum_i E_i (X_i - mean)^2 has expectation t2 sum E_i + I s2), the within df and the ads used.
+    With ``r2_c`` / ``mean2``: the same for the covariance of X and X2 = r2 / e (t2 then not clipped at 0)."""
+    cov = r2_c is not None
+    r2_c, mean2 = (r_c, mean) if not cov else (r2_c, mean2)
+    has = e_c > 0
+    e_i = np.bincount(codes, e_c, minlength=n_ads)
 
-    ``fit(cells)`` estimates ``params_`` (an ``AdValueParams``) from all the ads' cells; ``predict(cells)``
-    returns one row per ad (index: ``keys``) with ``PREDICTION_COLUMNS``. ``level`` is the interval's
-    coverage (two-sided).
+    def ratios(r):
+        r_i = np.bincount(codes, r, minlength=n_ads)
+        return (np.divide(r_i, e_i, out=np.zeros(n_ads), where=e_i > 0),
+                np.divide(r, e_c, out=np.zeros(len(e_c)), where=has))
+
+    (x_i, x_c), (y_i, y_c) = ratios(r_c), ratios(r2_c)
+    ss_within = float(np.sum(e_c[has] * (x_c[has] - x_i[codes[has]]) * (y_c[has] - y_i[codes[has]])))
+    df = int(np.sum(np.maximum(np.bincount(codes[has], minlength=n_ads) - 1, 0)))
+    s2 = ss_within / df if df > 0 else np.nan
+    used = e_i > 0
+    if not used.any() or not np.isfinite(s2):
+        return s2, 0.0, df, int(used.sum())
+    t2 = (float(np.sum(e_i[used] * (x_i[used] - mean) * (y_i[used] - mean2))) - int(used.sum()) * s2) / float(e_i[used].sum())
+    return s2, (t2 if cov else max(t2, 0.0)), df, int(used.sum())
+
+
+def _cap(r_c: np.ndarray, e_c: np.ndarray, cap_u: float) -> np.ndarray:
+    """Each cell's revenue capped at E + cap_u sqrt(E) (a cell with no volume is not capped)."""
+    if not np.isfinite(cap_u):
+        return r_c
+    return np.where(e_c > 0, np.minimum(r_c, e_c + cap_u * np.sqrt(e_c)), r_c)
+
+
+def _fit_at(r_c, e_c, codes, n_ads, cap_u: float, q: float) -> AdValueParams:
+    r_t = _cap(r_c, e_c, cap_u)
+    excess = float((r_c - r_t).sum() / e_c.sum())
+    s2, t2, df, used = _bs_variances(r_t, e_c, codes, n_ads, 1.0 - excess)
+    if excess > 0:
+        s2_d, t2_d, _, _ = _bs_variances(r_c - r_t, e_c, codes, n_ads, excess)
+        s_x, t_x, _, _ = _bs_variances(r_t, e_c, codes, n_ads, 1.0 - excess, r_c - r_t, excess)
+    else:
+        s2_d, t2_d, s_x, t_x = 0.0, 0.0, 0.0, 0.0
+    return AdValueParams(s2=s2, t2=t2, k=s2 / t2 if t2 > 0 else np.inf, ads=used, within_df=df, cap_u=cap_u,
+                         cap_quantile=q, excess=excess, s2_excess=s2_d, t2_excess=t2_d, s_cross=s_x, t_cross=t_x)
+
+
+def _estimate(p: AdValueParams, r: np.ndarray, r_t: np.ndarray, e: np.ndarray, h: np.ndarray):
+    """Per ad from its sums (revenue, truncated revenue, volume so far, at the horizon): the ratio X,
+    credibility Z, theta_hat, the total horizon revenue estimate, its error variance against theta x the
+    segment-expected total and against the expected value of exactly these users (docs/per_ad_value.md)."""
+    m = len(r)
+    x = np.divide(r, e, out=np.ones(m), where=e > 0)
+    y = np.divide(r_t, e, out=np.full(m, 1.0 - p.excess), where=e > 0)
+    z = e / (e + p.k) if np.isfinite(p.k) else np.zeros(m)
+    # the excess above the caps gets its own credibility (a second Buhlmann-Straub on D / E around `excess`)
+    d = np.divide(r - r_t, e, out=np.full(m, p.excess), where=e > 0)
+    zd = e / (e + p.s2_excess / p.t2_excess) if p.t2_excess > 0 else np.zeros(m)
+    theta = np.maximum(z * y + (1 - z) * (1.0 - p.excess) + zd * d + (1 - zd) * p.excess, 0.0)
+    rest = np.maximum(h - e, 0.0)
+    total = r + theta * rest  # >= r: the floor holds by construction
+    inv_e = np.divide(1.0, e, out=np.zeros(m), where=e > 0)
+    # error: [(Y - th~)(E + Z rest) + (1 - Z)(mu - th~) rest] + [(D/E - eps)(E + Zd rest) + (1 - Zd)(exc - eps) rest];
+    # against the expected value of exactly the seen users, their own future excess deviates from their
+    # ad's by at most s2_excess / E per unit of rest^2 (the part that is not credited)
+    var_t = p.s2 * inv_e * (e + z * rest) ** 2 + (1 - z) ** 2 * p.t2 * rest ** 2
+    var_d = p.s2_excess * inv_e * (e + zd * rest) ** 2 + (1 - zd) ** 2 * p.t2_excess * rest ** 2
+    var_u = var_d + (1 - zd) ** 2 * p.s2_excess * inv_e * rest ** 2
+    # the two parts are correlated (a good ad has more revenue below and above the caps)
+    cov = p.s_cross * inv_e * (e + z * rest) * (e + zd * rest) + (1 - z) * (1 - zd) * p.t_cross * rest ** 2
+    return x, z, theta, total, np.maximum(var_t + var_d + 2 * cov, 0.0), np.maximum(var_t + var_u + 2 * cov, 0.0)
+
+
+class AdValueEstimator:
+    """Robust Buhlmann-Straub credibility of each ad's revenue so far against its segment's curve.
+
+    ``fit(cells)`` estimates ``params_`` (an ``AdValueParams``) from all the ads' cells, the truncation
+    point included (the one of ``cap_quantiles`` whose estimated mean squared error of the ads' horizon
+    multipliers is lowest); ``predict(cells)`` returns one row per ad (index: ``keys``) with
+    ``PREDICTION_COLUMNS``. ``level`` is the interval's coverage (two-sided).
     """
 
-    def __init__(self, keys=AD_KEYS, level: float = 0.99):
+    def __init__(self, keys=AD_KEYS, level: float = 0.99, cap_quantiles=CAP_QUANTILES):
         if not 0 < level < 1:
             raise ValueError(f"level must be in (0, 1), got {level}")
+        qs = tuple(float(q) for q in cap_quantiles)
+        if not qs or any(not 0 < q <= 1 for q in qs):
+            raise ValueError(f"cap_quantiles must be non-empty, each in (0, 1], got {cap_quantiles}")
         self.keys = tuple(keys)
         self.level = level
+        self.cap_quantiles = qs
 
     def fit(self, cells: pd.DataFrame) -> AdValueEstimator:
         check_cells(cells, self.keys)
         ads, codes = _per_ad(cells, self.keys)
+        n_ads = len(ads)
         e_c = cells["users"].to_numpy(float) * cells["seg_to_date_usd"].to_numpy(float)
         r_c = cells["revenue_usd"].to_numpy(float)
         has = e_c > 0
-        vol = ads["volume"].to_numpy()
-        x_ad = np.divide(ads["revenue_usd"].to_numpy(), vol, out=np.zeros(len(ads)), where=vol > 0)
-        # within-ad noise: sum_c E_c (X_c - X_i)^2 has expectation (T_i - 1) s2
-        x_c = np.divide(r_c, e_c, out=np.zeros(len(e_c)), where=has)
-        ss_within = float(np.sum(e_c[has] * (x_c[has] - x_ad[codes[has]]) ** 2))
-        t_i = np.bincount(codes[has], minlength=len(ads))
-        df = int(np.sum(np.maximum(t_i - 1, 0)))
-        s2 = ss_within / df if df > 0 else np.nan
-        # between ads, around the segment (mean 1): sum_i E_i (X_i - 1)^2 has expectation t2 sum E_i + I s2
-        used = vol > 0
-        n_ads = int(used.sum())
-        if n_ads == 0 or not np.isfinite(s2):
+        e, h = ads["volume"].to_numpy(), ads["at_horizon"].to_numpy()
+        u = (r_c[has] / e_c[has] - 1.0) * np.sqrt(e_c[has])  # standardised ratios: variance s2 each
+        best, best_mse = None, np.inf
+        for q in sorted(set(self.cap_quantiles), reverse=True):  # no cap first: it wins ties
+            cap_u = np.inf if q >= 1 or not has.any() else float(np.quantile(u, q))
+            if np.isfinite(cap_u) and cap_u <= 0:
+                continue
+            prm = _fit_at(r_c, e_c, codes, n_ads, cap_u, q)
+            if not np.isfinite(prm.s2):
+                continue
+            r_t = np.bincount(codes, _cap(r_c, e_c, cap_u), minlength=n_ads)
+            *_, var_theta, _ = _estimate(prm, ads["revenue_usd"].to_numpy(), r_t, e, h)
+            mse = float(np.mean(np.divide(var_theta, h ** 2, out=np.zeros(n_ads), where=h > 0)))
+            if mse < best_mse * (1 - 1e-9):
+                best, best_mse = prm, mse
+        if best is None:
             raise AdValueInputError("cells have no ad with more than one install day of segment-expected revenue "
                                     "(users x seg_to_date_usd > 0): nothing to estimate the noise from")
-        t2 = max((float(np.sum(vol[used] * (x_ad[used] - 1.0) ** 2)) - n_ads * s2) / float(vol[used].sum()), 0.0)
-        k = s2 / t2 if t2 > 0 else np.inf
-        self.params_ = AdValueParams(s2=s2, t2=t2, k=k, ads=n_ads, within_df=df)
+        self.params_ = best
         return self
 
     def predict(self, cells: pd.DataFrame) -> pd.DataFrame:
@@ -154,16 +257,11 @@ class AdValueEstimator:
             raise RuntimeError("AdValueEstimator: call fit(cells) before predict")
         check_cells(cells, self.keys)
         p = self.params_
-        ads, _ = _per_ad(cells, self.keys)
+        ads, codes = _per_ad(cells, self.keys)
         n, r, e, h = (ads[c].to_numpy() for c in ("installs", "revenue_usd", "volume", "at_horizon"))
-        x = np.divide(r, e, out=np.ones(len(ads)), where=e > 0)
-        z = e / (e + p.k) if np.isfinite(p.k) else np.zeros(len(ads))
-        theta = z * x + (1 - z)
-        rest = np.maximum(h - e, 0.0)
-        total = r + theta * rest  # >= r: the floor holds by construction (theta >= 0)
-        # error of the total: (X - theta)(E + Z rest) + (1 - Z)(1 - theta) rest, the two parts uncorrelated
-        var_t = (np.divide(p.s2, e, out=np.zeros(len(ads)), where=e > 0) * (e + z * rest) ** 2
-                 + (1 - z) ** 2 * p.t2 * rest ** 2)
+        e_c = cells["users"].to_numpy(float) * cells["seg_to_date_usd"].to_numpy(float)
+        r_t = np.bincount(codes, _cap(cells["revenue_usd"].to_numpy(float), e_c, p.cap_u), minlength=len(ads))
+        x, z, theta, total, _, var_t = _estimate(p, r, r_t, e, h)
         per = np.divide(total, n, out=np.full(len(ads), np.nan), where=n > 0)
         se = np.divide(np.sqrt(var_t), n, out=np.full(len(ads), np.nan), where=n > 0)
         lo, hi = _skewed_interval(per, se, self.level)
