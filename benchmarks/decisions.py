@@ -24,11 +24,19 @@ at least max(ages) days is scored at every age against its truth (``truth/ad_val
 - ``cohort_multiplier``: every cohort's revenue so far x LTV(180) / LTV(its age), the same rule using
   every cohort (``adperf`` with credibility 1).
 
-Decisions as the report makes them (report/recommend.py, default thresholds): stop when the 99% upper
-bound of the estimated ROAS is below 1.0, scale when the lower bound is above 1.2 (a point estimator:
-its estimate). MAPE and bias are means over the ads of (estimate - truth) / truth in %, ``rmse_usd`` the
-root mean squared error per install in USD (the loss the credibility weights minimise; table only). ROAS is value per install x installs / cost up to the age; the true ROAS is the ad's
-true value over its whole cost. Prints a table, then one JSON line (issue 17's format).
+Decisions as the report makes them (report/recommend.py, ReportConfig defaults): ``adperf`` stops when the
+99% upper bound of the estimated ROAS is below ``stop_below`` (1.0) and scales when the lower bound is above
+``scale_above`` (1.2); a point estimator (no interval) calls with the same thresholds on its estimate;
+``adperf_point`` calls on adperf's estimate at an age where adperf's interval covered the truth in
+>= ``POINT_CALL_MIN_COVERAGE`` of the ads (an honest interval: the estimate is then the centre of a calibrated
+distribution), else with the interval rule (``rule`` in the JSON says which). Per estimator and age:
+``stop_precision`` = share of the stop calls whose ad's true ROAS < 1, ``scale_precision`` = share of the
+scale calls with true ROAS > 1, ``unprofitable_spend_stopped`` = the cost of truly unprofitable ads after a
+stop call at that age (life cost - cost so far) over the life cost of all truly unprofitable ads (null: no
+call / no such ad). MAPE and bias are means over the ads of (estimate - truth) / truth in %, ``rmse_usd``
+the root mean squared error per install in USD (the loss the credibility weights minimise; table only).
+ROAS is value per install x installs / cost up to the age; the true ROAS is the ad's true value over its
+whole cost. Prints a table, then one JSON line (issue 17's format, with bias, stops, scales and rule added).
 """
 
 from __future__ import annotations
@@ -47,7 +55,10 @@ from adperf_assets.report.config import ReportConfig
 from adperf_assets.sample import layout
 
 SEGMENT = ["platform", "acquisition", "network", "is_emulator"]
-ESTIMATORS = ("adperf", "oracle", "segment_average", "dn_multiplier", "cohort_multiplier")
+ESTIMATORS = ("adperf", "adperf_point", "oracle", "segment_average", "dn_multiplier", "cohort_multiplier")
+#: adperf_point calls on adperf's point estimate at an age where adperf's 99% interval covered the truth
+#: in at least this share of the ads (the issue's bar for an honest interval); elsewhere the interval rule
+POINT_CALL_MIN_COVERAGE = 0.95
 
 
 def load(world: Path, horizon: int) -> dict:
@@ -148,7 +159,9 @@ def estimates(cells: pd.DataFrame, age: int) -> dict[str, pd.DataFrame]:
 
 
 def score(est: pd.DataFrame, truth: pd.Series, cost_so_far: pd.Series, installs: pd.Series, true_roas: pd.Series,
-          life_cost: pd.Series, cfg: ReportConfig) -> dict:
+          life_cost: pd.Series, cfg: ReportConfig, on_point: bool = False) -> dict:
+    """Accuracy, interval coverage and the calls' precision; ``on_point``: call on the point estimate even
+    where there is an interval. The stopped spend is the ad's cost after the call (life cost - cost so far)."""
     e, t = est["est"].to_numpy(), truth.reindex(est.index).to_numpy()
     good = np.isfinite(e) & (t > 0)
     rel = (e[good] - t[good]) / t[good]
@@ -156,12 +169,13 @@ def score(est: pd.DataFrame, truth: pd.Series, cost_so_far: pd.Series, installs:
     cover = ((est["lo"].to_numpy() <= t) & (t <= est["hi"].to_numpy()))[has_iv]
     per_roas = installs.reindex(est.index).to_numpy() / cost_so_far.reindex(est.index).to_numpy()
     roas, tr = e * per_roas, true_roas.reindex(est.index).to_numpy()
-    lo = np.where(has_iv, est["lo"].to_numpy() * per_roas, roas)
-    hi = np.where(has_iv, est["hi"].to_numpy() * per_roas, roas)
+    lo = np.where(has_iv & (not on_point), est["lo"].to_numpy() * per_roas, roas)
+    hi = np.where(has_iv & (not on_point), est["hi"].to_numpy() * per_roas, roas)
     stop = good & (hi < cfg.stop_below)
     scale = good & (lo > cfg.scale_above)
     bad = good & (tr < 1.0)
     lc = life_cost.reindex(est.index).to_numpy()
+    after = np.maximum(lc - cost_so_far.reindex(est.index).to_numpy(), 0.0)
 
     def share(a, b):
         return round(float(a.sum() / b.sum()), 4) if b.sum() > 0 else None
@@ -171,7 +185,7 @@ def score(est: pd.DataFrame, truth: pd.Series, cost_so_far: pd.Series, installs:
             "rmse_usd": round(float(np.sqrt(np.mean((e[good] - t[good]) ** 2))), 3) if good.any() else None,
             "coverage": round(float(cover.mean()), 4) if has_iv.any() else None,
             "stop_precision": share(stop & (tr < 1.0), stop), "scale_precision": share(scale & (tr > 1.0), scale),
-            "unprofitable_spend_stopped": share(np.where(stop & bad, lc, 0.0), np.where(bad, lc, 0.0)),
+            "unprofitable_spend_stopped": share(np.where(stop & bad, after, 0.0), np.where(bad, lc, 0.0)),
             "stops": int(stop.sum()), "scales": int(scale.sum())}
 
 
@@ -205,12 +219,18 @@ def main(argv=None) -> dict:
         cost_so_far = sp[cut].groupby("ad_index")["cost_usd"].sum()
         prm = out["_params"]
         print(f"age {age}: {int(out['_installs'].median())} installs per ad (median); fitted s2={prm.s2:.3g}, "
-              f"t2={prm.t2:.3g}, k=${prm.k:.3g} of segment-expected revenue, from {prm.ads} ads")
+              f"t2={prm.t2:.3g}, k=${prm.k:.3g} of segment-expected revenue, from {prm.ads} ads; cells capped at "
+              f"quantile {prm.cap_quantile} of the standardised ratios, excess {prm.excess:.3f}")
+        out["adperf_point"] = out["adperf"]
+        cov = score(out["adperf"], tv, cost_so_far, out["_installs"], true_roas, life_cost, cfg)["coverage"]
         for name in ESTIMATORS:
-            s = score(out[name], tv, cost_so_far, out["_installs"], true_roas, life_cost, cfg)
+            on_point = name == "adperf_point" and cov is not None and cov >= POINT_CALL_MIN_COVERAGE
+            s = score(out[name], tv, cost_so_far, out["_installs"], true_roas, life_cost, cfg, on_point)
+            s["rule"] = "interval" if out[name]["lo"].notna().any() and not on_point else "point"
             rows.append({"age": age, "estimator": name, **s})
             result["estimators"][name][str(age)] = {k: s[k] for k in ("mape", "bias", "coverage", "stop_precision",
-                                                                        "scale_precision", "unprofitable_spend_stopped")}
+                                                                        "scale_precision", "unprofitable_spend_stopped",
+                                                                        "stops", "scales", "rule")}
     table = pd.DataFrame(rows)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string(index=False))
