@@ -14,6 +14,11 @@ segment curve is the mean over the segment's ads) and Var(theta) = t2. The credi
 Z_i = E_i / (E_i + k), k = s2 / t2, with s2 from the spread of cells within ads and t2 from the spread
 of ads around 1 beyond what s2 explains (``fit``). ``predict`` gives the ad's users' horizon revenue
 as revenue so far + theta_hat x (segment-expected revenue still to come), per install.
+
+Robust to whales (robust credibility, Gisler-Reinhard): each cell's revenue is split at a cap
+E + u* sqrt(E) into a truncated part and an excess; each part gets its own credibility (the excess around
+its collective mean, so the sum stays unbiased), their covariances enter the error; u* is the quantile
+of the cells' standardised ratios (``CAP_QUANTILES``, no cap included) with the lowest estimated error.
 """
 
 from __future__ import annotations
