@@ -207,7 +207,11 @@ def _estimate(p: AdValueParams, r: np.ndarray, r_t: np.ndarray, e: np.ndarray, h
     var_u = var_d + (1 - zd) ** 2 * p.s2_excess * inv_e * rest ** 2
     # the two parts are correlated (a good ad has more revenue below and above the caps)
     cov = p.s_cross * inv_e * (e + z * rest) * (e + zd * rest) + (1 - z) * (1 - zd) * p.t_cross * rest ** 2
-    return x, z, theta, total, np.maximum(var_t + var_d + 2 * cov, 0.0), np.maximum(var_t + var_u + 2 * cov, 0.0)
+    # the part from the noise of the revenue seen (in the estimate, right-skewed: lucky whales push it up)
+    noise = (p.s2 * (e + z * rest) ** 2 + p.s2_excess * (e + zd * rest) ** 2
+             + 2 * p.s_cross * (e + z * rest) * (e + zd * rest)) * inv_e
+    return (x, z, theta, total, np.maximum(var_t + var_d + 2 * cov, 0.0), np.maximum(var_t + var_u + 2 * cov, 0.0),
+            np.maximum(noise, 0.0))
 
 
 class AdValueEstimator:
@@ -247,7 +251,7 @@ class AdValueEstimator:
             if not np.isfinite(prm.s2):
                 continue
             r_t = np.bincount(codes, _cap(r_c, e_c, cap_u), minlength=n_ads)
-            *_, var_theta, _ = _estimate(prm, ads["revenue_usd"].to_numpy(), r_t, e, h)
+            *_, var_theta, _, _ = _estimate(prm, ads["revenue_usd"].to_numpy(), r_t, e, h)
             mse = float(np.mean(np.divide(var_theta, h ** 2, out=np.zeros(n_ads), where=h > 0)))
             if mse < best_mse * (1 - 1e-9):
                 best, best_mse = prm, mse
@@ -266,10 +270,15 @@ class AdValueEstimator:
         n, r, e, h = (ads[c].to_numpy() for c in ("installs", "revenue_usd", "volume", "at_horizon"))
         e_c = cells["users"].to_numpy(float) * cells["seg_to_date_usd"].to_numpy(float)
         r_t = np.bincount(codes, _cap(cells["revenue_usd"].to_numpy(float), e_c, p.cap_u), minlength=len(ads))
-        x, z, theta, total, _, var_t = _estimate(p, r, r_t, e, h)
+        x, z, theta, total, _, var_t, var_noise = _estimate(p, r, r_t, e, h)
         per = np.divide(total, n, out=np.full(len(ads), np.nan), where=n > 0)
         se = np.divide(np.sqrt(var_t), n, out=np.full(len(ads), np.nan), where=n > 0)
         lo, hi = _skewed_interval(per, se, self.level)
+        # the truth lies below the estimate by as much as the seen revenue's noise lifted it: a symmetric
+        # bound on that part, below the lognormal one where it reaches further (it may pass the floor: the
+        # floor bounds the estimate, the truth is an expectation that lucky revenue can exceed)
+        sd_noise = np.divide(np.sqrt(var_noise), n, out=np.zeros(len(ads)), where=n > 0)
+        lo = np.minimum(lo, np.maximum(per - stats.norm.ppf(0.5 + self.level / 2) * sd_noise, 0.0))
         return ads[[]].assign(
             installs=n, revenue_usd=r,
             segment_per_install_usd=np.divide(h, n, out=np.full(len(ads), np.nan), where=n > 0),
