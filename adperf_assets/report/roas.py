@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from adperf_assets.report.ad_basis import ad_estimates
 from adperf_assets.report.cells import cell_estimates, ltv_of_cells
 from adperf_assets.report.coding import CodedRun, as_dates, code_run, day_numbers, day_slice
 from adperf_assets.report.columns import ID_COLUMNS, LEVEL_KEYS, NAME_OF, REPORT_COLUMNS, roas_columns, typed
@@ -52,6 +53,7 @@ class DayInfo:
     users_without_estimate: int = 0
     ltv_rows: int = 0
     ltv_horizons: list[int] = field(default_factory=list)
+    estimate_note: str = ""  # estimate_basis ad_credibility: why the day fell back to the segment curve's rest
 
 
 def build_day(inputs: ReportInputs, report_date, config: ReportConfig | None = None) -> tuple[pd.DataFrame, DayInfo]:
@@ -149,6 +151,12 @@ def _build_day(run: CodedRun, report_date, cfg: ReportConfig) -> tuple[pd.DataFr
     cells = {"aid": c_aid, "users": c_users.astype(float), "inst": c_inst, "seg": c_seg, "has": has, "est": est,
              "lo": lo, "hi": hi, "mape": mape_c, "est_code": est_c, "kv": kv, "horizons": horizons,
              "ok": has & ~np.isnan(kv).any(axis=1) if horizons else np.zeros(len(c_aid), bool)}
+    if cfg.estimate_basis == "ad_credibility":
+        a_est, a_lo, a_hi, a_floor, _, info.estimate_note = ad_estimates(
+            c_aid, n_ads, c_users, realised[keep], realised_h[keep], has, today - c_inst + 1, horizons, kv,
+            cfg.horizon_days)
+        if a_est is not None:
+            cells["ad_iv"] = (a_est, a_lo, a_hi, a_floor)
 
     parts = [rollup(run, level, catalog, per_ad, as_dates(first_spend), last_spend, cells, by_day, day,
                     today, first_day, cfg) for level in cfg.levels]
