@@ -45,8 +45,10 @@ class RoasReportConfig(dg.Config):
     interval_rule: str = Field(default="segments_independent",
                                description="'segments_independent' (quadrature across segments) or 'comonotone'.")
     estimate_basis: str = Field(default="segment_average",
-                                description="'segment_average' (users x LTV per user of their cohort x segment) or "
-                                            "'realised_plus_expected' (their realised return + the curve's rest).")
+                                description="'segment_average' (users x LTV per user of their cohort x segment), "
+                                            "'realised_plus_expected' (their realised return + the curve's rest) or "
+                                            "'ad_credibility' (installs x the ad's own per-install estimate, "
+                                            "credibility-weighted toward its segment).")
     top_n: int = Field(default=10, description="Ads shown in the metadata's top and bottom tables.")
 
     def report_config(self) -> ReportConfig:
