@@ -13,11 +13,24 @@ import numpy as np
 import pandas as pd
 
 from adperf_assets.report.ad_basis import ad_estimates
-from adperf_assets.report.curves import CURVE_LEVELS, day_curves
 from adperf_assets.report.cells import cell_estimates, ltv_of_cells
-from adperf_assets.report.coding import CodedRun, as_dates, code_run, day_numbers, day_slice
-from adperf_assets.report.columns import ID_COLUMNS, LEVEL_KEYS, NAME_OF, REPORT_COLUMNS, roas_columns, typed
+from adperf_assets.report.coding import (
+    CodedRun,
+    as_dates,
+    code_run,
+    day_numbers,
+    day_slice,
+)
+from adperf_assets.report.columns import (
+    ID_COLUMNS,
+    LEVEL_KEYS,
+    NAME_OF,
+    REPORT_COLUMNS,
+    roas_columns,
+    typed,
+)
 from adperf_assets.report.config import ReportConfig
+from adperf_assets.report.curves import CURVE_LEVELS, day_curves
 from adperf_assets.report.dn_roas import dn_sums
 from adperf_assets.report.inputs import (
     BEHAVIOR_COLUMNS,
