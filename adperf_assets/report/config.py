@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 INTERVAL_RULES = ("segments_independent", "comonotone")
-ESTIMATE_BASES = ("segment_average", "realised_plus_expected")
+ESTIMATE_BASES = ("segment_average", "realised_plus_expected", "ad_credibility")
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,8 @@ class ReportConfig:
     #: ``segment_average``: users x LTV per user of their cohort x segment (what the back-tested
     #: MAPE describes). ``realised_plus_expected``: what the ad's users returned within the horizon
     #: so far + users x the segment curve's value still ahead of them (never below the realised).
+    #: ``ad_credibility``: installs x the ad's own per-install estimate (``report.ad_value``: its users'
+    #: revenue so far credibility-weighted toward their segment, never below the realised; ``report.ad_basis``).
     estimate_basis: str = "segment_average"
     #: The payback search stops this many days after the report day (the LTV curve is flat after
     #: its last horizon, so a later crossing cannot be estimated).

@@ -78,3 +78,44 @@ def png_markdown(png: bytes, alt: str = "plot") -> str:
     its PNG bytes are embedded as they are.
     """
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
+
+
+def roas_curves_figure(curves: pd.DataFrame, level: str = "campaign", top: int = 6, config: ReportConfig | None = None):
+    """Cumulative ROAS by day since install of the ``top`` groups of ``level`` by cost (``report.curves``):
+    realised solid, estimated dashed with its 99% band; break-even line. A bare ``Figure`` (no pyplot)."""
+    from matplotlib.figure import Figure
+
+    cfg = config or ReportConfig()
+    cur = curves[curves["level"] == level]
+    keys = ["network", "campaign_id"] if level == "campaign" else ["network"]
+    fig = Figure(figsize=(7.5, 4.5))
+    ax = fig.add_subplot(1, 1, 1)
+    groups = (cur.groupby(keys, sort=False)["cost_usd"].first().sort_values(ascending=False).head(top)
+              if len(cur) else pd.Series(dtype=float))
+    if groups.empty or not (groups > 0).any():
+        ax.text(0.5, 0.5, f"no {level} with spend", ha="center", va="center", transform=ax.transAxes)
+    top_y = 1.5
+    for i, key in enumerate(groups.index):
+        key = key if isinstance(key, tuple) else (key,)
+        g = cur[np.logical_and.reduce([cur[k] == v for k, v in zip(keys, key)])]
+        d = g["days_since_install"].to_numpy()
+        color = f"C{i}"
+        name = " / ".join(str(v) for v in key) if level != "campaign" else f"{key[0]} / {g['campaign_name'].iloc[0] or key[1]}"
+        ax.plot(d, g["realised_roas"], color=color, lw=1.6, label=name)
+        est = g["estimated_roas"].to_numpy(float)
+        hi = g["estimated_roas_upper"].to_numpy(float)
+        finite = np.isfinite(hi)
+        ax.plot(d, est, color=color, lw=1.0, ls="--")
+        ax.fill_between(d, g["estimated_roas_lower"], np.where(finite, hi, np.nan), color=color, alpha=0.15, lw=0)
+        top_y = max(top_y, float(np.nanmax(np.where(finite, hi, est), initial=0.0)) * 1.05)
+    ax.axhline(1.0, color="black", lw=0.8, label="break-even (ROAS 1)")
+    ax.set_ylim(0, top_y)
+    ax.set_xlim(0, cfg.horizon_days)
+    ax.set_xlabel("days since install")
+    ax.set_ylabel(f"cumulative ROAS (return / cost, {cfg.currency})")
+    day = pd.Timestamp(curves["report_date"].iloc[0]).date() if len(curves) else ""
+    ax.set_title(f"Cohort ROAS per {level} on {day}: realised (solid), estimated with 99% band (dashed)", fontsize=9)
+    ax.legend(loc="upper left", fontsize=7, frameon=False)
+    ax.grid(True, lw=0.3, alpha=0.5)
+    fig.tight_layout()
+    return fig

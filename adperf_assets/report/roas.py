@@ -12,10 +12,25 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from adperf_assets.report.ad_basis import ad_estimates
 from adperf_assets.report.cells import cell_estimates, ltv_of_cells
-from adperf_assets.report.coding import CodedRun, as_dates, code_run, day_numbers, day_slice
-from adperf_assets.report.columns import ID_COLUMNS, LEVEL_KEYS, NAME_OF, REPORT_COLUMNS, roas_columns, typed
+from adperf_assets.report.coding import (
+    CodedRun,
+    as_dates,
+    code_run,
+    day_numbers,
+    day_slice,
+)
+from adperf_assets.report.columns import (
+    ID_COLUMNS,
+    LEVEL_KEYS,
+    NAME_OF,
+    REPORT_COLUMNS,
+    roas_columns,
+    typed,
+)
 from adperf_assets.report.config import ReportConfig
+from adperf_assets.report.curves import CURVE_LEVELS, day_curves
 from adperf_assets.report.dn_roas import dn_sums
 from adperf_assets.report.inputs import (
     BEHAVIOR_COLUMNS,
@@ -52,6 +67,8 @@ class DayInfo:
     users_without_estimate: int = 0
     ltv_rows: int = 0
     ltv_horizons: list[int] = field(default_factory=list)
+    estimate_note: str = ""  # estimate_basis ad_credibility: why the day fell back to the segment curve's rest
+    curves: pd.DataFrame | None = None  # cohort ROAS curves (report.curves), on the day they were asked for
 
 
 def build_day(inputs: ReportInputs, report_date, config: ReportConfig | None = None) -> tuple[pd.DataFrame, DayInfo]:
@@ -60,7 +77,7 @@ def build_day(inputs: ReportInputs, report_date, config: ReportConfig | None = N
     return _build_day(code_run(inputs, cfg.roas_days), report_date, cfg)
 
 
-def _build_day(run: CodedRun, report_date, cfg: ReportConfig) -> tuple[pd.DataFrame, DayInfo]:
+def _build_day(run: CodedRun, report_date, cfg: ReportConfig, curves: bool = False) -> tuple[pd.DataFrame, DayInfo]:
     day = pd.Timestamp(report_date).normalize()
     start = day - pd.Timedelta(days=cfg.max_ad_age_days - 1)
     today, first_day = int(day_numbers([day])[0]), int(day_numbers([start])[0])
@@ -149,19 +166,35 @@ def _build_day(run: CodedRun, report_date, cfg: ReportConfig) -> tuple[pd.DataFr
     cells = {"aid": c_aid, "users": c_users.astype(float), "inst": c_inst, "seg": c_seg, "has": has, "est": est,
              "lo": lo, "hi": hi, "mape": mape_c, "est_code": est_c, "kv": kv, "horizons": horizons,
              "ok": has & ~np.isnan(kv).any(axis=1) if horizons else np.zeros(len(c_aid), bool)}
+    if cfg.estimate_basis == "ad_credibility":
+        a_est, a_lo, a_hi, a_floor, _, info.estimate_note = ad_estimates(
+            c_aid, n_ads, c_users, realised[keep], realised_h[keep], has, today - c_inst + 1, horizons, kv,
+            cfg.horizon_days)
+        if a_est is not None:
+            cells["ad_iv"] = (a_est, a_lo, a_hi, a_floor)
 
     parts = [rollup(run, level, catalog, per_ad, as_dates(first_spend), last_spend, cells, by_day, day,
                     today, first_day, cfg) for level in cfg.levels]
+    if curves:
+        r_age = run.r_age[sel]
+        info.curves = pd.concat([day_curves(lv, catalog, per_ad["cost"], r_aid[on_ad], r_age[on_ad], r_cred[on_ad],
+                                            cells, today - c_inst + 1, parts[cfg.levels.index(lv)], cfg.horizon_days)
+                                 for lv in CURVE_LEVELS if lv in cfg.levels],
+            ignore_index=True)
+        info.curves.insert(0, "report_date", day)
     return pd.DataFrame({k: np.concatenate([p[k] for p in parts]) for k in roas_columns(cfg.roas_days)}), info
 
 
-def build_report(inputs: ReportInputs, days, config: ReportConfig | None = None) -> tuple[pd.DataFrame, list[DayInfo]]:
-    """Each of ``days`` computed alike (a single-run backfill); the inputs are coded once for all of them."""
+def build_report(inputs: ReportInputs, days, config: ReportConfig | None = None,
+                 curves_on=None) -> tuple[pd.DataFrame, list[DayInfo]]:
+    """Each of ``days`` computed alike (a single-run backfill); the inputs are coded once for all of them.
+    ``curves_on``: a report day whose ``DayInfo.curves`` gets the cohort ROAS curves (``report.curves``)."""
     cfg = config or ReportConfig()
     run = code_run(inputs, cfg.roas_days)
     frames, infos = [], []
     for d in days:
-        frame, info = _build_day(run, d, cfg)
+        frame, info = _build_day(run, d, cfg, curves_on is not None
+                                 and pd.Timestamp(d).normalize() == pd.Timestamp(curves_on).normalize())
         frames.append(frame)
         infos.append(info)
     out = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)

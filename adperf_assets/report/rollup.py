@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from adperf_assets.report.ad_basis import rollup_ads
 from adperf_assets.report.coding import CodedRun, as_dates, day_numbers
 from adperf_assets.report.columns import ID_COLUMNS, LEVEL_KEYS, NAME_OF
 from adperf_assets.report.config import ReportConfig
@@ -58,8 +59,11 @@ def rollup(run: CodedRun, level: str, catalog: pd.DataFrame, per_ad: dict, first
         out[cname] = catalog[cname].to_numpy(object)[starts] if cname in kept else np.full(ng, "", dtype=object)
 
     c_gid = gid_of_aid[cells["aid"]]
-    est, lo, hi = _intervals(c_gid, ng, cells["seg"], max(len(run.seg_values), 1), cells["est"], cells["lo"],
-                             cells["hi"], cfg.interval_rule)
+    if "ad_iv" in cells:  # estimate_basis ad_credibility: per-ad estimates (report.ad_basis)
+        est, lo, hi = rollup_ads(gid_of_aid, ng, *cells["ad_iv"], cfg.interval_rule)
+    else:
+        est, lo, hi = _intervals(c_gid, ng, cells["seg"], max(len(run.seg_values), 1), cells["est"], cells["lo"],
+                                 cells["hi"], cfg.interval_rule)
     has = cells["has"]
     w = has & ~np.isnan(cells["mape"]) & (cells["est"] > 0)
     den = np.bincount(c_gid[w], cells["est"][w], minlength=ng)

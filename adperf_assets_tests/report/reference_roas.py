@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from adperf_assets.report.ad_value import AdValueEstimator, AdValueInputError
 from adperf_assets.report.config import ReportConfig
 from adperf_assets.report.intervals import SEGMENT_KEYS, combine_intervals
 from adperf_assets.report.payback import payback_day, value_at
@@ -89,6 +90,31 @@ def _cells(users: pd.DataFrame, rev: pd.DataFrame, ltv_day: pd.DataFrame, day: p
     return cells
 
 
+def _per_ad_estimates(cells: pd.DataFrame, day: pd.Timestamp, cfg: ReportConfig):
+    """ad_credibility: per ad ``est, lo, hi, floor`` (a frame indexed by aid, None if not fitted) and the note."""
+    horizons = cells.attrs["horizons"]
+    other = cells[~cells["has_estimate"]].groupby("aid")["realised"].sum()
+    c = cells[cells["has_estimate"]]
+    if c.empty:
+        return pd.DataFrame({"est": other, "lo": other, "hi": other, "floor": other}), ""
+    kv = np.nan_to_num(c[[f"v{h}" for h in horizons]].to_numpy(float))
+    at_h = np.maximum(c[f"v{cfg.horizon_days}"].to_numpy(float), 0.0)
+    seen = np.minimum((day - c["install_date"]).dt.days.to_numpy() + 1, cfg.horizon_days).astype(float)
+    inp = pd.DataFrame({"aid": c["aid"].to_numpy(), "users": c["users"].to_numpy(float),
+                        "revenue_usd": c["realised_h"].clip(lower=0.0).to_numpy(),
+                        "seg_to_date_usd": np.minimum(value_at(seen, np.asarray(horizons, float), kv), at_h),
+                        "seg_horizon_usd": at_h})
+    try:
+        p = AdValueEstimator(keys=("aid",), level=0.99).fit(inp).predict(inp)
+    except AdValueInputError as e:
+        return None, f"ad_credibility not fitted ({e}); segment curve's rest used instead"
+    total = p["installs"] * p["estimate_per_install_usd"]
+    own = pd.DataFrame({"est": total, "lo": np.clip(p["installs"] * p["lower_usd"], p["revenue_usd"], total),
+                        "hi": np.maximum(p["installs"] * p["upper_usd"], total), "floor": p["revenue_usd"]})
+    both = pd.concat([own, pd.DataFrame({k: other for k in own.columns})])
+    return both.groupby(level=0).sum(), ""
+
+
 def _level_frame(level: str, catalog: pd.DataFrame) -> pd.DataFrame:
     """Per ad (row of ``catalog``) its group number at ``level`` and the group's id/name columns
     (empty strings for the levels below it)."""
@@ -166,6 +192,8 @@ def build_day(inputs: ReportInputs, report_date, config: ReportConfig | None = N
                                f"horizon_days={cfg.horizon_days} is not one of them")
     cells = _cells(users, rev, ltv_day, day, cfg)
     info.users_without_estimate = int(cells.loc[~cells["has_estimate"], "users"].sum())
+    if cfg.estimate_basis == "ad_credibility":
+        cells.attrs["per_ad"], info.estimate_note = _per_ad_estimates(cells, day, cfg)
     rev_daily = rev.groupby(["aid", "report_date"], sort=False)["credited"].sum().reset_index()
 
     frames = []
@@ -195,6 +223,16 @@ def _rollup(level: str, catalog: pd.DataFrame, per_ad: pd.DataFrame, cells: pd.D
     seg = c.rename(columns={"seg_attribution": "attribution", "seg_network": "network"})
     iv = combine_intervals(seg[["gid", *SEGMENT_KEYS, "est", "lo", "hi"]], by=["gid"], rule=cfg.interval_rule)
     iv = iv.set_index("gid").reindex(gids).fillna(0.0)
+    per_ad_iv = cells.attrs.get("per_ad")
+    if per_ad_iv is not None:  # ad_credibility: the ads' estimates, half-widths in quadrature across ads
+        a = per_ad_iv.assign(gid=gid_of_aid[per_ad_iv.index.to_numpy()])
+        a = a.assign(down=(a["est"] - a["lo"]) ** 2, up=(a["hi"] - a["est"]) ** 2)
+        s = a.groupby("gid")[["est", "lo", "hi", "floor", "down", "up"]].sum().reindex(gids).fillna(0.0)
+        if cfg.interval_rule == "comonotone":
+            iv = pd.DataFrame({"estimated": s["est"], "lower": s["lo"], "upper": s["hi"]})
+        else:
+            iv = pd.DataFrame({"estimated": s["est"], "upper": s["est"] + np.sqrt(s["up"]),
+                               "lower": np.minimum(np.maximum(s["est"] - np.sqrt(s["down"]), s["floor"]), s["est"])})
     w = c[c["has_estimate"] & c["backtest_mape"].notna() & (c["est"] > 0)]
     mape = ((w["est"] * w["backtest_mape"]).groupby(w["gid"]).sum() / w.groupby("gid")["est"].sum()).reindex(gids)
     estimators = (c[c["has_estimate"]].groupby("gid")["estimator"]

@@ -82,6 +82,8 @@ def _world(seed: int):
     ReportConfig(max_ad_age_days=40, payback_search_days=200),
     ReportConfig(max_ad_age_days=35, interval_rule="comonotone", estimate_basis="realised_plus_expected",
                  horizon_days=30),
+    ReportConfig(max_ad_age_days=40, estimate_basis="ad_credibility"),
+    ReportConfig(max_ad_age_days=35, interval_rule="comonotone", estimate_basis="ad_credibility", horizon_days=30),
 ])
 def test_fast_report_equals_the_per_day_pandas_version(seed, config):
     tables = _world(seed)

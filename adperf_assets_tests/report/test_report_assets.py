@@ -47,6 +47,10 @@ def test_one_day_report_matches_the_math_and_passes_its_checks(report_home):
     plot = md["plot"].value
     assert plot.startswith("![cost vs estimated return, 2025-07-12](data:image/png;base64,")
     assert base64.b64decode(plot.split("base64,", 1)[1].rstrip(")"))[:8] == b"\x89PNG\r\n\x1a\n"
+    for lv in ("campaign", "network"):  # cohort ROAS curves (report.curves)
+        curves = md[f"roas_curves_{lv}"].value
+        assert curves.startswith(f"![cohort ROAS per {lv}, 2025-07-12](data:image/png;base64,")
+        assert base64.b64decode(curves.split("base64,", 1)[1].rstrip(")"))[:8] == b"\x89PNG\r\n\x1a\n"
 
     # the stored table is the pure computation on the same inputs
     t = lambda name: runs.table(report_home, name)  # noqa: E731

@@ -13,12 +13,12 @@ from adperf_assets.partitions import daily_partitions, single_run, trailing, win
 from adperf_assets.report import ReportConfig, build_report, prepare_inputs
 from adperf_assets.report.roas import LTV_COLUMNS
 from adperf_assets.report.messages import MILESTONES, daily_message, milestone_ads, milestone_message
-from adperf_assets.report.plot import cost_vs_return_png, png_markdown
+from adperf_assets.report.plot import cost_vs_return_png, png_markdown, roas_curves_figure
 from adperf_assets.report.tables import markdown_summary, totals
 from adperf_assets.defs.report.slack import SlackPostError, SlackSender
 from adperf_assets.defs.report.schemas import RoasReportFrame
 from adperf_assets.settings import current_settings
-from adperf_assets.defs.common.metadata import OWNERS, days_label
+from adperf_assets.defs.common.metadata import OWNERS, days_label, figure_md
 from adperf_assets.defs.common.tables import daily_table
 
 GROUP = "report"
@@ -45,8 +45,10 @@ class RoasReportConfig(dg.Config):
     interval_rule: str = Field(default="segments_independent",
                                description="'segments_independent' (quadrature across segments) or 'comonotone'.")
     estimate_basis: str = Field(default="segment_average",
-                                description="'segment_average' (users x LTV per user of their cohort x segment) or "
-                                            "'realised_plus_expected' (their realised return + the curve's rest).")
+                                description="'segment_average' (users x LTV per user of their cohort x segment), "
+                                            "'realised_plus_expected' (their realised return + the curve's rest) or "
+                                            "'ad_credibility' (installs x the ad's own per-install estimate, "
+                                            "credibility-weighted toward its segment).")
     top_n: int = Field(default=10, description="Ads shown in the metadata's top and bottom tables.")
 
     def report_config(self) -> ReportConfig:
@@ -80,8 +82,8 @@ def compute_report(context: dg.AssetExecutionContext, config: RoasReportConfig, 
         context.log.warning("built without ltv_estimates: every estimated return is the realised one")
         ltv_estimates = pd.DataFrame({c: pd.Series(dtype=object) for c in LTV_COLUMNS})
     inputs = prepare_inputs(ad_spend, installs, user_segments, behavior_value, ltv_estimates)
-    report, infos = build_report(inputs, days, cfg)
     last_day = days[-1]
+    report, infos = build_report(inputs, days, cfg, curves_on=last_day)
     last = report[report["report_date"] == last_day]
     unmatched = pd.DataFrame([{"report_date": i.report_date.date(), "users": i.unmatched_users,
                                "return_usd": round(i.unmatched_return_usd, 2), "ad_ids": ", ".join(i.unmatched_ads[:10])}
@@ -92,6 +94,8 @@ def compute_report(context: dg.AssetExecutionContext, config: RoasReportConfig, 
             context.log.warning(f"{i.report_date.date()}: {i.unmatched_users} users attributed to {len(i.unmatched_ads)} "
                                 f"ad id(s) without spend in the window (return ${i.unmatched_return_usd:,.2f}) are in "
                                 f"no row, e.g. {i.unmatched_ads[:5]}")
+        if i.estimate_note:
+            context.log.warning(f"{i.report_date.date()}: {i.estimate_note}")
         if i.users_without_segment:
             context.log.warning(f"{i.report_date.date()}: {i.users_without_segment} users have no user_segments row; "
                                 "they count with their realised return only")
@@ -108,6 +112,9 @@ def compute_report(context: dg.AssetExecutionContext, config: RoasReportConfig, 
         "summary": dg.MetadataValue.md(markdown_summary(last, config.top_n, cfg)),
         "plot": dg.MetadataValue.md(png_markdown(png, f"cost vs estimated return, {last_day.date()}")),
         "ads": len(ads_last),
+        **{f"roas_curves_{lv}": figure_md(roas_curves_figure(infos[-1].curves, lv, config=cfg),
+                                          f"cohort ROAS per {lv}, {last_day.date()}")
+           for lv in ("campaign", "network") if infos[-1].curves is not None},
         "per_day": dg.MetadataValue.md(_per_day(report).to_markdown(index=False) if len(report) else "_no rows_"),
         "horizon_days": cfg.horizon_days,
         "max_ad_age_days": cfg.max_ad_age_days,
