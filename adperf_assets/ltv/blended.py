@@ -54,7 +54,6 @@ class BlendedRetention:
         ``clean_access_rate`` first (the method of the game studio's LTV post); with
         ``clean=False`` the curve must already be non-increasing.
         """
-        check_start_day(start_day)
         r = _check_rate_curve(rate, min_days=MIN_DAYS)
         n = _cohort_sizes(cohort_size, len(r))
         if clean:

@@ -37,17 +37,16 @@ def estimator_cells(aid: np.ndarray, users: np.ndarray, realised_h: np.ndarray, 
 def ad_estimates(aid: np.ndarray, n_ads: int, users: np.ndarray, realised: np.ndarray, realised_h: np.ndarray,
                  has: np.ndarray, age: np.ndarray, horizons: list[int], kv: np.ndarray, horizon: int):
     """Per ad (``0..n_ads-1``): ``est, lo, hi`` (money), ``floor`` (what its users returned within the
-    horizon: the lower bound never goes below it), ``theta`` (1 where the ad has no estimate) and a note
-    (empty, or why the estimator could not be fitted: then ``est`` is ``None`` and the caller falls back)."""
-    theta = np.ones(n_ads)
+    horizon: the lower bound never goes below it) and a note (empty, or why the estimator could not be
+    fitted: then ``est`` is ``None`` and the caller falls back)."""
     est = np.bincount(aid[~has], realised[~has], minlength=n_ads).astype(float)
     if not has.any():
-        return est, est.copy(), est.copy(), est.copy(), theta, ""
+        return est, est.copy(), est.copy(), est.copy(), ""
     cells = estimator_cells(aid, users, realised_h, has, age, horizons, kv, horizon)
     try:
         pred = AdValueEstimator(keys=("aid",), level=LEVEL).fit(cells).predict(cells)
     except AdValueInputError as e:
-        return None, None, None, None, theta, f"ad_credibility not fitted ({e}); segment curve's rest used instead"
+        return None, None, None, None, f"ad_credibility not fitted ({e}); segment curve's rest used instead"
     a = pred.index.get_level_values("aid").to_numpy(np.int64) if isinstance(pred.index, pd.MultiIndex) \
         else pred.index.to_numpy(np.int64)
     n = pred["installs"].to_numpy(float)
@@ -58,8 +57,7 @@ def ad_estimates(aid: np.ndarray, n_ads: int, users: np.ndarray, realised: np.nd
     est[a] += total
     lo[a] += np.clip(n * pred["lower_usd"].to_numpy(float), pred["revenue_usd"].to_numpy(float), total)
     hi[a] += np.maximum(n * pred["upper_usd"].to_numpy(float), total)
-    theta[a] = pred["theta"].to_numpy(float)
-    return est, lo, hi, floor, theta, ""
+    return est, lo, hi, floor, ""
 
 
 def rollup_ads(gid_of_aid: np.ndarray, ng: int, est: np.ndarray, lo: np.ndarray, hi: np.ndarray,

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from adperf_assets.report.payback import value_at
-from adperf_assets.report.rollup import _group_ids as group_ids
+from adperf_assets.report.rollup import group_ids
 
 CURVE_COLUMNS = ["level", "network", "campaign_id", "campaign_name", "days_since_install", "cost_usd",
                  "realised_roas", "estimated_roas", "estimated_roas_lower", "estimated_roas_upper"]
@@ -73,10 +73,11 @@ def cohort_curves(cost: np.ndarray, revenue_by_day: np.ndarray, still: np.ndarra
             (("realised", realised), ("estimated", total), ("lower", lo), ("upper", hi))}
 
 
-def day_curves(level: str, catalog: pd.DataFrame, cost_per_ad: np.ndarray, rev_aid: np.ndarray, rev_age: np.ndarray, rev_value: np.ndarray, cells: dict, age: np.ndarray,
-               rows: dict, horizon: int) -> pd.DataFrame:
+def day_curves(level: str, catalog: pd.DataFrame, cost_per_ad: np.ndarray, rev_aid: np.ndarray, rev_age: np.ndarray,
+               rev_value: np.ndarray, cells: dict, age: np.ndarray, rows: dict, horizon: int) -> pd.DataFrame:
     """The long table (``CURVE_COLUMNS``) of one level's groups for a report day, from the day's cost per
-    ad (rows of the sorted ``catalog``), revenue by ad and age, cells (``aid, users, has, kv, horizons``) and the level's report rows (``rows``)."""
+    ad (rows of the sorted ``catalog``), revenue by ad and age, the report's cells (``aid, users, ok, kv,
+    horizons``; ``ok``: the cell has a usable LTV curve) and the level's report rows (``rows``)."""
     gid_of_aid, starts = group_ids(catalog, level)
     ng = len(starts)
     cost = np.bincount(gid_of_aid, cost_per_ad, minlength=ng)
@@ -87,7 +88,7 @@ def day_curves(level: str, catalog: pd.DataFrame, cost_per_ad: np.ndarray, rev_a
     c_gid = gid_of_aid[cells["aid"]]
     seen = np.zeros(ng, np.int64)
     np.maximum.at(seen, c_gid, age)
-    ok = cells["has"] & ~np.isnan(cells["kv"]).any(axis=1) if cells["horizons"] else np.zeros(len(age), bool)
+    ok = cells["ok"]
     if ok.any():
         still = still_to_come(c_gid[ok], ng, cells["users"][ok], age[ok], np.asarray(cells["horizons"], float),
                               cells["kv"][ok], horizon)

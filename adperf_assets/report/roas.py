@@ -166,10 +166,10 @@ def _build_day(run: CodedRun, report_date, cfg: ReportConfig, curves: bool = Fal
     cells = {"aid": c_aid, "users": c_users.astype(float), "inst": c_inst, "seg": c_seg, "has": has, "est": est,
              "lo": lo, "hi": hi, "mape": mape_c, "est_code": est_c, "kv": kv, "horizons": horizons,
              "ok": has & ~np.isnan(kv).any(axis=1) if horizons else np.zeros(len(c_aid), bool)}
+    c_age = today - c_inst + 1  # days each cell's users have been seen
     if cfg.estimate_basis == "ad_credibility":
-        a_est, a_lo, a_hi, a_floor, _, info.estimate_note = ad_estimates(
-            c_aid, n_ads, c_users, realised[keep], realised_h[keep], has, today - c_inst + 1, horizons, kv,
-            cfg.horizon_days)
+        a_est, a_lo, a_hi, a_floor, info.estimate_note = ad_estimates(
+            c_aid, n_ads, c_users, realised[keep], realised_h[keep], has, c_age, horizons, kv, cfg.horizon_days)
         if a_est is not None:
             cells["ad_iv"] = (a_est, a_lo, a_hi, a_floor)
 
@@ -178,7 +178,7 @@ def _build_day(run: CodedRun, report_date, cfg: ReportConfig, curves: bool = Fal
     if curves:
         r_age = run.r_age[sel]
         info.curves = pd.concat([day_curves(lv, catalog, per_ad["cost"], r_aid[on_ad], r_age[on_ad], r_cred[on_ad],
-                                            cells, today - c_inst + 1, parts[cfg.levels.index(lv)], cfg.horizon_days)
+                                            cells, c_age, parts[cfg.levels.index(lv)], cfg.horizon_days)
                                  for lv in CURVE_LEVELS if lv in cfg.levels],
             ignore_index=True)
         info.curves.insert(0, "report_date", day)

@@ -16,7 +16,7 @@ from adperf_assets.report.payback import payback_days
 from adperf_assets.report.recommend import recommend
 
 
-def _group_ids(catalog: pd.DataFrame, level: str) -> tuple[np.ndarray, np.ndarray]:
+def group_ids(catalog: pd.DataFrame, level: str) -> tuple[np.ndarray, np.ndarray]:
     """Per ad (the catalog is sorted by the ad keys) its group number at ``level`` (groups in sorted key
     order, as a sorted groupby numbers them) and the first ad of each group."""
     change = np.zeros(max(len(catalog) - 1, 0), bool)
@@ -45,7 +45,7 @@ def rollup(run: CodedRun, level: str, catalog: pd.DataFrame, per_ad: dict, first
            last_spend: np.ndarray, cells: dict, by_day: np.ndarray, day: pd.Timestamp, today: int, first_day: int,
            cfg: ReportConfig) -> dict[str, np.ndarray]:
     """The rows of one level as columns (one per group of ads at ``level``)."""
-    gid_of_aid, starts = _group_ids(catalog, level)
+    gid_of_aid, starts = group_ids(catalog, level)
     ng = len(starts)
     col = {k: np.bincount(gid_of_aid, v, minlength=ng) for k, v in per_ad.items()}
     f_day = np.full(ng, np.iinfo(np.int64).max)
