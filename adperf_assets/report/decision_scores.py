@@ -1,0 +1,200 @@
+"""The report's scale / stop calls, scored once their horizon has passed (``decision_backtest``).
+
+A call is the report row of an ad, ad group or campaign on the day it was ``age`` days live (7, 14,
+30: ``days_live``). It is scored on report day D against the object's *realised* horizon ROAS: the
+return its users of the install days whose horizon has passed (install day <= D - H + 1) brought in
+their first H days, over the cost of those days. The object's return is the report's measure
+(behaviour credit). A call is scored when its own day has passed the horizon (call day <= D - H + 1),
+and counts in the trailing window when that happened in the last ``window_days`` days. Definitions
+and why: docs/per_ad_value.md ("Scored decisions").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from adperf_assets.report.columns import LEVEL_KEYS
+from adperf_assets.report.inputs import ReportInputError, _dates, _no_nan, _require
+
+SCORED_LEVELS = ("ad", "ad_group", "campaign")
+AGES = (7, 14, 30)
+CALL_COLUMNS = ["report_date", "level", *LEVEL_KEYS["ad"], "days_live", "cost_to_date_usd", "estimated_roas",
+                "estimated_roas_lower", "estimated_roas_upper", "recommendation"]
+KEYS = LEVEL_KEYS["ad"]
+SCORE_COLUMNS = ["report_date", "level", *KEYS, "age_days", "call_date", "recommendation", "estimated_roas",
+                 "estimated_roas_lower", "estimated_roas_upper", "cost_at_call_usd", "scored_cost_usd",
+                 "scored_return_usd", "cost_after_call_usd", "realised_roas", "outcome", "abs_pct_error",
+                 "in_interval"]
+RIGHT, WRONG, NO_CALL = "right", "wrong", "no call"
+
+
+@dataclass(frozen=True)
+class BacktestWindow:
+    """Report day, horizon (days since install), the call ages and the trailing window of scoring days."""
+
+    report_date: pd.Timestamp
+    horizon_days: int = 180
+    window_days: int = 180
+    ages: tuple[int, ...] = AGES
+    break_even: float = 1.0  # a stop is right when the realised ROAS is below it, a scale when above
+
+    @property
+    def last_cohort(self) -> pd.Timestamp:
+        """The latest install day whose first ``horizon_days`` days are all seen by the report day."""
+        return pd.Timestamp(self.report_date).normalize() - pd.Timedelta(days=self.horizon_days - 1)
+
+    @property
+    def first_call(self) -> pd.Timestamp:
+        """The earliest call day whose horizon passed inside the trailing window."""
+        return self.last_cohort - pd.Timedelta(days=self.window_days - 1)
+
+    def input_days(self) -> int:
+        """Days of history the scoring reads (calls of the window and the cohorts from their first spend)."""
+        return self.horizon_days + self.window_days + max(self.ages)
+
+
+def realised_by_ad(spend: pd.DataFrame, installs: pd.DataFrame, behavior: pd.DataFrame, window: BacktestWindow,
+                   cost_column: str = "cost_usd") -> pd.DataFrame:
+    """Per ad (``KEYS``) and spend day up to the last cohort: cost, and the return of that day's installs
+    within the horizon (cohorts whose horizon has passed only)."""
+    _require(spend, "ad_spend", ["report_date", *KEYS, cost_column])
+    _require(installs, "installs", ["user_id", "install_date", "network", "ad_id"])
+    _require(behavior, "behavior_value", ["report_date", "user_id", "credited_usd"])
+    last = window.last_cohort
+    sp = spend[["report_date", *KEYS]].copy()
+    sp["cost"] = spend[cost_column].astype(float)
+    sp["report_date"] = _dates(sp["report_date"])
+    _no_nan(sp, "ad_spend", ["cost"], ["report_date", "network", "ad_id"])
+    sp = sp[sp["report_date"] <= last]
+    for c in KEYS:
+        sp[c] = sp[c].astype(str)
+    cost = sp.groupby([*KEYS, "report_date"], as_index=False)["cost"].sum()
+
+    ins = installs[["user_id", "install_date", "network", "ad_id"]].copy()
+    ins["install_date"] = _dates(ins["install_date"])
+    ins = ins[(ins["install_date"] <= last) & ins["ad_id"].notna() & (ins["ad_id"].astype(str) != "")]
+    ins = ins.astype({"network": str, "ad_id": str})
+    beh = behavior[["report_date", "user_id", "credited_usd"]].copy()
+    beh["report_date"] = _dates(beh["report_date"])
+    _no_nan(beh, "behavior_value", ["credited_usd"], ["report_date", "user_id"])
+    rev = beh.merge(ins, on="user_id", how="inner")
+    rev = rev[(rev["report_date"] - rev["install_date"]).dt.days < window.horizon_days]
+    rev = (rev.groupby(["network", "ad_id", "install_date"], as_index=False)["credited_usd"].sum()
+           .rename(columns={"install_date": "report_date", "credited_usd": "revenue"}))
+    # an ad's hierarchy from its latest spend row: revenue of a day without spend still lands on its ad
+    # (an ad without any spend keeps empty ids: no call names it, and its revenue is not dropped)
+    hier = sp.drop_duplicates(["network", "ad_id"], keep="last")[KEYS]
+    rev = rev.merge(hier, on=["network", "ad_id"], how="left").fillna({c: "" for c in KEYS})
+    out = cost.merge(rev, on=[*KEYS, "report_date"], how="outer")
+    return out.fillna({"cost": 0.0, "revenue": 0.0}).sort_values([*KEYS, "report_date"]).reset_index(drop=True)
+
+
+def _calls(reports: pd.DataFrame, window: BacktestWindow) -> pd.DataFrame:
+    _require(reports, "roas_report", CALL_COLUMNS)
+    r = reports[reports["level"].isin(SCORED_LEVELS) & reports["days_live"].isin(list(window.ages))][CALL_COLUMNS].copy()
+    r["report_date"] = _dates(r["report_date"])
+    r = r[r["report_date"] <= window.last_cohort]
+    for c in KEYS:
+        r[c] = r[c].fillna("").astype(str)
+    dup = r.duplicated(["report_date", "level", *KEYS], keep=False)
+    if dup.any():
+        raise ReportInputError(f"roas_report: {int(dup.sum())} rows repeat a (report_date, level, object), e.g. "
+                               f"{r.loc[dup, ['report_date', 'level', 'ad_id']].head(3).astype(str).to_dict('records')}")
+    return r.rename(columns={"report_date": "call_date", "days_live": "age_days"})
+
+
+def score_calls(reports: pd.DataFrame, realised: pd.DataFrame, window: BacktestWindow) -> pd.DataFrame:
+    """One row per call (object x age) whose horizon has passed by the report day, scored; ``reports``
+    are stored ``roas_report`` rows of earlier days, ``realised`` is ``realised_by_ad``'s table."""
+    calls = _calls(reports, window)
+    frames = []
+    for level in SCORED_LEVELS:
+        keys = LEVEL_KEYS[level]
+        c = calls[calls["level"] == level]
+        if c.empty:
+            continue
+        per_day = realised.groupby([*keys, "report_date"], as_index=False)[["cost", "revenue"]].sum()
+        total = per_day.groupby(keys, as_index=False)[["cost", "revenue"]].sum()
+        s = c.merge(total, on=keys, how="left").fillna({"cost": 0.0, "revenue": 0.0})
+        # cost after the call: the object's spend days after the call day, up to the last cohort
+        m = c[[*keys, "call_date"]].merge(per_day, on=keys)
+        after = (m[m["report_date"] > m["call_date"]].groupby([*keys, "call_date"], as_index=False)["cost"].sum()
+                 .rename(columns={"cost": "cost_after_call_usd"}))
+        s = s.merge(after, on=[*keys, "call_date"], how="left").fillna({"cost_after_call_usd": 0.0})
+        frames.append(s)
+    cols = [c for c in SCORE_COLUMNS if c != "report_date"]
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in SCORE_COLUMNS})
+    s = pd.concat(frames, ignore_index=True).rename(columns={"cost": "scored_cost_usd", "revenue": "scored_return_usd",
+                                                            "cost_to_date_usd": "cost_at_call_usd"})
+    s["realised_roas"] = np.where(s["scored_cost_usd"] > 0, s["scored_return_usd"] / s["scored_cost_usd"].where(
+        s["scored_cost_usd"] > 0), np.nan)
+    ok = s["realised_roas"].notna()
+    stop, scale = s["recommendation"].eq("stop"), s["recommendation"].eq("scale")
+    right = (stop & (s["realised_roas"] < window.break_even)) | (scale & (s["realised_roas"] > window.break_even))
+    s["outcome"] = np.where(~(stop | scale) | ~ok, NO_CALL, np.where(right, RIGHT, WRONG))
+    est, real = s["estimated_roas"].astype(float), s["realised_roas"].astype(float)
+    s["abs_pct_error"] = ((est - real).abs() / real).where(real > 0)
+    lo, hi = s["estimated_roas_lower"].astype(float), s["estimated_roas_upper"].astype(float)
+    s["in_interval"] = ((lo <= real) & (real <= hi)).where(ok & lo.notna() & hi.notna())
+    s.insert(0, "report_date", pd.Timestamp(window.report_date).normalize())
+    s["age_days"] = s["age_days"].astype("int64")
+    return s[["report_date", *cols]].sort_values(["level", "age_days", *KEYS]).reset_index(drop=True)
+
+
+def in_window(scored: pd.DataFrame, window: BacktestWindow) -> pd.DataFrame:
+    """The scored calls whose horizon passed in the trailing window."""
+    return scored[pd.to_datetime(scored["call_date"]) >= window.first_call]
+
+
+def summarise(scored: pd.DataFrame, break_even: float = 1.0) -> pd.DataFrame:
+    """Per level and age: calls scored, per-object MAPE of the estimated ROAS and coverage of its
+    interval against the realised ROAS, stop / scale precision and recall, and the unprofitable
+    spend stopped (cost after a stop call at that age or earlier, over the scored cost of the truly
+    unprofitable objects). Empty shares are NaN."""
+    rows = []
+    for (level, age), g in scored.groupby(["level", "age_days"], sort=True):
+        ok = g["realised_roas"].notna()
+        bad = ok & (g["realised_roas"] < break_even)
+        good = ok & (g["realised_roas"] > break_even)
+        stop, scale = g["recommendation"].eq("stop") & ok, g["recommendation"].eq("scale") & ok
+        same = scored[(scored["level"] == level) & (scored["age_days"] <= age)
+                      & scored["recommendation"].eq("stop")]
+        keys = LEVEL_KEYS[level]
+        first_stop = same.sort_values("call_date").drop_duplicates(keys)[[*keys, "cost_after_call_usd"]]
+        stopped = g[bad][keys].merge(first_stop, on=keys)["cost_after_call_usd"].sum()
+        bad_cost = g.loc[bad, "scored_cost_usd"].sum()
+        iv = g["in_interval"].dropna()
+        rows.append({
+            "level": level, "age_days": int(age), "calls": int(ok.sum()),
+            "mape": float(g["abs_pct_error"].mean()) if g["abs_pct_error"].notna().any() else np.nan,
+            "coverage": float(iv.astype(bool).mean()) if len(iv) else np.nan,
+            "stops": int(stop.sum()), "stops_right": int((stop & bad).sum()),
+            "stop_precision": (stop & bad).sum() / stop.sum() if stop.any() else np.nan,
+            "stop_recall": (stop & bad).sum() / bad.sum() if bad.any() else np.nan,
+            "scales": int(scale.sum()), "scales_right": int((scale & good).sum()),
+            "scale_precision": (scale & good).sum() / scale.sum() if scale.any() else np.nan,
+            "scale_recall": (scale & good).sum() / good.sum() if good.any() else np.nan,
+            "unprofitable": int(bad.sum()),
+            "unprofitable_spend_stopped": stopped / bad_cost if bad_cost > 0 else np.nan,
+        })
+    return pd.DataFrame(rows, columns=["level", "age_days", "calls", "mape", "coverage", "stops", "stops_right",
+                                       "stop_precision", "stop_recall", "scales", "scales_right", "scale_precision",
+                                       "scale_recall", "unprofitable", "unprofitable_spend_stopped"])
+
+
+def summary_line(summary: pd.DataFrame, window_days: int, level: str = "ad") -> str:
+    """The Slack line: how often the ad-level calls were right, per age, over the trailing window."""
+    s = summary[summary["level"] == level]
+    if s.empty or not s["calls"].sum():
+        return f"No {level} calls scored yet: a call is scored once its users have been seen for the horizon."
+    parts = []
+    for _, r in s.iterrows():
+        bits = [f"stop right in {r['stops_right']} of {r['stops']}", f"scale right in {r['scales_right']} of {r['scales']}"]
+        if pd.notna(r["mape"]):
+            bits.append(f"MAPE {r['mape']:.0%}")
+        parts.append(f"day {r['age_days']}: " + ", ".join(bits))
+    return f"Calls scored, last {window_days} days ({level}s): " + "; ".join(parts)

@@ -1,0 +1,132 @@
+"""Scoring the report's calls against the realised horizon ROAS, on hand-built tables."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from adperf_assets.report.decision_scores import (
+    BacktestWindow,
+    ReportInputError,
+    realised_by_ad,
+    score_calls,
+    summarise,
+    summary_line,
+)
+
+D0 = pd.Timestamp("2025-01-01")
+H = 10
+DAY = D0 + pd.Timedelta(days=30)  # report day: cohorts up to day 21 have their horizon passed
+WINDOW = BacktestWindow(report_date=DAY, horizon_days=H, window_days=25, ages=(2, 4))
+IDS = {"A": ("fb", "acc", "c1", "g1"), "B": ("fb", "acc", "c1", "g1"), "C": ("gg", "acc2", "c2", "g2")}
+
+
+def day(n: int) -> pd.Timestamp:
+    return D0 + pd.Timedelta(days=n)
+
+
+def world(per_user: dict[str, float], days=range(0, 28)):
+    """Each ad spends 10 a day and gets 1 user a day who pays ``per_user`` on install day + 2 and as much
+    again on day + H (past the horizon: must not count)."""
+    spend, installs, beh = [], [], []
+    for ad, pay in per_user.items():
+        net, acc, camp, grp = IDS[ad]
+        for d in days:
+            spend.append({"report_date": day(d), "network": net, "account_id": acc, "campaign_id": camp,
+                          "ad_group_id": grp, "ad_id": ad, "cost_usd": 10.0})
+            uid = f"{ad}{d}"
+            installs.append({"user_id": uid, "install_date": day(d), "network": net, "ad_id": ad})
+            beh.append({"report_date": day(d + 2), "user_id": uid, "credited_usd": pay})
+            beh.append({"report_date": day(d + H), "user_id": uid, "credited_usd": pay})
+    beh = pd.DataFrame(beh)
+    return pd.DataFrame(spend), pd.DataFrame(installs), beh[beh["report_date"] <= DAY]
+
+
+def call(ad: str, age: int, rec: str, est: float, lo: float, hi: float, level="ad", start=0) -> dict:
+    net, acc, camp, grp = IDS[ad]
+    keep = {"ad": 5, "ad_group": 4, "campaign": 3}[level]
+    ids = [net, acc, camp, grp, ad][:keep] + [""] * (5 - keep)
+    return {"report_date": day(start + age - 1), "level": level,
+            **dict(zip(["network", "account_id", "campaign_id", "ad_group_id", "ad_id"], ids)),
+            "days_live": age, "cost_to_date_usd": 10.0 * age, "estimated_roas": est, "estimated_roas_lower": lo,
+            "estimated_roas_upper": hi, "recommendation": rec}
+
+
+def test_realised_counts_only_cohorts_and_days_inside_the_horizon():
+    spend, installs, beh = world({"A": 5.0})
+    r = realised_by_ad(spend, installs, beh, WINDOW)
+    assert r["report_date"].max() == WINDOW.last_cohort == day(21)
+    assert r["cost"].sum() == pytest.approx(10.0 * 22)
+    assert r["revenue"].sum() == pytest.approx(5.0 * 22)  # the payment on day +H is past the horizon
+
+
+def test_calls_scored_right_wrong_and_no_call_with_errors_and_coverage():
+    spend, installs, beh = world({"A": 5.0, "B": 20.0, "C": 12.0})
+    reports = pd.DataFrame([
+        call("A", 2, "stop", 0.6, 0.3, 0.9),    # realised 0.5: right, in interval, error 0.2
+        call("A", 4, "keep", 0.5, 0.2, 0.8),
+        call("B", 2, "scale", 1.5, 1.3, 1.8),   # realised 2.0: right, outside interval
+        call("B", 4, "stop", 0.9, 0.5, 0.95),   # wrong
+        call("C", 2, "keep", 1.2, 0.8, 1.5),    # realised 1.2
+        call("A", 3, "stop", 0.1, 0.0, 0.2),    # not an age of the window
+        call("A", 2, "stop", 0.4, 0.1, 0.6, level="ad_group"),  # group g1 = A + B: (110 + 440) / 440
+        call("C", 2, "keep", 1.0, 0.5, 1.5, level="campaign"),
+        call("C", 4, "stop", 0.5, 0.2, 0.9, start=20),  # call day 23 > last cohort 21: not yet scored
+    ])
+    s = score_calls(reports, realised_by_ad(spend, installs, beh, WINDOW), WINDOW)
+    assert len(s) == 7
+    a2 = s[(s["level"] == "ad") & (s["ad_id"] == "A") & (s["age_days"] == 2)].iloc[0]
+    assert a2["realised_roas"] == pytest.approx(0.5)
+    assert a2["outcome"] == "right" and bool(a2["in_interval"])
+    assert a2["abs_pct_error"] == pytest.approx(0.2)
+    assert a2["cost_after_call_usd"] == pytest.approx(10.0 * (21 - 1))  # days 2..21 after the call on day 1
+    b2 = s[(s["ad_id"] == "B") & (s["age_days"] == 2)].iloc[0]
+    assert b2["outcome"] == "right" and not bool(b2["in_interval"])
+    assert s[(s["ad_id"] == "B") & (s["age_days"] == 4)]["outcome"].item() == "wrong"
+    assert s[(s["ad_id"] == "C") & (s["level"] == "ad")]["outcome"].item() == "no call"
+    g = s[s["level"] == "ad_group"].iloc[0]
+    assert g["realised_roas"] == pytest.approx((5.0 + 20.0) * 22 / (20.0 * 22))
+    assert g["outcome"] == "wrong"
+    assert s[s["level"] == "campaign"]["realised_roas"].item() == pytest.approx(1.2)
+
+    summ = summarise(s).set_index(["level", "age_days"])
+    ad2, ad4 = summ.loc[("ad", 2)], summ.loc[("ad", 4)]
+    assert (ad2["calls"], ad2["stops"], ad2["stops_right"], ad2["scales"], ad2["scales_right"]) == (3, 1, 1, 1, 1)
+    assert ad2["mape"] == pytest.approx(np.mean([0.2, 0.25, 0.0]))
+    assert ad2["coverage"] == pytest.approx(2 / 3)
+    assert ad2["stop_recall"] == pytest.approx(1.0) and ad2["unprofitable"] == 1
+    # A is the only unprofitable ad; its stop at day 2 still counts at day 4 (stopped by then)
+    assert ad2["unprofitable_spend_stopped"] == pytest.approx(200.0 / 220.0)
+    assert ad4["unprofitable_spend_stopped"] == pytest.approx(200.0 / 220.0)
+    assert ad4["stop_precision"] == pytest.approx(0.0) and np.isnan(ad4["scale_precision"])
+    line = summary_line(summarise(s), 25)
+    assert "day 2: stop right in 1 of 1, scale right in 1 of 1" in line and "day 4: stop right in 0 of 1" in line
+
+
+def test_nothing_scored_before_the_horizon_passes():
+    spend, installs, beh = world({"A": 5.0}, days=range(21, 28))
+    reports = pd.DataFrame([call("A", 2, "stop", 0.6, 0.3, 0.9, start=21)])  # call day 22
+    s = score_calls(reports, realised_by_ad(spend, installs, beh, WINDOW), WINDOW)
+    assert s.empty
+    assert summary_line(summarise(s), 25).startswith("No ad calls scored yet")
+
+
+def test_bad_input_names_table_and_field():
+    spend, installs, beh = world({"A": 5.0})
+    with pytest.raises(ReportInputError, match="behavior_value.*credited_usd"):
+        realised_by_ad(spend, installs, beh.drop(columns="credited_usd"), WINDOW)
+    beh.loc[3, "credited_usd"] = np.nan
+    with pytest.raises(ReportInputError, match="behavior_value: 1 row.*credited_usd missing"):
+        realised_by_ad(spend, installs, beh, WINDOW)
+    reports = pd.DataFrame([call("A", 2, "stop", 0.6, 0.3, 0.9)] * 2)
+    with pytest.raises(ReportInputError, match="roas_report: 2 rows repeat"):
+        score_calls(reports, realised_by_ad(*world({"A": 5.0}), WINDOW), WINDOW)
+
+
+def test_revenue_of_an_ad_without_spend_is_kept_not_dropped():
+    spend, installs, beh = world({"A": 5.0})
+    installs = pd.concat([installs, pd.DataFrame([{"user_id": "x", "install_date": day(3), "network": "fb",
+                                                   "ad_id": "ghost"}])])
+    beh = pd.concat([beh, pd.DataFrame([{"report_date": day(4), "user_id": "x", "credited_usd": 7.0}])])
+    r = realised_by_ad(spend, installs, beh, WINDOW)
+    assert r["revenue"].sum() == pytest.approx(5.0 * 22 + 7.0)
+    assert r.loc[r["ad_id"] == "ghost", "campaign_id"].item() == ""
