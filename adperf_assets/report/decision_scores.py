@@ -139,7 +139,7 @@ def score_calls(reports: pd.DataFrame, realised: pd.DataFrame, window: BacktestW
     est, real = s["estimated_roas"].astype(float), s["realised_roas"].astype(float)
     s["abs_pct_error"] = ((est - real).abs() / real).where(real > 0)
     lo, hi = s["estimated_roas_lower"].astype(float), s["estimated_roas_upper"].astype(float)
-    s["in_interval"] = ((lo <= real) & (real <= hi)).where(ok & lo.notna() & hi.notna())
+    s["in_interval"] = ((lo <= real) & (real <= hi)).astype("boolean").where(ok & lo.notna() & hi.notna())
     s.insert(0, "report_date", pd.Timestamp(window.report_date).normalize())
     s["age_days"] = s["age_days"].astype("int64")
     return s[["report_date", *cols]].sort_values(["level", "age_days", *KEYS]).reset_index(drop=True)

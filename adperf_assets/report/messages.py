@@ -27,8 +27,9 @@ def _section(text: str) -> dict:
 
 
 def daily_message(report: pd.DataFrame, n: int = 5, config: ReportConfig | None = None,
-                  link: str | None = None) -> dict:
-    """The day's report: totals per network, top and bottom ads, and what to scale / stop."""
+                  link: str | None = None, scores: str | None = None) -> dict:
+    """The day's report: totals per network, top and bottom ads, and what to scale / stop; ``scores``
+    (``decision_scores.summary_line``) says beside the calls how often such calls were right."""
     cfg = config or ReportConfig()
     if report.empty:
         return {"text": "ROAS report: no ads with spend in the window"}
@@ -59,6 +60,8 @@ def daily_message(report: pd.DataFrame, n: int = 5, config: ReportConfig | None 
             lines = [f"• *{r['ad_name'] or r['ad_id']}* ({r['network']}): {r['reason']}" for _, r in rows.head(8).iterrows()]
             more = f"\n…and {len(rows) - 8} more" if len(rows) > 8 else ""
             blocks.append(_section(f"*{label}*\n" + "\n".join(lines) + more))
+    if scores:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": scores[:SECTION_LIMIT]}]})
     if link:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{link}|Open in Dagster>"}]})
     return {"text": f"ROAS report {day}: {headline}", "blocks": blocks[:50]}

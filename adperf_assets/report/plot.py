@@ -119,3 +119,41 @@ def roas_curves_figure(curves: pd.DataFrame, level: str = "campaign", top: int =
     ax.grid(True, lw=0.3, alpha=0.5)
     fig.tight_layout()
     return fig
+
+
+def calls_vs_realised_figure(scored: pd.DataFrame, level: str = "ad", break_even: float = 1.0):
+    """Per call age, the ads' estimated ROAS at the call (with its 99% interval) against the realised
+    horizon ROAS, coloured by the call (``report.decision_scores``); the diagonal is a perfect estimate."""
+    from matplotlib.figure import Figure
+
+    s = scored[(scored["level"] == level) & scored["realised_roas"].notna() & (scored["estimated_roas"] > 0)
+               & (scored["realised_roas"] > 0)]
+    ages = sorted(s["age_days"].unique()) or [None]
+    fig = Figure(figsize=(3.2 * len(ages) + 0.6, 3.6))
+    for i, age in enumerate(ages):
+        ax = fig.add_subplot(1, len(ages), i + 1)
+        g = s[s["age_days"] == age]
+        if g.empty:
+            ax.text(0.5, 0.5, f"no {level} calls scored", ha="center", va="center", transform=ax.transAxes)
+            continue
+        x, y = g["realised_roas"].to_numpy(float), g["estimated_roas"].to_numpy(float)
+        lo = np.clip(g["estimated_roas_lower"].to_numpy(float), 1e-3, y)
+        hi = np.where(np.isfinite(g["estimated_roas_upper"].to_numpy(float)),
+                      np.maximum(g["estimated_roas_upper"].to_numpy(float), y), y)
+        for rec, color in COLORS.items():
+            m = (g["recommendation"] == rec).to_numpy()
+            if m.any():
+                ax.errorbar(x[m], y[m], yerr=[y[m] - lo[m], hi[m] - y[m]], fmt="o", ms=3, color=color,
+                            elinewidth=0.5, alpha=0.75, label=f"{rec} ({int(m.sum())})")
+        edge = [min(x.min(), y.min()) / 1.5, max(x.max(), y.max()) * 1.5]
+        ax.plot(edge, edge, color="grey", lw=0.6)
+        ax.axvline(break_even, color="black", lw=0.6)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("realised horizon ROAS")
+        if i == 0:
+            ax.set_ylabel("estimated ROAS at the call")
+        ax.set_title(f"{level}s at day {age}", fontsize=9)
+        ax.legend(fontsize=6, frameon=False)
+    fig.tight_layout()
+    return fig

@@ -19,7 +19,7 @@ from adperf_assets_tests.report.fake_slack import FakeSlack
 
 DAY = REPORT_DAYS[-1]
 REPORT = ["ltv_estimates", "roas_report"]
-SLACK = ["roas_report_slack", "roas_milestones_slack"]
+SLACK = ["decision_backtest", "roas_report_slack", "roas_milestones_slack"]
 
 
 def _slack(url: str) -> SlackWebhook:
@@ -100,6 +100,9 @@ def test_slack_steps_post_to_the_webhook_and_a_failed_post_fails_only_its_step(r
         assert ok.success
         daily = [m for m in slack.received if m["text"].startswith(f"ROAS report {DAY}")]
         assert len(daily) == 1 and daily[0]["blocks"][0]["text"]["text"] == f"ROAS report {DAY}"
+        # beside the calls, how often such calls were right (none scored yet: the world is younger than the horizon)
+        notes = [e["text"] for b in daily[0]["blocks"] if b["type"] == "context" for e in b["elements"]]
+        assert any(n.startswith("No ad calls scored yet") for n in notes), notes
 
         slack.always = (500, {})
         before = slack.attempts

@@ -25,7 +25,8 @@ from adperf_assets_tests.spend.world_fakes import serve_world
 
 DAY = REPORT_DAYS[-1]
 PG_PASSWORD = "pg-Pa55-SECRET-31f7"
-ASSETS = ["raw/facebook_spend", "payments_snapshot", "ltv_estimates", "roas_report", "roas_report_slack"]
+ASSETS = ["raw/facebook_spend", "payments_snapshot", "ltv_estimates", "roas_report", "decision_backtest",
+          "roas_report_slack"]
 
 
 def _closed_port() -> int:

@@ -15,7 +15,9 @@ from adperf_assets.report.roas import LTV_COLUMNS
 from adperf_assets.report.messages import MILESTONES, daily_message, milestone_ads, milestone_message
 from adperf_assets.report.plot import cost_vs_return_png, png_markdown, roas_curves_figure
 from adperf_assets.report.tables import markdown_summary, totals
+from adperf_assets.defs.report.decision_assets import WINDOW_DAYS
 from adperf_assets.defs.report.slack import SlackPostError, SlackSender
+from adperf_assets.report.decision_scores import summarise, summary_line
 from adperf_assets.defs.report.schemas import RoasReportFrame
 from adperf_assets.settings import current_settings
 from adperf_assets.defs.common.metadata import OWNERS, days_label, figure_md
@@ -186,20 +188,22 @@ def _thresholds(report: pd.DataFrame) -> ReportConfig:
     group_name=GROUP,
     partitions_def=daily_partitions,
     backfill_policy=single_run,
-    ins={"roas_report": dg.AssetIn()},
+    ins={"roas_report": dg.AssetIn(), "decision_backtest": dg.AssetIn()},
     kinds={"slack"},
     owners=OWNERS,
 )
 def roas_report_slack(context: dg.AssetExecutionContext, config: SlackSendConfig, slack: SlackSender,
-                      roas_report: pd.DataFrame) -> dg.MaterializeResult:
+                      roas_report: pd.DataFrame, decision_backtest: pd.DataFrame) -> dg.MaterializeResult:
     """The day's report as a Slack message (Block Kit: totals, top and bottom ads, what to scale or
-    stop). A failed post is retried with bounded backoff, then fails this step with the HTTP status."""
+    stop, and how often such calls were right: ``decision_backtest``). A failed post is retried with
+    bounded backoff, then fails this step with the HTTP status."""
     days = window_days(context)
     sent = []
     for day in _days_to_send(days, config.days):
         rep = roas_report[pd.to_datetime(roas_report["report_date"]) == day]
         link = f"{config.dagster_url.rstrip('/')}/assets/roas_report" if config.dagster_url else None
-        message = daily_message(rep, config.top_n, _thresholds(rep), link)
+        scored = decision_backtest[pd.to_datetime(decision_backtest["report_date"]) == day]
+        message = daily_message(rep, config.top_n, _thresholds(rep), link, summary_line(summarise(scored), WINDOW_DAYS))
         try:
             d = slack.send(message, f"roas_report_{day.date()}")
         except SlackPostError as exc:

@@ -22,6 +22,8 @@ _settings = current_settings()
 SOURCE_GROUPS = ("spend", "revenue", "attribution")
 REPORT = dg.AssetKey("roas_report")
 SLACK_ASSETS = [dg.AssetKey("roas_report_slack"), dg.AssetKey("roas_milestones_slack")]
+#: Read by the Slack message (how often the calls were right), so part of the report run.
+BACKTEST = dg.AssetKey("decision_backtest")
 SOURCES = dg.AssetSelection.groups(*SOURCE_GROUPS)
 #: The sources the report job reads (``source_inputs`` of the graph; a test keeps the two equal).
 #: Listed, not derived, because the job's condition is built when this module is imported, before
@@ -34,7 +36,7 @@ REPORT_SOURCE_INPUTS = [dg.AssetKey(k) for k in
 def report_selection() -> dg.AssetSelection:
     """The report, every non-source asset it needs (the LTV chain), and the Slack steps."""
     needed = (dg.AssetSelection.assets(REPORT).upstream() - SOURCES).required_multi_asset_neighbors()
-    return needed | dg.AssetSelection.assets(*SLACK_ASSETS)
+    return needed | dg.AssetSelection.assets(BACKTEST, *SLACK_ASSETS)
 
 
 def source_inputs(asset_graph, job_keys: set[dg.AssetKey]) -> set[dg.AssetKey]:

@@ -65,3 +65,34 @@ RoasReportFrame = frame_type(
         str_col("reason"),
     ],
 )
+
+OUTCOMES = {"right", "wrong", "no call"}
+_in_interval = PandasColumn(name="in_interval")  # nullable boolean: null where there is no ROAS to hold
+_in_interval.empty_dtype = "boolean"
+DecisionBacktestFrame = frame_type(
+    "DecisionBacktestFrame",
+    "Per report day, the report's calls (its row of an ad, ad group or campaign on the day it was age_days "
+    "live) whose horizon has passed, scored against the realised horizon ROAS of the object's install days "
+    "whose horizon has passed (scored_return / scored_cost): outcome right / wrong (stop: realised ROAS below 1, "
+    "scale: above 1) or 'no call' (keep), the estimate's absolute percentage error and whether its 99% interval "
+    "held the realised ROAS. Money in the report currency.",
+    [
+        date_col("report_date"),
+        PandasColumn.categorical_column("level", {"ad", "ad_group", "campaign"}, non_nullable=True),
+        *[str_col(c) for c in ("network", "account_id", "campaign_id", "ad_group_id", "ad_id")],
+        int_col("age_days", min_value=1),
+        date_col("call_date"),
+        PandasColumn.categorical_column("recommendation", RECOMMENDATIONS, non_nullable=True),
+        _ratio("estimated_roas"),
+        _ratio("estimated_roas_lower"),
+        _ratio("estimated_roas_upper"),
+        _money("cost_at_call_usd"),
+        _money("scored_cost_usd"),
+        _money("scored_return_usd"),
+        _money("cost_after_call_usd"),
+        _ratio("realised_roas"),
+        PandasColumn.categorical_column("outcome", OUTCOMES, non_nullable=True),
+        float_col("abs_pct_error", min_value=0.0, nullable=True, ignore_missing_vals=True),
+        _in_interval,
+    ],
+)

@@ -1,0 +1,88 @@
+"""``decision_backtest``: the report's scale / stop calls at ad age 7, 14 and 30 days, scored once their
+horizon has passed, with the figures the Slack message shows beside the calls. The scoring is
+``report.decision_scores``; why and how: docs/per_ad_value.md ("Scored decisions")."""
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from adperf_assets.defs.common.metadata import days_label, figure_md, table_md
+from adperf_assets.defs.common.schema_types import empty_frame
+from adperf_assets.defs.common.tables import daily_table
+from adperf_assets.defs.report.schemas import DecisionBacktestFrame
+from adperf_assets.partitions import trailing, window_days
+from adperf_assets.report.decision_scores import (
+    AGES,
+    BacktestWindow,
+    in_window,
+    realised_by_ad,
+    score_calls,
+    summarise,
+    summary_line,
+)
+from adperf_assets.report.plot import calls_vs_realised_figure
+
+GROUP = "report"
+HORIZON_DAYS = 180
+WINDOW_DAYS = 180
+#: Days of history a day's scoring reads: the calls of the trailing window and their objects' cohorts.
+INPUT_DAYS = BacktestWindow(pd.Timestamp(0), HORIZON_DAYS, WINDOW_DAYS, AGES).input_days()
+
+
+class DecisionBacktestConfig(dg.Config):
+    horizon_days: int = Field(default=HORIZON_DAYS, description="The report's LTV horizon the calls estimated.")
+    window_days: int = Field(default=WINDOW_DAYS, description="Trailing window of days in which a call's "
+                                                              "horizon passed for it to count in the figures.")
+
+    def window(self, day: pd.Timestamp) -> BacktestWindow:
+        w = BacktestWindow(report_date=day, horizon_days=self.horizon_days, window_days=self.window_days)
+        if w.input_days() > INPUT_DAYS:
+            raise ValueError(f"horizon_days + window_days + {max(AGES)} = {w.input_days()} days of history; "
+                             f"the asset reads {INPUT_DAYS}")
+        return w
+
+
+@daily_table(
+    group_name=GROUP,
+    dagster_type=DecisionBacktestFrame,
+    ins={k: dg.AssetIn(key=k, partition_mapping=trailing(INPUT_DAYS))
+         for k in ("roas_report", "ad_spend", "installs", "behavior_value")},
+)
+def decision_backtest(context: dg.AssetExecutionContext, config: DecisionBacktestConfig, roas_report: pd.DataFrame,
+                      ad_spend: pd.DataFrame, installs: pd.DataFrame, behavior_value: pd.DataFrame) -> dg.Output:
+    """Per report day: every call the stored report made for an ad, ad group or campaign at age 7, 14 and
+    30 days whose horizon has passed, scored right / wrong against the realised horizon ROAS, with the
+    estimate's error and interval coverage; metadata: precision, recall and MAPE per level and age over
+    the trailing window, and a plot of estimated against realised ROAS."""
+    days = window_days(context)
+    stored_days = set(pd.to_datetime(roas_report["report_date"]).dt.normalize()) if len(roas_report) else set()
+    frames, last_summary = [], None
+    for day in days:
+        w = config.window(day)
+        realised = realised_by_ad(ad_spend, installs, behavior_value, w)
+        scored = in_window(score_calls(roas_report, realised, w), w)
+        frames.append(scored)
+        missing = [d for d in pd.date_range(w.first_call, w.last_cohort) if d not in stored_days]
+        if missing:
+            context.log.warning(f"{day.date()}: no stored roas_report for {len(missing)} of the window's "
+                                f"{w.window_days} call days ({missing[0].date()}..{missing[-1].date()}): "
+                                f"calls made on them are not scored")
+        last_summary = summarise(scored, w.break_even)
+        context.log.info(f"decision_backtest {day.date()}: {len(scored)} calls scored "
+                         f"({(scored['outcome'] != 'no call').sum()} stop/scale)")
+    out = pd.concat(frames, ignore_index=True)
+    if out.empty:
+        out = empty_frame(DecisionBacktestFrame)
+    last = frames[-1]
+    w = config.window(days[-1])
+    return dg.Output(out, metadata={
+        "dagster/row_count": len(out),
+        "report_days": days_label(days),
+        "call_days": f"{w.first_call.date()}..{w.last_cohort.date()}",
+        "summary_line": summary_line(last_summary, w.window_days),
+        "summary": table_md(last_summary.round(3)),
+        "ads_scored": int((last["level"] == "ad").sum()),
+        "report_days_missing": int(sum(d not in stored_days for d in pd.date_range(w.first_call, w.last_cohort))),
+        "estimated_vs_realised": figure_md(calls_vs_realised_figure(last),
+                                           f"estimated ROAS at the call vs realised, {days[-1].date()}"),
+    })
