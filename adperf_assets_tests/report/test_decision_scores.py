@@ -1,8 +1,14 @@
 """Scoring the report's calls against the realised horizon ROAS, on hand-built tables."""
 
+import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
+
+from adperf_assets.defs.common.tables import daily_table
+from adperf_assets.defs.report.decision_assets import decision_backtest
+from adperf_assets.defs.resources import build_resources
+from adperf_assets.partitions import window_days
 
 from adperf_assets.report.decision_scores import (
     BacktestWindow,
@@ -13,7 +19,7 @@ from adperf_assets.report.decision_scores import (
     summary_line,
 )
 
-D0 = pd.Timestamp("2025-01-01")
+D0 = pd.Timestamp("2025-06-01")  # the first partition
 H = 10
 DAY = D0 + pd.Timedelta(days=30)  # report day: cohorts up to day 21 have their horizon passed
 WINDOW = BacktestWindow(report_date=DAY, horizon_days=H, window_days=25, ages=(2, 4))
@@ -130,3 +136,38 @@ def test_revenue_of_an_ad_without_spend_is_kept_not_dropped():
     r = realised_by_ad(spend, installs, beh, WINDOW)
     assert r["revenue"].sum() == pytest.approx(5.0 * 22 + 7.0)
     assert r.loc[r["ad_id"] == "ghost", "campaign_id"].item() == ""
+
+
+def _stub(name: str, frame: pd.DataFrame, column: str = "report_date"):
+    """A stored table of the given rows (one run writes the run's days of them)."""
+    @daily_table(group_name="stub", name=name, partition_expr=column)
+    def _table(context: dg.AssetExecutionContext) -> pd.DataFrame:
+        days = window_days(context)
+        return frame[frame[column].between(days[0], days[-1])].reset_index(drop=True)
+    return _table
+
+
+def test_asset_scores_the_stored_calls_like_the_math(fresh_home):
+    spend, installs, beh = world({"A": 5.0, "B": 20.0, "C": 12.0})
+    reports = pd.DataFrame([call("A", 2, "stop", 0.6, 0.3, 0.9), call("B", 2, "scale", 1.5, 1.3, 1.8),
+                            call("B", 4, "stop", 0.9, 0.5, 0.95), call("C", 4, "keep", 1.2, 0.8, 1.5),
+                            call("A", 2, "stop", 0.4, 0.1, 0.6, level="ad_group")])
+    stubs = [_stub("roas_report", reports), _stub("ad_spend", spend), _stub("installs", installs, "install_date"),
+             _stub("behavior_value", beh)]
+    resources = build_resources(fresh_home)
+    first, last = str(D0.date()), str(DAY.date())
+    from adperf_assets_tests.report.runs import range_tags
+    assert dg.materialize(stubs, resources=resources, tags=range_tags(first, last)).success
+    cfg = {"ops": {"decision_backtest": {"config": {"horizon_days": H, "window_days": 25, "ages": [2, 4]}}}}
+    res = dg.materialize([*stubs, decision_backtest], selection=[decision_backtest], resources=resources,
+                         partition_key=last, run_config=cfg)
+    assert res.success
+    out = res.output_for_node("decision_backtest")
+    want = score_calls(reports, realised_by_ad(spend, installs, beh, WINDOW), WINDOW)
+    pd.testing.assert_frame_equal(out.reset_index(drop=True), want, check_dtype=False)
+    md = res.get_asset_materialization_events()[0].materialization.metadata
+    assert md["summary_line"].value.startswith("Calls scored, last 25 days (ads): day 2: stop right in 1 of 1, "
+                                               "scale right in 1 of 1")
+    assert md["ads_scored"].value == 4
+    # the window's call days from the first partition (06-01..06-22), calls stored on two of them
+    assert md["report_days_missing"].value == 22 - 2

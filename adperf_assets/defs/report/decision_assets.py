@@ -10,7 +10,7 @@ from adperf_assets.defs.common.metadata import days_label, figure_md, table_md
 from adperf_assets.defs.common.schema_types import empty_frame
 from adperf_assets.defs.common.tables import daily_table
 from adperf_assets.defs.report.schemas import DecisionBacktestFrame
-from adperf_assets.partitions import trailing, window_days
+from adperf_assets.partitions import daily_partitions, trailing, window_days
 from adperf_assets.report.decision_scores import (
     AGES,
     BacktestWindow,
@@ -33,11 +33,13 @@ class DecisionBacktestConfig(dg.Config):
     horizon_days: int = Field(default=HORIZON_DAYS, description="The report's LTV horizon the calls estimated.")
     window_days: int = Field(default=WINDOW_DAYS, description="Trailing window of days in which a call's "
                                                               "horizon passed for it to count in the figures.")
+    ages: list[int] = Field(default=list(AGES), description="Ad ages (days live) whose calls are scored.")
 
     def window(self, day: pd.Timestamp) -> BacktestWindow:
-        w = BacktestWindow(report_date=day, horizon_days=self.horizon_days, window_days=self.window_days)
+        w = BacktestWindow(report_date=day, horizon_days=self.horizon_days, window_days=self.window_days,
+                           ages=tuple(self.ages))
         if w.input_days() > INPUT_DAYS:
-            raise ValueError(f"horizon_days + window_days + {max(AGES)} = {w.input_days()} days of history; "
+            raise ValueError(f"horizon_days + window_days + max(ages) = {w.input_days()} days of history; "
                              f"the asset reads {INPUT_DAYS}")
         return w
 
@@ -56,13 +58,18 @@ def decision_backtest(context: dg.AssetExecutionContext, config: DecisionBacktes
     the trailing window, and a plot of estimated against realised ROAS."""
     days = window_days(context)
     stored_days = set(pd.to_datetime(roas_report["report_date"]).dt.normalize()) if len(roas_report) else set()
+    first_partition = pd.Timestamp(daily_partitions.start).tz_localize(None)
+
+    def missing_days(w: BacktestWindow) -> list[pd.Timestamp]:
+        return [d for d in pd.date_range(max(w.first_call, first_partition), w.last_cohort) if d not in stored_days]
+
     frames, last_summary = [], None
     for day in days:
         w = config.window(day)
         realised = realised_by_ad(ad_spend, installs, behavior_value, w)
         scored = in_window(score_calls(roas_report, realised, w), w)
         frames.append(scored)
-        missing = [d for d in pd.date_range(w.first_call, w.last_cohort) if d not in stored_days]
+        missing = missing_days(w)
         if missing:
             context.log.warning(f"{day.date()}: no stored roas_report for {len(missing)} of the window's "
                                 f"{w.window_days} call days ({missing[0].date()}..{missing[-1].date()}): "
@@ -82,7 +89,7 @@ def decision_backtest(context: dg.AssetExecutionContext, config: DecisionBacktes
         "summary_line": summary_line(last_summary, w.window_days),
         "summary": table_md(last_summary.round(3)),
         "ads_scored": int((last["level"] == "ad").sum()),
-        "report_days_missing": int(sum(d not in stored_days for d in pd.date_range(w.first_call, w.last_cohort))),
+        "report_days_missing": len(missing_days(w)),
         "estimated_vs_realised": figure_md(calls_vs_realised_figure(last),
                                            f"estimated ROAS at the call vs realised, {days[-1].date()}"),
     })
