@@ -37,7 +37,7 @@ class ReportConfig:
     #: so far + users x the segment curve's value still ahead of them (never below the realised).
     #: ``ad_credibility``: installs x the ad's own per-install estimate (``report.ad_value``: its users'
     #: revenue so far credibility-weighted toward their segment, never below the realised; ``report.ad_basis``).
-    estimate_basis: str = "segment_average"
+    estimate_basis: str = "ad_credibility"
     #: The payback search stops this many days after the report day (the LTV curve is flat after
     #: its last horizon, so a later crossing cannot be estimated).
     payback_search_days: int = 365

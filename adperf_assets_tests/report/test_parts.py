@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,10 @@ from adperf_assets.report.plot import cost_vs_return_png, png_markdown
 from adperf_assets.report.recommend import recommend
 from adperf_assets.report.tables import markdown_summary, text_table, totals
 from adperf_assets_tests.report import frames as F
+
+#: The hand-computed figures here are of the segment-average basis (users x their segment's LTV);
+#: the default basis, ad_credibility, is tested in test_ad_basis.py.
+SegmentAverage = partial(ReportConfig, estimate_basis="segment_average")
 
 
 def _cells(rows):
@@ -77,7 +82,7 @@ def test_payback_basis_and_day():
 
 
 def test_recommend_rules():
-    cfg = ReportConfig(scale_above=1.2, stop_below=1.0, min_cost_usd=50, min_days=3)
+    cfg = SegmentAverage(scale_above=1.2, stop_below=1.0, min_cost_usd=50, min_days=3)
     assert recommend(100, 10, 0.5, 0.3, 0.9, cfg)[0] == "stop"
     assert recommend(100, 10, 0.5, 0.3, 1.1, cfg)[0] == "keep"  # upper not below: not stopped
     assert recommend(100, 10, 2.0, 1.3, 3.0, cfg)[0] == "scale"
@@ -91,20 +96,20 @@ def test_recommend_rules():
 @pytest.fixture(scope="module")
 def report():
     inputs = prepare_inputs(F.spend(), F.installs(), F.segments(), F.behavior(), F.ltv())
-    return build_report(inputs, [F.DAY], ReportConfig(min_cost_usd=10))[0]
+    return build_report(inputs, [F.DAY], SegmentAverage(min_cost_usd=10))[0]
 
 
 def test_totals_and_markdown(report):
     t = totals(report).set_index("network")
     assert t.loc["all", "cost_to_date_usd"] == 235.0 and t.loc["all", "ads"] == 3
     assert t.loc["all", "estimated_return_usd"] == pytest.approx(168.0)
-    md = markdown_summary(report, config=ReportConfig(min_cost_usd=10))
+    md = markdown_summary(report, config=SegmentAverage(min_cost_usd=10))
     assert "**Totals**" in md and "| facebook" in md and "Ad fb-2" in md
     assert "1 scale, 1 keep, 1 stop" in md
 
 
 def test_slack_messages(report):
-    msg = daily_message(report, config=ReportConfig(min_cost_usd=10))
+    msg = daily_message(report, config=SegmentAverage(min_cost_usd=10))
     assert msg["text"].startswith("ROAS report 2025-07-10: 3 ads · cost $235")
     assert msg["blocks"][0]["type"] == "header" and len(msg["blocks"]) <= 50
     assert all(len(b["text"]["text"]) <= 3000 for b in msg["blocks"] if b["type"] == "section")

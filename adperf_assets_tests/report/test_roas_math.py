@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -11,13 +12,17 @@ import pytest
 from adperf_assets.report import ReportConfig, ReportInputError, build_report, prepare_inputs
 from adperf_assets_tests.report import frames as F
 
+#: The hand-computed figures here are of the segment-average basis (users x their segment's LTV);
+#: the default basis, ad_credibility, is tested in test_ad_basis.py.
+SegmentAverage = partial(ReportConfig, estimate_basis="segment_average")
+
 
 def _report(config=None, **over):
     tables = {"spend": F.spend(), "installs": F.installs(), "segments": F.segments(), "behavior": F.behavior(),
               "ltv": F.ltv()}
     tables.update(over)
     inputs = prepare_inputs(tables["spend"], tables["installs"], tables["segments"], tables["behavior"], tables["ltv"])
-    out, infos = build_report(inputs, [F.DAY], config or ReportConfig())
+    out, infos = build_report(inputs, [F.DAY], config or SegmentAverage())
     return out, infos[0]
 
 
@@ -63,7 +68,7 @@ def test_estimated_return_and_its_interval():
 
 
 def test_comonotone_rule_adds_bounds():
-    out, _ = _report(ReportConfig(interval_rule="comonotone"))
+    out, _ = _report(SegmentAverage(interval_rule="comonotone"))
     fb1 = _row(out, "ad", ad_id="fb-1")
     assert fb1["estimated_lower_usd"] == pytest.approx(3 * 20 + 9)
     assert fb1["estimated_upper_usd"] == pytest.approx(3 * 40 + 16)
@@ -128,12 +133,12 @@ def test_unmatched_and_organic_users_are_reported_not_in_rows():
 
 
 def test_recommendations_follow_the_interval():
-    out, _ = _report(ReportConfig(min_cost_usd=10))
+    out, _ = _report(SegmentAverage(min_cost_usd=10))
     assert _row(out, "ad", ad_id="gg-1")["recommendation"] == "stop"  # upper 0.40 < 1.0
     assert "even the upper bound" in _row(out, "ad", ad_id="gg-1")["reason"]
     assert _row(out, "ad", ad_id="fb-2")["recommendation"] == "scale"  # lower 20/15 = 1.33 > 1.2
     assert _row(out, "ad", ad_id="fb-1")["recommendation"] == "keep"  # 0.72..1.32 straddles
-    out, _ = _report(ReportConfig(min_cost_usd=20))
+    out, _ = _report(SegmentAverage(min_cost_usd=20))
     assert _row(out, "ad", ad_id="fb-2")["recommendation"] == "keep"
     assert "too early" in _row(out, "ad", ad_id="fb-2")["reason"]
 
@@ -164,10 +169,10 @@ def test_payback_estimated_from_the_ltv_curve():
 def test_history_is_bounded_by_max_ad_age():
     march = F.spend().iloc[[0]].assign(report_date=pd.Timestamp("2025-03-01"))  # one fb-1 row, $10
     spend = pd.concat([F.spend(), march], ignore_index=True)
-    out, _ = _report(ReportConfig(max_ad_age_days=40), spend=spend)
+    out, _ = _report(SegmentAverage(max_ad_age_days=40), spend=spend)
     fb1 = _row(out, "ad", ad_id="fb-1")
     assert fb1["cost_to_date_usd"] == 100.0  # the March row is outside the 40-day window
-    out, _ = _report(ReportConfig(max_ad_age_days=200), spend=spend)
+    out, _ = _report(SegmentAverage(max_ad_age_days=200), spend=spend)
     fb1 = _row(out, "ad", ad_id="fb-1")
     assert fb1["cost_to_date_usd"] == 110.0 and fb1["first_spend_date"] == pd.Timestamp("2025-03-01")
 
@@ -209,7 +214,7 @@ def test_bad_values_are_named():
     with pytest.raises(ReportInputError, match="share a user_id"):
         _report(installs=ins)
     with pytest.raises(ReportInputError, match="horizon_days=120 is not one of them"):
-        _report(ReportConfig(horizon_days=120))
+        _report(SegmentAverage(horizon_days=120))
 
 
 def test_config_is_validated():

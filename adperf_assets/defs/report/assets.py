@@ -46,7 +46,7 @@ class RoasReportConfig(dg.Config):
     min_days: int = Field(default=3, description="No scale/stop verdict before this many days of spend.")
     interval_rule: str = Field(default="segments_independent",
                                description="'segments_independent' (quadrature across segments) or 'comonotone'.")
-    estimate_basis: str = Field(default="segment_average",
+    estimate_basis: str = Field(default="ad_credibility",
                                 description="'segment_average' (users x LTV per user of their cohort x segment), "
                                             "'realised_plus_expected' (their realised return + the curve's rest) or "
                                             "'ad_credibility' (installs x the ad's own per-install estimate, "
