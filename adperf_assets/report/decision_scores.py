@@ -58,8 +58,9 @@ class BacktestWindow:
 
 def realised_by_ad(spend: pd.DataFrame, installs: pd.DataFrame, behavior: pd.DataFrame, window: BacktestWindow,
                    cost_column: str = "cost_usd") -> pd.DataFrame:
-    """Per ad (``KEYS``) and spend day up to the last cohort: cost, and the return of that day's installs
-    within the horizon (cohorts whose horizon has passed only)."""
+    """Per ad (``KEYS``) and spend day up to the window's last cohort: cost, and the return of that day's
+    installs within the horizon (cohorts whose horizon has passed only). It serves every earlier report
+    day too (``score_calls`` keeps their own cohorts): a cohort's horizon return does not change after."""
     _require(spend, "ad_spend", ["report_date", *KEYS, cost_column])
     _require(installs, "installs", ["user_id", "install_date", "network", "ad_id"])
     _require(behavior, "behavior_value", ["report_date", "user_id", "credited_usd"])
@@ -110,6 +111,7 @@ def score_calls(reports: pd.DataFrame, realised: pd.DataFrame, window: BacktestW
     """One row per call (object x age) whose horizon has passed by the report day, scored; ``reports``
     are stored ``roas_report`` rows of earlier days, ``realised`` is ``realised_by_ad``'s table."""
     calls = _calls(reports, window)
+    realised = realised[realised["report_date"] <= window.last_cohort]
     frames = []
     for level in SCORED_LEVELS:
         keys = LEVEL_KEYS[level]

@@ -171,3 +171,14 @@ def test_asset_scores_the_stored_calls_like_the_math(fresh_home):
     assert md["ads_scored"].value == 4
     # the window's call days from the first partition (06-01..06-22), calls stored on two of them
     assert md["report_days_missing"].value == 22 - 2
+
+
+def test_realised_of_a_later_day_scores_an_earlier_day_alike():
+    spend, installs, beh = world({"A": 5.0, "B": 20.0})
+    reports = pd.DataFrame([call("A", 2, "stop", 0.6, 0.3, 0.9), call("B", 4, "stop", 0.9, 0.5, 0.95)])
+    early = BacktestWindow(report_date=DAY - pd.Timedelta(days=5), horizon_days=H, window_days=25, ages=(2, 4))
+    own = score_calls(reports, realised_by_ad(spend, installs, beh[beh["report_date"] <= early.report_date], early),
+                      early)
+    shared = score_calls(reports, realised_by_ad(spend, installs, beh, WINDOW), early)
+    assert len(own) == 2
+    pd.testing.assert_frame_equal(own, shared)

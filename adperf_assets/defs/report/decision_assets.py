@@ -64,9 +64,11 @@ def decision_backtest(context: dg.AssetExecutionContext, config: DecisionBacktes
         return [d for d in pd.date_range(max(w.first_call, first_partition), w.last_cohort) if d not in stored_days]
 
     frames, last_summary = [], None
+    realised = realised_by_ad(ad_spend, installs, behavior_value, config.window(days[-1]))
+    context.log.info(f"realised horizon return of {realised['ad_id'].nunique()} ads over "
+                     f"{realised['report_date'].nunique()} install days")
     for day in days:
         w = config.window(day)
-        realised = realised_by_ad(ad_spend, installs, behavior_value, w)
         scored = in_window(score_calls(roas_report, realised, w), w)
         frames.append(scored)
         missing = missing_days(w)
