@@ -155,6 +155,10 @@ def estimates(cells: pd.DataFrame, age: int) -> dict[str, pd.DataFrame]:
                                              "lo": nan, "hi": nan})
     out["_params"] = fit.params_
     out["_installs"] = n
+    z = p["credibility"].reindex(n.index).to_numpy(float)
+    # Z = E / (E + k) and E grows with the installs, so the ad's own evidence weighs as much as its
+    # segment's (Z = 1/2) at installs x k / E = installs x (1 - Z) / Z
+    out["_half_credibility_installs"] = float(np.median(n.to_numpy() * (1 - z) / np.maximum(z, 1e-12)))
     return out
 
 
@@ -220,7 +224,15 @@ def main(argv=None) -> dict:
         prm = out["_params"]
         print(f"age {age}: {int(out['_installs'].median())} installs per ad (median); fitted s2={prm.s2:.3g}, "
               f"t2={prm.t2:.3g}, k=${prm.k:.3g} of segment-expected revenue, from {prm.ads} ads; cells capped at "
-              f"quantile {prm.cap_quantile} of the standardised ratios, excess {prm.excess:.3f}")
+              f"quantile {prm.cap_quantile} of the standardised ratios, excess {prm.excess:.3f}; an ad's own users "
+              f"weigh as much as its segment from {out['_half_credibility_installs']:.0f} installs (median)")
+        # adperf's error by the ads' size: the terciles of installs by this age
+        ins = out["_installs"]
+        rel = ((out["adperf"]["est"] - tv.reindex(ins.index)) / tv.reindex(ins.index)).abs()
+        for lo_q, hi_q in ((0, 1 / 3), (1 / 3, 2 / 3), (2 / 3, 1)):
+            a, b = ins.quantile(lo_q), ins.quantile(hi_q)
+            m = (ins >= a) & (ins <= b)
+            print(f"  ads with {a:.0f}-{b:.0f} installs: adperf MAPE {100 * rel[m].mean():.1f}% ({int(m.sum())} ads)")
         out["adperf_point"] = out["adperf"]
         cov = score(out["adperf"], tv, cost_so_far, out["_installs"], true_roas, life_cost, cfg)["coverage"]
         for name in ESTIMATORS:
