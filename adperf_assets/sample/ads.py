@@ -61,6 +61,22 @@ def catalog(cfg: WorldConfig, rng: np.random.Generator) -> pd.DataFrame:
     return pd.DataFrame(ads)
 
 
+def action_factors(cfg: WorldConfig, ads: pd.DataFrame) -> np.ndarray:
+    """ads x days: the multiple of its planned volume each ad delivers on each (account-local) day, from
+    ``cfg.ad_actions`` (1 where nobody acted). An action names an ad the world does not have: an error."""
+    f = np.ones((len(ads), cfg.days + 1))
+    if not cfg.ad_actions:
+        return f
+    row_of = {a: i for i, a in enumerate(ads["ad_id"].astype(str))}
+    for day, ad_id, factor in sorted(cfg.ad_actions, key=lambda a: a[0]):
+        if str(ad_id) not in row_of:
+            raise ValueError(f"ad_actions: ad {ad_id!r} (day {day}) is not an ad of this world")
+        if not (0 <= day <= cfg.days) or factor < 0:
+            raise ValueError(f"ad_actions: ({day}, {ad_id!r}, {factor}): day must be in 0..{cfg.days}, factor >= 0")
+        f[row_of[str(ad_id)], day:] = factor
+    return f
+
+
 @dataclass(frozen=True)
 class Delivery:
     mmp_installs: np.ndarray  # ads x grid hours: installs the MMP attributes to the ad
@@ -79,6 +95,7 @@ def deliver(cfg: WorldConfig, rng: np.random.Generator, cal: Calendar, rates: Da
         loc = hour_idx.tz_convert(acc.timezone)
         local.append((np.asarray(loc.date), np.asarray(loc.hour)))
     report_day_of_hour = cal.day_index(cal.hour_utc)
+    acted = action_factors(cfg, ads)
     # active mask: an ad runs from local midnight of its start day to local midnight of its end day
     mu = np.zeros((n_ads, cal.n_hours))
     for acc_i, acc in enumerate(cfg.accounts):
@@ -92,6 +109,8 @@ def deliver(cfg: WorldConfig, rng: np.random.Generator, cal: Calendar, rates: Da
         tot = w.sum(axis=0)
         share = np.divide(w, tot, out=np.zeros_like(w), where=tot > 0)
         mu[rows] = share * paid_per_day * acc.paid_share / 24.0 * diurnal[None, :] / diurnal.mean()
+        if cfg.ad_actions:  # budgets are per ad: pausing one does not move its volume to the others
+            mu[rows] *= acted[rows][:, np.clip(local_day_index, 0, cfg.days)]
     ctr = ads["ctr"].to_numpy()[:, None]
     cvr = ads["cvr"].to_numpy()[:, None]
     impressions = rng.poisson(mu / (ctr * cvr))

@@ -70,12 +70,20 @@ class WorldConfig:
     ad_quality_sd: float = 0.35  # log-sd of the mean-1 quality of each campaign and ad (purchase rate, retention)
     whale_share: float = 0.02  # share of users whose spend per purchase is multiplied by a Pareto factor
     whale_tail: float = 1.4  # Pareto shape of that factor (lower: heavier tail)
+    # actions taken on the ads (budget_actions): (day index from start, ad_id, factor) -- from that
+    # account-local day on the ad delivers ``factor`` x its planned volume (0: paused; 1.2: budget +20%);
+    # a later entry for the same ad replaces the factor from its day (ads.action_factors)
+    ad_actions: tuple[tuple[int, str, float], ...] = ()
 
     def to_json(self) -> dict:
         d = asdict(self)
         if all(d[k] == v for k, v in EASY.items()):  # the easy world records no knob, as before the knobs
             for k in EASY:
                 del d[k]
+        if not self.ad_actions:  # a world nobody acted on records none (as before actions existed)
+            del d["ad_actions"]
+        else:
+            d["ad_actions"] = [list(a) for a in self.ad_actions]
         d["start"] = self.start.isoformat()
         d["accounts"] = [asdict(a) for a in self.accounts]
         return d

@@ -43,4 +43,5 @@ def world_config(path: str | os.PathLike) -> WorldConfig:
     m["start"] = date.fromisoformat(m["start"])
     m["accounts"] = tuple(Account(**{**a, "countries": tuple(a["countries"])}) for a in m["accounts"])
     m["revision_factors"] = tuple(m["revision_factors"])
+    m["ad_actions"] = tuple((int(d), str(a), float(f)) for d, a, f in m.get("ad_actions", ()))
     return replace(WorldConfig(), **m)
