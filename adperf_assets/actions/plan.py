@@ -23,7 +23,8 @@ from adperf_assets.report.columns import LEVEL_KEYS, NAME_OF
 
 ACTION_LEVELS = ("ad", "ad_group", "campaign")
 STATE_COLUMNS = ["network", "level", "object_id", "status", "daily_budget", "currency"]
-PLAN_COLUMNS = ["report_date", "network", "account_id", "level", "object_id", "object_name", "call", "action",
+PLAN_COLUMNS = ["report_date", "network", "account_id", "campaign_id", "ad_group_id", "level", "object_id",
+                "object_name", "ref", "call", "action",
                 "status_before", "status_after", "budget_before", "budget_after", "currency", "days_live",
                 "cost_to_date_usd", "estimated_roas", "estimated_roas_lower", "estimated_roas_upper", "age_scored",
                 "precision", "decision", "reason"]
@@ -82,7 +83,8 @@ def plan_actions(report: pd.DataFrame, state: pd.DataFrame, policy: ActionPolicy
         level, call = r["level"], r["recommendation"]
         oid = _object_id(r, level)
         out = {"report_date": r["report_date"], "network": r["network"], "account_id": r["account_id"],
-               "level": level, "object_id": oid, "object_name": _object_name(r, level), "call": call,
+               "campaign_id": r["campaign_id"], "ad_group_id": r["ad_group_id"], "level": level, "object_id": oid,
+               "object_name": _object_name(r, level), "ref": "", "call": call,
                "action": "none", "status_before": None, "status_after": None, "budget_before": np.nan,
                "budget_after": np.nan, "currency": None, "days_live": int(r["days_live"]),
                "cost_to_date_usd": float(r["cost_to_date_usd"]), "estimated_roas": r["estimated_roas"],
@@ -102,7 +104,7 @@ def plan_actions(report: pd.DataFrame, state: pd.DataFrame, policy: ActionPolicy
         status = str(s["status"]).upper()
         budget = float(s["daily_budget"]) if pd.notna(s["daily_budget"]) else math.nan
         out.update(status_before=status, status_after=status, budget_before=budget, budget_after=budget,
-                   currency=s["currency"])
+                   currency=s["currency"], ref=str(s.get("ref", "") or ""))
         if out["cost_to_date_usd"] < policy.min_cost or out["days_live"] < policy.min_days:
             out["reason"] = (f"too early to act: {out['cost_to_date_usd']:.2f} spent over {out['days_live']} day(s); "
                              f"the policy needs {policy.min_cost:.2f} and {policy.min_days} days")
@@ -178,3 +180,18 @@ def _budget_action(out: dict, call: str, status: str, budget: float, policy: Act
         return
     out.update(action=action, budget_after=new, decision=PLANNED,
                reason=f"{why}: daily budget {budget:.2f} -> {new:.2f} {out['currency']}")
+
+
+def inverse_actions(applied: pd.DataFrame) -> pd.DataFrame:
+    """The actions that undo ``applied`` (log rows with ``status_before/after``, ``budget_before/after``):
+    each object back to its value before, newest action first (an object acted on twice goes back to
+    its first value)."""
+    rows = []
+    for _, a in applied.sort_values("created_at", ascending=False).iterrows():
+        budget = a["action"] in ("raise_budget", "lower_budget", "set_budget")
+        rows.append({**a.to_dict(), "action": "set_budget" if budget else ("resume" if a["status_before"] == ACTIVE
+                                                                            else "pause"),
+                     "status_before": a["status_after"], "status_after": a["status_before"],
+                     "budget_before": a["budget_after"], "budget_after": a["budget_before"],
+                     "refers_to": a["action_id"], "reason": f"revert of {a['action']} {a['action_id']}"})
+    return pd.DataFrame(rows)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dagster_duckdb import DuckDBResource
 
+from adperf_assets.defs.actions.resources import action_resources
 from adperf_assets.defs.attribution.resources import attribution_resources
 from adperf_assets.defs.common.io_manager import SCHEMA as DUCKDB_SCHEMA
 from adperf_assets.defs.common.io_manager import AdperfDuckDBIOManager
@@ -44,4 +45,5 @@ def build_resources(settings: Settings | None = None) -> dict:
         **revenue_resources(s, world),
         **attribution_resources(s, world),
         **report_resources(s),
+        **action_resources(s),
     }

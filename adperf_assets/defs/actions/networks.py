@@ -24,8 +24,8 @@ _LOCK = threading.Lock()  # the sample state file is read-modified-written by on
 #: What an action asks of a network: ``action`` pause / resume (``status_after``) or raise_budget /
 #: lower_budget / set_budget (``budget_after``, account currency major units) on ``level`` ``object_id``
 #: of ``account_id``; ``ref`` the network's own handle where it needs one (a Google Ads budget resource).
-ACTION_FIELDS = ("network", "account_id", "level", "object_id", "action", "status_after", "budget_after",
-                 "currency", "ref")
+ACTION_FIELDS = ("network", "account_id", "campaign_id", "ad_group_id", "level", "object_id", "action",
+                 "status_after", "budget_after", "currency", "ref")
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,9 @@ class AdActions(dg.ConfigurableResource):
 
     def network(self) -> str:
         raise NotImplementedError
+
+    def observe_spend(self, spend: pd.DataFrame) -> None:
+        """Spend rows of the report's window; only the sample network needs them (to know its objects)."""
 
     def state(self, objects: pd.DataFrame) -> pd.DataFrame:
         """Current state of ``objects`` (``network, account_id, level, object_id``): ``STATE_COLUMNS``
@@ -77,6 +80,9 @@ class SampleAdActions(AdActions):
         tmp = p.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
         tmp.replace(p)
+
+    def observe_spend(self, spend: pd.DataFrame) -> None:
+        self.seed_from_spend(spend)
 
     def seed_from_spend(self, spend: pd.DataFrame, cost_column: str = "cost_local") -> int:
         """Add the objects of ``spend`` (ad_spend rows of this network) not yet known: ads ACTIVE,

@@ -1,0 +1,67 @@
+"""The action log: every planned, validated, applied, failed and reverted action, append-only, in the
+project's DuckDB (``analytics.budget_action_log``). Written row by row while acting, so a run that
+dies half-way still says which actions went through."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+
+TABLE = "analytics.budget_action_log"
+LOG_COLUMNS = {
+    "action_id": "varchar", "report_date": "date", "run_id": "varchar", "actor": "varchar",
+    "created_at": "timestamp", "mode": "varchar", "outcome": "varchar", "network": "varchar",
+    "account_id": "varchar", "campaign_id": "varchar", "ad_group_id": "varchar", "level": "varchar", "object_id": "varchar", "object_name": "varchar",
+    "call": "varchar", "action": "varchar", "status_before": "varchar", "status_after": "varchar",
+    "budget_before": "double", "budget_after": "double", "currency": "varchar", "ref": "varchar",
+    "days_live": "integer", "cost_to_date_usd": "double", "estimated_roas": "double",
+    "estimated_roas_lower": "double", "estimated_roas_upper": "double", "age_scored": "integer",
+    "precision": "double", "reason": "varchar", "answer": "varchar", "attempts": "integer", "refers_to": "varchar",
+}
+#: What became of an action: planned only (policy skip), validated by the API (dry run), waiting for a
+#: person's approval, applied, refused or failed after retries, or undone.
+OUTCOMES = ("skipped", "validated", "awaiting_approval", "applied", "failed", "reverted")
+
+
+def ensure_log(con) -> None:
+    cols = ", ".join(f"{k} {v}" for k, v in LOG_COLUMNS.items())
+    con.execute(f"create schema if not exists analytics; create table if not exists {TABLE} ({cols})")
+
+
+def append(duckdb: DuckDBResource, row: dict) -> str:
+    """One log row (missing fields null); returns its action_id."""
+    rec = {k: row.get(k) for k in LOG_COLUMNS}
+    rec["action_id"] = rec["action_id"] or uuid.uuid4().hex[:16]
+    rec["created_at"] = datetime.now(timezone.utc).replace(tzinfo=None)
+    rec["report_date"] = pd.Timestamp(rec["report_date"]).date()
+    for k, v in rec.items():
+        if isinstance(v, float) and v != v:  # NaN -> null
+            rec[k] = None
+    with duckdb.get_connection() as con:
+        ensure_log(con)
+        con.execute(f"insert into {TABLE} ({', '.join(rec)}) values ({', '.join('?' * len(rec))})", list(rec.values()))
+    return rec["action_id"]
+
+
+def read(duckdb: DuckDBResource, report_date=None) -> pd.DataFrame:
+    with duckdb.get_connection() as con:
+        ensure_log(con)
+        where, args = ("where report_date = ?", [pd.Timestamp(report_date).date()]) if report_date is not None else ("", [])
+        return con.execute(f"select * from {TABLE} {where} order by created_at, action_id", args).df()
+
+
+def applied_not_reverted(log: pd.DataFrame) -> pd.DataFrame:
+    """Applied actions of the log that no later applied revert undid."""
+    done = log[(log["outcome"] == "applied") & (log["mode"] != "revert")]
+    undone = set(log.loc[(log["outcome"] == "reverted"), "refers_to"].dropna())
+    return done[~done["action_id"].isin(undone)]
+
+
+def awaiting(log: pd.DataFrame) -> pd.DataFrame:
+    """Actions waiting for approval that no approved run has applied yet (a failed one may be tried again)."""
+    wait = log[log["outcome"] == "awaiting_approval"]
+    handled = set(log.loc[(log["mode"] == "approved") & (log["outcome"] == "applied"), "refers_to"].dropna())
+    return wait[~wait["action_id"].isin(handled)]
