@@ -56,6 +56,10 @@ def all_checks() -> list:
     return list(dg.load_asset_checks_from_package_module(defs_pkg))
 
 
+#: The report's source days materialized once per session, and its report days.
+FIRST, LAST = "2025-06-15", "2025-07-12"
+REPORT_DAYS = ["2025-07-10", "2025-07-11", "2025-07-12"]
+
 SOURCES = ["raw/fx_rates", "raw/facebook_spend", "raw/google_ads_spend", "ad_spend", "payments_snapshot",
            "match_sessions", "behavior_value", "installs", "user_segments"]
 

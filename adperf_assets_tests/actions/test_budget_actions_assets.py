@@ -1,0 +1,125 @@
+"""budget_actions on the small world's report: dry run, apply, revert, approval, kill switch, and a
+network failing half-way -- on the embedded sample network state, which records what it received."""
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from adperf_assets.defs.actions import log as action_log
+from adperf_assets.defs.actions.jobs import apply_budget_actions, revert_budget_actions
+from adperf_assets.defs.actions.networks import ActionResult, SampleAdActions
+from adperf_assets.defs.resources import build_resources
+from adperf_assets_tests.report import runs
+from adperf_assets_tests.report.conftest import REPORT_DAYS
+
+DAY = REPORT_DAYS[-1]
+# a report whose thresholds call many ads (the small world's ads are too small for the default ones)
+REPORT_CFG = {"roas_report": {"config": {"stop_below": 3.0, "scale_above": 3.0, "min_cost_usd": 10.0}}}
+POLICY = {"act_unmeasured": True, "min_cost": 20.0, "min_days": 3, "max_actions_per_day": 6}
+
+
+def _materialize(resources, assets, actions_cfg=None, raise_on_error=True):
+    ops = {**REPORT_CFG, "budget_actions": {"config": {**POLICY, **(actions_cfg or {})}}}
+    cfg = {"ops": {k: v for k, v in ops.items() if k in assets}}
+    return runs.materialize(assets, resources, DAY, run_config=cfg, raise_on_error=raise_on_error)
+
+
+def _state(resources) -> dict:
+    return {net: json.loads(open(resources[f"{net}_actions"].state_file).read())["objects"]
+            for net in ("facebook", "google_ads")}
+
+
+@pytest.fixture
+def reported(report_home):
+    resources = build_resources(report_home)
+    assert _materialize(resources, ["ltv_estimates", "roas_report", "decision_backtest", "budget_actions"]).success
+    return resources
+
+
+def _plan(resources) -> pd.DataFrame:
+    return action_log.read(resources["duckdb"], DAY)
+
+
+def test_dry_run_changes_nothing_apply_changes_and_revert_restores(reported, monkeypatch):
+    monkeypatch.delenv("ADPERF_ACTIONS_KILL_SWITCH", raising=False)
+    resources = reported
+    before = _state(resources)
+    log = _plan(resources)
+    planned = log[log["outcome"] == "validated"]
+    assert 0 < len(planned) <= 6 and (log["mode"] == "dry_run").all()
+    assert set(planned["action"]) <= {"pause", "lower_budget"} and "pause" in set(planned["action"])
+    assert _state(resources) == before  # validated only
+    received = [r for n in ("facebook", "google_ads") for r in resources[f"{n}_actions"].received()]
+    assert len(received) == len(planned) and all(r["validate_only"] for r in received)
+
+    assert _materialize(resources, ["budget_actions"], {"dry_run": False}).success
+    applied = action_log.applied_not_reverted(_plan(resources))
+    assert len(applied) == len(planned)
+    after = _state(resources)
+    for _, a in applied.iterrows():
+        obj = after[a["network"]][f"{a['level']}/{a['object_id']}"]
+        assert (obj["status"] == "PAUSED") if a["action"] == "pause" else (obj["daily_budget"] == a["budget_after"])
+    assert after != before
+
+    res = revert_budget_actions.execute_in_process(partition_key=DAY, resources=resources)
+    assert res.success
+    assert _state(resources) == before
+    log = _plan(resources)
+    assert (log["outcome"] == "reverted").sum() == len(applied) and action_log.applied_not_reverted(log).empty
+    # a second revert has nothing left to undo
+    assert revert_budget_actions.execute_in_process(partition_key=DAY, resources=resources).success
+    assert (_plan(resources)["outcome"] == "reverted").sum() == len(applied)
+
+
+def test_approval_waits_for_the_apply_job_and_the_kill_switch_validates_only(reported, monkeypatch):
+    resources = reported
+    before = _state(resources)
+    assert _materialize(resources, ["budget_actions"], {"dry_run": False, "approval": "required"}).success
+    waiting = action_log.awaiting(_plan(resources))
+    assert len(waiting) > 0 and _state(resources) == before
+    posted = sorted(Path(resources["slack"].directory).glob("*budget_actions*"))
+    assert posted and "apply_budget_actions" in posted[-1].read_text()  # the plan, and how to approve it
+
+    monkeypatch.setenv("ADPERF_ACTIONS_KILL_SWITCH", "1")
+    assert apply_budget_actions.execute_in_process(partition_key=DAY, resources=resources).success
+    assert _state(resources) == before  # the kill switch: validated only, still waiting
+    assert len(action_log.awaiting(_plan(resources))) == len(waiting)
+
+    monkeypatch.delenv("ADPERF_ACTIONS_KILL_SWITCH")
+    assert apply_budget_actions.execute_in_process(partition_key=DAY, resources=resources).success
+    assert _state(resources) != before and action_log.awaiting(_plan(resources)).empty
+    log = _plan(resources)
+    assert ((log["mode"] == "approved") & (log["outcome"] == "applied")).sum() == len(waiting)
+
+    monkeypatch.setenv("ADPERF_ACTIONS_KILL_SWITCH", "yes")
+    assert _materialize(resources, ["budget_actions"], {"dry_run": False}).success
+    assert (_plan(resources).tail(3)["mode"] == "dry_run").all()
+
+
+class FlakyNetwork(SampleAdActions):
+    """Refuses every second action (as after a 5xx that outlasted the retries)."""
+
+    def apply(self, action, validate_only):
+        n = len(self.received())
+        if n % 2 == 1:
+            self._save({**self._load(), "received": [*self.received(), {"refused": action["object_id"]}]})
+            return ActionResult(False, "HTTP 503 after 3 attempt(s)", 3, validate_only)
+        return super().apply(action, validate_only)
+
+
+def test_a_failure_half_way_fails_the_step_and_logs_what_went_through(reported):
+    resources = dict(reported)
+    for net in ("facebook", "google_ads"):
+        r = resources[f"{net}_actions"]
+        resources[f"{net}_actions"] = FlakyNetwork(network_name=r.network_name, state_file=r.state_file)
+    res = _materialize(resources, ["budget_actions"], {"dry_run": False}, raise_on_error=False)
+    assert not res.success
+    failure = [e for e in res.all_events if e.event_type_value == "STEP_FAILURE"][0]
+    assert "failed on the network" in failure.event_specific_data.error.message
+    log = _plan(resources)
+    run = log[log["run_id"] == res.run_id]
+    assert (run["outcome"] == "applied").sum() > 0 and (run["outcome"] == "failed").sum() > 0
+    assert run.loc[run["outcome"] == "failed", "answer"].str.contains("HTTP 503").all()
