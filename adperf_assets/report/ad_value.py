@@ -19,6 +19,13 @@ Robust to whales (robust credibility, Gisler-Reinhard): each cell's revenue is s
 E + u* sqrt(E) into a truncated part and an excess; each part gets its own credibility (the excess around
 its collective mean, so the sum stays unbiased), their covariances enter the error; u* is the quantile
 of the cells' standardised ratios (``CAP_QUANTILES``, no cap included) with the lowest estimated error.
+
+The point estimate (``point="median"``, the default) is not the parts credited apart: the whole multiplier
+is estimated from both of the ad's ratios (below and above the caps) with their between- and within-ad
+covariances (multidimensional credibility), and the point is the median of the Gamma posterior with that
+mean and error variance: a weak ad below the caps is no longer credited the collective excess, and an ad
+with little evidence is shrunk toward the typical ad, not the mean one. The interval is the separate
+estimate's (``point="separate"``: the previous estimator), widened to hold the point if needed.
 """
 
 from __future__ import annotations
@@ -47,8 +54,8 @@ class AdValueParams:
     constant, all of the *truncated* revenue; ``ads`` and ``within_df``: what they came from. Truncation
     (docs/per_ad_value.md, robust credibility): each cell's revenue is capped at E + ``cap_u`` sqrt(E)
     (inf: no cap), ``cap_quantile`` the quantile of the cells' standardised ratios it was chosen at;
-    ``excess`` is the collective ratio of the revenue above the caps to the volume, added back to every
-    ad's multiplier with its own credibility, ``s2_excess`` / ``t2_excess`` its within- and between-ad
+    ``excess`` is the collective ratio of the revenue above the caps to the volume (the excess ratio's
+    collective mean), ``s2_excess`` / ``t2_excess`` its within- and between-ad
     variances, ``s_cross`` / ``t_cross`` the within- and between-ad covariances of the truncated and
     excess ratios."""
 
@@ -270,7 +277,9 @@ class AdValueEstimator:
     ``fit(cells)`` estimates ``params_`` (an ``AdValueParams``) from all the ads' cells, the truncation
     point included (the one of ``cap_quantiles`` whose estimated mean squared error of the ads' horizon
     multipliers is lowest); ``predict(cells)`` returns one row per ad (index: ``keys``) with
-    ``PREDICTION_COLUMNS``. ``level`` is the interval's coverage (two-sided).
+    ``PREDICTION_COLUMNS``. ``level`` is the interval's coverage (two-sided). ``point``: ``median`` (default)
+    or ``mean`` of the multiplier's posterior from both ratios, or ``separate`` (each part credited apart,
+    the previous estimate); ``theta`` and ``credibility`` are those of the point.
     """
 
     def __init__(self, keys=AD_KEYS, level: float = 0.99, cap_quantiles=CAP_QUANTILES, point: str = "median"):
