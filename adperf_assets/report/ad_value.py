@@ -19,6 +19,13 @@ Robust to whales (robust credibility, Gisler-Reinhard): each cell's revenue is s
 E + u* sqrt(E) into a truncated part and an excess; each part gets its own credibility (the excess around
 its collective mean, so the sum stays unbiased), their covariances enter the error; u* is the quantile
 of the cells' standardised ratios (``CAP_QUANTILES``, no cap included) with the lowest estimated error.
+
+The point estimate (``point="median"``, the default) is not the parts credited apart: the whole multiplier
+is estimated from both of the ad's ratios (below and above the caps) with their between- and within-ad
+covariances (multidimensional credibility), and the point is the median of the Gamma posterior with that
+mean and error variance: a weak ad below the caps is no longer credited the collective excess, and an ad
+with little evidence is shrunk toward the typical ad, not the mean one. The interval is the separate
+estimate's (``point="separate"``: the previous estimator), widened to hold the point if needed.
 """
 
 from __future__ import annotations
@@ -47,8 +54,8 @@ class AdValueParams:
     constant, all of the *truncated* revenue; ``ads`` and ``within_df``: what they came from. Truncation
     (docs/per_ad_value.md, robust credibility): each cell's revenue is capped at E + ``cap_u`` sqrt(E)
     (inf: no cap), ``cap_quantile`` the quantile of the cells' standardised ratios it was chosen at;
-    ``excess`` is the collective ratio of the revenue above the caps to the volume, added back to every
-    ad's multiplier with its own credibility, ``s2_excess`` / ``t2_excess`` its within- and between-ad
+    ``excess`` is the collective ratio of the revenue above the caps to the volume (the excess ratio's
+    collective mean), ``s2_excess`` / ``t2_excess`` its within- and between-ad
     variances, ``s_cross`` / ``t_cross`` the within- and between-ad covariances of the truncated and
     excess ratios."""
 
@@ -70,6 +77,10 @@ class AdValueParams:
         """Between-ad variance of the whole multiplier (truncated part + excess): t2 + t2_excess + 2 t_cross."""
         return self.t2 + self.t2_excess + 2 * self.t_cross
 
+
+#: Point estimates: ``median`` / ``mean`` of theta's posterior from both the truncated and the excess ratio
+#: with their covariances (docs, third part); ``separate``: each part credited apart (the second part's)
+POINTS = ("median", "mean", "separate")
 
 #: Candidate truncation points, as quantiles of the cells' standardised ratios (X - 1) sqrt(E); 1.0 is no cap.
 CAP_QUANTILES = (0.5, 0.7, 0.8, 0.9, 0.95, 0.975, 0.99, 0.995, 0.999, 1.0)
@@ -214,18 +225,69 @@ def _estimate(p: AdValueParams, r: np.ndarray, r_t: np.ndarray, e: np.ndarray, h
             np.maximum(noise, 0.0))
 
 
+def _between_matrix(p: AdValueParams) -> np.ndarray:
+    """The between-ad covariance matrix of (truncated multiplier, excess): t2, t_cross / t_cross, t2_excess,
+    with t2_excess raised to t_cross^2 / t2 where it is below (the least value that makes the matrix a
+    covariance: t2_excess, estimated after removing the whales' large within-ad noise, is the noisiest)."""
+    t2, tx, td = p.t2, p.t_cross, p.t2_excess
+    if not t2 > 0:
+        tx = 0.0
+    elif tx ** 2 > t2 * td:
+        td = tx ** 2 / t2
+    return np.array([[t2, tx], [tx, td]])
+
+
+def _point(p: AdValueParams, r: np.ndarray, r_t: np.ndarray, e: np.ndarray, point: str):
+    """Per ad: the credibility Z (the share of theta's between-ad variance the linear estimate explains),
+    and the multiplier: the posterior median (``median``) or mean (``mean``) of theta.
+
+    The mean is the best linear estimator of theta = truncated multiplier + excess from both of the ad's
+    ratios (Y, d) (multidimensional Buhlmann-Straub, Jewell): theta_hat = 1 + b' (Y - mu~, d - excess),
+    b = (T + S / E)^-1 T 1, its error variance mse = 1' T 1 - 1' T b (T, S: between- and within-ad covariance
+    matrices of the two ratios). The median is that of the Gamma with this mean and rate 1 / mse, the
+    posterior of the Gamma-Poisson model whose posterior mean is the linear one (docs/per_ad_value.md,
+    third part): a right-skewed posterior whose median is below its mean, the more the less evidence."""
+    m = len(r)
+    exc = p.excess
+    dev = np.stack([np.divide(r_t, e, out=np.full(m, 1.0 - exc), where=e > 0) - (1.0 - exc),
+                    np.divide(r - r_t, e, out=np.full(m, exc), where=e > 0) - exc], axis=1)
+    t = _between_matrix(p)
+    s = np.array([[p.s2, p.s_cross], [p.s_cross, p.s2_excess]])
+    c = t.sum(axis=1)
+    t2 = float(c.sum())
+    if not t2 > 0:
+        return np.zeros(m), np.ones(m)
+    inv_e = np.divide(1.0, e, out=np.zeros(m), where=e > 0)
+    sig = t[None] + s[None] * inv_e[:, None, None]
+    beta = np.einsum("nij,j->ni", np.linalg.pinv(sig, hermitian=True), c)
+    beta[e <= 0] = 0.0  # no volume, no evidence: the segment's value
+    mean = np.maximum(1.0 + np.einsum("ni,ni->n", beta, dev), 0.0)
+    mse = np.clip(t2 - beta @ c, 0.0, t2)
+    z = 1.0 - mse / t2
+    if point == "mean":
+        return z, mean
+    rate = np.divide(1.0, mse, out=np.zeros(m), where=mse > 0)
+    med = np.where(mse > 0, stats.gamma.ppf(0.5, mean * rate) / np.where(mse > 0, rate, 1.0), mean)
+    return z, np.where(mean > 0, med, 0.0)
+
+
 class AdValueEstimator:
     """Robust Buhlmann-Straub credibility of each ad's revenue so far against its segment's curve.
 
     ``fit(cells)`` estimates ``params_`` (an ``AdValueParams``) from all the ads' cells, the truncation
     point included (the one of ``cap_quantiles`` whose estimated mean squared error of the ads' horizon
     multipliers is lowest); ``predict(cells)`` returns one row per ad (index: ``keys``) with
-    ``PREDICTION_COLUMNS``. ``level`` is the interval's coverage (two-sided).
+    ``PREDICTION_COLUMNS``. ``level`` is the interval's coverage (two-sided). ``point``: ``median`` (default)
+    or ``mean`` of the multiplier's posterior from both ratios, or ``separate`` (each part credited apart,
+    the previous estimate); ``theta`` and ``credibility`` are those of the point.
     """
 
-    def __init__(self, keys=AD_KEYS, level: float = 0.99, cap_quantiles=CAP_QUANTILES):
+    def __init__(self, keys=AD_KEYS, level: float = 0.99, cap_quantiles=CAP_QUANTILES, point: str = "median"):
         if not 0 < level < 1:
             raise ValueError(f"level must be in (0, 1), got {level}")
+        if point not in POINTS:
+            raise ValueError(f"point must be one of {POINTS}, got {point!r}")
+        self.point = point
         qs = tuple(float(q) for q in cap_quantiles)
         if not qs or any(not 0 < q <= 1 for q in qs):
             raise ValueError(f"cap_quantiles must be non-empty, each in (0, 1], got {cap_quantiles}")
@@ -271,6 +333,7 @@ class AdValueEstimator:
         e_c = cells["users"].to_numpy(float) * cells["seg_to_date_usd"].to_numpy(float)
         r_t = np.bincount(codes, _cap(cells["revenue_usd"].to_numpy(float), e_c, p.cap_u), minlength=len(ads))
         x, z, theta, total, _, var_t, var_noise = _estimate(p, r, r_t, e, h)
+        # the interval: that of the separate-credibility estimate (its error variance; third part of the docs)
         per = np.divide(total, n, out=np.full(len(ads), np.nan), where=n > 0)
         se = np.divide(np.sqrt(var_t), n, out=np.full(len(ads), np.nan), where=n > 0)
         lo, hi = _skewed_interval(per, se, self.level)
@@ -279,6 +342,12 @@ class AdValueEstimator:
         # floor bounds the estimate, the truth is an expectation that lucky revenue can exceed)
         sd_noise = np.divide(np.sqrt(var_noise), n, out=np.zeros(len(ads)), where=n > 0)
         lo = np.minimum(lo, np.maximum(per - stats.norm.ppf(0.5 + self.level / 2) * sd_noise, 0.0))
+        if self.point != "separate":
+            # the point: theta from both ratios (below and above the caps) with their cross-covariances,
+            # posterior median or mean; >= 0, so the estimate stays >= the realised revenue (the floor)
+            z, theta = _point(p, r, r_t, e, self.point)
+            per = np.divide(r + theta * np.maximum(h - e, 0.0), n, out=np.full(len(ads), np.nan), where=n > 0)
+            lo, hi = np.minimum(lo, per), np.maximum(hi, per)
         return ads[[]].assign(
             installs=n, revenue_usd=r,
             segment_per_install_usd=np.divide(h, n, out=np.full(len(ads), np.nan), where=n > 0),
