@@ -28,7 +28,8 @@ def graph(server):
     for attr in ("accounts", "objects", "faults", "requests", "usage_headers"):
         getattr(server, attr).clear()
     server.accounts.update({"111": {"name": "US app", "currency": "USD", "timezone_name": "America/New_York"},
-                            "222": {"name": "JP app", "currency": "JPY", "timezone_name": "Asia/Tokyo"}})
+                            "222": {"name": "JP app", "currency": "JPY", "timezone_name": "Asia/Tokyo"},
+                            "333": {"name": "HU app", "currency": "HUF", "timezone_name": "Europe/Budapest"}})
     server.add("9001", "ad", "ACTIVE")
     server.add("9002", "ad", "PAUSED")
     server.add("8001", "adset", "ACTIVE", daily_budget=5000)        # 50.00 USD
@@ -36,6 +37,7 @@ def graph(server):
     server.add("7001", "campaign", "ACTIVE", daily_budget=123456)   # CBO: 1234.56 USD
     server.add("7002", "campaign", "PAUSED")                        # budgets on its ad sets
     server.add("8201", "adset", "ACTIVE", daily_budget=5000)        # JPY: 5000 yen
+    server.add("8301", "adset", "ACTIVE", daily_budget=20000)       # HUF: Facebook's offset is 1, not ISO's 100
     return server
 
 
@@ -52,7 +54,8 @@ def objects(*rows) -> pd.DataFrame:
 
 
 ALL = objects(("111", "ad", "9001"), ("111", "ad", "9002"), ("111", "ad_group", "8001"), ("111", "ad_group", "8002"),
-              ("111", "campaign", "7001"), ("111", "campaign", "7002"), ("222", "ad_group", "8201"))
+              ("111", "campaign", "7001"), ("111", "campaign", "7002"), ("222", "ad_group", "8201"),
+              ("333", "ad_group", "8301"))
 
 
 def act(level, oid, action, status_after=None, budget_after=None, account="111", currency=None) -> dict:
@@ -73,6 +76,7 @@ def test_state_reads_status_and_converts_minor_units_to_the_account_currency(gra
         "7001": ("campaign", "ACTIVE", 1234.56, "USD"),
         "7002": ("campaign", "PAUSED", None, "USD"),
         "8201": ("ad_group", "ACTIVE", 5000.0, "JPY"),   # no minor unit: 5000 yen
+        "8301": ("ad_group", "ACTIVE", 20000.0, "HUF"),  # Facebook sends forints in whole units
     }
     assert list(st.columns) == ["network", "level", "object_id", "status", "daily_budget", "currency", "ref"]
     # the currency of each account is read once; reads are GETs of the fields the level has
@@ -94,13 +98,15 @@ def test_validate_only_changes_nothing_but_the_fake_received_each_request_with_t
     results = [fb.apply(act("ad", "9001", "pause", "PAUSED"), validate_only=True),
                fb.apply(act("ad_group", "8001", "raise_budget", budget_after=60.0, currency="USD"), validate_only=True),
                fb.apply(act("campaign", "7001", "lower_budget", budget_after=987.65), validate_only=True),
-               fb.apply(act("ad_group", "8201", "set_budget", budget_after=4321, account="222"), validate_only=True)]
+               fb.apply(act("ad_group", "8201", "set_budget", budget_after=4321, account="222"), validate_only=True),
+               fb.apply(act("ad_group", "8301", "set_budget", budget_after=24000.4, account="333"), validate_only=True)]
     assert all(r.ok and r.validated_only and r.attempts == 1 for r in results), results
     assert graph.snapshot() == before
     sent = [(u["path"].rsplit("/", 1)[-1], u.get("status"), u.get("daily_budget"), u["execution_options"])
             for u in graph.updates()]
     assert sent == [("9001", "PAUSED", None, '["validate_only"]'), ("8001", None, "6000", '["validate_only"]'),
-                    ("7001", None, "98765", '["validate_only"]'), ("8201", None, "4321", '["validate_only"]')]
+                    ("7001", None, "98765", '["validate_only"]'), ("8201", None, "4321", '["validate_only"]'),
+                    ("8301", None, "24000", '["validate_only"]')]
     assert '"success": true' in results[0].answer and "validate_only" in results[0].answer
 
 

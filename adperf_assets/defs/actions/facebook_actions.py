@@ -40,6 +40,10 @@ STATE_FIELDS = {"ad": ["id", "status"], "ad_group": ["id", "status", "daily_budg
 STATUS_ACTIONS = {"pause": PAUSED, "resume": ACTIVE}
 BUDGET_ACTIONS = ("raise_budget", "lower_budget", "set_budget")
 VALIDATE_ONLY = Ad.ExecutionOptions.validate_only  # "validate_only"
+#: Currencies whose Facebook budget "offset" is 1 (whole units) although ISO 4217 gives them 2 decimals
+#: (developers.facebook.com/docs/marketing-api/currencies, read 2026-12; not checked on a live account).
+#: The other listed offsets (100, or 1 for JPY, KRW, CLP, ISK, PYG, VND) match ``minor_unit_digits``.
+FACEBOOK_WHOLE_UNIT = frozenset({"COP", "CRC", "HUF", "IDR", "TWD"})
 #: Graph API "object does not exist / cannot be loaded" (code 100 with this subcode).
 NOT_FOUND = (100, 33)
 
@@ -78,8 +82,8 @@ class FacebookAdActions(AdActions):
     usage_pause_s: float = 60.0
     minor_digits: dict[str, int] = Field(
         default_factory=dict,
-        description="Per-currency override of the minor-unit digits budgets are sent in (default: ISO 4217 "
-                    "via normalize.fx.minor_unit_digits); e.g. {'HUF': 0} if the account's currency offset says so.")
+        description="Per-currency override of the digits budgets are sent in (default: Facebook's currency "
+                    "offset table: FACEBOOK_WHOLE_UNIT, else normalize.fx.minor_unit_digits).")
 
     _sleep: Callable[[float], None] = PrivateAttr(default=time.sleep)
     _clock: Callable[[], float] = PrivateAttr(default=time.monotonic)
@@ -172,7 +176,9 @@ class FacebookAdActions(AdActions):
         raise ValueError(f"unknown action {kind!r}")
 
     def _digits(self, currency: str) -> int:
-        return int(self.minor_digits.get(currency, minor_unit_digits(currency)))
+        if currency in self.minor_digits:
+            return int(self.minor_digits[currency])
+        return 0 if currency in FACEBOOK_WHOLE_UNIT else minor_unit_digits(currency)
 
     def _major(self, minor: Any, currency: str) -> float:
         return float(Decimal(str(minor)).scaleb(-self._digits(currency)))
