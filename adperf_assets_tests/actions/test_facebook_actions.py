@@ -64,9 +64,11 @@ def act(level, oid, action, status_after=None, budget_after=None, account="111",
 
 
 def test_state_reads_status_and_converts_minor_units_to_the_account_currency(graph, fake_clock):
-    st = actions(graph, fake_clock).state(pd.concat([ALL, objects(("111", "ad", "404404"))]))
+    other = objects(("111", "ad", "9001")).assign(network="google_ads", object_id="8001")
+    st = actions(graph, fake_clock).state(pd.concat([ALL, objects(("111", "ad", "404404")), other]))
     got = {r.object_id: (r.level, r.status, None if np.isnan(r.daily_budget) else r.daily_budget, r.currency)
            for r in st.itertuples()}
+    assert len(st) == len(got)  # the other network's row was not looked up here
     assert "404404" not in got  # an object the network does not have is left out
     assert got == {
         "9001": ("ad", "ACTIVE", None, "USD"),

@@ -70,9 +70,11 @@ def act(level, oid, action, status_after=None, budget_after=None, account=CID, c
 
 
 def test_state_reads_statuses_and_converts_budget_micros(google, fake_clock):
-    st = actions(google, fake_clock).state(pd.concat([ALL, objects((CID, "campaign", "99", "", ""))]))
+    other = objects((CID, "campaign", "11", "", "")).assign(network="facebook", object_id="12")
+    st = actions(google, fake_clock).state(pd.concat([ALL, objects((CID, "campaign", "99", "", "")), other]))
     got = {(r.level, r.object_id): (r.status, None if np.isnan(r.daily_budget) else r.daily_budget, r.currency, r.ref)
            for r in st.itertuples()}
+    assert len(st) == len(got)  # the other network's row was not looked up here
     assert got == {
         ("ad", "301"): ("ACTIVE", None, "USD", f"customers/{CID}/adGroupAds/21~301"),   # ENABLED reads as ACTIVE
         ("ad", "302"): ("PAUSED", None, "USD", f"customers/{CID}/adGroupAds/21~302"),

@@ -106,11 +106,13 @@ class FacebookAdActions(AdActions):
     # -- reading --------------------------------------------------------------
     def state(self, objects: pd.DataFrame) -> pd.DataFrame:
         """Needs ``account_id, level, object_id`` per row (``level`` ad / ad_group / campaign; other
-        levels are ignored). ``daily_budget`` in major units of the account currency, NaN where the
+        levels, and rows whose ``network`` is not facebook, are ignored). ``daily_budget`` in major units of the account currency, NaN where the
         object holds none (an ad; an ad set under a CBO campaign; a campaign without CBO).
         Raises :class:`FacebookActionError` when the state cannot be read (objects that do not exist
         are only left out)."""
         rows = []
+        if "network" in objects.columns:
+            objects = objects[objects["network"] == self.network()]
         for _, o in objects.iterrows():
             level, oid = str(o["level"]), str(o["object_id"])
             if level not in STATE_FIELDS:

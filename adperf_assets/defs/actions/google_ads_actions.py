@@ -114,6 +114,7 @@ class GoogleAdsAdActions(AdActions):
     _gov: Any = PrivateAttr(default=None)
     _services: dict = PrivateAttr(default_factory=dict)
     _channel: Any = PrivateAttr(default=None)
+    _client: Any = PrivateAttr(default=None)
 
     def with_clock(self, sleep: Callable[[float], None], clock: Callable[[], float] | None = None, seed: int = 0):
         """Inject sleep/clock (tests); returns self."""
@@ -129,13 +130,16 @@ class GoogleAdsAdActions(AdActions):
 
     # -- reading --------------------------------------------------------------
     def state(self, objects: pd.DataFrame) -> pd.DataFrame:
-        """Needs ``account_id`` (customer id), ``level``, ``object_id`` and, for ads, ``ad_group_id``
+        """Rows whose ``network`` is not google_ads are ignored. Needs ``account_id`` (customer id),
+        ``level``, ``object_id`` and, for ads, ``ad_group_id``
         (an ad is the ad group ad ``customers/C/adGroupAds/{ad_group_id}~{ad_id}``). Ads and ad groups:
         status only (ENABLED reads as ACTIVE); campaigns: status and their budget's ``amount_micros``
         in major units with the budget's resource name in ``ref`` (NaN budget when it is not a daily
         budget or is explicitly shared and ``allow_shared_budgets`` is off). Ads carry their ad group ad
         resource name in ``ref``. Raises :class:`GoogleAdsActionError` when the state cannot be read."""
         rows: list[dict] = []
+        if "network" in objects.columns:
+            objects = objects[objects["network"] == self.network()]
         for (account, level), group in objects.groupby([objects["account_id"].astype(str), "level"], sort=False):
             cid = _digits(account)
             ids = sorted({str(v) for v in group["object_id"]})
@@ -322,10 +326,11 @@ class GoogleAdsAdActions(AdActions):
             return self._services[name]
         login = _digits(self.login_customer_id) if self.login_customer_id else None
         if not self.insecure_endpoint:
-            client = GoogleAdsClient(credentials=self._credentials(), developer_token=self.developer_token,
-                                     endpoint=self.endpoint, login_customer_id=login, version=self.api_version,
-                                     use_proto_plus=True)
-            service = client.get_service(name)
+            if self._client is None:
+                self._client = GoogleAdsClient(
+                    credentials=self._credentials(), developer_token=self.developer_token, endpoint=self.endpoint,
+                    login_customer_id=login, version=self.api_version, use_proto_plus=True)
+            service = self._client.get_service(name)
         else:
             if not self.endpoint:
                 raise ValueError("insecure_endpoint needs endpoint='127.0.0.1:PORT'")
