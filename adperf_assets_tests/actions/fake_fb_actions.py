@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import threading
 
-from adperf_assets_tests.spend.fake_graph import TOKEN, Fault, FakeGraph  # noqa: F401 (re-export)
+from adperf_assets_tests.spend.fake_graph import TOKEN, FakeGraph, Fault  # noqa: F401 (re-export)
 
 STATUSES = ("ACTIVE", "PAUSED", "ARCHIVED", "DELETED")
 

@@ -26,7 +26,9 @@ from google.ads.googleads.v26.enums.types.ad_group_ad_status import AdGroupAdSta
 from google.ads.googleads.v26.enums.types.ad_group_status import AdGroupStatusEnum
 from google.ads.googleads.v26.enums.types.budget_period import BudgetPeriodEnum
 from google.ads.googleads.v26.enums.types.campaign_status import CampaignStatusEnum
-from google.ads.googleads.v26.errors.types.campaign_budget_error import CampaignBudgetErrorEnum
+from google.ads.googleads.v26.errors.types.campaign_budget_error import (
+    CampaignBudgetErrorEnum,
+)
 from google.ads.googleads.v26.errors.types.errors import (
     ErrorCode,
     ErrorDetails,
@@ -110,7 +112,7 @@ class FakeGoogleActions:
         return [r for r in self.requests if r["method"].startswith("Mutate")]
 
     # -- lifecycle ------------------------------------------------------------------
-    def start(self) -> "FakeGoogleActions":
+    def start(self) -> FakeGoogleActions:
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         search = grpc.method_handlers_generic_handler(PREFIX + "GoogleAdsService", {
             "SearchStream": grpc.unary_stream_rpc_method_handler(

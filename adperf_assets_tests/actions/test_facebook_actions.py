@@ -10,8 +10,11 @@ import pandas as pd
 import pytest
 from facebook_business.api import FacebookAdsApi
 
-from adperf_assets.defs.actions.facebook_actions import FacebookActionError, FacebookAdActions
-from adperf_assets_tests.actions.fake_fb_actions import TOKEN, Fault, FakeGraphObjects
+from adperf_assets.defs.actions.facebook_actions import (
+    FacebookActionError,
+    FacebookAdActions,
+)
+from adperf_assets_tests.actions.fake_fb_actions import TOKEN, FakeGraphObjects, Fault
 
 VERSION = FacebookAdsApi.API_VERSION
 

@@ -10,8 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adperf_assets.defs.actions.google_ads_actions import GoogleAdsActionError, GoogleAdsAdActions
-from adperf_assets_tests.actions.fake_google_actions import FakeCustomer, FakeGoogleActions, Fault
+from adperf_assets.defs.actions.google_ads_actions import (
+    GoogleAdsActionError,
+    GoogleAdsAdActions,
+)
+from adperf_assets_tests.actions.fake_google_actions import (
+    FakeCustomer,
+    FakeGoogleActions,
+    Fault,
+)
 
 CID = "1234567890"
 JP = "2222222222"
@@ -217,3 +224,11 @@ def test_secrets_are_never_in_an_answer_or_a_log(google, fake_clock, caplog):
         assert all(secret not in r.answer for r in results) and secret not in caplog.text
     assert "PERMISSION_DENIED" in results[2].answer and "UNAUTHENTICATED" in wrong.answer
     assert any("google_ads pause campaign 11" in r.getMessage() for r in caplog.records)
+
+
+def test_state_queries_in_bounded_chunks(google, fake_clock, monkeypatch):
+    from adperf_assets.defs.actions import google_ads_actions
+
+    monkeypatch.setattr(google_ads_actions, "_chunks", lambda values: [[v] for v in values])
+    st = actions(google, fake_clock).state(ALL[ALL["account_id"] == CID])
+    assert len(st) == 7 and len(google.requests) == 7  # one query per object, nothing lost between chunks

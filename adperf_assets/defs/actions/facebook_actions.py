@@ -13,8 +13,9 @@ import logging
 import math
 import random
 import time
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,10 +25,22 @@ from facebook_business.exceptions import FacebookRequestError
 from pydantic import Field, PrivateAttr
 
 from adperf_assets.actions.plan import ACTIVE, PAUSED, STATE_COLUMNS
-from adperf_assets.defs.actions.networks import AdActions, ActionResult
+from adperf_assets.defs.actions.networks import ActionResult, AdActions
 from adperf_assets.defs.common import redaction
-from adperf_assets.defs.common.throttle import Governor, NotRetryable, attempts_of, retry_after_s, unwrap
-from adperf_assets.defs.spend.facebook import GRAPH_URL, _describe, _GovernedApi, _retry_after, is_retryable
+from adperf_assets.defs.common.throttle import (
+    Governor,
+    NotRetryable,
+    attempts_of,
+    retry_after_s,
+    unwrap,
+)
+from adperf_assets.defs.spend.facebook import (
+    GRAPH_URL,
+    _describe,
+    _GovernedApi,
+    _retry_after,
+    is_retryable,
+)
 from adperf_assets.normalize.fx import minor_unit_digits
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,10 @@ import math
 import random
 import re
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from importlib import import_module
-from typing import Any, Callable, Optional
+from typing import Any
 
 import grpc
 import numpy as np
@@ -29,14 +30,14 @@ from google.api_core import protobuf_helpers
 from pydantic import Field, PrivateAttr
 
 from adperf_assets.actions.plan import ACTIVE, PAUSED, STATE_COLUMNS
-from adperf_assets.defs.actions.networks import AdActions, ActionResult
+from adperf_assets.defs.actions.networks import ActionResult, AdActions
 from adperf_assets.defs.common import redaction
 from adperf_assets.defs.common.throttle import Governor, attempts_of
 from adperf_assets.defs.spend.google_ads import (
     _LOOPBACK_HOSTS,
+    ADWORDS_SCOPE,
     DEFAULT_API_VERSION,
     TOKEN_URI,
-    ADWORDS_SCOPE,
     _Classifier,
     _digits,
     row_to_dict,
@@ -92,12 +93,12 @@ class GoogleAdsAdActions(AdActions):
     ``endpoint='127.0.0.1:PORT', insecure_endpoint=True`` against a fake gRPC server."""
 
     developer_token: str = Field(description="From EnvVar('GOOGLE_ADS_DEVELOPER_TOKEN').")
-    client_id: Optional[str] = None
-    client_secret: Optional[str] = None
-    refresh_token: Optional[str] = None
-    login_customer_id: Optional[str] = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    refresh_token: str | None = None
+    login_customer_id: str | None = None
     api_version: str = DEFAULT_API_VERSION
-    endpoint: Optional[str] = Field(default=None, description="host:port override (a loopback fake in tests).")
+    endpoint: str | None = Field(default=None, description="host:port override (a loopback fake in tests).")
     insecure_endpoint: bool = Field(default=False, description="Plaintext gRPC to a loopback endpoint (tests only).")
     request_timeout_s: float = 60.0
     min_request_interval_s: float = 0.2
@@ -149,23 +150,25 @@ class GoogleAdsAdActions(AdActions):
                                      "ad_group_id~ad_id)")
                 names = sorted({f"customers/{cid}/adGroupAds/{g}~{a}" for g, a in
                                 zip(group["ad_group_id"].astype(str), group["object_id"].astype(str))})
-                found = self._search(cid, AD_FIELDS, "ad_group_ad",
-                                     f"ad_group_ad.resource_name IN ({', '.join(repr(n) for n in names)})")
-                for r in found:
-                    rows.append(self._row(level, str(r["ad_group_ad.ad.id"]), r["ad_group_ad.status"], np.nan,
-                                          r["customer.currency_code"], r["ad_group_ad.resource_name"]))
+                for part in _chunks(names):
+                    found = self._search(cid, AD_FIELDS, "ad_group_ad",
+                                         f"ad_group_ad.resource_name IN ({', '.join(repr(n) for n in part)})")
+                    rows += [self._row(level, str(r["ad_group_ad.ad.id"]), r["ad_group_ad.status"], np.nan,
+                                       r["customer.currency_code"], r["ad_group_ad.resource_name"]) for r in found]
             elif level == "ad_group":
-                found = self._search(cid, AD_GROUP_FIELDS, "ad_group", _in("ad_group.id", ids))
-                rows += [self._row(level, str(r["ad_group.id"]), r["ad_group.status"], np.nan,
-                                   r["customer.currency_code"], "") for r in found]
+                for part in _chunks(ids):
+                    found = self._search(cid, AD_GROUP_FIELDS, "ad_group", _in("ad_group.id", part))
+                    rows += [self._row(level, str(r["ad_group.id"]), r["ad_group.status"], np.nan,
+                                       r["customer.currency_code"], "") for r in found]
             elif level == "campaign":
-                for r in self._search(cid, CAMPAIGN_FIELDS, "campaign", _in("campaign.id", ids)):
-                    usable = r["campaign_budget.period"] == "DAILY" and (
-                        self.allow_shared_budgets or not r["campaign_budget.explicitly_shared"])
-                    budget = (float(Decimal(r["campaign_budget.amount_micros"]) / MICROS)
-                              if usable and r["campaign_budget.amount_micros"] else np.nan)
-                    rows.append(self._row(level, str(r["campaign.id"]), r["campaign.status"], budget,
-                                          r["customer.currency_code"], r["campaign_budget.resource_name"]))
+                for part in _chunks(ids):
+                    for r in self._search(cid, CAMPAIGN_FIELDS, "campaign", _in("campaign.id", part)):
+                        usable = r["campaign_budget.period"] == "DAILY" and (
+                            self.allow_shared_budgets or not r["campaign_budget.explicitly_shared"])
+                        budget = (float(Decimal(r["campaign_budget.amount_micros"]) / MICROS)
+                                  if usable and r["campaign_budget.amount_micros"] else np.nan)
+                        rows.append(self._row(level, str(r["campaign.id"]), r["campaign.status"], budget,
+                                              r["customer.currency_code"], r["campaign_budget.resource_name"]))
         return pd.DataFrame(rows, columns=[*STATE_COLUMNS, "ref"])
 
     # -- changing -------------------------------------------------------------
@@ -174,14 +177,11 @@ class GoogleAdsAdActions(AdActions):
         ``validate_only`` is the request's own flag (the API validates, changes nothing, returns no
         results)."""
         gov = self._governor()
-        before = gov.requests_made
         try:
             cid = _digits(str(action.get("account_id") or ""))
             mutate, op, what = self._operation(cid, action)
-        except _Refused as exc:
-            return self._result(False, f"not sent: {exc.text}", exc.attempts, validate_only, action)
-        except (ValueError, KeyError, TypeError) as exc:
-            return self._result(False, f"not sent: {exc}", gov.requests_made - before, validate_only, action)
+        except (_Refused, ValueError, KeyError, TypeError) as exc:
+            return self._result(False, f"not sent: {exc}", 0, validate_only, action)
         sent = f"{mutate.service}.{mutate.method} customer {cid} {what}" + (" validate_only" if validate_only else "")
         service = self._service(mutate)
         request = {"customer_id": cid, "operations": [op], "validate_only": bool(validate_only)}
@@ -194,7 +194,7 @@ class GoogleAdsAdActions(AdActions):
                                 attempts, validate_only, action)
         attempts = gov.requests_made - start
         names = [r.resource_name for r in resp.results]
-        ok = (not names) if validate_only else (len(names) == 1 and bool(names[0]))
+        ok = validate_only or (len(names) == 1 and bool(names[0]))  # validate-only: no error is the answer
         answer = f"{sent} -> " + (f"results {names}" if names else "validated, no results (nothing changed)"
                                   if validate_only else "no result")
         return self._result(ok, answer, attempts, validate_only, action)
@@ -268,12 +268,10 @@ class GoogleAdsAdActions(AdActions):
         return name, r["customer.currency_code"]
 
     def _lookup(self, cid: str, fields: list[str], resource: str, where: str) -> list[dict]:
-        gov = self._governor()
-        start = gov.requests_made
         try:
             return self._search(cid, fields, resource, where)
         except GoogleAdsActionError as exc:
-            raise _Refused(f"reading {resource}: {exc}", gov.requests_made - start) from None
+            raise _Refused(f"reading {resource}: {exc}") from None
 
     def _search(self, cid: str, fields: list[str], resource: str, where: str) -> list[dict]:
         service = self._service(None)
@@ -320,7 +318,7 @@ class GoogleAdsAdActions(AdActions):
     def _type(self, mutate: _Mutate, name: str) -> Any:
         return getattr(import_module(f"google.ads.googleads.{self.api_version}.services.types.{mutate.module}"), name)()
 
-    def _service(self, mutate: Optional[_Mutate]) -> Any:
+    def _service(self, mutate: _Mutate | None) -> Any:
         name, module = (mutate.service, mutate.module) if mutate else ("GoogleAdsService", "google_ads_service")
         if name in self._services:
             return self._services[name]
@@ -357,9 +355,12 @@ class GoogleAdsAdActions(AdActions):
 
 
 class _Refused(Exception):
-    def __init__(self, text: str, attempts: int = 1):
-        super().__init__(text)
-        self.text, self.attempts = text, attempts
+    """An action not sent: what it needs could not be read or is not safe to change."""
+
+
+def _chunks(values: list[str], size: int = 500) -> list[list[str]]:
+    """GAQL IN lists of bounded length (one query per chunk)."""
+    return [values[i:i + size] for i in range(0, len(values), size)]
 
 
 def _in(field: str, ids: list[str]) -> str:
