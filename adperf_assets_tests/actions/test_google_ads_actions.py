@@ -232,3 +232,9 @@ def test_state_queries_in_bounded_chunks(google, fake_clock, monkeypatch):
     monkeypatch.setattr(google_ads_actions, "_chunks", lambda values: [[v] for v in values])
     st = actions(google, fake_clock).state(ALL[ALL["account_id"] == CID])
     assert len(st) == 7 and len(google.requests) == 7  # one query per object, nothing lost between chunks
+
+
+def test_missing_oauth_credentials_are_an_answer_not_an_exception(fake_clock):
+    ga = GoogleAdsAdActions(developer_token=DEV).with_clock(fake_clock.sleep, fake_clock.clock)
+    res = ga.apply(act("campaign", "11", "pause", "PAUSED"), validate_only=True)
+    assert not res.ok and res.attempts == 0 and "client_id, client_secret and refresh_token" in res.answer

@@ -17,7 +17,7 @@ import random
 import re
 import time
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from importlib import import_module
 from typing import Any
 
@@ -180,10 +180,10 @@ class GoogleAdsAdActions(AdActions):
         try:
             cid = _digits(str(action.get("account_id") or ""))
             mutate, op, what = self._operation(cid, action)
+            service = self._service(mutate)
         except (_Refused, ValueError, KeyError, TypeError) as exc:
             return self._result(False, f"not sent: {exc}", 0, validate_only, action)
         sent = f"{mutate.service}.{mutate.method} customer {cid} {what}" + (" validate_only" if validate_only else "")
-        service = self._service(mutate)
         request = {"customer_id": cid, "operations": [op], "validate_only": bool(validate_only)}
         start = gov.requests_made
         try:
@@ -233,7 +233,8 @@ class GoogleAdsAdActions(AdActions):
             if action.get("currency") and str(action["currency"]).upper() != currency:
                 raise ValueError(f"the action is in {action['currency']} but the customer's currency is {currency}")
             digits = minor_unit_digits(currency)
-            micros = int(Decimal(str(float(budget))).quantize(Decimal(1).scaleb(-digits)) * MICROS)
+            amount = Decimal(str(float(budget))).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+            micros = int(amount * MICROS)
             op = self._type(BUDGET_MUTATE, BUDGET_MUTATE.operation)
             op.update.resource_name = name
             op.update.amount_micros = micros
