@@ -199,3 +199,23 @@ def test_the_token_is_never_in_an_answer_an_error_or_a_log(graph, fake_clock, ca
     assert TOKEN in graph.requests[0]["params"]["access_token"]  # it was sent, as the API needs
     assert caplog.records and TOKEN not in caplog.text
     assert any("facebook pause ad 9001" in r.getMessage() for r in caplog.records)
+
+
+def test_state_reads_are_retried_like_the_pulls(graph, fake_clock):
+    graph.faults.extend([Fault("json500", route="object"), Fault("throttle", route="object")])
+    st = actions(graph, fake_clock).state(ALL)
+    assert len(st) == len(ALL) and len(fake_clock.sleeps) == 2
+
+
+def test_a_failure_in_the_middle_of_a_day_leaves_a_record_of_what_was_applied_and_what_not(graph, fake_clock):
+    fb = actions(graph, fake_clock, max_retries=1)
+    day = [act("ad", "9001", "pause", "PAUSED"), act("ad_group", "8001", "raise_budget", budget_after=60.0),
+           act("campaign", "7001", "lower_budget", budget_after=1000.0)]
+    results = []
+    for i, a in enumerate(day):
+        if i == 1:
+            graph.faults.extend(Fault("json500", route="update") for _ in range(2))
+        results.append(fb.apply(a, validate_only=False))
+    assert [r.ok for r in results] == [True, False, True]
+    assert (graph.objects["9001"]["status"], graph.objects["8001"]["daily_budget"],
+            graph.objects["7001"]["daily_budget"]) == ("PAUSED", "5000", "100000")

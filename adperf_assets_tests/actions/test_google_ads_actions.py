@@ -238,3 +238,24 @@ def test_missing_oauth_credentials_are_an_answer_not_an_exception(fake_clock):
     ga = GoogleAdsAdActions(developer_token=DEV).with_clock(fake_clock.sleep, fake_clock.clock)
     res = ga.apply(act("campaign", "11", "pause", "PAUSED"), validate_only=True)
     assert not res.ok and res.attempts == 0 and "client_id, client_secret and refresh_token" in res.answer
+
+
+def test_state_reads_are_retried_like_the_pulls(google, fake_clock):
+    google.faults.extend([Fault(grpc.StatusCode.UNAVAILABLE, method="Search"),
+                          Fault(grpc.StatusCode.RESOURCE_EXHAUSTED, method="Search", quota=True)])
+    assert len(actions(google, fake_clock).state(ALL)) == 8 and len(fake_clock.sleeps) == 2
+
+
+def test_a_failure_in_the_middle_of_a_day_leaves_a_record_of_what_was_applied_and_what_not(google, fake_clock):
+    ga = actions(google, fake_clock, max_retries=1)
+    day = [act("ad_group", "21", "pause", "PAUSED"), act("campaign", "11", "raise_budget", budget_after=60.0),
+           act("campaign", "61", "lower_budget", budget_after=4000, account=JP)]
+    results = []
+    for i, a in enumerate(day):
+        if i == 1:
+            google.faults.extend(Fault(grpc.StatusCode.INTERNAL) for _ in range(2))
+        results.append(ga.apply(a, validate_only=False))
+    assert [r.ok for r in results] == [True, False, True]
+    us, jp = google.customers[CID], google.customers[JP]
+    assert (us.ad_groups["21"]["status"], us.budgets["501"]["amount_micros"], jp.budgets["601"]["amount_micros"]) == (
+        "PAUSED", 50_000_000, 4_000_000_000)
