@@ -21,7 +21,9 @@ from pathlib import Path
 SAMPLE_START = date(2025, 6, 1)
 SAMPLE_DAYS = 545  # to 2026-11-27: long enough for 365-day LTV back-tests
 
-KNOWN_SOURCES = ("facebook", "google_ads", "fx", "payments", "mmp", "events", "slack")
+#: ``*_actions``: acting on the network's ads (budget_actions) through its API, opted into apart from reading.
+KNOWN_SOURCES = ("facebook", "google_ads", "fx", "payments", "mmp", "events", "slack", "facebook_actions",
+                 "google_ads_actions")
 
 
 def _env(name: str, default: str) -> str:

@@ -105,6 +105,9 @@ def plan_actions(report: pd.DataFrame, state: pd.DataFrame, policy: ActionPolicy
         budget = float(s["daily_budget"]) if pd.notna(s["daily_budget"]) else math.nan
         out.update(status_before=status, status_after=status, budget_before=budget, budget_after=budget,
                    currency=s["currency"], ref=str(s.get("ref", "") or ""))
+        if status not in (ACTIVE, PAUSED):
+            out["reason"] = f"status {status} on {r['network']}: only active or paused objects are acted on"
+            continue
         if out["cost_to_date_usd"] < policy.min_cost or out["days_live"] < policy.min_days:
             out["reason"] = (f"too early to act: {out['cost_to_date_usd']:.2f} spent over {out['days_live']} day(s); "
                              f"the policy needs {policy.min_cost:.2f} and {policy.min_days} days")

@@ -90,6 +90,10 @@ def test_a_paused_ad_called_scale_is_resumed_only_if_allowed_and_its_paused_ad_s
     assert one(plan, "g9")["decision"] == "skipped" and one(plan, "g9")["budget_after"] == 40.0
     plan = plan_actions(report, st, ActionPolicy(allow_resume=False), PRECISION)
     assert one(plan, "a1")["decision"] == "skipped"
+    removed = plan_actions(report, state(("ad", "a1", "REMOVED", np.nan), ("ad", "a2", "ARCHIVED", np.nan)), POLICY,
+                           PRECISION)
+    assert "status REMOVED on facebook: only active or paused" in one(removed, "a1")["reason"]
+    assert "status ARCHIVED" in one(removed, "a2")["reason"]
 
 
 def test_calls_with_low_or_unmeasured_precision_are_not_acted_on():
@@ -127,3 +131,23 @@ def test_bad_inputs_name_the_table_and_field():
     with pytest.raises(ActionInputError, match="network state: objects listed twice"):
         plan_actions(pd.DataFrame([row("ad", "a1")]), state(("ad", "a1", "ACTIVE", np.nan), ("ad", "a1", "PAUSED", np.nan)),
                      POLICY)
+
+
+def test_real_network_clients_are_opted_into_apart_from_reading(tmp_path):
+    import dataclasses
+
+    import dagster as dg
+
+    from adperf_assets.defs.actions.facebook_actions import FacebookAdActions
+    from adperf_assets.defs.actions.google_ads_actions import GoogleAdsAdActions
+    from adperf_assets.defs.actions.networks import SampleAdActions
+    from adperf_assets.defs.resources import build_resources
+    from adperf_assets.settings import load_settings
+
+    base = dataclasses.replace(load_settings(), home=tmp_path, real_sources=frozenset({"facebook", "google_ads"}))
+    r = build_resources(base)
+    assert isinstance(r["facebook_actions"], SampleAdActions) and isinstance(r["google_ads_actions"], SampleAdActions)
+    r = build_resources(dataclasses.replace(base, real_sources=frozenset({"facebook_actions", "google_ads_actions"})))
+    assert isinstance(r["facebook_actions"], FacebookAdActions)
+    assert r["facebook_actions"].access_token == dg.EnvVar("FACEBOOK_ACTIONS_ACCESS_TOKEN")
+    assert isinstance(r["google_ads_actions"], GoogleAdsAdActions)

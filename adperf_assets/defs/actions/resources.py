@@ -1,8 +1,13 @@
 """The networks to act on: each network's real SDK client when ``<network>_actions`` is named in
-``ADPERF_REAL_SOURCES`` (acting is opted into apart from reading), else the sample network state."""
+``ADPERF_REAL_SOURCES`` (acting is opted into apart from reading: the token needs write access), else
+the sample network state under ``ADPERF_HOME/actions``."""
 
 from __future__ import annotations
 
+import dagster as dg
+
+from adperf_assets.defs.actions.facebook_actions import FacebookAdActions
+from adperf_assets.defs.actions.google_ads_actions import GoogleAdsAdActions
 from adperf_assets.defs.actions.networks import SampleAdActions
 from adperf_assets.settings import Settings
 
@@ -10,6 +15,15 @@ from adperf_assets.settings import Settings
 def action_resources(settings: Settings) -> dict:
     state = settings.home / "actions"
     return {
-        "facebook_actions": SampleAdActions(network_name="facebook", state_file=str(state / "facebook.json")),
-        "google_ads_actions": SampleAdActions(network_name="google_ads", state_file=str(state / "google_ads.json")),
+        "facebook_actions": FacebookAdActions(access_token=dg.EnvVar("FACEBOOK_ACTIONS_ACCESS_TOKEN"))
+        if settings.is_real("facebook_actions")
+        else SampleAdActions(network_name="facebook", state_file=str(state / "facebook.json")),
+        "google_ads_actions": GoogleAdsAdActions(
+            developer_token=dg.EnvVar("GOOGLE_ADS_DEVELOPER_TOKEN"),
+            client_id=dg.EnvVar("GOOGLE_ADS_CLIENT_ID"),
+            client_secret=dg.EnvVar("GOOGLE_ADS_CLIENT_SECRET"),
+            refresh_token=dg.EnvVar("GOOGLE_ADS_REFRESH_TOKEN"),
+            login_customer_id=dg.EnvVar("GOOGLE_ADS_LOGIN_CUSTOMER_ID"),
+        ) if settings.is_real("google_ads_actions")
+        else SampleAdActions(network_name="google_ads", state_file=str(state / "google_ads.json")),
     }
