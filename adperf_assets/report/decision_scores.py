@@ -129,7 +129,7 @@ def score_calls(reports: pd.DataFrame, realised: pd.DataFrame, window: BacktestW
         frames.append(s)
     cols = [c for c in SCORE_COLUMNS if c != "report_date"]
     if not frames:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in SCORE_COLUMNS})
+        return empty_scores()
     s = pd.concat(frames, ignore_index=True).rename(columns={"cost": "scored_cost_usd", "revenue": "scored_return_usd",
                                                             "cost_to_date_usd": "cost_at_call_usd"})
     s["realised_roas"] = np.where(s["scored_cost_usd"] > 0, s["scored_return_usd"] / s["scored_cost_usd"].where(
@@ -145,6 +145,14 @@ def score_calls(reports: pd.DataFrame, realised: pd.DataFrame, window: BacktestW
     s.insert(0, "report_date", pd.Timestamp(window.report_date).normalize())
     s["age_days"] = s["age_days"].astype("int64")
     return s[["report_date", *cols]].sort_values(["level", "age_days", *KEYS]).reset_index(drop=True)
+
+
+def empty_scores() -> pd.DataFrame:
+    """No call scored: the table's columns with their dtypes (a day without calls concatenates cleanly)."""
+    dtypes = {"report_date": "datetime64[ns]", "call_date": "datetime64[ns]", "age_days": "int64",
+              "in_interval": "boolean", **{c: "float64" for c in SCORE_COLUMNS if c.endswith(("_usd", "_roas"))
+                                           or c.startswith("estimated_roas") or c == "abs_pct_error"}}
+    return pd.DataFrame({c: pd.Series(dtype=dtypes.get(c, object)) for c in SCORE_COLUMNS})
 
 
 def in_window(scored: pd.DataFrame, window: BacktestWindow) -> pd.DataFrame:

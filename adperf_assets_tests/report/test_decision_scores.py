@@ -112,7 +112,10 @@ def test_nothing_scored_before_the_horizon_passes():
     spend, installs, beh = world({"A": 5.0}, days=range(21, 28))
     reports = pd.DataFrame([call("A", 2, "stop", 0.6, 0.3, 0.9, start=21)])  # call day 22
     s = score_calls(reports, realised_by_ad(spend, installs, beh, WINDOW), WINDOW)
-    assert s.empty
+    assert s.empty and s["age_days"].dtype == "int64" and s["report_date"].dtype == "datetime64[ns]"
+    both = pd.concat([s, score_calls(pd.DataFrame([call("A", 2, "stop", 0.6, 0.3, 0.9)]),
+                                     realised_by_ad(*world({"A": 5.0}), WINDOW), WINDOW)], ignore_index=True)
+    assert both["age_days"].dtype == "int64"
     assert summary_line(summarise(s), 25).startswith("No ad calls scored yet")
 
 

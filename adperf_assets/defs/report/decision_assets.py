@@ -79,9 +79,8 @@ def decision_backtest(context: dg.AssetExecutionContext, config: DecisionBacktes
         last_summary = summarise(scored, w.break_even)
         context.log.info(f"decision_backtest {day.date()}: {len(scored)} calls scored "
                          f"({(scored['outcome'] != 'no call').sum()} stop/scale)")
-    out = pd.concat(frames, ignore_index=True)
-    if out.empty:
-        out = empty_frame(DecisionBacktestFrame)
+    scored_days = [f for f in frames if len(f)]
+    out = pd.concat(scored_days, ignore_index=True) if scored_days else empty_frame(DecisionBacktestFrame)
     last = frames[-1]
     w = config.window(days[-1])
     return dg.Output(out, metadata={
