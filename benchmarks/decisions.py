@@ -36,7 +36,8 @@ stop call at that age (life cost - cost so far) over the life cost of all truly 
 call / no such ad). MAPE and bias are means over the ads of (estimate - truth) / truth in %, ``rmse_usd``
 the root mean squared error per install in USD (the loss the credibility weights minimise; table only).
 ROAS is value per install x installs / cost up to the age; the true ROAS is the ad's true value over its
-whole cost. Prints a table, then one JSON line (issue 17's format, with bias, stops, scales and rule added).
+whole cost. ``unprofitable_spend_stopped_at_equal_precision``: each point estimator's stop threshold moved to
+the most stops that keep its precision at ``adperf_point``'s (``stopped_at_precision``). Prints a table, then one JSON line (issue 17's format, with bias, stops, scales and rule added).
 """
 
 from __future__ import annotations
@@ -193,6 +194,30 @@ def score(est: pd.DataFrame, truth: pd.Series, cost_so_far: pd.Series, installs:
             "stops": int(stop.sum()), "scales": int(scale.sum())}
 
 
+def stopped_at_precision(est: pd.DataFrame, installs: pd.Series, cost_so_far: pd.Series, true_roas: pd.Series,
+                         life_cost: pd.Series, precision: float) -> float | None:
+    """The share of truly unprofitable spend a point estimator stops when it stops its lowest-ROAS ads up to
+    the most it can while its stop precision stays >= ``precision`` (its threshold moved to that precision):
+    estimators compared at equal precision, not at one threshold."""
+    idx = est.index
+    roas = (est["est"] * installs.reindex(idx) / cost_so_far.reindex(idx)).to_numpy(float)
+    tr = true_roas.reindex(idx).to_numpy(float)
+    ok = np.isfinite(roas) & np.isfinite(tr)
+    lc = life_cost.reindex(idx).to_numpy(float)
+    after = np.maximum(lc - cost_so_far.reindex(idx).to_numpy(float), 0.0)
+    bad_cost = lc[ok & (tr < 1.0)].sum()
+    if bad_cost <= 0:
+        return None
+    order = np.argsort(roas[ok], kind="stable")
+    bad = (tr[ok] < 1.0)[order]
+    prec = np.cumsum(bad) / np.arange(1, len(bad) + 1)
+    k = np.flatnonzero(prec >= precision)
+    if not len(k):
+        return 0.0
+    n = k[-1] + 1
+    return round(float(np.where(bad[:n], after[ok][order][:n], 0.0).sum() / bad_cost), 4)
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--world", required=True, type=Path)
@@ -243,6 +268,15 @@ def main(argv=None) -> dict:
             result["estimators"][name][str(age)] = {k: s[k] for k in ("mape", "bias", "coverage", "stop_precision",
                                                                         "scale_precision", "unprofitable_spend_stopped",
                                                                         "stops", "scales", "rule")}
+        # at equal precision: the point rule's stop precision at this age, the others' thresholds moved to it
+        target = result["estimators"]["adperf_point"][str(age)]["stop_precision"]
+        if target is not None:
+            matched = {name: stopped_at_precision(out[name], out["_installs"], cost_so_far, true_roas, life_cost, target)
+                       for name in ("adperf", "dn_multiplier", "cohort_multiplier", "segment_average", "oracle")}
+            print(f"age {age}: unprofitable spend stopped at stop precision >= {target:.2f}: "
+                  + ", ".join(f"{k} {v}" for k, v in matched.items()))
+            for name, v in matched.items():
+                result["estimators"][name][str(age)]["unprofitable_spend_stopped_at_equal_precision"] = v
     table = pd.DataFrame(rows)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string(index=False))
