@@ -1,9 +1,9 @@
 """When the day's report runs, and by when the sources and the report must be fresh.
 
-``roas_report_job`` (the report, the LTV chain it needs, the Slack steps) carries a declarative
-automation condition: a report day of the last ``report_sensor_lookback_days`` is requested once
-that day's partition of every source input is materialized and its blocking checks passed on it,
-and again when a source of the day is materialized again (a lookback of 0 turns this off). Dagster's
+``roas_report_job`` (the report, the LTV chain it needs, the scored calls, the budget actions and the
+Slack steps) carries a declarative automation condition: a report day of the last
+``report_sensor_lookback_days`` is requested once that day's partition of every source input is
+materialized and its blocking checks passed on it, and again when a source of the day is materialized again (a lookback of 0 turns this off). Dagster's
 ``default_automation_condition_sensor`` evaluates it (it starts STOPPED: a job's condition can only be
 given to that sensor through public APIs). Freshness policies give the sources and the report their
 morning deadlines. Details: README, "Automation".
@@ -22,8 +22,10 @@ _settings = current_settings()
 SOURCE_GROUPS = ("spend", "revenue", "attribution")
 REPORT = dg.AssetKey("roas_report")
 SLACK_ASSETS = [dg.AssetKey("roas_report_slack"), dg.AssetKey("roas_milestones_slack")]
-#: Read by the Slack message (how often the calls were right), so part of the report run.
+#: Read by the Slack message (how often the calls were right), so part of the report run; and the day's
+#: budget actions (a dry run unless configured otherwise), planned from the report and the back-test.
 BACKTEST = dg.AssetKey("decision_backtest")
+ACTIONS = dg.AssetKey("budget_actions")
 SOURCES = dg.AssetSelection.groups(*SOURCE_GROUPS)
 #: The sources the report job reads (``source_inputs`` of the graph; a test keeps the two equal).
 #: Listed, not derived, because the job's condition is built when this module is imported, before
@@ -36,7 +38,7 @@ REPORT_SOURCE_INPUTS = [dg.AssetKey(k) for k in
 def report_selection() -> dg.AssetSelection:
     """The report, every non-source asset it needs (the LTV chain), and the Slack steps."""
     needed = (dg.AssetSelection.assets(REPORT).upstream() - SOURCES).required_multi_asset_neighbors()
-    return needed | dg.AssetSelection.assets(BACKTEST, *SLACK_ASSETS)
+    return needed | dg.AssetSelection.assets(BACKTEST, ACTIONS, *SLACK_ASSETS)
 
 
 def source_inputs(asset_graph, job_keys: set[dg.AssetKey]) -> set[dg.AssetKey]:
@@ -89,7 +91,8 @@ roas_report_job = dg.define_asset_job(
     "roas_report_job",
     selection=report_selection(),
     partitions_def=daily_partitions,
-    description="The day's LTV estimates, ROAS report (with its blocking checks) and Slack messages.",
+    description="The day's LTV estimates, ROAS report (with its blocking checks), the scored calls, the budget "
+                "actions (dry run by default) and Slack messages.",
     automation_condition=report_day_condition() if _settings.report_sensor_lookback_days > 0 else None,
 )
 
