@@ -70,29 +70,33 @@ def _run(context: dg.OpExecutionContext, duckdb: DuckDBResource, nets: dict, row
     return meta
 
 
+def _for_day(context: dg.OpExecutionContext, duckdb: DuckDBResource, nets: dict, pick, mode: str, outcome: str,
+             none: str) -> None:
+    """The partition day's log rows ``pick`` selects, carried out as ``mode``."""
+    day = pd.Timestamp(context.partition_key)
+    rows = pick(action_log.read(duckdb, day))
+    if rows.empty:
+        context.log.info(f"{day.date()}: {none}")
+        return
+    _run(context, duckdb, nets, rows, mode, outcome)
+
+
 @dg.op(out=dg.Out(dg.Nothing))
 def apply_approved_actions(context: dg.OpExecutionContext, duckdb: DuckDBResource, facebook_actions: AdActions,
                            google_ads_actions: AdActions) -> None:
     """Apply the partition day's actions waiting for approval."""
-    day = pd.Timestamp(context.partition_key)
-    wait = action_log.awaiting(action_log.read(duckdb, day))
-    if wait.empty:
-        context.log.info(f"{day.date()}: no action waiting for approval")
-        return
-    wait = wait.assign(refers_to=wait["action_id"])
-    _run(context, duckdb, networks(facebook_actions, google_ads_actions), wait, "approved", "applied")
+    _for_day(context, duckdb, networks(facebook_actions, google_ads_actions),
+             lambda log: action_log.awaiting(log).pipe(lambda w: w.assign(refers_to=w["action_id"])),
+             "approved", "applied", "no action waiting for approval")
 
 
 @dg.op(out=dg.Out(dg.Nothing))
 def revert_day_actions(context: dg.OpExecutionContext, duckdb: DuckDBResource, facebook_actions: AdActions,
                        google_ads_actions: AdActions) -> None:
     """Undo the partition day's applied actions that are not undone yet, newest first."""
-    day = pd.Timestamp(context.partition_key)
-    todo = action_log.applied_not_reverted(action_log.read(duckdb, day))
-    if todo.empty:
-        context.log.info(f"{day.date()}: no applied action to revert")
-        return
-    _run(context, duckdb, networks(facebook_actions, google_ads_actions), inverse_actions(todo), "revert", "reverted")
+    _for_day(context, duckdb, networks(facebook_actions, google_ads_actions),
+             lambda log: inverse_actions(action_log.applied_not_reverted(log)),
+             "revert", "reverted", "no applied action to revert")
 
 
 @dg.job(partitions_def=daily_partitions, tags={"kind": "budget_actions"},
