@@ -147,7 +147,8 @@ def budget_actions(context: dg.AssetExecutionContext, config: BudgetActionsConfi
         frames.append(plan)
         context.log.info(f"budget_actions {day.date()} ({mode}): {len(plan)} calls, "
                          f"{(plan['decision'] == PLANNED).sum()} planned; outcomes {plan['outcome'].value_counts().to_dict()}")
-    out = pd.concat(frames, ignore_index=True) if frames else empty_frame(BudgetActionsFrame)
+    planned_days = [f for f in frames if len(f)]  # a day without calls has no rows (and no dtypes)
+    out = pd.concat(planned_days, ignore_index=True) if planned_days else empty_frame(BudgetActionsFrame)
     last_plan = frames[-1] if frames else out
     message = plan_message(days[-1], last_plan, {"dry_run": "dry run", "approval": "awaiting approval",
                                                  "apply": "applied"}[mode])

@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
+from adperf_assets.defs.common.money import stored_name, to_canonical
+
 TABLE = "analytics.budget_action_log"
 LOG_COLUMNS = {
     "action_id": "varchar", "report_date": "date", "run_id": "varchar", "actor": "varchar",
@@ -27,7 +29,7 @@ OUTCOMES = ("skipped", "validated", "awaiting_approval", "applied", "failed", "r
 
 
 def ensure_log(con) -> None:
-    cols = ", ".join(f"{k} {v}" for k, v in LOG_COLUMNS.items())
+    cols = ", ".join(f"{stored_name(k)} {v}" for k, v in LOG_COLUMNS.items())  # money named in its currency
     con.execute(f"create schema if not exists analytics; create table if not exists {TABLE} ({cols})")
 
 
@@ -42,7 +44,8 @@ def append(duckdb: DuckDBResource, row: dict) -> str:
             rec[k] = None
     with duckdb.get_connection() as con:
         ensure_log(con)
-        con.execute(f"insert into {TABLE} ({', '.join(rec)}) values ({', '.join('?' * len(rec))})", list(rec.values()))
+        con.execute(f"insert into {TABLE} ({', '.join(map(stored_name, rec))}) values ({', '.join('?' * len(rec))})",
+                    list(rec.values()))
     return rec["action_id"]
 
 
@@ -50,7 +53,7 @@ def read(duckdb: DuckDBResource, report_date=None) -> pd.DataFrame:
     with duckdb.get_connection() as con:
         ensure_log(con)
         where, args = ("where report_date = ?", [pd.Timestamp(report_date).date()]) if report_date is not None else ("", [])
-        return con.execute(f"select * from {TABLE} {where} order by created_at, action_id", args).df()
+        return to_canonical(con.execute(f"select * from {TABLE} {where} order by created_at, action_id", args).df())
 
 
 def applied_not_reverted(log: pd.DataFrame) -> pd.DataFrame:
