@@ -123,3 +123,37 @@ def test_a_failure_half_way_fails_the_step_and_logs_what_went_through(reported):
     run = log[log["run_id"] == res.run_id]
     assert (run["outcome"] == "applied").sum() > 0 and (run["outcome"] == "failed").sum() > 0
     assert run.loc[run["outcome"] == "failed", "answer"].str.contains("HTTP 503").all()
+
+
+def test_apply_then_revert_through_the_facebook_sdk_leaves_the_fake_as_before(reported, report_home, monkeypatch):
+    """The whole loop on the real client: budget_actions applies through facebook-business on a fake Graph
+    API holding the report's Facebook objects, revert_budget_actions puts every one back."""
+    from facebook_business.api import FacebookAdsApi
+
+    from adperf_assets.defs.actions.facebook_actions import FacebookAdActions
+    from adperf_assets_tests.actions.fake_fb_actions import TOKEN, FakeGraphObjects
+
+    monkeypatch.delenv("ADPERF_ACTIONS_KILL_SWITCH", raising=False)
+    spend = runs.table(report_home, "ad_spend", "where network = 'facebook'")
+    fake = FakeGraphObjects(api_version=FacebookAdsApi.API_VERSION).start()
+    try:
+        for acc, cur in spend.groupby("account_id")["account_currency"].first().items():
+            fake.accounts[str(acc).removeprefix("act_")] = {"name": str(acc), "currency": cur, "timezone_name": "UTC"}
+        for ad in spend["ad_id"].unique():
+            fake.add(str(ad), "ad", "ACTIVE")
+        for grp in spend["ad_group_id"].unique():
+            fake.add(str(grp), "adset", "ACTIVE", daily_budget=5000)
+        resources = {**reported, "facebook_actions": FacebookAdActions(
+            access_token=TOKEN, graph_url=fake.url, min_request_interval_s=0.0, max_retries=1, backoff_base_s=0.01,
+            backoff_max_s=0.02, request_timeout_s=5.0)}
+        before = fake.snapshot()
+        assert _materialize(resources, ["budget_actions"], {"dry_run": False}).success
+        applied = action_log.applied_not_reverted(_plan(resources))
+        fb = applied[applied["network"] == "facebook"]
+        assert len(fb) > 0 and fake.snapshot() != before
+        assert all("validate_only" not in str(u) for u in fake.updates())
+        assert revert_budget_actions.execute_in_process(partition_key=DAY, resources=resources).success
+        assert fake.snapshot() == before
+        assert TOKEN not in _plan(resources).to_string()
+    finally:
+        fake.stop()
