@@ -31,7 +31,11 @@ At the end the acted world is compared with the world without actions over [T0, 
 (``truth/spend.cost_usd``, every ad), the true expected return of the users the ads acquired in that period
 (``truth/user_value.expected_ltv_usd_<horizon>`` of the users with an ``ad_index`` whose ``truth/users.cohort_date``
 falls in it; the truth's expected LTV is already net of refunds and chargebacks), the ROAS of both, the actions
-by kind. Prints a table, then one JSON line.
+by kind. Since a user's expected value varies much between users (whales), the same installs of an ad drawn
+twice differ in their expected return; ``return_at_ad_value_usd`` values each install at its ad's mean expected
+value per install over all its users in the world without actions (fixed across worlds), leaving the actions'
+effect on the installs (volume and mix of ads) and the install counts' own noise. A control: the same figures over the days before T0 (as many, where the world has them), the same
+in expectation in both worlds since no action acts before T0 + 1: their difference is that of the draws alone. Prints a table, then one JSON line.
 
 What this is and is not:
 
@@ -268,15 +272,18 @@ def network_state(w: dict, t: int, running: np.ndarray, status: np.ndarray) -> p
 
 # --- the loop ---------------------------------------------------------------------------------------------------
 
-def outcome(w: dict, lo: int, hi: int) -> dict:
-    """Spend, true expected return of the ads' users acquired in days [lo, hi), ROAS."""
+def outcome(w: dict, lo: int, hi: int, per_install: np.ndarray) -> dict:
+    """Spend, true expected return of the ads' users acquired in days [lo, hi), ROAS; and the return valued
+    at ``per_install`` (per ad index: its users' mean expected value in the world without actions)."""
     sp = w["spend"]
     spend = float(sp.loc[(sp["day"] >= lo) & (sp["day"] < hi), "cost_usd"].sum())
     u = w["users"]
     m = (u["ad_index"] >= 0) & (u["day"] >= lo) & (u["day"] < hi)
     ret = float(u.loc[m, "true_value"].sum())
+    at_ad = float(per_install[u.loc[m, "ad_index"].to_numpy()].sum())
     return {"spend_usd": round(spend, 2), "expected_return_usd": round(ret, 2),
-            "roas": round(ret / spend, 4) if spend > 0 else None, "installs": int(m.sum())}
+            "roas": round(ret / spend, 4) if spend > 0 else None, "installs": int(m.sum()),
+            "return_at_ad_value_usd": round(at_ad, 2), "roas_at_ad_value": round(at_ad / spend, 4) if spend > 0 else None}
 
 
 def main(argv=None) -> dict:
@@ -356,10 +363,10 @@ def main(argv=None) -> dict:
                         "estimated_roas": p["estimated_roas"], "lower": p["estimated_roas_lower"],
                         "upper": p["estimated_roas_upper"], "cost_to_date_usd": p["cost_to_date_usd"]})
         new = np.where(status, np.array([g_factor[g] for g in gkey]), 0.0)
-        changed = np.flatnonzero(~np.isclose(new, factor))
+        changed = np.flatnonzero(~np.isclose(new, factor) & (end > t + 1))  # an ended ad delivers nothing
         for i in changed:
             actions.append((t + 1, str(ads.at[i, "ad_id"]), round(float(new[i]), 6)))
-        factor = new
+        factor[changed] = new[changed]
         print(f"day {t}: {int(running.sum())} running ads; calls {calls}; planned {done['action'].value_counts().to_dict()}"
               f"; {len(changed)} ad factors changed")
         if len(changed):
@@ -369,11 +376,19 @@ def main(argv=None) -> dict:
             c = time.perf_counter()
             w = load(world, args.horizon)
             timing["load_s"] += time.perf_counter() - c
-    without, with_ = outcome(base, t0, t1), outcome(w, t0, t1)
+    bu = base["users"][base["users"]["ad_index"] >= 0]
+    per_install = (bu.groupby("ad_index")["true_value"].mean().reindex(range(n_ads), fill_value=0.0).to_numpy())
+    without, with_ = outcome(base, t0, t1, per_install), outcome(w, t0, t1, per_install)
+    # the control: the days before T0, the same in expectation in both worlds (no action acts before T0 + 1);
+    # their difference is the draws' alone
+    c0 = max(0, t0 - args.days)
+    control = {"without": outcome(base, c0, t0, per_install), "with": outcome(w, c0, t0, per_install)}
     kinds = {k: 0 for k in ACTION_KINDS}
     for a in log:
         kinds[a["action"]] = kinds.get(a["action"], 0) + 1
-    table = pd.DataFrame([{"world": "without actions", **without}, {"world": "with actions", **with_}])
+    table = pd.DataFrame([{"world": "without actions", **without}, {"world": "with actions", **with_},
+                          {"world": f"control: days {c0}-{t0 - 1}, without", **control["without"]},
+                          {"world": f"control: days {c0}-{t0 - 1}, with", **control["with"]}])
     print(table.to_string(index=False))
     if log:
         print(pd.DataFrame(log).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
@@ -382,6 +397,7 @@ def main(argv=None) -> dict:
           f"reports and plans {timing['plan_s']:.1f} s)")
     result = {"days": args.days, "start_day": t0, "every": args.every, "rule": args.rule, "horizon": args.horizon,
               "without": without, "with": with_, "actions": kinds, "ad_actions": len(actions),
+              "control_before": {"days": [c0, t0], **control},
               "seconds": round(elapsed, 1)}
     print(json.dumps(result))
     if not args.keep and args.work is None:

@@ -38,7 +38,8 @@ def test_closed_loop_on_a_tiny_world(tiny, tmp_path, capsys):
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"days", "without", "with", "actions"} <= set(last) and last["days"] == 14 and last["start_day"] == 26
     for side in ("without", "with"):
-        assert set(last[side]) >= {"spend_usd", "expected_return_usd", "roas"}
+        assert set(last[side]) >= {"spend_usd", "expected_return_usd", "roas", "return_at_ad_value_usd"}
+        assert set(last["control_before"][side]) == set(last[side])
         s = last[side]
         assert s["spend_usd"] > 0 and s["roas"] == pytest.approx(s["expected_return_usd"] / s["spend_usd"], abs=1e-4)
     assert set(last["actions"]) >= {"pause", "resume", "raise_budget", "lower_budget"}
