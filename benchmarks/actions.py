@@ -31,7 +31,8 @@ At the end the acted world is compared with the world without actions over [T0, 
 (``truth/spend.cost_usd``, every ad), the true expected return of the users the ads acquired in that period
 (``truth/user_value.expected_ltv_usd_<horizon>`` of the users with an ``ad_index`` whose ``truth/users.cohort_date``
 falls in it; the truth's expected LTV is already net of refunds and chargebacks), the ROAS of both, the actions
-by kind. Since a user's expected value varies much between users (whales), the same installs of an ad drawn
+by kind, and how many actions were on objects whose true ROAS in the world without actions was on the
+action's side of 1 (``actions_right``). Since a user's expected value varies much between users (whales), the same installs of an ad drawn
 twice differ in their expected return; ``return_at_ad_value_usd`` values each install at its ad's mean expected
 value per install over all its users in the world without actions (fixed across worlds), leaving the actions'
 effect on the installs (volume and mix of ads) and the install counts' own noise. A control: the same figures over the days before T0 (as many, where the world has them), the same
@@ -270,6 +271,33 @@ def network_state(w: dict, t: int, running: np.ndarray, status: np.ndarray) -> p
     return pd.DataFrame(rows, columns=STATE_COLUMNS)
 
 
+def actions_right(base: dict, log: list[dict], t0: int, t1: int) -> dict:
+    """Per action kind [right, all]: a pause or lower_budget is right when the object's true ROAS is < 1, a
+    resume or raise_budget when > 1. True ROAS in the world without actions: an ad's over its whole life (its
+    users' expected value / its cost, as decisions.py), an ad group's over the compared days [t0, t1)."""
+    u, sp, ads = base["users"], base["spend"], base["ads"]
+    paid = u[u["ad_index"] >= 0]
+    ad_ret = paid.groupby("ad_index")["true_value"].sum()
+    ad_cost = sp.groupby("ad_index")["cost_usd"].sum()
+    gid = ads["ad_group_id"].astype(str).to_numpy()
+    win_u = paid[(paid["day"] >= t0) & (paid["day"] < t1)]
+    win_s = sp[(sp["day"] >= t0) & (sp["day"] < t1)]
+    g_ret = win_u.groupby(gid[win_u["ad_index"].to_numpy()])["true_value"].sum()
+    g_cost = win_s.groupby(gid[win_s["ad_index"].astype(int).to_numpy()])["cost_usd"].sum()
+    ad_of = {str(a): i for i, a in enumerate(ads["ad_id"])}
+    out = {k: [0, 0] for k in ACTION_KINDS}
+    for a in log:
+        if a["level"] == "ad":
+            i = ad_of[a["object_id"]]
+            roas = ad_ret.get(i, 0.0) / ad_cost.get(i, np.nan)
+        else:
+            roas = g_ret.get(a["object_id"], 0.0) / g_cost.get(a["object_id"], np.nan)
+        good = a["action"] in ("resume", "raise_budget")
+        out[a["action"]][1] += 1
+        out[a["action"]][0] += int(bool(roas > 1.0) if good else bool(roas < 1.0))
+    return out
+
+
 # --- the loop ---------------------------------------------------------------------------------------------------
 
 def outcome(w: dict, lo: int, hi: int, per_install: np.ndarray) -> dict:
@@ -379,6 +407,7 @@ def main(argv=None) -> dict:
     bu = base["users"][base["users"]["ad_index"] >= 0]
     per_install = (bu.groupby("ad_index")["true_value"].mean().reindex(range(n_ads), fill_value=0.0).to_numpy())
     without, with_ = outcome(base, t0, t1, per_install), outcome(w, t0, t1, per_install)
+    right = actions_right(base, log, t0, t1)
     # the control: the days before T0, the same in expectation in both worlds (no action acts before T0 + 1);
     # their difference is the draws' alone
     c0 = max(0, t0 - args.days)
@@ -392,12 +421,14 @@ def main(argv=None) -> dict:
     print(table.to_string(index=False))
     if log:
         print(pd.DataFrame(log).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    print("actions on objects whose true ROAS (the world without actions) was on the action's side of 1: "
+          + ", ".join(f"{k} {r}/{n}" for k, (r, n) in right.items()))
     elapsed = time.perf_counter() - t_start
     print(f"({elapsed:.1f} s: generation {timing['generate_s']:.1f} s, reading {timing['load_s']:.1f} s, "
           f"reports and plans {timing['plan_s']:.1f} s)")
     result = {"days": args.days, "start_day": t0, "every": args.every, "rule": args.rule, "horizon": args.horizon,
               "without": without, "with": with_, "actions": kinds, "ad_actions": len(actions),
-              "control_before": {"days": [c0, t0], **control},
+              "control_before": {"days": [c0, t0], **control}, "actions_right": right,
               "seconds": round(elapsed, 1)}
     print(json.dumps(result))
     if not args.keep and args.work is None:
