@@ -32,11 +32,13 @@ At the end the acted world is compared with the world without actions over [T0, 
 (``truth/user_value.expected_ltv_usd_<horizon>`` of the users with an ``ad_index`` whose ``truth/users.cohort_date``
 falls in it; the truth's expected LTV is already net of refunds and chargebacks), the ROAS of both, the actions
 by kind, and how many actions were on objects whose true ROAS in the world without actions was on the
-action's side of 1 (``actions_right``). Since a user's expected value varies much between users (whales), the same installs of an ad drawn
-twice differ in their expected return; ``return_at_ad_value_usd`` values each install at its ad's mean expected
-value per install over all its users in the world without actions (fixed across worlds), leaving the actions'
-effect on the installs (volume and mix of ads) and the install counts' own noise. A control: the same figures over the days before T0 (as many, where the world has them), the same
-in expectation in both worlds since no action acts before T0 + 1: their difference is that of the draws alone. Prints a table, then one JSON line.
+action's side of 1 (``actions_right``). Since a user's expected value varies much between users (whales), the
+same installs of an ad drawn twice differ in their expected return; ``return_at_ad_value_usd`` values each
+install at its ad's mean expected value per install over all its users in the world without actions (fixed
+across worlds), leaving the actions' effect on the installs (volume and mix of ads) and the install counts' own
+noise. A control: the same figures over the days before T0 (as many, where the world has them), the same in
+expectation in both worlds since no action acts before T0 + 1: their difference is that of the draws alone.
+Prints a table, then one JSON line.
 
 What this is and is not:
 
@@ -51,7 +53,11 @@ What this is and is not:
   *without* actions whose whole horizon is seen by the world's last day (cohorts 0 .. days - 1 - horizon);
   at T0 = 180 of a 270-day world no cohort has its 180 days seen yet, so a report at t could not build them
   from its own data (what a well-fitted cohort model would give). Fixed across steps and worlds.
-- Approximated: the report day is the account-local day of the actions (the ``ad_actions`` day); the report's
+- The sample world has no diminishing returns: an ad at k x its volume buys installs at the same cost and
+  value, so budget raises on profitable ad groups pay without limit here (1.2 per plan compounds), unlike on a
+  real network.
+- Approximated: the plan's day t is a report (Seoul) day and its actions act from the account-local day t + 1
+  (the ``ad_actions`` day; on the American account the report day t + 1 still holds hours of day t); the report's
   other estimators, its 400-day window and its ``decision_backtest`` precision are not modelled; the campaigns
   hold no budget (no campaign rows); budgets are in USD; an ad's installs are its MMP-attributed users.
 - Regeneration writes only what the loop reads (``truth/`` and ``world.json``): the same draws as
