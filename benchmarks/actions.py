@@ -90,7 +90,8 @@ from adperf_assets.report.config import ReportConfig
 from adperf_assets.report.recommend import recommend
 from adperf_assets.sample import activity as activity_mod
 from adperf_assets.sample import ads as ads_mod
-from adperf_assets.sample import knobs, layout, manifest, truth, users as users_mod
+from adperf_assets.sample import knobs, layout, manifest, truth
+from adperf_assets.sample import users as users_mod
 from adperf_assets.sample.app_db import Purchases
 from adperf_assets.sample.clock import Calendar
 from adperf_assets.sample.config import WorldConfig
@@ -317,7 +318,8 @@ def outcome(w: dict, lo: int, hi: int, per_install: np.ndarray) -> dict:
     at_ad = float(per_install[u.loc[m, "ad_index"].to_numpy()].sum())
     return {"spend_usd": round(spend, 2), "expected_return_usd": round(ret, 2),
             "roas": round(ret / spend, 4) if spend > 0 else None, "installs": int(m.sum()),
-            "return_at_ad_value_usd": round(at_ad, 2), "roas_at_ad_value": round(at_ad / spend, 4) if spend > 0 else None}
+            "return_at_ad_value_usd": round(at_ad, 2),
+            "roas_at_ad_value": round(at_ad / spend, 4) if spend > 0 else None}
 
 
 def main(argv=None) -> dict:
@@ -401,7 +403,8 @@ def main(argv=None) -> dict:
         for i in changed:
             actions.append((t + 1, str(ads.at[i, "ad_id"]), round(float(new[i]), 6)))
         factor[changed] = new[changed]
-        print(f"day {t}: {int(running.sum())} running ads; calls {calls}; planned {done['action'].value_counts().to_dict()}"
+        print(f"day {t}: {int(running.sum())} running ads; calls {calls}; "
+              f"planned {done['action'].value_counts().to_dict()}"
               f"; {len(changed)} ad factors changed")
         if len(changed):
             c = time.perf_counter()
