@@ -337,8 +337,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--min-cost", type=float, default=ActionPolicy.min_cost)
     ap.add_argument("--min-days", type=int, default=ActionPolicy.min_days)
     ap.add_argument("--no-resume", action="store_true", help="do not resume paused ads called scale")
-    ap.add_argument("--work", type=Path, default=None, help="where the acted world is generated (default: a temp dir)")
-    ap.add_argument("--keep", action="store_true", help="keep the acted world (in --work)")
+    ap.add_argument("--work", type=Path, default=None,
+                    help="where the acted world is generated and left (default: a temp dir, removed unless --keep)")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir of the acted world")
     args = ap.parse_args(argv)
     t_start = time.perf_counter()
     policy = ActionPolicy(dry_run=False, act_unmeasured=True, max_budget_step=args.max_budget_step,
