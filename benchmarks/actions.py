@@ -71,31 +71,30 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import shutil
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from adperf_assets.actions.plan import ACTIVE, PAUSED, PLANNED, STATE_COLUMNS, plan_actions
+from adperf_assets.actions.plan import (
+    ACTIVE,
+    PAUSED,
+    PLANNED,
+    STATE_COLUMNS,
+    plan_actions,
+)
 from adperf_assets.actions.policy import ActionPolicy
 from adperf_assets.report.ad_basis import rollup_ads
 from adperf_assets.report.ad_value import AdValueEstimator
 from adperf_assets.report.config import ReportConfig
 from adperf_assets.report.recommend import recommend
-from adperf_assets.sample import activity as activity_mod
-from adperf_assets.sample import ads as ads_mod
-from adperf_assets.sample import knobs, layout, manifest, truth
-from adperf_assets.sample import users as users_mod
-from adperf_assets.sample.app_db import Purchases
-from adperf_assets.sample.clock import Calendar
+from adperf_assets.sample import layout, manifest
 from adperf_assets.sample.config import WorldConfig
-from adperf_assets.sample.fx import draw_rates
+from adperf_assets.sample.generator import write_world
 
 SEGMENT = ["platform", "acquisition", "network", "is_emulator"]
 KEYS = ["network", "account_id", "campaign_id", "ad_group_id", "ad_id"]
@@ -105,34 +104,9 @@ ACTION_KINDS = ("pause", "resume", "raise_budget", "lower_budget")
 # --- the world -------------------------------------------------------------------------------------------------
 
 def generate_truth(path: Path, cfg: WorldConfig) -> Path:
-    """``truth/`` and ``world.json`` of the world ``cfg`` into ``path`` (replaced): ``generator._build``'s draws in
-    its order, without the writers whose draws come after everything the truth needs."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".world-", dir=path.parent))
-    try:
-        rng = np.random.default_rng(cfg.seed)
-        cal = Calendar.of(cfg)
-        _, rates = draw_rates(rng, cfg.start - timedelta(days=20), cfg.end + timedelta(days=1))
-        catalog = ads_mod.catalog(cfg, rng)
-        delivery = ads_mod.deliver(cfg, rng, cal, rates, catalog)
-        truth.write_spend(tmp, cfg, cal, rates, catalog, delivery.rows)
-        quality = knobs.ad_quality(cfg, catalog)
-        people = users_mod.draw_users(cfg, rng, cal, catalog, delivery.mmp_installs, quality)
-        del delivery
-        active = activity_mod.simulate(cfg, rng, cal, people)
-        pos = active.buy_pos  # app_db.write's purchases, unsorted (truth.write reads user, day and amount)
-        purchases = Purchases(pos=pos, user=active.user[pos], day=active.day[pos], amount_usd=active.buy_amount_usd)
-        del active
-        truth.write(tmp, cfg, cal, people, catalog, quality, purchases)
-        manifest.write(tmp, cfg, users=len(people), ads=len(catalog), counts=["truth only (benchmarks/actions.py)"])
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
+    """``truth/`` and ``world.json`` of the world ``cfg`` into ``path`` (replaced): the generator's draws in its
+    order, without the writers the loop does not read (``write_world(truth_only=True)``)."""
+    return write_world(cfg, path, truth_only=True)
 
 
 def load(world: Path, horizon: int) -> dict:

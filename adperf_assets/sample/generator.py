@@ -15,23 +15,47 @@ from pathlib import Path
 
 import numpy as np
 
-from adperf_assets.sample import activity, ad_reports, ads, app_db, events, knobs, layout, manifest, mmp, truth, users
-from adperf_assets.sample.clock import Calendar
-from adperf_assets.sample.config import WorldConfig, preset
-from adperf_assets.sample.fx import draw_rates, to_ecb_csv
-from adperf_assets.sample.writers import write_text
+from adperf_assets.sample import (
+    activity,
+    ad_reports,
+    ads,
+    app_db,
+    events,
+    knobs,
+    layout,
+    manifest,
+    mmp,
+    truth,
+    users,
+)
 
 # Names this module has always offered; they live in the modules of their part of the world now.
 from adperf_assets.sample.ads import FB_OBJECTIVE, GOOGLE_CHANNEL
 from adperf_assets.sample.app_db import APP_SCHEMA
-from adperf_assets.sample.clock import HOUR
+from adperf_assets.sample.clock import HOUR, Calendar
+from adperf_assets.sample.config import WorldConfig, preset
+from adperf_assets.sample.fx import draw_rates, to_ecb_csv
 from adperf_assets.sample.manifest import FORMAT_VERSION, load_manifest, world_config
 from adperf_assets.sample.mmp import ADJUST_NETWORK, AF_MEDIA_SOURCE
 from adperf_assets.sample.truth import TRUTH_DAYS
 from adperf_assets.sample.users import RET_MULT, VALUE_MULT
+from adperf_assets.sample.writers import write_text
 
-__all__ = ["generate_world", "load_manifest", "world_config", "FORMAT_VERSION", "APP_SCHEMA", "HOUR", "TRUTH_DAYS",
-           "AF_MEDIA_SOURCE", "ADJUST_NETWORK", "FB_OBJECTIVE", "GOOGLE_CHANNEL", "RET_MULT", "VALUE_MULT"]
+__all__ = [
+    "ADJUST_NETWORK",
+    "AF_MEDIA_SOURCE",
+    "APP_SCHEMA",
+    "FB_OBJECTIVE",
+    "FORMAT_VERSION",
+    "GOOGLE_CHANNEL",
+    "HOUR",
+    "RET_MULT",
+    "TRUTH_DAYS",
+    "VALUE_MULT",
+    "generate_world",
+    "load_manifest",
+    "world_config",
+]
 
 
 def generate_world(
@@ -55,7 +79,13 @@ def generate_world(
         kw["installs_per_day"] = installs_per_day
     if churn_model is not None:
         kw["churn_model"] = churn_model
-    cfg = preset(preset_name, **kw)
+    return write_world(preset(preset_name, **kw), path)
+
+
+def write_world(cfg: WorldConfig, path: str | os.PathLike, truth_only: bool = False) -> Path:
+    """The world ``cfg`` into ``path`` (replaced if it exists). ``truth_only``: only ``truth/`` and
+    ``world.json`` (the same draws in the same order, without the writers whose draws come after
+    everything the truth needs), for a loop that regenerates a world many times (benchmarks/actions.py)."""
     if cfg.churn_model not in ("sbg", "weibull"):
         raise ValueError(f"churn_model must be 'sbg' or 'weibull', got {cfg.churn_model!r}")
     if cfg.days < 14:
@@ -64,7 +94,7 @@ def generate_world(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".world-", dir=path.parent))
     try:
-        _build(cfg, tmp)
+        _build(cfg, tmp, truth_only)
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
@@ -74,23 +104,30 @@ def generate_world(
     return path
 
 
-def _build(cfg: WorldConfig, root: Path) -> None:
+def _build(cfg: WorldConfig, root: Path, truth_only: bool = False) -> None:
     """Every part of the world, in the order they draw from the one random generator."""
     rng = np.random.default_rng(cfg.seed)
     cal = Calendar.of(cfg)
     published, rates = draw_rates(rng, cfg.start - timedelta(days=20), cfg.end + timedelta(days=1))
-    write_text(layout.fx_file(root), to_ecb_csv(published))
     catalog = ads.catalog(cfg, rng)
     delivery = ads.deliver(cfg, rng, cal, rates, catalog)
-    ad_reports.write(root, cfg, catalog, delivery.rows)
+    if not truth_only:
+        write_text(layout.fx_file(root), to_ecb_csv(published))
+        ad_reports.write(root, cfg, catalog, delivery.rows)
     truth.write_spend(root, cfg, cal, rates, catalog, delivery.rows)
     quality = knobs.ad_quality(cfg, catalog)
     people = users.draw_users(cfg, rng, cal, catalog, delivery.mmp_installs, quality)
     del delivery
     active = activity.simulate(cfg, rng, cal, people)
-    purchases, payments_count = app_db.write(root, cfg, rng, cal, rates, people, active)
-    events_count = events.write(root, cfg, rng, people, active, purchases.pos)
-    mmp_count = mmp.write(root, cfg, rng, cal, people, catalog)
+    if truth_only:  # app_db.write's purchases before its refund draws (truth reads user, day and amount)
+        pos = active.buy_pos
+        purchases = app_db.Purchases(pos=pos, user=active.user[pos], day=active.day[pos],
+                                     amount_usd=active.buy_amount_usd)
+        counts = ["truth only"]
+    else:
+        purchases, payments_count = app_db.write(root, cfg, rng, cal, rates, people, active)
+        events_count = events.write(root, cfg, rng, people, active, purchases.pos)
+        mmp_count = mmp.write(root, cfg, rng, cal, people, catalog)
+        counts = [payments_count, events_count, mmp_count, f"users={len(people)}"]
     truth.write(root, cfg, cal, people, catalog, quality, purchases)
-    counts = [payments_count, events_count, mmp_count, f"users={len(people)}"]
     manifest.write(root, cfg, users=len(people), ads=len(catalog), counts=counts)
