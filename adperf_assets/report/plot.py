@@ -125,6 +125,7 @@ def calls_vs_realised_figure(scored: pd.DataFrame, level: str = "ad", break_even
     """Per call age, the ads' estimated ROAS at the call (with its 99% interval) against the realised
     horizon ROAS, coloured by the call (``report.decision_scores``); the diagonal is a perfect estimate."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
 
     s = scored[(scored["level"] == level) & scored["realised_roas"].notna() & (scored["estimated_roas"] > 0)
                & (scored["realised_roas"] > 0)]
@@ -148,8 +149,11 @@ def calls_vs_realised_figure(scored: pd.DataFrame, level: str = "ad", break_even
         edge = [min(x.min(), y.min()) / 1.5, max(x.max(), y.max()) * 1.5]
         ax.plot(edge, edge, color="grey", lw=0.6)
         ax.axvline(break_even, color="black", lw=0.6)
+        ax.axhline(break_even, color="black", lw=0.6, ls=":")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):  # narrow ranges would label every minor tick on top of each other
+            axis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("realised horizon ROAS")
         if i == 0:
             ax.set_ylabel("estimated ROAS at the call")
