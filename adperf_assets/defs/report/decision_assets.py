@@ -63,7 +63,7 @@ def decision_backtest(context: dg.AssetExecutionContext, config: DecisionBacktes
     def missing_days(w: BacktestWindow) -> list[pd.Timestamp]:
         return [d for d in pd.date_range(max(w.first_call, first_partition), w.last_cohort) if d not in stored_days]
 
-    frames, last_summary = [], None
+    frames = []
     realised = realised_by_ad(ad_spend, installs, behavior_value, config.window(days[-1]))
     context.log.info(f"realised horizon return of {realised['ad_id'].nunique()} ads over "
                      f"{realised['report_date'].nunique()} install days")
@@ -76,13 +76,13 @@ def decision_backtest(context: dg.AssetExecutionContext, config: DecisionBacktes
             context.log.warning(f"{day.date()}: no stored roas_report for {len(missing)} of the window's "
                                 f"{w.window_days} call days ({missing[0].date()}..{missing[-1].date()}): "
                                 f"calls made on them are not scored")
-        last_summary = summarise(scored, w.break_even)
         context.log.info(f"decision_backtest {day.date()}: {len(scored)} calls scored "
                          f"({(scored['outcome'] != 'no call').sum()} stop/scale)")
     scored_days = [f for f in frames if len(f)]
     out = pd.concat(scored_days, ignore_index=True) if scored_days else empty_frame(DecisionBacktestFrame)
     last = frames[-1]
     w = config.window(days[-1])
+    last_summary = summarise(last, w.break_even)
     return dg.Output(out, metadata={
         "dagster/row_count": len(out),
         "report_days": days_label(days),
