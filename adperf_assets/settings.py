@@ -21,7 +21,15 @@ from pathlib import Path
 SAMPLE_START = date(2025, 6, 1)
 SAMPLE_DAYS = 545  # to 2026-11-27: long enough for 365-day LTV back-tests
 
-KNOWN_SOURCES = ("facebook", "google_ads", "fx", "payments", "mmp", "events", "slack")
+#: sources that are not ad networks; each registered network is a source too (``known_sources``)
+OTHER_SOURCES = ("fx", "payments", "mmp", "events", "slack")
+
+
+def known_sources() -> tuple[str, ...]:
+    """Every valid ``ADPERF_REAL_SOURCES`` entry: the registered networks' names and the other sources."""
+    from adperf_assets.defs.spend.registry import NETWORKS  # the one place networks are registered
+
+    return (*(n.name for n in NETWORKS), *OTHER_SOURCES)
 
 
 def _env(name: str, default: str) -> str:
@@ -103,10 +111,10 @@ def current_settings() -> Settings:
 def load_settings() -> Settings:
     """Read ``ADPERF_*`` variables; defaults give the offline sample world."""
     real = frozenset(s.strip() for s in _env("ADPERF_REAL_SOURCES", "").split(",") if s.strip())
-    unknown = real - set(KNOWN_SOURCES)
+    unknown = real - set(known_sources()) if real else set()
     if unknown:
         raise ValueError(
-            f"ADPERF_REAL_SOURCES names unknown source(s) {sorted(unknown)}; known: {', '.join(KNOWN_SOURCES)}"
+            f"ADPERF_REAL_SOURCES names unknown source(s) {sorted(unknown)}; known: {', '.join(known_sources())}"
         )
     sample_days = int(_env("ADPERF_SAMPLE_DAYS", str(SAMPLE_DAYS)))
     start = date.fromisoformat(_env("ADPERF_START_DATE", SAMPLE_START.isoformat()))

@@ -19,7 +19,8 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from adperf_assets.normalize.spend import unified_columns
 from adperf_assets.defs.resources import build_resources
-from adperf_assets.defs.spend.sample_ads import SampleFacebookAds, SampleGoogleAds
+from adperf_assets.defs.spend.facebook import SampleFacebookAds
+from adperf_assets.defs.spend.google_ads import SampleGoogleAds
 from adperf_assets.sample import layout
 from adperf_assets_tests.spend.fake_google_ads import Fault as GoogleFault
 from adperf_assets_tests.spend.fake_graph import Fault
