@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -65,6 +66,8 @@ class Settings:
     #: our payments column name -> the app database's (``ADPERF_APP_DB_COLUMNS``, JSON)
     app_db_columns: dict = field(default_factory=dict)
     adjust_export_dir: str = ""
+    #: network name -> API version pinned by ``ADPERF_<NETWORK>_API_VERSION`` (unset: the SDK's)
+    api_versions: dict = field(default_factory=dict)
     log_engine: str = ""
     spark_master: str = "local[2]"
 
@@ -78,6 +81,10 @@ class Settings:
 
     def is_real(self, source: str) -> bool:
         return source in self.real_sources
+
+    def api_version(self, network: str) -> str:
+        """The network's API version if ``ADPERF_<NETWORK>_API_VERSION`` pins one, else "" (the SDK's)."""
+        return self.api_versions.get(network, "")
 
 
 def _int(name: str, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
@@ -100,6 +107,13 @@ def _json_object(name: str) -> dict:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise ValueError(f"{name} must be a JSON object of column names, e.g. {{\"created_at\": \"paid_at\"}}")
     return value
+
+
+def _api_versions() -> dict:
+    """``ADPERF_FACEBOOK_API_VERSION=v25.0`` -> ``{"facebook": "v25.0"}`` (any network's name)."""
+    pattern = re.compile(r"ADPERF_(?P<network>[A-Z0-9_]+)_API_VERSION")
+    return {m["network"].lower(): value.strip() for name, value in os.environ.items()
+            if (m := pattern.fullmatch(name)) and value.strip()}
 
 
 @functools.cache
@@ -150,6 +164,7 @@ def load_settings() -> Settings:
         ecb_url=_env("ADPERF_ECB_URL", ""),
         app_db_columns=_json_object("ADPERF_APP_DB_COLUMNS"),
         adjust_export_dir=_env("ADPERF_ADJUST_EXPORT_DIR", ""),
+        api_versions=_api_versions(),
         log_engine=_env("ADPERF_LOG_ENGINE", ""),
         spark_master=_env("ADPERF_SPARK_MASTER", "local[2]"),
     )

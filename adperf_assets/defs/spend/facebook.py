@@ -14,6 +14,7 @@ from typing import Any
 import dagster as dg
 import requests
 from facebook_business.adobjects.adaccount import AdAccount
+from facebook_business.apiconfig import ads_api_config
 from facebook_business.adobjects.adreportrun import AdReportRun
 from facebook_business.api import Cursor, FacebookAdsApi
 from facebook_business.exceptions import FacebookRequestError
@@ -31,6 +32,9 @@ from adperf_assets.sample.revisions import revise_facebook_rows
 log = logging.getLogger(__name__)
 
 GRAPH_URL = "https://graph.facebook.com"
+#: The Graph API version the installed ``facebook-business`` is built for (Graph versions are retired
+#: about two years after release, so the default follows the SDK; ``ADPERF_FACEBOOK_API_VERSION`` pins one).
+SDK_API_VERSION: str = ads_api_config["API_VERSION"]
 HOURLY_BREAKDOWN = "hourly_stats_aggregated_by_advertiser_time_zone"
 INSIGHTS_FIELDS = [
     "account_id",
@@ -185,7 +189,7 @@ class FacebookAdsResource(GovernedSource, FacebookAdsSource):
 
     access_token: str = Field(description="Graph API token, from EnvVar('FACEBOOK_ACCESS_TOKEN').")
     account_ids: list[str] = Field(description="Ad account ids ('act_123' or '123'); entries are also split on commas.")
-    api_version: str = "v21.0"
+    api_version: str = Field(default=SDK_API_VERSION, description="Graph API version (default: the SDK's).")
     graph_url: str = Field(default=GRAPH_URL, description="Graph API base URL (a loopback fake in tests).")
     request_timeout_s: float = 120.0
     page_limit: int = 500
@@ -347,7 +351,8 @@ NETWORK = Network(
     label="Facebook",
     resource_key="facebook_ads",
     real=lambda settings: FacebookAdsResource(
-        access_token=dg.EnvVar("FACEBOOK_ACCESS_TOKEN"), account_ids=[dg.EnvVar("FACEBOOK_ACCOUNT_IDS")]),
+        access_token=dg.EnvVar("FACEBOOK_ACCESS_TOKEN"), account_ids=[dg.EnvVar("FACEBOOK_ACCOUNT_IDS")],
+        api_version=settings.api_version(FACEBOOK) or SDK_API_VERSION),
     sample=lambda world, settings: SampleFacebookAds(world=world),
     to_frame=facebook_hourly,
     description="Facebook ad insights (hourly, advertiser time zone) per report day and ad, every configured"

@@ -5,6 +5,8 @@ More: docs/dagster_layer.md."""
 from __future__ import annotations
 
 import json
+import pkgutil
+import re
 from datetime import date
 from importlib import import_module
 from typing import Any, Optional
@@ -26,7 +28,18 @@ from adperf_assets.sample.revisions import revise_google_rows
 
 ADWORDS_SCOPE = "https://www.googleapis.com/auth/adwords"
 TOKEN_URI = "https://oauth2.googleapis.com/token"
-DEFAULT_API_VERSION = "v26"
+
+
+def sdk_api_version() -> str:
+    """The newest API version the installed ``google-ads`` ships (its ``vNN`` service packages)."""
+    import google.ads.googleads as package
+
+    versions = [m.name for m in pkgutil.iter_modules(package.__path__) if re.fullmatch(r"v\d+", m.name)]
+    return max(versions, key=lambda v: int(v[1:]))
+
+
+#: The default follows the SDK (old versions are sunset); ``ADPERF_GOOGLE_ADS_API_VERSION`` pins one.
+DEFAULT_API_VERSION = sdk_api_version()
 
 HOURLY_FIELDS = [
     "customer.id",
@@ -193,7 +206,7 @@ class GoogleAdsResource(GovernedSource, GoogleAdsSource):
     refresh_token: Optional[str] = None
     login_customer_id: Optional[str] = None
     customer_ids: list[str] = Field(description="Customer ids; entries are also split on commas; dashes allowed.")
-    api_version: str = DEFAULT_API_VERSION
+    api_version: str = Field(default=DEFAULT_API_VERSION, description="Google Ads API version (default: the SDK's newest).")
     endpoint: Optional[str] = Field(default=None, description="host:port override (a loopback fake in tests).")
     insecure_endpoint: bool = Field(default=False, description="Plaintext gRPC to a loopback endpoint (tests only).")
     request_timeout_s: float = 600.0
@@ -346,6 +359,7 @@ NETWORK = Network(
         refresh_token=dg.EnvVar("GOOGLE_ADS_REFRESH_TOKEN"),
         login_customer_id=dg.EnvVar("GOOGLE_ADS_LOGIN_CUSTOMER_ID"),
         customer_ids=[dg.EnvVar("GOOGLE_ADS_CUSTOMER_IDS")],
+        api_version=settings.api_version(GOOGLE_ADS) or DEFAULT_API_VERSION,
     ),
     sample=lambda world, settings: SampleGoogleAds(world=world),
     to_frame=google_ads_hourly,
