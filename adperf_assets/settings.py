@@ -66,6 +66,8 @@ class Settings:
     #: our payments column name -> the app database's (``ADPERF_APP_DB_COLUMNS``, JSON)
     app_db_columns: dict = field(default_factory=dict)
     adjust_export_dir: str = ""
+    #: the folder of cost CSV files (networks without an API), when "cost_import" is a real source
+    cost_import_dir: str = ""
     #: network name -> API version pinned by ``ADPERF_<NETWORK>_API_VERSION`` (unset: the SDK's)
     api_versions: dict = field(default_factory=dict)
     log_engine: str = ""
@@ -164,6 +166,7 @@ def load_settings() -> Settings:
         ecb_url=_env("ADPERF_ECB_URL", ""),
         app_db_columns=_json_object("ADPERF_APP_DB_COLUMNS"),
         adjust_export_dir=_env("ADPERF_ADJUST_EXPORT_DIR", ""),
+        cost_import_dir=_env("ADPERF_COST_IMPORT_DIR", ""),
         api_versions=_api_versions(),
         log_engine=_env("ADPERF_LOG_ENGINE", ""),
         spark_master=_env("ADPERF_SPARK_MASTER", "local[2]"),

@@ -15,6 +15,7 @@ from adperf_assets import defs as defs_pkg
 from adperf_assets.partitions import daily_partitions, single_run, window_days
 from adperf_assets.defs.resources import DUCKDB_SCHEMA
 from adperf_assets.defs.common.world import SampleWorld
+from adperf_assets.defs.spend.registry import NETWORKS
 from adperf_assets.sample import layout
 
 from adperf_assets.ltv.keys import HORIZONS
@@ -56,7 +57,7 @@ def all_checks() -> list:
     return list(dg.load_asset_checks_from_package_module(defs_pkg))
 
 
-SOURCES = ["raw/fx_rates", "raw/facebook_spend", "raw/google_ads_spend", "ad_spend", "payments_snapshot",
+SOURCES = ["raw/fx_rates", *(n.asset_key.to_user_string() for n in NETWORKS), "ad_spend", "payments_snapshot",
            "match_sessions", "behavior_value", "installs", "user_segments"]
 
 

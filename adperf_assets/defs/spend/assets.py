@@ -33,6 +33,7 @@ class NetworkPull:
     accounts: list[dict]
     rows: list[dict] = field(default_factory=list)
     log: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def retries_made(self) -> int:
@@ -73,6 +74,7 @@ def pull_accounts(
             ) from exc
         seconds = time.perf_counter() - t0
         out.rows.extend(result.rows)
+        out.notes.extend(result.notes)
         out.log.append({"account_id": acc["account_id"], "account_name": acc["name"], "currency": acc["currency"],
                         "timezone": acc["timezone_name"], "local_days": f"{since}..{until}", "rows": len(result.rows),
                         "requests": result.requests_made, "retries": result.retries_made,
@@ -171,6 +173,7 @@ def network_spend(
         f"total_{stored_name(cost_col)}": round(float(table[cost_col].sum()), 2),
         "cost_per_account": dg.MetadataValue.json(_per_group_costs(table, "account_id", cost_col)),
         "fx_carried_forward": "; ".join(carried) or "none",
+        **({"notes": "; ".join(pulled.notes)} if pulled.notes else {}),
         "fx_missing": ", ".join(sorted(set(no_rate["account_currency"]))) or "none",
         "preview": table_md(table),
     })
