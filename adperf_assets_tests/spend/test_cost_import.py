@@ -1,6 +1,6 @@
 """Cost import: CSV files of networks without an API → ``raw/cost_import_spend`` → ``ad_spend``;
 every bad value named by file, row and field; a re-imported file replaces its days; the sample's
-two-week trial."""
+trial."""
 
 from __future__ import annotations
 
@@ -130,12 +130,12 @@ def test_the_folder_feeds_ad_spend_and_a_reimport_replaces_the_day(fresh_home, t
     pd.testing.assert_frame_equal(table(fresh_home), before)
 
 
-def test_the_sample_is_a_two_week_trial_with_a_corrected_day(fresh_home):
+def test_the_sample_is_a_trial_with_a_corrected_day(fresh_home):
     res = build_resources(fresh_home)
     source = res["cost_import"]
     assert isinstance(source, SampleCostImport)
     assert sorted(p.name for p in source.folder().glob("*.csv")) == [
-        "applovin_int_2025-06-02_2025-06-08.csv", "applovin_int_2025-06-05.csv", "applovin_int_2025-06-09_2025-06-15.csv"]
+        "applovin_int_2025-06-02_2025-06-08.csv", "applovin_int_2025-06-05.csv", "applovin_int_2025-06-09_2025-06-14.csv"]
     assert source.accounts() == [{"account_id": "al-1", "name": "Matcha AppLovin trial", "currency": "JPY",
                                   "timezone_name": "Asia/Tokyo"}]
     result = run(res, "2025-06-04", "2025-06-05", assets=[*SPEND, *SPEND_CHECKS])
@@ -147,22 +147,3 @@ def test_the_sample_is_a_two_week_trial_with_a_corrected_day(fresh_home):
     assert got["cost_local"].tolist() == [5170.0, 6720.0, round(5050 * 1.1 * 1.05), round(5950 * 1.2 * 1.05)]
     assert (got["cost_usd"] > 0).all() and set(got["account_currency"]) == {"JPY"}
 
-
-def test_a_new_or_reimported_file_triggers_a_run_of_its_days(tmp_path):
-    from adperf_assets.defs.spend.cost_import import cost_import_sensor
-
-    write(tmp_path, "moloco_2025-07-01_2025-07-07.csv", row(day="2025-07-01"), age_s=600)
-    res = {"cost_import": CostImportFolder(directory=str(tmp_path))}
-    with dg.build_sensor_context(resources=res) as ctx:
-        first = cost_import_sensor(ctx)
-    assert not first.run_requests and "noted the 1 file" in first.skip_reason.skip_message
-    with dg.build_sensor_context(cursor=first.cursor, resources=res) as ctx:
-        assert not cost_import_sensor(ctx).run_requests  # nothing new
-    write(tmp_path, "moloco_2025-07-03.csv", row(day="2025-07-03"))  # a new file
-    write(tmp_path, "moloco_2025-07-01_2025-07-07.csv", row(day="2025-07-02"))  # the week again
-    with dg.build_sensor_context(cursor=first.cursor, resources=res) as ctx:
-        result = cost_import_sensor(ctx)
-    ranges = sorted((r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
-                    for r in result.run_requests)
-    assert ranges == [("2025-07-01", "2025-07-07"), ("2025-07-03", "2025-07-03")]
-    assert all(r.job_name in (None, "spend_refresh_job") for r in result.run_requests)

@@ -10,7 +10,6 @@ a bad value fails the run naming file, row and field. The real source is the fol
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 import tempfile
@@ -18,15 +17,12 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Optional
 
-import dagster as dg
 from pydantic import Field
 
-from adperf_assets.defs.common.schedules import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from adperf_assets.defs.common.throttle import AdsPull, AdsPullError
 from adperf_assets.defs.common.world import SampleWorld
 from adperf_assets.defs.spend.network import Network, SpendSource, as_date
 from adperf_assets.normalize import cost_import as files
-from adperf_assets.partitions import daily_partitions
 
 NAME = "cost_import"
 
@@ -64,8 +60,8 @@ class CostImportFolder(SpendSource):
         return AdsPull(rows=rows, requests_made=len({r[files.SOURCE_FILE] for r in rows}), notes=tuple(notes))
 
 
-#: The sample's network without an API: a two-week trial at the start of the sample world, sent as two
-#: weekly files and one corrected day (a re-import) — no installs in the world's MMP export come from it.
+#: The sample's network without an API: a 13-day trial from the sample world's second day, sent as two
+#: range files and one corrected day (a re-import) — no installs in the world's MMP export come from it.
 SAMPLE_NETWORK = "applovin_int"
 SAMPLE_ACCOUNT = ["al-1", "Matcha AppLovin trial", "Asia/Tokyo", "JPY", "APP_INSTALLS", "trial-1", "Trial KR",
                   "trial-1-g", "Trial KR broad"]
@@ -105,15 +101,16 @@ def sample_rows(first: date, days: int, scale: float = 1.0, trial_day: int = 0) 
 
 
 def write_sample_files(world_first: date, out: Path) -> None:
-    """Two weekly files from the world's second day, then that week's day 4 sent again, corrected (+5 %)."""
+    """A week's file and a six-day file from the world's second day, then the first week's day 4 sent
+    again, corrected (+5 %)."""
     header = ",".join(files.HEADER)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
         start = world_first + timedelta(days=1)
-        for week in range(2):
-            first, last = start + timedelta(days=7 * week), start + timedelta(days=7 * week + 6)
+        for week, days in ((0, 7), (1, 6)):  # the trial ends after 13 days
+            first, last = start + timedelta(days=7 * week), start + timedelta(days=7 * week + days - 1)
             (tmp / f"{SAMPLE_NETWORK}_{first}_{last}.csv").write_text(
-                "\n".join([header, *sample_rows(first, 7, trial_day=7 * week)]) + "\n")
+                "\n".join([header, *sample_rows(first, days, trial_day=7 * week)]) + "\n")
         corrected = start + timedelta(days=3)
         again = tmp / f"{SAMPLE_NETWORK}_{corrected}.csv"
         again.write_text("\n".join([header, *sample_rows(corrected, 1, scale=1.05, trial_day=3)]) + "\n")
@@ -148,33 +145,3 @@ NETWORK = Network(
     env_vars=("ADPERF_COST_IMPORT_DIR",),
 )
 
-
-def file_days_in_partitions(f: files.CostFile, partitions: dg.DailyPartitionsDefinition) -> tuple[str, str] | None:
-    """A file's days as partition keys, clipped to the partitions that exist; None if none do."""
-    first = max(f.first, partitions.start.date())
-    last = f.last if partitions.end is None else min(f.last, partitions.end.date() - timedelta(days=1))
-    return (first.isoformat(), last.isoformat()) if first <= last else None
-
-
-@dg.sensor(name="cost_import_sensor", job_name="spend_refresh_job", minimum_interval_seconds=300,
-           default_status=dg.DefaultSensorStatus.RUNNING,
-           description="A cost file put (again) into the cost-import folder re-runs spend for its days, which it"
-                       " replaces; the first evaluation only notes the files already there.")
-def cost_import_sensor(context: dg.SensorEvaluationContext, cost_import: CostImportFolder):
-    """New or re-imported cost files: one spend run over each file's days (the trailing refresh only
-    reaches the last weeks; a network may re-send older days)."""
-    source = cost_import
-    seen = json.loads(context.cursor) if context.cursor else None
-    now = {f.path.name: (str(f.order[0]), f) for f in files.cost_files(source.folder())}
-    cursor = json.dumps({name: stamp for name, (stamp, _) in sorted(now.items())})
-    if seen is None:
-        return dg.SensorResult(skip_reason=f"noted the {len(now)} file(s) already in the folder", cursor=cursor)
-    requests = []
-    for name, (stamp, f) in sorted(now.items()):
-        days = file_days_in_partitions(f, daily_partitions)
-        if seen.get(name) != stamp and days is not None:
-            requests.append(dg.RunRequest(run_key=f"cost_import:{name}:{stamp}", tags={
-                PARTITION_RANGE_START_TAG: days[0], PARTITION_RANGE_END_TAG: days[1], "adperf/trigger": f"cost file {name}"}))
-    if not requests:
-        return dg.SensorResult(skip_reason="no new or changed cost file", cursor=cursor)
-    return dg.SensorResult(run_requests=requests, cursor=cursor)
