@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -21,9 +22,16 @@ from pathlib import Path
 SAMPLE_START = date(2025, 6, 1)
 SAMPLE_DAYS = 545  # to 2026-11-27: long enough for 365-day LTV back-tests
 
-#: ``*_actions``: acting on the network's ads (budget_actions) through its API, opted into apart from reading.
-KNOWN_SOURCES = ("facebook", "google_ads", "fx", "payments", "mmp", "events", "slack", "facebook_actions",
-                 "google_ads_actions")
+#: sources that are not ad networks; each registered network is a source too (``known_sources``), and
+#: ``<network>_actions`` acting on its ads (budget_actions), opted into apart from reading
+OTHER_SOURCES = ("fx", "payments", "mmp", "events", "slack", "facebook_actions", "google_ads_actions")
+
+
+def known_sources() -> tuple[str, ...]:
+    """Every valid ``ADPERF_REAL_SOURCES`` entry: the registered networks' names and the other sources."""
+    from adperf_assets.defs.spend.registry import NETWORKS  # the one place networks are registered
+
+    return (*(n.name for n in NETWORKS), *OTHER_SOURCES)
 
 
 def _env(name: str, default: str) -> str:
@@ -59,6 +67,10 @@ class Settings:
     #: our payments column name -> the app database's (``ADPERF_APP_DB_COLUMNS``, JSON)
     app_db_columns: dict = field(default_factory=dict)
     adjust_export_dir: str = ""
+    #: the folder of cost CSV files (networks without an API), when "cost_import" is a real source
+    cost_import_dir: str = ""
+    #: network name -> API version pinned by ``ADPERF_<NETWORK>_API_VERSION`` (unset: the SDK's)
+    api_versions: dict = field(default_factory=dict)
     log_engine: str = ""
     spark_master: str = "local[2]"
 
@@ -72,6 +84,10 @@ class Settings:
 
     def is_real(self, source: str) -> bool:
         return source in self.real_sources
+
+    def api_version(self, network: str) -> str:
+        """The network's API version if ``ADPERF_<NETWORK>_API_VERSION`` pins one, else "" (the SDK's)."""
+        return self.api_versions.get(network, "")
 
 
 def _int(name: str, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
@@ -96,6 +112,13 @@ def _json_object(name: str) -> dict:
     return value
 
 
+def _api_versions() -> dict:
+    """``ADPERF_FACEBOOK_API_VERSION=v25.0`` -> ``{"facebook": "v25.0"}`` (any network's name)."""
+    pattern = re.compile(r"ADPERF_(?P<network>[A-Z0-9_]+)_API_VERSION")
+    return {m["network"].lower(): value.strip() for name, value in os.environ.items()
+            if (m := pattern.fullmatch(name)) and value.strip()}
+
+
 @functools.cache
 def current_settings() -> Settings:
     """The settings the definitions are built from: the environment, read once per process."""
@@ -105,10 +128,10 @@ def current_settings() -> Settings:
 def load_settings() -> Settings:
     """Read ``ADPERF_*`` variables; defaults give the offline sample world."""
     real = frozenset(s.strip() for s in _env("ADPERF_REAL_SOURCES", "").split(",") if s.strip())
-    unknown = real - set(KNOWN_SOURCES)
+    unknown = real - set(known_sources()) if real else set()
     if unknown:
         raise ValueError(
-            f"ADPERF_REAL_SOURCES names unknown source(s) {sorted(unknown)}; known: {', '.join(KNOWN_SOURCES)}"
+            f"ADPERF_REAL_SOURCES names unknown source(s) {sorted(unknown)}; known: {', '.join(known_sources())}"
         )
     sample_days = int(_env("ADPERF_SAMPLE_DAYS", str(SAMPLE_DAYS)))
     start = date.fromisoformat(_env("ADPERF_START_DATE", SAMPLE_START.isoformat()))
@@ -144,6 +167,8 @@ def load_settings() -> Settings:
         ecb_url=_env("ADPERF_ECB_URL", ""),
         app_db_columns=_json_object("ADPERF_APP_DB_COLUMNS"),
         adjust_export_dir=_env("ADPERF_ADJUST_EXPORT_DIR", ""),
+        cost_import_dir=_env("ADPERF_COST_IMPORT_DIR", ""),
+        api_versions=_api_versions(),
         log_engine=_env("ADPERF_LOG_ENGINE", ""),
         spark_master=_env("ADPERF_SPARK_MASTER", "local[2]"),
     )

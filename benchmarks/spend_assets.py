@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_common import print_machine  # noqa: E402
 
 from adperf_assets.defs.fx.assets import fx_rates  # noqa: E402
-from adperf_assets.defs.spend.assets import ad_spend, facebook_spend, google_ads_spend  # noqa: E402
+from adperf_assets.defs.spend.assets import ad_spend, network_spend_assets  # noqa: E402
 from adperf_assets.defs.spend import checks as spend_checks  # noqa: E402
 from adperf_assets.defs.resources import build_resources, sample_world  # noqa: E402
 from adperf_assets.settings import load_settings  # noqa: E402
@@ -32,7 +32,7 @@ from adperf_assets_tests.spend.fake_google_ads import FakeGoogleAds  # noqa: E40
 from adperf_assets_tests.spend.fake_graph import FakeGraph  # noqa: E402
 from adperf_assets_tests.spend.world_fakes import real_clients, serve_world  # noqa: E402
 
-ASSETS = [fx_rates, facebook_spend, google_ads_spend, ad_spend, *dg.load_asset_checks_from_modules([spend_checks])]
+ASSETS = [fx_rates, *network_spend_assets, ad_spend, *dg.load_asset_checks_from_modules([spend_checks])]
 
 
 def step_seconds(result: dg.ExecuteInProcessResult) -> dict[str, float]:

@@ -27,6 +27,8 @@ ATTRIBUTE_COLUMNS = [
 HOURLY_COLUMNS = [*ATTRIBUTE_COLUMNS, "local_date", "local_hour", "impressions", "clicks", "installs", "cost_micros"]
 VALUE_COLUMNS = ["impressions", "clicks", "installs", "cost_micros"]
 KEY_COLUMNS = ["report_date", "network", "account_id", "ad_id"]
+#: A daily network's frame (rows already per report day): what :func:`unify_daily` reads.
+DAILY_COLUMNS = ["report_date", *ATTRIBUTE_COLUMNS, *VALUE_COLUMNS]
 
 
 def unified_columns(report_currency: str) -> list[str]:
@@ -212,8 +214,9 @@ GOOGLE_FIELDS = {
 }
 
 
-def google_ads_hourly(rows: list[dict]) -> pd.DataFrame:
-    """Google Ads GAQL rows (dicts keyed by field path) → hourly frame."""
+def google_ads_hourly(rows: list[dict], accounts: list[dict] | None = None) -> pd.DataFrame:
+    """Google Ads GAQL rows (dicts keyed by field path) → hourly frame (rows carry their customer's
+    zone and currency, so ``accounts`` is not needed)."""
     net = "google_ads"
     if not rows:
         return _empty_hourly()
@@ -259,7 +262,6 @@ def unify_hourly(
     days must be dropped, so the assets pass the days they own.
     """
     rc = report_currency.upper()
-    cost_rc = cost_column(rc)
     dup = hourly.duplicated(["network", "account_id", "ad_id", "local_date", "local_hour"], keep=False)
     i = _first_bad(dup)
     if i is not None:
@@ -268,23 +270,14 @@ def unify_hourly(
             f"{r['network']} ad {r['ad_id']} (account {r['account_id']}) has {int(dup.sum())} duplicate hourly rows,"
             f" e.g. local {r['local_date']} hour {r['local_hour']}"
         )
-    codes = pd.Series(hourly["account_currency"].unique())
-    bad_codes = codes[codes.isna() | ~codes.astype(str).str.fullmatch(r"[A-Z]{3}")]
-    if len(bad_codes):
-        i = _first_bad(hourly["account_currency"].isin(bad_codes) | hourly["account_currency"].isna())
-        raise SpendInputError(f"{hourly['network'].iloc[i]} row {i}: account_currency {hourly['account_currency'].iloc[i]!r} is not a currency code")
+    _check_currencies(hourly)
 
     placed = rebucket_to_report_days(hourly, report_tz, VALUE_COLUMNS, fall_back=fall_back)
     if report_dates is not None:
         keep = pd.to_datetime(pd.Series(list(report_dates), dtype=object)).dt.normalize()
         placed = placed[placed["report_date"].isin(keep)]
-
     if placed.empty:
-        table = pd.DataFrame({c: pd.Series(dtype=object) for c in unified_columns(rc)}).astype(
-            {"report_date": "datetime64[ns]", "impressions": "int64", "clicks": "int64", "installs": "float64",
-             "cost_local": "float64", cost_rc: "float64"})
-        fx_used = pd.DataFrame(columns=["report_date", "currency", "rate", "rate_date", "is_carried_forward"])
-        return UnifiedSpend(table, fx_used)
+        return _empty_unified(rc)
 
     placed = placed.sort_values("hour_start_utc", kind="stable")
     grouped = placed.groupby(KEY_COLUMNS, sort=True, dropna=False)
@@ -292,7 +285,63 @@ def unify_hourly(
     # Names can change within a day (a renamed ad): the latest hour's names win.
     attrs = grouped[[c for c in ATTRIBUTE_COLUMNS if c not in KEY_COLUMNS]].last()
     daily = attrs.join(sums).reset_index()
+    return _converted(daily, fx=fx, report_currency=rc, missing_fx=missing_fx, max_carry_days=max_carry_days)
 
+
+def unify_daily(
+    daily: pd.DataFrame,
+    *,
+    fx: pd.DataFrame,
+    report_currency: str,
+    report_dates: Iterable[date] | None = None,
+    missing_fx: Literal["raise", "nan"] = "raise",
+    max_carry_days: int | None = 10,
+) -> UnifiedSpend:
+    """Rows already per report day (:data:`DAILY_COLUMNS`, e.g. a cost file) → the unified table.
+
+    No hours to re-bucket: the day is the report day as given. One row per (network, account, ad,
+    day); a second one is an error, not a sum (a file listing an ad twice is a broken file).
+    """
+    rc = report_currency.upper()
+    _check_currencies(daily)
+    dup = daily.duplicated(KEY_COLUMNS, keep=False)
+    i = _first_bad(dup)
+    if i is not None:
+        r = daily.iloc[i]
+        raise SpendInputError(f"{r['network']} ad {r['ad_id']} (account {r['account_id']}) has {int(dup.sum())} rows"
+                              f" for one day, e.g. {pd.Timestamp(r['report_date']).date()}")
+    placed = daily.assign(report_date=pd.to_datetime(daily["report_date"]).astype("datetime64[ns]"))
+    if report_dates is not None:
+        keep = pd.to_datetime(pd.Series(list(report_dates), dtype=object)).dt.normalize()
+        placed = placed[placed["report_date"].isin(keep)]
+    if placed.empty:
+        return _empty_unified(rc)
+    placed = placed.sort_values(KEY_COLUMNS, kind="stable").reset_index(drop=True)
+    return _converted(placed[DAILY_COLUMNS], fx=fx, report_currency=rc, missing_fx=missing_fx,
+                      max_carry_days=max_carry_days)
+
+
+def _check_currencies(frame: pd.DataFrame) -> None:
+    codes = pd.Series(frame["account_currency"].unique())
+    bad_codes = codes[codes.isna() | ~codes.astype(str).str.fullmatch(r"[A-Z]{3}")]
+    if len(bad_codes):
+        i = _first_bad(frame["account_currency"].isin(bad_codes) | frame["account_currency"].isna())
+        raise SpendInputError(f"{frame['network'].iloc[i]} row {i}: account_currency {frame['account_currency'].iloc[i]!r} is not a currency code")
+
+
+def _empty_unified(rc: str) -> UnifiedSpend:
+    table = pd.DataFrame({c: pd.Series(dtype=object) for c in unified_columns(rc)}).astype(
+        {"report_date": "datetime64[ns]", "impressions": "int64", "clicks": "int64", "installs": "float64",
+         "cost_local": "float64", cost_column(rc): "float64"})
+    fx_used = pd.DataFrame(columns=["report_date", "currency", "rate", "rate_date", "is_carried_forward"])
+    return UnifiedSpend(table, fx_used)
+
+
+def _converted(daily: pd.DataFrame, *, fx: pd.DataFrame, report_currency: str, missing_fx: Literal["raise", "nan"],
+               max_carry_days: int | None) -> UnifiedSpend:
+    """Daily rows with ``cost_micros`` → the unified table: cost in the account's and the report currency."""
+    rc = report_currency
+    cost_rc = cost_column(rc)
     pairs = daily[["report_date", "account_currency"]].drop_duplicates().reset_index(drop=True)
     rates = conversion_rates(pairs["report_date"], pairs["account_currency"], fx, rc,
                              max_carry_days=max_carry_days, on_missing=missing_fx)

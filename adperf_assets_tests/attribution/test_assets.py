@@ -156,11 +156,11 @@ def test_checks_fail_on_duplicates_future_times_and_many_unattributed():
 
 def test_checks_against_ad_spend_pass_on_the_world(fresh_home):
     from adperf_assets.defs.fx.assets import fx_rates
-    from adperf_assets.defs.spend.assets import ad_spend, facebook_spend, google_ads_spend
+    from adperf_assets.defs.spend.assets import ad_spend, network_spend_assets
     from adperf_assets.defs.attribution.checks import installs_ad_ids_known_in_spend, installs_match_network_installs
 
     result = dg.materialize(
-        [fx_rates, facebook_spend, google_ads_spend, ad_spend, installs, installs_ad_ids_known_in_spend,
+        [fx_rates, *network_spend_assets, ad_spend, installs, installs_ad_ids_known_in_spend,
          installs_match_network_installs],
         resources=build_resources(fresh_home),
         tags={"dagster/asset_partition_range_start": "2025-07-01", "dagster/asset_partition_range_end": "2025-07-07"},

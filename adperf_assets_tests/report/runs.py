@@ -15,6 +15,7 @@ from adperf_assets import defs as defs_pkg
 from adperf_assets.partitions import daily_partitions, single_run, window_days
 from adperf_assets.defs.resources import DUCKDB_SCHEMA
 from adperf_assets.defs.common.world import SampleWorld
+from adperf_assets.defs.spend.registry import NETWORKS
 from adperf_assets.sample import layout
 
 from adperf_assets.ltv.keys import HORIZONS
@@ -60,7 +61,7 @@ def all_checks() -> list:
 FIRST, LAST = "2025-06-15", "2025-07-12"
 REPORT_DAYS = ["2025-07-10", "2025-07-11", "2025-07-12"]
 
-SOURCES = ["raw/fx_rates", "raw/facebook_spend", "raw/google_ads_spend", "ad_spend", "payments_snapshot",
+SOURCES = ["raw/fx_rates", *(n.asset_key.to_user_string() for n in NETWORKS), "ad_spend", "payments_snapshot",
            "match_sessions", "behavior_value", "installs", "user_segments"]
 
 

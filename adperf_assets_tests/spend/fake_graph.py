@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from adperf_assets.defs.spend.facebook import SDK_API_VERSION
+
 TOKEN = "fake-token-S3CRET"
 
 
@@ -43,7 +45,7 @@ class Fault:
 
 
 class FakeGraph:
-    def __init__(self, api_version: str = "v21.0"):
+    def __init__(self, api_version: str = SDK_API_VERSION):
         self.api_version = api_version
         self.accounts: dict[str, dict] = {}
         self.rows: dict[str, list[dict]] = {}

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from adperf_assets.defs.spend.facebook import FacebookAdsResource, Usage, read_usage
+from adperf_assets.defs.spend.facebook import SDK_API_VERSION, FacebookAdsResource, Usage, read_usage
 from adperf_assets.defs.common.throttle import AdsPullError
 from adperf_assets_tests.spend.fake_graph import TOKEN, Fault, insights_row
 
@@ -52,7 +52,7 @@ def test_accounts(account, fake_clock):
         {"account_id": "42", "name": "US app", "currency": "USD", "timezone_name": "America/Los_Angeles"},
         {"account_id": "43", "name": "JP app", "currency": "JPY", "timezone_name": "Asia/Tokyo"},
     ]
-    assert account.requests[0]["path"] == "/v21.0/act_42/"  # the SDK adds the trailing slash
+    assert account.requests[0]["path"] == f"/{SDK_API_VERSION}/act_42/"  # the SDK adds the trailing slash
     assert set(account.requests[0]["params"]["fields"].split(",")) == {"account_id", "name", "currency", "timezone_name"}
 
 

@@ -19,7 +19,8 @@ from adperf_assets.partitions import daily_partitions
 from adperf_assets.defs.resources import build_resources
 from adperf_assets.defs.spend.facebook import FacebookAdsSource
 from adperf_assets.defs.spend.google_ads import GoogleAdsSource
-from adperf_assets.defs.spend.sample_ads import SampleFacebookAds, SampleGoogleAds
+from adperf_assets.defs.spend.facebook import SampleFacebookAds
+from adperf_assets.defs.spend.google_ads import SampleGoogleAds
 from adperf_assets.defs.common.throttle import AdsPullError
 from adperf_assets.defs.common.world import SampleWorld
 from adperf_assets.sample import layout

@@ -19,7 +19,8 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from adperf_assets.normalize.spend import unified_columns
 from adperf_assets.defs.resources import build_resources
-from adperf_assets.defs.spend.sample_ads import SampleFacebookAds, SampleGoogleAds
+from adperf_assets.defs.spend.facebook import SampleFacebookAds
+from adperf_assets.defs.spend.google_ads import SampleGoogleAds
 from adperf_assets.sample import layout
 from adperf_assets_tests.spend.fake_google_ads import Fault as GoogleFault
 from adperf_assets_tests.spend.fake_graph import Fault
@@ -212,7 +213,7 @@ def test_the_morning_schedule_repulls_the_last_28_days_in_one_run_and_reruns_cha
         seconds = time.perf_counter() - t0
         assert result.success and len(instance.get_runs()) == 1
     assert {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()} == {
-        "raw/fx_rates", "raw/facebook_spend", "raw/google_ads_spend", "ad_spend"}
+        "raw/fx_rates", "raw/facebook_spend", "raw/google_ads_spend", "raw/cost_import_spend", "ad_spend"}
     days = [d.date().isoformat() for d in pd.date_range("2025-07-13", "2025-08-09")]
     got = table(fresh_home)
     assert sorted(got["report_date"].dt.date.astype(str).unique()) == days
@@ -264,7 +265,7 @@ def test_a_first_day_without_spend_stores_empty_tables(fresh_home, small_world):
     assert truth(small_world, ["2025-06-01"]).empty
     result = run(build_resources(fresh_home), "2025-06-01", assets=[*SPEND, *SPEND_CHECKS])
     assert result.success
-    for name in ("facebook_spend", "google_ads_spend", "ad_spend"):
+    for name in ("facebook_spend", "google_ads_spend", "cost_import_spend", "ad_spend"):
         assert table(fresh_home, name).empty
     assert list(table(fresh_home).columns) == unified_columns("USD")
     assert all(c.passed for c in result.get_asset_check_evaluations())

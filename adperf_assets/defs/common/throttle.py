@@ -30,6 +30,8 @@ class AdsPull:
     retries_made: int = 0
     requests_made: int = 0
     throttle_wait_s: float = 0.0
+    #: what the source wants said about the pull (e.g. which file replaced which)
+    notes: tuple[str, ...] = ()
 
 
 class AdsPullError(RuntimeError):

@@ -10,11 +10,11 @@ from typing import Callable
 import dagster as dg
 import pandas as pd
 
-from adperf_assets.normalize.spend import FACEBOOK, GOOGLE_ADS, unified_columns, unified_spend
+from adperf_assets.normalize.spend import unified_columns, unify_daily, unify_hourly
 from adperf_assets.normalize.timezones import account_day_range_for_report_days
 from adperf_assets.partitions import window_days
-from adperf_assets.defs.spend.facebook import FacebookAdsSource
-from adperf_assets.defs.spend.google_ads import GoogleAdsSource
+from adperf_assets.defs.spend.network import Network, SpendSource
+from adperf_assets.defs.spend.registry import NETWORKS
 from adperf_assets.defs.common.throttle import AdsPull, AdsPullError
 from adperf_assets.defs.common.money import CANONICAL_CURRENCY, stored_name, to_canonical
 from adperf_assets.defs.spend.schemas import COST_COLUMN, AdSpendFrame, NetworkSpendFrame
@@ -33,6 +33,7 @@ class NetworkPull:
     accounts: list[dict]
     rows: list[dict] = field(default_factory=list)
     log: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def retries_made(self) -> int:
@@ -55,11 +56,13 @@ def pull_accounts(
     report_tz: str,
     days: list[pd.Timestamp],
 ) -> NetworkPull:
-    """Pull the local days covering ``days`` for every account; any failure fails the run."""
+    """Pull the local days covering ``days`` for every account (an account without a time zone: the
+    report days themselves); any failure fails the run."""
     out = NetworkPull(accounts=accounts)
     first, last = days[0].date(), days[-1].date()
     for acc in accounts:
-        since, until = account_day_range_for_report_days(first, last, report_tz, acc["timezone_name"])
+        since, until = (first, last) if acc["timezone_name"] is None else \
+            account_day_range_for_report_days(first, last, report_tz, acc["timezone_name"])
         t0 = time.perf_counter()
         try:
             result = pull(acc["account_id"], since, until)
@@ -71,6 +74,7 @@ def pull_accounts(
             ) from exc
         seconds = time.perf_counter() - t0
         out.rows.extend(result.rows)
+        out.notes.extend(result.notes)
         out.log.append({"account_id": acc["account_id"], "account_name": acc["name"], "currency": acc["currency"],
                         "timezone": acc["timezone_name"], "local_days": f"{since}..{until}", "rows": len(result.rows),
                         "requests": result.requests_made, "retries": result.retries_made,
@@ -114,40 +118,53 @@ def _per_group_costs(table: pd.DataFrame, by: str, cost_col: str) -> dict:
             for k, r in g.iterrows()}
 
 
+def network_table(network: Network, rows: list[dict], accounts: list[dict], fx_rates: pd.DataFrame,
+                  days: list[pd.Timestamp]) -> pd.DataFrame:
+    """A network's pulled rows as its ``raw/<network>_spend`` table (the run's report days only)."""
+    s = current_settings()
+    frame = network.to_frame(rows, accounts)
+    options = dict(fx=fx_history(fx_rates), report_currency=s.report_currency,
+                   report_dates=[d.date() for d in days], missing_fx="nan")
+    if network.granularity == "daily":
+        result = unify_daily(frame, **options)
+    else:
+        result = unify_hourly(frame, report_tz=s.report_timezone, **options)
+    return to_canonical(result.table)
+
+
+def pull_network(context: dg.AssetExecutionContext, network: Network, source: SpendSource,
+                 days: list[pd.Timestamp]) -> NetworkPull:
+    """Every account's rows (hourly networks: the account-local days covering ``days``; daily ones:
+    one pull of the report days for all accounts)."""
+    accounts = source.accounts() if network.granularity == "hourly" else [
+        {"account_id": None, "name": f"every {network.label} account", "currency": None, "timezone_name": None}]
+    return pull_accounts(context, network.name, accounts, source.pull_rows, current_settings().report_timezone, days)
+
+
 def network_spend(
     context: dg.AssetExecutionContext,
-    network: str,
-    accounts: list[dict],
-    pull: Callable[[str, date, date], AdsPull],
+    network: Network,
+    source: SpendSource,
     fx_rates: pd.DataFrame,
 ) -> dg.Output[pd.DataFrame]:
     s = current_settings()
     days = window_days(context)
-    pulled = pull_accounts(context, network, accounts, pull, s.report_timezone, days)
-    fb_rows, g_rows = (pulled.rows, []) if network == FACEBOOK else ([], pulled.rows)
-    result = unified_spend(
-        fb_rows, g_rows,
-        facebook_accounts=accounts if network == FACEBOOK else [],
-        fx=fx_history(fx_rates),
-        report_tz=s.report_timezone,
-        report_currency=s.report_currency,
-        report_dates=[d.date() for d in days],
-        missing_fx="nan",
-    )
-    table = to_canonical(result.table)
+    pulled = pull_network(context, network, source, days)
+    table = network_table(network, pulled.rows, pulled.accounts, fx_rates, days)
     cost_col = COST_COLUMN
+    net = network.name
     no_rate = table[table[cost_col].isna()][["report_date", "account_currency"]].drop_duplicates()
     if len(no_rate):
-        context.log.warning(f"{network}: no FX rate for {sorted(set(no_rate['account_currency']))} on some days;"
+        context.log.warning(f"{net}: no FX rate for {sorted(set(no_rate['account_currency']))} on some days;"
                             f" {cost_col} is NaN there (the ad_spend FX check blocks publishing)")
     carried = carried_forward(table, fx_rates)
     label = f"{days[0].date()}..{days[-1].date()}" if len(days) > 1 else str(days[0].date())
-    context.log.info(f"{network} {label}: {len(table)} rows from {len(pulled.rows)} hourly rows,"
+    context.log.info(f"{net} {label}: {len(table)} rows from {len(pulled.rows)} hourly rows,"
                      f" {table[cost_col].sum():.2f} {s.report_currency}")
     return dg.Output(table, metadata={
         "dagster/row_count": len(table),
         "report_days": label,
-        "accounts_pulled": len(accounts),
+        "accounts_pulled": len(pulled.accounts) if network.granularity == "hourly" else table["account_id"].nunique(),
         "pulls": table_md(pd.DataFrame(pulled.log), 50),
         "hourly_rows": len(pulled.rows),
         "requests_made": pulled.requests_made,
@@ -156,38 +173,22 @@ def network_spend(
         f"total_{stored_name(cost_col)}": round(float(table[cost_col].sum()), 2),
         "cost_per_account": dg.MetadataValue.json(_per_group_costs(table, "account_id", cost_col)),
         "fx_carried_forward": "; ".join(carried) or "none",
+        **({"notes": "; ".join(pulled.notes)} if pulled.notes else {}),
         "fx_missing": ", ".join(sorted(set(no_rate["account_currency"]))) or "none",
         "preview": table_md(table),
     })
 
 
-@daily_table(
-    group_name="spend",
-    dagster_type=NetworkSpendFrame,
-    key_prefix=["raw"],
-    ins=FX_IN,
-)
-def facebook_spend(
-    context: dg.AssetExecutionContext, facebook_ads: FacebookAdsSource, fx_rates: pd.DataFrame
-) -> dg.Output[pd.DataFrame]:
-    """Facebook ad insights (hourly, advertiser time zone) per report day and ad, every configured
-    ad account; an ad set is an ``ad_group``, installs are the ``mobile_app_install`` action."""
-    return network_spend(context, FACEBOOK, facebook_ads.accounts(), facebook_ads.pull_hourly_insights, fx_rates)
+def network_spend_asset(network: Network) -> dg.AssetsDefinition:
+    """``raw/<network>_spend``: the network's rows of the run's report days, through its resource."""
 
+    @daily_table(group_name="spend", dagster_type=NetworkSpendFrame, key_prefix=["raw"], ins=FX_IN,
+                 name=network.asset_name, description=network.description,
+                 required_resource_keys={network.resource_key})
+    def _spend(context: dg.AssetExecutionContext, fx_rates: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+        return network_spend(context, network, getattr(context.resources, network.resource_key), fx_rates)
 
-@daily_table(
-    group_name="spend",
-    dagster_type=NetworkSpendFrame,
-    key_prefix=["raw"],
-    ins=FX_IN,
-)
-def google_ads_spend(
-    context: dg.AssetExecutionContext, google_ads: GoogleAdsSource, fx_rates: pd.DataFrame
-) -> dg.Output[pd.DataFrame]:
-    """Google Ads ad rows (GAQL ``segments.date``/``hour`` in the customer's time zone) per report
-    day and ad, every configured customer; the campaign's channel type is the ``objective``,
-    installs are ``metrics.conversions``."""
-    return network_spend(context, GOOGLE_ADS, google_ads.customers(), google_ads.pull_hourly_rows, fx_rates)
+    return _spend
 
 
 def _this_run_pull_stats(context: dg.AssetExecutionContext, key: dg.AssetKey) -> dict | None:
@@ -206,28 +207,29 @@ def _normalized(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return frame[columns]
 
 
-@daily_table(
-    group_name="spend",
-    dagster_type=AdSpendFrame,
-    ins={
-        "facebook_spend": dg.AssetIn(key=["raw", "facebook_spend"]),
-        "google_ads_spend": dg.AssetIn(key=["raw", "google_ads_spend"]),
-        **FX_IN,
-    },
-)
-def ad_spend(
-    context: dg.AssetExecutionContext,
-    facebook_spend: pd.DataFrame,
-    google_ads_spend: pd.DataFrame,
-    fx_rates: pd.DataFrame,
-) -> dg.Output[pd.DataFrame]:
-    """Cost and delivery per report day and ad from every network, in one table: network, account
-    (time zone, currency), objective, campaign, ad group, ad, impressions, clicks, installs,
-    ``cost_local`` and the cost in the reporting currency."""
+def ad_spend_asset(networks: tuple[Network, ...]) -> dg.AssetsDefinition:
+    """``ad_spend`` over the given networks' raw tables."""
+
+    @daily_table(group_name="spend", dagster_type=AdSpendFrame, name="ad_spend", description=AD_SPEND_DOC,
+                 ins={**{n.asset_name: dg.AssetIn(key=n.asset_key) for n in networks}, **FX_IN})
+    def _ad_spend(context: dg.AssetExecutionContext, fx_rates: pd.DataFrame,
+                  **network_tables: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+        return unified_ad_spend(context, networks, [network_tables[n.asset_name] for n in networks], fx_rates)
+
+    return _ad_spend
+
+
+AD_SPEND_DOC = """Cost and delivery per report day and ad from every network, in one table: network, account
+(time zone, currency), objective, campaign, ad group, ad, impressions, clicks, installs,
+``cost_local`` and the cost in the reporting currency."""
+
+
+def unified_ad_spend(context: dg.AssetExecutionContext, networks: tuple[Network, ...], tables: list[pd.DataFrame],
+                     fx_rates: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     cost_col = COST_COLUMN
     columns = unified_columns(CANONICAL_CURRENCY)
     days = window_days(context)
-    parts = [_normalized(f, columns) for f in (facebook_spend, google_ads_spend)]
+    parts = [_normalized(f, columns) for f in tables]
     table = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
     table = table.astype({"report_date": "datetime64[ns]", "impressions": "int64", "clicks": "int64",
                           "installs": "float64", "cost_local": "float64", cost_col: "float64"})
@@ -238,7 +240,7 @@ def ad_spend(
                          f"{sorted(table.loc[outside, 'report_date'].dt.date.astype(str).unique())[:5]}")
 
     per_network = {net: g for net, g in table.groupby("network", sort=True)}
-    pulls = {net: _this_run_pull_stats(context, dg.AssetKey(["raw", f"{net}_spend"])) for net in (FACEBOOK, GOOGLE_ADS)}
+    pulls = {n.name: _this_run_pull_stats(context, n.asset_key) for n in networks}
     retries = sum((p or {}).get("retries_made", 0) for p in pulls.values())
     carried = carried_forward(table, fx_rates)
     label = f"{days[0].date()}..{days[-1].date()}" if len(days) > 1 else str(days[0].date())
@@ -255,3 +257,11 @@ def ad_spend(
         "fx_carried_forward": "; ".join(carried) or "none",
         "preview": table_md(table),
     })
+
+
+#: one ``raw/<network>_spend`` per registered network, and ``ad_spend`` over all of them
+network_spend_assets = [network_spend_asset(n) for n in NETWORKS]
+ad_spend = ad_spend_asset(NETWORKS)
+_by_name = {a.key.path[-1]: a for a in network_spend_assets}
+#: the names these two assets had when they were functions (imported elsewhere)
+facebook_spend, google_ads_spend = _by_name["facebook_spend"], _by_name["google_ads_spend"]

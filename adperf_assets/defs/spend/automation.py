@@ -4,6 +4,7 @@ days are pulled again in one run and replace the stored days (same rows unless t
 import dagster as dg
 
 from adperf_assets.defs.common.schedules import trailing_refresh_schedule
+from adperf_assets.defs.spend.registry import NETWORKS
 from adperf_assets.partitions import daily_partitions
 from adperf_assets.settings import current_settings
 
@@ -11,8 +12,7 @@ _settings = current_settings()
 
 spend_refresh_job = dg.define_asset_job(
     "spend_refresh_job",
-    selection=dg.AssetSelection.assets(["raw", "fx_rates"], ["raw", "facebook_spend"], ["raw", "google_ads_spend"],
-                                       "ad_spend"),
+    selection=dg.AssetSelection.assets(["raw", "fx_rates"], *(n.asset_key for n in NETWORKS), "ad_spend"),
     partitions_def=daily_partitions,
     description="Re-pull spend (and the FX rates it converts with) for a window of report days in one run.",
 )

@@ -10,13 +10,13 @@ from adperf_assets.defs.fx.assets import fx_rates
 from adperf_assets.defs.spend.assets import ad_spend
 from adperf_assets.normalize.spend import unified_columns
 from adperf_assets.partitions import daily_partitions
-from adperf_assets.defs.spend.facebook import FacebookAdsSource
-from adperf_assets.defs.spend.google_ads import GoogleAdsSource
+from adperf_assets.defs.spend.network import Network
+from adperf_assets.defs.spend.registry import NETWORKS
 from adperf_assets.defs.common.money import CANONICAL_CURRENCY
 from adperf_assets.defs.spend.schemas import COST_COLUMN
 from adperf_assets.settings import current_settings
 from adperf_assets.defs.common.metadata import MAX_LISTED, rows_check_result, table_md
-from adperf_assets.defs.spend.assets import facebook_spend, google_ads_spend
+from adperf_assets.defs.spend.assets import network_spend_assets
 
 KEY = ["report_date", "network", "account_id", "ad_id"]
 FX_IN = {"fx_rates": dg.AssetIn(key=["raw", "fx_rates"])}
@@ -158,13 +158,21 @@ def ad_spend_checks(ad_spend: pd.DataFrame, fx_rates: pd.DataFrame):
 
 
 # -- fx_rates ----------------------------------------------------------------------------
-@dg.asset_check(asset=fx_rates, partitions_def=daily_partitions,
-                description="Every currency an ad account is billed in (and the report currency) has a rate each day.")
-def fx_rates_cover_ad_accounts(
-    fx_rates: pd.DataFrame, facebook_ads: FacebookAdsSource, google_ads: GoogleAdsSource
-) -> dg.AssetCheckResult:
+def fx_coverage_check(networks: tuple[Network, ...]) -> dg.AssetChecksDefinition:
+    """``fx_rates_cover_ad_accounts`` over the accounts of the given networks."""
+
+    @dg.asset_check(asset=fx_rates, partitions_def=daily_partitions, name="fx_rates_cover_ad_accounts",
+                    required_resource_keys={n.resource_key for n in networks},
+                    description="Every currency an ad account is billed in (and the report currency) has a rate each day.")
+    def _check(context: dg.AssetCheckExecutionContext, fx_rates: pd.DataFrame) -> dg.AssetCheckResult:
+        accounts = [(n.name, a) for n in networks for a in getattr(context.resources, n.resource_key).accounts()]
+        return fx_rates_cover(fx_rates, accounts)
+
+    return _check
+
+
+def fx_rates_cover(fx_rates: pd.DataFrame, accounts: list[tuple[str, dict]]) -> dg.AssetCheckResult:
     report_currency = current_settings().report_currency
-    accounts = [("facebook", a) for a in facebook_ads.accounts()] + [("google_ads", c) for c in google_ads.customers()]
     needed = {str(a["currency"]).upper() for _, a in accounts} | {report_currency}
     days = sorted(pd.to_datetime(fx_rates["report_date"]).unique())
     have = set(zip(pd.to_datetime(fx_rates["report_date"]), fx_rates["currency"].astype(str)))
@@ -192,13 +200,20 @@ def _unique_spend_rows(frame: pd.DataFrame) -> dg.AssetCheckResult:
     return rows_check_result(bad[cols], "row(s) duplicated or with negative cost")
 
 
-@dg.asset_check(asset=facebook_spend, partitions_def=daily_partitions, blocking=True,
-                description="One row per report day, account and ad; no negative cost.")
-def facebook_spend_rows_unique(facebook_spend: pd.DataFrame) -> dg.AssetCheckResult:
-    return _unique_spend_rows(facebook_spend)
+def rows_unique_check(network: Network, asset: dg.AssetsDefinition) -> dg.AssetChecksDefinition:
+    """``<network>_spend_rows_unique`` on the network's raw table."""
+
+    @dg.asset_check(asset=asset, partitions_def=daily_partitions, blocking=True, name=f"{network.asset_name}_rows_unique",
+                    description="One row per report day, account and ad; no negative cost.")
+    def _check(table: pd.DataFrame) -> dg.AssetCheckResult:
+        return _unique_spend_rows(table)
+
+    return _check
 
 
-@dg.asset_check(asset=google_ads_spend, partitions_def=daily_partitions, blocking=True,
-                description="One row per report day, account and ad; no negative cost.")
-def google_ads_spend_rows_unique(google_ads_spend: pd.DataFrame) -> dg.AssetCheckResult:
-    return _unique_spend_rows(google_ads_spend)
+fx_rates_cover_ad_accounts = fx_coverage_check(NETWORKS)
+network_rows_unique_checks = [rows_unique_check(n, a) for n, a in zip(NETWORKS, network_spend_assets)]
+_by_name = {next(iter(c.check_keys)).name: c for c in network_rows_unique_checks}
+#: the names these two checks had when they were functions (imported elsewhere)
+facebook_spend_rows_unique = _by_name["facebook_spend_rows_unique"]
+google_ads_spend_rows_unique = _by_name["google_ads_spend_rows_unique"]

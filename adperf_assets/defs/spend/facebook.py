@@ -4,36 +4,37 @@ More: docs/dagster_layer.md."""
 
 from __future__ import annotations
 
+import json
 import logging
 import math
-import random
 import re
-import time
-from datetime import date, datetime
-from typing import Any, Callable
+from datetime import date
+from typing import Any
 
 import dagster as dg
 import requests
 from facebook_business.adobjects.adaccount import AdAccount
+from facebook_business.apiconfig import ads_api_config
 from facebook_business.adobjects.adreportrun import AdReportRun
 from facebook_business.api import Cursor, FacebookAdsApi
 from facebook_business.exceptions import FacebookRequestError
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from adperf_assets.defs.common import redaction
 from adperf_assets.defs.spend.facebook_usage import USAGE_HEADERS, Usage, read_usage  # noqa: F401 (re-export)
-from adperf_assets.defs.common.throttle import (
-    AdsPull,
-    AdsPullError,
-    Governor,
-    attempts_of,
-    describe_error,
-    unwrap,
-)
+from adperf_assets.defs.common.throttle import AdsPull, AdsPullError, Governor, attempts_of, describe_error, unwrap
+from adperf_assets.defs.spend.network import GovernedSource, Network, SpendSource, as_date
+from adperf_assets.defs.spend.sample_ads import SampleSource
+from adperf_assets.normalize.spend import FACEBOOK, facebook_hourly
+from adperf_assets.sample import layout
+from adperf_assets.sample.revisions import revise_facebook_rows
 
 log = logging.getLogger(__name__)
 
 GRAPH_URL = "https://graph.facebook.com"
+#: The Graph API version the installed ``facebook-business`` is built for (Graph versions are retired
+#: about two years after release, so the default follows the SDK; ``ADPERF_FACEBOOK_API_VERSION`` pins one).
+SDK_API_VERSION: str = ads_api_config["API_VERSION"]
 HOURLY_BREAKDOWN = "hourly_stats_aggregated_by_advertiser_time_zone"
 INSIGHTS_FIELDS = [
     "account_id",
@@ -169,27 +170,26 @@ def _drain(cursor: Cursor) -> list[dict]:
             raise MalformedResponse("more than 100 consecutive empty pages that still have a next link")
 
 
-class FacebookAdsSource(dg.ConfigurableResource):
+class FacebookAdsSource(SpendSource):
     """What the spend assets need from Facebook; the real API client and the sample world implement it."""
-
-    def accounts(self) -> list[dict]:
-        """``[{"account_id", "name", "currency", "timezone_name"}]`` for every account to pull."""
-        raise NotImplementedError
 
     def pull_hourly_insights(self, account_id: str, since: date, until: date) -> AdsPull:
         """Every hourly insights row of the account-local days ``since..until``, or :class:`AdsPullError`."""
         raise NotImplementedError
 
+    def pull_rows(self, account_id: str, since: date, until: date) -> AdsPull:
+        return self.pull_hourly_insights(account_id, since, until)
+
     def hourly_insights(self, account_id: str, since: date, until: date) -> list[dict]:
         return self.pull_hourly_insights(account_id, since, until).rows
 
 
-class FacebookAdsResource(FacebookAdsSource):
+class FacebookAdsResource(GovernedSource, FacebookAdsSource):
     """Facebook Marketing API: account metadata and hourly ad insights in the account's time zone."""
 
     access_token: str = Field(description="Graph API token, from EnvVar('FACEBOOK_ACCESS_TOKEN').")
     account_ids: list[str] = Field(description="Ad account ids ('act_123' or '123'); entries are also split on commas.")
-    api_version: str = "v21.0"
+    api_version: str = Field(default=SDK_API_VERSION, description="Graph API version (default: the SDK's).")
     graph_url: str = Field(default=GRAPH_URL, description="Graph API base URL (a loopback fake in tests).")
     request_timeout_s: float = 120.0
     page_limit: int = 500
@@ -197,26 +197,9 @@ class FacebookAdsResource(FacebookAdsSource):
     async_poll_interval_s: float = 5.0
     async_timeout_s: float = 1800.0
     async_job_retries: int = 2
-    min_request_interval_s: float = Field(default=0.5, description="Pacing: at least this long between calls.")
-    max_retries: int = 6
-    backoff_base_s: float = 2.0
-    backoff_max_s: float = 300.0
-    max_wait_s: float = Field(default=900.0, description="Longest single wait (backoff or usage pause).")
     usage_slow_pct: float = Field(default=60.0, description="Usage % above which calls are spaced out more.")
     usage_pause_pct: float = Field(default=90.0, description="Usage % at which we pause usage_pause_s.")
     usage_pause_s: float = 60.0
-
-    _sleep: Callable[[float], None] = PrivateAttr(default=time.sleep)
-    _clock: Callable[[], float] = PrivateAttr(default=time.monotonic)
-    _rng: random.Random = PrivateAttr(default_factory=random.Random)
-
-    def with_clock(self, sleep: Callable[[float], None], clock: Callable[[], float] | None = None, seed: int = 0):
-        """Inject sleep/clock (tests); returns self."""
-        self._sleep = sleep
-        if clock is not None:
-            self._clock = clock
-        self._rng = random.Random(seed)
-        return self
 
     # -- public interface -------------------------------------------------
     def account_id_list(self) -> list[str]:
@@ -248,7 +231,7 @@ class FacebookAdsResource(FacebookAdsSource):
 
     def pull_hourly_insights(self, account_id: str, since: date, until: date) -> AdsPull:
         """Like :meth:`hourly_insights`, with retry/request counts for asset metadata."""
-        since, until = _as_date(since), _as_date(until)
+        since, until = as_date(since), as_date(until)
         if until < since:
             raise ValueError(f"until {until} is before since {since}")
         api = self._connect()
@@ -282,18 +265,7 @@ class FacebookAdsResource(FacebookAdsSource):
             crash_log=False,
         )
         api._session.GRAPH = self.graph_url.rstrip("/")
-        api.governor = Governor(
-            is_retryable=is_retryable,
-            retry_after=_retry_after,
-            max_retries=self.max_retries,
-            base_backoff_s=self.backoff_base_s,
-            max_backoff_s=self.backoff_max_s,
-            max_wait_s=self.max_wait_s,
-            min_interval_s=self.min_request_interval_s,
-            sleep=self._sleep,
-            clock=self._clock,
-            rng=self._rng,
-        )
+        api.governor = self.governor(is_retryable, _retry_after)
         api.usage_slow_pct = self.usage_slow_pct
         api.usage_pause_pct = self.usage_pause_pct
         api.usage_pause_s = self.usage_pause_s
@@ -328,14 +300,6 @@ class FacebookAdsResource(FacebookAdsSource):
         )
 
 
-def _as_date(value: date | str) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value))
-
-
 def _check_rows(rows: list[dict], node: str, since: date, until: date) -> None:
     """The API must answer what was asked: the right account and days, one hour each."""
     account = node.removeprefix("act_")
@@ -348,3 +312,50 @@ def _check_rows(rows: list[dict], node: str, since: date, until: date) -> None:
             raise MalformedResponse(f"row {i}: account_id {row.get('account_id')!r} is not {account}")
         if HOURLY_BREAKDOWN not in row:
             raise MalformedResponse(f"row {i}: no {HOURLY_BREAKDOWN} field")
+
+
+class SampleFacebookAds(SampleSource, FacebookAdsSource):
+    """Facebook ad accounts of the sample world (``facebook/insights/<account>/<local day>.json.gz``)."""
+
+    account_ids: list[str] = Field(default=[], description="Accounts to pull (default: every account of the world).")
+
+    def accounts(self) -> list[dict]:
+        listed = json.loads(layout.facebook_accounts(self.world.root()).read_text())
+        wanted = {a.removeprefix("act_") for a in self.account_ids}
+        out = [
+            {"account_id": str(a["account_id"]), "name": a["name"], "currency": a["currency"],
+             "timezone_name": a["timezone_name"]}
+            for a in listed
+            if not wanted or str(a["account_id"]) in wanted
+        ]
+        unknown = wanted - {a["account_id"] for a in out}
+        if unknown:
+            raise AdsPullError("Facebook", f"act_{sorted(unknown)[0]}", None, None,
+                               "not an account of the sample world (facebook/accounts.json)", 1)
+        return out
+
+    def pull_hourly_insights(self, account_id: str, since: date, until: date) -> AdsPull:
+        account_id = str(account_id).removeprefix("act_")
+        currency = {a["account_id"]: a["currency"] for a in self.accounts()}.get(account_id)
+        if currency is None:
+            raise AdsPullError("Facebook", f"act_{account_id}", as_date(since), as_date(until),
+                               "not an account of the sample world (facebook/accounts.json)", 1)
+        root = self.world.root()
+        return self.read_days("Facebook", f"act_{account_id}", since, until,
+                              lambda d: layout.facebook_insights(root, account_id, d),
+                              lambda rows, f: revise_facebook_rows(rows, f, currency))
+
+
+NETWORK = Network(
+    name=FACEBOOK,
+    label="Facebook",
+    resource_key="facebook_ads",
+    real=lambda settings: FacebookAdsResource(
+        access_token=dg.EnvVar("FACEBOOK_ACCESS_TOKEN"), account_ids=[dg.EnvVar("FACEBOOK_ACCOUNT_IDS")],
+        api_version=settings.api_version(FACEBOOK) or SDK_API_VERSION),
+    sample=lambda world, settings: SampleFacebookAds(world=world),
+    to_frame=facebook_hourly,
+    description="Facebook ad insights (hourly, advertiser time zone) per report day and ad, every configured"
+                " ad account; an ad set is an ``ad_group``, installs are the ``mobile_app_install`` action.",
+    env_vars=("FACEBOOK_ACCESS_TOKEN", "FACEBOOK_ACCOUNT_IDS"),
+)

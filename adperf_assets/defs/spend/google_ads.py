@@ -4,11 +4,12 @@ More: docs/dagster_layer.md."""
 
 from __future__ import annotations
 
-import random
-import time
-from datetime import date, datetime
+import json
+import pkgutil
+import re
+from datetime import date
 from importlib import import_module
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import dagster as dg
 import grpc
@@ -16,13 +17,29 @@ from google.ads.googleads.client import GoogleAdsClient
 from google.ads.googleads.errors import GoogleAdsException
 from google.ads.googleads.interceptors import ExceptionInterceptor, MetadataInterceptor
 from google.api_core import exceptions as core_exceptions
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from adperf_assets.defs.common.throttle import AdsPull, AdsPullError, Governor, attempts_of, describe_error, unwrap
+from adperf_assets.defs.spend.network import GovernedSource, Network, SpendSource, as_date
+from adperf_assets.defs.spend.sample_ads import SampleSource
+from adperf_assets.normalize.spend import GOOGLE_ADS, google_ads_hourly
+from adperf_assets.sample import layout
+from adperf_assets.sample.revisions import revise_google_rows
 
 ADWORDS_SCOPE = "https://www.googleapis.com/auth/adwords"
 TOKEN_URI = "https://oauth2.googleapis.com/token"
-DEFAULT_API_VERSION = "v26"
+
+
+def sdk_api_version() -> str:
+    """The newest API version the installed ``google-ads`` ships (its ``vNN`` service packages)."""
+    import google.ads.googleads as package
+
+    versions = [m.name for m in pkgutil.iter_modules(package.__path__) if re.fullmatch(r"v\d+", m.name)]
+    return max(versions, key=lambda v: int(v[1:]))
+
+
+#: The default follows the SDK (old versions are sunset); ``ADPERF_GOOGLE_ADS_API_VERSION`` pins one.
+DEFAULT_API_VERSION = sdk_api_version()
 
 HOURLY_FIELDS = [
     "customer.id",
@@ -159,7 +176,7 @@ def _digits(customer_id: str) -> str:
     return cid
 
 
-class GoogleAdsSource(dg.ConfigurableResource):
+class GoogleAdsSource(SpendSource):
     """What the spend assets need from Google Ads; the real API client and the sample world implement it."""
 
     def customers(self) -> list[dict]:
@@ -170,11 +187,17 @@ class GoogleAdsSource(dg.ConfigurableResource):
         """Every hourly GAQL row (dict keyed by field path) of the customer-local days, or :class:`AdsPullError`."""
         raise NotImplementedError
 
+    def accounts(self) -> list[dict]:
+        return self.customers()
+
+    def pull_rows(self, account_id: str, since: date, until: date) -> AdsPull:
+        return self.pull_hourly_rows(account_id, since, until)
+
     def hourly_rows(self, customer_id: str, since: date, until: date) -> list[dict]:
         return self.pull_hourly_rows(customer_id, since, until).rows
 
 
-class GoogleAdsResource(GoogleAdsSource):
+class GoogleAdsResource(GovernedSource, GoogleAdsSource):
     """Google Ads API: customer metadata and hourly ad rows in the customer's time zone."""
 
     developer_token: str
@@ -183,27 +206,11 @@ class GoogleAdsResource(GoogleAdsSource):
     refresh_token: Optional[str] = None
     login_customer_id: Optional[str] = None
     customer_ids: list[str] = Field(description="Customer ids; entries are also split on commas; dashes allowed.")
-    api_version: str = DEFAULT_API_VERSION
+    api_version: str = Field(default=DEFAULT_API_VERSION, description="Google Ads API version (default: the SDK's newest).")
     endpoint: Optional[str] = Field(default=None, description="host:port override (a loopback fake in tests).")
     insecure_endpoint: bool = Field(default=False, description="Plaintext gRPC to a loopback endpoint (tests only).")
     request_timeout_s: float = 600.0
     min_request_interval_s: float = 0.2
-    max_retries: int = 6
-    backoff_base_s: float = 2.0
-    backoff_max_s: float = 300.0
-    max_wait_s: float = 900.0
-
-    _sleep: Callable[[float], None] = PrivateAttr(default=time.sleep)
-    _clock: Callable[[], float] = PrivateAttr(default=time.monotonic)
-    _rng: random.Random = PrivateAttr(default_factory=random.Random)
-
-    def with_clock(self, sleep: Callable[[float], None], clock: Callable[[], float] | None = None, seed: int = 0):
-        """Inject sleep/clock (tests); returns self."""
-        self._sleep = sleep
-        if clock is not None:
-            self._clock = clock
-        self._rng = random.Random(seed)
-        return self
 
     # -- public interface -------------------------------------------------
     def customer_id_list(self) -> list[str]:
@@ -237,7 +244,7 @@ class GoogleAdsResource(GoogleAdsSource):
 
     def pull_hourly_rows(self, customer_id: str, since: date, until: date) -> AdsPull:
         """Like :meth:`hourly_rows`, with retry/request counts for asset metadata."""
-        since, until = _as_date(since), _as_date(until)
+        since, until = as_date(since), as_date(until)
         if until < since:
             raise ValueError(f"until {until} is before since {since}")
         cid = _digits(customer_id)
@@ -281,18 +288,7 @@ class GoogleAdsResource(GoogleAdsSource):
 
     def _connect(self) -> tuple[Any, Governor, _Classifier]:
         clf = _Classifier(self.api_version)
-        gov = Governor(
-            is_retryable=clf.is_retryable,
-            retry_after=clf.retry_after,
-            max_retries=self.max_retries,
-            base_backoff_s=self.backoff_base_s,
-            max_backoff_s=self.backoff_max_s,
-            max_wait_s=self.max_wait_s,
-            min_interval_s=self.min_request_interval_s,
-            sleep=self._sleep,
-            clock=self._clock,
-            rng=self._rng,
-        )
+        gov = self.governor(clf.is_retryable, clf.retry_after)
         login = _digits(self.login_customer_id) if self.login_customer_id else None
         if not self.insecure_endpoint:
             client = GoogleAdsClient(
@@ -322,9 +318,54 @@ class GoogleAdsResource(GoogleAdsSource):
         return module.GoogleAdsServiceClient(transport=transport)
 
 
-def _as_date(value: date | str) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value))
+class SampleGoogleAds(SampleSource, GoogleAdsSource):
+    """Google Ads customers of the sample world (``google_ads/search_stream/<customer>/<local day>.json.gz``)."""
+
+    customer_ids: list[str] = Field(default=[], description="Customers to pull (default: every customer of the world).")
+
+    def customers(self) -> list[dict]:
+        listed = json.loads(layout.google_customers(self.world.root()).read_text())
+        wanted = {c.replace("-", "") for c in self.customer_ids}
+        out = [
+            {"account_id": str(c["customer.id"]), "name": c["customer.descriptive_name"],
+             "currency": c["customer.currency_code"], "timezone_name": c["customer.time_zone"]}
+            for c in listed
+            if not wanted or str(c["customer.id"]) in wanted
+        ]
+        unknown = wanted - {c["account_id"] for c in out}
+        if unknown:
+            raise AdsPullError("Google Ads", sorted(unknown)[0], None, None,
+                               "not a customer of the sample world (google_ads/customers.json)", 1)
+        return out
+
+    def pull_hourly_rows(self, customer_id: str, since: date, until: date) -> AdsPull:
+        customer_id = str(customer_id).replace("-", "")
+        if customer_id not in {c["account_id"] for c in self.customers()}:
+            raise AdsPullError("Google Ads", customer_id, as_date(since), as_date(until),
+                               "not a customer of the sample world (google_ads/customers.json)", 1)
+        root = self.world.root()
+        return self.read_days("Google Ads", customer_id, since, until,
+                              lambda d: layout.google_rows(root, customer_id, d), revise_google_rows)
+
+
+NETWORK = Network(
+    name=GOOGLE_ADS,
+    label="Google Ads",
+    resource_key="google_ads",
+    real=lambda settings: GoogleAdsResource(
+        developer_token=dg.EnvVar("GOOGLE_ADS_DEVELOPER_TOKEN"),
+        client_id=dg.EnvVar("GOOGLE_ADS_CLIENT_ID"),
+        client_secret=dg.EnvVar("GOOGLE_ADS_CLIENT_SECRET"),
+        refresh_token=dg.EnvVar("GOOGLE_ADS_REFRESH_TOKEN"),
+        login_customer_id=dg.EnvVar("GOOGLE_ADS_LOGIN_CUSTOMER_ID"),
+        customer_ids=[dg.EnvVar("GOOGLE_ADS_CUSTOMER_IDS")],
+        api_version=settings.api_version(GOOGLE_ADS) or DEFAULT_API_VERSION,
+    ),
+    sample=lambda world, settings: SampleGoogleAds(world=world),
+    to_frame=google_ads_hourly,
+    description="Google Ads ad rows (GAQL ``segments.date``/``hour`` in the customer's time zone) per report"
+                " day and ad, every configured customer; the campaign's channel type is the ``objective``,"
+                " installs are ``metrics.conversions``.",
+    env_vars=("GOOGLE_ADS_DEVELOPER_TOKEN", "GOOGLE_ADS_CLIENT_ID", "GOOGLE_ADS_CLIENT_SECRET",
+              "GOOGLE_ADS_REFRESH_TOKEN", "GOOGLE_ADS_LOGIN_CUSTOMER_ID", "GOOGLE_ADS_CUSTOMER_IDS"),
+)
