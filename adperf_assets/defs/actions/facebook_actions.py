@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import random
-import time
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -28,7 +26,6 @@ from adperf_assets.actions.plan import ACTIVE, PAUSED, STATE_COLUMNS
 from adperf_assets.defs.actions.networks import ActionResult, AdActions
 from adperf_assets.defs.common import redaction
 from adperf_assets.defs.common.throttle import (
-    Governor,
     NotRetryable,
     attempts_of,
     retry_after_s,
@@ -41,6 +38,7 @@ from adperf_assets.defs.spend.facebook import (
     _retry_after,
     is_retryable,
 )
+from adperf_assets.defs.spend.network import GovernedClient
 from adperf_assets.normalize.fx import minor_unit_digits
 
 log = logging.getLogger(__name__)
@@ -77,7 +75,7 @@ def _hint(exc: BaseException) -> float | None:
     return hinted
 
 
-class FacebookAdActions(AdActions):
+class FacebookAdActions(GovernedClient, AdActions):
     """Facebook Marketing API objects (Ad, AdSet, Campaign) read and changed with ``facebook-business``."""
 
     access_token: str = Field(description="Graph API token with ads_management, from EnvVar('FACEBOOK_ACCESS_TOKEN').")
@@ -85,11 +83,8 @@ class FacebookAdActions(AdActions):
     api_version: str = Field(default=FacebookAdsApi.API_VERSION,
                              description="Graph API version; default: the one the installed SDK ships.")
     request_timeout_s: float = 60.0
-    min_request_interval_s: float = Field(default=0.5, description="Pacing: at least this long between calls.")
     max_retries: int = Field(default=4, description="Retries of a throttled / 5xx call before giving up.")
-    backoff_base_s: float = 2.0
     backoff_max_s: float = 120.0
-    max_wait_s: float = Field(default=900.0, description="Longest single wait (backoff or usage pause).")
     usage_slow_pct: float = 60.0
     usage_pause_pct: float = 90.0
     usage_pause_s: float = 60.0
@@ -98,20 +93,13 @@ class FacebookAdActions(AdActions):
         description="Per-currency override of the digits budgets are sent in (default: Facebook's currency "
                     "offset table: FACEBOOK_WHOLE_UNIT, else normalize.fx.minor_unit_digits).")
 
-    _sleep: Callable[[float], None] = PrivateAttr(default=time.sleep)
-    _clock: Callable[[], float] = PrivateAttr(default=time.monotonic)
-    _rng: random.Random = PrivateAttr(default_factory=random.Random)
     _api: Any = PrivateAttr(default=None)
     _currencies: dict = PrivateAttr(default_factory=dict)
 
     def with_clock(self, sleep: Callable[[float], None], clock: Callable[[], float] | None = None, seed: int = 0):
-        """Inject sleep/clock (tests); returns self."""
-        self._sleep = sleep
-        if clock is not None:
-            self._clock = clock
-        self._rng = random.Random(seed)
+        """Inject sleep/clock (tests); returns self (the next call connects with them)."""
         self._api = None
-        return self
+        return super().with_clock(sleep, clock, seed)
 
     def network(self) -> str:
         return "facebook"
@@ -238,11 +226,7 @@ class FacebookAdActions(AdActions):
         api = _GovernedApi.init(access_token=self.access_token, api_version=self.api_version,
                                 timeout=self.request_timeout_s, crash_log=False)
         api._session.GRAPH = self.graph_url.rstrip("/")
-        api.governor = Governor(
-            is_retryable=_is_retryable, retry_after=_hint, max_retries=self.max_retries,
-            base_backoff_s=self.backoff_base_s, max_backoff_s=self.backoff_max_s, max_wait_s=self.max_wait_s,
-            min_interval_s=self.min_request_interval_s, sleep=self._sleep, clock=self._clock, rng=self._rng,
-        )
+        api.governor = self.governor(_is_retryable, _hint)
         api.usage_slow_pct = self.usage_slow_pct
         api.usage_pause_pct = self.usage_pause_pct
         api.usage_pause_s = self.usage_pause_s

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import re
-import time
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from importlib import import_module
@@ -42,6 +40,7 @@ from adperf_assets.defs.spend.google_ads import (
     _digits,
     row_to_dict,
 )
+from adperf_assets.defs.spend.network import GovernedClient
 from adperf_assets.normalize.fx import minor_unit_digits
 
 log = logging.getLogger(__name__)
@@ -87,7 +86,7 @@ class GoogleAdsActionError(RuntimeError):
     """The state could not be read (credentials, permissions, retries exhausted); secrets redacted."""
 
 
-class GoogleAdsAdActions(AdActions):
+class GoogleAdsAdActions(GovernedClient, AdActions):
     """Google Ads objects (ad group ads, ad groups, campaigns and their budgets) read and changed with
     ``google-ads``. Credentials as ``GoogleAdsResource`` (EnvVar in production); tests use
     ``endpoint='127.0.0.1:PORT', insecure_endpoint=True`` against a fake gRPC server."""
@@ -103,28 +102,19 @@ class GoogleAdsAdActions(AdActions):
     request_timeout_s: float = 60.0
     min_request_interval_s: float = 0.2
     max_retries: int = Field(default=4, description="Retries of a transient / quota failure before giving up.")
-    backoff_base_s: float = 2.0
     backoff_max_s: float = 120.0
-    max_wait_s: float = 900.0
     allow_shared_budgets: bool = Field(
         default=False, description="Change a budget explicitly shared by several campaigns (it moves all of them).")
 
-    _sleep: Callable[[float], None] = PrivateAttr(default=time.sleep)
-    _clock: Callable[[], float] = PrivateAttr(default=time.monotonic)
-    _rng: random.Random = PrivateAttr(default_factory=random.Random)
     _gov: Any = PrivateAttr(default=None)
     _services: dict = PrivateAttr(default_factory=dict)
     _channel: Any = PrivateAttr(default=None)
     _client: Any = PrivateAttr(default=None)
 
     def with_clock(self, sleep: Callable[[float], None], clock: Callable[[], float] | None = None, seed: int = 0):
-        """Inject sleep/clock (tests); returns self."""
-        self._sleep = sleep
-        if clock is not None:
-            self._clock = clock
-        self._rng = random.Random(seed)
+        """Inject sleep/clock (tests); returns self (the next call's governor uses them)."""
         self._gov = None
-        return self
+        return super().with_clock(sleep, clock, seed)
 
     def network(self) -> str:
         return "google_ads"
@@ -309,11 +299,7 @@ class GoogleAdsAdActions(AdActions):
     def _governor(self) -> Governor:
         if self._gov is None:
             clf = self._clf()
-            self._gov = Governor(
-                is_retryable=clf.is_retryable, retry_after=clf.retry_after, max_retries=self.max_retries,
-                base_backoff_s=self.backoff_base_s, max_backoff_s=self.backoff_max_s, max_wait_s=self.max_wait_s,
-                min_interval_s=self.min_request_interval_s, sleep=self._sleep, clock=self._clock, rng=self._rng,
-            )
+            self._gov = self.governor(clf.is_retryable, clf.retry_after)
         return self._gov
 
     def _type(self, mutate: _Mutate, name: str) -> Any:

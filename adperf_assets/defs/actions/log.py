@@ -4,8 +4,9 @@ dies half-way still says which actions went through."""
 
 from __future__ import annotations
 
+import math
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 from dagster_duckdb import DuckDBResource
@@ -37,10 +38,10 @@ def append(duckdb: DuckDBResource, row: dict) -> str:
     """One log row (missing fields null); returns its action_id."""
     rec = {k: row.get(k) for k in LOG_COLUMNS}
     rec["action_id"] = rec["action_id"] or uuid.uuid4().hex[:16]
-    rec["created_at"] = datetime.now(timezone.utc).replace(tzinfo=None)
+    rec["created_at"] = datetime.now(UTC).replace(tzinfo=None)
     rec["report_date"] = pd.Timestamp(rec["report_date"]).date()
     for k, v in rec.items():
-        if isinstance(v, float) and v != v:  # NaN -> null
+        if isinstance(v, float) and math.isnan(v):  # NaN -> null
             rec[k] = None
     with duckdb.get_connection() as con:
         ensure_log(con)

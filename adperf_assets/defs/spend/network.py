@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import TYPE_CHECKING, Literal
 
 import dagster as dg
 import pandas as pd
@@ -39,9 +40,9 @@ class SpendSource(dg.ConfigurableResource):
         raise NotImplementedError
 
 
-class GovernedSource(SpendSource):
-    """A source behind a throttled API: the pacing/retry policy every client shares, and an
-    injectable clock so tests run the real retry logic without waiting."""
+class GovernedClient(dg.ConfigurableResource):
+    """A client of a throttled API (a network's pulls, acting on its ads): the pacing/retry policy every
+    client shares, and an injectable clock so tests run the real retry logic without waiting."""
 
     min_request_interval_s: float = Field(default=0.5, description="Pacing: at least this long between calls.")
     max_retries: int = 6
@@ -78,6 +79,10 @@ class GovernedSource(SpendSource):
         )
 
 
+class GovernedSource(GovernedClient, SpendSource):
+    """A spend source behind a throttled API."""
+
+
 def as_date(value: date | str) -> date:
     """A ``date`` from a date, a datetime or an ISO string (pull arguments come as either)."""
     if isinstance(value, datetime):
@@ -98,9 +103,9 @@ class Network:
     #: the resource key of its :class:`SpendSource`
     resource_key: str
     #: the real client, wired from the environment (secrets as ``dg.EnvVar``)
-    real: Callable[["Settings"], SpendSource]
+    real: Callable[[Settings], SpendSource]
     #: the sample implementation (on the sample world)
-    sample: Callable[["SampleWorld", "Settings"], SpendSource]
+    sample: Callable[[SampleWorld, Settings], SpendSource]
     #: the network's rows (and its accounts) -> the unified hourly frame (``granularity="hourly"``)
     #: or daily frame (``"daily"``) of :mod:`adperf_assets.normalize.spend`; plain code
     to_frame: Callable[[list[dict], list[dict]], pd.DataFrame]
@@ -120,6 +125,6 @@ class Network:
     def asset_key(self) -> dg.AssetKey:
         return dg.AssetKey(["raw", self.asset_name])
 
-    def resource(self, settings: "Settings", world: "SampleWorld") -> SpendSource:
+    def resource(self, settings: Settings, world: SampleWorld) -> SpendSource:
         """The real client when ``ADPERF_REAL_SOURCES`` names this network, else the sample."""
         return self.real(settings) if settings.is_real(self.name) else self.sample(world, settings)
