@@ -223,13 +223,5 @@ class FacebookAdActions(GovernedClient, AdActions):
     def _connect(self) -> _GovernedApi:
         if self._api is not None:
             return self._api
-        api = _GovernedApi.init(access_token=self.access_token, api_version=self.api_version,
-                                timeout=self.request_timeout_s, crash_log=False)
-        api._session.GRAPH = self.graph_url.rstrip("/")
-        api.governor = self.governor(_is_retryable, _hint)
-        api.usage_slow_pct = self.usage_slow_pct
-        api.usage_pause_pct = self.usage_pause_pct
-        api.usage_pause_s = self.usage_pause_s
-        api._session.requests.hooks["response"].append(api.observe)
-        self._api = api
-        return api
+        self._api = _GovernedApi.connect(self, self.governor(_is_retryable, _hint))
+        return self._api

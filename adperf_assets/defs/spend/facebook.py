@@ -120,6 +120,20 @@ class _GovernedApi(FacebookAdsApi):
     usage_pause_s: float
     max_usage_pct: float = 0.0
 
+    @classmethod
+    def connect(cls, client, governor: Governor) -> "_GovernedApi":
+        """The API of ``client`` (a resource with the token, version, URL, timeout and usage thresholds),
+        every call through ``governor`` and the usage headers observed."""
+        api = cls.init(access_token=client.access_token, api_version=client.api_version,
+                       timeout=client.request_timeout_s, crash_log=False)
+        api._session.GRAPH = client.graph_url.rstrip("/")
+        api.governor = governor
+        api.usage_slow_pct = client.usage_slow_pct
+        api.usage_pause_pct = client.usage_pause_pct
+        api.usage_pause_s = client.usage_pause_s
+        api._session.requests.hooks["response"].append(api.observe)
+        return api
+
     def call(self, method, path, params=None, headers=None, files=None, url_override=None, api_version=None):
         return self.governor.call(
             lambda: FacebookAdsApi.call(self, method, path, params, headers, files, url_override, api_version)
@@ -258,19 +272,7 @@ class FacebookAdsResource(GovernedSource, FacebookAdsSource):
 
     # -- internals ----------------------------------------------------------
     def _connect(self) -> _GovernedApi:
-        api = _GovernedApi.init(
-            access_token=self.access_token,
-            api_version=self.api_version,
-            timeout=self.request_timeout_s,
-            crash_log=False,
-        )
-        api._session.GRAPH = self.graph_url.rstrip("/")
-        api.governor = self.governor(is_retryable, _retry_after)
-        api.usage_slow_pct = self.usage_slow_pct
-        api.usage_pause_pct = self.usage_pause_pct
-        api.usage_pause_s = self.usage_pause_s
-        api._session.requests.hooks["response"].append(api.observe)
-        return api
+        return _GovernedApi.connect(self, self.governor(is_retryable, _retry_after))
 
     def _run_async(self, acct: AdAccount, params: dict, gov: Governor) -> list[dict]:
         last_status = None
