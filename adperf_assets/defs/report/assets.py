@@ -15,7 +15,6 @@ from adperf_assets.report.roas import LTV_COLUMNS
 from adperf_assets.report.messages import MILESTONES, daily_message, milestone_ads, milestone_message
 from adperf_assets.report.plot import cost_vs_return_png, png_markdown, roas_curves_figure
 from adperf_assets.report.tables import markdown_summary, totals
-from adperf_assets.defs.report.decision_assets import WINDOW_DAYS
 from adperf_assets.defs.report.slack import SlackPostError, SlackSender
 from adperf_assets.report.decision_scores import summarise, summary_line
 from adperf_assets.defs.report.schemas import RoasReportFrame
@@ -203,7 +202,8 @@ def roas_report_slack(context: dg.AssetExecutionContext, config: SlackSendConfig
         rep = roas_report[pd.to_datetime(roas_report["report_date"]) == day]
         link = f"{config.dagster_url.rstrip('/')}/assets/roas_report" if config.dagster_url else None
         scored = decision_backtest[pd.to_datetime(decision_backtest["report_date"]) == day]
-        message = daily_message(rep, config.top_n, _thresholds(rep), link, summary_line(summarise(scored), WINDOW_DAYS))
+        since = pd.to_datetime(scored["call_date"]).min() if len(scored) else day  # the window decision_backtest ran with
+        message = daily_message(rep, config.top_n, _thresholds(rep), link, summary_line(summarise(scored), since))
         try:
             d = slack.send(message, f"roas_report_{day.date()}")
         except SlackPostError as exc:
