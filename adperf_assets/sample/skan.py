@@ -159,13 +159,13 @@ def write(root: Path, cfg: WorldConfig, cal: Calendar, users: pd.DataFrame, ads:
     pb = pd.concat([pb, re], ignore_index=True).sort_values(["arrival", "tid", "seq"], kind="stable", ignore_index=True)
     pb["tid"] = [f"{s[:8]}-{s[8:12]}-4{s[13:16]}-a{s[17:20]}-{s[20:32]}" for s in pb["tid"]]
     pb["fidelity"] = fidelity[pb["install"].to_numpy()]
-    n_pb = _write_appsflyer(root, pb, ads)
+    n_pb = _write_appsflyer(root, cal, pb, ads)
     n_g = _write_google(root, cfg, pb, ads)
     _write_truth(root, cal, users, ads, sel, sid4, allowed)
     return f"skan_postbacks={n_pb} google_skan_rows={n_g}"
 
 
-def _write_appsflyer(root: Path, pb: pd.DataFrame, ads: pd.DataFrame) -> int:
+def _write_appsflyer(root: Path, cal: Calendar, pb: pd.DataFrame, ads: pd.DataFrame) -> int:
     from adperf_assets.sample.mmp import AF_MEDIA_SOURCE
 
     a = ads.iloc[pb["ad"].to_numpy()].reset_index(drop=True)
@@ -188,8 +188,11 @@ def _write_appsflyer(root: Path, pb: pd.DataFrame, ads: pd.DataFrame) -> int:
         "ad_network_ad_id": np.where(digits >= 4, a["ad_id"], ""), "country_code": "",
     })[AF_SKAN_COLUMNS]
     day = pd.to_datetime(pb["arrival"], unit="s", utc=True).dt.strftime("%Y-%m-%d").to_numpy()
-    for lo, hi in run_bounds(day):
-        write_csv(layout.appsflyer_skad_postbacks(root, date.fromisoformat(day[lo])), af.iloc[lo:hi])
+    # one file per UTC day of the world, empty (header only) on a day without postbacks
+    first, last = (pd.to_datetime(x, unit="s", utc=True).date() for x in (cal.day_start[0], cal.day_start[-1] - 1))
+    for d in pd.date_range(first, last, freq="D").strftime("%Y-%m-%d"):
+        lo, hi = np.searchsorted(day, d, side="left"), np.searchsorted(day, d, side="right")
+        write_csv(layout.appsflyer_skad_postbacks(root, date.fromisoformat(d)), af.iloc[lo:hi])
     return len(af)
 
 
