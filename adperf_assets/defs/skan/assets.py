@@ -6,8 +6,9 @@ import pandas as pd
 from adperf_assets.defs.attribution.assets import _utc_window
 from adperf_assets.defs.common.metadata import table_md
 from adperf_assets.defs.common.tables import daily_table
+from adperf_assets.defs.skan.google_ads_skan import GoogleAdsSkanSource, skan_frame
 from adperf_assets.defs.skan.resources import SkanPostbackSource
-from adperf_assets.defs.skan.schemas import SkanPostbacksFrame
+from adperf_assets.defs.skan.schemas import GoogleAdsSkanFrame, SkanPostbacksFrame
 from adperf_assets.settings import current_settings
 from adperf_assets.skan.postbacks import COLUMNS, inferred_tier, parse_appsflyer
 
@@ -37,3 +38,14 @@ def skan_postbacks(context: dg.AssetExecutionContext, skan_postback_source: Skan
         "won_first_postbacks": int(((table["postback_sequence_index"] == 0) & table["did_win"]).sum()),
         "tiers_of_first_postbacks": table_md(tiers), "by_campaign": table_md(by, 30), "preview": table_md(table),
     })
+
+
+@daily_table(group_name="attribution", dagster_type=GoogleAdsSkanFrame)
+def google_ads_skan(context: dg.AssetExecutionContext, google_ads_skan_source: GoogleAdsSkanSource) -> dg.Output[pd.DataFrame]:
+    """Google Ads' own SKAdNetwork counts for the day (``segments.date``) for every customer: a second view
+    of the Google postbacks next to the MMP's, with Google's installs metric."""
+    day = pd.Timestamp(context.partition_key).date()
+    rows = [r for cid in google_ads_skan_source.skan_customer_ids() for r in google_ads_skan_source.skan_rows(cid, day, day)]
+    table = skan_frame(rows)
+    return dg.Output(table, metadata={"dagster/row_count": len(table), "installs": int(table["installs"].sum()),
+                                      "conversions": int(table["conversions"].sum()), "preview": table_md(table)})

@@ -38,3 +38,24 @@ SkanPostbacksFrame = frame_type(
         int_col("source_row", min_value=1),
     ],
 )
+
+GoogleAdsSkanFrame = frame_type(
+    "GoogleAdsSkanFrame",
+    "Google Ads' SKAdNetwork conversions per customer, campaign and segments.date (unverified which date "
+    "Google means): counts per postback index, fine (NaN when absent) / coarse ('' when none) value, user "
+    "type and attribution credit.",
+    [
+        date_col("report_date"),
+        str_col("network"),
+        str_col("account_id"),
+        str_col("campaign_id"),
+        int_col("postback_sequence_index", min_value=0, max_value=2),
+        _value_col("fine_conversion_value"),
+        PandasColumn.categorical_column("coarse_conversion_value", {"", "low", "medium", "high"}, non_nullable=True),
+        str_col("user_type"),
+        str_col("attribution_credit"),
+        str_col("source_app_id"),
+        int_col("installs"),
+        int_col("conversions"),
+    ],
+)
