@@ -148,12 +148,21 @@ class SkanDecoder:
             x_bar = x_t / n_t if n_t else mean_keyed
             rows.append({**dict(zip(by, key)), "skan_installs": n_all, "tracked_installs": n_t,
                          "modelled_installs": n_rest, "tracked_return": y_t,
-                         "_x_rest": max(x_all - x_t, 0.0) if n_rest else 0.0, "_ratio": ratio, "_s2": s2,
+                         "_x_rest": max(x_all - x_t, 0.0) if n_rest else 0.0, "_ratio": ratio, "_s2": s2, "_x_t": x_t,
                          "_var_ratio": s2 / (max(n_t, 1) * max(x_bar, 1e-9) ** 2) if n_t else np.inf,
                          "null_share": float(g["pred"].isna().mean())})
         out = pd.DataFrame(rows)
         if out.empty:
             return out
+        # a campaign's residual variance is at least the pooled one at its value level: a few tracked users
+        # rarely show the whales of a heavy tail
+        ybar = out["tracked_return"] / out["tracked_installs"].clip(lower=1)
+        rel = out["_s2"] / (ybar ** 2).clip(lower=1e-12)
+        pooled = float(np.average(rel, weights=out["tracked_installs"])) if out["tracked_installs"].sum() else 0.0
+        out["_s2"] = np.maximum(out["_s2"], pooled * ybar ** 2)
+        out["_var_ratio"] = np.where(out["tracked_installs"] > 0, out["_s2"] / (out["tracked_installs"].clip(lower=1)
+                                     * (out["_x_t"] / out["tracked_installs"].clip(lower=1)).clip(lower=1e-9) ** 2),
+                                     np.inf)
         # the campaigns' own ratios, shrunk to the calibration's (1) by how much they differ beyond noise
         finite = out[np.isfinite(out["_var_ratio"])]
         tau2 = max(float(np.var(finite["_ratio"], ddof=1) - finite["_var_ratio"].mean()) if len(finite) > 2 else 0.0,
@@ -172,5 +181,5 @@ class SkanDecoder:
         total = out["total_return"].to_numpy()
         out["modelled_share"] = np.divide(rest, total, out=np.zeros(len(out)), where=total > 0)
         out["ratio"] = ratio
-        return out.drop(columns=["_x_rest", "_ratio", "_s2", "_var_ratio"])
+        return out.drop(columns=["_x_rest", "_ratio", "_s2", "_var_ratio", "_x_t"])
 
