@@ -24,6 +24,9 @@ COLUMNS = ["arrival_time_utc", "network", "campaign_id", "ad_group_id", "ad_id",
            "transaction_id", "postback_sequence_index", "did_win", "redownload", "fidelity_type",
            "fine_conversion_value", "coarse_conversion_value", "source_app_id", "mmp", "source_file", "source_row"]
 _BOOL = {"true": True, "false": False, "1": True, "0": False}
+#: Column dtypes (an empty table has them too).
+DTYPES = {"arrival_time_utc": "datetime64[ns]", "postback_sequence_index": "int64", "did_win": "bool",
+          "redownload": "bool", "fidelity_type": "int64", "fine_conversion_value": "float64", "source_row": "int64"}
 
 
 def _fail(raw: pd.DataFrame, bad: np.ndarray, field: str, problem: str) -> None:
@@ -36,7 +39,7 @@ def _fail(raw: pd.DataFrame, bad: np.ndarray, field: str, problem: str) -> None:
 def parse_appsflyer(raw: pd.DataFrame) -> pd.DataFrame:
     """``raw``: the export's rows as text plus ``_source_file``/``_source_row``."""
     if raw.empty:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
+        return pd.DataFrame({c: pd.Series(dtype=DTYPES.get(c, object)) for c in COLUMNS})
     missing = [c for c in REQUIRED if c not in raw]
     if missing:
         raise AttributionInputError(str(raw[SOURCE_FILE].iloc[0]), "header", missing[0], None,

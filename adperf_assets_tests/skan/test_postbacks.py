@@ -124,3 +124,18 @@ def test_checks_flag_duplicates_nulls_and_unknown_campaigns(world):
     assert not bad.passed and bad.metadata["unknown"].value == int(t["did_win"].sum())
     known = t[["network", "campaign_id"]].drop_duplicates()
     assert checks.skan_postbacks_campaigns_known(t, known).passed
+
+
+def test_a_world_without_att_gives_empty_typed_tables(tmp_path):
+    from adperf_assets.defs.skan.assets import google_ads_skan
+    from adperf_assets.defs.skan.google_ads_skan import SampleGoogleAdsSkan
+
+    w = SampleWorld(path=str(tmp_path / "w"), seed=7, start="2025-06-01", days=20, installs_per_day=40)
+    defs = [skan_postbacks, google_ads_skan, checks.skan_null_value_share, checks.skan_tier_distribution,
+            checks.skan_transaction_ids_unique]
+    with dg.instance_for_test() as inst:
+        r = dg.materialize(defs, partition_key="2025-06-10", instance=inst, resources={
+            "skan_postback_source": SampleSkanPostbacks(world=w), "google_ads_skan_source": SampleGoogleAdsSkan(world=w),
+            "io_manager": AdperfDuckDBIOManager(database=str(tmp_path / "t.duckdb"))})
+        assert r.success and all(e.passed for e in r.get_asset_check_evaluations())
+        assert r.output_for_node("skan_postbacks").empty and r.output_for_node("google_ads_skan").empty
