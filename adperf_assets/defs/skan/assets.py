@@ -24,7 +24,7 @@ def postbacks_table(raw: pd.DataFrame, tz: str) -> pd.DataFrame:
                          kind="stable", ignore_index=True)[["arrival_date", *COLUMNS]]
 
 
-@daily_table(group_name="attribution", dagster_type=SkanPostbacksFrame, partition_expr="arrival_date")
+@daily_table(group_name="skan", dagster_type=SkanPostbacksFrame, partition_expr="arrival_date")
 def skan_postbacks(context: dg.AssetExecutionContext, skan_postback_source: SkanPostbackSource) -> dg.Output[pd.DataFrame]:
     """The SKAdNetwork postbacks that arrived on the day (report time zone): each one as the MMP
     received it, with its campaign from the network's source-identifier mapping."""
@@ -40,7 +40,7 @@ def skan_postbacks(context: dg.AssetExecutionContext, skan_postback_source: Skan
     })
 
 
-@daily_table(group_name="attribution", dagster_type=GoogleAdsSkanFrame)
+@daily_table(group_name="skan", dagster_type=GoogleAdsSkanFrame)
 def google_ads_skan(context: dg.AssetExecutionContext, google_ads_skan_source: GoogleAdsSkanSource) -> dg.Output[pd.DataFrame]:
     """Google Ads' own SKAdNetwork counts for the day (``segments.date``) for every customer: a second view
     of the Google postbacks next to the MMP's, with Google's installs metric."""
