@@ -24,7 +24,7 @@ SAMPLE_DAYS = 545  # to 2026-11-27: long enough for 365-day LTV back-tests
 
 #: sources that are not ad networks; each registered network is a source too (``known_sources``), and
 #: ``<network>_actions`` acting on its ads (budget_actions), opted into apart from reading
-OTHER_SOURCES = ("fx", "payments", "mmp", "events", "slack", "facebook_actions", "google_ads_actions")
+OTHER_SOURCES = ("fx", "payments", "mmp", "skan", "events", "slack", "facebook_actions", "google_ads_actions")
 
 
 def known_sources() -> tuple[str, ...]:
@@ -67,6 +67,8 @@ class Settings:
     #: our payments column name -> the app database's (``ADPERF_APP_DB_COLUMNS``, JSON)
     app_db_columns: dict = field(default_factory=dict)
     adjust_export_dir: str = ""
+    #: the AppsFlyer Data Locker folder holding t=skad_postbacks, when "skan" is a real source
+    skan_export_dir: str = ""
     #: the folder of cost CSV files (networks without an API), when "cost_import" is a real source
     cost_import_dir: str = ""
     #: network name -> API version pinned by ``ADPERF_<NETWORK>_API_VERSION`` (unset: the SDK's)
@@ -167,6 +169,7 @@ def load_settings() -> Settings:
         ecb_url=_env("ADPERF_ECB_URL", ""),
         app_db_columns=_json_object("ADPERF_APP_DB_COLUMNS"),
         adjust_export_dir=_env("ADPERF_ADJUST_EXPORT_DIR", ""),
+        skan_export_dir=_env("ADPERF_SKAN_EXPORT_DIR", ""),
         cost_import_dir=_env("ADPERF_COST_IMPORT_DIR", ""),
         api_versions=_api_versions(),
         log_engine=_env("ADPERF_LOG_ENGINE", ""),

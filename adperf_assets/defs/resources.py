@@ -14,6 +14,7 @@ from adperf_assets.defs.common.world import SampleWorld
 from adperf_assets.defs.fx.resources import fx_resources
 from adperf_assets.defs.report.resources import report_resources
 from adperf_assets.defs.revenue.resources import revenue_resources
+from adperf_assets.defs.skan.resources import skan_resources
 from adperf_assets.defs.spend.resources import spend_resources
 from adperf_assets.settings import Settings, current_settings
 
@@ -44,6 +45,7 @@ def build_resources(settings: Settings | None = None) -> dict:
         **spend_resources(s, world),
         **revenue_resources(s, world),
         **attribution_resources(s, world),
+        **skan_resources(s, world),
         **report_resources(s),
         **action_resources(s),
     }
