@@ -8,8 +8,8 @@ from dagster_duckdb import DuckDBResource
 
 from adperf_assets.defs.actions.resources import action_resources
 from adperf_assets.defs.attribution.resources import attribution_resources
-from adperf_assets.defs.common.io_manager import SCHEMA as DUCKDB_SCHEMA
-from adperf_assets.defs.common.io_manager import AdperfDuckDBIOManager
+from adperf_assets.defs.common.io_manager import SCHEMA as DUCKDB_SCHEMA  # noqa: F401 (tests import it here)
+from adperf_assets.defs.common.table_store import table_resources
 from adperf_assets.defs.common.world import SampleWorld
 from adperf_assets.defs.fx.resources import fx_resources
 from adperf_assets.defs.report.resources import report_resources
@@ -35,9 +35,9 @@ def build_resources(settings: Settings | None = None) -> dict:
     s.home.mkdir(parents=True, exist_ok=True)
     world = sample_world(s)
     return {
-        # every table: a first partition with no rows (a day without purchases) still creates the table
-        "io_manager": AdperfDuckDBIOManager(database=str(s.duckdb_path), schema=DUCKDB_SCHEMA),
-        # direct SQL on the same file (the report's checks, the per-user checks, the Slack milestone log)
+        # the asset tables (ADPERF_TABLE_STORE): "io_manager" and "tables", the reader of stored rows
+        **table_resources(s),
+        # the append-only logs (Slack milestones sent, budget actions) in the local DuckDB file
         "duckdb": DuckDBResource(database=str(s.duckdb_path)),
         "world": world,
         **fx_resources(s, world),
