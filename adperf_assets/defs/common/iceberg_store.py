@@ -15,6 +15,7 @@ import functools
 import json
 import random
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
@@ -192,7 +193,9 @@ def write(cat: Catalog, namespace: str, table: str, frame: pd.DataFrame, partiti
         try:
             tbl, added, gone = _evolve(tbl, data)
             where = window_filter(tbl, partition_expr, *window) if window is not None else AlwaysTrue()
-            tbl.overwrite(_conform(tbl, data, table), overwrite_filter=where)
+            with warnings.catch_warnings():  # a first write of a window has nothing to delete
+                warnings.filterwarnings("ignore", message="Delete operation did not match any records")
+                tbl.overwrite(_conform(tbl, data, table), overwrite_filter=where)
         except CommitFailedException as exc:
             if attempt == COMMIT_ATTEMPTS:
                 raise

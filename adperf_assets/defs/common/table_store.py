@@ -83,12 +83,21 @@ class TableStore(dg.ConfigurableResource):
     catalog_properties: dict[str, str] = {}
     namespace: str = SCHEMA
 
-    def read(self, table: str, columns: Sequence[str], first=None, before=None,
+    def table_names(self) -> list[str]:
+        """The tables stored so far, sorted."""
+        if self.store == "iceberg":
+            cat = iceberg_store.catalog(self.catalog_properties, self.namespace)
+            return sorted(t[-1] for t in cat.list_tables(self.namespace))
+        with DuckDBResource(database=self.duckdb_path).get_connection() as con:
+            return [r[0] for r in con.execute("select table_name from information_schema.tables where table_schema = ? "
+                                              "order by 1", [self.namespace]).fetchall()]
+
+    def read(self, table: str, columns: Sequence[str] | None, first=None, before=None,
              equal: Mapping | None = None, not_equal: Mapping | None = None) -> pd.DataFrame | None:
         """``columns`` (as the math names them) of ``table``'s rows with ``first <= report_date < before``
-        (either bound optional), ``column == value`` / ``in [values]`` for ``equal`` and
+        (either bound optional; every column for None), ``column == value`` / ``in [values]`` for ``equal`` and
         "is distinct from" for ``not_equal``; None when the table does not exist yet."""
-        cols = [stored_name(c) for c in columns]
+        cols = [stored_name(c) for c in columns] if columns else None
         equal = {stored_name(k): v for k, v in (equal or {}).items()}
         not_equal = {stored_name(k): v for k, v in (not_equal or {}).items()}
         if self.store == "iceberg":
@@ -116,7 +125,8 @@ class TableStore(dg.ConfigurableResource):
                 cond = f'"{col}" in ({", ".join("?" * len(values))})' if values else "false"
                 conds.append(f"({cond}) is not true" if negate else cond)
                 args.extend(values)
-        sql = (f"select {', '.join(f'{chr(34)}{c}{chr(34)}' for c in cols)} from {self.namespace}.{table}"
+        select = ", ".join(f'"{c}"' for c in cols) if cols else "*"
+        sql = (f"select {select} from {self.namespace}.{table}"
                + (f" where {' and '.join(conds)}" if conds else ""))
         with DuckDBResource(database=self.duckdb_path).get_connection() as con:
             exists = con.execute("select count(*) from information_schema.tables where table_schema = ? and "
