@@ -26,8 +26,9 @@ def _normalised(frame: pd.DataFrame) -> pd.DataFrame:
 
 def rows(store: TableStore, table: str, before: pd.Timestamp | None = None) -> pd.DataFrame:
     frame = store.read(table, None).drop(columns=PER_RUN.get(table, []), errors="ignore")
-    if before is not None and "report_date" in frame.columns:
-        frame = frame[pd.to_datetime(frame["report_date"]) < before]
+    day = next((c for c in ("report_date", "install_date") if c in frame.columns), None)  # the partition column
+    if before is not None and day:
+        frame = frame[pd.to_datetime(frame[day]) < before]
     return _normalised(frame)
 
 

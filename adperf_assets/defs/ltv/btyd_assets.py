@@ -64,7 +64,7 @@ def _empty_like(frame_type) -> pd.DataFrame:
         "payments_snapshot": dg.AssetIn(partition_mapping=trailing(WINDOW_DAYS), metadata={
             "columns": ["report_date", "user_id", "net_usd", "currency"]}),
         "user_segments": dg.AssetIn(partition_mapping=trailing(WINDOW_DAYS), metadata={
-            "columns": ["report_date", "user_id", "install_date", *SEGMENT_KEYS]}),
+            "columns": ["user_id", "install_date", *SEGMENT_KEYS]}),
     },
 )
 def user_rfm(
