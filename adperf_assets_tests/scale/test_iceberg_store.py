@@ -214,3 +214,44 @@ def test_writers_racing_into_a_new_table_all_land_once(tmp_path, postgres_server
     assert per_day.size().to_dict() == {f"2025-07-0{d}": 20000 for d in range(1, 6)}
     assert per_day["user_id"].nunique().to_dict() == {f"2025-07-0{d}": 20000 for d in range(1, 6)}
     assert per_day["net_usd"].max().to_dict() == {**{f"2025-07-0{d}": 1.0 for d in (1, 2, 4, 5)}, "2025-07-03": 2.0}
+
+
+@pytest.mark.postgres
+def test_the_delivery_logs_in_the_catalogs_postgresql_behave_as_in_duckdb(tmp_path, postgres_server):
+    """A milestone is claimed once whichever machine claims it; the action log reads back alike."""
+    import psycopg2
+
+    from adperf_assets.defs.actions import log as action_log
+    from adperf_assets.defs.common.log_db import log_database
+    from adperf_assets.defs.report.assets import claim, sent_log, settle
+
+    con = psycopg2.connect(**postgres_server.dsn("postgres"))
+    con.autocommit = True
+    con.cursor().execute("create database lake_logs")
+    con.close()
+    shared = log_database(str(tmp_path / "unused.duckdb"), postgres_server.url("lake_logs"))
+    local = log_database(str(tmp_path / "local.duckdb"), "")
+    assert shared.url and not local.url
+    row = pd.Series({"network": "facebook", "ad_id": "a1", "milestone": 7, "report_date": "2025-07-15",
+                     "first_spend_date": "2025-07-09"})
+    for db in (shared, local):
+        assert claim(db, row) is True
+        assert claim(db, row) is False                          # another run (pod) holds it
+        settle(db, row, "outbox/x.json")
+        assert claim(db, row) is False
+        assert claim(db, pd.Series({**row, "milestone": 14})) is True
+        settle(db, pd.Series({**row, "milestone": 14}), None)  # a failed post releases its claim
+        assert claim(db, pd.Series({**row, "milestone": 14})) is True
+    a, b = sent_log(shared), sent_log(local)
+    assert a[["network", "ad_id", "milestone", "status", "destination"]].to_dict("records") == \
+        b[["network", "ad_id", "milestone", "status", "destination"]].to_dict("records")
+    assert str(a["report_date"].dtype).startswith("datetime64") and str(b["report_date"].dtype).startswith("datetime64")
+    rec = {"report_date": "2025-07-15", "mode": "dry_run", "outcome": "skipped", "network": "facebook",
+           "object_id": "c1", "budget_before": 10.0, "budget_after": float("nan"), "days_live": 3, "precision": 0.5}
+    ids = {db.url or "duckdb": action_log.append(db, rec) for db in (shared, local)}
+    assert len(set(ids.values())) == 2
+    pg, dd = action_log.read(shared, "2025-07-15"), action_log.read(local, "2025-07-15")
+    cols = ["mode", "outcome", "network", "object_id", "budget_before", "days_live", "precision"]
+    assert pg[cols].to_dict("records") == dd[cols].to_dict("records")
+    assert pg["budget_after"].isna().all() and dd["budget_after"].isna().all()
+    assert action_log.read(shared, "2025-07-16").empty
