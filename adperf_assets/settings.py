@@ -54,6 +54,8 @@ class Settings:
     sample_installs_per_day: int = 150
     sample_preset: str = "default"  # adperf_assets.sample.config.PRESETS ("easy": the world before the knobs)
     world_dir: Path | None = None  # default: $ADPERF_HOME/world
+    #: the sample ad networks' mutable state (budgets, statuses): the outside world, like world_dir
+    sample_state_dir: Path | None = None  # default: $ADPERF_HOME
     # morning refreshes and the report's readiness (report time zone)
     spend_refresh_cron: str = "0 7 * * *"
     sources_cron: str = "0 6 * * *"
@@ -87,6 +89,10 @@ class Settings:
     @property
     def world_path(self) -> Path:
         return self.world_dir or self.home / "world"
+
+    @property
+    def sample_state_path(self) -> Path:
+        return self.sample_state_dir or self.home
 
     @property
     def duckdb_path(self) -> Path:
@@ -192,6 +198,8 @@ def load_settings() -> Settings:
         sample_installs_per_day=int(_env("ADPERF_SAMPLE_INSTALLS_PER_DAY", "150")),
         sample_preset=_env("ADPERF_SAMPLE_PRESET", "default"),
         world_dir=Path(os.environ["ADPERF_WORLD"]).resolve() if os.environ.get("ADPERF_WORLD") else None,
+        sample_state_dir=(Path(os.environ["ADPERF_SAMPLE_STATE_DIR"]).resolve()
+                          if os.environ.get("ADPERF_SAMPLE_STATE_DIR") else None),
         spend_refresh_cron=_env("ADPERF_SPEND_REFRESH_CRON", "0 7 * * *"),
         sources_cron=_env("ADPERF_SOURCES_CRON", "0 6 * * *"),
         spend_trailing_days=_int("ADPERF_SPEND_TRAILING_DAYS", 28, minimum=1),

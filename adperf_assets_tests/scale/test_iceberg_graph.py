@@ -26,6 +26,8 @@ DAY, NEXT = "2025-07-15", "2025-07-16"
 
 
 def _env(home: Path, world: Path, **extra: str) -> dict:
+    """A step's environment: its own home; the outside world (the sample sources and the sample ad
+    networks' state, ADPERF_SAMPLE_STATE_DIR) and, in ``extra``, the catalog and warehouse are shared."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ADPERF_", "DAGSTER_", "PYICEBERG_"))}
     env.update({"PYTHONPATH": str(ROOT), "ADPERF_HOME": str(home), "ADPERF_WORLD": str(world),
                 "ADPERF_SAMPLE_DAYS": str(SMALL["days"]), "ADPERF_SAMPLE_INSTALLS_PER_DAY": str(SMALL["installs_per_day"]),
@@ -81,7 +83,7 @@ def _steps() -> list[str]:
 
 def test_every_step_in_its_own_process_and_home_gives_the_duckdb_tables(tmp_path, postgres_server, small_settings,
                                                                         duckdb_reference):
-    lake = _lake(postgres_server, tmp_path, "lake_isolated")
+    lake = {**_lake(postgres_server, tmp_path, "lake_isolated"), "ADPERF_SAMPLE_STATE_DIR": str(tmp_path / "networks")}
     world = small_settings.world_path
     _run(*HISTORY, _env(tmp_path / "history_home", world, **lake), tmp_path / "history_cwd")
     steps = _steps()
@@ -106,7 +108,7 @@ def test_two_days_at_once_then_a_rerun_give_the_sequential_tables(tmp_path, post
     """Each day reads every earlier day (trailing windows), so two days never computed before cannot run
     independently on any store; the race tested is two whole-graph runs of different days committing to
     the same tables at once (DAY and NEXT, both stored before), then a third run of DAY."""
-    lake = _lake(postgres_server, tmp_path, "lake_concurrent")
+    lake = {**_lake(postgres_server, tmp_path, "lake_concurrent"), "ADPERF_SAMPLE_STATE_DIR": str(tmp_path / "networks")}
     world = small_settings.world_path
     env = _env(tmp_path / "home", world, **lake)
     for first, last in (HISTORY, (DAY, DAY), (NEXT, NEXT)):
