@@ -99,6 +99,8 @@ def test_the_reader_gives_the_same_rows_on_both_stores(tmp_path, store):
     assert sorted(pick["user_id"]) == [4] * 5
     assert sorted(pick["ltv_30d_usd"]) == [3.0, 7.0, 11.0, 15.0, 19.0]
     assert read("fits", None, before=pd.Timestamp("2025-07-02")).shape == (4, 4)
+    with pytest.raises(Exception, match="user_id_day|not found|no column|Cannot find"):
+        read("fits", ["user_id"], first=pd.Timestamp("2025-07-02"), day_column="user_id_day")
 
 
 def test_a_new_column_reads_null_in_older_days_and_a_dropped_one_null_in_newer(tmp_path):

@@ -93,8 +93,9 @@ class TableStore(dg.ConfigurableResource):
                                               "order by 1", [self.namespace]).fetchall()]
 
     def read(self, table: str, columns: Sequence[str] | None, first=None, before=None,
-             equal: Mapping | None = None, not_equal: Mapping | None = None) -> pd.DataFrame | None:
-        """``columns`` (as the math names them) of ``table``'s rows with ``first <= report_date < before``
+             equal: Mapping | None = None, not_equal: Mapping | None = None,
+             day_column: str = "report_date") -> pd.DataFrame | None:
+        """``columns`` (as the math names them) of ``table``'s rows with ``first <= day_column < before``
         (either bound optional; every column for None), ``column == value`` / ``in [values]`` for ``equal`` and
         "is distinct from" for ``not_equal``; None when the table does not exist yet."""
         cols = [stored_name(c) for c in columns] if columns else None
@@ -106,18 +107,18 @@ class TableStore(dg.ConfigurableResource):
             if first is not None or before is not None:
                 window = (pd.Timestamp(first if first is not None else "1900-01-01"),
                           pd.Timestamp(before if before is not None else "2200-01-01"))
-            out = iceberg_store.read(cat, self.namespace, table, cols, "report_date", window, equal, not_equal)
+            out = iceberg_store.read(cat, self.namespace, table, cols, day_column, window, equal, not_equal)
         else:
-            out = self._read_duckdb(table, cols, first, before, equal, not_equal)
+            out = self._read_duckdb(table, cols, first, before, equal, not_equal, day_column)
         return None if out is None else to_canonical(out)
 
-    def _read_duckdb(self, table, cols, first, before, equal, not_equal) -> pd.DataFrame | None:
+    def _read_duckdb(self, table, cols, first, before, equal, not_equal, day_column) -> pd.DataFrame | None:
         conds, args = [], []
         if first is not None:
-            conds.append("report_date >= ?")
+            conds.append(f'"{day_column}" >= ?')
             args.append(pd.Timestamp(first).to_pydatetime())
         if before is not None:
-            conds.append("report_date < ?")
+            conds.append(f'"{day_column}" < ?')
             args.append(pd.Timestamp(before).to_pydatetime())
         for negate, filters in ((False, equal), (True, not_equal)):
             for col, v in filters.items():
