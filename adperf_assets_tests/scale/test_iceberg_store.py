@@ -257,3 +257,29 @@ def test_the_delivery_logs_in_the_catalogs_postgresql_behave_as_in_duckdb(tmp_pa
     assert pg[cols].to_dict("records") == dd[cols].to_dict("records")
     assert pg["budget_after"].isna().all() and dd["budget_after"].isna().all()
     assert action_log.read(shared, "2025-07-16").empty
+
+
+def test_table_store_settings(monkeypatch, tmp_path):
+    monkeypatch.setenv("ADPERF_HOME", str(tmp_path))
+    monkeypatch.delenv("ADPERF_TABLE_STORE", raising=False)
+    s = load_settings()
+    assert s.table_store == "duckdb"
+    assert type(_resources(tmp_path / "d", "duckdb")["io_manager"]).__name__ == "AdperfDuckDBIOManager"
+    assert s.iceberg_catalog == {"type": "sql", "uri": f"sqlite:///{tmp_path}/iceberg_catalog.db",
+                                 "warehouse": (tmp_path / "warehouse").as_uri()}
+    monkeypatch.setenv("ADPERF_TABLE_STORE", "Iceberg")
+    monkeypatch.setenv("ADPERF_ICEBERG_CATALOG_URI", "postgresql+psycopg2://u:p@db:5432/lake")
+    monkeypatch.setenv("ADPERF_ICEBERG_WAREHOUSE", "s3://bucket/warehouse")
+    monkeypatch.setenv("ADPERF_ICEBERG_PROPERTIES", '{"s3.region": "eu-west-1"}')
+    s = load_settings()
+    assert s.table_store == "iceberg"
+    assert s.iceberg_catalog == {"type": "sql", "uri": "postgresql+psycopg2://u:p@db:5432/lake",
+                                 "warehouse": "s3://bucket/warehouse", "s3.region": "eu-west-1"}
+    assert type(table_resources(s)["io_manager"]).__name__ == "AdperfIcebergIOManager"
+    monkeypatch.setenv("ADPERF_TABLE_STORE", "parquet")
+    with pytest.raises(ValueError, match="ADPERF_TABLE_STORE='parquet': must be one of duckdb, iceberg"):
+        load_settings()
+    monkeypatch.setenv("ADPERF_TABLE_STORE", "iceberg")
+    monkeypatch.setenv("ADPERF_ICEBERG_PROPERTIES", "[1]")
+    with pytest.raises(ValueError, match="ADPERF_ICEBERG_PROPERTIES must be a JSON object"):
+        load_settings()
