@@ -233,13 +233,13 @@ def claim(duckdb: DuckDBResource, row: pd.Series) -> bool:
     """Insert a 'sending' row for (network, ad, milestone); False if one exists (sent or being sent)."""
     with duckdb.get_connection() as con:
         ensure_sent_log(con)
-        before = con.execute(f"select count(*) from analytics.{SENT_LOG}").fetchone()[0]
-        con.execute(f"insert into analytics.{SENT_LOG} (network, ad_id, milestone, report_date, first_spend_date, "
-                    f"status, claimed_at) values (?, ?, ?, ?, ?, 'sending', ?) on conflict do nothing",
-                    [row["network"], row["ad_id"], int(row["milestone"]), pd.Timestamp(row["report_date"]).date(),
-                     pd.Timestamp(row["first_spend_date"]).date(), datetime.now(timezone.utc).replace(tzinfo=None)])
-        after = con.execute(f"select count(*) from analytics.{SENT_LOG}").fetchone()[0]
-    return after > before
+        # the insert's own row count: 0 when another run (any machine, the log's database is shared) holds the claim
+        inserted = con.execute(
+            f"insert into analytics.{SENT_LOG} (network, ad_id, milestone, report_date, first_spend_date, "
+            f"status, claimed_at) values (?, ?, ?, ?, ?, 'sending', ?) on conflict do nothing",
+            [row["network"], row["ad_id"], int(row["milestone"]), pd.Timestamp(row["report_date"]).date(),
+             pd.Timestamp(row["first_spend_date"]).date(), datetime.now(timezone.utc).replace(tzinfo=None)]).fetchone()[0]
+    return inserted > 0
 
 
 def settle(duckdb: DuckDBResource, row: pd.Series, destination: str | None) -> None:
