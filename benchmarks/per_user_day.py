@@ -71,8 +71,8 @@ def main() -> None:
         rfm, fig["user_rfm_frame (anew)"], _ = timed(lambda: user_rfm_frame(pay, seg, END))
         state = RfmState.of(seg, END - pd.Timedelta(days=1))
         advanced, fig["RfmState.advance + frame"], _ = timed(lambda: state.advance(seg).frame(pay))
-        same = advanced.sort_values("user_id").reset_index(drop=True)[rfm.columns].equals(
-            rfm.sort_values("user_id").reset_index(drop=True))
+        same = advanced.sort_values("user_id").reset_index(drop=True)[rfm.columns].astype({"report_date": "datetime64[ns]"}).equals(
+            rfm.sort_values("user_id").reset_index(drop=True).astype({"report_date": "datetime64[ns]"}))
         _, fig["UserRfmFrame check"], _ = timed(lambda: dg.check_dagster_type(UserRfmFrame, rfm))
         fits, fig["fit_segments"], _ = timed(lambda: fit_segments(rfm))
         _, fig["user_ltv_frame"], _ = timed(lambda: user_ltv_frame(fits, rfm))
@@ -80,8 +80,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "t.duckdb")
             con = duckdb.connect(path)
-            con.execute("create table user_rfm as select * from rfm limit 0")
-            _, fig["DuckDB insert (user_rfm)"], _ = timed(lambda: (con.execute("insert into user_rfm select * from rfm"),
+            con.register("rfm_frame", rfm)
+            con.execute("create table user_rfm as select * from rfm_frame limit 0")
+            _, fig["DuckDB insert (user_rfm)"], _ = timed(lambda: (con.execute("insert into user_rfm select * from rfm_frame"),
                                                                  con.execute("checkpoint")))
             _, fig["DuckDB read (user_rfm)"], _ = timed(lambda: con.execute("select * from user_rfm").df())
             con.close()
