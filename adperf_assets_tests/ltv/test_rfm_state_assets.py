@@ -70,3 +70,19 @@ def test_day_by_day_with_re_snapshotted_payments_writes_the_full_tables(rfm_home
         run(s, [btyd.user_rfm], day, day, SOURCES, running_state=True)
         pd.testing.assert_frame_equal(rows(s, day, day), full, check_exact=True)
     assert changed_days > 0  # the snapshots did move earlier days: the comparison covers re-pulled days
+
+
+def test_per_user_backfill_runs_follow_the_setting():
+    """A larger world needs shorter backfill runs of the per-user tables (their rows are held per run)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from adperf_assets.defs.ltv import btyd_assets as b; "
+            "print(b.user_rfm.backfill_policy.max_partitions_per_run, b.user_ltv.backfill_policy.max_partitions_per_run)")
+    env = {**os.environ, "ADPERF_PER_USER_RUN_DAYS": "7"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["7", "7"]
+    env["ADPERF_PER_USER_RUN_DAYS"] = "0"
+    bad = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert bad.returncode != 0 and "ADPERF_PER_USER_RUN_DAYS=0 is outside" in bad.stderr

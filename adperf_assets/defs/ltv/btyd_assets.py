@@ -32,6 +32,7 @@ from adperf_assets.ltv.btyd_rfm_state import user_rfm_days
 from adperf_assets.ltv.selection import CANDIDATE_COLUMNS, choose_estimates
 from adperf_assets.ltv.selection import METRICS as SELECTION_METRICS
 from adperf_assets.partitions import daily_partitions, trailing, window_days
+from adperf_assets.settings import current_settings
 from adperf_assets.defs.common.schema_types import empty_frame
 from adperf_assets.defs.common.metadata import OWNERS, days_label, figure_md, table_md
 from adperf_assets.defs.common.tables import daily_table
@@ -49,8 +50,9 @@ KINDS = {"pandas", "duckdb"}
 
 
 # One row per user per day: a whole-history single run (543 days) held 19M rows and ran out of memory
-# (18.7 GB); runs of at most 60 days stay near 3 GB.
-PER_USER_BACKFILL = dg.BackfillPolicy.multi_run(max_partitions_per_run=60)
+# (18.7 GB); runs of at most 60 days stay near 3 GB on the default world (53k users in the window). The
+# 1M-user world holds ~20x as many rows a day: ADPERF_PER_USER_RUN_DAYS (benchmarks/README.md).
+PER_USER_BACKFILL = dg.BackfillPolicy.multi_run(max_partitions_per_run=current_settings().per_user_run_days)
 
 
 def _empty_like(frame_type) -> pd.DataFrame:
