@@ -57,7 +57,7 @@ def test_day_by_day_with_re_snapshotted_payments_writes_the_full_tables(rfm_home
     s = rfm_home
     before = table(s, "payments_snapshot")
     changed_days = 0
-    for day in pd.date_range("2025-07-14", "2025-07-17").strftime("%Y-%m-%d"):
+    for day in pd.date_range("2025-07-14", "2025-07-16").strftime("%Y-%m-%d"):
         start = (pd.Timestamp(day) - pd.Timedelta(days=27)).strftime("%Y-%m-%d")
         run(s, [payments_snapshot], start, day, [fx_rates.to_source_asset()])  # the re-pull, at one instant
         now = table(s, "payments_snapshot")
