@@ -183,3 +183,14 @@ def test_a_day_logs_its_plan_in_order_opening_the_database_once_per_network_call
     assert opened <= sent + 1
     out = res.output_for_node("budget_actions")
     assert list(run.sort_values(["created_at"], kind="stable")["action_id"]) == list(out["action_id"])
+
+
+def test_unscored_calls_store_age_scored_as_a_number(reported):
+    """The small world scores no call (its decision back-test is empty), so every age_scored is missing: the
+    column must still be stored as a number, or a later run with scored calls cannot be inserted into it."""
+    with reported["duckdb"].get_connection() as con:
+        kind = con.execute("select data_type from information_schema.columns where table_schema = 'analytics' "
+                           "and table_name = 'budget_actions' and column_name = 'age_scored'").fetchone()[0]
+        stored = con.execute("select count(*), count(age_scored) from analytics.budget_actions").fetchone()
+    assert stored[0] > 0 and stored[1] == 0
+    assert kind == "DOUBLE"

@@ -159,6 +159,9 @@ def budget_actions(context: dg.AssetExecutionContext, config: BudgetActionsConfi
                          f"{(plan['decision'] == PLANNED).sum()} planned; outcomes {plan['outcome'].value_counts().to_dict()}")
     planned_days = [f for f in frames if len(f)]  # a day without calls has no rows (and no dtypes)
     out = pd.concat(planned_days, ignore_index=True) if planned_days else empty_frame(BudgetActionsFrame)
+    # a run where no call was scored has only None here: DuckDB cannot insert a NULL-typed column into the
+    # table's DOUBLE one (a 60-day backfill run of the default world failed so)
+    out["age_scored"] = pd.to_numeric(out["age_scored"]).astype("float64")
     last_plan = frames[-1] if frames else out
     message = plan_message(days[-1], last_plan, {"dry_run": "dry run", "approval": "awaiting approval",
                                                  "apply": "applied"}[mode])
