@@ -61,6 +61,8 @@ class Settings:
     sources_cron: str = "0 6 * * *"
     spend_trailing_days: int = 28
     revenue_trailing_days: int = 28
+    # report days per backfill run of the per-user tables (one row per user and day held in memory)
+    per_user_run_days: int = 60
     sources_deadline_hour: int = 9
     report_deadline_hour: int = 10
     report_sensor_lookback_days: int = 3
@@ -206,6 +208,7 @@ def load_settings() -> Settings:
         sources_cron=_env("ADPERF_SOURCES_CRON", "0 6 * * *"),
         spend_trailing_days=_int("ADPERF_SPEND_TRAILING_DAYS", 28, minimum=1),
         revenue_trailing_days=_int("ADPERF_REVENUE_TRAILING_DAYS", 28, minimum=1),
+        per_user_run_days=_int("ADPERF_PER_USER_RUN_DAYS", 60, minimum=1),
         sources_deadline_hour=_int("ADPERF_SOURCES_DEADLINE_HOUR", 9, 0, 23),
         report_deadline_hour=_int("ADPERF_REPORT_DEADLINE_HOUR", 10, 0, 23),
         report_sensor_lookback_days=_int("ADPERF_REPORT_SENSOR_LOOKBACK_DAYS", 3, minimum=0),

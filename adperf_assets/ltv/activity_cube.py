@@ -25,6 +25,36 @@ def _day_index(dates, origin: pd.Timestamp) -> np.ndarray:
     return (d - np.datetime64(origin.date(), "D")).astype(int)
 
 
+def _naive_dates(values: pd.Series) -> pd.Series:
+    """``pd.to_datetime``, skipped when the column already holds naive datetimes (it would copy them)."""
+    return values if values.dtype.kind == "M" and isinstance(values.dtype, np.dtype) else pd.to_datetime(values)
+
+
+def _segment_index(df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """The distinct segments of ``df`` sorted by SEGMENT_KEYS and each row's number among them, by one
+    sorted factorize per key and a mixed-radix code (a MultiIndex get_indexer was most of the cube's
+    build); keys with missing values take pandas' own path."""
+    keys = list(SEGMENT_KEYS)
+    code = np.zeros(len(df), dtype=np.int64)
+    levels = []
+    for k in keys:
+        c, u = pd.factorize(df[k], sort=True)
+        if (c < 0).any():
+            segs = df[keys].drop_duplicates().sort_values(keys).reset_index(drop=True)
+            return segs, pd.MultiIndex.from_frame(segs).get_indexer(pd.MultiIndex.from_frame(df[keys]))
+        code = code * len(u) + c
+        levels.append(u)
+    uniq, inverse = np.unique(code, return_inverse=True)
+    cols, rest = {}, uniq
+    for k, u in reversed(list(zip(keys, levels))):
+        cols[k] = np.asarray(u)[rest % len(u)]
+        rest = rest // len(u)
+    segs = pd.DataFrame({k: cols[k] for k in keys})
+    for k in keys:  # dtypes as the rows have them
+        segs[k] = segs[k].astype(df[k].dtype)
+    return segs, inverse.astype(np.int64).reshape(-1)
+
+
 @dataclass
 class ActivityCube:
     """``cohort_activity`` rows as dense arrays: ``size[s, c]``, ``active[s, c, t]``, ``value[s, c, t]``.
@@ -73,25 +103,28 @@ class ActivityCube:
         df = activity
         if df.empty:
             raise ValueError("cohort activity has no rows; materialize cohort_activity for the window first")
-        report = pd.to_datetime(df["report_date"])
+        report = _naive_dates(df["report_date"])
         first = pd.Timestamp(first_day) if first_day is not None else report.min()
         last = pd.Timestamp(last_day) if last_day is not None else report.max()
-        install = pd.to_datetime(df["install_date"])
+        install = _naive_dates(df["install_date"])
         keep = ((install >= first) & (report <= last) & (df["days_since_install"] < max_age)).to_numpy()
         df = df.loc[keep]
         if df[value].isna().any():
             raise ValueError(f"cohort activity column {value} has missing values; "
                              "(credited_usd is empty when behavior_value was not used)")
-        segs = (df[list(SEGMENT_KEYS)].drop_duplicates().sort_values(list(SEGMENT_KEYS))
-                .reset_index(drop=True))
-        s_idx = pd.MultiIndex.from_frame(segs).get_indexer(pd.MultiIndex.from_frame(df[list(SEGMENT_KEYS)]))
+        segs, s_idx = _segment_index(df)
         c_idx = _day_index(df["install_date"], first)
         t_idx = df["days_since_install"].to_numpy().astype(int)
         C = (last - first).days + 1
         S = len(segs)
-        dup = pd.DataFrame({"s": s_idx, "c": c_idx, "t": t_idx}).duplicated()
+        # one int64 code per (segment, cohort, age) cell: duplicates and per-cohort row counts by sort
+        # and bincount, not by pandas' duplicated / value_counts over a frame (3x slower on 1.3M rows)
+        cell = (s_idx.astype(np.int64) * C + c_idx) * max_age + t_idx
+        order = np.argsort(cell, kind="stable")
+        dup = np.zeros(len(cell), dtype=bool)
+        dup[order[1:]] = cell[order[1:]] == cell[order[:-1]]
         if dup.any():
-            i = int(np.flatnonzero(dup.to_numpy())[0])
+            i = int(np.flatnonzero(dup)[0])
             r = df.iloc[i]
             raise ValueError(f"cohort activity has two rows for cohort {r['install_date']} x "
                              f"{tuple(r[k] for k in SEGMENT_KEYS)} on {r['report_date']}")
@@ -102,11 +135,12 @@ class ActivityCube:
         active[s_idx, c_idx, t_idx] = df["active_users"].to_numpy(float)
         val[s_idx, c_idx, t_idx] = df[value].to_numpy(float)
         # every cohort x segment needs its rows for days 0 .. min(last - install, max_age - 1)
-        counts = pd.DataFrame({"s": s_idx, "c": c_idx}).value_counts()
-        expected = np.minimum(C - counts.index.get_level_values("c").to_numpy(), max_age)
-        short = counts.to_numpy() != expected
+        per_cohort = np.bincount(s_idx.astype(np.int64) * C + c_idx, minlength=S * C)
+        present = np.flatnonzero(per_cohort)  # cohort x segments with rows, in (s, c) order
+        expected = np.minimum(C - present % C, max_age)
+        short = per_cohort[present] != expected
         if short.any():
-            s, c = counts.index[int(np.flatnonzero(short)[0])]
+            s, c = divmod(int(present[np.flatnonzero(short)[0]]), C)
             have = set(t_idx[(s_idx == s) & (c_idx == c)])
             gap = next(t for t in range(int(expected[np.flatnonzero(short)[0]])) if t not in have)
             cohort = first + pd.Timedelta(days=int(c))

@@ -98,9 +98,10 @@ def user_rfm_frame(
     age = (pay["report_date"].to_numpy(dtype="datetime64[ns]") - install) // _DAY
     net = pay["net_usd"].to_numpy(dtype=float)
     n = len(out)
-    out["revenue_usd"] = np.bincount(code, weights=net, minlength=n)
+    # float even without payments (bincount of no weights counts in int64)
+    out["revenue_usd"] = np.bincount(code, weights=net, minlength=n).astype(float)
     for h in horizons:
-        out[realised_column(h)] = np.bincount(code, weights=np.where(age < h, net, 0.0), minlength=n)
+        out[realised_column(h)] = np.bincount(code, weights=np.where(age < h, net, 0.0), minlength=n).astype(float)
     out.insert(0, "report_date", end)
     return out
 

@@ -21,10 +21,11 @@ REPORT_CFG = {"roas_report": {"config": {"stop_below": 3.0, "scale_above": 3.0, 
 POLICY = {"act_unmeasured": True, "min_cost": 20.0, "min_days": 3, "max_actions_per_day": 6}
 
 
-def _materialize(resources, assets, actions_cfg=None, raise_on_error=True):
+def _materialize(resources, assets, actions_cfg=None, raise_on_error=True, with_checks=True):
     ops = {**REPORT_CFG, "budget_actions": {"config": {**POLICY, **(actions_cfg or {})}}}
     cfg = {"ops": {k: v for k, v in ops.items() if k in assets}}
-    return runs.materialize(assets, resources, DAY, run_config=cfg, raise_on_error=raise_on_error)
+    return runs.materialize(assets, resources, DAY, run_config=cfg, raise_on_error=raise_on_error,
+                            with_checks=with_checks)
 
 
 def _state(resources) -> dict:
@@ -157,3 +158,39 @@ def test_apply_then_revert_through_the_facebook_sdk_leaves_the_fake_as_before(re
         assert TOKEN not in _plan(resources).to_string()
     finally:
         fake.stop()
+
+
+def test_a_day_logs_its_plan_in_order_opening_the_database_once_per_network_call(reported, monkeypatch):
+    """The rows not sent to a network are logged together, before the next one that is: the log keeps
+    the plan's order, and the database is opened once per action sent (plus once for the rest),
+    not once per row (each open of a large DuckDB costs tens of ms)."""
+    from dagster_duckdb import DuckDBResource
+
+    opens = []
+    real = DuckDBResource.get_connection
+
+    def counting(self):
+        opens.append(1)
+        return real(self)
+
+    monkeypatch.setattr(DuckDBResource, "get_connection", counting)
+    res = _materialize(reported, ["budget_actions"], with_checks=False)
+    opened = len(opens)
+    run = _plan(reported)
+    run = run[run["run_id"] == res.run_id]
+    sent = int((run["outcome"] == "validated").sum())
+    assert len(run) > sent + 1 > 1  # skipped rows too, so batching is what keeps the opens down
+    assert opened <= sent + 1
+    out = res.output_for_node("budget_actions")
+    assert list(run.sort_values(["created_at"], kind="stable")["action_id"]) == list(out["action_id"])
+
+
+def test_unscored_calls_store_age_scored_as_a_number(reported):
+    """The small world scores no call (its decision back-test is empty), so every age_scored is missing: the
+    column must still be stored as a number, or a later run with scored calls cannot be inserted into it."""
+    with reported["duckdb"].get_connection() as con:
+        kind = con.execute("select data_type from information_schema.columns where table_schema = 'analytics' "
+                           "and table_name = 'budget_actions' and column_name = 'age_scored'").fetchone()[0]
+        stored = con.execute("select count(*), count(age_scored) from analytics.budget_actions").fetchone()
+    assert stored[0] > 0 and stored[1] == 0
+    assert kind == "DOUBLE"

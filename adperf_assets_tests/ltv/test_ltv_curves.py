@@ -177,6 +177,29 @@ def test_missing_activity_day_is_named(activity):
         ActivityCube.from_frame(gap)
 
 
+def test_cube_does_not_depend_on_row_order_or_a_missing_key(activity, cube):
+    """The segments' numbering (one sorted factorize per key) is the sorted drop_duplicates of the keys,
+    whatever the rows' order; a key with a missing value takes pandas' path and gives the same cube."""
+    shuffled = ActivityCube.from_frame(activity.sample(frac=1.0, random_state=1))
+    pd.testing.assert_frame_equal(shuffled.segments, cube.segments)
+    assert cube.segments.equals(activity[list(SEGMENT_KEYS)].drop_duplicates().sort_values(list(SEGMENT_KEYS))
+                                .reset_index(drop=True))
+    for name in ("size", "active", "value"):
+        np.testing.assert_array_equal(getattr(shuffled, name), getattr(cube, name))
+    with_missing = activity.assign(network=activity["network"].astype(object))
+    odd = with_missing["network"] == with_missing["network"].iloc[0]
+    with_missing.loc[odd, "network"] = None
+    pandas_path = ActivityCube.from_frame(with_missing)
+    assert pandas_path.segments["network"].isna().any()
+    np.testing.assert_array_equal(pandas_path.size.sum(axis=0), cube.size.sum(axis=0))
+
+
+def test_duplicate_activity_row_is_named(activity):
+    row = activity[activity["install_date"] == FIRST + pd.Timedelta(days=35)].iloc[[3]]
+    with pytest.raises(ValueError, match=r"two rows for cohort 2025-02-05"):
+        ActivityCube.from_frame(pd.concat([activity, row], ignore_index=True))
+
+
 def test_too_little_history_has_no_curve(cube):
     curves, skipped = segment_curves(cube, [FIRST + pd.Timedelta(days=3), FIRST + pd.Timedelta(days=6)], 90)
     assert len(curves) == 2 and len(skipped) == 2

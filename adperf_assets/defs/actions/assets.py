@@ -130,6 +130,12 @@ def budget_actions(context: dg.AssetExecutionContext, config: BudgetActionsConfi
         plan = plan_actions(report, current_state(nets, report), policy, summarise(scored))
         plan["mode"], plan["outcome"], plan["answer"], plan["attempts"], plan["action_id"] = mode, "skipped", "", 0, ""
         last = day == days[-1]
+        pending: list[tuple] = []  # rows not sent to a network: logged together, before the next one that is
+
+        def log_rows(rows: list[tuple]) -> None:
+            for (i, _), action_id in zip(rows, action_log.append_many(duckdb, [rec for _, rec in rows])):
+                plan.loc[i, "action_id"] = action_id
+
         for i, row in plan.iterrows():
             rec = {**row.to_dict(), "run_id": context.run.run_id, "actor": who}
             if row["decision"] == PLANNED and last:
@@ -143,12 +149,19 @@ def budget_actions(context: dg.AssetExecutionContext, config: BudgetActionsConfi
             plan.loc[i, ["outcome", "answer", "attempts", "reason"]] = [rec.get("outcome", "skipped"),
                                                                          rec.get("answer", ""), rec.get("attempts", 0),
                                                                          rec["reason"]]
-            plan.loc[i, "action_id"] = action_log.append(duckdb, {**rec, "outcome": rec.get("outcome", "skipped")})
+            pending.append((i, {**rec, "outcome": rec.get("outcome", "skipped")}))
+            if row["decision"] == PLANNED and last:  # sent to the network: in the log before the next action
+                log_rows(pending)
+                pending = []
+        log_rows(pending)
         frames.append(plan)
         context.log.info(f"budget_actions {day.date()} ({mode}): {len(plan)} calls, "
                          f"{(plan['decision'] == PLANNED).sum()} planned; outcomes {plan['outcome'].value_counts().to_dict()}")
     planned_days = [f for f in frames if len(f)]  # a day without calls has no rows (and no dtypes)
     out = pd.concat(planned_days, ignore_index=True) if planned_days else empty_frame(BudgetActionsFrame)
+    # a run where no call was scored has only None here: DuckDB cannot insert a NULL-typed column into the
+    # table's DOUBLE one (a 60-day backfill run of the default world failed so)
+    out["age_scored"] = pd.to_numeric(out["age_scored"]).astype("float64")
     last_plan = frames[-1] if frames else out
     message = plan_message(days[-1], last_plan, {"dry_run": "dry run", "approval": "awaiting approval",
                                                  "apply": "applied"}[mode])

@@ -28,9 +28,11 @@ from adperf_assets.ltv.btyd_ltv import (
     user_ltv_frame,
     user_rfm_frame,
 )
+from adperf_assets.ltv.btyd_rfm_state import user_rfm_days
 from adperf_assets.ltv.selection import CANDIDATE_COLUMNS, choose_estimates
 from adperf_assets.ltv.selection import METRICS as SELECTION_METRICS
 from adperf_assets.partitions import daily_partitions, trailing, window_days
+from adperf_assets.settings import current_settings
 from adperf_assets.defs.common.schema_types import empty_frame
 from adperf_assets.defs.common.metadata import OWNERS, days_label, figure_md, table_md
 from adperf_assets.defs.common.tables import daily_table
@@ -48,12 +50,20 @@ KINDS = {"pandas", "duckdb"}
 
 
 # One row per user per day: a whole-history single run (543 days) held 19M rows and ran out of memory
-# (18.7 GB); runs of at most 60 days stay near 3 GB.
-PER_USER_BACKFILL = dg.BackfillPolicy.multi_run(max_partitions_per_run=60)
+# (18.7 GB); runs of at most 60 days stay near 3 GB on the default world (53k users in the window). The
+# 1M-user world holds ~20x as many rows a day: ADPERF_PER_USER_RUN_DAYS (benchmarks/README.md).
+PER_USER_BACKFILL = dg.BackfillPolicy.multi_run(max_partitions_per_run=current_settings().per_user_run_days)
 
 
 def _empty_like(frame_type) -> pd.DataFrame:
     return empty_frame(frame_type)
+
+
+class UserRfmConfig(dg.Config):
+    running_state: bool = Field(
+        default=True,
+        description="Keep the window's users as a state carried from day to day through the run and summarise "
+                    "only the payers (ltv.btyd_rfm_state); off: every day summarises every user anew. Same rows.")
 
 
 @daily_table(
@@ -68,7 +78,8 @@ def _empty_like(frame_type) -> pd.DataFrame:
     },
 )
 def user_rfm(
-    context: dg.AssetExecutionContext, payments_snapshot: pd.DataFrame, user_segments: pd.DataFrame,
+    context: dg.AssetExecutionContext, config: UserRfmConfig, payments_snapshot: pd.DataFrame,
+    user_segments: pd.DataFrame,
 ) -> dg.Output[pd.DataFrame]:
     """Per user installed in the trailing 365 days, as of the report day: frequency (purchase days
     after the install day), recency, T (days) and monetary_value_usd (mean net revenue of those
@@ -82,16 +93,18 @@ def user_rfm(
         rows = payments_snapshot.loc[bad, ["report_date", "user_id", "currency"]].head(5)
         raise ValueError(f"payments_snapshot has net_usd missing (no FX rate) on {int(bad.sum())} row(s), e.g. "
                          f"{rows.to_dict('records')}; the payments_currency_known check should have stopped them")
-    frames, per_day = [], []
-    for day in days:
-        info = RfmInputs()
-        frame = user_rfm_frame(payments_snapshot, user_segments, day, info=info)
-        frames.append(frame)
-        per_day.append({"report_date": day.date(), "users": info.users, "payers": int((frame["revenue_usd"] > 0).sum()),
-                        "repeat_buyers": int((frame["frequency"] > 0).sum()),
-                        "net_usd": round(float(frame["revenue_usd"].sum()), 2),
-                        "payments_of_older_users": info.older_user_rows,
-                        "older_users_usd": round(info.older_user_usd, 2)})
+    if config.running_state:
+        infos: list[RfmInputs] = []
+        frames, _ = user_rfm_days(payments_snapshot, user_segments, days, infos=infos)
+    else:
+        infos = [RfmInputs() for _ in days]
+        frames = [user_rfm_frame(payments_snapshot, user_segments, day, info=info) for day, info in zip(days, infos)]
+    per_day = [{"report_date": day.date(), "users": info.users, "payers": int((frame["revenue_usd"] > 0).sum()),
+                "repeat_buyers": int((frame["frequency"] > 0).sum()),
+                "net_usd": round(float(frame["revenue_usd"].sum()), 2),
+                "payments_of_older_users": info.older_user_rows,
+                "older_users_usd": round(info.older_user_usd, 2)}
+               for day, frame, info in zip(days, frames, infos)]
     out = pd.concat(frames, ignore_index=True) if frames else _empty_like(UserRfmFrame)
     out["report_date"] = out["report_date"].astype("datetime64[ns]")
     out["install_date"] = out["install_date"].astype("datetime64[ns]")
@@ -102,6 +115,7 @@ def user_rfm(
         "dagster/row_count": len(out),
         "window_days": WINDOW_DAYS,
         "days": len(days),
+        "running_state": config.running_state,
         "per_day": table_md(s, 40),
         "seconds": round(time.perf_counter() - t0, 2),
         "preview": table_md(out.sort_values("frequency", ascending=False)),
