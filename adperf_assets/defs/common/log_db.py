@@ -40,7 +40,7 @@ def _postgres(sql: str) -> str:
 
 
 class _PgConnection:
-    """The DuckDB connection calls the log modules make (``execute(sql, params)``, ``fetchone``,
+    """The DuckDB connection calls the log modules make (``execute(sql, params)``, ``executemany``, ``fetchone``,
     ``df``) on a SQLAlchemy connection to PostgreSQL; each statement commits."""
 
     def __init__(self, conn):
@@ -53,6 +53,10 @@ class _PgConnection:
             result = _Result(self._conn.exec_driver_sql(_postgres(s), tuple(params or ())))
             self._conn.commit()
         return result
+
+    def executemany(self, sql: str, rows: Sequence[Sequence]) -> None:
+        self._conn.exec_driver_sql(_postgres(sql), [tuple(r) for r in rows])
+        self._conn.commit()
 
 
 class LogDatabase(DuckDBResource):
