@@ -18,9 +18,12 @@ from adperf_assets.sample.clock import Calendar
 from adperf_assets.sample.config import WorldConfig
 from adperf_assets.sample.writers import ts, write_csv
 
-AF_MEDIA_SOURCE = {"facebook": "Facebook Ads", "google_ads": "googleadwords_int", "unityads_int": "unityads_int"}
-ADJUST_NETWORK = {"facebook": "Facebook Installs", "google_ads": "Google Ads UAC", "unityads_int": "Unity Ads"}
-AF_CHANNEL = {"facebook": "Facebook", "google_ads": "ACI_Youtube", "unityads_int": "", "organic": ""}
+AF_MEDIA_SOURCE = {"facebook": "Facebook Ads", "google_ads": "googleadwords_int", "unityads_int": "unityads_int",
+                   "tiktok": "bytedanceglobal_int", "apple_ads": "Apple Search Ads"}
+ADJUST_NETWORK = {"facebook": "Facebook Installs", "google_ads": "Google Ads UAC", "unityads_int": "Unity Ads",
+                  "tiktok": "TikTok for Business", "apple_ads": "Apple Search Ads"}
+AF_CHANNEL = {"facebook": "Facebook", "google_ads": "ACI_Youtube", "unityads_int": "", "organic": "", "tiktok": "",
+              "apple_ads": ""}
 
 
 def _installs(cfg: WorldConfig, rng: np.random.Generator, cal: Calendar, users: pd.DataFrame,

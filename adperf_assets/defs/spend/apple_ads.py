@@ -281,7 +281,7 @@ class SampleAppleAds(SampleSource, AppleAdsSource):
 
 def apple_ads_hourly(rows: list[dict], accounts: list[dict]) -> pd.DataFrame:
     """Daily keyword rows (``ROW_FIELDS``, org-local days) → the hourly frame, each day spread evenly over its
-    24 local hours (integers exactly: the remainder on the first hours) so that re-bucketing into report days
+    24 local hours (counts and micros exactly: the remainder on the first hours) so that re-bucketing into report days
     shares a day between two report days when the zones differ. The currency is each row's
     ``localSpend.currency`` and must be the account's."""
     net = APPLE_ADS
@@ -350,7 +350,8 @@ def apple_ads_hourly(rows: list[dict], accounts: list[dict]) -> pd.DataFrame:
 
     hourly["impressions"] = spread(counts["impressions"])
     hourly["clicks"] = spread(counts["taps"])
-    hourly["installs"] = np.repeat(counts["totalInstalls"].astype("float64"), 24) / 24.0
+    # spread like taps (same rule), so no hour has more installs than taps when the day has not
+    hourly["installs"] = spread(counts["totalInstalls"]).astype("float64")
     hourly["cost_micros"] = spread(cost.astype(np.int64))
     return hourly.astype({"impressions": "int64", "clicks": "int64", "cost_micros": "int64"})[HOURLY_COLUMNS]
 
