@@ -18,7 +18,8 @@ from adperf_assets.defs.spend.apple_ads import AUDIENCE, SEARCH_MATCH, AppleAdsR
 from adperf_assets.defs.spend.assets import _by_name
 from adperf_assets.normalize.spend import SpendInputError
 from adperf_assets_tests.spend.fake_apple_ads import CLIENT_ID, KEY_ID, TEAM_ID, FakeAppleAds, Fault, keyword_row, new_key
-from adperf_assets_tests.spend.world_fakes import run, table
+from adperf_assets_tests.spend.world_fakes import run, serve_apple_world, table, truth
+from adperf_assets.sample import layout
 
 ACC = "4000001"
 LA = {"name": "Studio US", "currency": "USD", "timezone": "America/Los_Angeles"}
@@ -163,3 +164,31 @@ def test_la_days_in_seoul_report_days_and_revisions_replace_the_day(apple, fresh
         second = table(fresh_home, "apple_ads_spend")
     assert len(second) == 16
     assert second["cost_local"].sum() == pytest.approx(first["cost_local"].sum() * 1.1, rel=2e-3)
+
+
+def test_the_worlds_account_through_the_fake_equals_the_sample(apple_server, fresh_home, small_world):
+    """The sample world's Apple Ads days served by the fake, pulled by the real client (campaign, ad group and
+    keyword reports, paged): the same table as the sample resource; every paid Apple install of the world's MMP
+    export is a keyword of that table."""
+    apple_server.clear()
+    ids = serve_apple_world(apple_server, small_world, date(2025, 7, 8), date(2025, 7, 12))
+    asset = _by_name["apple_ads_spend"]
+    days = ("2025-07-10", "2025-07-11")
+    run(build_resources(fresh_home), days[0], days[1], assets=[fx_rates, asset])
+    want = table(fresh_home, "apple_ads_spend")
+    assert len(want) > 3 and set(want["account_timezone"]) == {"America/Los_Angeles"}
+    real = {**build_resources(fresh_home), "apple_ads": resource(apple_server, ad_account_ids=ids, page_size=3,
+                                                                  max_retries=1, backoff_base_s=0.01)}
+    run(real, days[0], days[1], assets=[fx_rates, asset])
+    got = table(fresh_home, "apple_ads_spend")
+    pd.testing.assert_frame_equal(got, want, check_exact=False, atol=1e-9)
+    assert not got["ad_id"].str.endswith(SEARCH_MATCH).any()  # the world's ad groups spend through keywords
+    # the world's truth per report day: hour-exact; ours spreads each LA day, so a day is near, not equal
+    t = truth(small_world, list(days))
+    t = t[t["network"] == "apple_ads"]
+    assert got["cost_local"].sum() == pytest.approx(t["cost_local"].sum(), rel=0.35)
+    mmp = pd.concat(pd.read_csv(layout.appsflyer_report(small_world, "installs_report", date(2025, 7, d)), dtype=str)
+                    for d in range(8, 13))
+    apple = mmp[mmp["Media Source"] == "Apple Search Ads"]
+    assert len(apple) > 0 and set(apple["Platform"]) == {"ios"}
+    assert set(apple["Ad ID"]) <= set(pd.read_parquet(layout.truth(small_world, "ads"))["ad_id"].astype(str))

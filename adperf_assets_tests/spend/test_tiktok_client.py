@@ -20,7 +20,7 @@ from adperf_assets.defs.spend.tiktok import DEFAULT_API_VERSION, TikTokAdsResour
 from adperf_assets.normalize.spend import SpendInputError
 from adperf_assets.settings import load_settings
 from adperf_assets_tests.spend.fake_tiktok import TOKEN, Fault, FakeTikTok, report_row
-from adperf_assets_tests.spend.world_fakes import run, table
+from adperf_assets_tests.spend.world_fakes import KEY, run, serve_tiktok_world, table, truth
 
 ADV = "7000000000000001"
 LONDON = {"name": "Studio UK", "currency": "GBP", "timezone": "Europe/London"}
@@ -154,3 +154,29 @@ def test_london_hours_land_in_seoul_report_days_and_revisions_replace_the_day(ti
         second = table(settings, "tiktok_spend")
     assert len(second) == 3
     assert second["cost_local"].sum() == pytest.approx(first["cost_local"].sum() * 1.1, rel=1e-3)
+
+
+def test_the_worlds_advertiser_through_the_fake_equals_the_sample_and_truth(tiktok_server, fresh_home, small_world):
+    """The sample world's TikTok rows served by the fake, pulled by the real client: the same table as the
+    sample resource, equal to the world's truth to the cent."""
+    tiktok_server.clear()
+    ids = serve_tiktok_world(tiktok_server, small_world, date(2025, 7, 8), date(2025, 7, 12))
+    asset = _by_name["tiktok_spend"]
+    days = ("2025-07-10", "2025-07-11")
+    sample = run(build_resources(fresh_home), days[0], days[1], assets=[fx_rates, asset])
+    assert sample.success
+    want = table(fresh_home, "tiktok_spend")
+    assert len(want) > 5 and set(want["account_currency"]) == {"GBP"}
+    real = {**build_resources(fresh_home),
+            "tiktok_ads": resource(tiktok_server, advertiser_ids=ids, page_size=50, max_retries=1, backoff_base_s=0.01)}
+    run(real, days[0], days[1], assets=[fx_rates, asset])
+    got = table(fresh_home, "tiktok_spend")
+    pd.testing.assert_frame_equal(got, want)
+    assert sum(r["route"] == "report" for r in tiktok_server.requests) > 4  # pages of several local days
+    t = truth(small_world, list(days))
+    t = t[t["network"] == "tiktok"]
+    m = got.merge(t, on=KEY, how="outer", suffixes=("", "_truth"), indicator=True)
+    assert (m["_merge"] == "both").all() and len(m) == len(got)
+    assert (m["cost_local"] - m["cost_local_truth"]).abs().max() < 1e-6
+    assert (m["cost_usd"] - m["cost_usd_truth"]).abs().max() <= 0.005 + 1e-9
+    assert (m["impressions"] == m["impressions_truth"]).all() and (m["installs"] == m["network_installs"]).all()

@@ -131,3 +131,25 @@ def real_clients(graph, google, fb_ids: list[str], g_ids: list[str], **fb_overri
             developer_token="dev-token", customer_ids=g_ids, endpoint=google.endpoint, insecure_endpoint=True,
             min_request_interval_s=0.0, max_retries=2, backoff_base_s=0.01, backoff_max_s=0.05, request_timeout_s=10.0),
     }
+
+
+def serve_tiktok_world(fake, world: Path, since: date, until: date) -> list[str]:
+    """Load the world's TikTok advertisers and their local days ``since..until`` into the fake; their ids."""
+    ids = []
+    for a in json.loads(layout.tiktok_advertisers(world).read_text()):
+        aid = str(a["advertiser_id"])
+        fake.advertisers[aid] = {"name": a["name"], "currency": a["currency"], "timezone": a["timezone"]}
+        fake.rows[aid] = _day_files(layout.tiktok_report(world, aid, since).parent, since, until)
+        ids.append(aid)
+    return ids
+
+
+def serve_apple_world(fake, world: Path, since: date, until: date) -> list[str]:
+    """Load the world's Apple Ads accounts and their keyword days ``since..until`` into the fake; their ids."""
+    ids = []
+    for a in json.loads(layout.apple_ads_accounts(world).read_text()):
+        aid = str(a["id"])
+        fake.accounts[aid] = {"name": a["name"], "currency": a["currency"], "timezone": a["timezone"]}
+        fake.rows[aid] = _day_files(layout.apple_ads_report(world, aid, since).parent, since, until)
+        ids.append(aid)
+    return ids
