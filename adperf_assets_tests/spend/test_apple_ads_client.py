@@ -192,3 +192,19 @@ def test_the_worlds_account_through_the_fake_equals_the_sample(apple_server, fre
     apple = mmp[mmp["Media Source"] == "Apple Search Ads"]
     assert len(apple) > 0 and set(apple["Platform"]) == {"ios"}
     assert set(apple["Ad ID"]) <= set(pd.read_parquet(layout.truth(small_world, "ads"))["ad_id"].astype(str))
+
+
+def test_a_world_without_apple_ads_or_tiktok_has_no_accounts_there(small_settings, tmp_path):
+    """A world made without ``more_networks`` (the easy preset, or one from before) has no such files: the
+    sample resources list no accounts, so the raw tables stay empty instead of failing."""
+    from adperf_assets.defs.spend.apple_ads import SampleAppleAds
+    from adperf_assets.defs.spend.tiktok import SampleTikTok
+    from adperf_assets.defs.resources import sample_world
+
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "world.json").write_bytes((small_settings.world_path / "world.json").read_bytes())
+    world = sample_world(small_settings).model_copy(update={"path": str(tmp_path / "w")})
+    assert world.root() == tmp_path / "w" and not (tmp_path / "w" / "apple_ads").exists()  # not regenerated
+    assert SampleAppleAds(world=world).accounts() == [] and SampleTikTok(world=world).accounts() == []
+    with pytest.raises(AdsPullError, match="not an ad account of the sample world"):
+        SampleAppleAds(world=world).pull_rows(ACC, date(2025, 7, 10), date(2025, 7, 10))
