@@ -24,7 +24,9 @@ SAMPLE_DAYS = 545  # to 2026-11-27: long enough for 365-day LTV back-tests
 
 #: sources that are not ad networks; each registered network is a source too (``known_sources``), and
 #: ``<network>_actions`` acting on its ads (budget_actions), opted into apart from reading
-OTHER_SOURCES = ("fx", "payments", "mmp", "events", "slack", "facebook_actions", "google_ads_actions")
+#: ``ADPERF_TABLE_STORE`` values
+TABLE_STORES = ("duckdb", "iceberg")
+OTHER_SOURCES = ("fx", "payments", "mmp", "skan", "events", "slack", "facebook_actions", "google_ads_actions")
 
 
 def known_sources() -> tuple[str, ...]:
@@ -52,6 +54,8 @@ class Settings:
     sample_installs_per_day: int = 150
     sample_preset: str = "default"  # adperf_assets.sample.config.PRESETS ("easy": the world before the knobs)
     world_dir: Path | None = None  # default: $ADPERF_HOME/world
+    #: the sample ad networks' mutable state (budgets, statuses): the outside world, like world_dir
+    sample_state_dir: Path | None = None  # default: $ADPERF_HOME
     # morning refreshes and the report's readiness (report time zone)
     spend_refresh_cron: str = "0 7 * * *"
     sources_cron: str = "0 6 * * *"
@@ -67,20 +71,43 @@ class Settings:
     #: our payments column name -> the app database's (``ADPERF_APP_DB_COLUMNS``, JSON)
     app_db_columns: dict = field(default_factory=dict)
     adjust_export_dir: str = ""
+    #: the AppsFlyer Data Locker folder holding t=skad_postbacks, when "skan" is a real source
+    skan_export_dir: str = ""
     #: the folder of cost CSV files (networks without an API), when "cost_import" is a real source
     cost_import_dir: str = ""
     #: network name -> API version pinned by ``ADPERF_<NETWORK>_API_VERSION`` (unset: the SDK's)
     api_versions: dict = field(default_factory=dict)
     log_engine: str = ""
     spark_master: str = "local[2]"
+    #: where the asset tables live: "duckdb" (one file under home) or "iceberg" (a catalog + warehouse)
+    table_store: str = "duckdb"
+    #: the Iceberg SQL catalog (SQLAlchemy URL; PostgreSQL in production, SQLite to try it out)
+    iceberg_catalog_uri: str = ""
+    #: the Iceberg warehouse: a shared path or an object-store URI (default: $ADPERF_HOME/warehouse)
+    iceberg_warehouse: str = ""
+    #: more PyIceberg catalog properties (``ADPERF_ICEBERG_PROPERTIES``, JSON: s3.endpoint, s3.region ...)
+    iceberg_properties: dict = field(default_factory=dict)
 
     @property
     def world_path(self) -> Path:
         return self.world_dir or self.home / "world"
 
     @property
+    def sample_state_path(self) -> Path:
+        return self.sample_state_dir or self.home
+
+    @property
     def duckdb_path(self) -> Path:
         return self.home / "adperf.duckdb"
+
+    @property
+    def iceberg_catalog(self) -> dict:
+        """PyIceberg properties of the SQL catalog (a bare path as warehouse becomes a file:// URI)."""
+        warehouse = self.iceberg_warehouse or str(self.home / "warehouse")
+        if "://" not in warehouse:
+            warehouse = Path(warehouse).resolve().as_uri()
+        uri = self.iceberg_catalog_uri or f"sqlite:///{self.home / 'iceberg_catalog.db'}"
+        return {**self.iceberg_properties, "type": "sql", "uri": uri, "warehouse": warehouse}
 
     def is_real(self, source: str) -> bool:
         return source in self.real_sources
@@ -110,6 +137,24 @@ def _json_object(name: str) -> dict:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise ValueError(f"{name} must be a JSON object of column names, e.g. {{\"created_at\": \"paid_at\"}}")
     return value
+
+
+def _properties(name: str) -> dict:
+    raw = _env(name, "{}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{name} is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a JSON object of PyIceberg properties, e.g. {{\"s3.region\": \"eu-west-1\"}}")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _table_store() -> str:
+    store = _env("ADPERF_TABLE_STORE", "duckdb").lower()
+    if store not in TABLE_STORES:
+        raise ValueError(f"ADPERF_TABLE_STORE={store!r}: must be one of {', '.join(TABLE_STORES)}")
+    return store
 
 
 def _api_versions() -> dict:
@@ -155,6 +200,8 @@ def load_settings() -> Settings:
         sample_installs_per_day=int(_env("ADPERF_SAMPLE_INSTALLS_PER_DAY", "150")),
         sample_preset=_env("ADPERF_SAMPLE_PRESET", "default"),
         world_dir=Path(os.environ["ADPERF_WORLD"]).resolve() if os.environ.get("ADPERF_WORLD") else None,
+        sample_state_dir=(Path(os.environ["ADPERF_SAMPLE_STATE_DIR"]).resolve()
+                          if os.environ.get("ADPERF_SAMPLE_STATE_DIR") else None),
         spend_refresh_cron=_env("ADPERF_SPEND_REFRESH_CRON", "0 7 * * *"),
         sources_cron=_env("ADPERF_SOURCES_CRON", "0 6 * * *"),
         spend_trailing_days=_int("ADPERF_SPEND_TRAILING_DAYS", 28, minimum=1),
@@ -167,8 +214,13 @@ def load_settings() -> Settings:
         ecb_url=_env("ADPERF_ECB_URL", ""),
         app_db_columns=_json_object("ADPERF_APP_DB_COLUMNS"),
         adjust_export_dir=_env("ADPERF_ADJUST_EXPORT_DIR", ""),
+        skan_export_dir=_env("ADPERF_SKAN_EXPORT_DIR", ""),
         cost_import_dir=_env("ADPERF_COST_IMPORT_DIR", ""),
         api_versions=_api_versions(),
         log_engine=_env("ADPERF_LOG_ENGINE", ""),
         spark_master=_env("ADPERF_SPARK_MASTER", "local[2]"),
+        table_store=_table_store(),
+        iceberg_catalog_uri=_env("ADPERF_ICEBERG_CATALOG_URI", ""),
+        iceberg_warehouse=_env("ADPERF_ICEBERG_WAREHOUSE", ""),
+        iceberg_properties=_properties("ADPERF_ICEBERG_PROPERTIES"),
     )

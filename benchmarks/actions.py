@@ -92,12 +92,11 @@ from adperf_assets.report.ad_basis import rollup_ads
 from adperf_assets.report.ad_value import AdValueEstimator
 from adperf_assets.report.config import ReportConfig
 from adperf_assets.report.recommend import recommend
-from adperf_assets.sample import layout, manifest
+from adperf_assets.sample import manifest
 from adperf_assets.sample.config import WorldConfig
 from adperf_assets.sample.generator import write_world
+from world_truth import KEYS, SEGMENT, read_truth
 
-SEGMENT = ["platform", "acquisition", "network", "is_emulator"]
-KEYS = ["network", "account_id", "campaign_id", "ad_group_id", "ad_id"]
 ACTION_KINDS = ("pause", "resume", "raise_budget", "lower_budget")
 
 
@@ -110,31 +109,8 @@ def generate_truth(path: Path, cfg: WorldConfig) -> Path:
 
 
 def load(world: Path, horizon: int) -> dict:
-    """What the loop reads of a world's truth (decisions.py's reading, with the user's expected value)."""
-    cfg = manifest.world_config(world)
-    start = pd.Timestamp(cfg.start)
-    net = 1.0 - cfg.refund_rate - cfg.chargeback_rate
-    users = pd.read_parquet(layout.truth(world, "users"), columns=["user_id", "cohort_date", *SEGMENT])
-    value = pd.read_parquet(layout.truth(world, "user_value"), columns=["user_id", "ad_index",
-                                                                        f"expected_ltv_usd_{horizon}"])
-    if not (users["user_id"].to_numpy() == value["user_id"].to_numpy()).all():
-        raise SystemExit(f"{world}: truth/users and truth/user_value list different users")
-    users["day"] = (users["cohort_date"] - start).dt.days.to_numpy()
-    users["ad_index"] = value["ad_index"].fillna(-1).astype(int).to_numpy()
-    users["true_value"] = value[f"expected_ltv_usd_{horizon}"].to_numpy()
-    buys = pd.read_parquet(layout.truth(world, "purchases"))
-    row = pd.Series(np.arange(len(users)), index=users["user_id"].to_numpy())
-    b_user = row.reindex(buys["user_id"].to_numpy()).to_numpy()
-    b_day = (buys["report_date"] - start).dt.days.to_numpy()
-    b_age = b_day - users["day"].to_numpy()[b_user]
-    keep = (b_age >= 0) & (b_age < horizon)
-    ads = pd.read_parquet(layout.truth(world, "ads"))
-    spend = pd.read_parquet(layout.truth(world, "spend"), columns=["report_date", *KEYS, "cost_usd"])
-    ad_row = pd.Series(np.arange(len(ads)), index=pd.MultiIndex.from_frame(ads[KEYS]))
-    spend["ad_index"] = ad_row.reindex(pd.MultiIndex.from_frame(spend[KEYS])).to_numpy()
-    spend["day"] = (spend["report_date"] - start).dt.days.to_numpy()
-    return {"cfg": cfg, "users": users, "b_user": b_user[keep], "b_day": b_day[keep], "b_age": b_age[keep],
-            "b_net": buys["gross_usd"].to_numpy()[keep] * net, "ads": ads, "spend": spend}
+    """What the loop reads of a world's truth, with its config as a ``WorldConfig``."""
+    return {**read_truth(world, horizon), "cfg": manifest.world_config(world)}
 
 
 def segment_curves(w: dict, horizon: int) -> dict:

@@ -16,8 +16,14 @@ window a day reads is already full (H >= 400, the report's window) -- what point
 asks: the per-day cost flat from 30 to 365 days once the day's inputs stop growing. That needs a world
 of H + max(N) + 1 days ending before today (``--world-days``, ``--world-start``).
 
+With ``--store iceberg`` the tables go to Apache Iceberg instead of DuckDB (``ADPERF_TABLE_STORE``):
+catalog ``--catalog-uri`` (an SQLAlchemy URL, e.g. a PostgreSQL database; default a SQLite file in
+the home), warehouse a folder in the home; not with ``--history`` (the warehouse's absolute paths
+are in its metadata, so a copy is not a snapshot).
+
 Run: .venv/bin/python benchmarks/backfill.py [--dir /tmp/adperf_bench_default] [--days 30,90,365]
      [--start 2025-06-01] [--preset default] [--history 401 --world-days 767 --world-start 2024-10-28]
+     [--store iceberg [--catalog-uri postgresql+psycopg2://user:pw@127.0.0.1:5432/lake]]
 Figures only, no assertions.
 """
 
@@ -70,6 +76,16 @@ def backfill(start: date, n: int, chunk: int, logs: Path) -> dict:
             "log": runs[-1]["log"], "runs": len(runs)}
 
 
+def _drop_iceberg_tables(uri: str, warehouse: Path) -> None:
+    """An empty start in a catalog database that outlives the home: drop the tables of an earlier call."""
+    from adperf_assets.defs.common import iceberg_store
+    from adperf_assets.defs.common.io_manager import SCHEMA
+
+    cat = iceberg_store.catalog({"type": "sql", "uri": uri, "warehouse": warehouse.as_uri()}, SCHEMA)
+    for t in cat.list_tables(SCHEMA):
+        cat.drop_table(t)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dir", default=os.environ.get("ADPERF_BENCH_DIR", "/tmp/adperf_bench_default"))
@@ -83,7 +99,11 @@ def main() -> None:
                     help="days materialized before the measured backfills (once); each N then starts after them")
     ap.add_argument("--world-days", type=int, default=None, help="days of the sample world (default: the preset's)")
     ap.add_argument("--world-start", default=None, help="first day of the sample world (default: the preset's)")
+    ap.add_argument("--store", choices=("duckdb", "iceberg"), default="duckdb", help="ADPERF_TABLE_STORE")
+    ap.add_argument("--catalog-uri", default="", help="Iceberg SQL catalog (default: SQLite in the home)")
     args = ap.parse_args()
+    if args.store == "iceberg" and args.history:
+        ap.error("--history is DuckDB only")
     base = Path(args.dir).resolve()
     if args.world_start:
         os.environ["ADPERF_START_DATE"] = args.world_start
@@ -93,8 +113,14 @@ def main() -> None:
         cfg = dataclasses.replace(cfg, days=args.world_days)
     os.environ.update({"ADPERF_HOME": str(settings.home), "ADPERF_WORLD": str(settings.world_path),
                        "ADPERF_SAMPLE_DAYS": str(cfg.days), "ADPERF_SAMPLE_INSTALLS_PER_DAY": str(cfg.installs_per_day),
-                       "ADPERF_SAMPLE_PRESET": settings.sample_preset})
+                       "ADPERF_SAMPLE_PRESET": settings.sample_preset, "ADPERF_TABLE_STORE": args.store})
+    if args.store == "iceberg":
+        os.environ["ADPERF_ICEBERG_WAREHOUSE"] = str(settings.home / "warehouse")
+        if args.catalog_uri:
+            os.environ["ADPERF_ICEBERG_CATALOG_URI"] = args.catalog_uri
     bc.print_machine()
+    print(f"table store: {args.store}" + (f", catalog {args.catalog_uri.split('@')[-1] or 'SQLite in the home'}"
+                                          if args.store == "iceberg" else ""))
     bc.ensure_world(settings, args.preset, regenerate=False)
     start = date.fromisoformat(args.start) if args.start else settings.start_date
     chunk = args.chunk or smallest_run()
@@ -114,6 +140,8 @@ def main() -> None:
         if settings.home.exists():
             shutil.rmtree(settings.home)
         settings.home.mkdir(parents=True)
+        if args.store == "iceberg" and args.catalog_uri:
+            _drop_iceberg_tables(args.catalog_uri, settings.home / "warehouse")
         if args.history:
             shutil.copyfile(snapshot, settings.duckdb_path)
         first, last = start.isoformat(), (start + timedelta(days=n - 1)).isoformat()

@@ -54,8 +54,8 @@ import pandas as pd
 from adperf_assets.report.ad_value import AdValueEstimator
 from adperf_assets.report.config import ReportConfig
 from adperf_assets.sample import layout
+from world_truth import KEYS, SEGMENT, read_truth
 
-SEGMENT = ["platform", "acquisition", "network", "is_emulator"]
 ESTIMATORS = ("adperf", "adperf_point", "oracle", "segment_average", "dn_multiplier", "cohort_multiplier")
 #: adperf_point calls on adperf's point estimate at an age where adperf's 99% interval covered the truth
 #: in at least this share of the ads (the issue's bar for an honest interval); elsewhere the interval rule
@@ -63,45 +63,23 @@ POINT_CALL_MIN_COVERAGE = 0.95
 
 
 def load(world: Path, horizon: int) -> dict:
-    manifest = json.loads(layout.manifest(world).read_text())
-    cfg = manifest.get("config", manifest)
-    net = 1.0 - float(cfg.get("refund_rate", 0.04)) - float(cfg.get("chargeback_rate", 0.01))
-    start = pd.Timestamp(cfg["start"])
-    users = pd.read_parquet(layout.truth(world, "users"), columns=["user_id", "cohort_date", *SEGMENT])
-    value = pd.read_parquet(layout.truth(world, "user_value"), columns=["user_id", "ad_index",
-                                                                        f"expected_ltv_usd_{horizon}"])
-    if not (users["user_id"].to_numpy() == value["user_id"].to_numpy()).all():
-        raise SystemExit("truth/users and truth/user_value list different users")
-    users["day"] = (users["cohort_date"] - start).dt.days.to_numpy()
-    users["ad_index"] = value["ad_index"].to_numpy()
-    users["true_value"] = value[f"expected_ltv_usd_{horizon}"].to_numpy()
+    w = read_truth(world, horizon)
+    cfg, users, b_user, b_age, b_net = w["cfg"], w["users"], w["b_user"], w["b_age"], w["b_net"]
     users["seg"] = users.groupby(SEGMENT, sort=True).ngroup()
-    buys = pd.read_parquet(layout.truth(world, "purchases"))
-    row = pd.Series(np.arange(len(users)), index=users["user_id"].to_numpy())
-    b_user = row.reindex(buys["user_id"].to_numpy()).to_numpy()
-    b_day = (buys["report_date"] - start).dt.days.to_numpy()
-    b_age = b_day - users["day"].to_numpy()[b_user]
-    keep = (b_age >= 0) & (b_age < horizon)
-    ads = pd.read_parquet(layout.truth(world, "ads"), columns=["start_day", "end_day"])
     truth = pd.read_parquet(layout.truth(world, "ad_value"))
-    spend = pd.read_parquet(layout.truth(world, "spend"), columns=["report_date", "network", "account_id",
-                                                                   "campaign_id", "ad_group_id", "ad_id", "cost_usd"])
-    keys = ["network", "account_id", "campaign_id", "ad_group_id", "ad_id"]
-    ad_row = pd.Series(np.arange(len(truth)), index=pd.MultiIndex.from_frame(truth[keys]))
-    spend["ad_index"] = ad_row.reindex(pd.MultiIndex.from_frame(spend[keys])).to_numpy()
-    spend["day"] = (spend["report_date"] - start).dt.days.to_numpy()
+    if not (truth[KEYS].to_numpy() == w["ads"][KEYS].to_numpy()).all():
+        raise SystemExit(f"{world}: truth/ads and truth/ad_value list different ads")
     days = int(cfg["days"])
     # segment curves: mean net revenue per user over its first a days, users with the horizon seen
     seen = users["day"].to_numpy() <= days - 1 - horizon
     n_seg = int(users["seg"].max()) + 1
     seg_users = np.bincount(users["seg"].to_numpy()[seen], minlength=n_seg)
-    bsel = keep & seen[b_user]
+    bsel = seen[b_user]
     rev = np.bincount(users["seg"].to_numpy()[b_user[bsel]] * horizon + b_age[bsel],
-                      buys["gross_usd"].to_numpy()[bsel] * net, minlength=n_seg * horizon).reshape(n_seg, horizon)
+                      b_net[bsel], minlength=n_seg * horizon).reshape(n_seg, horizon)
     curves = np.concatenate([np.zeros((n_seg, 1)), np.cumsum(rev, axis=1)], axis=1) / np.maximum(seg_users, 1)[:, None]
-    return {"users": users, "b_user": b_user[keep], "b_age": b_age[keep], "b_day": b_day[keep],
-            "b_net": buys["gross_usd"].to_numpy()[keep] * net, "ads": ads, "truth": truth, "spend": spend,
-            "curves": curves, "days": days, "seg_users": seg_users}
+    return {**w, "ads": w["ads"][["start_day", "end_day"]], "truth": truth, "curves": curves, "days": days,
+            "seg_users": seg_users}
 
 
 def cells_at(w: dict, age: int, horizon: int, ad_ix: np.ndarray) -> pd.DataFrame:

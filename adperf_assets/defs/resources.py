@@ -4,16 +4,16 @@ wires its own (``defs/<domain>/resources.py``); storage and the sample world are
 
 from __future__ import annotations
 
-from dagster_duckdb import DuckDBResource
-
 from adperf_assets.defs.actions.resources import action_resources
 from adperf_assets.defs.attribution.resources import attribution_resources
-from adperf_assets.defs.common.io_manager import SCHEMA as DUCKDB_SCHEMA
-from adperf_assets.defs.common.io_manager import AdperfDuckDBIOManager
+from adperf_assets.defs.common.io_manager import SCHEMA as DUCKDB_SCHEMA  # noqa: F401 (tests import it here)
+from adperf_assets.defs.common.log_db import log_database
+from adperf_assets.defs.common.table_store import table_resources
 from adperf_assets.defs.common.world import SampleWorld
 from adperf_assets.defs.fx.resources import fx_resources
 from adperf_assets.defs.report.resources import report_resources
 from adperf_assets.defs.revenue.resources import revenue_resources
+from adperf_assets.defs.skan.resources import skan_resources
 from adperf_assets.defs.spend.resources import spend_resources
 from adperf_assets.settings import Settings, current_settings
 
@@ -35,15 +35,17 @@ def build_resources(settings: Settings | None = None) -> dict:
     s.home.mkdir(parents=True, exist_ok=True)
     world = sample_world(s)
     return {
-        # every table: a first partition with no rows (a day without purchases) still creates the table
-        "io_manager": AdperfDuckDBIOManager(database=str(s.duckdb_path), schema=DUCKDB_SCHEMA),
-        # direct SQL on the same file (the report's checks, the per-user checks, the Slack milestone log)
-        "duckdb": DuckDBResource(database=str(s.duckdb_path)),
+        # the asset tables (ADPERF_TABLE_STORE): "io_manager" and "tables", the reader of stored rows
+        **table_resources(s),
+        # the delivery logs (Slack milestones sent, budget actions; key name historical): the DuckDB file, or
+        # the Iceberg catalog's PostgreSQL database, shared by every machine
+        "duckdb": log_database(str(s.duckdb_path), s.iceberg_catalog_uri if s.table_store == "iceberg" else ""),
         "world": world,
         **fx_resources(s, world),
         **spend_resources(s, world),
         **revenue_resources(s, world),
         **attribution_resources(s, world),
+        **skan_resources(s, world),
         **report_resources(s),
         **action_resources(s),
     }

@@ -196,8 +196,8 @@ def summarise(scored: pd.DataFrame, break_even: float = 1.0) -> pd.DataFrame:
                                        "scale_recall", "unprofitable", "unprofitable_spend_stopped"])
 
 
-def summary_line(summary: pd.DataFrame, window_days: int, level: str = "ad") -> str:
-    """The Slack line: how often the ad-level calls were right, per age, over the trailing window."""
+def summary_line(summary: pd.DataFrame, since: pd.Timestamp, level: str = "ad") -> str:
+    """The Slack line: how often the ad-level calls made on or after ``since`` were right, per age."""
     s = summary[summary["level"] == level]
     if s.empty or not s["calls"].sum():
         return f"No {level} calls scored yet: a call is scored once its users have been seen for the horizon."
@@ -207,4 +207,4 @@ def summary_line(summary: pd.DataFrame, window_days: int, level: str = "ad") -> 
         if pd.notna(r["mape"]):
             bits.append(f"MAPE {r['mape']:.0%}")
         parts.append(f"day {r['age_days']}: " + ", ".join(bits))
-    return f"Calls scored, last {window_days} days ({level}s): " + "; ".join(parts)
+    return f"Calls scored, made since {pd.Timestamp(since).date()} ({level}s): " + "; ".join(parts)

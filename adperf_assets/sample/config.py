@@ -78,6 +78,10 @@ class WorldConfig:
     ad_quality_sd: float = 0.35  # log-sd of the mean-1 quality of each campaign and ad (purchase rate, retention)
     whale_share: float = 0.02  # share of users whose spend per purchase is multiplied by a Pareto factor
     whale_tail: float = 1.4  # Pareto shape of that factor (lower: heavier tail)
+    # share of iOS users who allow tracking (ATT); the others reach the MMP's user-level export without
+    # their ad and the world writes SKAN postbacks (sample/skan.py); 1.0: the world before ATT, no postbacks.
+    # 1.0 by default until the report models SKAN (docs/skan.md); the `att` preset has 0.3
+    att_opt_in: float = 1.0
     # actions taken on the ads (budget_actions): (day index from start, ad_id, factor) -- from that
     # account-local day on the ad delivers ``factor`` x its planned volume (0: paused; 1.2: budget +20%);
     # a later entry for the same ad replaces the factor from its day (ads.action_factors)
@@ -100,6 +104,8 @@ class WorldConfig:
         if all(d[k] == v for k, v in EASY.items()):  # the easy world records no knob, as before the knobs
             for k in EASY:
                 del d[k]
+        if self.att_opt_in >= 1.0:  # a world where everyone allows tracking records no opt-in (as before ATT)
+            del d["att_opt_in"]
         if not self.ad_actions:  # a world nobody acted on records none (as before actions existed)
             del d["ad_actions"]
         else:
@@ -136,6 +142,8 @@ PRESETS = {
     "easy": dict(EASY),
     # realistic: the default knobs, spelled out
     "realistic": dict(REALISTIC),
+    # att: the default world where 30% of iOS users allow tracking, with SKAN postbacks (docs/skan.md)
+    "att": {"att_opt_in": 0.3},
 }
 
 

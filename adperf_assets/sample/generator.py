@@ -25,6 +25,7 @@ from adperf_assets.sample import (
     layout,
     manifest,
     mmp,
+    skan,
     truth,
     users,
 )
@@ -127,7 +128,10 @@ def _build(cfg: WorldConfig, root: Path, truth_only: bool = False) -> None:
     else:
         purchases, payments_count = app_db.write(root, cfg, rng, cal, rates, people, active)
         events_count = events.write(root, cfg, rng, people, active, purchases.pos)
-        mmp_count = mmp.write(root, cfg, rng, cal, people, catalog)
+        allowed = skan.consent(cfg, people)
+        mmp_count = mmp.write(root, cfg, rng, cal, people, catalog, allowed)
         counts = [payments_count, events_count, mmp_count, f"users={len(people)}"]
     truth.write(root, cfg, cal, people, catalog, quality, purchases)
+    if not truth_only and cfg.att_opt_in < 1.0:  # with everyone tracked, the world before ATT: no postbacks
+        counts.append(skan.write(root, cfg, cal, people, catalog, active, allowed))
     manifest.write(root, cfg, users=len(people), ads=len(catalog), counts=counts)

@@ -67,6 +67,16 @@ def appsflyer_report(root: Path, report: str, day: date) -> Path:
     return Path(root) / "mmp" / "appsflyer" / report / f"{day.isoformat()}.csv"
 
 
+def appsflyer_skad_postbacks(root: Path, day: date) -> Path:
+    """AppsFlyer's SKAN raw postbacks (Data Locker topic ``skad_postbacks``) by UTC arrival day."""
+    return Path(root) / "mmp" / "appsflyer" / "skad_postbacks" / f"{day.isoformat()}.csv"
+
+
+def google_skan_rows(root: Path, customer_id: str, day: date) -> Path:
+    """GAQL rows with the SKAdNetwork segments of one customer's campaigns, by ``segments.date``."""
+    return Path(root) / "google_ads" / "skan" / str(customer_id) / f"{day.isoformat()}.json.gz"
+
+
 def adjust_installs(root: Path, day: date) -> Path:
     return Path(root) / "mmp" / "adjust" / "installs" / f"{day.isoformat()}.csv"
 
@@ -81,7 +91,8 @@ def events_file(root: Path, kind: str, day: date) -> Path:
 
 
 # The files under truth/ (docs/sample_world.md says what each holds).
-TRUTH_FILES = ("spend", "users", "user_value", "retention_by_segment", "cohort_ltv", "purchases", "ads", "ad_value")
+TRUTH_FILES = ("spend", "users", "user_value", "retention_by_segment", "cohort_ltv", "purchases", "ads", "ad_value",
+              "skan")
 
 
 def truth(root: Path, name: str) -> Path:

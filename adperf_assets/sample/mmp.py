@@ -13,17 +13,17 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from adperf_assets.sample import layout
+from adperf_assets.sample import layout, skan
 from adperf_assets.sample.clock import Calendar
 from adperf_assets.sample.config import WorldConfig
 from adperf_assets.sample.writers import ts, write_csv
 
 AF_MEDIA_SOURCE = {"facebook": "Facebook Ads", "google_ads": "googleadwords_int", "unityads_int": "unityads_int",
-                   "tiktok": "bytedanceglobal_int", "apple_ads": "Apple Search Ads"}
+                   "tiktok": "bytedanceglobal_int", "apple_ads": "Apple Search Ads", "restricted": "restricted"}
 ADJUST_NETWORK = {"facebook": "Facebook Installs", "google_ads": "Google Ads UAC", "unityads_int": "Unity Ads",
-                  "tiktok": "TikTok for Business", "apple_ads": "Apple Search Ads"}
+                  "tiktok": "TikTok for Business", "apple_ads": "Apple Search Ads", "restricted": "Organic"}
 AF_CHANNEL = {"facebook": "Facebook", "google_ads": "ACI_Youtube", "unityads_int": "", "organic": "", "tiktok": "",
-              "apple_ads": ""}
+              "apple_ads": "", "restricted": ""}
 
 
 def _installs(cfg: WorldConfig, rng: np.random.Generator, cal: Calendar, users: pd.DataFrame,
@@ -57,8 +57,10 @@ def _installs(cfg: WorldConfig, rng: np.random.Generator, cal: Calendar, users: 
 
 
 def write(root: Path, cfg: WorldConfig, rng: np.random.Generator, cal: Calendar, users: pd.DataFrame,
-          ads: pd.DataFrame) -> str:
-    """Write both exports; return a count line for the manifest."""
+          ads: pd.DataFrame, allowed: np.ndarray | None = None) -> str:
+    """Write both exports; return a count line for the manifest. ``allowed`` (``skan.consent``): per
+    user, allowed tracking; the others' paid installs show no ad (AppsFlyer: media source "restricted",
+    Adjust: "Organic"; docs/skan.md)."""
     u = users
     allr, n_reinstalls = _installs(cfg, rng, cal, users, ads)
     m = len(allr)
@@ -71,12 +73,18 @@ def write(root: Path, cfg: WorldConfig, rng: np.random.Generator, cal: Calendar,
     kind = allr["kind"].to_numpy()
     is_unity = kind == 2
     net = np.where(allr["ad_index"].to_numpy() >= 0, ad["network"].fillna("").to_numpy(), np.where(is_unity, "unityads_int", "organic"))
+    hidden = np.zeros(m, dtype=bool) if allowed is None else skan.restricted(users, allowed, uix, net)
+    if hidden.any():
+        ad.loc[hidden, :] = np.nan
+        is_unity = is_unity & ~hidden
+        net = np.where(hidden, "restricted", net)
     unity_c = np.where(is_unity, "uac_matcha_global", "")
     when = allr["time"].to_numpy()
     touch = when - rng.integers(60, 2 * 86400, m)
+    no_touch = (net == "organic") | hidden
     af = pd.DataFrame({
-        "Attributed Touch Type": np.where(net == "organic", "", np.where(rng.random(m) < 0.9, "click", "impression")),
-        "Attributed Touch Time": np.where(net == "organic", "", ts(touch)),
+        "Attributed Touch Type": np.where(no_touch, "", np.where(rng.random(m) < 0.9, "click", "impression")),
+        "Attributed Touch Time": np.where(no_touch, "", ts(touch)),
         "Install Time": ts(when), "Event Time": ts(when), "Event Name": "install", "Partner": "",
         "Media Source": [AF_MEDIA_SOURCE.get(x, "organic") for x in net],
         "Channel": [AF_CHANNEL[x] for x in net],
@@ -87,7 +95,7 @@ def write(root: Path, cfg: WorldConfig, rng: np.random.Generator, cal: Calendar,
         "Country Code": u["country"].to_numpy()[uix],
         "AppsFlyer ID": af_id,
         "Advertising ID": np.where(platform == "android", uuid, ""),
-        "IDFA": np.where(platform == "ios", uuid, ""), "IDFV": "",
+        "IDFA": np.where((platform == "ios") & ~hidden, uuid, ""), "IDFV": "",
         "Customer User ID": u["user_id"].to_numpy()[uix].astype(str),
         "Platform": platform, "Device Type": np.where(platform == "ios", "iPhone", "Android"),
         "OS Version": np.where(platform == "ios", "17.4", "14"), "App Version": "4.12.0",

@@ -5,16 +5,16 @@ from types import SimpleNamespace
 import dagster as dg
 import duckdb
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
 from adperf_assets.defs.ltv.btyd_checks import user_ltv_has_a_fit, user_ltv_is_ordered, user_rfm_is_a_valid_summary
+from adperf_assets.defs.common.table_store import TableStore
 from adperf_assets.defs.resources import DUCKDB_SCHEMA
 
 
 def _run(check, path, first: str, last: str) -> dg.AssetCheckResult:
     window = SimpleNamespace(start=pd.Timestamp(first), end=pd.Timestamp(last) + pd.Timedelta(days=1))
     fn = check.node_def.compute_fn.decorated_fn
-    return fn(SimpleNamespace(partition_time_window=window), DuckDBResource(database=str(path)))
+    return fn(SimpleNamespace(partition_time_window=window), TableStore(store="duckdb", duckdb_path=str(path)))
 
 
 def _db(tmp_path, table: str, frame: pd.DataFrame):

@@ -104,7 +104,7 @@ def test_calls_scored_right_wrong_and_no_call_with_errors_and_coverage():
     assert ad2["unprofitable_spend_stopped"] == pytest.approx(200.0 / 220.0)
     assert ad4["unprofitable_spend_stopped"] == pytest.approx(200.0 / 220.0)
     assert ad4["stop_precision"] == pytest.approx(0.0) and np.isnan(ad4["scale_precision"])
-    line = summary_line(summarise(s), 25)
+    line = summary_line(summarise(s), WINDOW.first_call)
     assert "day 2: stop right in 1 of 1, scale right in 1 of 1" in line and "day 4: stop right in 0 of 1" in line
 
 
@@ -116,7 +116,7 @@ def test_nothing_scored_before_the_horizon_passes():
     both = pd.concat([s, score_calls(pd.DataFrame([call("A", 2, "stop", 0.6, 0.3, 0.9)]),
                                      realised_by_ad(*world({"A": 5.0}), WINDOW), WINDOW)], ignore_index=True)
     assert both["age_days"].dtype == "int64"
-    assert summary_line(summarise(s), 25).startswith("No ad calls scored yet")
+    assert summary_line(summarise(s), WINDOW.first_call).startswith("No ad calls scored yet")
 
 
 def test_bad_input_names_table_and_field():
@@ -169,7 +169,8 @@ def test_asset_scores_the_stored_calls_like_the_math(fresh_home):
     want = score_calls(reports, realised_by_ad(spend, installs, beh, WINDOW), WINDOW)
     pd.testing.assert_frame_equal(out.reset_index(drop=True), want, check_dtype=False)
     md = res.get_asset_materialization_events()[0].materialization.metadata
-    assert md["summary_line"].value.startswith("Calls scored, last 25 days (ads): day 2: stop right in 1 of 1, "
+    assert md["summary_line"].value.startswith(f"Calls scored, made since {WINDOW.first_call.date()} (ads): "
+                                               "day 2: stop right in 1 of 1, "
                                                "scale right in 1 of 1")
     assert md["ads_scored"].value == 4
     # the window's call days from the first partition (06-01..06-22), calls stored on two of them

@@ -38,6 +38,10 @@ def test_k8s_run_launcher_config_is_valid(monkeypatch):
     assert result.value["job_namespace"] == "adperf"
     assert result.value["job_image"] == "registry.example/adperf:1"
     assert "ADPERF_EXECUTOR=k8s" in result.value["env_vars"]
+    # the tables in Iceberg (pods share nothing local); the catalog URL only from the Secret
+    assert "ADPERF_TABLE_STORE=iceberg" in result.value["env_vars"]
+    assert "ADPERF_ICEBERG_WAREHOUSE" in result.value["env_vars"]
+    assert not any(v.startswith("ADPERF_ICEBERG_CATALOG_URI") for v in result.value["env_vars"])
 
 
 def test_celery_file_is_what_the_worker_cli_reads(monkeypatch):

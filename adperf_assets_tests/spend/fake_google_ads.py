@@ -17,7 +17,7 @@ from datetime import timedelta
 
 import grpc
 from google.ads.googleads.v26.common.types.metrics import Metrics
-from google.ads.googleads.v26.common.types.segments import Segments
+from google.ads.googleads.v26.common.types.segments import Segments, SkAdNetworkSourceApp
 from google.ads.googleads.v26.enums.types.advertising_channel_type import AdvertisingChannelTypeEnum
 from google.ads.googleads.v26.errors.types.errors import (
     ErrorCode,
@@ -70,6 +70,7 @@ class FakeCustomer:
     currency: str
     time_zone: str
     rows: list[dict] = field(default_factory=list)  # plain dicts, see ad_row()
+    skan_rows: list[dict] = field(default_factory=list)  # GAQL-path dicts answering "FROM campaign" (SKAN)
 
 
 def ad_row(
@@ -158,6 +159,10 @@ class FakeGoogleAds:
         fields = [f.strip() for f in select.group(1).split(",")]
         if select.group(2) == "customer":
             rows = [GoogleAdsRow(customer=_google_row(customer, _blank()).customer)]
+        elif select.group(2) == "campaign":  # SKAdNetwork segments (defs/skan/google_ads_skan.py)
+            between = _BETWEEN.search(request.query)
+            lo, hi = between.groups() if between else ("", "9999")
+            rows = [_skan_row(r) for r in customer.skan_rows if lo <= r["segments.date"] <= hi]
         else:
             between = _BETWEEN.search(request.query)
             if between is None:
@@ -195,6 +200,18 @@ class FakeGoogleAds:
             )
             context.set_trailing_metadata(((FAILURE_KEY, GoogleAdsFailure.serialize(failure)),))
         context.abort(fault.status, f"injected {fault.status.name}")
+
+
+def _skan_row(r: dict) -> GoogleAdsRow:
+    """A SKAN row from its GAQL-path dict (absent optional values stay absent)."""
+    seg = {k.split(".", 1)[1]: v for k, v in r.items() if k.startswith("segments.")}
+    app = seg.pop("sk_ad_network_source_app.sk_ad_network_source_app_id", "")
+    return GoogleAdsRow(
+        customer=Customer(id=int(r["customer.id"])), campaign=Campaign(id=int(r["campaign.id"])),
+        segments=Segments(**seg, sk_ad_network_source_app=SkAdNetworkSourceApp(sk_ad_network_source_app_id=app)),
+        metrics=Metrics(sk_ad_network_installs=r["metrics.sk_ad_network_installs"],
+                        sk_ad_network_total_conversions=r["metrics.sk_ad_network_total_conversions"]),
+    )
 
 
 def _blank() -> dict:

@@ -1,6 +1,7 @@
 """The networks to act on: each network's real SDK client when ``<network>_actions`` is named in
 ``ADPERF_REAL_SOURCES`` (acting is opted into apart from reading: the token needs write access), else
-the sample network state under ``ADPERF_HOME/actions``."""
+the sample network state under ``ADPERF_HOME/actions`` (``ADPERF_SAMPLE_STATE_DIR`` instead: a
+network is outside, so steps on separate machines must see the same one)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from adperf_assets.settings import Settings
 
 
 def action_resources(settings: Settings) -> dict:
-    state = settings.home / "actions"
+    state = settings.sample_state_path / "actions"
     return {
         "facebook_actions": FacebookAdActions(access_token=dg.EnvVar("FACEBOOK_ACTIONS_ACCESS_TOKEN"))
         if settings.is_real("facebook_actions")

@@ -11,7 +11,7 @@ from dagster import InputContext, MetadataValue, OutputContext, TableColumn, Tab
 from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 
-from adperf_assets.defs.common.money import to_canonical, to_stored
+from adperf_assets.defs.common.money import stored_name, to_canonical, to_stored
 
 _VIEW = "_adperf_out"
 #: The database schema of every asset table.
@@ -55,6 +55,8 @@ class EvolvingPandasTypeHandler(DuckDBPandasTypeHandler):
 
 
     def load_input(self, context: InputContext, table_slice: TableSlice, connection) -> pd.DataFrame:
+        if table_slice.columns:  # an input's "columns" (as the math names them) in the stored names
+            table_slice = table_slice._replace(columns=[stored_name(c) for c in table_slice.columns])
         return to_canonical(super().load_input(context, table_slice, connection))
 
 

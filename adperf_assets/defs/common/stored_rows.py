@@ -1,26 +1,19 @@
 """The few reads of stored rows outside the IO manager (a check's window wider than its input, the rows
-an earlier run wrote): one function, so every such read names money columns as the tables do."""
+an earlier run wrote): one function, on either table store, so every such read names money columns as
+the tables do and reads only the columns and days it needs."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
-from adperf_assets.defs.common.io_manager import SCHEMA
-from adperf_assets.defs.common.money import stored_name, to_canonical
+from adperf_assets.defs.common.table_store import TableStore
 
 
-def read_rows(duckdb: DuckDBResource, table: str, columns: list[str], first: pd.Timestamp, before: pd.Timestamp,
-              where: str | None = None) -> pd.DataFrame | None:
-    """``columns`` (as the math names them) of ``table``'s rows with ``first <= report_date < before``
-    and the optional SQL condition ``where``; None when the table does not exist yet."""
-    cols = ", ".join(f'"{stored_name(c)}"' for c in columns)
-    with duckdb.get_connection() as con:
-        exists = con.execute("select count(*) from information_schema.tables where table_schema = ? and "
-                             "table_name = ?", [SCHEMA, table]).fetchone()[0]
-        if not exists:
-            return None
-        out = con.execute(f"select {cols} from {SCHEMA}.{table} where report_date >= ? and report_date < ?"
-                          + (f" and ({where})" if where else ""),
-                          [pd.Timestamp(first).to_pydatetime(), pd.Timestamp(before).to_pydatetime()]).df()
-    return to_canonical(out)
+def read_rows(tables: TableStore, table: str, columns: list[str], first: pd.Timestamp, before: pd.Timestamp,
+              equal: Mapping | None = None, not_equal: Mapping | None = None) -> pd.DataFrame | None:
+    """``columns`` (as the math names them) of ``table``'s rows with ``first <= report_date < before``,
+    ``column == value`` (or ``in`` a list) for ``equal``, "is distinct from" for ``not_equal``; None when
+    the table does not exist yet."""
+    return tables.read(table, columns, first, before, equal=equal, not_equal=not_equal)

@@ -60,9 +60,11 @@ def _empty_like(frame_type) -> pd.DataFrame:
     group_name=GROUP,
     backfill_policy=PER_USER_BACKFILL,
     dagster_type=UserRfmFrame,
-    ins={
-        "payments_snapshot": dg.AssetIn(partition_mapping=trailing(WINDOW_DAYS)),
-        "user_segments": dg.AssetIn(partition_mapping=trailing(WINDOW_DAYS)),
+    ins={  # only the columns it reads: 365 days of rows are loaded (projection on either store)
+        "payments_snapshot": dg.AssetIn(partition_mapping=trailing(WINDOW_DAYS), metadata={
+            "columns": ["report_date", "user_id", "net_usd", "currency"]}),
+        "user_segments": dg.AssetIn(partition_mapping=trailing(WINDOW_DAYS), metadata={
+            "columns": ["user_id", "install_date", *SEGMENT_KEYS]}),
     },
 )
 def user_rfm(

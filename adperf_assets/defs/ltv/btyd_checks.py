@@ -5,19 +5,19 @@ More: docs/dagster_layer.md."""
 import dagster as dg
 import numpy as np
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
 from adperf_assets.defs.ltv.btyd_assets import ltv_estimates, user_rfm
 from adperf_assets.ltv.btyd_ltv import HORIZONS, NO_FIT, SEGMENT_KEYS, ltv_column
 from adperf_assets.partitions import daily_partitions, window_days
 from adperf_assets.defs.common.stored_rows import read_rows
+from adperf_assets.defs.common.table_store import TableStore
 from adperf_assets.defs.common.metadata import table_md
 
 
-def _read(duckdb: DuckDBResource, context, table: str, columns: list[str], where: str | None = None) -> pd.DataFrame:
+def _read(tables: TableStore, context, table: str, columns: list[str], not_equal: dict | None = None) -> pd.DataFrame:
     """The run's report days of ``table`` (as the IO manager would load them), only ``columns``."""
     days = window_days(context)
-    rows = read_rows(duckdb, table, columns, days[0], days[-1] + pd.Timedelta(days=1), where)
+    rows = read_rows(tables, table, columns, days[0], days[-1] + pd.Timedelta(days=1), not_equal=not_equal)
     if rows is None:
         raise ValueError(f"{table} has no stored rows for {days[0].date()}..{days[-1].date()}: materialize it first")
     return rows
@@ -26,8 +26,8 @@ def _read(duckdb: DuckDBResource, context, table: str, columns: list[str], where
 @dg.asset_check(asset=user_rfm, partitions_def=daily_partitions, blocking=True,
                 description="One row per user and day; recency <= T, recency 0 without repeat purchases, "
                             "monetary value > 0 with them.")
-def user_rfm_is_a_valid_summary(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    user_rfm = _read(duckdb, context, "user_rfm", ["report_date", "user_id", "install_date", "frequency", "recency", "T",
+def user_rfm_is_a_valid_summary(context: dg.AssetCheckExecutionContext, tables: TableStore) -> dg.AssetCheckResult:
+    user_rfm = _read(tables, context, "user_rfm", ["report_date", "user_id", "install_date", "frequency", "recency", "T",
                                                    "monetary_value_usd"])
     dup = user_rfm[user_rfm.duplicated(["report_date", "user_id"], keep=False)]
     x, tx, T, m = (user_rfm[c].to_numpy(float) for c in ("frequency", "recency", "T", "monetary_value_usd"))
@@ -43,10 +43,10 @@ def user_rfm_is_a_valid_summary(context: dg.AssetCheckExecutionContext, duckdb: 
 
 @dg.asset_check(asset=dg.AssetKey("user_ltv"), partitions_def=daily_partitions, blocking=True,
                 description="Fitted users: finite LTV, at least the expected part, 30 <= 90 <= 180 <= 365 days.")
-def user_ltv_is_ordered(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
+def user_ltv_is_ordered(context: dg.AssetCheckExecutionContext, tables: TableStore) -> dg.AssetCheckResult:
     columns = ["report_date", "user_id", "model", *[ltv_column(h) for h in HORIZONS],
                *[f"expected_{h}d_usd" for h in HORIZONS]]
-    fitted = _read(duckdb, context, "user_ltv", columns, f"model is distinct from '{NO_FIT}'")  # pandas' model != NO_FIT
+    fitted = _read(tables, context, "user_ltv", columns, not_equal={"model": NO_FIT})  # pandas' model != NO_FIT
     ltv = fitted[[ltv_column(h) for h in HORIZONS]].to_numpy(float)
     not_finite = ~np.isfinite(ltv).all(axis=1)
     unordered = (np.diff(ltv, axis=1) < -1e-9).any(axis=1)
@@ -63,8 +63,8 @@ def user_ltv_is_ordered(context: dg.AssetCheckExecutionContext, duckdb: DuckDBRe
 
 @dg.asset_check(asset=dg.AssetKey("user_ltv"), partitions_def=daily_partitions, blocking=False,
                 description="Every user has a BTYD fit (warning: without one, only the cohort method estimates them).")
-def user_ltv_has_a_fit(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    user_ltv = _read(duckdb, context, "user_ltv", ["report_date", "model"])
+def user_ltv_has_a_fit(context: dg.AssetCheckExecutionContext, tables: TableStore) -> dg.AssetCheckResult:
+    user_ltv = _read(tables, context, "user_ltv", ["report_date", "model"])
     none = user_ltv[user_ltv["model"] == NO_FIT]
     per_day = none.groupby("report_date").size().rename("users_without_fit").reset_index()
     models = user_ltv.groupby("model").size().rename("users").reset_index()

@@ -8,7 +8,6 @@ import time
 import dagster as dg
 import numpy as np
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from adperf_assets.ltv.backtest import OVERALL, SEGMENT_KEYS, backtest_metrics, pool_cohorts
@@ -19,6 +18,7 @@ from adperf_assets.ltv.estimates import HORIZONS, empty_estimates, estimate_ltv
 from adperf_assets.ltv.plots import backtest_plot, ltv_plot, retention_plot, segment_label
 from adperf_assets.partitions import trailing, window_days
 from adperf_assets.defs.common.stored_rows import read_rows
+from adperf_assets.defs.common.table_store import TableStore
 from adperf_assets.defs.ltv.cohort_schemas import (
     CohortLtvBacktestFrame,
     CohortLtvFrame,
@@ -201,9 +201,9 @@ def _metrics_tables(bt: pd.DataFrame) -> dict[str, pd.DataFrame]:
     }
 
 
-def _stored_rows(duckdb: DuckDBResource, first: pd.Timestamp, before: pd.Timestamp) -> pd.DataFrame:
+def _stored_rows(tables: TableStore, first: pd.Timestamp, before: pd.Timestamp) -> pd.DataFrame:
     """The back-test rows earlier runs wrote for completion days [first, before) (none if no table yet)."""
-    rows = read_rows(duckdb, "cohort_ltv_backtest", BACKTEST_COLUMNS, first, before) if first < before else None
+    rows = read_rows(tables, "cohort_ltv_backtest", BACKTEST_COLUMNS, first, before) if first < before else None
     return empty_backtest() if rows is None else rows
 
 
@@ -213,7 +213,7 @@ def _stored_rows(duckdb: DuckDBResource, first: pd.Timestamp, before: pd.Timesta
     ins={"cohort_activity": dg.AssetIn(partition_mapping=trailing(BACKTEST_HISTORY_DAYS))},
 )
 def cohort_ltv_backtest(
-    context: dg.AssetExecutionContext, config: CohortLtvBacktestConfig, duckdb: DuckDBResource,
+    context: dg.AssetExecutionContext, config: CohortLtvBacktestConfig, tables: TableStore,
     cohort_activity: pd.DataFrame,
 ) -> dg.Output[pd.DataFrame]:
     """Each (install cohort x segment, horizon) whose realised revenue completes on the report day
@@ -235,7 +235,7 @@ def cohort_ltv_backtest(
                               window_days=config.window_days, confidence=config.confidence)
     # the trailing window's earlier days were written by earlier runs: read, not recomputed, so a
     # day costs the same with a year of history as with a month
-    earlier = _stored_rows(duckdb, days[-1] - pd.Timedelta(days=BACKTEST_METRICS_DAYS - 1), days[0])
+    earlier = _stored_rows(tables, days[-1] - pd.Timedelta(days=BACKTEST_METRICS_DAYS - 1), days[0])
     recent = as_of(pd.concat([earlier, out], ignore_index=True) if len(earlier) else out, days[-1],
                    BACKTEST_METRICS_DAYS)
     seconds = time.perf_counter() - t0

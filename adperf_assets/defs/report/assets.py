@@ -15,7 +15,6 @@ from adperf_assets.report.roas import LTV_COLUMNS
 from adperf_assets.report.messages import MILESTONES, daily_message, milestone_ads, milestone_message
 from adperf_assets.report.plot import cost_vs_return_png, png_markdown, roas_curves_figure
 from adperf_assets.report.tables import markdown_summary, totals
-from adperf_assets.defs.report.decision_assets import WINDOW_DAYS
 from adperf_assets.defs.report.slack import SlackPostError, SlackSender
 from adperf_assets.report.decision_scores import summarise, summary_line
 from adperf_assets.defs.report.schemas import RoasReportFrame
@@ -203,7 +202,8 @@ def roas_report_slack(context: dg.AssetExecutionContext, config: SlackSendConfig
         rep = roas_report[pd.to_datetime(roas_report["report_date"]) == day]
         link = f"{config.dagster_url.rstrip('/')}/assets/roas_report" if config.dagster_url else None
         scored = decision_backtest[pd.to_datetime(decision_backtest["report_date"]) == day]
-        message = daily_message(rep, config.top_n, _thresholds(rep), link, summary_line(summarise(scored), WINDOW_DAYS))
+        since = pd.to_datetime(scored["call_date"]).min() if len(scored) else day  # the window decision_backtest ran with
+        message = daily_message(rep, config.top_n, _thresholds(rep), link, summary_line(summarise(scored), since))
         try:
             d = slack.send(message, f"roas_report_{day.date()}")
         except SlackPostError as exc:
@@ -233,13 +233,13 @@ def claim(duckdb: DuckDBResource, row: pd.Series) -> bool:
     """Insert a 'sending' row for (network, ad, milestone); False if one exists (sent or being sent)."""
     with duckdb.get_connection() as con:
         ensure_sent_log(con)
-        before = con.execute(f"select count(*) from analytics.{SENT_LOG}").fetchone()[0]
-        con.execute(f"insert into analytics.{SENT_LOG} (network, ad_id, milestone, report_date, first_spend_date, "
-                    f"status, claimed_at) values (?, ?, ?, ?, ?, 'sending', ?) on conflict do nothing",
-                    [row["network"], row["ad_id"], int(row["milestone"]), pd.Timestamp(row["report_date"]).date(),
-                     pd.Timestamp(row["first_spend_date"]).date(), datetime.now(timezone.utc).replace(tzinfo=None)])
-        after = con.execute(f"select count(*) from analytics.{SENT_LOG}").fetchone()[0]
-    return after > before
+        # the insert's own row count: 0 when another run (any machine, the log's database is shared) holds the claim
+        inserted = con.execute(
+            f"insert into analytics.{SENT_LOG} (network, ad_id, milestone, report_date, first_spend_date, "
+            f"status, claimed_at) values (?, ?, ?, ?, ?, 'sending', ?) on conflict do nothing",
+            [row["network"], row["ad_id"], int(row["milestone"]), pd.Timestamp(row["report_date"]).date(),
+             pd.Timestamp(row["first_spend_date"]).date(), datetime.now(timezone.utc).replace(tzinfo=None)]).fetchone()[0]
+    return inserted > 0
 
 
 def settle(duckdb: DuckDBResource, row: pd.Series, destination: str | None) -> None:

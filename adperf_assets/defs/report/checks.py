@@ -8,7 +8,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from dagster_duckdb import DuckDBResource
+from adperf_assets.defs.common.table_store import TableStore
 
 from adperf_assets.defs.report.assets import MAX_AD_AGE_DAYS, roas_report
 from adperf_assets.partitions import daily_partitions, window_days
@@ -19,10 +19,10 @@ TOLERANCE_USD = 0.01
 SHOW = ["report_date", "level", "network", "account_id", "campaign_id", "ad_group_id", "ad_id"]
 
 
-def spend_per_day(duckdb: DuckDBResource, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
+def spend_per_day(tables: TableStore, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
     """``ad_spend``'s cost per report day in ``[first, last]``, from the stored rows (an asset check's
     input cannot span the report's 400-day window)."""
-    rows = read_rows(duckdb, "ad_spend", ["report_date", "cost_usd"], first, last + pd.Timedelta(days=1))
+    rows = read_rows(tables, "ad_spend", ["report_date", "cost_usd"], first, last + pd.Timedelta(days=1))
     if rows is None:
         return pd.DataFrame({"report_date": pd.Series(dtype="datetime64[ns]"), "cost": pd.Series(dtype=float)})
     out = rows.groupby("report_date", as_index=False)["cost_usd"].sum().rename(columns={"cost_usd": "cost"})
@@ -34,9 +34,9 @@ def spend_per_day(duckdb: DuckDBResource, first: pd.Timestamp, last: pd.Timestam
                 description="Report cost (to date and on the day, at every level) equals ad_spend's cost over "
                             "the report window.")
 def roas_report_cost_matches_ad_spend(context: dg.AssetCheckExecutionContext, roas_report: pd.DataFrame,
-                                      duckdb: DuckDBResource) -> dg.AssetCheckResult:
+                                      tables: TableStore) -> dg.AssetCheckResult:
     days = window_days(context)
-    spend = spend_per_day(duckdb, days[0] - pd.Timedelta(days=MAX_AD_AGE_DAYS - 1), days[-1])
+    spend = spend_per_day(tables, days[0] - pd.Timedelta(days=MAX_AD_AGE_DAYS - 1), days[-1])
     cost_col = "cost"
     report = roas_report.assign(report_date=pd.to_datetime(roas_report["report_date"]).astype("datetime64[ns]"))
     rows = []

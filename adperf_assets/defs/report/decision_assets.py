@@ -87,7 +87,7 @@ def decision_backtest(context: dg.AssetExecutionContext, config: DecisionBacktes
         "dagster/row_count": len(out),
         "report_days": days_label(days),
         "call_days": f"{w.first_call.date()}..{w.last_cohort.date()}",
-        "summary_line": summary_line(last_summary, w.window_days),
+        "summary_line": summary_line(last_summary, w.first_call),
         "summary": table_md(last_summary.round(3)),
         "ads_scored": int((last["level"] == "ad").sum()),
         "report_days_missing": len(missing_days(w)),

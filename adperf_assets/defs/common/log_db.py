@@ -1,0 +1,82 @@
+"""The delivery logs (Slack milestones sent, budget actions): small tables written row by row with
+claims and updates, not asset tables. In the DuckDB file by default; with the Iceberg store and a
+PostgreSQL catalog, in that database, so steps on different machines share them (a milestone is
+sent once whichever pod sends it). The log modules' SQL is written once, for DuckDB; the few
+PostgreSQL differences are translated here."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+
+
+class _Result:
+    def __init__(self, cursor):
+        # an insert / update / delete gives its row count as one row, as DuckDB does
+        self._rows = cursor.fetchall() if cursor.returns_rows else [(cursor.rowcount,)]
+        self._columns = list(cursor.keys()) if cursor.returns_rows else ["Count"]
+
+    def fetchone(self):
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self):
+        return list(self._rows)
+
+    def df(self) -> pd.DataFrame:
+        out = pd.DataFrame([tuple(r) for r in self._rows], columns=self._columns)
+        for c in out.columns:  # dates and times as the DuckDB file returns them
+            if len(out) and out[c].map(lambda v: hasattr(v, "isoformat") or v is None).all() and out[c].notna().any():
+                out[c] = pd.to_datetime(out[c])
+        return out
+
+
+def _postgres(sql: str) -> str:
+    sql = re.sub(r"\bdouble\b(?!\s+precision)", "double precision", sql, flags=re.IGNORECASE)
+    return sql.replace("?", "%s")
+
+
+class _PgConnection:
+    """The DuckDB connection calls the log modules make (``execute(sql, params)``, ``fetchone``,
+    ``df``) on a SQLAlchemy connection to PostgreSQL; each statement commits."""
+
+    def __init__(self, conn):
+        self._conn = conn
+
+    def execute(self, sql: str, params: Sequence | None = None) -> _Result:
+        statements = [s.strip() for s in sql.split(";") if s.strip()]
+        result = None
+        for s in statements:
+            result = _Result(self._conn.exec_driver_sql(_postgres(s), tuple(params or ())))
+            self._conn.commit()
+        return result
+
+
+class LogDatabase(DuckDBResource):
+    """``DuckDBResource`` on the DuckDB file, or (``url`` set) a connection to that PostgreSQL database."""
+
+    url: str = ""
+
+    @contextmanager
+    def get_connection(self) -> Iterator:
+        if not self.url:
+            with super().get_connection() as con:
+                yield con
+            return
+        from sqlalchemy import create_engine
+
+        engine = create_engine(self.url, pool_pre_ping=True)
+        try:
+            with engine.connect() as conn:
+                yield _PgConnection(conn)
+        finally:
+            engine.dispose()
+
+
+def log_database(duckdb_path: str, catalog_uri: str) -> LogDatabase:
+    """The catalog's PostgreSQL database when the tables are in Iceberg with one, else the DuckDB file."""
+    shared = catalog_uri if catalog_uri.startswith("postgresql") else ""
+    return LogDatabase(database=duckdb_path, url=shared)

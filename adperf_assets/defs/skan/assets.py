@@ -1,0 +1,51 @@
+"""SKAN postbacks: the MMP's raw SKAdNetwork postbacks as one typed table (docs/skan.md)."""
+
+import dagster as dg
+import pandas as pd
+
+from adperf_assets.defs.attribution.assets import _utc_window
+from adperf_assets.defs.common.metadata import table_md
+from adperf_assets.defs.common.tables import daily_table
+from adperf_assets.defs.skan.google_ads_skan import GoogleAdsSkanSource, skan_frame
+from adperf_assets.defs.skan.resources import SkanPostbackSource
+from adperf_assets.defs.skan.schemas import GoogleAdsSkanFrame, SkanPostbacksFrame
+from adperf_assets.settings import current_settings
+from adperf_assets.skan.postbacks import COLUMNS, inferred_tier, parse_appsflyer
+
+
+def postbacks_table(raw: pd.DataFrame, tz: str) -> pd.DataFrame:
+    """Parsed postbacks with their report-zone arrival day first, sorted by arrival."""
+    t = parse_appsflyer(raw)
+    day = (pd.to_datetime(t["arrival_time_utc"]).dt.tz_localize("UTC").dt.tz_convert(tz)
+           .dt.tz_localize(None).dt.normalize().astype("datetime64[ns]"))
+    t.insert(0, "arrival_date", day)
+    t["arrival_time_utc"] = pd.to_datetime(t["arrival_time_utc"]).astype("datetime64[ns]")
+    return t.sort_values(["arrival_time_utc", "transaction_id", "postback_sequence_index"],
+                         kind="stable", ignore_index=True)[["arrival_date", *COLUMNS]]
+
+
+@daily_table(group_name="skan", dagster_type=SkanPostbacksFrame, partition_expr="arrival_date")
+def skan_postbacks(context: dg.AssetExecutionContext, skan_postback_source: SkanPostbackSource) -> dg.Output[pd.DataFrame]:
+    """The SKAdNetwork postbacks that arrived on the day (report time zone): each one as the MMP
+    received it, with its campaign from the network's source-identifier mapping."""
+    start, end = _utc_window(context)
+    table = postbacks_table(skan_postback_source.raw_postbacks(start, end), current_settings().report_timezone)
+    tiers = inferred_tier(table).value_counts().sort_index().rename_axis("tier").rename("postbacks").reset_index()
+    by = (table.groupby(["network", "campaign_id", "postback_sequence_index"]).size().rename("postbacks")
+          .reset_index())
+    return dg.Output(table, metadata={
+        "dagster/row_count": len(table), "window_utc": f"{start} .. {end}",
+        "won_first_postbacks": int(((table["postback_sequence_index"] == 0) & table["did_win"]).sum()),
+        "tiers_of_first_postbacks": table_md(tiers), "by_campaign": table_md(by, 30), "preview": table_md(table),
+    })
+
+
+@daily_table(group_name="skan", dagster_type=GoogleAdsSkanFrame)
+def google_ads_skan(context: dg.AssetExecutionContext, google_ads_skan_source: GoogleAdsSkanSource) -> dg.Output[pd.DataFrame]:
+    """Google Ads' own SKAdNetwork counts for the day (``segments.date``) for every customer: a second view
+    of the Google postbacks next to the MMP's, with Google's installs metric."""
+    day = pd.Timestamp(context.partition_key).date()
+    rows = [r for cid in google_ads_skan_source.skan_customer_ids() for r in google_ads_skan_source.skan_rows(cid, day, day)]
+    table = skan_frame(rows)
+    return dg.Output(table, metadata={"dagster/row_count": len(table), "installs": int(table["installs"].sum()),
+                                      "conversions": int(table["conversions"].sum()), "preview": table_md(table)})

@@ -1,0 +1,135 @@
+"""The sample world's ATT consent and SKAN 4 postbacks (sample/skan.py) follow Apple's rules and the schema."""
+
+import filecmp
+import glob
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from adperf_assets.sample import generate_world, layout
+from adperf_assets.sample.manifest import world_config
+from adperf_assets.sample.skan import AF_SKAN_COLUMNS
+from adperf_assets.skan import schema
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    # a busier world than the small one, so that every tier occurs
+    return generate_world(tmp_path_factory.mktemp("skan") / "w", seed=5, days=60, installs_per_day=400,
+                          att_opt_in=0.3)
+
+
+def _csvs(pattern):
+    return pd.concat([pd.read_csv(f, dtype=str, keep_default_na=False) for f in sorted(glob.glob(pattern))],
+                     ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def postbacks(world):
+    return _csvs(str(world / "mmp/appsflyer/skad_postbacks/*.csv"))
+
+
+def test_schema_round_trip():
+    rev = np.array([0.0, 0.5, 9.99, 10.0, 150.0])
+    cv = schema.fine_value(rev, [0, 1, 1, 2, 3], [False, True, False, True, True])
+    assert cv.tolist() == [0, 1 + 16, 5, 6 + 16 + 32, 15 + 16 + 32]
+    lo, hi = schema.revenue_range(cv)
+    assert np.all((lo <= rev) & (rev < hi))
+    assert schema.coarse_value([0, 3, 10], 0).tolist() == ["low", "medium", "high"]
+    assert schema.coarse_value([10], 2).tolist() == ["medium"]
+    assert schema.tier([0, 2, 3, 7, 8, 24, 25, 1000]).tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+
+
+def test_users_who_deny_tracking_are_restricted_in_appsflyer_and_organic_in_adjust(world):
+    users = pd.read_parquet(layout.truth(world, "users"))
+    af = _csvs(str(world / "mmp/appsflyer/installs_report/*.csv"))
+    af = af[af["Is Reinstall"] == "false"].merge(users.assign(uid=users["user_id"].astype(str)),
+                                                 left_on="Customer User ID", right_on="uid")
+    paid_ios = af[(af["acquisition"] == "paid") & (af["platform"] == "ios")]
+    restricted = paid_ios["Media Source"] == "restricted"
+    assert restricted.mean() == pytest.approx(0.7, abs=0.03)
+    rows = paid_ios[restricted]
+    assert (rows[["Campaign ID", "Adset ID", "Ad ID", "Attributed Touch Time", "IDFA"]] == "").all().all()
+    assert (af.loc[af["platform"] == "android", "Media Source"] != "restricted").all()
+    adj = _csvs(str(world / "mmp/adjust/installs/*.csv"))
+    adj = adj[adj["activity_kind"] == "install"].set_index("user_id")
+    assert (adj.loc[rows["Customer User ID"], "network_name"] == "Organic").all()
+
+
+def test_postbacks_follow_skan_4(postbacks, world):
+    pb = postbacks
+    assert list(pb.columns) == AF_SKAN_COLUMNS
+    seq = pb["skad_postback_sequence_index"].astype(int)
+    fine, coarse = pb["skad_conversion_value"] != "", pb["skad_coarse_conversion_value"] != ""
+    assert not (fine & coarse).any()  # never both
+    assert (seq[fine] == 0).all()  # fine only in the first postback
+    assert pb.loc[fine, "skad_conversion_value"].astype(int).between(0, 63).all()
+    digits = pb["skad_source_identifier"].str.len()
+    assert digits.between(2, 4).all() and (digits[seq > 0] == 2).all()
+    assert set(digits[fine]) >= {2, 4} and (digits[coarse & (seq == 0)] == 2).all()  # tier 1: 2 digits
+    assert ((~fine & ~coarse) & (seq == 0)).any()  # tier 0 and non-winning: no value
+    lost = pb["skad_did_win"] == "false"
+    assert lost.any() and (seq[lost] == 0).all() and not (fine | coarse)[lost].any()
+    # one postback per (transaction, index); redownloads flagged
+    assert not pb.duplicated(["skad_transaction_id", "skad_postback_sequence_index"]).any()
+    assert set(pb["skad_redownload"]) == {"true", "false"}
+    assert set(pb["skad_fidelity_type"]) == {"0", "1"}
+    # arrival after the window's end plus Apple's minimum delay, and within its maximum
+    est = pd.to_datetime(pb["install_date"])
+    arrival = pd.to_datetime(pb["timestamp"])
+    assert (arrival > est).all()
+
+
+def test_values_follow_the_users_first_days(world, postbacks):
+    """Fine values of winning first postbacks have the revenue buckets of the campaign's users' revenue."""
+    won = postbacks[(postbacks["skad_did_win"] == "true") & (postbacks["skad_redownload"] == "false")]
+    first = won[won["skad_postback_sequence_index"] == "0"]
+    truth = pd.read_parquet(layout.truth(world, "skan"))
+    # every winning first postback is an install of the truth (its campaign), and no more of them than installs
+    per_camp = first.groupby("ad_network_campaign_id").size()
+    true_camp = truth.groupby("campaign_id")["installs"].sum()
+    assert set(per_camp.index) <= set(true_camp.index)
+    assert (per_camp <= true_camp.reindex(per_camp.index)).all()
+    assert per_camp.sum() > 0.9 * true_camp.sum() * 50 / 60  # installs whose first postback arrived
+    cv = first.loc[first["skad_conversion_value"] != "", "skad_conversion_value"].astype(int)
+    # the share of first-days payers among the fine values is that of the paid iOS users (truth purchases)
+    users = pd.read_parquet(layout.truth(world, "users"))
+    ios = users[(users["acquisition"] == "paid") & (users["platform"] == "ios")].set_index("user_id")
+    buys = pd.read_parquet(layout.truth(world, "purchases"))
+    buys = buys[buys["user_id"].isin(ios.index)]
+    early = (buys["report_date"] - ios.loc[buys["user_id"], "cohort_date"].to_numpy()).dt.days <= 2
+    payers = buys.loc[early.to_numpy(), "user_id"].nunique() / len(ios)
+    assert 0.01 < payers < 0.5
+    assert (cv % 16 > 0).mean() == pytest.approx(payers, rel=0.25)
+    assert (cv & schema.BIT_RETURNED).any()
+
+
+def test_truth_and_google_rows(world):
+    truth = pd.read_parquet(layout.truth(world, "skan"))
+    users = pd.read_parquet(layout.truth(world, "users"))
+    paid_ios = users[(users["acquisition"] == "paid") & (users["platform"] == "ios")
+                     & users["network"].isin(["facebook", "google_ads"])]
+    assert truth["installs"].sum() == len(paid_ios)
+    assert truth["expected_ltv_usd_180"].sum() == pytest.approx(
+        pd.read_parquet(layout.truth(world, "user_value")).set_index("user_id")
+        .loc[paid_ios["user_id"], "expected_ltv_usd_180"].sum())
+    assert truth["consenting_installs"].sum() / truth["installs"].sum() == pytest.approx(0.3, abs=0.03)
+    rows = pd.concat([pd.read_json(f) for f in sorted(glob.glob(str(world / "google_ads/skan/*/*.json.gz")))])
+    assert set(rows["campaign.id"].astype(str)) <= set(truth.loc[truth["network"] == "google_ads", "campaign_id"])
+    won_first = rows[(rows["segments.sk_ad_network_attribution_credit"] == "WON")
+                     & (rows["segments.sk_ad_network_postback_sequence_index"] == 0)]
+    assert won_first["metrics.sk_ad_network_installs"].sum() == won_first["metrics.sk_ad_network_total_conversions"].sum() > 0
+
+
+def test_consent_changes_only_the_mmp_view_and_full_consent_writes_no_postbacks(tmp_path):
+    full = generate_world(tmp_path / "full", seed=7, days=20, installs_per_day=40)
+    assert not (full / "mmp/appsflyer/skad_postbacks").exists() and not layout.truth(full, "skan").exists()
+    assert "att_opt_in" not in json.loads(layout.manifest(full).read_text())["config"]
+    att = generate_world(tmp_path / "att", seed=7, days=20, installs_per_day=40, preset_name="att")
+    assert world_config(att).att_opt_in == 0.3
+    # its own generators: the same users, payments and truth as with everyone tracked
+    assert filecmp.cmp(layout.app_db(att), layout.app_db(full), shallow=False)
+    assert filecmp.cmp(layout.truth(att, "users"), layout.truth(full, "users"), shallow=False)
+    assert layout.truth(att, "skan").exists()

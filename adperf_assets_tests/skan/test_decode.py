@@ -1,0 +1,91 @@
+"""SkanDecoder and the install keys, on synthetic users whose values are known (no world, no Dagster)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from adperf_assets.skan import schema
+from adperf_assets.skan.decode import NULL_KEY, SkanDecoder, install_keys, user_keys
+
+
+def _postbacks(rows):
+    cols = ["network", "campaign_id", "transaction_id", "postback_sequence_index", "did_win", "redownload",
+            "fine_conversion_value", "coarse_conversion_value"]
+    p = pd.DataFrame(rows, columns=cols)
+    return p.assign(ad_group_id="", ad_id="", source_identifier="10",
+                    arrival_time_utc=pd.Timestamp("2026-01-05"))
+
+
+def test_install_keys_take_winning_new_installs_and_their_latest_later_value():
+    p = _postbacks([
+        ("facebook", "c1", "t1", 0, True, False, 12.0, ""),
+        ("facebook", "c1", "t1", 1, True, False, np.nan, "medium"),
+        ("facebook", "c1", "t1", 2, True, False, np.nan, "high"),
+        ("facebook", "c1", "t2", 0, True, False, np.nan, "low"),
+        ("facebook", "c1", "t3", 0, True, False, np.nan, ""),  # tier 0
+        ("facebook", "c1", "t4", 0, False, False, np.nan, ""),  # another network won
+        ("facebook", "c1", "t5", 0, True, True, 3.0, ""),  # a redownload
+    ])
+    k = install_keys(p).set_index("transaction_id")
+    assert list(k.index) == ["t1", "t2", "t3"]
+    assert k.loc["t1", ["key", "later"]].tolist() == ["f12", "w2:high"]
+    assert k.loc["t2", ["key", "later"]].tolist() == ["clow", ""]
+    assert k.loc["t3", "key"] == NULL_KEY
+
+
+def _world(n=40000, seed=1, opt_in=0.3):
+    """Users of three campaigns of different quality: value from a latent rate; early revenue from it."""
+    rng = np.random.default_rng(seed)
+    camp = rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2])
+    quality = pd.Series({"a": 1.0, "b": 1.6, "c": 0.6})[camp].to_numpy()
+    rate = rng.gamma(0.5, 1.0, n) * quality
+    value = 20 * rate + rng.gamma(1.0, 2.0, n)
+    buys = [rng.poisson(rate * f) for f in (0.3, 0.6, 1.5)]
+    rev = [b * 8.0 for b in buys]
+    returned = rng.random(n) < np.minimum(0.3 + rate, 0.95)
+    keys = user_keys(rev, buys[0], returned)
+    tier = rng.choice([0, 1, 2], n, p=[0.1, 0.3, 0.6])
+    key = np.where(tier == 2, keys["fine"], np.where(tier == 1, keys["coarse"], NULL_KEY))
+    later = np.where(tier > 0, keys["later"], "")
+    users = pd.DataFrame({"network": "facebook", "campaign_id": camp, "key": key, "later": later,
+                          "fine": keys["fine"], "value": value, "tracked": rng.random(n) < opt_in})
+    return users
+
+
+def test_fit_learns_key_values_and_predict_recovers_each_campaigns_return():
+    u = _world()
+    tracked = u[u["tracked"]]
+    dec = SkanDecoder(level=0.99).fit(tracked[["fine", "value"]].assign(coarse=tracked["fine"].map(
+        lambda k: "c" + schema.coarse_of_fine([int(k[1:])])[0]), later=tracked["later"]))
+    assert dec.fit(tracked.assign(coarse="clow")) is dec and set(dec.params_) == {"global", "means", "users"}
+    dec.fit(tracked[["fine", "value"]].assign(coarse=tracked["fine"].map(
+        lambda k: "c" + schema.coarse_of_fine([int(k[1:])])[0]), later=tracked["later"]))
+    means = dec.params_["means"]
+    f = dec.predict_keys(pd.Series(["f0", "f5", "f8"]), pd.Series(["", "", ""]))
+    assert f[0] < f[1] < f[2]  # more early revenue (0, 8, 16 USD), more value
+    assert means["clow"] < means["cmedium"] < means["chigh"]
+    out = dec.predict(u[["network", "campaign_id", "key", "later"]], tracked).set_index("campaign_id")
+    truth = u.groupby("campaign_id")["value"].sum()
+    assert (out["skan_installs"] == u.groupby("campaign_id").size()).all()
+    assert (out["modelled_installs"] == out["skan_installs"] - out["tracked_installs"]).all()
+    err = (out["total_return"] / truth - 1).abs()
+    assert (err < 0.05).all(), err
+    assert ((out["total_return_low"] <= truth) & (truth <= out["total_return_high"])).all()
+    assert out.loc["b", "ratio"] > 1 > out.loc["c", "ratio"]  # the campaigns' quality, beyond the keys
+    assert out["modelled_share"].between(0.6, 0.8).all() and out["null_share"].between(0.05, 0.15).all()
+
+
+def test_keyless_installs_take_the_campaigns_keyed_mean_and_unseen_keys_their_parent():
+    u = _world(n=5000)
+    tracked = u[u["tracked"]]
+    dec = SkanDecoder().fit(tracked[["fine", "value"]].assign(coarse="clow", later=""))
+    pred = dec.predict_keys(pd.Series(["f63", NULL_KEY, "chigh"]), pd.Series(["", "", ""]))
+    assert "f63" not in dec.params_["means"] and "chigh" not in dec.params_["means"]
+    assert pred[0] == pred[2] == dec.params_["global"]  # f63 → its coarse parent (high) → everyone
+    assert dec.predict_keys(pd.Series(["f5"]), pd.Series([""]))[0] != dec.params_["global"]
+    assert np.isnan(pred[1])
+    all_null = u.assign(key=NULL_KEY, later="")
+    a = dec.predict(all_null[["network", "campaign_id", "key", "later"]], tracked)
+    assert (a["null_share"] == 1).all() and (a["modelled_return"] > 0).all()
+    with pytest.raises(ValueError, match="needs tracked users"):
+        SkanDecoder().fit(tracked.iloc[:0])

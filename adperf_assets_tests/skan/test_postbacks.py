@@ -1,0 +1,141 @@
+"""skan_postbacks: parsing AppsFlyer's SKAN export, the sample and Data Locker sources, the asset and its checks."""
+
+import gzip
+import shutil
+from datetime import datetime
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from adperf_assets.defs.common.io_manager import AdperfDuckDBIOManager
+from adperf_assets.defs.common.world import SampleWorld
+from adperf_assets.defs.skan import checks
+from adperf_assets.defs.skan.assets import postbacks_table, skan_postbacks
+from adperf_assets.defs.skan.resources import AppsFlyerDataLockerSkan, SampleSkanPostbacks
+from adperf_assets.normalize.attribution import AttributionInputError
+from adperf_assets.sample import layout
+from adperf_assets.skan.postbacks import inferred_tier, parse_appsflyer
+
+WORLD = {"seed": 7, "start": "2025-06-01", "days": 40, "installs_per_day": 300, "preset": "att"}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    w = SampleWorld(path=str(tmp_path_factory.mktemp("skan") / "w"), **WORLD)
+    w.root()
+    return w
+
+
+def _raw(world, start="2025-06-01", end="2025-07-11"):
+    return SampleSkanPostbacks(world=world).raw_postbacks(datetime.fromisoformat(start), datetime.fromisoformat(end))
+
+
+def test_parse_the_worlds_export(world):
+    raw = _raw(world)
+    t = parse_appsflyer(raw)
+    assert len(t) == len(raw) > 1000
+    assert set(t["network"]) == {"facebook", "google_ads"}
+    assert t["fine_conversion_value"].dropna().between(0, 63).all()
+    assert (t.loc[t["fine_conversion_value"].notna(), "postback_sequence_index"] == 0).all()
+    # ad group / ad ids exactly where the identifier has 3 / 4 digits
+    digits = t["source_identifier"].str.len()
+    assert ((t["ad_group_id"] != "") == (digits >= 3)).all() and ((t["ad_id"] != "") == (digits == 4)).all()
+    tier = inferred_tier(t)
+    assert set(tier.dropna()) == {0, 1, 2, 3}
+    assert tier[(t["postback_sequence_index"] > 0) | ~t["did_win"]].isna().all()
+
+
+@pytest.mark.parametrize("field,value,problem", [
+    ("skad_source_identifier", "12345", "not 2-4 digits"),
+    ("skad_postback_sequence_index", "3", "not 0, 1 or 2"),
+    ("skad_did_win", "yes", "not true/false"),
+    ("skad_conversion_value", "64", "not an integer 0-63"),
+    ("skad_coarse_conversion_value", "huge", "not low/medium/high"),
+    ("timestamp", "2025-06-10T01:02:03Z", "not a 'YYYY-MM-DD HH:MM:SS' time"),
+])
+def test_bad_rows_name_file_row_and_field(world, field, value, problem):
+    raw = _raw(world, "2025-06-10", "2025-06-11")
+    raw.loc[3, field] = value
+    with pytest.raises(AttributionInputError, match=problem) as e:
+        parse_appsflyer(raw)
+    assert e.value.field == field and e.value.row == raw.loc[3, "_source_row"] and e.value.file.endswith(".csv")
+
+
+def test_a_value_where_skan_allows_none_is_an_error(world):
+    raw = _raw(world, "2025-06-10", "2025-06-20")
+    later = raw.index[(raw["skad_postback_sequence_index"] == "1")][0]
+    raw.loc[later, "skad_coarse_conversion_value"] = ""
+    raw.loc[later, "skad_conversion_value"] = "5"
+    with pytest.raises(AttributionInputError, match="only the first may carry one"):
+        parse_appsflyer(raw)
+    both = raw.index[raw["skad_coarse_conversion_value"] == "low"][0]
+    raw.loc[both, "skad_conversion_value"] = "5"
+    with pytest.raises(AttributionInputError, match="never both"):
+        parse_appsflyer(raw)
+
+
+def test_data_locker_folder_reads_like_the_sample(world, tmp_path):
+    days = ["2025-06-10", "2025-06-11"]
+    for d in days:
+        src = layout.appsflyer_skad_postbacks(world.root(), datetime.fromisoformat(d).date())
+        part = tmp_path / "t=skad_postbacks" / f"dt={d}" / "h=23" / "part-00000.gz"
+        part.parent.mkdir(parents=True)
+        with open(src, "rb") as f, gzip.open(part, "wb") as g:
+            shutil.copyfileobj(f, g)
+    real = AppsFlyerDataLockerSkan(directory=str(tmp_path))
+    a = real.raw_postbacks(datetime(2025, 6, 10, 15), datetime(2025, 6, 11, 15))
+    b = _raw(world, "2025-06-10T15:00:00", "2025-06-11T15:00:00")
+    cols = [c for c in a.columns if c != "_source_file"]
+    assert len(a) > 0 and a[cols].reset_index(drop=True).equals(b[cols].reset_index(drop=True))
+    with pytest.raises(FileNotFoundError, match="no skad_postbacks part files for arrival day 2025-06-12"):
+        real.raw_postbacks(datetime(2025, 6, 11), datetime(2025, 6, 13))
+
+
+def test_asset_and_checks(world, tmp_path):
+    defs = [skan_postbacks, checks.skan_null_value_share, checks.skan_tier_distribution,
+            checks.skan_transaction_ids_unique]
+    res = {"skan_postback_source": SampleSkanPostbacks(world=world),
+           "io_manager": AdperfDuckDBIOManager(database=str(tmp_path / "t.duckdb"))}
+    with dg.instance_for_test() as inst:
+        r = dg.materialize(defs, partition_key="2025-06-25", instance=inst, resources=res)
+        assert r.success
+        table = r.output_for_node("skan_postbacks")
+        evals = {e.check_name: e for e in r.get_asset_check_evaluations()}
+    assert (table["arrival_date"] == pd.Timestamp("2025-06-25")).all() and len(table) > 50
+    assert evals["skan_transaction_ids_unique"].passed
+    assert evals["skan_null_value_share"].metadata["first_postbacks"].value > 0
+    assert 0 < evals["skan_tier_distribution"].metadata["fine_share"].value < 1
+
+
+def test_checks_flag_duplicates_nulls_and_unknown_campaigns(world):
+    t = postbacks_table(_raw(world, "2025-06-20", "2025-06-22"), "Asia/Seoul")
+    dup = pd.concat([t, t.iloc[:2]], ignore_index=True)
+    assert not checks.skan_transaction_ids_unique(dup).passed
+    first = (t["postback_sequence_index"] == 0) & t["did_win"]
+    nulls = t.copy()
+    nulls.loc[first, "fine_conversion_value"] = np.nan
+    nulls.loc[first, "coarse_conversion_value"] = ""
+    assert checks.skan_null_value_share(t).passed and not checks.skan_null_value_share(nulls).passed
+    assert not checks.skan_tier_distribution(nulls).passed
+    spend = pd.DataFrame({"network": ["facebook", "google_ads"], "campaign_id": ["1", "2"]})
+    bad = checks.skan_postbacks_campaigns_known(t, spend)
+    assert not bad.passed and bad.metadata["unknown"].value == int(t["did_win"].sum())
+    known = t[["network", "campaign_id"]].drop_duplicates()
+    assert checks.skan_postbacks_campaigns_known(t, known).passed
+
+
+def test_a_world_without_att_gives_empty_typed_tables(tmp_path):
+    from adperf_assets.defs.skan.assets import google_ads_skan
+    from adperf_assets.defs.skan.google_ads_skan import SampleGoogleAdsSkan
+
+    w = SampleWorld(path=str(tmp_path / "w"), seed=7, start="2025-06-01", days=20, installs_per_day=40)
+    defs = [skan_postbacks, google_ads_skan, checks.skan_null_value_share, checks.skan_tier_distribution,
+            checks.skan_transaction_ids_unique]
+    with dg.instance_for_test() as inst:
+        r = dg.materialize(defs, partition_key="2025-06-10", instance=inst, resources={
+            "skan_postback_source": SampleSkanPostbacks(world=w), "google_ads_skan_source": SampleGoogleAdsSkan(world=w),
+            "io_manager": AdperfDuckDBIOManager(database=str(tmp_path / "t.duckdb"))})
+        assert r.success and all(e.passed for e in r.get_asset_check_evaluations())
+        assert r.output_for_node("skan_postbacks").empty and r.output_for_node("google_ads_skan").empty
