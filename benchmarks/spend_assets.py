@@ -56,7 +56,7 @@ def run(res: dict, first: str, last: str) -> tuple[dg.ExecuteInProcessResult, fl
 def report(label: str, result: dg.ExecuteInProcessResult, seconds: float, days: int) -> None:
     rows = md(result, "ad_spend")["dagster/row_count"]
     print(f"\n{label}: {days} day(s), {rows} ad_spend rows ({rows / days:.1f}/day), run {seconds:.1f} s")
-    for node in ("raw__facebook_spend", "raw__google_ads_spend"):
+    for node in ("raw__facebook_spend", "raw__google_ads_spend", "raw__tiktok_spend", "raw__apple_ads_spend"):
         m = md(result, node)
         print(f"  {node}: {m['hourly_rows']} hourly rows, {m['requests_made']} requests, {m['retries_made']} retries")
     for step, s in sorted(step_seconds(result).items(), key=lambda kv: -kv[1]):

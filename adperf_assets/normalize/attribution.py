@@ -34,13 +34,17 @@ NETWORK_MAP: dict[tuple[str, str], str] = {
     (APPSFLYER, "googleadwords_int"): "google_ads",
     (APPSFLYER, "organic"): ORGANIC,
     (APPSFLYER, "unityads_int"): "unityads_int",
+    (APPSFLYER, "bytedanceglobal_int"): "tiktok",
+    (APPSFLYER, "Apple Search Ads"): "apple_ads",
     (ADJUST, "Facebook Installs"): "facebook",
     (ADJUST, "Google Ads UAC"): "google_ads",
     (ADJUST, "Organic"): ORGANIC,
     (ADJUST, "Unity Ads"): "unityads_int",
+    (ADJUST, "TikTok for Business"): "tiktok",
+    (ADJUST, "Apple Search Ads"): "apple_ads",
 }
 #: Networks whose ids join to ``ad_spend``: their Adjust labels must carry ``(id)``.
-SPEND_NETWORKS = frozenset({"facebook", "google_ads"})
+SPEND_NETWORKS = frozenset({"facebook", "google_ads", "tiktok", "apple_ads"})
 
 PLATFORMS = ("android", "ios")
 

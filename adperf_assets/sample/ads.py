@@ -19,20 +19,29 @@ from adperf_assets.sample.fx import DailyRates
 
 FB_OBJECTIVE = "OUTCOME_APP_PROMOTION"
 GOOGLE_CHANNEL = "MULTI_CHANNEL"
+#: what each network reports as the campaign's objective (TikTok ``objective_type``, Apple's promoted object)
+OBJECTIVE = {"facebook": FB_OBJECTIVE, "google_ads": GOOGLE_CHANNEL, "tiktok": "APP_PROMOTION",
+             "apple_ads": "APPSTORE_APP"}
+#: Apple Ads: campaigns by search intent, ad groups by match type, and the "ad" is a keyword
+APPLE_CAMPAIGNS, APPLE_GROUPS = ("Brand", "Category"), ("Exact", "Broad")
+APPLE_KEYWORDS = ("matcha", "matcha dating", "dating app", "meet people", "chat app", "find friends", "date night",
+                  "singles near me", "video chat", "new friends")
 
 
 def catalog(cfg: WorldConfig, rng: np.random.Generator) -> pd.DataFrame:
     """One row per ad: its ids and names, its run [start_day, end_day) and its latent performance."""
     ads = []
-    for acc_i, acc in enumerate(cfg.accounts):
-        fb = acc.network == "facebook"
-        objective = FB_OBJECTIVE if fb else GOOGLE_CHANNEL
+    for acc_i, acc in enumerate(cfg.ad_accounts):
+        fb, apple = acc.network == "facebook", acc.network == "apple_ads"
+        objective = OBJECTIVE[acc.network]
         for c in range(2):
             cid = f"23850{acc_i}{c:02d}000000000" if fb else f"{17000000000 + acc_i * 100 + c}"
-            cname = f"{acc.name} UA {'iOS' if c == 0 else 'Android'} {'Installs' if fb else 'App'}"
+            cname = (f"{acc.name} Search {APPLE_CAMPAIGNS[c]}" if apple else
+                     f"{acc.name} UA {'iOS' if c == 0 else 'Android'} {'Installs' if fb else 'App'}")
             for g in range(2):
                 gid = f"23851{acc_i}{c:02d}{g:02d}0000000" if fb else f"{150000000000 + acc_i * 10000 + c * 100 + g}"
-                gname = f"{'Broad' if g == 0 else 'Lookalike 1%'} {acc.countries[0]}"
+                gname = (f"{APPLE_GROUPS[g]} {acc.countries[0]}" if apple else
+                         f"{'Broad' if g == 0 else 'Lookalike 1%'} {acc.countries[0]}")
                 t = int(rng.integers(0, 10))
                 k = 0
                 while t < cfg.days:
@@ -45,7 +54,8 @@ def catalog(cfg: WorldConfig, rng: np.random.Generator) -> pd.DataFrame:
                     ads.append({
                         "network": acc.network, "account_id": acc.account_id, "campaign_id": cid,
                         "campaign_name": cname, "ad_group_id": gid, "ad_group_name": gname,
-                        "ad_id": aid, "ad_name": f"Creative {chr(65 + k % 26)}{k // 26 or ''} {acc.countries[0]}",
+                        "ad_id": aid, "ad_name": (f"{APPLE_KEYWORDS[(2 * c + g + k) % len(APPLE_KEYWORDS)]}" if apple else
+                                                  f"Creative {chr(65 + k % 26)}{k // 26 or ''} {acc.countries[0]}"),
                         "objective": objective,
                         "account_index": acc_i,
                         "start_day": t, "end_day": min(cfg.days, t + life),
@@ -91,14 +101,14 @@ def deliver(cfg: WorldConfig, rng: np.random.Generator, cal: Calendar, rates: Da
     # account-local day/hour of every grid hour, per account
     hour_idx = pd.to_datetime(cal.hour_utc, unit="s", utc=True)
     local = []
-    for acc in cfg.accounts:
+    for acc in cfg.ad_accounts:
         loc = hour_idx.tz_convert(acc.timezone)
         local.append((np.asarray(loc.date), np.asarray(loc.hour)))
     report_day_of_hour = cal.day_index(cal.hour_utc)
     acted = action_factors(cfg, ads)
     # active mask: an ad runs from local midnight of its start day to local midnight of its end day
     mu = np.zeros((n_ads, cal.n_hours))
-    for acc_i, acc in enumerate(cfg.accounts):
+    for acc_i, acc in enumerate(cfg.ad_accounts):
         ldate, lhour = local[acc_i]
         local_day_index = np.array([(d - cfg.start).days for d in ldate])
         diurnal = 0.6 + 0.8 * np.sin(np.pi * np.clip(lhour - 6, 0, 18) / 18) ** 2
@@ -125,7 +135,7 @@ def deliver(cfg: WorldConfig, rng: np.random.Generator, cal: Calendar, rates: Da
     local_date = np.empty(len(a_idx), dtype=object)
     local_hour = np.empty(len(a_idx), dtype=np.int64)
     cost_local = np.empty(len(a_idx))
-    for acc_i, acc in enumerate(cfg.accounts):
+    for acc_i, acc in enumerate(cfg.ad_accounts):
         sel = acc_of_ad == acc_i
         ldate, lhour = local[acc_i]
         local_date[sel] = ldate[h_idx[sel]]
@@ -145,6 +155,6 @@ def deliver(cfg: WorldConfig, rng: np.random.Generator, cal: Calendar, rates: Da
                    report_day=("report_day", "min"), impressions=("impressions", "sum"),
                    clicks=("clicks", "sum"), installs=("installs", "sum"), cost_local=("cost_local", "sum"))
               .reset_index())
-    decimals = np.array([minor_unit_digits(cfg.accounts[i].currency) for i in merged["account_index"]])
+    decimals = np.array([minor_unit_digits(cfg.ad_accounts[i].currency) for i in merged["account_index"]])
     merged["cost_local"] = np.round(merged["cost_local"].to_numpy() * 10.0**decimals) / 10.0**decimals
     return Delivery(mmp_installs=installs, rows=merged)

@@ -8,7 +8,7 @@ from datetime import date
 
 @dataclass(frozen=True)
 class Account:
-    network: str  # "facebook" | "google_ads"
+    network: str  # "facebook" | "google_ads" | "tiktok" | "apple_ads"
     account_id: str
     name: str
     currency: str
@@ -23,6 +23,14 @@ DEFAULT_ACCOUNTS = (
     Account("facebook", "1000000000000001", "Matcha US", "USD", "America/Los_Angeles", 0.55, ("US",), 0.40),
     Account("facebook", "1000000000000002", "Matcha EU", "EUR", "Europe/Berlin", 0.40, ("DE", "FR", "ES"), 0.25),
     Account("google_ads", "1234567890", "Matcha KR", "KRW", "Asia/Seoul", 0.25, ("KR",), 0.30),
+)
+
+# The ``more_networks`` knob's accounts: a TikTok advertiser in GBP/London and an Apple Ads account in
+# USD/Los Angeles (iOS only). Their paid shares are taken from the accounts above (scaled down), so the
+# world buys as many installs as without them.
+MORE_ACCOUNTS = (
+    Account("tiktok", "7000000000000001", "Matcha UK TikTok", "GBP", "Europe/London", 0.35, ("GB",), 0.10),
+    Account("apple_ads", "4000001", "Matcha US Apple Ads", "USD", "America/Los_Angeles", 1.0, ("US",), 0.08),
 )
 
 # A network that the MMP attributes installs to but whose spend we do not pull.
@@ -78,6 +86,18 @@ class WorldConfig:
     # account-local day on the ad delivers ``factor`` x its planned volume (0: paused; 1.2: budget +20%);
     # a later entry for the same ad replaces the factor from its day (ads.action_factors)
     ad_actions: tuple[tuple[int, str, float], ...] = ()
+    # buys on TikTok and Apple Ads too (MORE_ACCOUNTS appended to ``accounts``, whose shares make room)
+    more_networks: bool = True
+
+    @property
+    def ad_accounts(self) -> tuple[Account, ...]:
+        """The accounts the world buys on: ``accounts``, plus ``MORE_ACCOUNTS`` (the others' shares scaled to
+        make room) when ``more_networks``."""
+        if not self.more_networks:
+            return self.accounts
+        before = sum(a.paid_share for a in self.accounts)
+        scale = max(0.0, before - sum(a.paid_share for a in MORE_ACCOUNTS)) / before
+        return tuple(replace(a, paid_share=a.paid_share * scale) for a in self.accounts) + MORE_ACCOUNTS
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -104,10 +124,10 @@ class WorldConfig:
 
 # The knobs' values that give the world as it was before them (to_json then leaves them all out).
 EASY = {"activity_mean": 1.0, "activity_concentration": 4.0, "weekend_lift": 0.3, "ad_quality_sd": 0.0,
-        "whale_share": 0.0, "whale_tail": 1.4}
+        "whale_share": 0.0, "whale_tail": 1.4, "more_networks": False}
 # The knobs' defaults: intermittent activity, ads of different quality, whales (docs/sample_world.md).
 REALISTIC = {"activity_mean": 0.55, "activity_concentration": 4.0, "weekend_lift": 0.3, "ad_quality_sd": 0.35,
-             "whale_share": 0.02, "whale_tail": 1.4}
+             "whale_share": 0.02, "whale_tail": 1.4, "more_networks": True}
 
 PRESETS = {
     "default": {},

@@ -40,22 +40,33 @@ def _codes_to_strings(values: np.ndarray, codes: np.ndarray) -> pa.Array:
     return pc.take(pa.array(values.tolist(), pa.string()), idx)
 
 
-def _write_days(root: Path, kind: str, event_ns: np.ndarray, rows) -> None:
-    """One Parquet file per UTC day of the sorted ``event_ns``; ``rows(a, b)`` gives rows [a, b)."""
+def _write_days(root: Path, kind: str, event_ns: np.ndarray, rows, first_day: int | None = None) -> None:
+    """One Parquet file per UTC day of the sorted ``event_ns``; ``rows(a, b)`` gives rows [a, b). A UTC day
+    from ``first_day`` (days since 1970) to the last event's without events gets an empty file: a quiet day
+    is an empty log, not a missing one (the readers fail on a missing day)."""
     day = event_ns // (86400 * 10**9)
     for a, b in run_bounds(day):
         write_parquet(layout.events_file(root, kind, np.datetime64(int(day[a]), "D").item()), rows(a, b))
+    if len(day):
+        lo = int(day[0]) if first_day is None else min(first_day, int(day[0]))
+        for d in sorted(set(range(lo, int(day[-1]) + 1)) - set(np.unique(day).tolist())):
+            write_parquet(layout.events_file(root, kind, np.datetime64(d, "D").item()), rows(0, 0))
 
 
 def write(root: Path, cfg: WorldConfig, rng: np.random.Generator, users: pd.DataFrame, activity: Activity,
           buy_pos: np.ndarray) -> str:
     """Write both logs (``buy_pos``: the active days with a purchase); return a count line for the manifest."""
-    n_logins = _logins(root, rng, users, activity)
+    n_logins = _logins(root, rng, users, activity, _first_utc_day(cfg))
     n_events = _matches(root, cfg, rng, users, activity, buy_pos)
     return f"logins={n_logins} match_events={n_events}"
 
 
-def _logins(root: Path, rng: np.random.Generator, users: pd.DataFrame, activity: Activity) -> int:
+def _first_utc_day(cfg: WorldConfig) -> int:
+    """The UTC day (days since 1970) of the world's first report-zone midnight."""
+    return int(pd.Timestamp(cfg.start).tz_localize(cfg.report_timezone).tz_convert("UTC").value // (86400 * 10**9))
+
+
+def _logins(root: Path, rng: np.random.Generator, users: pd.DataFrame, activity: Activity, first_day: int) -> int:
     """1 + Poisson(0.3) logins per active day."""
     n_act = len(activity.user)
     uid = users["user_id"].to_numpy()
@@ -78,7 +89,7 @@ def _logins(root: Path, rng: np.random.Generator, users: pd.DataFrame, activity:
     ], schema=schema)
     ltime_ns = ltime * 10**9
     del ltime, luser, is_ios
-    _write_days(root, "logins", ltime_ns, lambda a, b: logins.slice(a, b - a))
+    _write_days(root, "logins", ltime_ns, lambda a, b: logins.slice(a, b - a), first_day)
     return n_logins
 
 
@@ -163,5 +174,5 @@ def _matches(root: Path, cfg: WorldConfig, rng: np.random.Generator, users: pd.D
             _codes_to_strings(GENDERS, np.where(is_start, partner_g[r], -1)),
         ], schema=schema)
 
-    _write_days(root, "matches", event_time * 10**9, rows)
+    _write_days(root, "matches", event_time * 10**9, rows, _first_utc_day(cfg))
     return len(req)

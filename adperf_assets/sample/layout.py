@@ -42,6 +42,26 @@ def google_rows(root: Path, customer_id: str, day: date) -> Path:
     return Path(root) / "google_ads" / "search_stream" / str(customer_id) / f"{day.isoformat()}.json.gz"
 
 
+def tiktok_advertisers(root: Path) -> Path:
+    """``advertiser/info`` rows of the world's TikTok advertisers."""
+    return Path(root) / "tiktok" / "advertisers.json"
+
+
+def tiktok_report(root: Path, advertiser_id: str, day: date) -> Path:
+    """``report/integrated/get`` rows (by ad and hour) of one advertiser-local day."""
+    return Path(root) / "tiktok" / "report" / str(advertiser_id) / f"{day.isoformat()}.json.gz"
+
+
+def apple_ads_accounts(root: Path) -> Path:
+    """The world's Apple Ads ad accounts (org id, name, currency, time zone)."""
+    return Path(root) / "apple_ads" / "accounts.json"
+
+
+def apple_ads_report(root: Path, account_id: str, day: date) -> Path:
+    """Keyword report rows (one per keyword and day) of one org-local day."""
+    return Path(root) / "apple_ads" / "keywords" / str(account_id) / f"{day.isoformat()}.json.gz"
+
+
 def appsflyer_report(root: Path, report: str, day: date) -> Path:
     """``report`` is ``installs_report`` or ``organic_installs_report`` (AppsFlyer's names)."""
     return Path(root) / "mmp" / "appsflyer" / report / f"{day.isoformat()}.csv"

@@ -19,10 +19,11 @@ from adperf_assets.sample.config import WorldConfig
 from adperf_assets.sample.writers import ts, write_csv
 
 AF_MEDIA_SOURCE = {"facebook": "Facebook Ads", "google_ads": "googleadwords_int", "unityads_int": "unityads_int",
-                   "restricted": "restricted"}
+                   "tiktok": "bytedanceglobal_int", "apple_ads": "Apple Search Ads", "restricted": "restricted"}
 ADJUST_NETWORK = {"facebook": "Facebook Installs", "google_ads": "Google Ads UAC", "unityads_int": "Unity Ads",
-                  "restricted": "Organic"}
-AF_CHANNEL = {"facebook": "Facebook", "google_ads": "ACI_Youtube", "unityads_int": "", "organic": "", "restricted": ""}
+                  "tiktok": "TikTok for Business", "apple_ads": "Apple Search Ads", "restricted": "Organic"}
+AF_CHANNEL = {"facebook": "Facebook", "google_ads": "ACI_Youtube", "unityads_int": "", "organic": "", "tiktok": "",
+              "apple_ads": "", "restricted": ""}
 
 
 def _installs(cfg: WorldConfig, rng: np.random.Generator, cal: Calendar, users: pd.DataFrame,
@@ -42,8 +43,11 @@ def _installs(cfg: WorldConfig, rng: np.random.Generator, cal: Calendar, users: 
     re_ad = np.full(len(rsel), -1)
     to_ad = rng.random(len(rsel)) < 0.5
     sd, ed = ads["start_day"].to_numpy(), ads["end_day"].to_numpy()
+    # Apple Ads only reaches iOS users: an Android reinstall is never re-attributed to it
+    ios_only = (ads["network"] == "apple_ads").to_numpy()
+    android = (base["platform"].to_numpy()[rsel] != "ios")
     for i in np.flatnonzero(to_ad):
-        live = np.flatnonzero((sd <= rday[i]) & (ed > rday[i]))
+        live = np.flatnonzero((sd <= rday[i]) & (ed > rday[i]) & ~(ios_only & android[i]))
         if len(live):
             re_ad[i] = live[rng.integers(0, len(live))]
     rein = pd.DataFrame({"user_ix": np.flatnonzero(attributed)[rsel], "time": rtime, "ad_index": re_ad,

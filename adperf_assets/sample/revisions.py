@@ -84,3 +84,28 @@ def revise_google_rows(rows: list[dict], factor: float) -> list[dict]:
         row["metrics.conversions"] = float(scale_count(row["metrics.conversions"], f))
 
     return _revise(rows, factor, scale)
+
+
+def revise_tiktok_rows(rows: list[dict], factor: float, currency: str) -> list[dict]:
+    """TikTok report rows (metrics as strings) scaled by ``factor``."""
+
+    def scale(row: dict, f: Decimal) -> None:
+        m = dict(row["metrics"])
+        m["spend"] = str(scale_money(Decimal(m["spend"]), f, currency))
+        for field in ("impressions", "clicks", "app_install"):
+            m[field] = str(scale_count(m[field], f))
+        row["metrics"] = m
+
+    return _revise(rows, factor, scale)
+
+
+def revise_apple_ads_rows(rows: list[dict], factor: float) -> list[dict]:
+    """Apple Ads report rows (``localSpend.amount`` a string) scaled by ``factor``."""
+
+    def scale(row: dict, f: Decimal) -> None:
+        spend = row["localSpend"]
+        row["localSpend"] = {**spend, "amount": str(scale_money(Decimal(spend["amount"]), f, spend["currency"]))}
+        for field in ("impressions", "taps", "totalInstalls"):
+            row[field] = scale_count(row[field], f)
+
+    return _revise(rows, factor, scale)

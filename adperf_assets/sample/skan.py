@@ -134,7 +134,9 @@ def write(root: Path, cfg: WorldConfig, cal: Calendar, users: pd.DataFrame, ads:
         })[keep])
     # a non-winning postback (first window only, no value, 2 digits) to another network's iOS campaign
     others = np.flatnonzero(rng.random(n) < NON_WINNING_SHARE)
-    rivals = {k: np.flatnonzero(ads["network"].to_numpy() != k) for k in SKAN_NETWORK_ID}
+    ads_net = ads["network"].to_numpy()
+    skan_ad = np.isin(ads_net, list(SKAN_NETWORK_ID))  # the world's SKAN networks' ads (not TikTok's, Apple's)
+    rivals = {k: np.flatnonzero(skan_ad & (ads_net != k)) for k in SKAN_NETWORK_ID}
     pick = rng.random(len(others))
     rival_ad = np.array([rivals[net[i]][int(p * len(rivals[net[i]]))] if len(rivals[net[i]]) else -1
                          for i, p in zip(others, pick)], dtype=np.int64)

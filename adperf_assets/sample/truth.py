@@ -33,7 +33,7 @@ def write_spend(root: Path, cfg: WorldConfig, cal: Calendar, rates: DailyRates, 
     """``truth/spend``: per report day and ad (``rows``: ``ads.Delivery.rows``), converted to USD with
     the report day's rate (last published on or before)."""
     merged = rows.copy()
-    merged["currency"] = [cfg.accounts[i].currency for i in merged["account_index"]]
+    merged["currency"] = [cfg.ad_accounts[i].currency for i in merged["account_index"]]
     offs = np.array([rates.offset(cfg.start) + d for d in merged["report_day"]])
     per_usd = np.empty(len(merged))
     for cur in merged["currency"].unique():

@@ -49,11 +49,11 @@ def draw_users(cfg: WorldConfig, rng: np.random.Generator, cal: Calendar, ads: p
     network = np.where(kind == 0, ads["network"].to_numpy()[np.maximum(ad_ix, 0)],
                        np.array(["", "organic", "unityads_int", "unattributed"])[kind])
     acc_idx = np.where(kind == 0, ads["account_index"].to_numpy()[np.maximum(ad_ix, 0)], -1)
-    ios_share = np.array([a.platform_ios_share for a in cfg.accounts] + [0.45])[np.where(acc_idx >= 0, acc_idx, -1)]
+    ios_share = np.array([a.platform_ios_share for a in cfg.ad_accounts] + [0.45])[np.where(acc_idx >= 0, acc_idx, -1)]
     platform = np.where(rng.random(n) < ios_share, "ios", "android")
     country = np.empty(n, dtype=object)
     u = rng.random(n)
-    for i, acc in enumerate(cfg.accounts):
+    for i, acc in enumerate(cfg.ad_accounts):
         sel = acc_idx == i
         country[sel] = np.array(acc.countries)[(u[sel] * len(acc.countries)).astype(int)]
     sel = acc_idx < 0

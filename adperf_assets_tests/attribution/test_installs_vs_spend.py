@@ -48,7 +48,7 @@ def test_networks_over_claim_by_the_worlds_factor(world_installs, ad_spend):
     assert (cmp["network_installs"] >= cmp["mmp_installs"]).all()  # the world's networks only over-claim
     overall = cmp["network_installs"].sum() / cmp["mmp_installs"].sum()
     assert 1.08 < overall < 1.16  # the world's network_overclaim is 0.12
-    assert (cmp[["mmp_installs", "network_installs"]].max(axis=1) >= 8).sum() > 20  # rows big enough to judge
+    assert (cmp[["mmp_installs", "network_installs"]].max(axis=1) >= 8).sum() > 15  # rows big enough to judge (5 accounts share the volume)
     assert not cmp["flagged"].any()
     # a day where the MMP lost most installs of an ad is flagged
     big = cmp.sort_values("network_installs").iloc[-1]

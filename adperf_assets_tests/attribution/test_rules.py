@@ -154,7 +154,7 @@ def test_network_map_is_one_table_and_unknown_sources_keep_their_name():
              (3, "2025-06-10 01:00:00", "Facebook Ads", "B"), (4, "2025-06-10 01:00:00", "googleadwords_int", "C"))
     assert run(raw, None).table["network"].tolist() == ["applovin_int", "unityads_int", "facebook", "google_ads"]
     assert NETWORK_MAP[("adjust", "Unity Ads")] == NETWORK_MAP[("appsflyer", "unityads_int")] == "unityads_int"
-    assert {v for v in NETWORK_MAP.values()} == {"facebook", "google_ads", "organic", "unityads_int"}
+    assert {v for v in NETWORK_MAP.values()} == {"facebook", "google_ads", "organic", "unityads_int", "tiktok", "apple_ads"}
 
 
 def adjust(*rows) -> pd.DataFrame:

@@ -164,3 +164,21 @@ def test_weibull_world_and_bad_arguments(tmp_path):
         generate_world(tmp_path / "x", churn_model="exponential", days=30)
     with pytest.raises(ValueError, match="at least 14 days"):
         generate_world(tmp_path / "y", days=5)
+
+
+def test_a_utc_day_without_events_is_an_empty_log_not_a_missing_one(tmp_path):
+    """The log readers need a file per UTC day: quiet days (before the first event, between two) get empty files."""
+    import pyarrow as pa
+
+    from adperf_assets.sample import events
+
+    day_ns = 86400 * 10**9
+    first = 20239  # 2025-05-31 in days since 1970
+    times = np.array([(first + 1) * day_ns + 5, (first + 3) * day_ns + 7], dtype=np.int64)
+    table = pa.table({"event_time": pa.array(times, pa.timestamp("ns", tz="UTC")), "user_id": pa.array([1, 2])})
+    events._write_days(tmp_path, "logins", times, lambda a, b: table.slice(a, b - a), first)
+    files = sorted(p.name for p in (tmp_path / "events" / "logins").glob("*.parquet"))
+    assert files == ["2025-05-31.parquet", "2025-06-01.parquet", "2025-06-02.parquet", "2025-06-03.parquet"]
+    empty = pd.read_parquet(tmp_path / "events" / "logins" / "2025-06-02.parquet")
+    assert empty.empty and list(empty.columns) == ["event_time", "user_id"]
+    assert len(pd.read_parquet(tmp_path / "events" / "logins" / "2025-06-03.parquet")) == 1

@@ -53,9 +53,9 @@ def test_the_report_job_and_its_sources():
     assert sources <= {dg.AssetKey.from_user_string(k) for k in runs.SOURCES}
     job = defs.resolve_job_def("roas_report_job")
     assert {"roas_report_roas_report_cost_matches_ad_spend", "roas_report_slack"} <= set(job.graph.node_dict)
-    # the job's condition is hosted by Dagster's automation sensor (no hand-written sensor)
+    # the job's condition is hosted by Dagster's automation sensor; the only hand-written one re-imports old cost files
     sensors = {s.name: s for s in defs.get_repository_def().sensor_defs}
-    assert set(sensors) == {"default_automation_condition_sensor"}
+    assert set(sensors) == {"default_automation_condition_sensor", "cost_import_sensor"}
     assert sensors["default_automation_condition_sensor"].asset_job_keys == {JOB}
 
 

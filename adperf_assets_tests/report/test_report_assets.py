@@ -63,7 +63,8 @@ def test_one_day_report_matches_the_math_and_passes_its_checks(report_home):
     spend = t("ad_spend")
     ads = stored[stored["level"] == "ad"]
     assert ads["cost_to_date_usd"].sum() == pytest.approx(spend["cost_usd"].sum())
-    assert set(ads["network"]) <= {"facebook", "google_ads"} and (ads["ad_id"] != "").all()
+    # every network of the world shows its ads (TikTok, and Apple Ads by keyword, like Facebook and Google)
+    assert set(ads["network"]) == {"facebook", "google_ads", "tiktok", "apple_ads"} and (ads["ad_id"] != "").all()
     assert set(stored["level"]) == {"ad", "ad_group", "campaign", "account", "network"}
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import re
+from pathlib import Path
 
 import google.ads.googleads.client as google_client
 from facebook_business.api import FacebookAdsApi
@@ -46,3 +48,13 @@ def test_one_setting_pins_a_version_for_the_real_client(monkeypatch, tmp_path):
     s = dataclasses.replace(load_settings(), real_sources=frozenset({"facebook", "google_ads"}))
     assert network("facebook").real(s).api_version == ads_api_config["API_VERSION"]
     assert network("google_ads").real(s).api_version == google_client._DEFAULT_VERSION
+
+
+def test_tiktok_default_is_the_marketing_api_version_the_sdk_calls():
+    import business_api_client.api.reporting_api as reporting
+
+    from adperf_assets.defs.spend.tiktok import TikTokAdsResource
+
+    default = TikTokAdsResource.model_fields["api_version"].default
+    shipped = set(re.findall(r"/open_api/(v[\d.]+)/report/integrated/get/", Path(reporting.__file__).read_text()))
+    assert shipped and default == max(shipped, key=_number)

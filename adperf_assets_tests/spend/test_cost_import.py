@@ -106,7 +106,8 @@ def test_the_folder_feeds_ad_spend_and_a_reimport_replaces_the_day(fresh_home, t
     res = {**build_resources(fresh_home), "cost_import": CostImportFolder(directory=str(folder))}
     with dg.instance_for_test() as instance:
         first = run(res, DAY, assets=[*SPEND, *SPEND_CHECKS], instance=instance)
-        assert all(c.passed for c in first.get_asset_check_evaluations())
+        # the world's networks claim a few installs beyond their clicks: only that warning may flag
+        assert all(c.passed for c in first.get_asset_check_evaluations() if c.check_name != "ad_spend_installs_within_clicks")
         moloco = table(fresh_home)[lambda t: t.network == "moloco"]
         assert moloco[["ad_id", "cost_local", "cost_usd"]].values.tolist() == [["m-1", 12.5, 12.5]]
         assert {"facebook", "google_ads", "moloco"} <= set(table(fresh_home)["network"])

@@ -21,6 +21,8 @@ from adperf_assets.normalize.spend import unified_columns
 from adperf_assets.defs.resources import build_resources
 from adperf_assets.defs.spend.facebook import SampleFacebookAds
 from adperf_assets.defs.spend.google_ads import SampleGoogleAds
+from adperf_assets.defs.spend.registry import NETWORKS
+from adperf_assets.defs.spend.sample_ads import SampleSource
 from adperf_assets.sample import layout
 from adperf_assets_tests.spend.fake_google_ads import Fault as GoogleFault
 from adperf_assets_tests.spend.fake_graph import Fault
@@ -68,20 +70,24 @@ def test_ad_spend_for_a_day_equals_the_worlds_truth_to_the_cent(day_run, small_w
     got = table(settings)
     assert list(got.columns) == unified_columns("USD")
     assert_equals_truth(got, small_world, [DAY])
-    assert set(got["network"]) == {"facebook", "google_ads"}
-    assert set(got["account_currency"]) == {"USD", "EUR", "KRW"}
-    assert (got["account_timezone"].isin(["America/Los_Angeles", "Europe/Berlin", "Asia/Seoul"])).all()
+    assert set(got["network"]) == {"facebook", "google_ads", "tiktok", "apple_ads"}
+    assert set(got["account_currency"]) == {"USD", "EUR", "KRW", "GBP"}
+    assert (got["account_timezone"].isin(["America/Los_Angeles", "Europe/Berlin", "Asia/Seoul", "Europe/London"])).all()
 
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert set(checks) == {c.name for spec in SPEND_CHECKS for c in spec.check_specs}
-    assert all(c.passed for c in checks.values()), {n: c.description for n, c in checks.items() if not c.passed}
+    # the networks claim a few installs beyond their clicks (the world's overclaim): only that warning may flag
+    failed = {n: c.description for n, c in checks.items() if not c.passed}
+    assert set(failed) <= {"ad_spend_installs_within_clicks"}, failed
+    assert checks["ad_spend_installs_within_clicks"].severity == dg.AssetCheckSeverity.WARN
 
     md = _md(result, "ad_spend")
     assert md["dagster/row_count"] == len(got)
     per_net = md["cost_per_network"]
-    assert per_net["facebook"]["rows"] + per_net["google_ads"]["rows"] == len(got)
+    assert sum(per_net[n]["rows"] for n in ("facebook", "google_ads", "tiktok", "apple_ads")) == len(got)
     assert per_net["google_ads"]["cost_usd"] == pytest.approx(got.loc[got.network == "google_ads", "cost_usd"].sum(), abs=0.01)
-    assert md["accounts"] == {"facebook": ["1000000000000001", "1000000000000002"], "google_ads": ["1234567890"]}
+    assert md["accounts"] == {"facebook": ["1000000000000001", "1000000000000002"], "google_ads": ["1234567890"],
+                              "tiktok": ["7000000000000001"], "apple_ads": ["4000001"]}
     assert md["retries_made"] == 0 and md["fx_carried_forward"] == "none"
     fb = _md(result, "raw/facebook_spend")
     assert fb["accounts_pulled"] == 2 and fb["retries_made"] == 0 and "|" in fb["preview"]
@@ -140,8 +146,8 @@ def test_real_clients_over_a_range_use_async_report_jobs(fresh_home, small_world
     assert sum(r.get("route") == "post" for r in graph.requests) == len(fb_ids)  # one async job per account
     assert_equals_truth(table(fresh_home), small_world, days)
     carried = _md(result, "ad_spend")["fx_carried_forward"]
-    assert "2025-07-12 EUR,KRW at the 2025-07-11 rate" in carried
-    assert "2025-07-13 EUR,KRW at the 2025-07-11 rate" in carried
+    assert "2025-07-12 EUR,GBP,KRW at the 2025-07-11 rate" in carried
+    assert "2025-07-13 EUR,GBP,KRW at the 2025-07-11 rate" in carried
 
 
 # -- a day is written whole or not at all --------------------------------------------------
@@ -164,7 +170,8 @@ def test_a_failing_sample_pull_leaves_the_stored_day_untouched(fresh_home, small
     assert "act_1000000000000002" in message and f"{DAY}.json.gz" in message
     for name, df in before.items():
         pd.testing.assert_frame_equal(table(settings, name), df)
-    assert len(before["ad_spend"]) == len(truth(small_world, [DAY]))
+    copied = truth(small_world, [DAY])
+    assert len(before["ad_spend"]) == copied["network"].isin(["facebook", "google_ads"]).sum()  # the parts copied
 
 
 # -- re-runs, ranges, revisions --------------------------------------------------------------
@@ -213,7 +220,8 @@ def test_the_morning_schedule_repulls_the_last_28_days_in_one_run_and_reruns_cha
         seconds = time.perf_counter() - t0
         assert result.success and len(instance.get_runs()) == 1
     assert {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()} == {
-        "raw/fx_rates", "raw/facebook_spend", "raw/google_ads_spend", "raw/cost_import_spend", "ad_spend"}
+        "raw/fx_rates", "raw/facebook_spend", "raw/google_ads_spend", "raw/tiktok_spend", "raw/apple_ads_spend",
+        "raw/cost_import_spend", "ad_spend"}
     days = [d.date().isoformat() for d in pd.date_range("2025-07-13", "2025-08-09")]
     got = table(fresh_home)
     assert sorted(got["report_date"].dt.date.astype(str).unique()) == days
@@ -251,7 +259,7 @@ def test_fall_back_days_through_the_assets_equal_truth(dst_settings, tmp_path):
     run(build_resources(s), days[0], days[-1])  # one run over both fall-back days
     got = table(s)
     m = assert_equals_truth(got, s.world_path, days)
-    assert set(m["network"]) == {"facebook", "google_ads"}
+    assert set(m["network"]) == {"facebook", "google_ads", "tiktok"}
     # the input really has the repeated hours: one merged row per ad for local 01:00 (LA) / 02:00 (Berlin)
     for account, day, hour in (("1000000000000001", "2025-11-02", 1), ("1000000000000002", "2025-10-26", 2)):
         rows = json.loads(gzip.decompress(layout.facebook_insights(s.world_path, account, date.fromisoformat(day)).read_bytes()))
@@ -261,11 +269,16 @@ def test_fall_back_days_through_the_assets_equal_truth(dst_settings, tmp_path):
 
 # -- a day without any spend -----------------------------------------------------------------
 def test_a_first_day_without_spend_stores_empty_tables(fresh_home, small_world):
-    """The world's first day has no delivery: the tables are created empty and ad_spend still runs."""
-    assert truth(small_world, ["2025-06-01"]).empty
-    result = run(build_resources(fresh_home), "2025-06-01", assets=[*SPEND, *SPEND_CHECKS])
+    """Pulled on the world's first day itself, the networks have nothing for it yet (the cost files start on
+    the second day): the tables are created empty and ad_spend still runs."""
+    res = build_resources(fresh_home)
+    for n in NETWORKS:
+        if isinstance(res[n.resource_key], SampleSource):
+            res[n.resource_key] = type(res[n.resource_key])(world=res["world"], as_of="2025-06-01")
+    result = run(res, "2025-06-01", assets=[*SPEND, *SPEND_CHECKS])
     assert result.success
-    for name in ("facebook_spend", "google_ads_spend", "cost_import_spend", "ad_spend"):
+    for name in ("facebook_spend", "google_ads_spend", "tiktok_spend", "apple_ads_spend", "cost_import_spend",
+                 "ad_spend"):
         assert table(fresh_home, name).empty
     assert list(table(fresh_home).columns) == unified_columns("USD")
     assert all(c.passed for c in result.get_asset_check_evaluations())

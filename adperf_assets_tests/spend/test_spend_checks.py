@@ -95,6 +95,7 @@ def test_only_the_warning_is_not_blocking():
                         "ad_spend_fx_present": True, "ad_spend_unique_ads": True,
                         "ad_spend_installs_within_clicks": False, "fx_rates_cover_ad_accounts": False,
                         "facebook_spend_rows_unique": True, "google_ads_spend_rows_unique": True,
+                        "tiktok_spend_rows_unique": True, "apple_ads_spend_rows_unique": True,
                         "cost_import_spend_rows_unique": True}
 
 

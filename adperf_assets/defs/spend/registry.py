@@ -3,12 +3,14 @@ checks, the morning refresh and the report to pick it up (docs/networks.md)."""
 
 from __future__ import annotations
 
-from adperf_assets.defs.spend import cost_import, facebook, google_ads
+from adperf_assets.defs.spend import apple_ads, cost_import, facebook, google_ads, tiktok
 from adperf_assets.defs.spend.network import Network
 
 NETWORKS: tuple[Network, ...] = (
     facebook.NETWORK,
     google_ads.NETWORK,
+    tiktok.NETWORK,
+    apple_ads.NETWORK,
     cost_import.NETWORK,
 )
 
