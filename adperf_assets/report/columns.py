@@ -39,7 +39,6 @@ def roas_columns(roas_days=(7, 14, 30)) -> list[str]:
         "roas", "estimated_roas", "estimated_roas_lower", "estimated_roas_upper",
         *[f"d{n}_roas" for n in roas_days], *[f"d{n}_note" for n in roas_days],
         "payback_day", "payback_date", "payback_basis", "recommendation", "reason",
-        *SKAN_COLUMNS,
     ]
 
 
@@ -49,7 +48,7 @@ REPORT_COLUMNS = roas_columns()
 def typed(frame: pd.DataFrame, config: ReportConfig | None = None) -> pd.DataFrame:
     """The report's dtypes (also for an empty frame), so every day stores the same table."""
     cfg = config or ReportConfig()
-    cols = roas_columns(cfg.roas_days)
+    cols = [*roas_columns(cfg.roas_days), *SKAN_COLUMNS]
     out = frame.reindex(columns=cols).copy()
     for c, v in SKAN_DEFAULTS.items():
         if c not in frame.columns:

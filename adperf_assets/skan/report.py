@@ -91,16 +91,30 @@ def calibration(tracked: pd.DataFrame, payments: pd.DataFrame, activity: pd.Data
     return pd.concat([t, keys], axis=1).assign(value=value)
 
 
-def modelled_campaigns(postbacks: pd.DataFrame, calib: pd.DataFrame, day: pd.Timestamp,
-                       level: float = 0.99) -> pd.DataFrame:
-    """Per network and campaign with postbacks arrived by ``day``: SKAN installs, tracked installs (those
-    installed by ``day`` - FIRST_POSTBACK_DAYS, whose first postback must have arrived), the modelled rest
-    and its return to date with its interval (``SkanDecoder``), as ``MODELLED_COLUMNS``."""
+def estimated_install_day(postbacks: pd.DataFrame, tz: str) -> pd.Series:
+    """The report-zone install day of first postbacks: arrival − the end of window 0 − the middle of its
+    send delay (AppsFlyer's own estimate, arrival − 84 h, is a day earlier than Apple's rules imply)."""
+    lag = pd.Timedelta(hours=24 * (schema.WINDOWS[0][1] + 1) + sum(schema.SEND_DELAY_HOURS[0]) / 2)
+    t = pd.to_datetime(postbacks["arrival_time_utc"]) - lag
+    return (t.dt.tz_localize("UTC").dt.tz_convert(tz).dt.tz_localize(None).dt.normalize()
+            .astype("datetime64[ns]"))
+
+
+def modelled_campaigns(postbacks: pd.DataFrame, calib: pd.DataFrame, day: pd.Timestamp, since: pd.Timestamp,
+                       tz: str, level: float = 0.99) -> pd.DataFrame:
+    """Per network and campaign: SKAN installs, tracked installs and the modelled rest with its return to
+    date and interval (``SkanDecoder``), as ``MODELLED_COLUMNS``, over the cohorts ``since`` .. ``day`` −
+    FIRST_POSTBACK_DAYS, whose first postbacks have all arrived by ``day`` (postbacks placed on their
+    estimated install day); younger cohorts' untracked installs count once their postbacks arrive."""
+    last = day - pd.Timedelta(days=FIRST_POSTBACK_DAYS)
     pb = postbacks[pd.to_datetime(postbacks["arrival_date"]) <= day]
     inst = install_keys(pb)
+    if len(inst):
+        est = estimated_install_day(inst, tz)
+        inst = inst[((est >= since) & (est <= last)).to_numpy()]
     if inst.empty or calib.empty:
         return empty_modelled()
-    matched = calib[calib["install_date"] <= day - pd.Timedelta(days=FIRST_POSTBACK_DAYS)]
+    matched = calib[(calib["install_date"] >= since) & (calib["install_date"] <= last)]
     dec = SkanDecoder(level=level).fit(calib)
     pred = dec.predict(inst, matched)
     out = pd.DataFrame({

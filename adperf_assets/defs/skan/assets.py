@@ -71,11 +71,14 @@ def skan_modelled(context: dg.AssetExecutionContext, skan_postbacks: pd.DataFram
     consent) and their return to date with a 99% interval, decoded from the postbacks and calibrated on
     the users who allowed tracking (``SkanDecoder``); what the report adds to its campaign rows."""
     tracked = tracked_users(installs, SKAN_NETWORKS)
+    # the cohorts the installs table holds (the report's window, or less where its history starts later)
+    first = pd.to_datetime(installs["install_date"]).min() if len(installs) else None
     frames = []
     for day in window_days(context):
-        t = tracked[(tracked["install_date"] <= day) & (tracked["install_date"] > day - pd.Timedelta(days=MODEL_DAYS))]
+        since = max(day - pd.Timedelta(days=MODEL_DAYS - 1), first) if first is not None else day
+        t = tracked[(tracked["install_date"] <= day) & (tracked["install_date"] >= since)]
         calib = calibration(t, payments_snapshot, user_activity, behavior_value, day)
-        frames.append(modelled_campaigns(skan_postbacks, calib, day))
+        frames.append(modelled_campaigns(skan_postbacks, calib, day, since, current_settings().report_timezone))
     frames = [f for f in frames if len(f)]
     table = pd.concat(frames, ignore_index=True) if frames else empty_modelled()
     return dg.Output(table, metadata={
