@@ -136,3 +136,16 @@ def test_fold_adds_the_modelled_part_and_combines_the_intervals():
     assert c2["return_basis"] == "measured" and c2["users"] == 5 and c2["estimated_return_usd"] == 30.0
     assert net["users"] == 35 and net["estimated_return_usd"] == 210.0 and net["return_basis"] == SKAN_BASIS
     assert net["estimated_lower_usd"] == pytest.approx(210 - np.hypot(210 / 90 * 20, 30))
+
+
+def test_untracked_ios_users_are_not_organic(att_home, full_home):
+    """AppsFlyer shows non-consenting users of paid media as ``restricted``: a paid segment of their own,
+    never the organic one, so the organic segments' LTV holds the same users as without ATT and the
+    modelled SKAN part is not counted twice."""
+    a, f = runs.table(att_home, "user_segments"), runs.table(full_home, "user_segments")
+    organic = lambda t: t[t["attribution"] == "organic"].sort_values("user_id")["user_id"].reset_index(drop=True)  # noqa: E731
+    pd.testing.assert_series_equal(organic(a), organic(f))
+    restricted = a[a["network"] == "restricted"]
+    assert len(restricted) > 50 and (restricted["attribution"] == "paid").all() and (restricted["platform"] == "ios").all()
+    att = _report(att_home)
+    assert not att["network"].eq("restricted").any()  # no ad, so in no report row
