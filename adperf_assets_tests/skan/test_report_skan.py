@@ -149,3 +149,20 @@ def test_untracked_ios_users_are_not_organic(att_home, full_home):
     assert len(restricted) > 50 and (restricted["attribution"] == "paid").all() and (restricted["platform"] == "ios").all()
     att = _report(att_home)
     assert not att["network"].eq("restricted").any()  # no ad, so in no report row
+
+
+def test_network_over_claim_counts_the_untracked_ios_installs(att_home, full_home):
+    """Networks count every install; the MMP names the ad of tracked users only. Adding the day's
+    ``restricted`` installs (shared over the ads) gives the same over-claim as without ATT."""
+    from adperf_assets.normalize.installs_vs_spend import installs_vs_network
+
+    def overall(home, with_untracked=True):
+        cmp = installs_vs_network(runs.table(home, "installs"), runs.table(home, "ad_spend"))
+        mmp = cmp["mmp_installs"].sum() + (cmp["untracked_installs"].sum() if with_untracked else 0)
+        return cmp["network_installs"].sum() / mmp, cmp
+
+    full, _ = overall(full_home)
+    att, cmp = overall(att_home)
+    assert 1.05 < full < 1.2 and att == pytest.approx(full, rel=0.03)
+    assert overall(att_home, with_untracked=False)[0] > 1.4  # what the check saw before
+    assert not cmp["flagged"].any()
