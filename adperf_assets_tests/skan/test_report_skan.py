@@ -34,8 +34,8 @@ def att_home(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def full_home(tmp_path_factory):
-    """The same world with everyone tracked (``att_opt_in=1.0``: the ``default`` knobs before ATT)."""
-    return _world_home(tmp_path_factory, "full_report", "default")
+    """The same world with everyone tracked (preset ``no_att``: ``att_opt_in=1.0``, the world before ATT)."""
+    return _world_home(tmp_path_factory, "full_report", "no_att")
 
 
 def _report(s) -> pd.DataFrame:
