@@ -52,13 +52,15 @@ def tracked_users(installs: pd.DataFrame, networks) -> pd.DataFrame:
     return out.drop_duplicates("user_id").reset_index(drop=True)
 
 
-def calibration(tracked: pd.DataFrame, payments: pd.DataFrame, activity: pd.DataFrame, behavior: pd.DataFrame,
+def calibration(tracked: pd.DataFrame, behavior: pd.DataFrame, activity: pd.DataFrame,
                 day: pd.Timestamp) -> pd.DataFrame:
     """Per tracked user the keys their postbacks carry (by the app's schema, from their payments and
     logins) and ``value``: their credited return up to ``day``, as the report's ``return_to_date_usd``.
 
-    ``payments``: report_date, user_id, purchases, gross_usd (``payments_snapshot``); ``activity``:
-    report_date, user_id (``user_activity``); ``behavior``: report_date, user_id, credited_usd."""
+    ``behavior``: report_date, user_id, paid_usd, credited_usd (``behavior_value``: the user's own net
+    payments per day stand in for the schema's gross revenue, and paying days for purchases: refunds
+    and two purchases on one day are the difference); ``activity``: report_date, user_id
+    (``user_activity``)."""
     t = tracked.reset_index(drop=True)
     inst = t.set_index("user_id")["install_date"]
 
@@ -70,11 +72,13 @@ def calibration(tracked: pd.DataFrame, payments: pd.DataFrame, activity: pd.Data
     def per_user(values: pd.Series) -> np.ndarray:
         return values.groupby(level=0).sum().reindex(t["user_id"]).fillna(0).to_numpy(dtype=float)
 
-    a, p = age(payments)
-    gross = pd.Series(p["gross_usd"].fillna(0).to_numpy(dtype=float), index=p["user_id"].to_numpy())
-    n_buy = pd.Series(p["purchases"].to_numpy(dtype=float), index=p["user_id"].to_numpy())
-    rev = [per_user(gross[(a >= 0) & (a <= hi)]) for _, hi in schema.WINDOWS]
-    buys = per_user(n_buy[(a >= 0) & (a <= schema.WINDOWS[0][1])])
+    a, b = age(behavior)
+    ids = b["user_id"].to_numpy()
+    paid = pd.Series(b["paid_usd"].to_numpy(dtype=float).clip(min=0), index=ids)
+    rev = [per_user(paid[(a >= 0) & (a <= hi)]) for _, hi in schema.WINDOWS]
+    buys = per_user(pd.Series((b["paid_usd"].to_numpy(dtype=float) > 0).astype(float), index=ids)[
+        (a >= 0) & (a <= schema.WINDOWS[0][1])])
+    value = per_user(pd.Series(b["credited_usd"].to_numpy(dtype=float), index=ids))
     a, act = age(activity)
     back = set(act.loc[(a >= 1) & (a <= 2), "user_id"])
     returned = t["user_id"].isin(back).to_numpy()
@@ -86,8 +90,6 @@ def calibration(tracked: pd.DataFrame, payments: pd.DataFrame, activity: pd.Data
         due = seen >= schema.WINDOWS[w][1] + LATER_POSTBACK_DAYS
         later[due] = [f"w{w}:{v}" for v in schema.coarse_value(rev[w][due], w)]
     keys["later"] = later
-    _, b = age(behavior)
-    value = per_user(pd.Series(b["credited_usd"].to_numpy(dtype=float), index=b["user_id"].to_numpy()))
     return pd.concat([t, keys], axis=1).assign(value=value)
 
 

@@ -46,8 +46,9 @@ def skan_postbacks(context: dg.AssetExecutionContext, skan_postback_source: Skan
 def google_ads_skan(context: dg.AssetExecutionContext, google_ads_skan_source: GoogleAdsSkanSource) -> dg.Output[pd.DataFrame]:
     """Google Ads' own SKAdNetwork counts for the day (``segments.date``) for every customer: a second view
     of the Google postbacks next to the MMP's, with Google's installs metric."""
-    day = pd.Timestamp(context.partition_key).date()
-    rows = [r for cid in google_ads_skan_source.skan_customer_ids() for r in google_ads_skan_source.skan_rows(cid, day, day)]
+    days = window_days(context)  # one day, or a backfill's range in one run
+    first, last = days[0].date(), days[-1].date()
+    rows = [r for cid in google_ads_skan_source.skan_customer_ids() for r in google_ads_skan_source.skan_rows(cid, first, last)]
     table = skan_frame(rows)
     return dg.Output(table, metadata={"dagster/row_count": len(table), "installs": int(table["installs"].sum()),
                                       "conversions": int(table["conversions"].sum()), "preview": table_md(table)})
@@ -62,10 +63,10 @@ SKAN_NETWORKS = ("facebook", "google_ads")
     group_name="skan", dagster_type=SkanModelledFrame,
     ins={"skan_postbacks": dg.AssetIn(partition_mapping=trailing(MODEL_DAYS + FIRST_POSTBACK_DAYS)),
          **{k: dg.AssetIn(partition_mapping=trailing(MODEL_DAYS))
-            for k in ("installs", "payments_snapshot", "user_activity", "behavior_value")}},
+            for k in ("installs", "user_activity", "behavior_value")}},
 )
 def skan_modelled(context: dg.AssetExecutionContext, skan_postbacks: pd.DataFrame, installs: pd.DataFrame,
-                  payments_snapshot: pd.DataFrame, user_activity: pd.DataFrame,
+                  user_activity: pd.DataFrame,
                   behavior_value: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """Per report day and iOS campaign with postbacks: the installs the MMP could not attribute (no ATT
     consent) and their return to date with a 99% interval, decoded from the postbacks and calibrated on
@@ -77,7 +78,7 @@ def skan_modelled(context: dg.AssetExecutionContext, skan_postbacks: pd.DataFram
     for day in window_days(context):
         since = max(day - pd.Timedelta(days=MODEL_DAYS - 1), first) if first is not None else day
         t = tracked[(tracked["install_date"] <= day) & (tracked["install_date"] >= since)]
-        calib = calibration(t, payments_snapshot, user_activity, behavior_value, day)
+        calib = calibration(t, behavior_value, user_activity, day)
         frames.append(modelled_campaigns(skan_postbacks, calib, day, since, current_settings().report_timezone))
     frames = [f for f in frames if len(f)]
     table = pd.concat(frames, ignore_index=True) if frames else empty_modelled()
