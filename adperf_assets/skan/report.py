@@ -114,10 +114,12 @@ def modelled_campaigns(postbacks: pd.DataFrame, calib: pd.DataFrame, day: pd.Tim
     if len(inst):
         est = estimated_install_day(inst, tz)
         inst = inst[((est >= since) & (est <= last)).to_numpy()]
-    if inst.empty or calib.empty:
-        return empty_modelled()
     matched = calib[(calib["install_date"] >= since) & (calib["install_date"] <= last)]
-    dec = SkanDecoder(level=level).fit(calib)
+    if inst.empty or matched.empty:
+        return empty_modelled()
+    # fitted on the same cohorts: younger users' keys and values are incomplete, and the campaigns' ratios
+    # are shrunk toward the fit's level
+    dec = SkanDecoder(level=level).fit(matched)
     pred = dec.predict(inst, matched)
     out = pd.DataFrame({
         "report_date": pd.Timestamp(day), "network": pred["network"].astype(str),
