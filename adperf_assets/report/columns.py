@@ -22,6 +22,12 @@ ID_COLUMNS = ["network", "account_id", "account_name", "campaign_id", "campaign_
               "ad_group_name", "ad_id", "ad_name"]
 
 
+#: iOS privacy attribution (adperf_assets/skan/report.py): installs and estimated return modelled from SKAN
+#: postbacks, their share of the estimate and the basis of the row's return ("measured" without them).
+SKAN_COLUMNS = ["modelled_installs", "modelled_estimated_usd", "modelled_share", "return_basis"]
+SKAN_DEFAULTS = {"modelled_installs": 0, "modelled_estimated_usd": 0.0, "modelled_share": 0.0, "return_basis": "measured"}
+
+
 def roas_columns(roas_days=(7, 14, 30)) -> list[str]:
     """The report's columns in order, with a ``d{n}_roas`` and ``d{n}_note`` per D-n day."""
     return [
@@ -42,13 +48,16 @@ REPORT_COLUMNS = roas_columns()
 def typed(frame: pd.DataFrame, config: ReportConfig | None = None) -> pd.DataFrame:
     """The report's dtypes (also for an empty frame), so every day stores the same table."""
     cfg = config or ReportConfig()
-    cols = roas_columns(cfg.roas_days)
+    cols = [*roas_columns(cfg.roas_days), *SKAN_COLUMNS]
     out = frame.reindex(columns=cols).copy()
+    for c, v in SKAN_DEFAULTS.items():
+        if c not in frame.columns:
+            out[c] = v
     dates = ["report_date", "first_spend_date", "last_spend_date", "payback_date"]
-    ints = ["days_live", "users", "horizon_days", "users_without_estimate"]
+    ints = ["days_live", "users", "horizon_days", "users_without_estimate", "modelled_installs"]
     bools = ["is_active", "history_truncated"]
     strs = ["level", *ID_COLUMNS, "estimators", *[f"d{n}_note" for n in cfg.roas_days], "payback_basis",
-            "recommendation", "reason"]
+            "recommendation", "reason", "return_basis"]
     for c in cols:
         if c in dates:
             out[c] = pd.to_datetime(out[c]).astype("datetime64[ns]")

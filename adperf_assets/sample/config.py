@@ -80,8 +80,8 @@ class WorldConfig:
     whale_tail: float = 1.4  # Pareto shape of that factor (lower: heavier tail)
     # share of iOS users who allow tracking (ATT); the others reach the MMP's user-level export without
     # their ad and the world writes SKAN postbacks (sample/skan.py); 1.0: the world before ATT, no postbacks.
-    # 1.0 by default until the report models SKAN (docs/skan.md); the `att` preset has 0.3
-    att_opt_in: float = 1.0
+    # about a third, as measured after ATT (issue 18); the `easy` and `no_att` presets have 1.0
+    att_opt_in: float = 0.3
     # actions taken on the ads (budget_actions): (day index from start, ad_id, factor) -- from that
     # account-local day on the ad delivers ``factor`` x its planned volume (0: paused; 1.2: budget +20%);
     # a later entry for the same ad replaces the factor from its day (ads.action_factors)
@@ -139,11 +139,13 @@ PRESETS = {
     # (benchmarks/decisions.py); 270 days leave 90 days of cohorts with 180 days seen (docs/per_ad_value.md)
     "ads": {"installs_per_day": 2000, "days": 270},
     # easy: every alive day active, no ad quality effects, no whales (the world before the knobs, for comparison)
-    "easy": dict(EASY),
+    "easy": {**EASY, "att_opt_in": 1.0},
     # realistic: the default knobs, spelled out
     "realistic": dict(REALISTIC),
-    # att: the default world where 30% of iOS users allow tracking, with SKAN postbacks (docs/skan.md)
+    # att: 30% of iOS users allow tracking, with SKAN postbacks (docs/skan.md): the default, spelled out
     "att": {"att_opt_in": 0.3},
+    # no_att: the default world before ATT: every iOS user tracked, no postbacks
+    "no_att": {"att_opt_in": 1.0},
 }
 
 

@@ -39,7 +39,8 @@ def load_manifest(path: str | os.PathLike) -> dict:
 
 def world_config(path: str | os.PathLike) -> WorldConfig:
     """The ``WorldConfig`` a world was generated with (from its manifest)."""
-    m = {**EASY, **load_manifest(path)["config"]}
+    # a manifest without a knob or an opt-in is of a world without them (easy knobs, everyone tracked)
+    m = {**EASY, "att_opt_in": 1.0, **load_manifest(path)["config"]}
     m["start"] = date.fromisoformat(m["start"])
     m["accounts"] = tuple(Account(**{**a, "countries": tuple(a["countries"])}) for a in m["accounts"])
     m["revision_factors"] = tuple(m["revision_factors"])

@@ -41,20 +41,43 @@ def per_ad_day(df: pd.DataFrame, day_col: str) -> pd.Series:
     return paid.groupby([paid[day_col].astype("datetime64[ns]"), "ad_id"]).size().sort_index()
 
 
+def mmp_view(users: pd.DataFrame, world, mmp: str) -> pd.DataFrame:
+    """The world's truth as the MMP shows it: iOS users of paid media who denied ATT tracking have no ad
+    (AppsFlyer: media source ``restricted``, still paid; Adjust: ``Organic``; docs/skan.md)."""
+    from adperf_assets.sample.manifest import world_config
+    from adperf_assets.sample.skan import consent
+
+    out = users.copy()
+    hidden = (~consent(world_config(world), users) & (out["acquisition"] == "paid")).to_numpy()
+    for c in ("campaign_id", "ad_group_id", "ad_id"):
+        out.loc[hidden, c] = ""
+    out.loc[hidden, "network"] = "restricted" if mmp == "appsflyer" else "organic"
+    if mmp == "adjust":
+        out.loc[hidden, "acquisition"] = "organic"
+    return out
+
+
 @pytest.fixture(scope="module")
-def truth(small_world) -> pd.DataFrame:
+def world_users(small_world) -> pd.DataFrame:
     return pd.read_parquet(layout.truth(small_world, "users"))
 
 
+@pytest.fixture(scope="module")
+def truth(world_users, small_world) -> pd.DataFrame:
+    """The truth as AppsFlyer (the default MMP) shows it."""
+    return mmp_view(world_users, small_world, "appsflyer")
+
+
 @pytest.mark.parametrize("mmp", ["appsflyer", "adjust"])
-def test_attributed_installs_per_ad_per_day_equal_truth(fresh_home, truth, mmp):
+def test_attributed_installs_per_ad_per_day_equal_truth(fresh_home, world_users, small_world, mmp):
+    truth = mmp_view(world_users, small_world, mmp)
     result = run(fresh_home, mmp)
     assert result.success
     got = result.output_for_node("installs")
     # the done-means: attributed installs per ad per day, exactly
     want = per_ad_day(truth, "cohort_date")
     pd.testing.assert_series_equal(per_ad_day(got, "install_date"), want, check_names=False)
-    assert want.sum() > 2500
+    assert want.sum() > 1500  # paid iOS users who denied ATT tracking show no ad
     # and every user: day, attribution, network, ids, platform, country
     m = truth.merge(got, on="user_id", how="outer", suffixes=("_truth", ""), indicator=True)
     assert (m["_merge"] == "both").all(), m["_merge"].value_counts()
@@ -168,7 +191,7 @@ def test_checks_against_ad_spend_pass_on_the_world(fresh_home):
     assert result.success
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     known = checks["installs_ad_ids_known_in_spend"]
-    assert known.passed and known.metadata["share"].value == 0.0 and known.metadata["paid_installs"].value > 200
+    assert known.passed and known.metadata["share"].value == 0.0 and known.metadata["paid_installs"].value > 150
     match = checks["installs_match_network_installs"]
     assert match.passed and match.metadata["flagged_ad_days"].value == 0
     assert 1.0 < match.metadata["network_over_mmp"].value < 1.3  # networks over-claim a little

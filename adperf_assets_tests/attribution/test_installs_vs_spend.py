@@ -28,8 +28,9 @@ def ad_spend(small_world) -> pd.DataFrame:
 
 def test_every_paid_install_of_a_spend_network_joins_to_an_ad(world_installs, ad_spend):
     u = unknown_ads(world_installs, ad_spend)
-    assert u.share == 0.0 and u.unknown.empty and u.paid_installs > 2500
-    assert u.networks_without_spend.set_index("network")["installs"].to_dict().keys() == {"unityads_int"}
+    assert u.share == 0.0 and u.unknown.empty and u.paid_installs > 1500
+    # and the iOS users who denied ATT tracking: AppsFlyer's "restricted" media source, no ad (docs/skan.md)
+    assert u.networks_without_spend.set_index("network")["installs"].to_dict().keys() == {"unityads_int", "restricted"}
 
 
 def test_unknown_and_empty_ad_ids_are_counted(world_installs, ad_spend):
@@ -46,10 +47,14 @@ def test_unknown_and_empty_ad_ids_are_counted(world_installs, ad_spend):
 def test_networks_over_claim_by_the_worlds_factor(world_installs, ad_spend):
     cmp = installs_vs_network(world_installs, ad_spend, max_ratio=2.0, min_installs=8)
     assert (cmp["network_installs"] >= cmp["mmp_installs"]).all()  # the world's networks only over-claim
-    overall = cmp["network_installs"].sum() / cmp["mmp_installs"].sum()
+    # the MMP's side includes the untracked iOS installs (restricted, shared over the ads)
+    overall = cmp["network_installs"].sum() / (cmp["mmp_installs"].sum() + cmp["untracked_installs"].sum())
     assert 1.08 < overall < 1.16  # the world's network_overclaim is 0.12
     assert (cmp[["mmp_installs", "network_installs"]].max(axis=1) >= 8).sum() > 15  # rows big enough to judge (5 accounts share the volume)
-    assert not cmp["flagged"].any()
+    # per ad and day the untracked iOS installs are an allocation (the MMP cannot know them): at 8-20
+    # installs it misses some ads by 2x; at the check's own floor (20 installs) none is flagged
+    assert cmp["flagged"].mean() < 0.02
+    assert not installs_vs_network(world_installs, ad_spend, max_ratio=1.5, min_installs=20)["flagged"].any()
     # a day where the MMP lost most installs of an ad is flagged
     big = cmp.sort_values("network_installs").iloc[-1]
     lost = world_installs[~((world_installs["install_date"] == big["report_date"])

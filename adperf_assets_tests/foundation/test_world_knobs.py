@@ -50,7 +50,7 @@ def test_easy_is_the_world_before_the_knobs(tmp_path, small_world):
 
 def test_presets_and_manifest_round_trip(realistic):
     assert preset("realistic") == preset("default") != preset("easy")
-    assert preset("small", **EASY) == preset("easy", days=75, installs_per_day=60)
+    assert preset("small", **EASY, att_opt_in=1.0) == preset("easy", days=75, installs_per_day=60)
     cfg = world_config(realistic)
     assert (cfg.activity_mean, cfg.ad_quality_sd, cfg.whale_share) == (0.55, 0.35, 0.02)
     assert cfg == preset("realistic", seed=3, days=60, installs_per_day=150, more_networks=False)

@@ -124,11 +124,11 @@ def test_truth_and_google_rows(world):
 
 
 def test_consent_changes_only_the_mmp_view_and_full_consent_writes_no_postbacks(tmp_path):
-    full = generate_world(tmp_path / "full", seed=7, days=20, installs_per_day=40)
+    full = generate_world(tmp_path / "full", seed=7, days=20, installs_per_day=40, preset_name="no_att")
     assert not (full / "mmp/appsflyer/skad_postbacks").exists() and not layout.truth(full, "skan").exists()
     assert "att_opt_in" not in json.loads(layout.manifest(full).read_text())["config"]
     att = generate_world(tmp_path / "att", seed=7, days=20, installs_per_day=40, preset_name="att")
-    assert world_config(att).att_opt_in == 0.3
+    assert world_config(att).att_opt_in == 0.3 and world_config(full).att_opt_in == 1.0
     # its own generators: the same users, payments and truth as with everyone tracked
     assert filecmp.cmp(layout.app_db(att), layout.app_db(full), shallow=False)
     assert filecmp.cmp(layout.truth(att, "users"), layout.truth(full, "users"), shallow=False)

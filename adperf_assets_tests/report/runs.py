@@ -62,7 +62,7 @@ FIRST, LAST = "2025-06-15", "2025-07-12"
 REPORT_DAYS = ["2025-07-10", "2025-07-11", "2025-07-12"]
 
 SOURCES = ["raw/fx_rates", *(n.asset_key.to_user_string() for n in NETWORKS), "ad_spend", "payments_snapshot",
-           "match_sessions", "behavior_value", "installs", "user_segments"]
+           "match_sessions", "behavior_value", "installs", "user_segments", "skan_postbacks", "user_activity"]
 
 
 def range_tags(first: str, last: str) -> dict:
@@ -76,6 +76,8 @@ def materialize(names: list[str], resources: dict, first: str, last: str | None 
     kw: dict = {"partition_key": first} if last in (None, first) else {"tags": range_tags(first, last)}
     if run_config is not None:
         kw["run_config"] = run_config
+    if "roas_report" in names and "skan_modelled" not in names:  # the report's iOS part (SKAN), read with it
+        names = ["skan_modelled", *names]
     keys = [dg.AssetKey.from_user_string(n) for n in names]
     selection = dg.AssetSelection.assets(*keys)
     selection = selection | dg.AssetSelection.checks_for_assets(*keys) if with_checks else selection.without_checks()

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from adperf_assets.defs.report.assets import MAX_AD_AGE_DAYS
-from adperf_assets.report import ReportConfig, build_report, prepare_inputs
+from adperf_assets.report import ReportConfig, build_report, prepare_inputs, typed
+from adperf_assets.skan.report import fold_into_report
 from adperf_assets.defs.resources import DUCKDB_SCHEMA, build_resources
 from adperf_assets.defs.report.slack import SlackWebhook
 from adperf_assets_tests.report import runs
@@ -56,7 +57,10 @@ def test_one_day_report_matches_the_math_and_passes_its_checks(report_home):
     t = lambda name: runs.table(report_home, name)  # noqa: E731
     inputs = prepare_inputs(t("ad_spend"), t("installs"), t("user_segments"), t("behavior_value"),
                             t("ltv_estimates"), "cost_usd")
-    expected, _ = build_report(inputs, [pd.Timestamp(DAY)], ReportConfig(max_ad_age_days=MAX_AD_AGE_DAYS))
+    cfg = ReportConfig(max_ad_age_days=MAX_AD_AGE_DAYS)
+    expected, _ = build_report(inputs, [pd.Timestamp(DAY)], cfg)
+    expected = typed(fold_into_report(expected, t("skan_modelled"), cfg), cfg)  # + the iOS campaigns' SKAN part
+    assert (expected["return_basis"] == "modelled (SKAN)").any()  # the default world has ATT
     pd.testing.assert_frame_equal(stored.reset_index(drop=True), _sorted(expected), check_dtype=False)
 
     # cost to date of the ads = every stored spend day (all within 400 days)

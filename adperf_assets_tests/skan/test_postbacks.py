@@ -130,7 +130,8 @@ def test_a_world_without_att_gives_empty_typed_tables(tmp_path):
     from adperf_assets.defs.skan.assets import google_ads_skan
     from adperf_assets.defs.skan.google_ads_skan import SampleGoogleAdsSkan
 
-    w = SampleWorld(path=str(tmp_path / "w"), seed=7, start="2025-06-01", days=20, installs_per_day=40)
+    w = SampleWorld(path=str(tmp_path / "w"), seed=7, start="2025-06-01", days=20, installs_per_day=40,
+                    preset="no_att")
     defs = [skan_postbacks, google_ads_skan, checks.skan_null_value_share, checks.skan_tier_distribution,
             checks.skan_transaction_ids_unique]
     with dg.instance_for_test() as inst:

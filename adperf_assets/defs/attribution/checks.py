@@ -93,18 +93,21 @@ def installs_ad_ids_known_in_spend(installs: pd.DataFrame, ad_spend: pd.DataFram
 
 @dg.asset_check(asset=installs, partitions_def=daily_partitions, additional_ins=SPEND_IN,
                 description=f"Warn when an ad's MMP installs and its network-reported installs on a day differ by "
-                            f"more than {INSTALLS_MAX_RATIO}x (at least {INSTALLS_MIN_FOR_RATIO} installs).")
+                            f"more than {INSTALLS_MAX_RATIO}x (at least {INSTALLS_MIN_FOR_RATIO} installs); the MMP's "
+                            "count includes the day's 'restricted' iOS installs (no ATT consent) shared over the ads.")
 def installs_match_network_installs(installs: pd.DataFrame, ad_spend: pd.DataFrame) -> dg.AssetCheckResult:
     days = pd.DatetimeIndex(installs["install_date"].astype("datetime64[ns]").unique())
     same_days = ad_spend[ad_spend["report_date"].astype("datetime64[ns]").isin(days)]
     cmp = installs_vs_network(installs, same_days, INSTALLS_MAX_RATIO, INSTALLS_MIN_FOR_RATIO)
     flagged = cmp[cmp["flagged"]].sort_values("network_installs", ascending=False)
+    untracked = float(cmp["untracked_installs"].sum())
     mmp, net = int(cmp["mmp_installs"].sum()), float(cmp["network_installs"].sum())
     return dg.AssetCheckResult(
         passed=flagged.empty,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"ad_days": len(cmp), "flagged_ad_days": len(flagged), "mmp_installs": mmp,
-                  "network_installs": net, "network_over_mmp": float(net / mmp) if mmp else 0.0,
+                  "untracked_ios_installs": untracked, "network_installs": net,
+                  "network_over_mmp": float(net / (mmp + untracked)) if mmp else 0.0,
                   "max_ratio": INSTALLS_MAX_RATIO, "min_installs": INSTALLS_MIN_FOR_RATIO,
                   "flagged": table_md(flagged, 20)},
     )

@@ -11,7 +11,9 @@ from pydantic import Field
 
 from adperf_assets.partitions import daily_partitions, single_run, trailing, window_days
 from adperf_assets.report import ReportConfig, build_report, prepare_inputs
+from adperf_assets.report.columns import typed
 from adperf_assets.report.roas import LTV_COLUMNS
+from adperf_assets.skan.report import fold_into_report
 from adperf_assets.report.messages import MILESTONES, daily_message, milestone_ads, milestone_message
 from adperf_assets.report.plot import cost_vs_return_png, png_markdown, roas_curves_figure
 from adperf_assets.report.tables import markdown_summary, totals
@@ -34,6 +36,7 @@ REPORT_INS = {
     "user_segments": dg.AssetIn(key="user_segments", partition_mapping=trailing(MAX_AD_AGE_DAYS)),
     "behavior_value": dg.AssetIn(key="behavior_value", partition_mapping=trailing(MAX_AD_AGE_DAYS)),
     "ltv_estimates": dg.AssetIn(key="ltv_estimates"),
+    "skan_modelled": dg.AssetIn(key="skan_modelled"),
 }
 
 
@@ -76,7 +79,7 @@ def _per_day(report: pd.DataFrame) -> pd.DataFrame:
 
 def compute_report(context: dg.AssetExecutionContext, config: RoasReportConfig, ad_spend: pd.DataFrame,
                    installs: pd.DataFrame, user_segments: pd.DataFrame, behavior_value: pd.DataFrame,
-                   ltv_estimates: pd.DataFrame | None) -> dg.Output[pd.DataFrame]:
+                   ltv_estimates: pd.DataFrame | None, skan_modelled: pd.DataFrame | None = None) -> dg.Output[pd.DataFrame]:
     cfg = config.report_config()
     days = window_days(context)
     if ltv_estimates is None:
@@ -85,6 +88,7 @@ def compute_report(context: dg.AssetExecutionContext, config: RoasReportConfig, 
     inputs = prepare_inputs(ad_spend, installs, user_segments, behavior_value, ltv_estimates)
     last_day = days[-1]
     report, infos = build_report(inputs, days, cfg, curves_on=last_day)
+    report = typed(fold_into_report(report, skan_modelled, cfg), cfg)  # iOS: measured + SKAN-modelled
     last = report[report["report_date"] == last_day]
     unmatched = pd.DataFrame([{"report_date": i.report_date.date(), "users": i.unmatched_users,
                                "return_usd": round(i.unmatched_return_usd, 2), "ad_ids": ", ".join(i.unmatched_ads[:10])}
@@ -130,6 +134,7 @@ def compute_report(context: dg.AssetExecutionContext, config: RoasReportConfig, 
         "users_without_segment": int(sum(i.users_without_segment for i in infos)),
         "unmatched_users": dg.MetadataValue.md(unmatched.to_markdown(index=False) if len(unmatched) else "_none_"),
         "days_without_ltv_estimates": ", ".join(no_ltv) or "none",
+        "skan_modelled_campaigns": int(((last["level"] == "campaign") & (last["return_basis"] != "measured")).sum()),
         "input_rows": dg.MetadataValue.json({"ad_spend": len(ad_spend), "installs": len(installs),
                                              "user_segments": len(user_segments), "behavior_value": len(behavior_value),
                                              "ltv_estimates": len(ltv_estimates)}),
@@ -151,7 +156,7 @@ def build_roas_report(with_ltv_estimates: bool) -> dg.AssetsDefinition:
 )
     def _roas_report(context: dg.AssetExecutionContext, config: RoasReportConfig, **tables):
         return compute_report(context, config, tables["ad_spend"], tables["installs"], tables["user_segments"],
-                              tables["behavior_value"], tables.get("ltv_estimates"))
+                              tables["behavior_value"], tables.get("ltv_estimates"), tables.get("skan_modelled"))
 
     return _roas_report
 

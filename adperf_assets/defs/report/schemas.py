@@ -63,6 +63,10 @@ RoasReportFrame = frame_type(
         PandasColumn.categorical_column("payback_basis", PAYBACK_BASES, non_nullable=True),
         PandasColumn.categorical_column("recommendation", RECOMMENDATIONS, non_nullable=True),
         str_col("reason"),
+        int_col("modelled_installs"),
+        float_col("modelled_estimated_usd", min_value=0.0),
+        float_col("modelled_share", min_value=0.0, max_value=1.0),
+        PandasColumn.categorical_column("return_basis", {"measured", "modelled (SKAN)"}, non_nullable=True),
     ],
 )
 

@@ -8,8 +8,10 @@ from adperf_assets.defs.common.metadata import table_md
 from adperf_assets.defs.common.tables import daily_table
 from adperf_assets.defs.skan.google_ads_skan import GoogleAdsSkanSource, skan_frame
 from adperf_assets.defs.skan.resources import SkanPostbackSource
-from adperf_assets.defs.skan.schemas import GoogleAdsSkanFrame, SkanPostbacksFrame
+from adperf_assets.defs.skan.schemas import GoogleAdsSkanFrame, SkanModelledFrame, SkanPostbacksFrame
+from adperf_assets.partitions import trailing, window_days
 from adperf_assets.settings import current_settings
+from adperf_assets.skan.report import FIRST_POSTBACK_DAYS, calibration, empty_modelled, modelled_campaigns, tracked_users
 from adperf_assets.skan.postbacks import COLUMNS, inferred_tier, parse_appsflyer
 
 
@@ -44,8 +46,42 @@ def skan_postbacks(context: dg.AssetExecutionContext, skan_postback_source: Skan
 def google_ads_skan(context: dg.AssetExecutionContext, google_ads_skan_source: GoogleAdsSkanSource) -> dg.Output[pd.DataFrame]:
     """Google Ads' own SKAdNetwork counts for the day (``segments.date``) for every customer: a second view
     of the Google postbacks next to the MMP's, with Google's installs metric."""
-    day = pd.Timestamp(context.partition_key).date()
-    rows = [r for cid in google_ads_skan_source.skan_customer_ids() for r in google_ads_skan_source.skan_rows(cid, day, day)]
+    days = window_days(context)  # one day, or a backfill's range in one run
+    first, last = days[0].date(), days[-1].date()
+    rows = [r for cid in google_ads_skan_source.skan_customer_ids() for r in google_ads_skan_source.skan_rows(cid, first, last)]
     table = skan_frame(rows)
     return dg.Output(table, metadata={"dagster/row_count": len(table), "installs": int(table["installs"].sum()),
                                       "conversions": int(table["conversions"].sum()), "preview": table_md(table)})
+
+
+MODEL_DAYS = current_settings().report_max_ad_age_days
+#: Networks whose iOS installs send SKAN postbacks (the ones the report has spend for, not ATT-exempt).
+SKAN_NETWORKS = ("facebook", "google_ads")
+
+
+@daily_table(
+    group_name="skan", dagster_type=SkanModelledFrame,
+    ins={"skan_postbacks": dg.AssetIn(partition_mapping=trailing(MODEL_DAYS + FIRST_POSTBACK_DAYS)),
+         **{k: dg.AssetIn(partition_mapping=trailing(MODEL_DAYS))
+            for k in ("installs", "user_activity", "behavior_value")}},
+)
+def skan_modelled(context: dg.AssetExecutionContext, skan_postbacks: pd.DataFrame, installs: pd.DataFrame,
+                  user_activity: pd.DataFrame,
+                  behavior_value: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """Per report day and iOS campaign with postbacks: the installs the MMP could not attribute (no ATT
+    consent) and their return to date with a 99% interval, decoded from the postbacks and calibrated on
+    the users who allowed tracking (``SkanDecoder``); what the report adds to its campaign rows."""
+    tracked = tracked_users(installs, SKAN_NETWORKS)
+    # the cohorts the installs table holds (the report's window, or less where its history starts later)
+    first = pd.to_datetime(installs["install_date"]).min() if len(installs) else None
+    frames = []
+    for day in window_days(context):
+        since = max(day - pd.Timedelta(days=MODEL_DAYS - 1), first) if first is not None else day
+        t = tracked[(tracked["install_date"] <= day) & (tracked["install_date"] >= since)]
+        calib = calibration(t, behavior_value, user_activity, day)
+        frames.append(modelled_campaigns(skan_postbacks, calib, day, since, current_settings().report_timezone))
+    frames = [f for f in frames if len(f)]
+    table = pd.concat(frames, ignore_index=True) if frames else empty_modelled()
+    return dg.Output(table, metadata={
+        "dagster/row_count": len(table), "campaigns": int(table[["network", "campaign_id"]].drop_duplicates().shape[0]),
+        "modelled_installs": int(table["modelled_installs"].sum()), "preview": table_md(table, 30)})

@@ -1,6 +1,7 @@
 """Postback health: null values, tiers, campaigns the spend table does not know, duplicate transactions."""
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from adperf_assets.defs.common.metadata import rows_check_result, table_md
@@ -68,7 +69,8 @@ def skan_postbacks_campaigns_known(skan_postbacks: pd.DataFrame, ad_spend: pd.Da
     won = skan_postbacks[skan_postbacks["did_win"]]
     known = set(zip(ad_spend["network"], ad_spend["campaign_id"].astype(str)))
     spend_networks = set(ad_spend["network"])
-    unknown = won[[(n, c) not in known and n in spend_networks for n, c in zip(won["network"], won["campaign_id"])]]
+    unknown = won[np.array([(n, c) not in known and n in spend_networks
+                            for n, c in zip(won["network"], won["campaign_id"])], dtype=bool)]
     per = unknown.groupby(["network", "campaign_id"]).size().rename("postbacks").reset_index()
     return dg.AssetCheckResult(passed=unknown.empty, severity=dg.AssetCheckSeverity.WARN,
                                metadata={"winning_postbacks": len(won), "unknown": len(unknown),

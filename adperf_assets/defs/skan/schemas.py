@@ -4,7 +4,7 @@ from dagster_pandas import PandasColumn
 from dagster_pandas.constraints import ColumnDTypeFnConstraint
 from pandas.api.types import is_float_dtype
 
-from adperf_assets.defs.common.schema_types import _typed, bool_col, date_col, frame_type, int_col, str_col
+from adperf_assets.defs.common.schema_types import _typed, bool_col, date_col, float_col, frame_type, int_col, str_col
 
 
 def _value_col(name: str) -> PandasColumn:
@@ -57,5 +57,25 @@ GoogleAdsSkanFrame = frame_type(
         str_col("source_app_id"),
         int_col("installs"),
         int_col("conversions"),
+    ],
+)
+
+SkanModelledFrame = frame_type(
+    "SkanModelledFrame",
+    "Per report day and iOS campaign with postbacks: SKAN installs (winning first postbacks), tracked installs "
+    "(ATT consent: the MMP names their ad), the modelled rest and its return to date with a 99% interval.",
+    [
+        date_col("report_date"),
+        str_col("network"),
+        str_col("campaign_id"),
+        int_col("skan_installs"),
+        int_col("tracked_installs"),
+        int_col("modelled_installs"),
+        float_col("tracked_return_usd", min_value=None),
+        float_col("modelled_return_usd", min_value=None),
+        float_col("modelled_lower_usd", min_value=None),
+        float_col("modelled_upper_usd", min_value=None),
+        float_col("null_share", min_value=0.0, max_value=1.0),
+        float_col("ratio", min_value=None),
     ],
 )
