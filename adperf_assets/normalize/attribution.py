@@ -144,7 +144,8 @@ def _platform(raw: pd.DataFrame, column: str) -> pd.Series:
     return p
 
 
-def _map_network(mmp: str, source: pd.Series) -> pd.Series:
+def map_network(mmp: str, source: pd.Series) -> pd.Series:
+    """The MMP's media-source names as ``ad_spend`` networks (unknown names kept)."""
     mapping = {name: net for (m, name), net in NETWORK_MAP.items() if m == mmp}
     return source.map(mapping).fillna(source)
 
@@ -176,7 +177,7 @@ def parse_appsflyer(raw: pd.DataFrame) -> ParsedRows:
     cols = {
         "user_id": user_id, "event_time_utc": when.astype("datetime64[ns]"),
         "kind": np.where(reinstall, "reinstall", "install"), "is_reinstall": reinstall,
-        "platform": platform, "network": _map_network(APPSFLYER, source), "media_source": source,
+        "platform": platform, "network": map_network(APPSFLYER, source), "media_source": source,
         "campaign_id": _text(raw, "Campaign ID"), "ad_group_id": _text(raw, "Adset ID"),
         "ad_id": _text(raw, "Ad ID"), "country": _text(raw, "Country Code").str.upper(),
     }
@@ -206,7 +207,7 @@ def parse_adjust(raw: pd.DataFrame) -> ParsedRows:
     platform = _platform(raw, "os_name")
     source = _text(raw, "network_name")
     _fail_first(source == "", raw, "network_name", "empty network name (organic rows say 'Organic')")
-    network = _map_network(ADJUST, source)
+    network = map_network(ADJUST, source)
     cols = {
         "user_id": user_id, "event_time_utc": when.astype("datetime64[ns]"), "kind": kind,
         "is_reinstall": kind.map(ADJUST_KINDS).astype(bool), "platform": platform, "network": network,

@@ -25,7 +25,8 @@ from adperf_assets.sample.writers import run_bounds, ts, write_csv, write_json_g
 from adperf_assets.skan import schema
 
 #: The networks' SKAdNetwork ids (as registered in apps' Info.plist; recalled, unverified).
-SKAN_NETWORK_ID = {"facebook": "v9wttpbfk9.skadnetwork", "google_ads": "cstr6suwn9.skadnetwork"}
+SKAN_NETWORK_ID = {"facebook": "v9wttpbfk9.skadnetwork", "google_ads": "cstr6suwn9.skadnetwork",
+                   "tiktok": "238da6jt44.skadnetwork"}  # TikTok's id: unverified
 APP_ID = 1500000001  # the advertised app (its App Store id; the MMP exports say "id1500000001")
 PUBLISHER_APPS = (284882215, 389801252, 544007664, 1436489148)  # source-app-id at tier 3 (made up)
 FIDELITY_VIEW_SHARE = 0.15  # installs after a view-through (fidelity-type 0)
@@ -135,7 +136,7 @@ def write(root: Path, cfg: WorldConfig, cal: Calendar, users: pd.DataFrame, ads:
     # a non-winning postback (first window only, no value, 2 digits) to another network's iOS campaign
     others = np.flatnonzero(rng.random(n) < NON_WINNING_SHARE)
     ads_net = ads["network"].to_numpy()
-    skan_ad = np.isin(ads_net, list(SKAN_NETWORK_ID))  # the world's SKAN networks' ads (not TikTok's, Apple's)
+    skan_ad = np.isin(ads_net, list(SKAN_NETWORK_ID))  # the world's SKAN networks' ads (not Apple's: AdServices)
     rivals = {k: np.flatnonzero(skan_ad & (ads_net != k)) for k in SKAN_NETWORK_ID}
     pick = rng.random(len(others))
     rival_ad = np.array([rivals[net[i]][int(p * len(rivals[net[i]]))] if len(rivals[net[i]]) else -1

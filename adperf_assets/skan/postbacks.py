@@ -10,11 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from adperf_assets.normalize.attribution import SOURCE_FILE, SOURCE_ROW, AttributionInputError
+from adperf_assets.normalize.attribution import APPSFLYER, SOURCE_FILE, SOURCE_ROW, AttributionInputError, map_network
 from adperf_assets.skan.schema import COARSE
 
-#: AppsFlyer media source → spend-table network (as normalize.attribution.NETWORK_MAP; others keep their name).
-MEDIA_SOURCE_NETWORK = {"Facebook Ads": "facebook", "googleadwords_int": "google_ads", "Apple Search Ads": "apple_ads"}
 
 REQUIRED = ("timestamp", "media_source", "skad_source_identifier", "skad_transaction_id", "skad_redownload",
             "skad_did_win", "skad_fidelity_type", "skad_conversion_value", "skad_coarse_conversion_value",
@@ -68,7 +66,7 @@ def parse_appsflyer(raw: pd.DataFrame) -> pd.DataFrame:
     _fail(raw, (fine.notna() & (seq > 0)).to_numpy(), "skad_conversion_value",
           "a fine value in a later postback (only the first may carry one)")
     _fail(raw, (txt["skad_transaction_id"] == "").to_numpy(), "skad_transaction_id", "empty")
-    network = txt["media_source"].map(lambda s: MEDIA_SOURCE_NETWORK.get(s, s))
+    network = map_network(APPSFLYER, txt["media_source"])  # the installs' media-source names
     get = lambda c: txt[c] if c in txt else pd.Series("", index=raw.index)  # noqa: E731
     return pd.DataFrame({
         "arrival_time_utc": when.astype("datetime64[ns]"), "network": network,

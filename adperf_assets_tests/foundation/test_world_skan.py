@@ -10,7 +10,7 @@ import pytest
 
 from adperf_assets.sample import generate_world, layout
 from adperf_assets.sample.manifest import world_config
-from adperf_assets.sample.skan import AF_SKAN_COLUMNS
+from adperf_assets.sample.skan import AF_SKAN_COLUMNS, SKAN_NETWORK_ID
 from adperf_assets.skan import schema
 
 
@@ -47,8 +47,10 @@ def test_users_who_deny_tracking_are_restricted_in_appsflyer_and_organic_in_adju
     af = _csvs(str(world / "mmp/appsflyer/installs_report/*.csv"))
     af = af[af["Is Reinstall"] == "false"].merge(users.assign(uid=users["user_id"].astype(str)),
                                                  left_on="Customer User ID", right_on="uid")
-    paid_ios = af[(af["acquisition"] == "paid") & (af["platform"] == "ios")]
+    paid_ios = af[(af["acquisition"] == "paid") & (af["platform"] == "ios")
+                  & ~af["network"].isin(schema.ATT_EXEMPT_NETWORKS)]  # Apple Ads: AdServices, no ATT
     restricted = paid_ios["Media Source"] == "restricted"
+    assert (af.loc[af["network"].isin(schema.ATT_EXEMPT_NETWORKS), "Media Source"] != "restricted").all()
     assert restricted.mean() == pytest.approx(0.7, abs=0.03)
     rows = paid_ios[restricted]
     assert (rows[["Campaign ID", "Adset ID", "Ad ID", "Attributed Touch Time", "IDFA"]] == "").all().all()
@@ -110,7 +112,7 @@ def test_truth_and_google_rows(world):
     truth = pd.read_parquet(layout.truth(world, "skan"))
     users = pd.read_parquet(layout.truth(world, "users"))
     paid_ios = users[(users["acquisition"] == "paid") & (users["platform"] == "ios")
-                     & users["network"].isin(["facebook", "google_ads"])]
+                     & users["network"].isin(list(SKAN_NETWORK_ID))]
     assert truth["installs"].sum() == len(paid_ios)
     assert truth["expected_ltv_usd_180"].sum() == pytest.approx(
         pd.read_parquet(layout.truth(world, "user_value")).set_index("user_id")

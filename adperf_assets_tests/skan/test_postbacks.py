@@ -16,6 +16,7 @@ from adperf_assets.defs.skan.assets import postbacks_table, skan_postbacks
 from adperf_assets.defs.skan.resources import AppsFlyerDataLockerSkan, SampleSkanPostbacks
 from adperf_assets.normalize.attribution import AttributionInputError
 from adperf_assets.sample import layout
+from adperf_assets.sample.skan import SKAN_NETWORK_ID
 from adperf_assets.skan.postbacks import inferred_tier, parse_appsflyer
 
 WORLD = {"seed": 7, "start": "2025-06-01", "days": 40, "installs_per_day": 300, "preset": "att"}
@@ -36,7 +37,7 @@ def test_parse_the_worlds_export(world):
     raw = _raw(world)
     t = parse_appsflyer(raw)
     assert len(t) == len(raw) > 1000
-    assert set(t["network"]) == {"facebook", "google_ads"}
+    assert set(t["network"]) == set(SKAN_NETWORK_ID)  # every network but Apple Ads (AdServices) sends postbacks
     assert t["fine_conversion_value"].dropna().between(0, 63).all()
     assert (t.loc[t["fine_conversion_value"].notna(), "postback_sequence_index"] == 0).all()
     # ad group / ad ids exactly where the identifier has 3 / 4 digits
@@ -119,7 +120,7 @@ def test_checks_flag_duplicates_nulls_and_unknown_campaigns(world):
     nulls.loc[first, "coarse_conversion_value"] = ""
     assert checks.skan_null_value_share(t).passed and not checks.skan_null_value_share(nulls).passed
     assert not checks.skan_tier_distribution(nulls).passed
-    spend = pd.DataFrame({"network": ["facebook", "google_ads"], "campaign_id": ["1", "2"]})
+    spend = pd.DataFrame({"network": sorted(set(t["network"])), "campaign_id": "1"})
     bad = checks.skan_postbacks_campaigns_known(t, spend)
     assert not bad.passed and bad.metadata["unknown"].value == int(t["did_win"].sum())
     known = t[["network", "campaign_id"]].drop_duplicates()
