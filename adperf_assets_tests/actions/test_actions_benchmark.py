@@ -3,6 +3,7 @@ actions it planned are in the acted world's config, and a paused ad bills nothin
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +17,8 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "actions.py"
 
 
 def _bench():
+    if str(BENCH.parent) not in sys.path:  # as when run as a script: its folder's modules import
+        sys.path.insert(0, str(BENCH.parent))
     spec = importlib.util.spec_from_file_location("actions_benchmark", BENCH)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
