@@ -76,10 +76,12 @@ def installs_vs_network(installs: pd.DataFrame, ad_spend: pd.DataFrame, max_rati
     out["untracked_installs"] = out["untracked_installs"].fillna(0.0) if "untracked_installs" in out else 0.0
     out["network_installs"] = out["network_installs"].fillna(0.0).astype(float)  # Google reports fractions
     out = out[(out["mmp_installs"] > 0) | (out["network_installs"] > 0)].reset_index(drop=True)
-    m = out["mmp_installs"].to_numpy() + out["untracked_installs"].to_numpy(dtype=float)
+    sure = out["mmp_installs"].to_numpy()
+    m = sure + out["untracked_installs"].to_numpy(dtype=float)
     n = out["network_installs"].to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         out["ratio"] = np.where(m > 0, n / np.maximum(m, 1), np.inf)
-        spread = np.maximum(m, n) / np.maximum(np.minimum(m, n), 1)
-    out["flagged"] = (spread > max_ratio) & (np.maximum(m, n) >= min_installs)
+    # the untracked share is an allocation: it may excuse a network's claim, never make one look short
+    over, under = n / np.maximum(m, 1), sure / np.maximum(n, 1)
+    out["flagged"] = ((over > max_ratio) | (under > max_ratio)) & (np.maximum(m, n) >= min_installs)
     return out

@@ -120,6 +120,10 @@ def test_checks_flag_duplicates_nulls_and_unknown_campaigns(world):
     nulls.loc[first, "coarse_conversion_value"] = ""
     assert checks.skan_null_value_share(t).passed and not checks.skan_null_value_share(nulls).passed
     assert not checks.skan_tier_distribution(nulls).passed
+    # a dozen value-less first postbacks cannot tell 0% fine values from 10%: no warning on chance
+    few = nulls[first].head(12)
+    assert len(few) == 12 and checks.skan_tier_distribution(few).passed
+    assert not checks.skan_null_value_share(few).passed  # 12 of 12 null is far above 50%
     spend = pd.DataFrame({"network": sorted(set(t["network"])), "campaign_id": "1"})
     bad = checks.skan_postbacks_campaigns_known(t, spend)
     assert not bad.passed and bad.metadata["unknown"].value == int(t["did_win"].sum())

@@ -3,6 +3,7 @@
 import dagster as dg
 import numpy as np
 import pandas as pd
+from scipy.stats import binom
 
 from adperf_assets.defs.common.metadata import rows_check_result, table_md
 from adperf_assets.defs.skan.assets import skan_postbacks
@@ -17,6 +18,17 @@ FINE_TIER_WARN_SHARE = 0.1
 #: A postback's campaign is known if ``ad_spend`` has it within this many days before the arrival
 #: (a first postback arrives 3-4 days after the install, a last one up to 41 days).
 CAMPAIGN_LOOKBACK_DAYS = 45
+#: A share check warns only when its count is this unlikely under the threshold share (one-sided binomial):
+#: a day of a dozen postbacks cannot tell 0% from 10%.
+SIGNIFICANCE = 0.01
+
+
+def _significantly_above(count: int, n: int, share: float) -> bool:
+    return n > 0 and binom.sf(count - 1, n, share) < SIGNIFICANCE
+
+
+def _significantly_below(count: int, n: int, share: float) -> bool:
+    return n > 0 and binom.cdf(count, n, share) < SIGNIFICANCE
 
 SPEND_IN = {"ad_spend": dg.AssetIn(key="ad_spend", partition_mapping=dg.TimeWindowPartitionMapping(
     start_offset=-(CAMPAIGN_LOOKBACK_DAYS - 1)))}
@@ -27,7 +39,7 @@ def _won_first(p: pd.DataFrame) -> pd.DataFrame:
 
 
 @dg.asset_check(asset=skan_postbacks, partitions_def=daily_partitions,
-                description=f"Warn when more than {NULL_VALUE_WARN_SHARE:.0%} of winning first postbacks carry no "
+                description=f"Warn when significantly more than {NULL_VALUE_WARN_SHARE:.0%} of winning first postbacks carry no "
                             "conversion value (per campaign listed).")
 def skan_null_value_share(skan_postbacks: pd.DataFrame) -> dg.AssetCheckResult:
     first = _won_first(skan_postbacks)
@@ -35,19 +47,20 @@ def skan_null_value_share(skan_postbacks: pd.DataFrame) -> dg.AssetCheckResult:
     share = float(null.mean()) if len(first) else 0.0
     per = (first.assign(null=null).groupby(["network", "campaign_id"])["null"].agg(["size", "mean"])
            .rename(columns={"size": "postbacks", "mean": "null_share"}).reset_index())
-    return dg.AssetCheckResult(passed=share <= NULL_VALUE_WARN_SHARE, severity=dg.AssetCheckSeverity.WARN,
+    return dg.AssetCheckResult(passed=not _significantly_above(int(null.sum()), len(first), NULL_VALUE_WARN_SHARE),
+                               severity=dg.AssetCheckSeverity.WARN,
                                metadata={"first_postbacks": len(first), "null_share": share,
                                          "threshold": NULL_VALUE_WARN_SHARE, "per_campaign": table_md(per, 30)})
 
 
 @dg.asset_check(asset=skan_postbacks, partitions_def=daily_partitions,
-                description=f"Warn when fewer than {FINE_TIER_WARN_SHARE:.0%} of winning first postbacks show tier "
+                description=f"Warn when significantly fewer than {FINE_TIER_WARN_SHARE:.0%} of winning first postbacks show tier "
                             "2 or more (fine values); the tier distribution is listed.")
 def skan_tier_distribution(skan_postbacks: pd.DataFrame) -> dg.AssetCheckResult:
     tier = inferred_tier(skan_postbacks).dropna()
     fine = float((tier >= 2).mean()) if len(tier) else 0.0
     dist = tier.value_counts(normalize=True).sort_index()
-    return dg.AssetCheckResult(passed=len(tier) == 0 or fine >= FINE_TIER_WARN_SHARE,
+    return dg.AssetCheckResult(passed=not _significantly_below(int((tier >= 2).sum()), len(tier), FINE_TIER_WARN_SHARE),
                                severity=dg.AssetCheckSeverity.WARN,
                                metadata={"first_postbacks": len(tier), "fine_share": fine,
                                          **{f"tier_{int(k)}_share": float(v) for k, v in dist.items()}})
