@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 
 from adperf_assets.normalize.spend import HOURLY_COLUMNS, SpendInputError, _empty_hourly, _first_bad, _ids, \
-    decimal_to_micros
-from adperf_assets.normalize.timezones import zone
+    _listed_accounts, _require, decimal_to_micros
 
 APPLE_ADS = "apple_ads"
 #: the search-match share of an ad group (spend no keyword carries) gets this ad id suffix
@@ -29,22 +28,10 @@ def apple_ads_hourly(rows: list[dict], accounts: list[dict]) -> pd.DataFrame:
     if not rows:
         return _empty_hourly()
     df = pd.DataFrame.from_records(rows)
-    for col in ("adAccountId", "campaignId", "adGroupId", "keywordId", "date", "impressions", "taps",
-                "totalInstalls", "localSpend"):
-        if col not in df.columns:
-            raise SpendInputError(f"{net} rows: no field {col!r} in any row")
-        i = _first_bad(df[col].isna())
-        if i is not None:
-            raise SpendInputError(f"{net} row {i}: field {col!r} is missing")
-    meta = pd.DataFrame.from_records(accounts or [], columns=["account_id", "name", "currency", "timezone_name"])
-    meta["account_id"] = _ids(meta["account_id"])
-    acc = meta.drop_duplicates("account_id").set_index("account_id")
+    _require(df, net, ["adAccountId", "campaignId", "adGroupId", "keywordId", "date", "impressions", "taps",
+                       "totalInstalls", "localSpend"])
     account = _ids(df["adAccountId"])
-    i = _first_bad(~account.isin(acc.index))
-    if i is not None:
-        raise SpendInputError(f"{net} row {i}: ad account {account.iloc[i]} is not in the accounts list (no time zone)")
-    for name in acc["timezone_name"].unique():
-        zone(name)
+    acc = _listed_accounts(account, accounts, net, "ad account")
     bad_spend = [k for k, s in enumerate(df["localSpend"]) if not isinstance(s, dict) or "amount" not in s]
     if bad_spend:
         raise SpendInputError(f"{net} row {bad_spend[0]}: field 'localSpend' is not {{amount, currency}}: "

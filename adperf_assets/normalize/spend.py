@@ -69,6 +69,22 @@ def _require(df: pd.DataFrame, network: str, columns: Iterable[str]) -> None:
             raise SpendInputError(f"{network} row {i}: field {col!r} is missing")
 
 
+def _listed_accounts(row_accounts: pd.Series, accounts: list[dict] | None, network: str, what: str = "account",
+                     prefix: str = "") -> pd.DataFrame:
+    """The accounts list by id (name, currency, timezone_name): report rows carry no time zone, so every
+    row's account must be listed, and every listed zone must be known."""
+    meta = pd.DataFrame.from_records(accounts or [], columns=["account_id", "name", "currency", "timezone_name"])
+    meta["account_id"] = _ids(meta["account_id"]).str.removeprefix(prefix)
+    listed = meta.drop_duplicates("account_id").set_index("account_id")
+    i = _first_bad(~row_accounts.isin(listed.index))
+    if i is not None:
+        raise SpendInputError(f"{network} row {i}: {what} {row_accounts.iloc[i]} is not in the accounts list "
+                              "(no time zone or currency)")
+    for name in listed["timezone_name"].unique():
+        zone(name)
+    return listed
+
+
 def _text(values: pd.Series) -> pd.Series:
     """Arrow-backed strings: regex and slicing run vectorised in Arrow, not row by row."""
     return values.astype("string[pyarrow]").str.strip()
@@ -125,15 +141,7 @@ def facebook_hourly(rows: list[dict], accounts: list[dict], *, install_action: s
     _require(df, net, ["account_id", "account_currency", "campaign_id", "adset_id", "ad_id", "spend",
                        "impressions", "date_start", hour_field])
     account_id = _ids(df["account_id"]).str.removeprefix("act_")
-
-    meta = pd.DataFrame.from_records(accounts or [], columns=["account_id", "name", "currency", "timezone_name"])
-    meta["account_id"] = _ids(meta["account_id"]).str.removeprefix("act_")
-    tz_of = meta.drop_duplicates("account_id").set_index("account_id")
-    i = _first_bad(~account_id.isin(tz_of.index))
-    if i is not None:
-        raise SpendInputError(f"{net} row {i}: account {account_id.iloc[i]} is not in the accounts list (no time zone)")
-    for name in tz_of["timezone_name"].unique():
-        zone(name)
+    tz_of = _listed_accounts(account_id, accounts, net, prefix="act_")
 
     hour_text = _text(df[hour_field])
     i = _first_bad(~hour_text.str.fullmatch(r"([01]\d|2[0-3]):00:00( - \d{2}:59:59)?").fillna(False))

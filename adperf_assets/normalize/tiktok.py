@@ -10,8 +10,7 @@ from typing import Any
 import pandas as pd
 
 from adperf_assets.normalize.spend import HOURLY_COLUMNS, SpendInputError, _empty_hourly, _first_bad, _ids, \
-    _integers, _text, decimal_to_micros
-from adperf_assets.normalize.timezones import zone
+    _integers, _listed_accounts, _require, _text, decimal_to_micros
 
 TIKTOK = "tiktok"
 
@@ -27,23 +26,10 @@ def tiktok_hourly(rows: list[dict], accounts: list[dict]) -> pd.DataFrame:
     mets = pd.DataFrame.from_records([r.get("metrics") or {} for r in rows])
     df = pd.concat([dims, mets], axis=1)
     df["advertiser_id"] = [r.get("advertiser_id") for r in rows]
-    for col in ("advertiser_id", "ad_id", "stat_time_hour", "campaign_id", "adgroup_id", "spend", "impressions",
-                "clicks", "app_install"):
-        if col not in df.columns:
-            raise SpendInputError(f"{net} rows: no field {col!r} in any row")
-        i = _first_bad(df[col].isna())
-        if i is not None:
-            raise SpendInputError(f"{net} row {i}: field {col!r} is missing")
-    meta = pd.DataFrame.from_records(accounts or [], columns=["account_id", "name", "currency", "timezone_name"])
-    meta["account_id"] = _ids(meta["account_id"])
-    acc = meta.drop_duplicates("account_id").set_index("account_id")
+    _require(df, net, ["advertiser_id", "ad_id", "stat_time_hour", "campaign_id", "adgroup_id", "spend",
+                       "impressions", "clicks", "app_install"])
     advertiser = _ids(df["advertiser_id"])
-    i = _first_bad(~advertiser.isin(acc.index))
-    if i is not None:
-        raise SpendInputError(f"{net} row {i}: advertiser {advertiser.iloc[i]} is not in the accounts list "
-                              "(no time zone or currency)")
-    for name in acc["timezone_name"].unique():
-        zone(name)
+    acc = _listed_accounts(advertiser, accounts, net, "advertiser")
     hour = _text(df["stat_time_hour"])
     i = _first_bad(~hour.str.fullmatch(r"\d{4}-\d{2}-\d{2} ([01]\d|2[0-3]):00:00").fillna(False))
     if i is not None:
