@@ -15,7 +15,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from adperf_assets.defs.spend.apple_ads import AUDIENCE, SEARCH_MATCH
+
+from adperf_assets_tests.loopback import LoopbackServer
 
 CLIENT_ID, TEAM_ID, KEY_ID = "SEARCHADS.fake-client", "SEARCHADS.fake-team", "fake-key-1"
 
@@ -47,7 +49,7 @@ class Fault:
     headers: dict | None = None
 
 
-class FakeAppleAds:
+class FakeAppleAds(LoopbackServer):
     def __init__(self, public_key_pem: str):
         self.public_key = public_key_pem
         self.accounts: dict[str, dict] = {}  # id -> {"name", "currency", "timezone"}
@@ -56,35 +58,6 @@ class FakeAppleAds:
         self.requests: list[dict] = []
         self.tokens: set[str] = set()
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> "FakeAppleAds":
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                fake._handle(self, "GET")
-
-            def do_POST(self):  # noqa: N802
-                fake._handle(self, "POST")
-
-            def log_message(self, *args):
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
 
     def clear(self) -> None:
         for d in (self.accounts, self.rows, self.tokens):

@@ -13,10 +13,12 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 from adperf_assets.defs.spend.facebook import SDK_API_VERSION
+
+from adperf_assets_tests.loopback import LoopbackServer
 
 TOKEN = "fake-token-S3CRET"
 
@@ -44,7 +46,7 @@ class Fault:
     headers: dict = field(default_factory=dict)
 
 
-class FakeGraph:
+class FakeGraph(LoopbackServer):
     def __init__(self, api_version: str = SDK_API_VERSION):
         self.api_version = api_version
         self.accounts: dict[str, dict] = {}
@@ -56,36 +58,6 @@ class FakeGraph:
         self.job_outcomes: list[str] = []  # e.g. ["Job Failed"]: first job fails, later ones complete
         self.jobs: dict[str, dict] = {}
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-
-    # -- lifecycle ------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> "FakeGraph":
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                fake._handle(self, "GET")
-
-            def do_POST(self):  # noqa: N802
-                fake._handle(self, "POST")
-
-            def log_message(self, *args):
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
 
     # -- request handling -------------------------------------------------------
     def _handle(self, h: BaseHTTPRequestHandler, method: str) -> None:

@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 from adperf_assets.defs.spend.tiktok import DEFAULT_API_VERSION
+
+from adperf_assets_tests.loopback import LoopbackServer
 
 TOKEN = "tt-fake-token-S3CRET"
 
@@ -33,7 +35,7 @@ class Fault:
     page: int | None = None
 
 
-class FakeTikTok:
+class FakeTikTok(LoopbackServer):
     def __init__(self, api_version: str = DEFAULT_API_VERSION):
         self.api_version = api_version
         self.advertisers: dict[str, dict] = {}  # id -> {"name", "currency", "timezone"}
@@ -41,32 +43,6 @@ class FakeTikTok:
         self.faults: list[Fault] = []
         self.requests: list[dict] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> "FakeTikTok":
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                fake._handle(self)
-
-            def log_message(self, *args):
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
 
     def clear(self) -> None:
         self.advertisers.clear()
@@ -75,7 +51,7 @@ class FakeTikTok:
         self.requests.clear()
 
     # -- handling ------------------------------------------------------------------
-    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+    def _handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
         parts = urlsplit(h.path)
         q = {k: v[0] for k, v in parse_qs(parts.query).items()}
         route = {f"/open_api/{self.api_version}/advertiser/info/": "advertiser",
