@@ -26,7 +26,8 @@ def _normalised(frame: pd.DataFrame) -> pd.DataFrame:
 
 def rows(store: TableStore, table: str, before: pd.Timestamp | None = None) -> pd.DataFrame:
     frame = store.read(table, None).drop(columns=PER_RUN.get(table, []), errors="ignore")
-    day = next((c for c in ("report_date", "install_date") if c in frame.columns), None)  # the partition column
+    # the partition column (skan_postbacks: the postbacks' arrival day)
+    day = next((c for c in ("report_date", "install_date", "arrival_date") if c in frame.columns), None)
     if before is not None and day:
         frame = frame[pd.to_datetime(frame[day]) < before]
     return _normalised(frame)
