@@ -79,18 +79,11 @@ class AppsFlyerDataLockerSkan(SkanPostbackSource):
 
 def skan_resources(settings: Settings, world: SampleWorld) -> dict:
     from adperf_assets.defs.skan.google_ads_skan import GoogleAdsSkanApi, SampleGoogleAdsSkan
-    from adperf_assets.defs.spend.google_ads import DEFAULT_API_VERSION, GOOGLE_ADS
+    from adperf_assets.defs.spend.google_ads import GOOGLE_ADS, real_connection
 
     # Google's SKAN rows come with the Google Ads source: the spend pull's credentials and API version
-    google = GoogleAdsSkanApi(
-        developer_token=dg.EnvVar("GOOGLE_ADS_DEVELOPER_TOKEN"),
-        client_id=dg.EnvVar("GOOGLE_ADS_CLIENT_ID"),
-        client_secret=dg.EnvVar("GOOGLE_ADS_CLIENT_SECRET"),
-        refresh_token=dg.EnvVar("GOOGLE_ADS_REFRESH_TOKEN"),
-        login_customer_id=dg.EnvVar("GOOGLE_ADS_LOGIN_CUSTOMER_ID"),
-        customer_ids=[dg.EnvVar("GOOGLE_ADS_CUSTOMER_IDS")],
-        api_version=settings.api_version(GOOGLE_ADS) or DEFAULT_API_VERSION,
-    ) if settings.is_real(GOOGLE_ADS) else SampleGoogleAdsSkan(world=world)
+    google = (GoogleAdsSkanApi(**real_connection(settings)) if settings.is_real(GOOGLE_ADS)
+              else SampleGoogleAdsSkan(world=world))
     return {
         "skan_postback_source": AppsFlyerDataLockerSkan(directory=settings.skan_export_dir)
         if settings.is_real("skan") else SampleSkanPostbacks(world=world),

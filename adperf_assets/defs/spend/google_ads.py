@@ -348,11 +348,10 @@ class SampleGoogleAds(SampleSource, GoogleAdsSource):
                               lambda d: layout.google_rows(root, customer_id, d), revise_google_rows)
 
 
-NETWORK = Network(
-    name=GOOGLE_ADS,
-    label="Google Ads",
-    resource_key="google_ads",
-    real=lambda settings: GoogleAdsResource(
+def real_connection(settings) -> dict:
+    """The live Google Ads connection's fields (credentials from the environment, the API version): the
+    spend pull's, which the SKAN rows reuse (the budget actions take the credentials alone)."""
+    return dict(
         developer_token=dg.EnvVar("GOOGLE_ADS_DEVELOPER_TOKEN"),
         client_id=dg.EnvVar("GOOGLE_ADS_CLIENT_ID"),
         client_secret=dg.EnvVar("GOOGLE_ADS_CLIENT_SECRET"),
@@ -360,7 +359,14 @@ NETWORK = Network(
         login_customer_id=dg.EnvVar("GOOGLE_ADS_LOGIN_CUSTOMER_ID"),
         customer_ids=[dg.EnvVar("GOOGLE_ADS_CUSTOMER_IDS")],
         api_version=settings.api_version(GOOGLE_ADS) or DEFAULT_API_VERSION,
-    ),
+    )
+
+
+NETWORK = Network(
+    name=GOOGLE_ADS,
+    label="Google Ads",
+    resource_key="google_ads",
+    real=lambda settings: GoogleAdsResource(**real_connection(settings)),
     sample=lambda world, settings: SampleGoogleAds(world=world),
     to_frame=google_ads_hourly,
     description="Google Ads ad rows (GAQL ``segments.date``/``hour`` in the customer's time zone) per report"
