@@ -151,3 +151,7 @@ def test_real_network_clients_are_opted_into_apart_from_reading(tmp_path):
     assert isinstance(r["facebook_actions"], FacebookAdActions)
     assert r["facebook_actions"].access_token == dg.EnvVar("FACEBOOK_ACTIONS_ACCESS_TOKEN")
     assert isinstance(r["google_ads_actions"], GoogleAdsAdActions)
+    assert r["google_ads_actions"].developer_token == dg.EnvVar("GOOGLE_ADS_DEVELOPER_TOKEN")
+    r = build_resources(dataclasses.replace(base, real_sources=frozenset({"google_ads_actions"}),
+                                            api_versions={"google_ads": "v19"}))
+    assert r["google_ads_actions"].api_version == "v19"  # the spend pull's API-version setting

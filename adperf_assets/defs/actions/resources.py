@@ -10,6 +10,7 @@ import dagster as dg
 from adperf_assets.defs.actions.facebook_actions import FacebookAdActions
 from adperf_assets.defs.actions.google_ads_actions import GoogleAdsAdActions
 from adperf_assets.defs.actions.networks import SampleAdActions
+from adperf_assets.defs.spend.google_ads import real_connection
 from adperf_assets.settings import Settings
 
 
@@ -19,12 +20,7 @@ def action_resources(settings: Settings) -> dict:
         "facebook_actions": FacebookAdActions(access_token=dg.EnvVar("FACEBOOK_ACTIONS_ACCESS_TOKEN"))
         if settings.is_real("facebook_actions")
         else SampleAdActions(network_name="facebook", state_file=str(state / "facebook.json")),
-        "google_ads_actions": GoogleAdsAdActions(
-            developer_token=dg.EnvVar("GOOGLE_ADS_DEVELOPER_TOKEN"),
-            client_id=dg.EnvVar("GOOGLE_ADS_CLIENT_ID"),
-            client_secret=dg.EnvVar("GOOGLE_ADS_CLIENT_SECRET"),
-            refresh_token=dg.EnvVar("GOOGLE_ADS_REFRESH_TOKEN"),
-            login_customer_id=dg.EnvVar("GOOGLE_ADS_LOGIN_CUSTOMER_ID"),
-        ) if settings.is_real("google_ads_actions")
+        "google_ads_actions": GoogleAdsAdActions(**real_connection(settings, customers=False))
+        if settings.is_real("google_ads_actions")
         else SampleAdActions(network_name="google_ads", state_file=str(state / "google_ads.json")),
     }

@@ -348,18 +348,21 @@ class SampleGoogleAds(SampleSource, GoogleAdsSource):
                               lambda d: layout.google_rows(root, customer_id, d), revise_google_rows)
 
 
-def real_connection(settings) -> dict:
+def real_connection(settings, customers: bool = True) -> dict:
     """The live Google Ads connection's fields (credentials from the environment, the API version): the
-    spend pull's, which the SKAN rows reuse (the budget actions take the credentials alone)."""
-    return dict(
+    spend pull's, which the SKAN rows and the budget actions reuse (the actions without ``customer_ids``:
+    they act on the customers of the rows they are given)."""
+    fields = dict(
         developer_token=dg.EnvVar("GOOGLE_ADS_DEVELOPER_TOKEN"),
         client_id=dg.EnvVar("GOOGLE_ADS_CLIENT_ID"),
         client_secret=dg.EnvVar("GOOGLE_ADS_CLIENT_SECRET"),
         refresh_token=dg.EnvVar("GOOGLE_ADS_REFRESH_TOKEN"),
         login_customer_id=dg.EnvVar("GOOGLE_ADS_LOGIN_CUSTOMER_ID"),
-        customer_ids=[dg.EnvVar("GOOGLE_ADS_CUSTOMER_IDS")],
         api_version=settings.api_version(GOOGLE_ADS) or DEFAULT_API_VERSION,
     )
+    if customers:
+        fields["customer_ids"] = [dg.EnvVar("GOOGLE_ADS_CUSTOMER_IDS")]
+    return fields
 
 
 NETWORK = Network(
