@@ -5,11 +5,14 @@ More: docs/dagster_layer.md."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from dagster import InputContext, MetadataValue, OutputContext, TableColumn, TableSchema
-from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
+
+if TYPE_CHECKING:  # dagster's private module: annotations only, nothing of it runs here
+    from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice
 
 from adperf_assets.defs.common.money import stored_name, to_canonical, to_stored
 
