@@ -38,7 +38,9 @@ from adperf_assets.skan.postbacks import parse_appsflyer
 FIRST_POSTBACK_LAG = pd.Timedelta(hours=84)
 
 
-def load(world: Path, horizon: int, tracked_value: str = "expected") -> dict:
+def load(world: Path, horizon: int, tracked_value: str = "realised", everyone: bool = False) -> dict:
+    """The world's postbacks (install keys), tracked users with keys and value, truth. ``everyone``: also
+    keys and values of the untracked paid users (``everyone``, with a ``tracked`` flag): diagnosis only."""
     m = load_manifest(world)
     cfg = m["config"]
     first, last = pd.Timestamp(m["first_day"]), pd.Timestamp(m["last_day"])
@@ -64,7 +66,8 @@ def load(world: Path, horizon: int, tracked_value: str = "expected") -> dict:
                     for p in sorted((world / "mmp/appsflyer/installs_report").glob("*.csv"))], ignore_index=True)
     af = af[af["Is Reinstall"] == "false"]
     tracked_ids = set(af.loc[af["Media Source"] != "restricted", "Customer User ID"].astype(np.int64))
-    tracked = paid[paid["user_id"].isin(tracked_ids)].reset_index(drop=True)
+    is_tracked = paid["user_id"].isin(tracked_ids).to_numpy()
+    tracked = (paid if everyone else paid[is_tracked]).reset_index(drop=True)
 
     # the tracked users' purchases and logins: their keys and measured net return at the horizon
     buys = pd.read_parquet(layout.truth(world, "purchases"))
@@ -102,12 +105,17 @@ def load(world: Path, horizon: int, tracked_value: str = "expected") -> dict:
         value = uv.set_index("user_id")[f"expected_ltv_usd_{horizon}"].reindex(tracked["user_id"]).to_numpy()
     keys = user_keys(rev, n_buys, returned)
     tracked = pd.concat([tracked, keys], axis=1).assign(value=value)
+    out_everyone = None
+    if everyone:
+        out_everyone = tracked.assign(tracked=is_tracked)
+        tracked = out_everyone[is_tracked].drop(columns="tracked").reset_index(drop=True)
 
     truth = pd.read_parquet(layout.truth(world, "skan"))
     truth = truth[truth["install_date"] <= cutoff]
     months = max((cutoff - first).days + 1, 1) / 30.4
     return {"installs": inst, "tracked": tracked, "truth": truth, "months": months, "cutoff": cutoff,
-            "opt_in": cfg.get("att_opt_in", 1.0)}
+            "opt_in": cfg.get("att_opt_in", 1.0),
+            "everyone": out_everyone}
 
 
 def main() -> None:
