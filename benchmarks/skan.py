@@ -30,6 +30,7 @@ from adperf_assets.defs.attribution.mmp import read_day_files
 from adperf_assets.defs.skan.resources import arrival_times
 from adperf_assets.sample import layout
 from adperf_assets.sample.manifest import load_manifest
+from adperf_assets.sample.skan import SKAN_NETWORK_ID
 from adperf_assets.skan import schema
 from adperf_assets.skan.decode import SkanDecoder, install_keys, user_keys
 from adperf_assets.skan.postbacks import parse_appsflyer
@@ -60,7 +61,7 @@ def load(world: Path, horizon: int, tracked_value: str = "realised", everyone: b
     users = pd.read_parquet(layout.truth(world, "users"),
                             columns=["user_id", "cohort_date", "acquisition", "network", "campaign_id", "platform"])
     paid = users[(users["acquisition"] == "paid") & (users["platform"] == "ios")
-                 & users["network"].isin(["facebook", "google_ads"]) & (users["cohort_date"] <= cutoff)]
+                 & users["network"].isin(list(SKAN_NETWORK_ID)) & (users["cohort_date"] <= cutoff)]
     af = pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False, usecols=["Customer User ID", "Media Source",
                                                                             "Is Reinstall"])
                     for p in sorted((world / "mmp/appsflyer/installs_report").glob("*.csv"))], ignore_index=True)
@@ -126,9 +127,10 @@ def main() -> None:
     ap.add_argument("--tracked-value", choices=("expected", "realised"), default="expected",
                     help="the tracked users' return: their true expected LTV (an exact per-user estimate: the "
                          "SKAN modelling error alone) or their realised net revenue (plus whale luck)")
+    ap.add_argument("--tail", choices=("pareto", "empirical"), default="pareto")
     args = ap.parse_args()
     w = load(args.world, args.horizon, args.tracked_value)
-    dec = SkanDecoder().fit(w["tracked"])
+    dec = SkanDecoder(tail=args.tail).fit(w["tracked"])
     pred = dec.predict(w["installs"], w["tracked"])
     truth = (w["truth"].groupby(["network", "campaign_id"])
              .agg(true_installs=("installs", "sum"), true_return=(f"expected_ltv_usd_{args.horizon}", "sum"))
