@@ -119,18 +119,10 @@ def load(world: Path, horizon: int, tracked_value: str = "realised", everyone: b
             "everyone": out_everyone}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--world", required=True, type=Path)
-    ap.add_argument("--horizon", type=int, default=180)
-    ap.add_argument("--min-monthly", type=float, default=300.0)
-    ap.add_argument("--tracked-value", choices=("expected", "realised"), default="expected",
-                    help="the tracked users' return: their true expected LTV (an exact per-user estimate: the "
-                         "SKAN modelling error alone) or their realised net revenue (plus whale luck)")
-    ap.add_argument("--tail", choices=("pareto", "empirical"), default="pareto")
-    args = ap.parse_args()
-    w = load(args.world, args.horizon, args.tracked_value)
-    dec = SkanDecoder(tail=args.tail).fit(w["tracked"])
+def score(world: Path, args) -> pd.DataFrame:
+    """One world's campaigns: the decoder's figures against the truth, printed; returned with ``covered``."""
+    w = load(world, args.horizon, args.tracked_value)
+    dec = SkanDecoder(tail=args.tail, tail_index_noise=args.tail_index_noise).fit(w["tracked"])
     pred = dec.predict(w["installs"], w["tracked"])
     truth = (w["truth"].groupby(["network", "campaign_id"])
              .agg(true_installs=("installs", "sum"), true_return=(f"expected_ltv_usd_{args.horizon}", "sum"))
@@ -138,8 +130,9 @@ def main() -> None:
     out = pred.merge(truth, on=["network", "campaign_id"], how="outer").fillna(0)
     out["monthly"] = out["true_installs"] / w["months"]
     out["covered"] = (out["total_return_low"] <= out["true_return"]) & (out["true_return"] <= out["total_return_high"])
-    print(f"world {args.world}: att_opt_in {w['opt_in']}, tracked value {args.tracked_value}, cohorts up to {w['cutoff'].date()} "
-          f"({w['months']:.1f} months), {len(w['tracked'])} tracked users calibrate")
+    print(f"world {world}: att_opt_in {w['opt_in']}, tracked value {args.tracked_value}, cohorts up to {w['cutoff'].date()} "
+          f"({w['months']:.1f} months), {len(w['tracked'])} tracked users calibrate; tail index "
+          f"{dec.params_['tail_alpha']:.2f} above {dec.params_['tail_u']:.1f} USD")
     print(f"{'network':<11} {'campaign':<18} {'/month':>6} {'skan':>6} {'tracked':>7} {'true':>6} "
           f"{'return':>10} {'99% interval':>23} {'true ret':>10} {'err%':>6} {'modelled':>8} {'null':>5}")
     for r in out.sort_values("monthly", ascending=False).itertuples():
@@ -148,12 +141,38 @@ def main() -> None:
               f"{r.true_installs:6.0f} {r.total_return:10.0f} [{r.total_return_low:10.0f}, {r.total_return_high:10.0f}] "
               f"{r.true_return:10.0f} {err:6.1f} {r.modelled_share:8.2f} {r.null_share:5.2f}"
               f"{'' if r.covered else '  (not covered)'}")
-    big = out[out["monthly"] >= args.min_monthly]
+    big = out[out["monthly"] >= args.min_monthly].assign(world=str(world), opt_in=w["opt_in"])
+    print("world", json.dumps(summary(big)))
+    return big
+
+
+def summary(big: pd.DataFrame) -> dict:
     ape = lambda a, b: float(100 * np.mean(np.abs(a / b - 1))) if len(b) else float("nan")  # noqa: E731
-    print(json.dumps({"campaigns": len(big),
-                      "installs_mape": round(ape(big["skan_installs"], big["true_installs"]), 2),
-                      "return_mape": round(ape(big["total_return"], big["true_return"]), 2),
-                      "coverage": round(float(big["covered"].mean()), 3) if len(big) else float("nan")}))
+    return {"campaigns": len(big), "installs_mape": round(ape(big["skan_installs"], big["true_installs"]), 2),
+            "return_mape": round(ape(big["total_return"], big["true_return"]), 2),
+            "coverage": round(float(big["covered"].mean()), 3) if len(big) else float("nan")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--world", required=True, type=Path, nargs="+", help="one or more worlds: pooled at the end")
+    ap.add_argument("--horizon", type=int, default=180)
+    ap.add_argument("--min-monthly", type=float, default=300.0)
+    ap.add_argument("--tracked-value", choices=("realised", "expected"), default="realised",
+                    help="the tracked users' return: their realised net revenue (what a pipeline measures) or, "
+                         "as an oracle for diagnosis only, their true expected LTV (world truth)")
+    ap.add_argument("--tail", choices=("pareto", "empirical"), default="pareto")
+    ap.add_argument("--tail-index-noise", type=float, default=1.0)
+    args = ap.parse_args()
+    scored = [score(w, args) for w in args.world]
+    pooled = pd.concat(scored, ignore_index=True)
+    if len(args.world) > 1:
+        for opt, g in pooled.groupby("opt_in"):
+            print(f"att_opt_in {opt}:", json.dumps(summary(g)))
+        ratio = pooled["total_return"] / pooled["true_return"]
+        print(f"pooled over {len(args.world)} worlds: error quantiles 5/50/95% "
+              f"{', '.join(f'{100 * (q - 1):+.1f}' for q in ratio.quantile([0.05, 0.5, 0.95]))}")
+    print(json.dumps(summary(pooled)))
 
 
 if __name__ == "__main__":

@@ -93,6 +93,7 @@ class SkanDecoder:
     n_boot: int = 1000  # bootstrap replicates of the interval
     min_pool: int = 30  # tracked users a key needs to lend its own scatter to the rest's noise (else its parent's)
     random_state: int = 0
+    tail_index_noise: float = 1.0  # 1: the tail index drawn per replicate from Hill's sampling error; 0: fixed
     tail: str = "pareto"  # "pareto": values above the tail threshold redrawn from the fitted Pareto; "empirical"
 
     # -- the key cells: global, coarse, fine, coarse|later, fine|later; a cell's mean is shrunk to its parent's
@@ -151,7 +152,7 @@ class SkanDecoder:
         self.cap_means_ = self._means(sw, np.asarray((self.member_.T @ cap[:, None]).T))[0]
         # shrinking a sparse whale-heavy key to its parent loses value: rescale so that the tracked users'
         # key values add up to their value (for the full and the capped values alike)
-        own = self._own_cells(c)
+        own = self.own_ = self._own_cells(c)
         self.scale_ = float(v.sum() / self.means_[own].sum()) if self.means_[own].sum() > 0 else 1.0
         self.cap_scale_ = float(cap.sum() / self.cap_means_[own].sum()) if self.cap_means_[own].sum() > 0 else 1.0
         self.means_ = self.means_ * self.scale_
@@ -285,7 +286,7 @@ class SkanDecoder:
         chunk = 100
         for b0 in range(0, self.n_boot, chunk):
             b = min(chunk, self.n_boot - b0)
-            xi = (1 / alpha) * (1 + rng.standard_normal(b) / np.sqrt(max(k, 1))) if heavy else np.zeros(b)
+            xi = (1 / alpha) * (1 + self.tail_index_noise * rng.standard_normal(b) / np.sqrt(max(k, 1))) if heavy else np.zeros(b)
             xi = np.clip(xi, 1e-3, 0.95)  # a tail index of 1 or less has no mean: kept just above it
             vs = np.broadcast_to(v, (b, len(v))).copy()
             if heavy and len(tail_ix):
@@ -294,6 +295,8 @@ class SkanDecoder:
             sw = np.asarray((self.member_.T @ wts.T).T)
             swv = np.asarray((self.member_.T @ (wts * vs).T).T)
             means = self._means(sw, swv)
+            # rescaled as in fit: the replicate's users' key values add up to their value
+            means *= ((wts * vs).sum(axis=1) / np.maximum((wts * means[:, self.own_]).sum(axis=1), 1e-12))[:, None]
             pool_mean = self._pool_means(pool_vals, pool_tail, start, size, u / (1 - xi) if heavy else None)
             for j, part in enumerate(parts):
                 keyed, n_null, tcells, n_rest, ti = part
@@ -304,7 +307,8 @@ class SkanDecoder:
                     tw = rng.poisson(1.0, (b, len(ti)))
                     xc = (tw * self.cap_means_[trk_cell[ti]]).sum(axis=1)
                     r = np.where(xc > 0, (tw * tcap[ti]).sum(axis=1) / np.maximum(xc, 1e-12), 1.0)
-                    r = w[j] * r + (1 - w[j])
+                    # not shrunk: the interval keeps the ratio's whole sampling error, so it also spans what
+                    # the shrinkage may have taken from a campaign that really differs
                 else:
                     r = np.full(b, ratio[j])
                 # the rest's scatter: n_rest installs drawn from the group's keyed installs, each a value
@@ -319,7 +323,7 @@ class SkanDecoder:
                     val = np.where(is_tail, u * rng.random((b, n_rest)) ** (-xi[:, None]), val)
                 rel = val / np.maximum(pool_mean[np.arange(b)[:, None] % len(pool_mean), pc], 1e-12)
                 scatter = (self.means_[pick] * (rel - 1)).sum(axis=1)
-                sims[b0:b0 + b, j] = r * (x + scatter)
+                sims[b0:b0 + b, j] = np.maximum(r * (x + scatter), 0.0)
         q = (1 - self.level) / 2
         return np.quantile(sims, q, axis=0), np.quantile(sims, 1 - q, axis=0)
 
