@@ -161,7 +161,7 @@ def main() -> None:
     ap.add_argument("--tracked-value", choices=("realised", "expected"), default="realised",
                     help="the tracked users' return: their realised net revenue (what a pipeline measures) or, "
                          "as an oracle for diagnosis only, their true expected LTV (world truth)")
-    ap.add_argument("--tail", choices=("pareto", "empirical"), default="pareto")
+    ap.add_argument("--tail", choices=("empirical", "pareto"), default="empirical")
     ap.add_argument("--tail-index-noise", type=float, default=1.0)
     args = ap.parse_args()
     scored = [score(w, args) for w in args.world]

@@ -94,7 +94,10 @@ class SkanDecoder:
     min_pool: int = 30  # tracked users a key needs to lend its own scatter to the rest's noise (else its parent's)
     random_state: int = 0
     tail_index_noise: float = 1.0  # 1: the tail index drawn per replicate from Hill's sampling error; 0: fixed
-    tail: str = "pareto"  # "pareto": values above the tail threshold redrawn from the fitted Pareto; "empirical"
+    # "empirical": the rest's scatter and the key means resampled from the tracked users as they are;
+    # "pareto": values above the Hill threshold redrawn from the fitted Pareto (covers 99% even at tail index
+    # 1.3 in simulation, but with a fitted index near 1 the interval spans an order of magnitude: docs/skan.md)
+    tail: str = "empirical"
 
     # -- the key cells: global, coarse, fine, coarse|later, fine|later; a cell's mean is shrunk to its parent's
     def _cells(self, c: pd.DataFrame):
