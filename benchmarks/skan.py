@@ -1,19 +1,19 @@
-"""SKAN-modelled installs and 180-day return per iOS campaign, scored against a generated world's truth.
+"""SKAN-modelled installs and 180-day return per iOS campaign, scored against generated worlds' truth.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/skan.py --world DIR [--horizon 180] [--min-monthly 300]
+    PYTHONPATH=. .venv/bin/python benchmarks/skan.py --world DIR [DIR ...] [--horizon 180] [--min-monthly 300]
 
-DIR is a generated world with ATT (``att_opt_in`` < 1, e.g. ``preset_name="att"``). It reads the world's
-files with pandas, not through Dagster: the postbacks (AppsFlyer ``skad_postbacks`` export, parsed as
-the ``skan_postbacks`` asset does), the tracked users (paid iOS users whose AppsFlyer install row names
-their campaign, i.e. not ``restricted``), their purchases (``truth/purchases``, gross USD, times
-1 - refund_rate - chargeback_rate) and logins give their keys by the schema; their return is their
-true expected LTV (``--tracked-value expected``: as an exact per-user LTV estimate would give it, so the
-figures are the SKAN modelling's error alone) or their realised net revenue (``realised``).
-Cohorts: installs up to the last day minus the horizon (all postbacks arrived, the horizon seen).
-Per campaign it prints SKAN, tracked and true installs, the modelled total 180-day return with its 99%
-interval and the true expected return (``truth/skan``); the last line is one JSON object over campaigns
-with at least ``--min-monthly`` true installs a month: campaigns, installs and return MAPE (%), and the
-share of them whose interval covers the truth.
+DIR: generated worlds with ATT (``att_opt_in`` < 1). It reads the world's files with pandas, not through
+Dagster, and gives the decoder only what a pipeline sees: the postbacks (AppsFlyer ``skad_postbacks``
+export, parsed as the ``skan_postbacks`` asset does) and the tracked users (paid iOS users whose AppsFlyer
+install row names their campaign, i.e. not ``restricted``) with their keys by the schema (purchases from
+``truth/purchases``, gross USD, as the app's payments show them; logins) and their realised net revenue
+up to the horizon (``--tracked-value expected`` gives their true expected LTV instead: world truth, an
+oracle for diagnosis only). Cohorts: installs up to the last day minus the horizon.
+Per world and campaign it prints SKAN, tracked and true installs, the modelled total 180-day return with
+its 99% interval and the true expected return (``truth/skan``), and a per-world JSON line; with several
+worlds, one line per opt-in and the pooled error quantiles. The last line is one JSON object over all
+worlds' campaigns with at least ``--min-monthly`` true installs a month: campaigns, installs and return
+MAPE (%), and the share of them whose interval covers the truth.
 """
 
 from __future__ import annotations
