@@ -3,16 +3,19 @@
 An install's postbacks give a *key*: its first postback's fine value (tier >= 2), else its coarse value
 (tier 1), plus the coarse value of its latest later postback; tier 0 gives no key. ``SkanDecoder.fit``
 learns the value of each key from the users who allowed tracking (whose behaviour, hence key, is known
-exactly), shrinking sparse keys to their parent (fine value → its coarse value → everyone).
+exactly), shrinking sparse keys to their parent (fine value → its coarse value → everyone; a key with a
+later value → that later value → everyone).
 ``predict`` then estimates, per campaign, the value of the installs the MMP could not show:
 
     rest = R_c × Σ_rest pred(key),  R_c = Σ_consenting value / Σ_consenting pred(key)
 
 a ratio estimator: the key ranks installs, the campaign's own consenting users scale it (so a campaign's
-quality, which the schema does not see, is kept); a campaign's ratio is shrunk to the calibration's (1)
-by empirical Bayes, since a few whales among its tracked users make it noisy. Keyless installs (tier 0) get the campaign's mean keyed
-prediction: nulls modelled from the campaign's non-null share. Consent is assumed independent of value.
-The interval is normal: the ratio's sampling error plus the rest's own noise around its expectation.
+quality, which the schema does not see, is kept). Values are heavy-tailed (whales): the key values are
+rescaled to add up to the tracked users' value (shrinking a sparse whale key loses value), R_c is taken on
+values capped at a Hill tail threshold and shrunk to 1 by empirical Bayes. Keyless installs (tier 0) get
+the campaign's mean keyed prediction: nulls modelled from the campaign's non-null share. Consent is assumed
+independent of value. The interval is a bootstrap (key values, ratio, and the rest's own scatter drawn
+from tracked users of the same key), not a normal one: with a heavy tail it is skewed (docs/skan.md).
 """
 
 from __future__ import annotations
