@@ -3,16 +3,19 @@
 An install's postbacks give a *key*: its first postback's fine value (tier >= 2), else its coarse value
 (tier 1), plus the coarse value of its latest later postback; tier 0 gives no key. ``SkanDecoder.fit``
 learns the value of each key from the users who allowed tracking (whose behaviour, hence key, is known
-exactly), shrinking sparse keys to their parent (fine value → its coarse value → everyone).
+exactly), shrinking sparse keys to their parent (fine value → its coarse value → everyone; a key with a
+later value → that later value → everyone).
 ``predict`` then estimates, per campaign, the value of the installs the MMP could not show:
 
     rest = R_c × Σ_rest pred(key),  R_c = Σ_consenting value / Σ_consenting pred(key)
 
 a ratio estimator: the key ranks installs, the campaign's own consenting users scale it (so a campaign's
-quality, which the schema does not see, is kept); a campaign's ratio is shrunk to the calibration's (1)
-by empirical Bayes, since a few whales among its tracked users make it noisy. Keyless installs (tier 0) get the campaign's mean keyed
-prediction: nulls modelled from the campaign's non-null share. Consent is assumed independent of value.
-The interval is normal: the ratio's sampling error plus the rest's own noise around its expectation.
+quality, which the schema does not see, is kept). Values are heavy-tailed (whales): the key values are
+rescaled to add up to the tracked users' value (shrinking a sparse whale key loses value), R_c is taken on
+values capped at a Hill tail threshold and shrunk to 1 by empirical Bayes. Keyless installs (tier 0) get
+the campaign's mean keyed prediction: nulls modelled from the campaign's non-null share. Consent is assumed
+independent of value. The interval is a bootstrap (key values, ratio, and the rest's own scatter drawn
+from tracked users of the same key), not a normal one: with a heavy tail it is skewed (docs/skan.md).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
+from scipy import sparse
 
 from adperf_assets.skan import schema
 
@@ -71,6 +74,18 @@ def user_keys(revenue_usd: list, purchases, returned) -> pd.DataFrame:
                          "later": f"w{last}:" + pd.Series(schema.coarse_value(revenue_usd[last], last)) if last else ""})
 
 
+def hill_tail(values: np.ndarray, k: int | None = None) -> tuple[float, float, int]:
+    """Pareto tail of ``values``: threshold u (the (k+1)-th largest), Hill's index alpha over the k above it,
+    and k (default max(20, 2 sqrt(n)), the usual order of k); alpha is inf when there are too few positives."""
+    pos = np.sort(np.asarray(values, dtype=float)[np.asarray(values) > 0])[::-1]
+    k = int(k if k is not None else max(20, np.ceil(2 * np.sqrt(len(values)))))
+    if len(pos) <= k or pos[k] <= 0:
+        return float(pos[-1]) if len(pos) else 0.0, float("inf"), 0
+    u = float(pos[k])
+    logs = np.log(pos[:k] / u)
+    return u, (k / logs.sum()) if logs.sum() > 0 else float("inf"), k
+
+
 @dataclass
 class SkanDecoder:
     """Estimator of per-campaign modelled installs and return from SKAN postbacks (module docstring)."""
@@ -78,48 +93,117 @@ class SkanDecoder:
     level: float = 0.99
     shrink: float = 20.0  # pseudo-users of the parent key's mean in a key's mean
     min_between_var: float = 0.01  # floor of the between-campaign variance of the ratios (10% sd)
+    n_boot: int = 1000  # bootstrap replicates of the interval
+    min_pool: int = 30  # tracked users a key needs to lend its own scatter to the rest's noise (else its parent's)
+    random_state: int = 0
+    tail_index_noise: float = 1.0  # 1: the tail index drawn per replicate from Hill's sampling error; 0: fixed
+    # "empirical": the rest's scatter and the key means resampled from the tracked users as they are;
+    # "pareto": values above the Hill threshold redrawn from the fitted Pareto (covers 99% even at tail index
+    # 1.3 in simulation, but with a fitted index near 1 the interval spans an order of magnitude: docs/skan.md)
+    tail: str = "empirical"
+
+    # -- the key cells: global, coarse, fine, coarse|later, fine|later; a cell's mean is shrunk to its parent's
+    def _cells(self, c: pd.DataFrame):
+        coarse = sorted(set(c["coarse"]))
+        fine = sorted(set(c["fine"]))
+        later = c["later"].fillna("").astype(str)
+        lat = sorted(set(later) - {""})
+        combos = sorted({f"{k}|{lk}" for col in ("coarse", "fine") for k, lk in zip(c[col], later) if lk})
+        names = ["global"] + coarse + fine + lat + combos
+        ix = {k: i for i, k in enumerate(names)}
+        parent = np.zeros(len(names), dtype=np.int64)
+        for k in fine:
+            parent[ix[k]] = ix.get("c" + schema.coarse_of_fine([int(k[1:])])[0], 0)
+        # a key with a later value: shrunk to that later value's mean (revenue through day 35 says more
+        # about the tail than the first window's), which is shrunk to everyone's
+        for k in combos:
+            parent[ix[k]] = ix[k.split("|")[1]]
+        levels = [np.array([ix[k] for k in ks], dtype=np.int64) for ks in (coarse, fine, lat, combos)]
+        n = len(c)
+        has = (later != "").to_numpy()
+        rows = [np.arange(n), np.arange(n), np.arange(n), np.flatnonzero(has)]
+        cols = [np.zeros(n, dtype=np.int64), c["coarse"].map(ix).to_numpy(), c["fine"].map(ix).to_numpy(),
+                later[has].map(ix).to_numpy()]
+        for col in ("coarse", "fine"):
+            rows.append(np.flatnonzero(has))
+            cols.append(np.array([ix[f"{k}|{lk}"] for k, lk in zip(c.loc[has, col], later[has])], dtype=np.int64))
+        r, k = np.concatenate(rows), np.concatenate(cols).astype(np.int64)
+        member = sparse.csr_matrix((np.ones(len(r)), (r, k)), shape=(n, len(names)))
+        return names, ix, parent, levels, member
+
+    def _means(self, sw: np.ndarray, swv: np.ndarray) -> np.ndarray:
+        """Shrunk cell means from the (replicates x cells) weighted counts and sums."""
+        m = np.empty_like(swv)
+        m[:, 0] = swv[:, 0] / np.maximum(sw[:, 0], 1e-12)
+        for lvl in self.levels_:
+            p = m[:, self.parent_[lvl]]
+            m[:, lvl] = (swv[:, lvl] + self.shrink * p) / (sw[:, lvl] + self.shrink)
+        return m
 
     def fit(self, calibration: pd.DataFrame) -> "SkanDecoder":
         """``calibration``: one row per tracked user: ``fine``, ``coarse``, ``later`` keys (``user_keys``)
         and ``value`` (the user's return at the horizon)."""
-        c = calibration
+        c = calibration.reset_index(drop=True)
         if c.empty:
             raise ValueError("SkanDecoder.fit needs tracked users to calibrate on (got none)")
-        glob = float(c["value"].mean())
-        table: dict[str, float] = {}
-
-        def shrunk(groups: pd.DataFrame, parent: pd.Series) -> pd.Series:
-            return (groups["sum"] + self.shrink * parent) / (groups["count"] + self.shrink)
-
-        for col in ("coarse", "fine"):
-            g = c.groupby(col)["value"].agg(["sum", "count"])
-            if col == "coarse":
-                parent = pd.Series(glob, index=g.index)
-            else:
-                parent = pd.Series([table.get("c" + schema.coarse_of_fine([int(k[1:])])[0], glob) for k in g.index],
-                                   index=g.index)
-            table.update(shrunk(g, parent).to_dict())
-        for col in ("coarse", "fine"):
-            g = c.groupby([col, "later"])["value"].agg(["sum", "count"])
-            parent = pd.Series([table[k] for k, _ in g.index], index=g.index)
-            table.update({f"{k}|{lk}": v for (k, lk), v in shrunk(g, parent).items() if lk})
-        self.params_ = {"global": glob, "means": table, "users": len(c)}
+        c = c.assign(later=c["later"].fillna("").astype(str) if "later" in c else "")
+        v = c["value"].to_numpy(dtype=float)
+        self.names_, self.ix_, self.parent_, self.levels_, self.member_ = self._cells(c)
+        ones = np.ones((1, len(c)))
+        sw = np.asarray((self.member_.T @ ones.T).T)
+        self.means_ = self._means(sw, np.asarray((self.member_.T @ v[:, None]).T))[0]
+        # the heavy tail: Pareto above u (Hill); the ratios are taken on values capped at u
+        u, alpha, k = hill_tail(v)
+        cap = np.minimum(v, u) if k else v
+        self.cap_means_ = self._means(sw, np.asarray((self.member_.T @ cap[:, None]).T))[0]
+        # shrinking a sparse whale-heavy key to its parent loses value: rescale so that the tracked users'
+        # key values add up to their value (for the full and the capped values alike)
+        own = self.own_ = self._own_cells(c)
+        self.scale_ = float(v.sum() / self.means_[own].sum()) if self.means_[own].sum() > 0 else 1.0
+        self.cap_scale_ = float(cap.sum() / self.cap_means_[own].sum()) if self.cap_means_[own].sum() > 0 else 1.0
+        self.means_ = self.means_ * self.scale_
+        self.cap_means_ = self.cap_means_ * self.cap_scale_
+        # each cell's pool of tracked users for the rest's scatter: its own, or its nearest parent's with
+        # at least min_pool users
+        counts = sw[0]
+        pool = np.arange(len(self.names_))
+        for lvl in self.levels_:
+            small = lvl[counts[lvl] < self.min_pool]
+            pool[small] = pool[self.parent_[small]]
+        self.pool_ = pool
+        self.values_, self.tail_ = v, {"u": u, "alpha": alpha, "k": k}
+        self.params_ = {"global": float(self.means_[0]), "means": dict(zip(self.names_, self.means_.tolist())),
+                        "users": len(c), "scale": self.scale_, "tail_u": u, "tail_alpha": alpha, "tail_k": k}
         return self
+
+    def _own_cells(self, c: pd.DataFrame) -> np.ndarray:
+        """Each calibration user's cell as a fine-value install (its fine key with its later value)."""
+        return self.cells(c["fine"], c["later"])
+
+    def cells(self, key: pd.Series, later: pd.Series) -> np.ndarray:
+        """Per install, the cell whose mean is its value: its key with its later value if a tracked user
+        had both, else its key, else (unseen) its coarse parent, else everyone; -1 for keyless installs."""
+        ix = self.ix_
+        out = np.empty(len(key), dtype=np.int64)
+        for i, (k, lk) in enumerate(zip(key, later.fillna(""))):
+            if k == NULL_KEY:
+                out[i] = -1
+            elif lk and f"{k}|{lk}" in ix:
+                out[i] = ix[f"{k}|{lk}"]
+            elif k in ix:
+                out[i] = ix[k]
+            elif k.startswith("f"):
+                out[i] = ix.get("c" + schema.coarse_of_fine([int(k[1:])])[0], 0)
+            else:
+                out[i] = 0
+        return out
 
     def predict_keys(self, key: pd.Series, later: pd.Series) -> np.ndarray:
         """Per install, the calibrated value of its key (NaN for keyless installs)."""
-        m = self.params_["means"]
-        both = [m.get(f"{k}|{lk}") if lk else None for k, lk in zip(key, later)]
-        single = [m.get(k, self._unseen(k)) for k in key]
-        out = np.array([b if b is not None else s for b, s in zip(both, single)], dtype=float)
-        out[(key == NULL_KEY).to_numpy()] = np.nan
+        cell = self.cells(key.reset_index(drop=True), later.reset_index(drop=True))
+        out = self.means_[np.maximum(cell, 0)].astype(float)
+        out[cell < 0] = np.nan
         return out
-
-    def _unseen(self, key: str) -> float:
-        """A key no tracked user had: its coarse parent's value, else the global mean."""
-        if key.startswith("f"):
-            return self.params_["means"].get("c" + schema.coarse_of_fine([int(key[1:])])[0], self.params_["global"])
-        return self.params_["global"]
 
     def predict(self, installs: pd.DataFrame, tracked: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
         """Per group (default network, campaign): SKAN installs, tracked installs, modelled installs (a
@@ -127,59 +211,151 @@ class SkanDecoder:
         the rest's modelled return with its interval, the total return and the modelled share.
 
         ``installs``: ``install_keys`` rows; ``tracked``: one row per tracked user of those campaigns with
-        the ``by`` columns, ``fine`` (their key as a fine value) and ``value``."""
+        the ``by`` columns, ``fine`` (their key as a fine value), ``later`` and ``value``."""
         by = by or ["network", "campaign_id"]
-        z = float(norm.ppf(0.5 + self.level / 2))
-        inst = installs.assign(pred=self.predict_keys(installs["key"], installs["later"]))
-        trk = tracked.assign(pred=self.predict_keys(tracked["fine"], tracked.get("later", pd.Series("", index=tracked.index))))
-        rows = []
-        for key, g in inst.groupby(by, sort=True):
-            key = key if isinstance(key, tuple) else (key,)
-            t = trk[np.logical_and.reduce([trk[c] == v for c, v in zip(by, key)])] if len(trk) else trk
-            keyed = g["pred"].dropna()
-            mean_keyed = float(keyed.mean()) if len(keyed) else self.params_["global"]
-            x_all = float(keyed.sum()) + mean_keyed * int(g["pred"].isna().sum())
-            n_all, n_t = len(g), len(t)
+        inst = installs.reset_index(drop=True)
+        trk = tracked.reset_index(drop=True)
+        inst_cell = self.cells(inst["key"], inst["later"])
+        trk_later = trk["later"] if "later" in trk else pd.Series("", index=trk.index)
+        trk_cell = self.cells(trk["fine"], trk_later)
+        u = self.tail_["u"] if self.tail_["k"] else np.inf
+        tv = trk["value"].to_numpy(dtype=float)
+        tcap = np.minimum(tv, u)
+        groups = list(inst.groupby(by, sort=True).indices.items())
+        tgroups = trk.groupby(by, sort=True).indices if len(trk) else {}
+        rows, parts = [], []
+        for key, ii in groups:
+            kk = key if isinstance(key, tuple) else (key,)
+            ti = tgroups.get(key, np.array([], dtype=np.int64))
+            cells = inst_cell[ii]
+            keyed = cells[cells >= 0]
+            n_all, n_t = len(ii), len(ti)
             n_rest = max(n_all - n_t, 0)
-            x_t, y_t = float(t["pred"].sum()), float(t["value"].sum())
-            ratio = y_t / x_t if x_t > 0 else 1.0
-            resid = (t["value"] - ratio * t["pred"]).to_numpy()
+            # the ratio on capped values: the campaign's quality from its tracked users' body, not its whales
+            xc, yc = self.cap_means_[trk_cell[ti]], tcap[ti]
+            ratio = float(yc.sum() / xc.sum()) if n_t and xc.sum() > 0 else 1.0
+            resid = yc - ratio * xc
             s2 = float(np.var(resid, ddof=1)) if n_t > 1 else float(self.params_["global"] ** 2)
-            x_bar = x_t / n_t if n_t else mean_keyed
-            rows.append({**dict(zip(by, key)), "skan_installs": n_all, "tracked_installs": n_t,
-                         "modelled_installs": n_rest, "tracked_return": y_t,
-                         "_x_rest": max(x_all - x_t, 0.0) if n_rest else 0.0, "_ratio": ratio, "_s2": s2, "_x_t": x_t,
-                         "_var_ratio": s2 / (max(n_t, 1) * max(x_bar, 1e-9) ** 2) if n_t else np.inf,
-                         "null_share": float(g["pred"].isna().mean())})
+            x_bar = float(xc.mean()) if n_t else 1.0
+            rows.append({**dict(zip(by, kk)), "skan_installs": n_all, "tracked_installs": n_t,
+                         "modelled_installs": n_rest, "tracked_return": float(tv[ti].sum()),
+                         "_ratio": ratio, "_var_ratio": s2 / (n_t * max(x_bar, 1e-9) ** 2) if n_t > 1 else np.inf,
+                         "null_share": float((cells < 0).mean())})
+            parts.append((keyed, int((cells < 0).sum()), trk_cell[ti], n_rest, ti))
         out = pd.DataFrame(rows)
         if out.empty:
             return out
-        # a campaign's residual variance is at least the pooled one at its value level: a few tracked users
-        # rarely show the whales of a heavy tail
-        ybar = out["tracked_return"] / out["tracked_installs"].clip(lower=1)
-        rel = out["_s2"] / (ybar ** 2).clip(lower=1e-12)
-        pooled = float(np.average(rel, weights=out["tracked_installs"])) if out["tracked_installs"].sum() else 0.0
-        out["_s2"] = np.maximum(out["_s2"], pooled * ybar ** 2)
-        out["_var_ratio"] = np.where(out["tracked_installs"] > 0, out["_s2"] / (out["tracked_installs"].clip(lower=1)
-                                     * (out["_x_t"] / out["tracked_installs"].clip(lower=1)).clip(lower=1e-9) ** 2),
-                                     np.inf)
-        # the campaigns' own ratios, shrunk to the calibration's (1) by how much they differ beyond noise
+        # the campaigns' ratios shrunk to the calibration's (1) by how much they differ beyond noise
         finite = out[np.isfinite(out["_var_ratio"])]
         tau2 = max(float(np.var(finite["_ratio"], ddof=1) - finite["_var_ratio"].mean()) if len(finite) > 2 else 0.0,
                    self.min_between_var)
-        w = tau2 / (tau2 + out["_var_ratio"])
-        ratio = w * out["_ratio"] + (1 - w) * 1.0
-        var = out["_x_rest"] ** 2 * (w * out["_var_ratio"]).fillna(tau2) + out["modelled_installs"] * out["_s2"]
-        rest = ratio * out["_x_rest"]
-        half = z * np.sqrt(var)
+        w = (tau2 / (tau2 + out["_var_ratio"])).to_numpy()
+        ratio = w * out["_ratio"].to_numpy() + (1 - w)
+        x_rest = np.array([self._x_rest(self.means_[None, :], p)[0] for p in parts])
+        rest = ratio * x_rest
+        lo, hi = self._interval(parts, w, ratio, tcap, trk_cell)
         out["modelled_return"] = rest
-        out["modelled_return_low"] = np.maximum(rest - half, 0.0)
-        out["modelled_return_high"] = rest + half
+        out["modelled_return_low"] = np.minimum(lo, rest)
+        out["modelled_return_high"] = np.maximum(hi, rest)
         out["total_return"] = out["tracked_return"] + rest
         out["total_return_low"] = out["tracked_return"] + out["modelled_return_low"]
         out["total_return_high"] = out["tracked_return"] + out["modelled_return_high"]
         total = out["total_return"].to_numpy()
         out["modelled_share"] = np.divide(rest, total, out=np.zeros(len(out)), where=total > 0)
         out["ratio"] = ratio
-        return out.drop(columns=["_x_rest", "_ratio", "_s2", "_var_ratio", "_x_t"])
+        return out.drop(columns=["_ratio", "_var_ratio"])
 
+    @staticmethod
+    def _x_rest(means: np.ndarray, part) -> np.ndarray:
+        """Per replicate, the rest's summed key values: all installs' (keyless ones at the keyed mean) minus
+        the tracked users'."""
+        keyed, n_null, tcells, n_rest, _ = part
+        if not n_rest:
+            return np.zeros(len(means))
+        xk = means[:, keyed].sum(axis=1) if len(keyed) else np.zeros(len(means))
+        mean_keyed = xk / len(keyed) if len(keyed) else means[:, 0]
+        return np.maximum(xk + n_null * mean_keyed - means[:, tcells].sum(axis=1), 0.0)
+
+    def _interval(self, parts, w, ratio, tcap, trk_cell) -> tuple[np.ndarray, np.ndarray]:
+        """Bootstrap interval of each group's rest: the key means (calibration users resampled, values above
+        the tail threshold redrawn from the fitted Pareto, its index itself uncertain), the ratio (the
+        group's tracked users resampled, capped values), and the rest's own scatter around its expectation
+        (each rest install a draw from its cell's pool of tracked users, with the same Pareto tail)."""
+        rng = np.random.default_rng(self.random_state)
+        v = self.values_
+        u, alpha, k = self.tail_["u"], self.tail_["alpha"], self.tail_["k"]
+        heavy = self.tail == "pareto" and bool(k) and np.isfinite(alpha)
+        tail_ix = np.flatnonzero(v > u) if heavy else np.array([], dtype=np.int64)
+        # the pools as contiguous runs of the users' values, per cell: (start, size) in ``pool_vals``
+        pool_vals, pool_tail, start, size = self._pools(u if heavy else np.inf)
+        sims = np.zeros((self.n_boot, len(parts)))
+        chunk = 100
+        for b0 in range(0, self.n_boot, chunk):
+            b = min(chunk, self.n_boot - b0)
+            xi = (1 / alpha) * (1 + self.tail_index_noise * rng.standard_normal(b) / np.sqrt(max(k, 1))) if heavy else np.zeros(b)
+            xi = np.clip(xi, 1e-3, 0.95)  # a tail index of 1 or less has no mean: kept just above it
+            vs = np.broadcast_to(v, (b, len(v))).copy()
+            if heavy and len(tail_ix):
+                vs[:, tail_ix] = u * rng.random((b, len(tail_ix))) ** (-xi[:, None])
+            wts = rng.poisson(1.0, (b, len(v))).astype(float)
+            sw = np.asarray((self.member_.T @ wts.T).T)
+            swv = np.asarray((self.member_.T @ (wts * vs).T).T)
+            means = self._means(sw, swv)
+            # rescaled as in fit: the replicate's users' key values add up to their value
+            means *= ((wts * vs).sum(axis=1) / np.maximum((wts * means[:, self.own_]).sum(axis=1), 1e-12))[:, None]
+            pool_mean = self._pool_means(pool_vals, pool_tail, start, size, u / (1 - xi) if heavy else None)
+            for j, part in enumerate(parts):
+                keyed, n_null, tcells, n_rest, ti = part
+                if not n_rest:
+                    continue
+                x = self._x_rest(means, part)
+                if len(ti) > 1:
+                    tw = rng.poisson(1.0, (b, len(ti)))
+                    xc = (tw * self.cap_means_[trk_cell[ti]]).sum(axis=1)
+                    r = np.where(xc > 0, (tw * tcap[ti]).sum(axis=1) / np.maximum(xc, 1e-12), 1.0)
+                    # not shrunk: the interval keeps the ratio's whole sampling error, so it also spans what
+                    # the shrinkage may have taken from a campaign that really differs
+                else:
+                    r = np.full(b, ratio[j])
+                # the rest's scatter: n_rest installs drawn from the group's keyed installs, each a value
+                # from its cell's pool relative to the pool's mean, times the cell's mean
+                cells = keyed if len(keyed) else np.zeros(1, dtype=np.int64)
+                pick = cells[rng.integers(0, len(cells), (b, n_rest))]
+                pc = self.pool_[pick]
+                j_user = start[pc] + (rng.random((b, n_rest)) * size[pc]).astype(np.int64)
+                val = pool_vals[j_user]
+                is_tail = pool_tail[j_user]
+                if heavy:
+                    val = np.where(is_tail, u * rng.random((b, n_rest)) ** (-xi[:, None]), val)
+                rel = val / np.maximum(pool_mean[np.arange(b)[:, None] % len(pool_mean), pc], 1e-12)
+                scatter = (self.means_[pick] * (rel - 1)).sum(axis=1)
+                sims[b0:b0 + b, j] = np.maximum(r * (x + scatter), 0.0)
+        q = (1 - self.level) / 2
+        return np.quantile(sims, q, axis=0), np.quantile(sims, 1 - q, axis=0)
+
+    def _pools(self, u: float):
+        """The pool cells' users' values as contiguous runs: (values, above u, start per cell, size per cell)."""
+        cols = self.member_.tocsc()
+        start = np.zeros(len(self.names_), dtype=np.int64)
+        size = np.zeros(len(self.names_), dtype=np.int64)
+        vals, pos = [], 0
+        for p in np.unique(self.pool_):
+            users = cols.indices[cols.indptr[p]:cols.indptr[p + 1]]
+            start[p], size[p] = pos, len(users)
+            vals.append(self.values_[users])
+            pos += len(users)
+        pool_vals = np.concatenate(vals) if vals else np.zeros(1)
+        return pool_vals, pool_vals > u, start, size
+
+    def _pool_means(self, vals, tail, start, size, tail_mean) -> np.ndarray:
+        """Per replicate and cell: its pool's mean, tail users at the Pareto's mean ``tail_mean`` (per replicate)."""
+        body = np.where(tail, 0.0, vals)
+        cs = np.concatenate([[0.0], np.cumsum(body)])
+        ct = np.concatenate([[0], np.cumsum(tail)])
+        s_body = cs[start + size] - cs[start]
+        n_tail = ct[start + size] - ct[start]
+        if tail_mean is None:
+            s_all = s_body + (np.concatenate([[0.0], np.cumsum(np.where(tail, vals, 0.0))])[start + size]
+                              - np.concatenate([[0.0], np.cumsum(np.where(tail, vals, 0.0))])[start])
+            return np.broadcast_to(s_all / np.maximum(size, 1), (len(start) and 1, len(start)))
+        return (s_body[None, :] + n_tail[None, :] * np.asarray(tail_mean)[:, None]) / np.maximum(size, 1)[None, :]
