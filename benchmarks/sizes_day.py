@@ -22,7 +22,7 @@ seconds against its active users (slope per 1M users, intercept) and the log-log
 most linear).
 
 Run: .venv/bin/python benchmarks/sizes_day.py [--sizes 110000,330000,1000000] [--cap 28]
-     [--dir /tmp/adperf_bench_sizes] [--preset large] [--budget 2500000] [--top 12] [--fit-only]
+     [--dir /tmp/adperf_bench_sizes] [--preset large] [--budget 2500000] [--top 12] [--fit-only] [--reuse]
 Figures only, no assertions.
 """
 
@@ -82,18 +82,21 @@ def measure(size: int, args, base: Path) -> dict:
           f"windows capped at {args.cap} days ===", flush=True)
     bc.print_machine()
     bc.ensure_world(settings, args.preset, regenerate=False)
-    if settings.home.exists():
-        shutil.rmtree(settings.home)
-    settings.home.mkdir(parents=True)
+    reuse = args.reuse and settings.duckdb_path.exists()
+    if not reuse:
+        if settings.home.exists():
+            shutil.rmtree(settings.home)
+        settings.home.mkdir(parents=True)
     logs = base / f"n{size}" / "logs"
     warm_wall = warm_cpu = warm_peak = 0.0
-    for a, b in plan:
+    for a, b in [] if reuse else plan:
         r = bc.child_window(a.isoformat(), b.isoformat(), logs)
         warm_wall, warm_cpu, warm_peak = warm_wall + r["wall"], warm_cpu + r["cpu"], max(warm_peak, r["peak_rss_gib"])
         print(f"  warm-up run {a}..{b}: {r['wall']:.1f} s wall, {r['cpu']:.1f} s CPU, peak RSS "
               f"{r['peak_rss_gib']:.2f} GiB, success={r['success']}" + "".join(f"\n    FAILED {f}" for f in r["failures"]),
               flush=True)
-    print(f"  warm-up: {args.cap} days in {len(plan)} runs, {warm_wall:.1f} s wall, {warm_cpu:.1f} s CPU, "
+    print("  warm-up: reused (--reuse): the day is measured again on the stored warm-up" if reuse else
+          f"  warm-up: {args.cap} days in {len(plan)} runs, {warm_wall:.1f} s wall, {warm_cpu:.1f} s CPU, "
           f"peak RSS {warm_peak:.2f} GiB")
     day = (settings.start_date + timedelta(days=args.cap)).isoformat()
     load_before = bc.machine()["load_1_5_15"]
@@ -105,7 +108,7 @@ def measure(size: int, args, base: Path) -> dict:
     row = {"size": size, "installs_per_day": ipd, "world_days": args.world_days, "cap": args.cap, "day": day,
            **counts, "wall": res["wall"], "cpu": res["cpu"], "peak_rss_gib": res["peak_rss_gib"],
            "success": res["success"], "failures": res["failures"], "load_before": load_before, "load_after": load_after,
-           "warm_runs": len(plan), "warm_wall": warm_wall, "warm_cpu": warm_cpu, "warm_peak_rss_gib": warm_peak,
+           "reused": reuse, "warm_runs": 0 if reuse else len(plan), "warm_wall": warm_wall, "warm_cpu": warm_cpu, "warm_peak_rss_gib": warm_peak,
            "steps": {s["step"]: round(s["seconds"], 2) for s in steps}, "machine": bc.machine()}
     print(f"  {counts['active_users']:,} active users, {counts['users_in_window']:,} users in the per-user window")
     return row
@@ -147,6 +150,8 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=2_500_000, help="expected per-user rows per warm-up run")
     ap.add_argument("--top", type=int, default=12)
     ap.add_argument("--fit-only", action="store_true", help="print the figures of results.json only")
+    ap.add_argument("--reuse", action="store_true",
+                    help="keep a size's stored warm-up (and world) and measure its day again (replaces its figures)")
     args = ap.parse_args()
     args.world_days = args.world_days or args.cap + 3
     if args.world_days < args.cap + 1:
@@ -158,6 +163,9 @@ def main() -> None:
     if not args.fit_only:
         for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
             row = measure(size, args, base)
+            if row["reused"]:  # a repeat: the warm-up figures are the first measurement's
+                row.update({k: v for r in rows if r["size"] == size and r["cap"] == args.cap
+                            for k, v in r.items() if k.startswith("warm_")})
             rows = [r for r in rows if not (r["size"] == size and r["cap"] == args.cap)] + [row]
             store.write_text(json.dumps(rows, indent=1))
     print_fit([r for r in rows if r["cap"] == args.cap], args.top)
