@@ -21,10 +21,17 @@ daily_partitions = dg.DailyPartitionsDefinition(
 single_run = dg.BackfillPolicy.single_run()
 
 
+def capped(days: int, cap: int | None = None) -> int:
+    """``days``, or ``ADPERF_WINDOW_CAP_DAYS`` when that is set and shorter (benchmarks only: full
+    windows after a short warm-up; docs/ltv_btyd.md)."""
+    cap = _settings.window_cap_days if cap is None else cap
+    return min(days, cap) if cap else days
+
+
 def trailing(days: int) -> dg.TimeWindowPartitionMapping:
     """Upstream partitions [D - days + 1, D] for partition D (clipped at the first partition): the
     bounded window a day reads, so a day's work never grows with the whole history."""
-    return dg.TimeWindowPartitionMapping(start_offset=-(days - 1), allow_nonexistent_upstream_partitions=True)
+    return dg.TimeWindowPartitionMapping(start_offset=-(capped(days) - 1), allow_nonexistent_upstream_partitions=True)
 
 
 def window_days(context) -> list[pd.Timestamp]:

@@ -63,6 +63,9 @@ class Settings:
     revenue_trailing_days: int = 28
     # report days per backfill run of the per-user tables (one row per user and day held in memory)
     per_user_run_days: int = 60
+    #: benchmarking / sizing knob: every trailing input window (partitions.trailing) holds at most this
+    #: many days, so full windows are reached after a short warm-up; 0 (the default): the product's windows
+    window_cap_days: int = 0
     sources_deadline_hour: int = 9
     report_deadline_hour: int = 10
     report_sensor_lookback_days: int = 3
@@ -209,6 +212,7 @@ def load_settings() -> Settings:
         spend_trailing_days=_int("ADPERF_SPEND_TRAILING_DAYS", 28, minimum=1),
         revenue_trailing_days=_int("ADPERF_REVENUE_TRAILING_DAYS", 28, minimum=1),
         per_user_run_days=_int("ADPERF_PER_USER_RUN_DAYS", 60, minimum=1),
+        window_cap_days=_int("ADPERF_WINDOW_CAP_DAYS", 0, minimum=0),
         sources_deadline_hour=_int("ADPERF_SOURCES_DEADLINE_HOUR", 9, 0, 23),
         report_deadline_hour=_int("ADPERF_REPORT_DEADLINE_HOUR", 10, 0, 23),
         report_sensor_lookback_days=_int("ADPERF_REPORT_SENSOR_LOOKBACK_DAYS", 3, minimum=0),

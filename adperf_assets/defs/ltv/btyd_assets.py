@@ -31,7 +31,7 @@ from adperf_assets.ltv.btyd_ltv import (
 from adperf_assets.ltv.btyd_rfm_state import user_rfm_days
 from adperf_assets.ltv.selection import CANDIDATE_COLUMNS, choose_estimates
 from adperf_assets.ltv.selection import METRICS as SELECTION_METRICS
-from adperf_assets.partitions import daily_partitions, trailing, window_days
+from adperf_assets.partitions import capped, daily_partitions, trailing, window_days
 from adperf_assets.settings import current_settings
 from adperf_assets.defs.common.schema_types import empty_frame
 from adperf_assets.defs.common.metadata import OWNERS, days_label, figure_md, table_md
@@ -265,7 +265,7 @@ def ltv_backtest(
     t0 = time.perf_counter()
     days = window_days(context)
     # the run's rows encoded once, each with the days it is scored on (the per-day filters' result)
-    first = days[0] - pd.Timedelta(days=BACKTEST_DAYS - 1)
+    first = days[0] - pd.Timedelta(days=capped(BACKTEST_DAYS) - 1)
     segs = user_segments[user_segments["install_date"].between(first, days[-1])]
     realised = realised_per_cohort(payments_snapshot, segs, days[-1])
     rows, valid_from, valid_to = due_rows(btyd_ltv_predictions[btyd_ltv_predictions["install_date"] >= first],

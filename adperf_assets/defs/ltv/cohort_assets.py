@@ -16,7 +16,7 @@ from adperf_assets.ltv.cohort_backtest import cohort_backtest as run_cohort_back
 from adperf_assets.ltv.curves import REVENUE_SOURCES, ActivityCube, CurveSet, NotEnoughHistoryError, segment_curves
 from adperf_assets.ltv.estimates import HORIZONS, empty_estimates, estimate_ltv
 from adperf_assets.ltv.plots import backtest_plot, ltv_plot, retention_plot, segment_label
-from adperf_assets.partitions import trailing, window_days
+from adperf_assets.partitions import capped, trailing, window_days
 from adperf_assets.defs.common.stored_rows import read_rows
 from adperf_assets.defs.common.table_store import TableStore
 from adperf_assets.defs.ltv.cohort_schemas import (
@@ -71,7 +71,7 @@ def retention_fit(
     _check_revenue(config.revenue)
     t0 = time.perf_counter()
     days = window_days(context)
-    first = days[0] - pd.Timedelta(days=config.window_days - 1)
+    first = days[0] - pd.Timedelta(days=capped(config.window_days) - 1)
     try:
         cube = ActivityCube.from_frame(cohort_activity, config.revenue, first_day=first, last_day=days[-1])
         curves, skipped = segment_curves(cube, days, config.window_days, survival_se=True)
@@ -139,7 +139,7 @@ def cohort_ltv(
                                                       "note": "no segment curve yet"})
     curves = CurveSet.from_frame(retention_fit)
     cube = ActivityCube.from_frame(cohort_activity, curves.value_column,
-                                   first_day=days[0] - pd.Timedelta(days=LTV_COHORT_DAYS - 1), last_day=days[-1])
+                                   first_day=days[0] - pd.Timedelta(days=capped(LTV_COHORT_DAYS) - 1), last_day=days[-1])
     sizes = pd.DataFrame({
         "install_date": np.repeat(cube.first_day + pd.to_timedelta(np.arange(cube.size.shape[1]), unit="D"),
                                   len(cube.segments)),
@@ -229,7 +229,7 @@ def cohort_ltv_backtest(
                          f"{config.horizons} with window {config.window_days} need {need} (horizons <= 180)")
     t0 = time.perf_counter()
     days = window_days(context)
-    first = days[0] - pd.Timedelta(days=BACKTEST_HISTORY_DAYS - 1)
+    first = days[0] - pd.Timedelta(days=capped(BACKTEST_HISTORY_DAYS) - 1)
     cube = ActivityCube.from_frame(cohort_activity, config.revenue, first_day=first, last_day=days[-1])
     out = run_cohort_backtest(cube, days, made_at_days=config.made_at_days, horizons=config.horizons,
                               window_days=config.window_days, confidence=config.confidence)

@@ -11,7 +11,7 @@ import pandas as pd
 from adperf_assets.defs.common.table_store import TableStore
 
 from adperf_assets.defs.report.assets import MAX_AD_AGE_DAYS, roas_report
-from adperf_assets.partitions import daily_partitions, window_days
+from adperf_assets.partitions import capped, daily_partitions, window_days
 from adperf_assets.defs.common.stored_rows import read_rows
 from adperf_assets.defs.common.metadata import table_md
 
@@ -36,12 +36,12 @@ def spend_per_day(tables: TableStore, first: pd.Timestamp, last: pd.Timestamp) -
 def roas_report_cost_matches_ad_spend(context: dg.AssetCheckExecutionContext, roas_report: pd.DataFrame,
                                       tables: TableStore) -> dg.AssetCheckResult:
     days = window_days(context)
-    spend = spend_per_day(tables, days[0] - pd.Timedelta(days=MAX_AD_AGE_DAYS - 1), days[-1])
+    spend = spend_per_day(tables, days[0] - pd.Timedelta(days=capped(MAX_AD_AGE_DAYS) - 1), days[-1])
     cost_col = "cost"
     report = roas_report.assign(report_date=pd.to_datetime(roas_report["report_date"]).astype("datetime64[ns]"))
     rows = []
     for day in window_days(context):
-        start = day - pd.Timedelta(days=MAX_AD_AGE_DAYS - 1)
+        start = day - pd.Timedelta(days=capped(MAX_AD_AGE_DAYS) - 1)
         window = spend[(spend["report_date"] >= start) & (spend["report_date"] <= day)]
         want_total = float(window[cost_col].sum())
         want_day = float(window.loc[window["report_date"] == day, cost_col].sum())
