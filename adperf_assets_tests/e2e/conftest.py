@@ -229,5 +229,5 @@ def ui_runs(dev, page, shots) -> UiRuns:
         out.status[run_id] = ui.wait_run(dev, run_id, RUN_TIMEOUT_S)["status"]
         out.problems[run_id] = ui.run_problems(dev, run_id)
         out.seconds[run_id] = time.monotonic() - t0
-    print(f"\ne2e: launched and waited: " + ", ".join(f"{k} {out.status[k]} in {v:.0f}s" for k, v in out.seconds.items()))
+    print("\ne2e: launched and waited: " + ", ".join(f"{k} {out.status[k]} in {v:.0f}s" for k, v in out.seconds.items()))
     return out

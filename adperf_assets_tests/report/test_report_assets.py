@@ -5,7 +5,6 @@ import dataclasses
 
 import dagster as dg
 import duckdb
-import numpy as np
 import pandas as pd
 import pytest
 

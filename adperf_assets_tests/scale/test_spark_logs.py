@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import shutil
 
-import dagster as dg
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -14,7 +13,7 @@ from adperf_assets.defs.revenue.assets import match_sessions
 from adperf_assets.normalize.match_sessions import MatchLogError, build_match_sessions
 from adperf_assets.normalize.payments import report_day_bounds
 from adperf_assets.defs.resources import build_resources
-from adperf_assets.defs.revenue.event_logs import EventLogs, SampleEventLogs
+from adperf_assets.defs.revenue.event_logs import EventLogs
 from adperf_assets.defs.revenue.log_engine import DuckDBLogEngine, SparkLogEngine
 from adperf_assets.settings import load_settings
 from adperf_assets_tests.revenue.runs import materialize, table

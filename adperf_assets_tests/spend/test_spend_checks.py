@@ -6,7 +6,6 @@ from __future__ import annotations
 import dagster as dg
 import numpy as np
 import pandas as pd
-import pytest
 
 from adperf_assets.defs.spend.checks import (
     AD_SPEND_CHECKS,
