@@ -50,8 +50,11 @@ def snapshot(out: Path, preset: str, days: int) -> None:
     print(f"snapshot: {len(names)} tables, {len(messages)} outbox messages, {days} days -> {out}")
 
 
-#: Columns that record when and where a run delivered (wall clock, outbox file), not what it computed.
-WALL_CLOCK = {"slack_milestones_sent": ["claimed_at", "sent_at", "destination"]}
+#: Columns that record when, where and by which run a row was written (wall clock, outbox file, random
+#: ids), not what it computed.
+WALL_CLOCK = {"slack_milestones_sent": ["claimed_at", "sent_at", "destination"],
+              # random ids and the run that wrote them (budget_actions holds the log's action_id)
+              "budget_action_log": ["action_id", "created_at", "run_id"], "budget_actions": ["action_id"]}
 
 
 def _messages(path: Path) -> dict:

@@ -193,3 +193,53 @@ def test_unscored_calls_store_age_scored_as_a_number(reported):
         stored = con.execute("select count(*), count(age_scored) from analytics.budget_actions").fetchone()
     assert stored[0] > 0 and stored[1] == 0
     assert kind == "DOUBLE"
+
+
+def test_a_range_run_plans_each_day_as_its_own_run_and_logs_the_earlier_days_at_once(report_home, monkeypatch):
+    """A backfill run over several days: each day's plan is the one a run of that day alone makes, but
+    only the last day is sent to the networks (earlier planned rows say so and stay skipped); the
+    earlier days' rows go to the log in one database open, not one per day or row."""
+    from dagster_duckdb import DuckDBResource
+
+    resources = build_resources(report_home)
+    first, last = REPORT_DAYS[0], REPORT_DAYS[-1]
+    ops = {**REPORT_CFG, "budget_actions": {"config": POLICY}}
+    assert runs.materialize(["ltv_estimates", "roas_report", "decision_backtest"], resources, first, last,
+                            run_config={"ops": {k: v for k, v in ops.items() if k != "budget_actions"}}).success
+    opens = []
+    real = DuckDBResource.get_connection
+
+    def counting(self):
+        opens.append(1)
+        return real(self)
+
+    monkeypatch.setattr(DuckDBResource, "get_connection", counting)
+
+    def run(*window) -> tuple[dg.ExecuteInProcessResult, int]:
+        before = len(opens)
+        r = runs.materialize(["budget_actions"], resources, *window, with_checks=False,
+                             run_config={"ops": {"budget_actions": ops["budget_actions"]}})
+        return r, len(opens) - before
+
+    alone, _ = run(first)
+    _, last_alone = run(last)
+    res, opened = run(first, last)
+    out = res.output_for_node("budget_actions")
+    log = action_log.read(resources["duckdb"])
+    log = log[log["run_id"] == res.run_id]
+    assert sorted(log["action_id"]) == sorted(out["action_id"]) and len(out) > 0
+    days = pd.to_datetime(out["report_date"])
+    earlier, final = out[days < pd.Timestamp(last)], out[days == pd.Timestamp(last)]
+    assert len(earlier) > 0 and set(earlier["outcome"]) == {"skipped"}
+    planned = earlier[earlier["decision"] == "planned"]
+    assert len(planned) > 0 and planned["reason"].str.endswith("only the window's last day is acted on").all()
+    sent = int((final["outcome"] == "validated").sum())
+    assert sent > 0 and opened == last_alone + 1  # the earlier days' rows: one more open, whatever their number
+    # the first day's plan is the one its own run made, but for what a backfill day does not do
+    own = alone.output_for_node("budget_actions")
+    done = ["mode", "outcome", "answer", "attempts", "action_id", "reason"]
+    got = out[days == pd.Timestamp(first)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got.drop(columns=done), own.drop(columns=done))
+    note = " -- a backfill day: only the window's last day is acted on"
+    want = own["reason"].where(own["decision"] != "planned", own["reason"] + note)
+    assert list(got["reason"]) == list(want)

@@ -122,6 +122,15 @@ def user_rfm(
     })
 
 
+def _rows_by_day(report_date: pd.Series) -> dict:
+    """Report day -> its row positions in their order: one stable sort for the run instead of a scan of
+    every row for each day (a 60-day run holds ~3M user rows)."""
+    values = report_date.to_numpy("datetime64[ns]")
+    order = np.argsort(values, kind="stable")
+    days, starts = np.unique(values[order], return_index=True)
+    return {pd.Timestamp(d): order[a:b] for d, a, b in zip(days, starts, [*starts[1:], len(order)])}
+
+
 class UserLtvConfig(dg.Config):
     min_repeat_buyers: int = Field(
         default=MIN_REPEAT_BUYERS,
@@ -155,8 +164,9 @@ def user_ltv(context: dg.AssetExecutionContext, config: UserLtvConfig, user_rfm:
     t0 = time.perf_counter()
     days = window_days(context)
     users, cohorts, predictions, fit_rows, param_rows = [], [], [], [], []
+    rows_of = _rows_by_day(user_rfm["report_date"])
     for day in days:
-        rfm = user_rfm[user_rfm["report_date"] == day]
+        rfm = user_rfm.iloc[rows_of.get(day, np.zeros(0, dtype=np.int64))]
         if rfm.empty:
             context.log.warning(f"user_ltv {day.date()}: user_rfm has no rows for the day")
             continue
