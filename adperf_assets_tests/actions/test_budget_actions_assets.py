@@ -4,6 +4,7 @@ network failing half-way -- on the embedded sample network state, which records 
 import json
 from pathlib import Path
 
+import dagster as dg
 import pandas as pd
 import pytest
 
