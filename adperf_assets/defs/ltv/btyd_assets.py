@@ -49,9 +49,9 @@ from adperf_assets.defs.ltv.btyd_schemas import (
 KINDS = {"pandas", "duckdb"}
 
 
-# One row per user per day: a whole-history single run (543 days) held 19M rows and ran out of memory
-# (18.7 GB); runs of at most 60 days stay near 3 GB on the default world (53k users in the window). The
-# 1M-user world holds ~20x as many rows a day: ADPERF_PER_USER_RUN_DAYS (benchmarks/README.md).
+# One row per user per day, all of a run's days held at once: a backfill of the whole history in one run
+# runs out of memory, so the per-user steps take at most ADPERF_PER_USER_RUN_DAYS days a run, to be
+# lowered for large populations (measured peaks per run length: benchmarks/README.md).
 PER_USER_BACKFILL = dg.BackfillPolicy.multi_run(max_partitions_per_run=current_settings().per_user_run_days)
 
 
