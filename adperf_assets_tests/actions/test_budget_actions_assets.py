@@ -160,20 +160,25 @@ def test_apply_then_revert_through_the_facebook_sdk_leaves_the_fake_as_before(re
         fake.stop()
 
 
-def test_a_day_logs_its_plan_in_order_opening_the_database_once_per_network_call(reported, monkeypatch):
-    """The rows not sent to a network are logged together, before the next one that is: the log keeps
-    the plan's order, and the database is opened once per action sent (plus once for the rest),
-    not once per row (each open of a large DuckDB costs tens of ms)."""
+def _count_opens(monkeypatch) -> list:
+    """A list that grows by one at every DuckDB connection opened from now on."""
     from dagster_duckdb import DuckDBResource
 
-    opens = []
-    real = DuckDBResource.get_connection
+    opens, real = [], DuckDBResource.get_connection
 
     def counting(self):
         opens.append(1)
         return real(self)
 
     monkeypatch.setattr(DuckDBResource, "get_connection", counting)
+    return opens
+
+
+def test_a_day_logs_its_plan_in_order_opening_the_database_once_per_network_call(reported, monkeypatch):
+    """The rows not sent to a network are logged together, before the next one that is: the log keeps
+    the plan's order, and the database is opened once per action sent (plus once for the rest),
+    not once per row (each open of a large DuckDB costs tens of ms)."""
+    opens = _count_opens(monkeypatch)
     res = _materialize(reported, ["budget_actions"], with_checks=False)
     opened = len(opens)
     run = _plan(reported)
@@ -200,21 +205,12 @@ def test_a_range_run_plans_each_day_as_its_own_run_and_logs_the_earlier_days_at_
     """A backfill run over several days: each day's plan is the one a run of that day alone makes, but
     only the last day is sent to the networks (earlier planned rows say so and stay skipped); the
     earlier days' rows go to the log in one database open, not one per day or row."""
-    from dagster_duckdb import DuckDBResource
-
     resources = build_resources(report_home)
     first, last = REPORT_DAYS[0], REPORT_DAYS[-1]
     ops = {**REPORT_CFG, "budget_actions": {"config": POLICY}}
     assert runs.materialize(["ltv_estimates", "roas_report", "decision_backtest"], resources, first, last,
                             run_config={"ops": {k: v for k, v in ops.items() if k != "budget_actions"}}).success
-    opens = []
-    real = DuckDBResource.get_connection
-
-    def counting(self):
-        opens.append(1)
-        return real(self)
-
-    monkeypatch.setattr(DuckDBResource, "get_connection", counting)
+    opens = _count_opens(monkeypatch)
 
     def run(*window) -> tuple[dg.ExecuteInProcessResult, int]:
         before = len(opens)
