@@ -59,6 +59,24 @@ class _PgConnection:
         self._conn.commit()
 
 
+_ROWS = "_adperf_log_rows"
+
+
+def insert_rows(con, table: str, columns: dict[str, str], rows: Sequence[Sequence]) -> None:
+    """Many rows in one statement; ``columns``: name -> DuckDB type. On DuckDB from a registered frame
+    (its ``executemany`` costs ~2.5 ms a row, this ~10 ms a call), on PostgreSQL one ``executemany``."""
+    names = ", ".join(columns)
+    if isinstance(con, _PgConnection):
+        con.executemany(f"insert into {table} ({names}) values ({', '.join('?' * len(columns))})", rows)
+        return
+    con.register(_ROWS, pd.DataFrame([list(r) for r in rows], columns=list(columns), dtype=object))
+    try:
+        con.execute(f"insert into {table} ({names}) select "
+                    + ", ".join(f'cast("{c}" as {t})' for c, t in columns.items()) + f" from {_ROWS}")
+    finally:
+        con.unregister(_ROWS)
+
+
 class LogDatabase(DuckDBResource):
     """``DuckDBResource`` on the DuckDB file, or (``url`` set) a connection to that PostgreSQL database."""
 
