@@ -349,13 +349,11 @@ class SkanDecoder:
 
     def _pool_means(self, vals, tail, start, size, tail_mean) -> np.ndarray:
         """Per replicate and cell: its pool's mean, tail users at the Pareto's mean ``tail_mean`` (per replicate)."""
-        body = np.where(tail, 0.0, vals)
-        cs = np.concatenate([[0.0], np.cumsum(body)])
+        if tail_mean is None:  # the pools' own means (one row: the same in every replicate)
+            ca = np.concatenate([[0.0], np.cumsum(vals)])
+            return ((ca[start + size] - ca[start]) / np.maximum(size, 1))[None, :]
+        cs = np.concatenate([[0.0], np.cumsum(np.where(tail, 0.0, vals))])
         ct = np.concatenate([[0], np.cumsum(tail)])
         s_body = cs[start + size] - cs[start]
         n_tail = ct[start + size] - ct[start]
-        if tail_mean is None:
-            s_all = s_body + (np.concatenate([[0.0], np.cumsum(np.where(tail, vals, 0.0))])[start + size]
-                              - np.concatenate([[0.0], np.cumsum(np.where(tail, vals, 0.0))])[start])
-            return np.broadcast_to(s_all / np.maximum(size, 1), (len(start) and 1, len(start)))
         return (s_body[None, :] + n_tail[None, :] * np.asarray(tail_mean)[:, None]) / np.maximum(size, 1)[None, :]

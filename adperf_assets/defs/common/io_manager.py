@@ -11,10 +11,10 @@ import pandas as pd
 from dagster import InputContext, MetadataValue, OutputContext, TableColumn, TableSchema
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 
+from adperf_assets.defs.common.money import stored_name, to_canonical, to_stored
+
 if TYPE_CHECKING:  # dagster's private module: annotations only, nothing of it runs here
     from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice
-
-from adperf_assets.defs.common.money import stored_name, to_canonical, to_stored
 
 _VIEW = "_adperf_out"
 #: The database schema of every asset table.
