@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -41,3 +42,16 @@ class LoopbackServer:
 
     def _handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
         raise NotImplementedError
+
+    def _reply(self, h: BaseHTTPRequestHandler, status: int, body: dict, headers: dict | None = None) -> None:
+        """A JSON answer."""
+        self._raw(h, status, json.dumps(body).encode(), "application/json", headers)
+
+    def _raw(self, h: BaseHTTPRequestHandler, status: int, data: bytes, ctype: str, headers: dict | None = None) -> None:
+        h.send_response(status)
+        h.send_header("Content-Type", ctype)
+        h.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            h.send_header(k, v)
+        h.end_headers()
+        h.wfile.write(data)

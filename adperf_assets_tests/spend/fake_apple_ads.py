@@ -167,16 +167,6 @@ class FakeAppleAds(LoopbackServer):
                     return self.faults.pop(i)
         return None
 
-    @staticmethod
-    def _reply(h: BaseHTTPRequestHandler, status: int, body: dict, headers: dict | None = None) -> None:
-        raw = json.dumps(body).encode()
-        h.send_response(status)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(raw)))
-        for k, v in (headers or {}).items():
-            h.send_header(k, v)
-        h.end_headers()
-        h.wfile.write(raw)
 
 
 def keyword_row(account: str, day: str, keyword: str, spend: str, *, campaign: str = "501", ad_group: str = "601",

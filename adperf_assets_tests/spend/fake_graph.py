@@ -190,17 +190,8 @@ class FakeGraph(LoopbackServer):
             return self._reply(h, status, body, f.headers)
         raise AssertionError(f"unknown fault {f.kind}")
 
-    def _reply(self, h, status: int, body: dict, extra: dict | None = None) -> None:
-        self._raw(h, status, json.dumps(body).encode(), "application/json", extra)
-
     def _raw(self, h, status: int, data: bytes, ctype: str, extra: dict | None = None) -> None:
-        h.send_response(status)
-        h.send_header("Content-Type", ctype)
-        h.send_header("Content-Length", str(len(data)))
-        for k, v in {**self.usage_headers, **(extra or {})}.items():
-            h.send_header(k, v)
-        h.end_headers()
-        h.wfile.write(data)
+        super()._raw(h, status, data, ctype, {**self.usage_headers, **(extra or {})})
 
 
 def insights_row(account_id: str, account_name: str, currency: str, *, day: str, hour: int, ad: int,

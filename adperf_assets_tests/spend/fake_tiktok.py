@@ -115,16 +115,6 @@ class FakeTikTok(LoopbackServer):
     def _error(code: int, message: str) -> dict:
         return {"code": code, "message": message, "request_id": f"req-{code}", "data": {}}
 
-    @staticmethod
-    def _reply(h: BaseHTTPRequestHandler, status: int, body: dict, headers: dict | None = None) -> None:
-        raw = json.dumps(body).encode()
-        h.send_response(status)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(raw)))
-        for k, v in (headers or {}).items():
-            h.send_header(k, v)
-        h.end_headers()
-        h.wfile.write(raw)
 
 
 def report_row(ad_id: str, hour: str, spend: str, *, campaign: str = "c1", ad_group: str = "g1",
