@@ -4,16 +4,20 @@
 
 DIR: generated worlds with ATT (``att_opt_in`` < 1). It reads the world's files with pandas, not through
 Dagster, and gives the decoder only what a pipeline sees: the postbacks (AppsFlyer ``skad_postbacks``
-export, parsed as the ``skan_postbacks`` asset does) and the tracked users (paid iOS users whose AppsFlyer
-install row names their campaign, i.e. not ``restricted``) with their keys by the schema (purchases from
-``truth/purchases``, gross USD, as the app's payments show them; logins) and their realised net revenue
-up to the horizon (``--tracked-value expected`` gives their true expected LTV instead: world truth, an
-oracle for diagnosis only). Cohorts: installs up to the last day minus the horizon.
+export, parsed as the ``skan_postbacks`` asset does) and the users whose keys the app knows: the tracked
+(paid iOS users whose AppsFlyer install row names their campaign) and the restricted (AppsFlyer's
+``restricted`` rows: no campaign), with their keys by the schema (purchases from ``truth/purchases``, gross
+USD, as the app's payments show them; logins) and their realised net revenue up to the horizon
+(``--tracked-value expected`` gives their true expected LTV instead: world truth, an oracle for diagnosis
+only; ``--calibration tracked`` learns the key values from the tracked users alone). Cohorts: installs
+up to the last day minus the horizon.
 Per world and campaign it prints SKAN, tracked and true installs, the modelled total 180-day return with
-its 99% interval and the true expected return (``truth/skan``), and a per-world JSON line; with several
-worlds, one line per opt-in and the pooled error quantiles. The last line is one JSON object over all
-worlds' campaigns with at least ``--min-monthly`` true installs a month: campaigns, installs and return
-MAPE (%), and the share of them whose interval covers the truth.
+its 99% interval, the true expected return (``truth/skan``) and, as a diagnosis, how far perfect
+user-level attribution (every paid user's realised return by their true campaign) is from it; a per-world
+JSON line; with several worlds, one line per opt-in and the pooled error quantiles; then the perfect
+attribution's pooled MAPE. The last line is one JSON object over all worlds' campaigns with at least
+``--min-monthly`` true installs a month: campaigns, installs and return MAPE (%), and the share of them
+whose interval covers the truth.
 """
 
 from __future__ import annotations
@@ -39,9 +43,10 @@ from adperf_assets.skan.postbacks import parse_appsflyer
 FIRST_POSTBACK_LAG = pd.Timedelta(hours=84)
 
 
-def load(world: Path, horizon: int, tracked_value: str = "realised", everyone: bool = False) -> dict:
-    """The world's postbacks (install keys), tracked users with keys and value, truth. ``everyone``: also
-    keys and values of the untracked paid users (``everyone``, with a ``tracked`` flag): diagnosis only."""
+def load(world: Path, horizon: int, tracked_value: str = "realised") -> dict:
+    """The world's postbacks (install keys); the calibration users (tracked, and restricted: AppsFlyer
+    shows them without their campaign) with keys and value; the tracked users; the truth; and, for
+    diagnosis only, every paid SKAN user's realised value by their true campaign (``attributed``)."""
     m = load_manifest(world)
     cfg = m["config"]
     first, last = pd.Timestamp(m["first_day"]), pd.Timestamp(m["last_day"])
@@ -60,20 +65,27 @@ def load(world: Path, horizon: int, tracked_value: str = "realised", everyone: b
 
     users = pd.read_parquet(layout.truth(world, "users"),
                             columns=["user_id", "cohort_date", "acquisition", "network", "campaign_id", "platform"])
-    paid = users[(users["acquisition"] == "paid") & (users["platform"] == "ios")
-                 & users["network"].isin(list(SKAN_NETWORK_ID)) & (users["cohort_date"] <= cutoff)]
+    users = users[users["cohort_date"] <= cutoff]
     af = pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False, usecols=["Customer User ID", "Media Source",
                                                                             "Is Reinstall"])
                     for p in sorted((world / "mmp/appsflyer/installs_report").glob("*.csv"))], ignore_index=True)
     af = af[af["Is Reinstall"] == "false"]
-    tracked_ids = set(af.loc[af["Media Source"] != "restricted", "Customer User ID"].astype(np.int64))
-    is_tracked = paid["user_id"].isin(tracked_ids).to_numpy()
-    tracked = (paid if everyone else paid[is_tracked]).reset_index(drop=True)
+    shown = af["Media Source"] != schema.RESTRICTED
+    tracked_ids = set(af.loc[shown, "Customer User ID"].astype(np.int64))
+    restricted_ids = set(af.loc[~shown, "Customer User ID"].astype(np.int64))
+    paid = ((users["acquisition"] == "paid") & (users["platform"] == "ios")
+            & users["network"].isin(list(SKAN_NETWORK_ID))).to_numpy()
+    is_tracked = paid & users["user_id"].isin(tracked_ids).to_numpy()
+    is_restricted = users["user_id"].isin(restricted_ids).to_numpy()
+    # every user whose keys are computed: the tracked, the restricted and (diagnosis) every paid SKAN user
+    people = users[paid | is_restricted].reset_index(drop=True)
+    sel = paid | is_restricted
+    flags = pd.DataFrame({"tracked": is_tracked[sel], "restricted": is_restricted[sel], "paid_skan": paid[sel]})
 
-    # the tracked users' purchases and logins: their keys and measured net return at the horizon
+    # their purchases and logins: their keys and measured net return at the horizon
     buys = pd.read_parquet(layout.truth(world, "purchases"))
-    buys = buys[buys["user_id"].isin(tracked["user_id"])]
-    coh = tracked.set_index("user_id")["cohort_date"]
+    buys = buys[buys["user_id"].isin(people["user_id"])]
+    coh = people.set_index("user_id")["cohort_date"]
     t = (buys["report_date"] - coh.reindex(buys["user_id"]).to_numpy()).dt.days.to_numpy()
     net = 1 - cfg["refund_rate"] - cfg["chargeback_rate"]
     uid = buys["user_id"].to_numpy()
@@ -81,14 +93,14 @@ def load(world: Path, horizon: int, tracked_value: str = "realised", everyone: b
 
     def per_user(mask, weights=None):
         s = pd.Series(amount[mask] if weights is None else weights[mask], index=uid[mask])
-        return s.groupby(level=0).sum().reindex(tracked["user_id"]).fillna(0).to_numpy()
+        return s.groupby(level=0).sum().reindex(people["user_id"]).fillna(0).to_numpy()
 
     rev = [per_user(t <= hi) for _, hi in schema.WINDOWS]
     n_buys = per_user(t <= schema.WINDOWS[0][1], np.ones(len(t)))
     value = per_user(t < horizon) * net
-    returned = np.zeros(len(tracked), dtype=bool)
+    returned = np.zeros(len(people), dtype=bool)
     logins_dir = layout.events_dir(world, "logins")
-    ids = set(tracked["user_id"])
+    ids = set(people["user_id"])
     tz = m["report_timezone"]
     for p in sorted(logins_dir.glob("*.parquet")):
         day = pd.Timestamp(p.stem)
@@ -100,46 +112,52 @@ def load(world: Path, horizon: int, tracked_value: str = "realised", everyone: b
             continue
         ev_day = lg["event_time"].dt.tz_convert(tz).dt.tz_localize(None).dt.normalize()
         d = (ev_day - coh.reindex(lg["user_id"]).to_numpy()).dt.days.to_numpy()
-        returned |= tracked["user_id"].isin(lg.loc[(d >= 1) & (d <= 2), "user_id"]).to_numpy()
+        returned |= people["user_id"].isin(lg.loc[(d >= 1) & (d <= 2), "user_id"]).to_numpy()
     if tracked_value == "expected":  # what an exact per-user LTV estimate would give the report
         uv = pd.read_parquet(layout.truth(world, "user_value"), columns=["user_id", f"expected_ltv_usd_{horizon}"])
-        value = uv.set_index("user_id")[f"expected_ltv_usd_{horizon}"].reindex(tracked["user_id"]).to_numpy()
+        value = uv.set_index("user_id")[f"expected_ltv_usd_{horizon}"].reindex(people["user_id"]).to_numpy()
     keys = user_keys(rev, n_buys, returned)
-    tracked = pd.concat([tracked, keys], axis=1).assign(value=value)
-    out_everyone = None
-    if everyone:
-        out_everyone = tracked.assign(tracked=is_tracked)
-        tracked = out_everyone[is_tracked].drop(columns="tracked").reset_index(drop=True)
+    known = pd.concat([people, keys, flags], axis=1).assign(value=value)
+    calib = known[known["tracked"] | known["restricted"]].copy()
+    # the restricted users' campaign is not known to a pipeline
+    calib.loc[calib["restricted"], ["network", "campaign_id"]] = [schema.RESTRICTED, ""]
+    attributed = known[known["paid_skan"]]
 
     truth = pd.read_parquet(layout.truth(world, "skan"))
     truth = truth[truth["install_date"] <= cutoff]
     months = max((cutoff - first).days + 1, 1) / 30.4
-    return {"installs": inst, "tracked": tracked, "truth": truth, "months": months, "cutoff": cutoff,
-            "opt_in": cfg.get("att_opt_in", 1.0),
-            "everyone": out_everyone}
+    return {"installs": inst, "tracked": known[known["tracked"]].reset_index(drop=True),
+            "calibration": calib.reset_index(drop=True), "attributed": attributed, "truth": truth,
+            "months": months, "cutoff": cutoff, "opt_in": cfg.get("att_opt_in", 1.0)}
 
 
 def score(world: Path, args) -> pd.DataFrame:
     """One world's campaigns: the decoder's figures against the truth, printed; returned with ``covered``."""
     w = load(world, args.horizon, args.tracked_value)
-    dec = SkanDecoder(tail=args.tail, tail_index_noise=args.tail_index_noise).fit(w["tracked"])
+    calib = w["calibration"] if args.calibration == "all" else w["tracked"]
+    dec = SkanDecoder(tail=args.tail, tail_index_noise=args.tail_index_noise).fit(calib)
     pred = dec.predict(w["installs"], w["tracked"])
     truth = (w["truth"].groupby(["network", "campaign_id"])
              .agg(true_installs=("installs", "sum"), true_return=(f"expected_ltv_usd_{args.horizon}", "sum"))
              .reset_index())
-    out = pred.merge(truth, on=["network", "campaign_id"], how="outer").fillna(0)
+    # diagnosis: what perfect user-level attribution would measure (every paid user's realised return)
+    attributed = (w["attributed"].groupby(["network", "campaign_id"])["value"].sum().rename("attributed_return")
+                  .reset_index())
+    out = pred.merge(truth, on=["network", "campaign_id"], how="outer").merge(
+        attributed, on=["network", "campaign_id"], how="left").fillna(0)
     out["monthly"] = out["true_installs"] / w["months"]
     out["covered"] = (out["total_return_low"] <= out["true_return"]) & (out["true_return"] <= out["total_return_high"])
     print(f"world {world}: att_opt_in {w['opt_in']}, tracked value {args.tracked_value}, cohorts up to {w['cutoff'].date()} "
-          f"({w['months']:.1f} months), {len(w['tracked'])} tracked users calibrate; tail index "
+          f"({w['months']:.1f} months), {len(calib)} users calibrate ({len(w['tracked'])} tracked); tail index "
           f"{dec.params_['tail_alpha']:.2f} above {dec.params_['tail_u']:.1f} USD")
     print(f"{'network':<11} {'campaign':<18} {'/month':>6} {'skan':>6} {'tracked':>7} {'true':>6} "
-          f"{'return':>10} {'99% interval':>23} {'true ret':>10} {'err%':>6} {'modelled':>8} {'null':>5}")
+          f"{'return':>10} {'99% interval':>23} {'true ret':>10} {'err%':>6} {'perfect':>7} {'modelled':>8} {'null':>5}")
     for r in out.sort_values("monthly", ascending=False).itertuples():
         err = 100 * (r.total_return / r.true_return - 1) if r.true_return else float("nan")
+        perfect = 100 * (r.attributed_return / r.true_return - 1) if r.true_return else float("nan")
         print(f"{r.network:<11} {r.campaign_id:<18} {r.monthly:6.0f} {r.skan_installs:6.0f} {r.tracked_installs:7.0f} "
               f"{r.true_installs:6.0f} {r.total_return:10.0f} [{r.total_return_low:10.0f}, {r.total_return_high:10.0f}] "
-              f"{r.true_return:10.0f} {err:6.1f} {r.modelled_share:8.2f} {r.null_share:5.2f}"
+              f"{r.true_return:10.0f} {err:6.1f} {perfect:7.1f} {r.modelled_share:8.2f} {r.null_share:5.2f}"
               f"{'' if r.covered else '  (not covered)'}")
     big = out[out["monthly"] >= args.min_monthly].assign(world=str(world), opt_in=w["opt_in"])
     print("world", json.dumps(summary(big)))
@@ -153,6 +171,14 @@ def summary(big: pd.DataFrame) -> dict:
             "coverage": round(float(big["covered"].mean()), 3) if len(big) else float("nan")}
 
 
+def perfect_attribution(big: pd.DataFrame) -> str:
+    """Diagnosis: how far every paid user's realised return, perfectly attributed, is from the expected truth,
+    and the decoder's distance to that realised return (its error beyond the world's own scatter)."""
+    ape = lambda a, b: float(100 * np.mean(np.abs(a / b - 1))) if len(b) else float("nan")  # noqa: E731
+    return (f"perfect user-level attribution vs the expected truth: MAPE {ape(big['attributed_return'], big['true_return']):.1f}%; "
+            f"the decoder vs that realised return: MAPE {ape(big['total_return'], big['attributed_return']):.1f}%")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--world", required=True, type=Path, nargs="+", help="one or more worlds: pooled at the end")
@@ -161,6 +187,9 @@ def main() -> None:
     ap.add_argument("--tracked-value", choices=("realised", "expected"), default="realised",
                     help="the tracked users' return: their realised net revenue (what a pipeline measures) or, "
                          "as an oracle for diagnosis only, their true expected LTV (world truth)")
+    ap.add_argument("--calibration", choices=("all", "tracked"), default="all",
+                    help="the users the key values are learnt from: the tracked and the restricted ones (the "
+                         "pipeline's), or the tracked only (the decoder before)")
     ap.add_argument("--tail", choices=("empirical", "pareto"), default="empirical")
     ap.add_argument("--tail-index-noise", type=float, default=1.0)
     args = ap.parse_args()
@@ -172,6 +201,7 @@ def main() -> None:
         ratio = pooled["total_return"] / pooled["true_return"]
         print(f"pooled over {len(args.world)} worlds: error quantiles 5/50/95% "
               f"{', '.join(f'{100 * (q - 1):+.1f}' for q in ratio.quantile([0.05, 0.5, 0.95]))}")
+    print(perfect_attribution(pooled))
     print(json.dumps(summary(pooled)))
 
 

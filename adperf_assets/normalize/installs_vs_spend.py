@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from adperf_assets.skan.schema import ATT_EXEMPT_NETWORKS
+from adperf_assets.skan.schema import ATT_EXEMPT_NETWORKS, RESTRICTED
 
 
 @dataclass(frozen=True)
@@ -36,10 +36,6 @@ def unknown_ads(installs: pd.DataFrame, ad_spend: pd.DataFrame) -> UnknownAds:
              .reset_index())
     return UnknownAds(share=len(bad) / len(on_spend) if len(on_spend) else 0.0, paid_installs=len(on_spend),
                       unknown=unknown, networks_without_spend=other)
-
-
-#: AppsFlyer's media source (our network) of paid installs whose user denied ATT tracking: no ad shown.
-RESTRICTED = "restricted"
 
 
 def untracked_per_ad(installs: pd.DataFrame) -> pd.Series:

@@ -2,8 +2,9 @@
 
 An install's postbacks give a *key*: its first postback's fine value (tier >= 2), else its coarse value
 (tier 1), plus the coarse value of its latest later postback; tier 0 gives no key. ``SkanDecoder.fit``
-learns the value of each key from the users who allowed tracking (whose behaviour, hence key, is known
-exactly), shrinking sparse keys to their parent (fine value → its coarse value → everyone; a key with a
+learns the value of each key from the users whose behaviour, hence key, the app knows: those who allowed
+tracking and, where the MMP lists them without their campaign (AppsFlyer's ``restricted``), the others,
+shrinking sparse keys to their parent (fine value → its coarse value → everyone; a key with a
 later value → that later value → everyone).
 ``predict`` then estimates, per campaign, the value of the installs the MMP could not show:
 
@@ -15,7 +16,8 @@ rescaled to add up to the tracked users' value (shrinking a sparse whale key los
 values capped at a Hill tail threshold and shrunk to 1 by empirical Bayes. Keyless installs (tier 0) get
 the campaign's mean keyed prediction: nulls modelled from the campaign's non-null share. Consent is assumed
 independent of value. The interval is a bootstrap (key values, ratio, and the rest's own scatter drawn
-from tracked users of the same key), not a normal one: with a heavy tail it is skewed (docs/skan.md).
+from calibration users of the same key; the total's also the tracked users' own sum), not a normal one:
+with a heavy tail it is skewed (docs/skan.md).
 """
 
 from __future__ import annotations
@@ -141,8 +143,9 @@ class SkanDecoder:
         return m
 
     def fit(self, calibration: pd.DataFrame) -> "SkanDecoder":
-        """``calibration``: one row per tracked user: ``fine``, ``coarse``, ``later`` keys (``user_keys``)
-        and ``value`` (the user's return at the horizon)."""
+        """``calibration``: one row per user whose keys are known (tracked, or restricted: no campaign
+        needed): ``fine``, ``coarse``, ``later`` keys (``user_keys``) and ``value`` (the user's return at
+        the horizon). The campaigns' ratios come from ``predict``'s tracked users."""
         c = calibration.reset_index(drop=True)
         if c.empty:
             raise ValueError("SkanDecoder.fit needs tracked users to calibrate on (got none)")
@@ -253,13 +256,13 @@ class SkanDecoder:
         ratio = w * out["_ratio"].to_numpy() + (1 - w)
         x_rest = np.array([self._x_rest(self.means_[None, :], p)[0] for p in parts])
         rest = ratio * x_rest
-        lo, hi = self._interval(parts, w, ratio, tcap, trk_cell)
+        lo, hi, tot_lo, tot_hi = self._interval(parts, w, ratio, tv, tcap, trk_cell)
         out["modelled_return"] = rest
         out["modelled_return_low"] = np.minimum(lo, rest)
         out["modelled_return_high"] = np.maximum(hi, rest)
         out["total_return"] = out["tracked_return"] + rest
-        out["total_return_low"] = out["tracked_return"] + out["modelled_return_low"]
-        out["total_return_high"] = out["tracked_return"] + out["modelled_return_high"]
+        out["total_return_low"] = np.minimum(tot_lo, out["total_return"])
+        out["total_return_high"] = np.maximum(tot_hi, out["total_return"])
         total = out["total_return"].to_numpy()
         out["modelled_share"] = np.divide(rest, total, out=np.zeros(len(out)), where=total > 0)
         out["ratio"] = ratio
@@ -276,11 +279,14 @@ class SkanDecoder:
         mean_keyed = xk / len(keyed) if len(keyed) else means[:, 0]
         return np.maximum(xk + n_null * mean_keyed - means[:, tcells].sum(axis=1), 0.0)
 
-    def _interval(self, parts, w, ratio, tcap, trk_cell) -> tuple[np.ndarray, np.ndarray]:
-        """Bootstrap interval of each group's rest: the key means (calibration users resampled, values above
-        the tail threshold redrawn from the fitted Pareto, its index itself uncertain), the ratio (the
-        group's tracked users resampled, capped values), and the rest's own scatter around its expectation
-        (each rest install a draw from its cell's pool of tracked users, with the same Pareto tail)."""
+    def _interval(self, parts, w, ratio, tv, tcap, trk_cell) -> tuple[np.ndarray, ...]:
+        """Bootstrap intervals of each group's rest and of its total: the key means (calibration users
+        resampled, values above the tail threshold redrawn from the fitted Pareto, its index itself
+        uncertain), the ratio (the group's tracked users resampled, capped values), and the rest's own
+        scatter around its expectation (each rest install a draw from its cell's pool of calibration users,
+        with the same Pareto tail). The total adds the tracked users' sum from the same resample: their
+        realised return is exact, but as an estimate of what the campaign's users are worth in expectation
+        it has a heavy tail's scatter too. Returns (rest low, rest high, total low, total high)."""
         rng = np.random.default_rng(self.random_state)
         v = self.values_
         u, alpha, k = self.tail_["u"], self.tail_["alpha"], self.tail_["k"]
@@ -289,6 +295,7 @@ class SkanDecoder:
         # the pools as contiguous runs of the users' values, per cell: (start, size) in ``pool_vals``
         pool_vals, pool_tail, start, size = self._pools(u if heavy else np.inf)
         sims = np.zeros((self.n_boot, len(parts)))
+        tracked_sims = np.zeros((self.n_boot, len(parts)))
         chunk = 100
         for b0 in range(0, self.n_boot, chunk):
             b = min(chunk, self.n_boot - b0)
@@ -306,17 +313,19 @@ class SkanDecoder:
             pool_mean = self._pool_means(pool_vals, pool_tail, start, size, u / (1 - xi) if heavy else None)
             for j, part in enumerate(parts):
                 keyed, n_null, tcells, n_rest, ti = part
-                if not n_rest:
-                    continue
-                x = self._x_rest(means, part)
                 if len(ti) > 1:
                     tw = rng.poisson(1.0, (b, len(ti)))
+                    tracked_sims[b0:b0 + b, j] = (tw * tv[ti]).sum(axis=1)
                     xc = (tw * self.cap_means_[trk_cell[ti]]).sum(axis=1)
                     r = np.where(xc > 0, (tw * tcap[ti]).sum(axis=1) / np.maximum(xc, 1e-12), 1.0)
                     # not shrunk: the interval keeps the ratio's whole sampling error, so it also spans what
                     # the shrinkage may have taken from a campaign that really differs
                 else:
+                    tracked_sims[b0:b0 + b, j] = tv[ti].sum()
                     r = np.full(b, ratio[j])
+                if not n_rest:
+                    continue
+                x = self._x_rest(means, part)
                 # the rest's scatter: n_rest installs drawn from the group's keyed installs, each a value
                 # from its cell's pool relative to the pool's mean, times the cell's mean
                 cells = keyed if len(keyed) else np.zeros(1, dtype=np.int64)
@@ -331,7 +340,9 @@ class SkanDecoder:
                 scatter = (self.means_[pick] * (rel - 1)).sum(axis=1)
                 sims[b0:b0 + b, j] = np.maximum(r * (x + scatter), 0.0)
         q = (1 - self.level) / 2
-        return np.quantile(sims, q, axis=0), np.quantile(sims, 1 - q, axis=0)
+        total = sims + tracked_sims
+        return (np.quantile(sims, q, axis=0), np.quantile(sims, 1 - q, axis=0),
+                np.quantile(total, q, axis=0), np.quantile(total, 1 - q, axis=0))
 
     def _pools(self, u: float):
         """The pool cells' users' values as contiguous runs: (values, above u, start per cell, size per cell)."""

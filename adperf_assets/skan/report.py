@@ -1,7 +1,7 @@
 """SKAN-modelled installs and return per iOS campaign, and their place in the ROAS report (docs/skan.md).
 
-``modelled_campaigns`` fits ``SkanDecoder`` on the tracked users (those who allowed tracking: the
-MMP names their ad) and models, per campaign, the installs the MMP could not attribute and their return
+``modelled_campaigns`` fits ``SkanDecoder`` on the users whose postback keys the app knows (those who
+allowed tracking, whose ad the MMP names, and the paid installs it shows as ``restricted``) and models, per campaign, the installs the MMP could not attribute and their return
 to date with a 99% interval. ``fold_into_report`` adds them to the report's campaign rows and their
 account / network roll-ups: installs and return = measured + modelled, basis ``modelled (SKAN)``.
 
@@ -42,19 +42,25 @@ def empty_modelled() -> pd.DataFrame:
     return out
 
 
-def tracked_users(installs: pd.DataFrame, networks) -> pd.DataFrame:
-    """The iOS users of ``networks`` whose ad the MMP shows: user_id, install_date, network, campaign_id."""
-    t = installs[(installs["platform"] == "ios") & installs["network"].isin(list(networks))
-                 & (installs["campaign_id"].astype(str) != "")]
+def calibration_users(installs: pd.DataFrame, networks) -> pd.DataFrame:
+    """The iOS users whose postback keys the app knows: those of ``networks`` whose ad the MMP shows
+    (``tracked``) and the paid installs it shows without their ad (AppsFlyer's ``restricted``: no ATT
+    consent; campaign unknown, but their payments and logins are the app's own): user_id, install_date,
+    network, campaign_id, tracked."""
+    ios = installs["platform"] == "ios"
+    tracked = ios & installs["network"].isin(list(networks)) & (installs["campaign_id"].astype(str) != "")
+    hidden = ios & (installs["attribution"] == "paid") & (installs["network"] == schema.RESTRICTED)
+    t = installs[tracked | hidden]
     out = t[["user_id", "install_date", "network", "campaign_id"]].copy()
     out["install_date"] = pd.to_datetime(out["install_date"]).astype("datetime64[ns]").dt.normalize()
     out["campaign_id"] = out["campaign_id"].astype(str)
+    out["tracked"] = tracked[tracked | hidden].to_numpy()
     return out.drop_duplicates("user_id").reset_index(drop=True)
 
 
 def calibration(tracked: pd.DataFrame, behavior: pd.DataFrame, activity: pd.DataFrame,
                 day: pd.Timestamp) -> pd.DataFrame:
-    """Per tracked user the keys their postbacks carry (by the app's schema, from their payments and
+    """Per calibration user (``calibration_users``) the keys their postbacks carry (by the app's schema, from their payments and
     logins) and ``value``: their credited return up to ``day``, as the report's ``return_to_date_usd``.
 
     ``behavior``: report_date, user_id, paid_usd, credited_usd (``behavior_value``: the user's own net
@@ -83,7 +89,7 @@ def calibration(tracked: pd.DataFrame, behavior: pd.DataFrame, activity: pd.Data
     back = set(act.loc[(a >= 1) & (a <= 2), "user_id"])
     returned = t["user_id"].isin(back).to_numpy()
     keys = user_keys(rev[:1], buys, returned)
-    # the later key a tracked user would show by now: the latest window whose postback has arrived
+    # the later key a user's postbacks would show by now: the latest window whose postback has arrived
     seen = ((day - t["install_date"]).dt.days).to_numpy()
     later = np.full(len(t), "", dtype=object)
     for w in range(1, len(schema.WINDOWS)):
@@ -115,12 +121,15 @@ def modelled_campaigns(postbacks: pd.DataFrame, calib: pd.DataFrame, day: pd.Tim
         est = estimated_install_day(inst, tz)
         inst = inst[((est >= since) & (est <= last)).to_numpy()]
     matched = calib[(calib["install_date"] >= since) & (calib["install_date"] <= last)]
-    if inst.empty or matched.empty:
+    tracked = matched[matched["tracked"]] if "tracked" in matched else matched
+    if inst.empty or tracked.empty:
         return empty_modelled()
     # fitted on the same cohorts: younger users' keys and values are incomplete, and the campaigns' ratios
-    # are shrunk toward the fit's level
+    # are shrunk toward the fit's level. The key values come from every user whose key the app knows
+    # (tracked or restricted: a whale among the few tracked users no longer sets a key's value for every
+    # campaign); the campaigns' ratios from their tracked users
     dec = SkanDecoder(level=level).fit(matched)
-    pred = dec.predict(inst, matched)
+    pred = dec.predict(inst, tracked)
     out = pd.DataFrame({
         "report_date": pd.Timestamp(day), "network": pred["network"].astype(str),
         "campaign_id": pred["campaign_id"].astype(str), "skan_installs": pred["skan_installs"].astype("int64"),

@@ -13,6 +13,8 @@ import numpy as np
 #: Networks whose iOS installs are attributed without ATT consent (Apple Ads: AdServices) and send no
 #: SKAN postbacks in the world: the one place that says which networks ATT does not restrict.
 ATT_EXEMPT_NETWORKS = frozenset({"apple_ads"})
+#: AppsFlyer's media source (our network) of paid installs whose user denied ATT tracking: no ad shown.
+RESTRICTED = "restricted"
 
 #: Conversion windows by postback-sequence-index: [first day, last day] after the install, inclusive.
 WINDOWS = ((0, 2), (3, 7), (8, 35))

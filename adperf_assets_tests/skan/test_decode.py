@@ -101,20 +101,28 @@ def _heavy_world(rng, n, alpha, opt_in=0.3):
     keys = user_keys([8.0 * mult * b0, 8.0 * mult * (b0 + b1), 8.0 * mult * (b0 + b1 + b2)], b0, rng.random(n) < 0.5)
     return pd.DataFrame({"network": "x", "campaign_id": camp, "key": keys["fine"], "later": keys["later"],
                          "fine": keys["fine"], "coarse": keys["coarse"], "value": 8.0 * mult * (b0 + b1 + b2 + b3),
-                         "tracked": rng.random(n) < opt_in})
+                         "expected": 8.0 * mult * rate * 8.3, "tracked": rng.random(n) < opt_in})
 
 
-def _coverage(level, tail, alpha, reps=25, n=3000):
-    """Share of campaigns whose interval covers the untracked users' realised value, over ``reps`` worlds."""
+def _coverage(level, tail, alpha, reps=25, n=3000, calibrate_on_all=False, target="rest"):
+    """Share of campaigns whose interval covers the untracked users' realised value (``target="rest"``) or
+    all the campaign's users' expected value (``"total"``), over ``reps`` worlds. ``calibrate_on_all``: the
+    key values learnt from every user (as the pipeline does with AppsFlyer's restricted users), not only
+    the tracked."""
     rng = np.random.default_rng(42)
     hits = []
     for r in range(reps):
         u = _heavy_world(rng, n, alpha)
         t = u[u["tracked"]]
-        out = (SkanDecoder(level=level, n_boot=200, tail=tail, random_state=r).fit(t).predict(u, t)
-               .set_index("campaign_id"))
-        rest = u[~u["tracked"]].groupby("campaign_id")["value"].sum().reindex(out.index)
-        hits += list(((out["modelled_return_low"] <= rest) & (rest <= out["modelled_return_high"])).to_numpy())
+        dec = SkanDecoder(level=level, n_boot=200, tail=tail, random_state=r).fit(u if calibrate_on_all else t)
+        out = dec.predict(u, t).set_index("campaign_id")
+        if target == "rest":
+            truth = u[~u["tracked"]].groupby("campaign_id")["value"].sum().reindex(out.index)
+            low, high = out["modelled_return_low"], out["modelled_return_high"]
+        else:
+            truth = u.groupby("campaign_id")["expected"].sum().reindex(out.index)
+            low, high = out["total_return_low"], out["total_return_high"]
+        hits += list(((low <= truth) & (truth <= high)).to_numpy())
     return float(np.mean(hits)), len(hits)
 
 
@@ -132,3 +140,21 @@ def test_pareto_tail_interval_covers_99_percent_with_an_infinite_variance_tail()
     # band of 99% (at most 4 of 100: P = 0.3% at a true 99%)
     share, n = _coverage(0.99, "pareto", 1.3)
     assert n == 100 and share >= 0.96, share
+
+
+def test_total_interval_covers_the_campaigns_expected_return_when_every_user_calibrates():
+    # the key values from every user (tracked or restricted), the ratios from the tracked: the total's
+    # interval must also carry the tracked users' own scatter around what they are worth in expectation.
+    # Pareto(2.5) whales, 100 campaigns: an 80% interval covers 80 +- 12 of them (3 binomial sd)
+    share, n = _coverage(0.8, "empirical", 2.5, calibrate_on_all=True, target="total")
+    assert n == 100 and 0.68 <= share <= 0.92, share
+    # a campaign whose every install is tracked has nothing modelled, but its total is still an estimate of
+    # its users' expected return: its interval is the bootstrap of their sum, not a point
+    u = _heavy_world(np.random.default_rng(7), 3000, 2.5, opt_in=1.0)
+    out = SkanDecoder(level=0.8, n_boot=400).fit(u).predict(u, u).set_index("campaign_id")
+    assert (out["modelled_installs"] == 0).all() and (out["modelled_return"] == 0).all()
+    sums = u.groupby("campaign_id")["value"]
+    sd = np.sqrt(sums.count() * sums.var())  # the sum's sampling sd
+    width = out["total_return_high"] - out["total_return_low"]
+    assert (out["total_return_low"] < out["total_return"]).all() and (out["total_return"] < out["total_return_high"]).all()
+    assert ((width / (2 * 1.2816 * sd)).between(0.6, 1.5)).all(), width / (2 * 1.2816 * sd)

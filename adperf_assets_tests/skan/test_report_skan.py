@@ -9,7 +9,7 @@ import pytest
 from adperf_assets.defs.resources import build_resources
 from adperf_assets.report.columns import typed
 from adperf_assets.report.config import ReportConfig
-from adperf_assets.skan.report import FIRST_POSTBACK_DAYS, SKAN_BASIS, fold_into_report
+from adperf_assets.skan.report import FIRST_POSTBACK_DAYS, SKAN_BASIS, calibration_users, fold_into_report
 from adperf_assets.skan.schema import ATT_EXEMPT_NETWORKS
 from adperf_assets_tests.conftest import SMALL, settings_for
 from adperf_assets_tests.report import runs
@@ -153,6 +153,19 @@ def test_untracked_ios_users_are_not_organic(att_home, full_home):
     assert len(restricted) > 50 and (restricted["attribution"] == "paid").all() and (restricted["platform"] == "ios").all()
     att = _report(att_home)
     assert not att["network"].eq("restricted").any()  # no ad, so in no report row
+
+
+def test_the_decoder_calibrates_on_tracked_and_restricted_users(att_home):
+    """The key values are learnt from every iOS user whose key the app knows: the tracked ones (their
+    campaign named) and the restricted ones (campaign unknown); only the tracked carry a campaign."""
+    inst = runs.table(att_home, "installs")
+    c = calibration_users(inst, ["facebook", "google_ads", "tiktok"])
+    ios = inst[inst["platform"] == "ios"]
+    n_restricted = ios[(ios["network"] == "restricted") & (ios["attribution"] == "paid")]["user_id"].nunique()
+    assert n_restricted > 50 and (~c["tracked"]).sum() == n_restricted
+    assert (c.loc[~c["tracked"], "campaign_id"] == "").all() and (c.loc[c["tracked"], "campaign_id"] != "").all()
+    assert set(c.loc[c["tracked"], "network"]) <= {"facebook", "google_ads", "tiktok"} and c["tracked"].sum() > 20
+    assert c["user_id"].is_unique
 
 
 def test_network_over_claim_counts_the_untracked_ios_installs(att_home, full_home):

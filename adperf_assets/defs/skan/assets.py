@@ -11,7 +11,7 @@ from adperf_assets.defs.skan.resources import SkanPostbackSource
 from adperf_assets.defs.skan.schemas import GoogleAdsSkanFrame, SkanModelledFrame, SkanPostbacksFrame
 from adperf_assets.partitions import trailing, window_days
 from adperf_assets.settings import current_settings
-from adperf_assets.skan.report import FIRST_POSTBACK_DAYS, calibration, empty_modelled, modelled_campaigns, tracked_users
+from adperf_assets.skan.report import FIRST_POSTBACK_DAYS, calibration, calibration_users, empty_modelled, modelled_campaigns
 from adperf_assets.skan.schema import ATT_EXEMPT_NETWORKS
 from adperf_assets.skan.postbacks import COLUMNS, inferred_tier, parse_appsflyer
 
@@ -70,9 +70,9 @@ def skan_modelled(context: dg.AssetExecutionContext, skan_postbacks: pd.DataFram
     """Per report day and iOS campaign with postbacks: the installs the MMP could not attribute (no ATT
     consent) and their return to date with a 99% interval, decoded from the postbacks and calibrated on
     the users who allowed tracking (``SkanDecoder``); what the report adds to its campaign rows."""
-    # the networks that send postbacks: their tracked iOS users calibrate the decoder
+    # the networks that send postbacks: their tracked iOS users, and the restricted ones, calibrate the decoder
     networks = set(skan_postbacks["network"].astype(str)) - ATT_EXEMPT_NETWORKS
-    tracked = tracked_users(installs, sorted(networks))
+    tracked = calibration_users(installs, sorted(networks))
     # the cohorts the installs table holds (the report's window, or less where its history starts later)
     first = pd.to_datetime(installs["install_date"]).min() if len(installs) else None
     frames = []
