@@ -148,7 +148,7 @@ class SkanDecoder:
         the horizon). The campaigns' ratios come from ``predict``'s tracked users."""
         c = calibration.reset_index(drop=True)
         if c.empty:
-            raise ValueError("SkanDecoder.fit needs tracked users to calibrate on (got none)")
+            raise ValueError("SkanDecoder.fit needs users with known keys to calibrate on (got none)")
         c = c.assign(later=c["later"].fillna("").astype(str) if "later" in c else "")
         v = c["value"].to_numpy(dtype=float)
         self.names_, self.ix_, self.parent_, self.levels_, self.member_ = self._cells(c)

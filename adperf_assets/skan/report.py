@@ -1,8 +1,8 @@
 """SKAN-modelled installs and return per iOS campaign, and their place in the ROAS report (docs/skan.md).
 
 ``modelled_campaigns`` fits ``SkanDecoder`` on the users whose postback keys the app knows (those who
-allowed tracking, whose ad the MMP names, and the paid installs it shows as ``restricted``) and models, per campaign, the installs the MMP could not attribute and their return
-to date with a 99% interval. ``fold_into_report`` adds them to the report's campaign rows and their
+allowed tracking, whose ad the MMP names, and the paid installs it shows as ``restricted``) and models,
+per campaign, the installs the MMP could not attribute and their return to date with a 99% interval. ``fold_into_report`` adds them to the report's campaign rows and their
 account / network roll-ups: installs and return = measured + modelled, basis ``modelled (SKAN)``.
 
 Postbacks name a campaign by the first two digits of the source identifier at every tier, an ad group
@@ -58,16 +58,16 @@ def calibration_users(installs: pd.DataFrame, networks) -> pd.DataFrame:
     return out.drop_duplicates("user_id").reset_index(drop=True)
 
 
-def calibration(tracked: pd.DataFrame, behavior: pd.DataFrame, activity: pd.DataFrame,
+def calibration(users: pd.DataFrame, behavior: pd.DataFrame, activity: pd.DataFrame,
                 day: pd.Timestamp) -> pd.DataFrame:
-    """Per calibration user (``calibration_users``) the keys their postbacks carry (by the app's schema, from their payments and
-    logins) and ``value``: their credited return up to ``day``, as the report's ``return_to_date_usd``.
+    """Per calibration user (``calibration_users``) the keys their postbacks carry (by the app's schema,
+    from their payments and logins) and ``value``: their credited return up to ``day``, as the report's ``return_to_date_usd``.
 
     ``behavior``: report_date, user_id, paid_usd, credited_usd (``behavior_value``: the user's own net
     payments per day stand in for the schema's gross revenue, and paying days for purchases: refunds
     and two purchases on one day are the difference); ``activity``: report_date, user_id
     (``user_activity``)."""
-    t = tracked.reset_index(drop=True)
+    t = users.reset_index(drop=True)
     inst = t.set_index("user_id")["install_date"]
 
     def age(frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
@@ -121,15 +121,14 @@ def modelled_campaigns(postbacks: pd.DataFrame, calib: pd.DataFrame, day: pd.Tim
         est = estimated_install_day(inst, tz)
         inst = inst[((est >= since) & (est <= last)).to_numpy()]
     matched = calib[(calib["install_date"] >= since) & (calib["install_date"] <= last)]
-    tracked = matched[matched["tracked"]] if "tracked" in matched else matched
-    if inst.empty or tracked.empty:
+    if inst.empty or matched.empty:
         return empty_modelled()
     # fitted on the same cohorts: younger users' keys and values are incomplete, and the campaigns' ratios
     # are shrunk toward the fit's level. The key values come from every user whose key the app knows
     # (tracked or restricted: a whale among the few tracked users no longer sets a key's value for every
     # campaign); the campaigns' ratios from their tracked users
     dec = SkanDecoder(level=level).fit(matched)
-    pred = dec.predict(inst, tracked)
+    pred = dec.predict(inst, matched[matched["tracked"]])
     out = pd.DataFrame({
         "report_date": pd.Timestamp(day), "network": pred["network"].astype(str),
         "campaign_id": pred["campaign_id"].astype(str), "skan_installs": pred["skan_installs"].astype("int64"),

@@ -87,8 +87,14 @@ def test_keyless_installs_take_the_campaigns_keyed_mean_and_unseen_keys_their_pa
     all_null = u.assign(key=NULL_KEY, later="")
     a = dec.predict(all_null[["network", "campaign_id", "key", "later"]], tracked)
     assert (a["null_share"] == 1).all() and (a["modelled_return"] > 0).all()
-    with pytest.raises(ValueError, match="needs tracked users"):
+    with pytest.raises(ValueError, match="needs users with known keys"):
         SkanDecoder().fit(tracked.iloc[:0])
+    # restricted users calibrate the key values, but no campaign has a tracked user: ratio 1, all modelled
+    none = SkanDecoder(n_boot=100).fit(u.assign(coarse="clow")).predict(u[["network", "campaign_id", "key", "later"]],
+                                                                         tracked.iloc[:0])
+    assert (none["modelled_installs"] == none["skan_installs"]).all() and (none["ratio"] == 1).all()
+    assert (none["tracked_return"] == 0).all() and (none["modelled_return"] > 0).all()
+    assert (none["total_return_low"] < none["total_return"]).all()
 
 
 def _heavy_world(rng, n, alpha, opt_in=0.3):

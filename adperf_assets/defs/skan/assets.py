@@ -69,16 +69,17 @@ def skan_modelled(context: dg.AssetExecutionContext, skan_postbacks: pd.DataFram
                   behavior_value: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """Per report day and iOS campaign with postbacks: the installs the MMP could not attribute (no ATT
     consent) and their return to date with a 99% interval, decoded from the postbacks and calibrated on
-    the users who allowed tracking (``SkanDecoder``); what the report adds to its campaign rows."""
+    the users whose keys the app knows, tracked and restricted (``SkanDecoder``); what the report adds to
+    its campaign rows."""
     # the networks that send postbacks: their tracked iOS users, and the restricted ones, calibrate the decoder
     networks = set(skan_postbacks["network"].astype(str)) - ATT_EXEMPT_NETWORKS
-    tracked = calibration_users(installs, sorted(networks))
+    known = calibration_users(installs, sorted(networks))
     # the cohorts the installs table holds (the report's window, or less where its history starts later)
     first = pd.to_datetime(installs["install_date"]).min() if len(installs) else None
     frames = []
     for day in window_days(context):
         since = max(day - pd.Timedelta(days=MODEL_DAYS - 1), first) if first is not None else day
-        t = tracked[(tracked["install_date"] <= day) & (tracked["install_date"] >= since)]
+        t = known[(known["install_date"] <= day) & (known["install_date"] >= since)]
         calib = calibration(t, behavior_value, user_activity, day)
         frames.append(modelled_campaigns(skan_postbacks, calib, day, since, current_settings().report_timezone))
     frames = [f for f in frames if len(f)]
