@@ -165,12 +165,14 @@ def user_ltv(context: dg.AssetExecutionContext, config: UserLtvConfig, user_rfm:
     days = window_days(context)
     users, cohorts, predictions, fit_rows, param_rows = [], [], [], [], []
     rows_of = _rows_by_day(user_rfm["report_date"])
+    fits = None  # the previous day's: its optima start the day's fits (the same optima, fewer iterations)
     for day in days:
         rfm = user_rfm.iloc[rows_of.get(day, np.zeros(0, dtype=np.int64))]
         if rfm.empty:
             context.log.warning(f"user_ltv {day.date()}: user_rfm has no rows for the day")
             continue
-        fits = fit_segments(rfm, min_repeat_buyers=config.min_repeat_buyers, penalizer=config.penalizer)
+        fits = fit_segments(rfm, min_repeat_buyers=config.min_repeat_buyers, penalizer=config.penalizer,
+                            start=fits)
         for note in fits.notes:
             context.log.warning(f"user_ltv {day.date()}: {note}; users without a fit get NaN (model 'none')")
         users.append(user_ltv_frame(fits, rfm))
