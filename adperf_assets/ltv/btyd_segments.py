@@ -144,10 +144,10 @@ def _start(previous: "SegmentFits | None", key) -> np.ndarray | None:
     """The 7 parameters of ``key``'s model in ``previous`` (its segment's own, else the pooled one)."""
     if previous is None:
         return None
-    model = previous.models.get(key, previous.models.get(POOLED))
-    if model is None:
+    key = key if key in previous.models else POOLED
+    if key not in previous.models:
         return None
-    return model.params_[list(BGNBD_PARAMS + GAMMA_GAMMA_PARAMS)].to_numpy(dtype=float)
+    return np.exp(previous.theta(key))  # cached there for its predictions
 
 
 def _segment_codes(fits: SegmentFits, rfm: pd.DataFrame) -> tuple[np.ndarray, list]:

@@ -120,6 +120,14 @@ def test_sampled_warm_start_path_equals_lifetimes(app_users, lifetimes_reference
         assert full_rows in seen  # the fallback ran L-BFGS-B on all rows
 
 
+def test_errors_are_lifetimes_own(cdnow_model):
+    for fitter in (cdnow_model.bgnbd, cdnow_model.gamma_gamma):
+        pd.testing.assert_frame_equal(fitter.variance_matrix_, fitter._compute_variance_matrix(), check_exact=True)
+        pd.testing.assert_series_equal(fitter.standard_errors_, fitter._compute_standard_errors(), check_exact=True)
+        pd.testing.assert_frame_equal(fitter.confidence_intervals_, fitter._compute_confidence_intervals(),
+                                      check_exact=True)
+
+
 @pytest.mark.parametrize("shift", [0.05, 5.0])
 def test_a_start_gives_the_same_optimum(app_users, monkeypatch, shift):
     """A start near the optimum (yesterday's fit) is polished by Newton alone; one far off, where
