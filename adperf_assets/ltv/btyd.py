@@ -153,11 +153,7 @@ def _fit_collapsed(likelihood_cls, columns, counts, penalizer, n_params: int, wh
             start = np.asarray(start, dtype=float)
             if start.shape == (n_params,) and np.all(np.abs(start) < _LOG_PARAM_BOUND - 1):
                 theta, value, grad, H = _newton(full, start)
-                if np.max(np.abs(grad)) <= 100 * _NEWTON_GTOL and _well_conditioned(H):
-                    # Newton keeps a Hessian while it converges fast: here it may be the start's (another
-                    # day's); the covariance needs the one at the optimum, as the cold paths have it
-                    H = _numeric_hessian(full, theta, grad)
-                else:
+                if not (np.max(np.abs(grad)) <= 100 * _NEWTON_GTOL and _well_conditioned(H)):
                     theta = grad = None
         if theta is None and n > 2 * _WARM_START_ROWS:
             rate = _WARM_START_ROWS / n
@@ -180,6 +176,9 @@ def _fit_collapsed(likelihood_cls, columns, counts, penalizer, n_params: int, wh
                 f"log-parameters {np.round(theta, 3).tolist()}). "
                 "The data may not identify the parameters; try a positive penalizer."
             )
+        # Newton keeps a Hessian while it converges fast, so its last one is from an earlier point (with a
+        # start: another day's optimum); the covariance takes central differences at the optimum itself
+        H = _numeric_hessian(full, theta)
         return theta, value, H
 
 
