@@ -156,13 +156,15 @@ def cohort_ltv_frame(
     else:  # groups numbered by (install day, segment), as groupby on group_keys does
         uniq, gcode = np.unique(day_code * len(segs) + seg_code, return_inverse=True)
         gcode = gcode.astype(np.int64).reshape(-1)
-        groups = [(d, *segs[i]) for d, i in zip(day_values[uniq // len(segs)], uniq % len(segs))]
+        # by column (a list of per-group tuples cost a Timestamp per group); dtypes as that list's frame
+        groups = pd.DataFrame(segs, columns=list(SEGMENT_KEYS)).iloc[uniq % len(segs)].reset_index(drop=True)
+        groups.insert(0, "install_date", np.asarray(day_values)[uniq // len(segs)])
     n_groups = len(groups)
     size = np.bincount(gcode, minlength=n_groups).astype(float)
     gmodel = np.full(n_groups, -1)
     gmodel[gcode] = codes  # every user of a group shares its segment, hence its model
     labels = np.array([_label(k) for k in keys] + [NO_FIT], dtype=object)
-    base = pd.DataFrame(groups, columns=group_keys)
+    base = groups if isinstance(groups, pd.DataFrame) else pd.DataFrame(groups, columns=group_keys)
     base.insert(0, "report_date", rfm["report_date"].iloc[0])
     age = ((base["report_date"] - base["install_date"]) // pd.Timedelta(days=1)).to_numpy(dtype=np.int64)
     per_model = []

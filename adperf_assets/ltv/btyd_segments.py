@@ -61,12 +61,12 @@ def _label(key) -> str:
     return key if isinstance(key, str) else "/".join(str(k) for k in key)
 
 
-def _try_fit(summary: pd.DataFrame, penalizer: float) -> tuple[BTYDModel | None, str, "_Users | None"]:
+def _try_fit(summary: pd.DataFrame, penalizer: float, start=None) -> tuple[BTYDModel | None, str, "_Users | None"]:
     span = float(summary["T"].max()) if len(summary) else 0.0
     if span < MIN_OBSERVED_DAYS:
         return None, f"users observed for at most {span:g} days < {MIN_OBSERVED_DAYS}", None
     try:
-        model = fit_btyd(summary, penalizer=penalizer)
+        model = fit_btyd(summary, penalizer=penalizer, start=start)
     except ValueError as exc:  # ConvergenceError is a ValueError
         return None, str(exc).splitlines()[0], None
     q = float(model.gamma_gamma.params_["q"])
@@ -89,8 +89,13 @@ def fit_segments(
     min_repeat_buyers: int = MIN_REPEAT_BUYERS,
     min_pooled_repeat_buyers: int = MIN_POOLED_REPEAT_BUYERS,
     penalizer: float = 0.0,
+    start: "SegmentFits | None" = None,
 ) -> SegmentFits:
-    """Per-segment fits where the data allow, the pooled fit elsewhere (docs/ltv_btyd.md)."""
+    """Per-segment fits where the data allow, the pooled fit elsewhere (docs/ltv_btyd.md).
+
+    ``start``: the fits of a neighbouring day (a range run's previous day); each model's optimiser starts
+    from its parameters there (a segment without its own fit there from the pooled one). The optimum is
+    the same to optimiser tolerance; cold fits where there is none."""
     fits = SegmentFits()
     summary = summary_of(rfm)
     repeat = summary["frequency"].to_numpy() > 0
@@ -103,7 +108,7 @@ def fit_segments(
         n_rep = int(repeat[mask].sum())
         row = {**dict(zip(SEGMENT_KEYS, seg)), "users": int(mask.sum()), "repeat_buyers": n_rep}
         if n_rep >= min_repeat_buyers:
-            model, why, users = _try_fit(summary[mask], penalizer)
+            model, why, users = _try_fit(summary[mask], penalizer, _start(start, seg))
             if model is not None:
                 fits.models[seg] = model
                 fits._users[seg] = (np.flatnonzero(mask), users)  # the segment's rows are the model's
@@ -118,7 +123,7 @@ def fit_segments(
     if need_pooled:
         n_rep = int(repeat.sum())
         if n_rep >= min_pooled_repeat_buyers:
-            model, why, _ = _try_fit(summary, penalizer)
+            model, why, _ = _try_fit(summary, penalizer, _start(start, POOLED))
         else:
             model, why = None, f"{n_rep} repeat buyers in all < {min_pooled_repeat_buyers}"
         if model is not None:
@@ -133,6 +138,16 @@ def fit_segments(
                 row["note"] = f"{row['note']}; pooled fit not available: {why}"
     fits.table = pd.DataFrame(rows, columns=[*SEGMENT_KEYS, "users", "repeat_buyers", "fit", "note"])
     return fits
+
+
+def _start(previous: "SegmentFits | None", key) -> np.ndarray | None:
+    """The 7 parameters of ``key``'s model in ``previous`` (its segment's own, else the pooled one)."""
+    if previous is None:
+        return None
+    key = key if key in previous.models else POOLED
+    if key not in previous.models:
+        return None
+    return np.exp(previous.theta(key))  # cached there for its predictions
 
 
 def _segment_codes(fits: SegmentFits, rfm: pd.DataFrame) -> tuple[np.ndarray, list]:

@@ -119,7 +119,9 @@ class _Users:
 
 
 def _theta(model: BTYDModel) -> np.ndarray:
-    return np.log(model.params_[list(BGNBD_PARAMS + GAMMA_GAMMA_PARAMS)].to_numpy(dtype=float))
+    # the two fitters' own Series, not BTYDModel.params_ (a pd.concat on every call)
+    return np.log(np.concatenate([model.bgnbd.params_[list(BGNBD_PARAMS)].to_numpy(dtype=float),
+                                  model.gamma_gamma.params_[list(GAMMA_GAMMA_PARAMS)].to_numpy(dtype=float)]))
 
 
 def _remaining(T: np.ndarray, horizon: int) -> np.ndarray:

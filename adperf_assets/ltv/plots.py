@@ -48,6 +48,7 @@ def retention_plot(table: pd.DataFrame, top: int = 6) -> str:
         obs = rows[rows["observed"]]
         ax.plot(obs["days_since_install"], obs["clean_access_rate"], ".", ms=2.5, color=line.get_color(), alpha=0.6)
     ax.set_yscale("log")
+    ax.minorticks_off()  # as in backtest_plot: a log axis' minor ticks cost more than the curves
     ax.set_xlabel("days since install")
     ax.set_ylabel("share of installs active")
     ax.set_title(f"Blended retention (sBG + rational) vs cleaned pooled access rate, {day['report_date'].max().date()}")
@@ -103,6 +104,8 @@ def backtest_plot(pooled: pd.DataFrame, horizon: int) -> str:
             ax.plot([min(lo_hi), max(lo_hi)], [min(lo_hi), max(lo_hi)], "k--", lw=0.8)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        # log axes over several decades: their minor ticks were most of the figure's drawing time
+        ax.minorticks_off()
         ax.set_title(f"after {m} days", fontsize=9)
         ax.set_xlabel("realised, USD/user")
         ax.grid(alpha=0.3)

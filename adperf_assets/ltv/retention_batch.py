@@ -34,7 +34,7 @@ from adperf_assets.ltv.sbg import (
     _sbg_fit_batch,
     _sbg_survival,
 )
-from adperf_assets.ltv.standard_errors import _VARIANCES, _combine_se, _cumulative_matrix, _quad_se
+from adperf_assets.ltv.standard_errors import _VARIANCES, _combine_se, _quad_se, _sums_before
 
 
 @dataclass
@@ -78,13 +78,12 @@ class RetentionFits:
 
     def _blend_cumulative(self, h: np.ndarray):
         tt = np.arange(h.max(), dtype=float)
-        w = _cumulative_matrix(h)
         s, js = _sbg_survival(self.alpha, self.beta, tt, grad=True)
-        vs = s @ w.T
-        ses = _quad_se(np.einsum("ht,ktp->khp", w, js), self.sbg_covariance)
+        vs = _sums_before(s, h)
+        ses = _quad_se(_sums_before(js, h), self.sbg_covariance)
         c = _rational(self.rational, tt[None, :])
-        vc = c @ w.T
-        sec = _quad_se(np.einsum("ht,ktp->khp", w, _rational_jac(self.rational, tt[None, :])), self.rational_covariance)
+        vc = _sums_before(c, h)
+        sec = _quad_se(_sums_before(_rational_jac(self.rational, tt[None, :]), h), self.rational_covariance)
         return 0.5 * (vs + vc), _combine_se(vs, ses, vc, sec, self.variance)
 
     def cumulative(self, horizons):

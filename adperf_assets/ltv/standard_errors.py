@@ -31,6 +31,15 @@ def _cumulative_matrix(horizons: np.ndarray) -> np.ndarray:
     return (days[None, :] < horizons[:, None]).astype(float)
 
 
+def _sums_before(values: np.ndarray, horizons: np.ndarray) -> np.ndarray:
+    """``values`` summed over days t < h for each h in ``horizons``, along axis 1 (days): the product
+    with ``_cumulative_matrix`` as one running sum instead of an (h x days) product per curve."""
+    shape = list(values.shape)
+    shape[1] = 1
+    running = np.concatenate([np.zeros(shape), np.cumsum(values, axis=1)], axis=1)
+    return running[:, np.asarray(horizons, dtype=np.int64)]
+
+
 def _combine_se(v_s, se_s, v_c, se_c, variance: str):
     """Standard error of the average (s + c) / 2 of two fits with values v and errors se, per ``variance``."""
     if variance == "independent":

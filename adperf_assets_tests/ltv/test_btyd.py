@@ -120,6 +120,33 @@ def test_sampled_warm_start_path_equals_lifetimes(app_users, lifetimes_reference
         assert full_rows in seen  # the fallback ran L-BFGS-B on all rows
 
 
+def test_errors_are_lifetimes_own(cdnow_model):
+    for fitter in (cdnow_model.bgnbd, cdnow_model.gamma_gamma):
+        pd.testing.assert_frame_equal(fitter.variance_matrix_, fitter._compute_variance_matrix(), check_exact=True)
+        pd.testing.assert_series_equal(fitter.standard_errors_, fitter._compute_standard_errors(), check_exact=True)
+        pd.testing.assert_frame_equal(fitter.confidence_intervals_, fitter._compute_confidence_intervals(),
+                                      check_exact=True)
+
+
+@pytest.mark.parametrize("shift", [0.05, 5.0])
+def test_a_start_gives_the_same_optimum(app_users, monkeypatch, shift):
+    """A start near the optimum (yesterday's fit) is polished by Newton alone; one far off, where
+    Newton does not get there, falls back to the cold path. Same optimum either way."""
+    cold = fit_btyd(app_users)
+    seen = []
+    real_lbfgsb = btyd._lbfgsb
+    monkeypatch.setattr(btyd, "_lbfgsb", lambda fun, x0, gtol: seen.append(fun.n_rows) or real_lbfgsb(fun, x0, gtol))
+    start = cold.params_[BG + GG].to_numpy() * np.exp(shift * np.array([1, -1, 1, -1, 1, -1, 1]))
+    warm = fit_btyd(app_users, start=start)
+    if shift < 1:
+        assert seen == []  # no L-BFGS-B run
+    assert _rel(warm.params_[BG + GG], cold.params_[BG + GG]) < 1e-6
+    np.testing.assert_allclose(warm.log_params_covariance_, cold.log_params_covariance_, rtol=1e-4, atol=1e-12)
+    assert warm.bgnbd._negative_log_likelihood_ == pytest.approx(cold.bgnbd._negative_log_likelihood_, rel=1e-12)
+    horizon = 90
+    np.testing.assert_allclose(warm.expected_value(app_users, horizon), cold.expected_value(app_users, horizon), rtol=1e-6)
+
+
 def test_penalizer_is_lifetimes_penalizer(app_users):
     model = fit_btyd(app_users, penalizer=0.05)
     ref = BetaGeoFitter(penalizer_coef=0.05).fit(app_users["frequency"], app_users["recency"], app_users["T"])

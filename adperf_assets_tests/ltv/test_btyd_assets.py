@@ -216,6 +216,23 @@ def test_segments_below_the_threshold_use_the_pooled_fit():
     assert users[[ltv_column(h) for h in HORIZONS]].notna().all().all()
 
 
+def test_fits_started_from_the_previous_day_are_the_same_fits():
+    # a range run starts each day's fits from the day before's optima; refitting the day alone
+    # (cold) must give the same models to optimiser tolerance
+    rfm = _rfm(6000)
+    rfm.loc[rfm.index[:300], "network"] = "tiny"  # pooled
+    yesterday = fit_segments(rfm.assign(T=np.maximum(rfm["T"] - 1, rfm["recency"])), min_repeat_buyers=100)
+    cold = fit_segments(rfm, min_repeat_buyers=100)
+    warm = fit_segments(rfm, min_repeat_buyers=100, start=yesterday)
+    assert list(warm.models) == list(cold.models)
+    pc, pw = cold.params(), warm.params()
+    num = ["r", "alpha", "a", "b", "p", "q", "v"]
+    np.testing.assert_allclose(pw[num].to_numpy(), pc[num].to_numpy(), rtol=1e-6)
+    a, b = cohort_ltv_frame(warm, rfm), cohort_ltv_frame(cold, rfm)
+    np.testing.assert_allclose(a["expected_usd"], b["expected_usd"], rtol=1e-6)
+    np.testing.assert_allclose(a["param_sd_usd"], b["param_sd_usd"], rtol=1e-4)
+
+
 def test_no_repeat_buyer_gives_no_fit_and_nan_not_a_crash():
     rfm = _rfm(500).assign(frequency=0, recency=0.0, monetary_value_usd=0.0)
     fits = fit_segments(rfm)

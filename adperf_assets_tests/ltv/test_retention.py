@@ -379,6 +379,17 @@ def test_fit_many_matches_one_by_one_fits():
         np.testing.assert_allclose(np.c_[days[k], se[k]], np.c_[one.cumulative([30, 180])], rtol=1e-10)
 
 
+def test_sums_before_is_the_cumulative_matrix_product():
+    from adperf_assets.ltv.standard_errors import _cumulative_matrix, _sums_before
+
+    rng = np.random.default_rng(3)
+    h = np.array([5, 1, 17, 9, 17])  # unsorted, repeated
+    values = rng.random((4, 17, 2))
+    w = _cumulative_matrix(h)
+    np.testing.assert_allclose(_sums_before(values, h), np.einsum("ht,ktp->khp", w, values), rtol=1e-13)
+    np.testing.assert_allclose(_sums_before(values[..., 0], h), values[..., 0] @ w.T, rtol=1e-13)
+
+
 def test_fit_many_rejects_bad_input():
     rates = np.tile(np.array([1.0, 0.5, 0.4, 0.35, 0.3, 0.28, 0.27, 0.26]), (3, 1))
     with pytest.raises(ValueError, match="curve 1: length 6"):

@@ -165,12 +165,14 @@ def user_ltv(context: dg.AssetExecutionContext, config: UserLtvConfig, user_rfm:
     days = window_days(context)
     users, cohorts, predictions, fit_rows, param_rows = [], [], [], [], []
     rows_of = _rows_by_day(user_rfm["report_date"])
+    fits = None  # the previous day's: its optima start the day's fits (the same optima, fewer iterations)
     for day in days:
         rfm = user_rfm.iloc[rows_of.get(day, np.zeros(0, dtype=np.int64))]
         if rfm.empty:
             context.log.warning(f"user_ltv {day.date()}: user_rfm has no rows for the day")
             continue
-        fits = fit_segments(rfm, min_repeat_buyers=config.min_repeat_buyers, penalizer=config.penalizer)
+        fits = fit_segments(rfm, min_repeat_buyers=config.min_repeat_buyers, penalizer=config.penalizer,
+                            start=fits)
         for note in fits.notes:
             context.log.warning(f"user_ltv {day.date()}: {note}; users without a fit get NaN (model 'none')")
         users.append(user_ltv_frame(fits, rfm))
@@ -316,6 +318,9 @@ def ltv_backtest(
     return dg.Output(out, metadata=metadata)
 
 
+ESTIMATE_CHUNK_DAYS = 10  # report days chosen per choose_estimates call in ltv_estimates
+
+
 class LtvEstimatesConfig(dg.Config):
     min_backtest_cohorts: int = Field(
         default=MIN_POOLED_COHORTS,
@@ -347,20 +352,27 @@ def ltv_estimates(
     t0 = time.perf_counter()
     days = window_days(context)
     # every day in one call, each judged by its own day's back-test (a call per day cost ~0.1 s of merges)
-    want = np.array([np.datetime64(d, "ns") for d in days], dtype="datetime64[ns]")
-
-    def of_run(frame: pd.DataFrame, keep) -> pd.DataFrame:
-        return frame[np.isin(frame["report_date"].to_numpy("datetime64[ns]"), want) & keep.to_numpy()]
-
-    coh = of_run(cohort_ltv, cohort_ltv["estimator"] == "cohort")
-    bt = of_run(btyd_cohort_ltv, btyd_cohort_ltv["model"] != NO_FIT)
-    metrics = of_run(ltv_backtest, ltv_backtest["pooling"] == "monthly")
-    with_rows = np.union1d(coh["report_date"].to_numpy("datetime64[ns]"), bt["report_date"].to_numpy("datetime64[ns]"))
+    # ... in chunks of days (each day is judged alone either way): the merges' copies of a 60-day run's
+    # ~2.5M candidate rows set the step's peak memory
+    inputs = [(cohort_ltv, cohort_ltv["estimator"] == "cohort"), (btyd_cohort_ltv, btyd_cohort_ltv["model"] != NO_FIT),
+              (ltv_backtest, ltv_backtest["pooling"] == "monthly")]
+    inputs = [(frame, frame["report_date"].to_numpy("datetime64[ns]"), keep.to_numpy()) for frame, keep in inputs]
+    pieces, with_rows = [], []
+    for i in range(0, len(days), ESTIMATE_CHUNK_DAYS):
+        want = np.array([np.datetime64(d, "ns") for d in days[i:i + ESTIMATE_CHUNK_DAYS]], dtype="datetime64[ns]")
+        coh, bt, metrics = (frame[np.isin(day, want) & keep] for frame, day, keep in inputs)
+        with_rows.extend(np.union1d(coh["report_date"].to_numpy("datetime64[ns]"),
+                                    bt["report_date"].to_numpy("datetime64[ns]")))
+        if len(coh) or len(bt):
+            pieces.append(choose_estimates(_candidates(coh), _candidates(bt), metrics,
+                                           min_cohorts=config.min_backtest_cohorts, per_report_date=True,
+                                           metric=config.selection_metric))
+        del coh, bt, metrics
+    with_rows = set(with_rows)
     for day in days:
         if np.datetime64(day, "ns") not in with_rows:
             context.log.warning(f"ltv_estimates {day.date()}: neither estimator has an estimate")
-    out = (choose_estimates(_candidates(coh), _candidates(bt), metrics, min_cohorts=config.min_backtest_cohorts,
-                            per_report_date=True, metric=config.selection_metric) if len(with_rows) else _empty_like(LtvEstimatesFrame))
+    out = pd.concat(pieces, ignore_index=True) if pieces else _empty_like(LtvEstimatesFrame)
     for col in ("report_date", "install_date"):
         out[col] = out[col].astype("datetime64[ns]")
     last = out[out["report_date"] == out["report_date"].max()] if len(out) else out
