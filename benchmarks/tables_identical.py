@@ -1,7 +1,7 @@
 """Are the asset tables the same before and after a change? Materialize the whole graph over a range
 of report days on a sample world, dump every stored table, and compare two such dumps exactly.
 
-    .venv/bin/python benchmarks/tables_identical.py snapshot DIR [--preset small] [--days 60]
+    .venv/bin/python benchmarks/tables_identical.py snapshot DIR [--preset small] [--days 60] [--lanes 2]
     .venv/bin/python benchmarks/tables_identical.py compare DIR_BEFORE DIR_AFTER
 
 ``snapshot`` backfills days [world start, + days - 1] as ``backfill.py`` does (runs of the graph's
@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 
-def snapshot(out: Path, preset: str, days: int) -> None:
+def snapshot(out: Path, preset: str, days: int, lanes: int = 1) -> None:
     import backfill
     import bench_common as bc
     import duckdb
@@ -34,7 +34,7 @@ def snapshot(out: Path, preset: str, days: int) -> None:
                        "ADPERF_SAMPLE_PRESET": settings.sample_preset})
     bc.ensure_world(settings, preset, regenerate=False)
     settings.home.mkdir(parents=True, exist_ok=True)
-    res = backfill.backfill(settings.start_date, days, backfill.smallest_run(), out / "logs")
+    res = backfill.backfill(settings.start_date, days, backfill.smallest_run(), out / "logs", lanes)
     if not res["success"]:
         sys.exit("snapshot: the backfill failed:\n" + "\n".join(res["failures"]))
     tables = out / "tables"
@@ -95,12 +95,13 @@ def main() -> None:
     s.add_argument("dir")
     s.add_argument("--preset", default="small")
     s.add_argument("--days", type=int, default=60)
+    s.add_argument("--lanes", type=int, choices=(1, 2), default=1, help="as backfill.py --lanes")
     c = sub.add_parser("compare")
     c.add_argument("before")
     c.add_argument("after")
     args = ap.parse_args()
     if args.cmd == "snapshot":
-        snapshot(Path(args.dir).resolve(), args.preset, args.days)
+        snapshot(Path(args.dir).resolve(), args.preset, args.days, args.lanes)
     else:
         sys.exit(0 if compare(Path(args.before), Path(args.after)) else 1)
 
