@@ -182,7 +182,7 @@ def backfill(start: date, n: int, chunk: int, logs: Path, lanes: int = 1, roots=
             if s["status"] != "ok":  # a step that failed in any run shows as failed
                 agg["status"] = s["status"]
     return {"wall": wall if lanes > 1 else sum(r["wall"] for r in runs), "cpu": sum(r["cpu"] for r in runs),
-            "cpu_path": path, "peak_rss_gib": peak, "peak_rss_bound_gib": bound, "success": all(r["success"] for r in runs),
+            "cpu_process": sum(r.get("cpu_process", r["cpu"]) for r in runs), "cpu_path": path, "peak_rss_gib": peak, "peak_rss_bound_gib": bound, "success": all(r["success"] for r in runs),
             "failures": [f for r in runs for f in r["failures"]], "steps": list(steps.values()),
             "log": runs[-1]["log"], "runs": len(runs)}
 
@@ -266,6 +266,7 @@ def main() -> None:
         fill = backfill(start, n, chunk, logs, args.lanes, roots)
         bc.print_window(f"backfill {n} days {first}..{last} after {args.history} days of history in {fill['runs']} "
                         f"runs ({fill['wall'] / n:.2f} s wall, {fill['cpu'] / n:.2f} s CPU per day"
+                        + f"; {fill['cpu_process']:.1f} s CPU with the processes' starts"
                         + (f"; the lanes' CPU critical path {fill['cpu_path']:.1f} s; runs alive at once: "
                            f"peak RSS summed {fill['peak_rss_gib']:.2f} GiB sampled, "
                            f"<= {fill['peak_rss_bound_gib']:.2f} GiB" if args.lanes > 1 else "") + ")", fill, top=args.top)

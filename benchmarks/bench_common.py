@@ -378,6 +378,7 @@ def _window_main(first: str, last: str, selection: str = "") -> None:
 
     s = load_settings()  # ADPERF_* set by the parent: home, world, world size
     res = materialize_window(s, first, last, [k for k in selection.split(",") if k] or None)
+    res["cpu_process"] = cpu_seconds()  # the run's and the process's start: imports, loading the definitions
     print("__RESULT__ " + json.dumps(res), flush=True)
 
 
