@@ -124,7 +124,7 @@ def backfill(start: date, n: int, chunk: int, logs: Path, lanes: int = 1, roots=
             runs.append(bc.child_window(first, last, logs))
             _print_run(f"{first}..{last}", runs[-1], d)
         peak = bound = max(r["peak_rss_gib"] for r in runs)
-        path = sum(r["cpu"] for r in runs)
+        path = sum(r.get("cpu_process", r["cpu"]) for r in runs)
     elif lanes == 2:
         up, down = lane_split(roots)
         done = [threading.Event() for _ in windows]
@@ -163,8 +163,8 @@ def backfill(start: date, n: int, chunk: int, logs: Path, lanes: int = 1, roots=
         # would take (waits for the DuckDB file's lock aside); on a shared machine the wall is not that
         up_end = down_end = 0.0
         for i in range(len(windows)):
-            up_end += results[("up", i)]["cpu"]
-            down_end = max(up_end, down_end) + results[("down", i)]["cpu"]
+            up_end += results[("up", i)].get("cpu_process", results[("up", i)]["cpu"])
+            down_end = max(up_end, down_end) + results[("down", i)].get("cpu_process", results[("down", i)]["cpu"])
         path = down_end
         peak = tracker.peak_gib()
         bound = max([r["peak_rss_gib"] for r in runs]
