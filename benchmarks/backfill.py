@@ -182,7 +182,8 @@ def backfill(start: date, n: int, chunk: int, logs: Path, lanes: int = 1, roots=
             if s["status"] != "ok":  # a step that failed in any run shows as failed
                 agg["status"] = s["status"]
     return {"wall": wall if lanes > 1 else sum(r["wall"] for r in runs), "cpu": sum(r["cpu"] for r in runs),
-            "cpu_process": sum(r.get("cpu_process", r["cpu"]) for r in runs), "cpu_path": path, "peak_rss_gib": peak, "peak_rss_bound_gib": bound, "success": all(r["success"] for r in runs),
+            "cpu_process": sum(r.get("cpu_process", r["cpu"]) for r in runs), "cpu_path": path,
+            "peak_rss_gib": peak, "peak_rss_bound_gib": bound, "success": all(r["success"] for r in runs),
             "failures": [f for r in runs for f in r["failures"]], "steps": list(steps.values()),
             "log": runs[-1]["log"], "runs": len(runs)}
 
