@@ -58,3 +58,21 @@ def test_the_peak_rss_of_runs_alive_at_once_is_their_sum():
             p.wait()
             tracker.remove(p.pid)
     assert tracker.peak_gib() > 2 * 200 / 1024
+
+
+def test_the_benchmark_runs_keep_no_step_outputs(tmp_path):
+    sys.path.insert(0, str(BENCH))
+    import bench_common as bc
+    import dagster as dg
+
+    @dg.asset
+    def big() -> list:
+        return [0] * 1000
+
+    with bc.no_output_capture():
+        result = dg.materialize([big], resources={"io_manager": dg.FilesystemIOManager(base_dir=str(tmp_path))})
+    assert result.success
+    with pytest.raises(Exception):
+        result.output_for_node("big")  # a deployment's run keeps none either
+    assert dg.materialize([big], resources={"io_manager": dg.FilesystemIOManager(base_dir=str(tmp_path))}
+                          ).output_for_node("big") == [0] * 1000  # outside it, materialize keeps them
