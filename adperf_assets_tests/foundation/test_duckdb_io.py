@@ -5,7 +5,6 @@ import duckdb
 import pandas as pd
 import pytest
 
-from adperf_assets.defs.common import io_manager
 from adperf_assets.defs.common.io_manager import AdperfDuckDBIOManager
 
 PARTS = dg.DailyPartitionsDefinition(start_date="2025-01-01", end_date="2025-01-10")
@@ -73,24 +72,3 @@ def test_rerunning_a_day_replaces_exactly_that_day(db):
     _write(db, lambda d: _day(d, cost_usd=[3.0, 4.0]), "2025-01-02")
     _write(db, lambda d: _day(d, cost_usd=[9.0, 9.5]).iloc[:1], "2025-01-01")
     assert _table(db)["cost_usd"].tolist() == [9.0, 3.0, 4.0]
-
-
-def _rss_kib() -> int:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-
-
-@pytest.mark.skipif(io_manager._LIBC is None, reason="no glibc malloc_trim here")
-def test_release_free_heap_returns_freed_pages_to_the_os():
-    # ~100 MiB of 4 KiB heap blocks (below glibc's mmap threshold); the last one stays alive so the
-    # heap's top cannot shrink by itself: the freed pages stay in RSS until they are trimmed
-    blocks = [bytearray(4096) for _ in range(25_000)]
-    for b in blocks:
-        b[::512] = b"\x01" * 8  # touch every page
-    last = blocks.pop()
-    del blocks
-    before = _rss_kib()
-    assert io_manager.release_free_heap()
-    after = _rss_kib()
-    assert before - after > 50 * 1024, (before, after)
-    assert last[0] == 1

@@ -4,8 +4,6 @@ More: docs/dagster_layer.md."""
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -21,26 +19,6 @@ if TYPE_CHECKING:  # dagster's private module: annotations only, nothing of it r
 _VIEW = "_adperf_out"
 #: The database schema of every asset table.
 SCHEMA = "analytics"
-
-
-def _load_libc():
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc if hasattr(libc, "malloc_trim") else None
-    except OSError:  # not glibc (macOS, musl): nothing to trim
-        return None
-
-
-_LIBC = _load_libc()
-
-
-def release_free_heap() -> bool:
-    """Give the C heap's free pages back to the OS (glibc ``malloc_trim``); False where there is none.
-
-    glibc keeps the pages of freed pandas/numpy buffers, so a run's RSS only ratchets up from step
-    to step (a late 60-day run: 1.3 GiB after its first steps, 4.7 GiB at its last) though each step's
-    frames are freed when it ends. Called when a step loads its inputs: the previous step's are gone."""
-    return bool(_LIBC is not None and _LIBC.malloc_trim(0) >= 0)
 
 
 def _columns(connection, relation: str) -> dict[str, str]:
@@ -80,7 +58,6 @@ class EvolvingPandasTypeHandler(DuckDBPandasTypeHandler):
 
 
     def load_input(self, context: InputContext, table_slice: TableSlice, connection) -> pd.DataFrame:
-        release_free_heap()
         if table_slice.columns:  # an input's "columns" (as the math names them) in the stored names
             table_slice = table_slice._replace(columns=[stored_name(c) for c in table_slice.columns])
         return to_canonical(super().load_input(context, table_slice, connection))

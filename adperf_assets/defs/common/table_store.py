@@ -13,7 +13,7 @@ from dagster import InputContext, MetadataValue, OutputContext, TableColumn, Tab
 from dagster_duckdb import DuckDBResource
 
 from adperf_assets.defs.common import iceberg_store
-from adperf_assets.defs.common.io_manager import SCHEMA, AdperfDuckDBIOManager, release_free_heap
+from adperf_assets.defs.common.io_manager import SCHEMA, AdperfDuckDBIOManager
 from adperf_assets.defs.common.money import stored_name, to_canonical, to_stored
 from adperf_assets.settings import Settings
 
@@ -58,7 +58,6 @@ class AdperfIcebergIOManager(dg.ConfigurableIOManager):
         _output_metadata(context, obj, "iceberg")
 
     def load_input(self, context: InputContext) -> pd.DataFrame:
-        release_free_heap()
         upstream = context.upstream_output
         table = (upstream.asset_key if upstream is not None else context.asset_key).path[-1]
         columns = (context.definition_metadata or {}).get("columns")
