@@ -27,7 +27,8 @@ the home), warehouse a folder in the home; not with ``--history`` (the warehouse
 are in its metadata, so a copy is not a snapshot).
 
 Run: .venv/bin/python benchmarks/backfill.py [--dir /tmp/adperf_bench_default] [--days 30,90,365]
-     [--start 2025-06-01] [--preset default] [--chunk 60] [--lanes 2] [--history 401 --world-days 767 --world-start 2024-10-28]
+     [--start 2025-06-01] [--preset default] [--chunk 60] [--lanes 2]
+     [--history 401 --world-days 767 --world-start 2024-10-28]
      [--store iceberg [--catalog-uri postgresql+psycopg2://user:pw@127.0.0.1:5432/lake]]
 Figures only, no assertions.
 """
@@ -59,7 +60,7 @@ def smallest_run() -> int:
 
 #: The downstream lane of ``--lanes 2``: these assets and everything downstream of them (the cohort
 #: back-tests and fits, the report and the decisions); the other lane is the rest (ingestion, the
-#: per-user state, the SKAN model). Chosen so the two lanes' step times are about equal.
+#: per-user state, the SKAN model). Their CPU shares: benchmarks/README.md.
 DOWNSTREAM_ROOTS = ("cohort_ltv_backtest", "retention_fit")
 
 
