@@ -8,6 +8,7 @@ memory an earlier run left in the allocator.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -253,20 +254,46 @@ def graph(settings):
 # -- one measured run of the whole graph, in a child process -------------------------------------
 
 
-def materialize_window(settings, first: str, last: str) -> dict:
-    """One in-process run of every asset and check over report days [first, last] (a single-run
-    backfill when they differ), on the DuckDB of ``settings``; the figures as a dict."""
+@contextlib.contextmanager
+def no_output_capture():
+    """``dg.materialize`` as a deployment's run worker executes: without keeping every step's output.
+
+    ``execute_in_process`` (under ``dg.materialize``) holds each output value until the run ends, for
+    ``result.output_for_node``, which the benchmarks do not use; a run launched by the daemon keeps
+    none. In a late 60-day run those held frames (``user_ltv``'s 2.9M rows, ``cohort_ltv``'s 1.3M ...)
+    were ~1.5 GiB of its peak RSS."""
+    from dagster._core.execution import execute_in_process as eip
+
+    core = eip.core_execute_in_process
+
+    def uncaptured(*args, **kwargs):
+        return core(*args, **{**kwargs, "output_capturing_enabled": False})
+
+    eip.core_execute_in_process = uncaptured
+    try:
+        yield
+    finally:
+        eip.core_execute_in_process = core
+
+
+def materialize_window(settings, first: str, last: str, selection: list[str] | None = None) -> dict:
+    """One in-process run of every asset and check (or of the assets ``selection`` names, as
+    ``a/b`` key strings, with their checks) over report days [first, last] (a single-run backfill
+    when they differ), on the DuckDB of ``settings``; the figures as a dict."""
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     assets, checks, resources = graph(settings)
     kw = ({"partition_key": first} if first == last else
           {"tags": {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}})
+    if selection:
+        kw["selection"] = dg.AssetSelection.assets(*[dg.AssetKey.from_user_string(k) for k in selection])
     with dg.instance_for_test() as instance:
         reset_peak_rss()
         with RssSampler() as sampler:
             t, cpu = time.perf_counter(), cpu_seconds()
-            result = dg.materialize([*assets, *checks], instance=instance, resources=resources,
-                                    raise_on_error=False, run_config=QUIET, **kw)
+            with no_output_capture():
+                result = dg.materialize([*assets, *checks], instance=instance, resources=resources,
+                                        raise_on_error=False, run_config=QUIET, **kw)
             wall, cpu = time.perf_counter() - t, cpu_seconds() - cpu
         steps = step_times(instance, result.run_id, sampler)
     failures = []
@@ -280,20 +307,84 @@ def materialize_window(settings, first: str, last: str) -> dict:
             "steps": [dataclasses.asdict(s) for s in steps]}
 
 
-def child_window(first: str, last: str, log_dir: Path) -> dict:
+def child_window(first: str, last: str, log_dir: Path, selection: list[str] | None = None,
+                 tracker: RssSum | None = None, tag: str = "") -> dict:
     """``materialize_window`` in a fresh child process (same environment); Dagster's own log
-    lines go to ``log_dir/<first>_<last>.log``."""
+    lines go to ``log_dir/<first>_<last><tag>.log``. ``tracker`` samples the child's RSS while it runs."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    log = log_dir / f"{first}_{last}.log"
+    log = log_dir / f"{first}_{last}{tag}.log"
     with open(log, "w") as err:
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "window", first, last],
-                              stdout=subprocess.PIPE, stderr=err, text=True)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("__RESULT__ ")]
+        proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "window", first, last,
+                                 ",".join(selection or [])], stdout=subprocess.PIPE, stderr=err, text=True)
+        if tracker is not None:
+            tracker.add(proc.pid)
+        try:
+            stdout, _ = proc.communicate()
+        finally:
+            if tracker is not None:
+                tracker.remove(proc.pid)
+    lines = [l for l in stdout.splitlines() if l.startswith("__RESULT__ ")]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"run {first}..{last} failed ({proc.returncode}); see {log}")
     res = json.loads(lines[-1][len("__RESULT__ "):])
     res["log"] = str(log)
     return res
+
+
+def _tree_rss_kb(pid: int) -> int:
+    """VmRSS of a process and its descendants (0 once it is gone)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+                    break
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+class RssSum:
+    """Samples the summed RSS of the child processes running at once (every ``interval`` s): the
+    memory concurrent runs need together, not each one's own peak."""
+
+    def __init__(self, interval: float = 0.2):
+        self.interval = interval
+        self.peak_kb = 0
+        self._pids: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def add(self, pid: int) -> None:
+        with self._lock:
+            self._pids.add(pid)
+
+    def remove(self, pid: int) -> None:
+        with self._lock:
+            self._pids.discard(pid)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                pids = list(self._pids)
+            self.peak_kb = max(self.peak_kb, sum(_tree_rss_kb(p) for p in pids))
+            self._stop.wait(self.interval)
+
+    def peak_gib(self) -> float:
+        return self.peak_kb / 2**20
+
+    def __enter__(self) -> RssSum:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def print_window(label: str, res: dict, top: int | None = None) -> None:
@@ -306,12 +397,14 @@ def print_window(label: str, res: dict, top: int | None = None) -> None:
         print(f"    (Dagster log: {res['log']})")
 
 
-def _window_main(first: str, last: str) -> None:
+def _window_main(first: str, last: str, selection: str = "") -> None:
     from adperf_assets.settings import load_settings
 
     s = load_settings()  # ADPERF_* set by the parent: home, world, world size
-    print("__RESULT__ " + json.dumps(materialize_window(s, first, last)), flush=True)
+    res = materialize_window(s, first, last, [k for k in selection.split(",") if k] or None)
+    res["cpu_process"] = cpu_seconds()  # the run's and the process's start: imports, loading the definitions
+    print("__RESULT__ " + json.dumps(res), flush=True)
 
 
-if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "window":
-    _window_main(sys.argv[2], sys.argv[3])
+if __name__ == "__main__" and len(sys.argv) in (4, 5) and sys.argv[1] == "window":
+    _window_main(*sys.argv[2:])

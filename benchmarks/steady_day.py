@@ -6,9 +6,11 @@ materializes report days ``--day``..``--last`` (default: one day) of every asset
 run in a child process, and prints the wall and CPU time and peak RSS of the run and of every step,
 with the load average (the machine may be shared: the figures are only as quiet as it is).
 ``--repeat`` re-copies the database and measures again (the next day from the same state).
+``--lanes 2`` runs the days as ``backfill.py --lanes 2`` splits a window: the upstream lane's assets,
+then the downstream lane's, each in its own child process with its own figures.
 
 Run: .venv/bin/python benchmarks/steady_day.py --from-db /path/adperf.duckdb --day 2026-11-23
-     [--dir /tmp/adperf_bench_steady] [--preset default] [--world-dir DIR] [--last YYYY-MM-DD] [--repeat 1]
+     [--dir /tmp/adperf_bench_steady] [--preset default] [--world-dir DIR] [--last YYYY-MM-DD] [--repeat 1] [--lanes 2]
 Figures only, no assertions.
 """
 
@@ -32,6 +34,7 @@ def main() -> None:
     ap.add_argument("--day", required=True)
     ap.add_argument("--last", default=None)
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--lanes", type=int, choices=(1, 2), default=1)
     args = ap.parse_args()
     base = Path(args.dir).resolve()
     settings, cfg = bc.world_settings(base, args.preset)
@@ -51,9 +54,16 @@ def main() -> None:
         settings.home.mkdir(parents=True)
         shutil.copyfile(args.from_db, settings.duckdb_path)
         load_before = bc.machine()["load_1_5_15"]
-        res = bc.child_window(args.day, last, base / "logs")
-        bc.print_window(f"[{k + 1}/{args.repeat}] days {args.day}..{last} from {args.from_db} "
-                        f"(load average before {load_before}, after {bc.machine()['load_1_5_15']})", res)
+        if args.lanes == 1:
+            lanes = [("", None)]
+        else:
+            from backfill import lane_split
+
+            lanes = list(zip((" upstream lane", " downstream lane"), lane_split()))
+        for name, selection in lanes:
+            res = bc.child_window(args.day, last, base / "logs", selection, tag=name.strip().replace(" ", "_"))
+            bc.print_window(f"[{k + 1}/{args.repeat}] days {args.day}..{last}{name} from {args.from_db} "
+                            f"(load average before {load_before}, after {bc.machine()['load_1_5_15']})", res)
 
 
 if __name__ == "__main__":

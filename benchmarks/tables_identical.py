@@ -1,7 +1,7 @@
 """Are the asset tables the same before and after a change? Materialize the whole graph over a range
 of report days on a sample world, dump every stored table, and compare two such dumps exactly.
 
-    .venv/bin/python benchmarks/tables_identical.py snapshot DIR [--preset small] [--days 60]
+    .venv/bin/python benchmarks/tables_identical.py snapshot DIR [--preset small] [--days 60] [--lanes 2]
     .venv/bin/python benchmarks/tables_identical.py compare DIR_BEFORE DIR_AFTER
 
 ``snapshot`` backfills days [world start, + days - 1] as ``backfill.py`` does (runs of the graph's
@@ -9,7 +9,7 @@ smallest ``max_partitions_per_run``), then writes each table of the DuckDB schem
 ``DIR/tables/<table>.parquet`` and the Slack outbox to ``DIR/outbox/``. Run it from a checkout of the
 code before the change (``git worktree add``) and from the change itself, then ``compare``: every
 table's rows (sorted by all columns), columns and dtypes must be equal to the last bit (but the wall-clock
-columns of the Slack sent log); the outbox's messages must be equal. Prints one line per table; exits 1 on any difference.
+columns of the Slack sent log, and paths into the snapshot's world folder compared relative to it); the outbox's messages must be equal. Prints one line per table; exits 1 on any difference.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 
-def snapshot(out: Path, preset: str, days: int) -> None:
+def snapshot(out: Path, preset: str, days: int, lanes: int = 1) -> None:
     import backfill
     import bench_common as bc
     import duckdb
@@ -34,7 +34,7 @@ def snapshot(out: Path, preset: str, days: int) -> None:
                        "ADPERF_SAMPLE_PRESET": settings.sample_preset})
     bc.ensure_world(settings, preset, regenerate=False)
     settings.home.mkdir(parents=True, exist_ok=True)
-    res = backfill.backfill(settings.start_date, days, backfill.smallest_run(), out / "logs")
+    res = backfill.backfill(settings.start_date, days, backfill.smallest_run(), out / "logs", lanes)
     if not res["success"]:
         sys.exit("snapshot: the backfill failed:\n" + "\n".join(res["failures"]))
     tables = out / "tables"
@@ -57,6 +57,15 @@ WALL_CLOCK = {"slack_milestones_sent": ["claimed_at", "sent_at", "destination"],
               "budget_action_log": ["action_id", "created_at", "run_id"], "budget_actions": ["action_id"]}
 
 
+#: Columns holding a path into the snapshot's own world folder: compared relative to it.
+WORLD_PATHS = {"skan_postbacks": ["source_file"]}
+
+
+def _in_world(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    cols = [c for c in WORLD_PATHS.get(name, []) if c in df.columns]
+    return df.assign(**{c: df[c].str.replace(r"^.*?/world/", "world/", regex=True) for c in cols}) if cols else df
+
+
 def _messages(path: Path) -> dict:
     """Outbox messages by name, without the time-stamp prefix of their file names."""
     return {k.split("-", 1)[1]: v for k, v in json.loads(path.read_text()).items()}
@@ -76,7 +85,8 @@ def compare(before: Path, after: Path) -> bool:
     for name in sorted(a_names & b_names):
         a = pd.read_parquet(before / "tables" / f"{name}.parquet")
         b = pd.read_parquet(after / "tables" / f"{name}.parquet")
-        a, b = (x.drop(columns=[c for c in WALL_CLOCK.get(name, []) if c in x.columns]) for x in (a, b))
+        a, b = (_in_world(x.drop(columns=[c for c in WALL_CLOCK.get(name, []) if c in x.columns]), name)
+                for x in (a, b))
         try:
             pd.testing.assert_frame_equal(_sorted(a), _sorted(b), check_exact=True)
             print(f"{name}: identical ({len(a):,} rows, {a.shape[1]} columns)")
@@ -95,12 +105,13 @@ def main() -> None:
     s.add_argument("dir")
     s.add_argument("--preset", default="small")
     s.add_argument("--days", type=int, default=60)
+    s.add_argument("--lanes", type=int, choices=(1, 2), default=1, help="as backfill.py --lanes")
     c = sub.add_parser("compare")
     c.add_argument("before")
     c.add_argument("after")
     args = ap.parse_args()
     if args.cmd == "snapshot":
-        snapshot(Path(args.dir).resolve(), args.preset, args.days)
+        snapshot(Path(args.dir).resolve(), args.preset, args.days, args.lanes)
     else:
         sys.exit(0 if compare(Path(args.before), Path(args.after)) else 1)
 
