@@ -96,29 +96,42 @@ def children_peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
 
 
-class RssSampler:
-    """Samples this process's RSS every ``interval`` seconds, to attribute peaks to run steps."""
+class _Sampling:
+    """A daemon thread calling ``_sample`` every ``interval`` seconds while the ``with`` block runs."""
 
     def __init__(self, interval: float = 0.2):
         self.interval = interval
-        self.samples: list[tuple[float, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _sample(self) -> None:
+        raise NotImplementedError
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            kb = _status_kb("VmRSS")
-            if kb is not None:
-                self.samples.append((time.time(), kb))
+            self._sample()
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> RssSampler:
+    def __enter__(self):
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+
+
+class RssSampler(_Sampling):
+    """Samples this process's RSS every ``interval`` seconds, to attribute peaks to run steps."""
+
+    def __init__(self, interval: float = 0.2):
+        super().__init__(interval)
+        self.samples: list[tuple[float, int]] = []
+
+    def _sample(self) -> None:
+        kb = _status_kb("VmRSS")
+        if kb is not None:
+            self.samples.append((time.time(), kb))
 
     def peak_gib(self, start: float, end: float) -> float:
         inside = [kb for t, kb in self.samples if start <= t <= end]
@@ -348,17 +361,15 @@ def _tree_rss_kb(pid: int) -> int:
     return total
 
 
-class RssSum:
+class RssSum(_Sampling):
     """Samples the summed RSS of the child processes running at once (every ``interval`` s): the
     memory concurrent runs need together, not each one's own peak."""
 
     def __init__(self, interval: float = 0.2):
-        self.interval = interval
         self.peak_kb = 0
         self._pids: set[int] = set()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__(interval)
 
     def add(self, pid: int) -> None:
         with self._lock:
@@ -368,23 +379,13 @@ class RssSum:
         with self._lock:
             self._pids.discard(pid)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            with self._lock:
-                pids = list(self._pids)
-            self.peak_kb = max(self.peak_kb, sum(_tree_rss_kb(p) for p in pids))
-            self._stop.wait(self.interval)
+    def _sample(self) -> None:
+        with self._lock:
+            pids = list(self._pids)
+        self.peak_kb = max(self.peak_kb, sum(_tree_rss_kb(p) for p in pids))
 
     def peak_gib(self) -> float:
         return self.peak_kb / 2**20
-
-    def __enter__(self) -> RssSum:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def print_window(label: str, res: dict, top: int | None = None) -> None:
