@@ -11,7 +11,7 @@ import numpy as np
 from scipy import optimize
 
 from adperf_assets.ltv.access_rate import _as_1d, _check_rate_curve, _check_times, _horizons
-from adperf_assets.ltv.standard_errors import _cumulative_matrix, _quad_se
+from adperf_assets.ltv.standard_errors import _quad_se, _sums_before
 
 _C_MAX = _D_MAX = 1e4  # rational c, d upper bounds (keep the solver off infinity)
 
@@ -266,7 +266,5 @@ class RationalRetention:
         """(sum_{t<h} r(t), its standard error) per horizon h."""
         h = _horizons(horizons)
         tt = np.arange(h.max(), dtype=float)[None, :]
-        w = _cumulative_matrix(h)
-        val = w @ _rational(self._p(), tt)[0]
-        jac = np.einsum("ht,ktp->khp", w, _rational_jac(self._p(), tt))
-        return val, _quad_se(jac, self.covariance_[None])[0]
+        val = _sums_before(_rational(self._p(), tt), h)[0]
+        return val, _quad_se(_sums_before(_rational_jac(self._p(), tt), h), self.covariance_[None])[0]

@@ -19,7 +19,7 @@ from adperf_assets.ltv.access_rate import (
     _horizons,
     _num,
 )
-from adperf_assets.ltv.standard_errors import _cumulative_matrix, _quad_se
+from adperf_assets.ltv.standard_errors import _quad_se, _sums_before
 
 _LOG_MIN, _LOG_MAX = np.log(1e-4), np.log(1e5)  # sBG alpha, beta kept in [1e-4, 1e5]
 
@@ -215,5 +215,4 @@ class ShiftedBetaGeometric:
         h = _horizons(horizons)
         a, b = self._ab()
         s, jac = _sbg_survival(a, b, np.arange(h.max()), grad=True)
-        w = _cumulative_matrix(h)
-        return (w @ s[0]), _quad_se(np.einsum("ht,ktp->khp", w, jac), self.covariance_[None])[0]
+        return _sums_before(s, h)[0], _quad_se(_sums_before(jac, h), self.covariance_[None])[0]

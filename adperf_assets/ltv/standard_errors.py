@@ -25,15 +25,9 @@ def _quad_se(jac: np.ndarray, cov: np.ndarray) -> np.ndarray:
     return np.where(undefined[:, None] & moves, np.inf, se)
 
 
-def _cumulative_matrix(horizons: np.ndarray) -> np.ndarray:
-    """(len(h), max(h)) 0/1 matrix: row i sums days t < h[i]."""
-    days = np.arange(horizons.max())
-    return (days[None, :] < horizons[:, None]).astype(float)
-
-
 def _sums_before(values: np.ndarray, horizons: np.ndarray) -> np.ndarray:
-    """``values`` summed over days t < h for each h in ``horizons``, along axis 1 (days): the product
-    with ``_cumulative_matrix`` as one running sum instead of an (h x days) product per curve."""
+    """``values`` summed over days t < h for each h in ``horizons``, along axis 1 (days): one running
+    sum, not an (h x days) 0/1 matrix product per curve."""
     shape = list(values.shape)
     shape[1] = 1
     running = np.concatenate([np.zeros(shape), np.cumsum(values, axis=1)], axis=1)

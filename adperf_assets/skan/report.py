@@ -2,8 +2,8 @@
 
 ``modelled_campaigns`` fits ``SkanDecoder`` on the users whose postback keys the app knows (those who
 allowed tracking, whose ad the MMP names, and the paid installs it shows as ``restricted``) and models,
-per campaign, the installs the MMP could not attribute and their return to date with a 99% interval. ``fold_into_report`` adds them to the report's campaign rows and their
-account / network roll-ups: installs and return = measured + modelled, basis ``modelled (SKAN)``.
+per campaign, the installs the MMP could not attribute and their return to date with a 99% interval.
+``fold_into_report`` adds them to the report's campaign rows and their account / network roll-ups: installs and return = measured + modelled, basis ``modelled (SKAN)``.
 
 Postbacks name a campaign by the first two digits of the source identifier at every tier, an ad group
 and ad only at tier >= 2 (3-4 digits): so the modelled rest is placed on campaigns, and ad group and ad

@@ -380,12 +380,12 @@ def test_fit_many_matches_one_by_one_fits():
 
 
 def test_sums_before_is_the_cumulative_matrix_product():
-    from adperf_assets.ltv.standard_errors import _cumulative_matrix, _sums_before
+    from adperf_assets.ltv.standard_errors import _sums_before
 
     rng = np.random.default_rng(3)
     h = np.array([5, 1, 17, 9, 17])  # unsorted, repeated
     values = rng.random((4, 17, 2))
-    w = _cumulative_matrix(h)
+    w = (np.arange(h.max())[None, :] < h[:, None]).astype(float)  # row i sums days t < h[i]
     np.testing.assert_allclose(_sums_before(values, h), np.einsum("ht,ktp->khp", w, values), rtol=1e-13)
     np.testing.assert_allclose(_sums_before(values[..., 0], h), values[..., 0] @ w.T, rtol=1e-13)
 
