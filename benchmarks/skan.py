@@ -38,6 +38,7 @@ from adperf_assets.sample.skan import SKAN_NETWORK_ID
 from adperf_assets.skan import schema
 from adperf_assets.skan.decode import SkanDecoder, install_keys, user_keys
 from adperf_assets.skan.postbacks import parse_appsflyer
+from adperf_assets.skan.user_value import ShrunkUserValue
 
 #: AppsFlyer's estimate of the install from a first postback's arrival (its docs: 48 h + 36 h).
 FIRST_POSTBACK_LAG = pd.Timedelta(hours=84)
@@ -98,6 +99,8 @@ def load(world: Path, horizon: int, tracked_value: str = "realised") -> dict:
     rev = [per_user(t <= hi) for _, hi in schema.WINDOWS]
     n_buys = per_user(t <= schema.WINDOWS[0][1], np.ones(len(t)))
     value = per_user(t < horizon) * net
+    realised = value
+    purchases = per_user(t < horizon, np.ones(len(t)))  # purchase-days: one purchase a day at most here
     returned = np.zeros(len(people), dtype=bool)
     logins_dir = layout.events_dir(world, "logins")
     ids = set(people["user_id"])
@@ -117,7 +120,13 @@ def load(world: Path, horizon: int, tracked_value: str = "realised") -> dict:
         uv = pd.read_parquet(layout.truth(world, "user_value"), columns=["user_id", f"expected_ltv_usd_{horizon}"])
         value = uv.set_index("user_id")[f"expected_ltv_usd_{horizon}"].reindex(people["user_id"]).to_numpy()
     keys = user_keys(rev, n_buys, returned)
-    known = pd.concat([people, keys, flags], axis=1).assign(value=value)
+    known = pd.concat([people, keys, flags], axis=1).assign(value=value, realised=realised, purchases=purchases)
+    if tracked_value == "model":  # posterior mean from what the app has: fitted on the calibration users
+        calib_mask = (known["tracked"] | known["restricted"]).to_numpy()
+        exposure = np.full(len(known), float(horizon))
+        shrink = ShrunkUserValue().fit(purchases[calib_mask], realised[calib_mask], exposure[calib_mask])
+        known["value"] = shrink.predict(purchases, realised, exposure)
+        print(f"{world}: shrunk user value {json.dumps({k: round(v, 4) for k, v in shrink.params_.items()})}")
     calib = known[known["tracked"] | known["restricted"]].copy()
     # the restricted users' campaign is not known to a pipeline
     calib.loc[calib["restricted"], ["network", "campaign_id"]] = [schema.RESTRICTED, ""]
@@ -141,7 +150,7 @@ def score(world: Path, args) -> pd.DataFrame:
              .agg(true_installs=("installs", "sum"), true_return=(f"expected_ltv_usd_{args.horizon}", "sum"))
              .reset_index())
     # diagnosis: what perfect user-level attribution would measure (every paid user's realised return)
-    attributed = (w["attributed"].groupby(["network", "campaign_id"])["value"].sum().rename("attributed_return")
+    attributed = (w["attributed"].groupby(["network", "campaign_id"])["realised"].sum().rename("attributed_return")
                   .reset_index())
     out = pred.merge(truth, on=["network", "campaign_id"], how="outer").merge(
         attributed, on=["network", "campaign_id"], how="left").fillna(0)
@@ -184,7 +193,7 @@ def main() -> None:
     ap.add_argument("--world", required=True, type=Path, nargs="+", help="one or more worlds: pooled at the end")
     ap.add_argument("--horizon", type=int, default=180)
     ap.add_argument("--min-monthly", type=float, default=300.0)
-    ap.add_argument("--tracked-value", choices=("realised", "expected"), default="realised",
+    ap.add_argument("--tracked-value", choices=("realised", "model", "expected"), default="realised",
                     help="the tracked users' return: their realised net revenue (what a pipeline measures) or, "
                          "as an oracle for diagnosis only, their true expected LTV (world truth)")
     ap.add_argument("--calibration", choices=("all", "tracked"), default="all",
