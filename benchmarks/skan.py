@@ -9,11 +9,16 @@ export, parsed as the ``skan_postbacks`` asset does) and the users whose keys th
 ``restricted`` rows: no campaign), with their keys by the schema (purchases from ``truth/purchases``, gross
 USD, as the app's payments show them; logins) and their realised net revenue up to the horizon
 (``--tracked-value expected`` gives their true expected LTV instead: world truth, an oracle for diagnosis
-only; ``--calibration tracked`` learns the key values from the tracked users alone). Cohorts: installs
-up to the last day minus the horizon.
+only; ``--calibration tracked`` learns the key values from the tracked users alone).
+``--tracked-value model`` gives each its posterior-mean return (``ShrunkUserValue``), fitted per world on the
+calibration users alone from what the app has: each user's purchase-days and realised net return over the
+horizon, and the campaign of the tracked ones (their prior: their campaign's mean purchase rate; the
+restricted users, campaign unknown, one group); no truth. ``model-population``: everyone's prior the
+population's. Cohorts: installs up to the last day minus the horizon.
 Per world and campaign it prints SKAN, tracked and true installs, the modelled total 180-day return with
 its 99% interval, the true expected return (``truth/skan``) and, as a diagnosis, how far perfect
-user-level attribution (every paid user's realised return by their true campaign) is from it; a per-world
+user-level attribution (every paid user's realised return by their true campaign) is from it (and, at
+the end, the same with every paid user's posterior-mean value: what the model values could reach); a per-world
 JSON line; with several worlds, one line per opt-in and the pooled error quantiles; then the perfect
 attribution's pooled MAPE. The last line is one JSON object over all worlds' campaigns with at least
 ``--min-monthly`` true installs a month: campaigns, installs and return MAPE (%), and the share of them
@@ -121,12 +126,24 @@ def load(world: Path, horizon: int, tracked_value: str = "realised") -> dict:
         value = uv.set_index("user_id")[f"expected_ltv_usd_{horizon}"].reindex(people["user_id"]).to_numpy()
     keys = user_keys(rev, n_buys, returned)
     known = pd.concat([people, keys, flags], axis=1).assign(value=value, realised=realised, purchases=purchases)
-    if tracked_value == "model":  # posterior mean from what the app has: fitted on the calibration users
+    exposure = np.full(len(known), float(horizon))  # every cohort here has the whole horizon behind it
+    if tracked_value in ("model", "model-population"):
+        # posterior means from what the app has, fitted on the calibration users: their purchase-days and
+        # realised return up to the horizon, and (model) the campaign of the tracked ones, whose own mean
+        # purchase rate is their prior; restricted users (no campaign) form one group
         calib_mask = (known["tracked"] | known["restricted"]).to_numpy()
-        exposure = np.full(len(known), float(horizon))
-        shrink = ShrunkUserValue().fit(purchases[calib_mask], realised[calib_mask], exposure[calib_mask])
-        known["value"] = shrink.predict(purchases, realised, exposure)
+        group = np.where(known["tracked"], known["network"] + "/" + known["campaign_id"].astype(str), schema.RESTRICTED)
+        group = None if tracked_value == "model-population" else group
+        shrink = ShrunkUserValue().fit(purchases[calib_mask], realised[calib_mask], exposure[calib_mask],
+                                       None if group is None else group[calib_mask])
+        known["value"] = shrink.predict(purchases, realised, exposure, group)
         print(f"{world}: shrunk user value {json.dumps({k: round(v, 4) for k, v in shrink.params_.items()})}")
+    # diagnosis: the same posterior means for every paid user with their true campaign (world truth)
+    paid_mask = known["paid_skan"].to_numpy()
+    true_group = (known["network"] + "/" + known["campaign_id"].astype(str)).to_numpy()
+    oracle_shrink = ShrunkUserValue().fit(purchases[paid_mask], realised[paid_mask], exposure[paid_mask],
+                                          true_group[paid_mask])
+    known["attributed_model"] = oracle_shrink.predict(purchases, realised, exposure, true_group)
     calib = known[known["tracked"] | known["restricted"]].copy()
     # the restricted users' campaign is not known to a pipeline
     calib.loc[calib["restricted"], ["network", "campaign_id"]] = [schema.RESTRICTED, ""]
@@ -150,8 +167,8 @@ def score(world: Path, args) -> pd.DataFrame:
              .agg(true_installs=("installs", "sum"), true_return=(f"expected_ltv_usd_{args.horizon}", "sum"))
              .reset_index())
     # diagnosis: what perfect user-level attribution would measure (every paid user's realised return)
-    attributed = (w["attributed"].groupby(["network", "campaign_id"])["realised"].sum().rename("attributed_return")
-                  .reset_index())
+    attributed = (w["attributed"].groupby(["network", "campaign_id"])[["realised", "attributed_model"]].sum()
+                  .rename(columns={"realised": "attributed_return"}).reset_index())
     out = pred.merge(truth, on=["network", "campaign_id"], how="outer").merge(
         attributed, on=["network", "campaign_id"], how="left").fillna(0)
     out["monthly"] = out["true_installs"] / w["months"]
@@ -185,7 +202,9 @@ def perfect_attribution(big: pd.DataFrame) -> str:
     and the decoder's distance to that realised return (its error beyond the world's own scatter)."""
     ape = lambda a, b: float(100 * np.mean(np.abs(a / b - 1))) if len(b) else float("nan")  # noqa: E731
     return (f"perfect user-level attribution vs the expected truth: MAPE {ape(big['attributed_return'], big['true_return']):.1f}%; "
-            f"the decoder vs that realised return: MAPE {ape(big['total_return'], big['attributed_return']):.1f}%")
+            f"the decoder vs that realised return: MAPE {ape(big['total_return'], big['attributed_return']):.1f}%; "
+            f"perfect attribution of posterior-mean values (ShrunkUserValue, campaign prior) vs the expected truth: "
+            f"MAPE {ape(big['attributed_model'], big['true_return']):.1f}%")
 
 
 def main() -> None:
@@ -193,8 +212,11 @@ def main() -> None:
     ap.add_argument("--world", required=True, type=Path, nargs="+", help="one or more worlds: pooled at the end")
     ap.add_argument("--horizon", type=int, default=180)
     ap.add_argument("--min-monthly", type=float, default=300.0)
-    ap.add_argument("--tracked-value", choices=("realised", "model", "expected"), default="realised",
-                    help="the tracked users' return: their realised net revenue (what a pipeline measures) or, "
+    ap.add_argument("--tracked-value", choices=("realised", "model", "model-population", "expected"),
+                    default="realised",
+                    help="the calibration users' return: their realised net revenue (what a pipeline measures), "
+                         "its posterior mean given their purchases (model: the tracked users' prior their "
+                         "campaign's mean rate; model-population: everyone's the population's) or, "
                          "as an oracle for diagnosis only, their true expected LTV (world truth)")
     ap.add_argument("--calibration", choices=("all", "tracked"), default="all",
                     help="the users the key values are learnt from: the tracked and the restricted ones (the "

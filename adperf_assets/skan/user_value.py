@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from lifetimes.utils import ConvergenceError
 from scipy import optimize, special
 
@@ -65,12 +66,23 @@ class ShrunkUserValue:
     docstring). ``fit(purchases, value, exposure_days)`` -> self (``params_``); ``predict`` the same
     inputs (the users fitted on or others) -> expected return per user."""
 
-    def fit(self, purchases, value, exposure_days) -> "ShrunkUserValue":
+    group_prior: float = 20.0  # pseudo-users of the population's rate in a group's mean rate
+
+    def fit(self, purchases, value, exposure_days, groups=None) -> "ShrunkUserValue":
         x = np.asarray(purchases, dtype=float)
         v = np.asarray(value, dtype=float)
-        if not (len(x) == len(v) == len(np.asarray(exposure_days))):
+        t = np.asarray(exposure_days, dtype=float)
+        if not (len(x) == len(v) == len(t)):
             raise ValueError("purchases, value and exposure_days must have one entry per user")
-        r, alpha = fit_nbd(x, exposure_days)
+        r, alpha = fit_nbd(x, t)
+        # a group's (e.g. campaign's) own mean purchase rate, shrunk to the population's: its users' prior
+        self.group_rate_ = {}
+        if groups is not None:
+            g = pd.Series(np.asarray(groups, dtype=object))
+            k, t_bar = self.group_prior, float(t.mean())
+            sums = pd.DataFrame({"g": g, "x": x, "t": t}).groupby("g")[["x", "t"]].sum()
+            rate = (sums["x"] + k * t_bar * r / alpha) / (sums["t"] + k * t_bar)
+            self.group_rate_ = rate.to_dict()
         buyers = (x > 0) & (v > 0)
         mean = float(v[buyers].sum() / x[buyers].sum())
         p = q = gg_v = np.nan
@@ -91,11 +103,16 @@ class ShrunkUserValue:
             return np.ones(len(x))
         return p * x / (p * x + q - 1)
 
-    def predict(self, purchases, value, exposure_days) -> np.ndarray:
+    def predict(self, purchases, value, exposure_days, groups=None) -> np.ndarray:
+        """Expected return per user; with ``groups``, users of a group fitted take its own mean rate as
+        their prior (the rate's spread stays the population's), others the population's."""
         x = np.asarray(purchases, dtype=float)
         v = np.asarray(value, dtype=float)
         t = np.asarray(exposure_days, dtype=float)
         r, alpha, mean = self.params_["r"], self.params_["alpha"], self.params_["mean_per_purchase"]
+        if groups is not None and self.group_rate_:
+            rate = pd.Series(np.asarray(groups, dtype=object)).map(self.group_rate_).to_numpy(dtype=float)
+            alpha = np.where(np.isfinite(rate) & (rate > 0), r / np.where(rate > 0, rate, 1.0), alpha)
         count = t * (r + x) / (alpha + t)
         own = np.divide(v, x, out=np.full(len(x), mean), where=x > 0)
         w = np.where(x > 0, self.spend_weight(x), 0.0)
