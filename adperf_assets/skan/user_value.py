@@ -16,6 +16,9 @@ mean of all purchases (unbiased whatever the spread of users' spend). Then, for 
 
 (w = 1 when q <= 1: a prior with no finite mean does not shrink; users without purchases take the
 population mean per purchase). Rate and spend are taken independent, as BG/NBD and Gamma-Gamma do.
+
+Used by ``benchmarks/skan.py --tracked-value model``; not by ``skan_modelled``: on the benchmark's worlds it
+does not make the campaigns' modelled return closer to their truth (docs/skan.md, "Posterior-mean user values").
 """
 
 from __future__ import annotations
