@@ -19,7 +19,8 @@ Per world and campaign it prints SKAN, tracked and true installs, the modelled t
 its 99% interval, the true expected return (``truth/skan``) and, as a diagnosis, how far perfect
 user-level attribution (every paid user's realised return by their true campaign) is from it (and, at
 the end, the same with every paid user's posterior-mean value: what the model values could reach); a per-world
-JSON line; with several worlds, one line per opt-in and the pooled error quantiles; then the perfect
+JSON line (``--ratios``: also each campaign's ratio before and after shrinkage, and the ratio that would
+have hit the truth); with several worlds, one line per opt-in and the pooled error quantiles; then the perfect
 attribution's pooled MAPE. The last line is one JSON object over all worlds' campaigns with at least
 ``--min-monthly`` true installs a month: campaigns, installs and return MAPE (%), and the share of them
 whose interval covers the truth.
@@ -185,9 +186,23 @@ def score(world: Path, args) -> pd.DataFrame:
               f"{r.true_installs:6.0f} {r.total_return:10.0f} [{r.total_return_low:10.0f}, {r.total_return_high:10.0f}] "
               f"{r.true_return:10.0f} {err:6.1f} {perfect:7.1f} {r.modelled_share:8.2f} {r.null_share:5.2f}"
               f"{'' if r.covered else '  (not covered)'}")
+    if args.ratios:
+        print_ratios(out)
     big = out[out["monthly"] >= args.min_monthly].assign(world=str(world), opt_in=w["opt_in"])
     print("world", json.dumps(summary(big)))
     return big
+
+
+def print_ratios(out: pd.DataFrame) -> None:
+    """Diagnosis of the campaigns' ratios: the tracked users' (capped) ratio, its shrinkage weight, the shrunk
+    ratio, and the ratio that would have hit the truth: (true - tracked return) / the rest's key values
+    (world truth: diagnosis only)."""
+    print(f"{'network':<11} {'campaign':<18} {'/month':>6} {'raw':>6} {'weight':>6} {'ratio':>6} {'hit':>6}")
+    for r in out.sort_values("monthly", ascending=False).itertuples():
+        x_rest = r.modelled_return / r.ratio if r.ratio else float("nan")
+        hit = (r.true_return - r.tracked_return) / x_rest if x_rest else float("nan")
+        print(f"{r.network:<11} {r.campaign_id:<18} {r.monthly:6.0f} {r.raw_ratio:6.3f} {r.ratio_weight:6.3f} "
+              f"{r.ratio:6.3f} {hit:6.3f}")
 
 
 def summary(big: pd.DataFrame) -> dict:
@@ -223,6 +238,9 @@ def main() -> None:
                          "pipeline's), or the tracked only (the decoder before)")
     ap.add_argument("--tail", choices=("empirical", "pareto"), default="empirical")
     ap.add_argument("--tail-index-noise", type=float, default=1.0)
+    ap.add_argument("--ratios", action="store_true",
+                    help="also print, per campaign, the ratio before and after shrinkage and the one that would "
+                         "have hit the truth (diagnosis)")
     args = ap.parse_args()
     scored = [score(w, args) for w in args.world]
     pooled = pd.concat(scored, ignore_index=True)

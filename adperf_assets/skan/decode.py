@@ -211,7 +211,8 @@ class SkanDecoder:
     def predict(self, installs: pd.DataFrame, tracked: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
         """Per group (default network, campaign): SKAN installs, tracked installs, modelled installs (a
         count: winning first postbacks minus tracked users, exact once every first postback has arrived),
-        the rest's modelled return with its interval, the total return and the modelled share.
+        the rest's modelled return with its interval, the total return, the modelled share, and the ratio
+        (shrunk), with its unshrunk ``raw_ratio`` and shrinkage weight ``ratio_weight``.
 
         ``installs``: ``install_keys`` rows; ``tracked``: one row per tracked user of those campaigns with
         the ``by`` columns, ``fine`` (their key as a fine value), ``later`` and ``value``."""
@@ -266,7 +267,9 @@ class SkanDecoder:
         total = out["total_return"].to_numpy()
         out["modelled_share"] = np.divide(rest, total, out=np.zeros(len(out)), where=total > 0)
         out["ratio"] = ratio
-        return out.drop(columns=["_ratio", "_var_ratio"])
+        # the unshrunk ratio and its weight, for diagnosis: ratio = weight x raw_ratio + (1 - weight)
+        out["raw_ratio"], out["ratio_weight"] = out.pop("_ratio"), w
+        return out.drop(columns=["_var_ratio"])
 
     @staticmethod
     def _x_rest(means: np.ndarray, part) -> np.ndarray:

@@ -164,3 +164,24 @@ def test_total_interval_covers_the_campaigns_expected_return_when_every_user_cal
     width = out["total_return_high"] - out["total_return_low"]
     assert (out["total_return_low"] < out["total_return"]).all() and (out["total_return"] < out["total_return_high"]).all()
     assert ((width / (2 * 1.2816 * sd)).between(0.6, 1.5)).all(), width / (2 * 1.2816 * sd)
+
+
+def test_predict_reports_each_campaigns_raw_ratio_and_its_shrinkage_weight():
+    u = _world(n=20000, seed=3)
+    # a small campaign of campaign a's quality: its few tracked users' ratio is noisy, so it is shrunk more
+    small = u.index[(u["campaign_id"] == "a")][:300]
+    u.loc[small, "campaign_id"] = "a_small"
+    tracked = u[u["tracked"]]
+    calib = tracked.assign(coarse=tracked["fine"].map(lambda k: "c" + schema.coarse_of_fine([int(k[1:])])[0]))
+    dec = SkanDecoder(n_boot=50).fit(calib)
+    out = dec.predict(u[["network", "campaign_id", "key", "later"]], tracked).set_index("campaign_id")
+    # the raw ratio: the tracked users' value over their key values, both capped at the tail threshold
+    cap = dec.tail_["u"] if dec.tail_["k"] else np.inf
+    for c, t in tracked.groupby("campaign_id"):
+        x = dec.cap_means_[dec.cells(t["fine"], t["later"])].sum()
+        assert out.loc[c, "raw_ratio"] == pytest.approx(np.minimum(t["value"], cap).sum() / x)
+    w = out["ratio_weight"]
+    assert ((w > 0) & (w <= 1)).all()
+    assert np.allclose(out["ratio"], w * out["raw_ratio"] + (1 - w))
+    assert out.loc["b", "raw_ratio"] > 1 > out.loc["c", "raw_ratio"]
+    assert w["a_small"] < w["a"]
