@@ -103,9 +103,17 @@ def install_keys(postbacks: pd.DataFrame) -> pd.DataFrame:
     out = first[["network", "campaign_id", "ad_group_id", "ad_id", "source_identifier", "transaction_id",
                  "arrival_time_utc"]].copy()
     out["key"] = first_key(first["fine_conversion_value"], first["coarse_conversion_value"]).to_numpy()
-    lk = later.set_index(["network", "transaction_id"])
-    idx = pd.MultiIndex.from_frame(out[["network", "transaction_id"]])
-    out["later"] = later_key(lk["postback_sequence_index"].reindex(idx), lk["coarse_conversion_value"].reindex(idx)).to_numpy()
+    # each install's latest later postback (its row in ``later``, -1 for none), by one code per
+    # (network, transaction) pair
+    code = [pd.factorize(pd.concat([out[c], later[c]], ignore_index=True), use_na_sentinel=False)[0]
+            for c in ("network", "transaction_id")]
+    pair = code[0].astype(np.int64) * (int(code[1].max(initial=0)) + 1) + code[1]
+    row = pd.Index(pair[len(out):]).get_indexer(pair[:len(out)])
+    found = row >= 0
+    seq = pd.Series(np.where(found, later["postback_sequence_index"].to_numpy()[row], np.nan), index=out.index)
+    coarse = pd.Series(np.where(found, later["coarse_conversion_value"].to_numpy(dtype=object)[row], np.nan),
+                       index=out.index, dtype=object)
+    out["later"] = later_key(seq, coarse).to_numpy()
     out.loc[out["key"] == NULL_KEY, "later"] = ""
     return out.reset_index(drop=True)
 
