@@ -58,7 +58,8 @@ _P1_CDF, _P1_TABLE = _poisson1_tables()
 
 def poisson1(rng: np.random.Generator, shape) -> np.ndarray:
     """Poisson(1) draws (the bootstrap's weights) as float: the inverse CDF of a 16-bit uniform by table,
-    refined by a second uniform in the few buckets a CDF step cuts; ~7x cheaper than ``rng.poisson``."""
+    refined by a second uniform in the few buckets a CDF step cuts; the same distribution as
+    ``rng.poisson(1.0)``, whose per-draw loop was most of the bootstrap's cost (benchmarks/README.md)."""
     k = rng.integers(0, 1 << 16, shape, dtype=np.uint16)
     x = _P1_TABLE[k]
     cut = np.flatnonzero(x == 255)
@@ -109,11 +110,14 @@ def install_keys(postbacks: pd.DataFrame) -> pd.DataFrame:
             for c in ("network", "transaction_id")]
     pair = code[0].astype(np.int64) * (int(code[1].max(initial=0)) + 1) + code[1]
     row = pd.Index(pair[len(out):]).get_indexer(pair[:len(out)])
-    found = row >= 0
-    seq = pd.Series(np.where(found, later["postback_sequence_index"].to_numpy()[row], np.nan), index=out.index)
-    coarse = pd.Series(np.where(found, later["coarse_conversion_value"].to_numpy(dtype=object)[row], np.nan),
-                       index=out.index, dtype=object)
-    out["later"] = later_key(seq, coarse).to_numpy()
+    found, at = row >= 0, np.maximum(row, 0)
+
+    def of_later(col: str) -> pd.Series:
+        vals = later[col].to_numpy(dtype=object)
+        return pd.Series(np.where(found, vals[at], np.nan) if len(vals) else np.full(len(out), np.nan),
+                         index=out.index, dtype=object)
+
+    out["later"] = later_key(of_later("postback_sequence_index"), of_later("coarse_conversion_value")).to_numpy()
     out.loc[out["key"] == NULL_KEY, "later"] = ""
     return out.reset_index(drop=True)
 

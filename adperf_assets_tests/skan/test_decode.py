@@ -31,6 +31,11 @@ def test_install_keys_take_winning_new_installs_and_their_latest_later_value():
     assert k.loc["t1", ["key", "later"]].tolist() == ["f12", "w2:high"]
     assert k.loc["t2", ["key", "later"]].tolist() == ["clow", ""]
     assert k.loc["t3", "key"] == NULL_KEY
+    # a later postback is the same install's only on the same network; and none may have arrived yet
+    p2 = pd.concat([p, _postbacks([("tiktok", "c9", "t2", 1, True, False, np.nan, "high")])], ignore_index=True)
+    assert install_keys(p2).set_index("transaction_id").loc["t2", "later"] == ""
+    first = install_keys(p[p["postback_sequence_index"] == 0])
+    assert list(first["transaction_id"]) == ["t1", "t2", "t3"] and (first["later"] == "").all()
 
 
 def _world(n=40000, seed=1, opt_in=0.3):
