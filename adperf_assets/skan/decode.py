@@ -27,10 +27,55 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from threadpoolctl import ThreadpoolController
 
 from adperf_assets.skan import schema
 
 NULL_KEY = "null"
+_THREADPOOLS: list[ThreadpoolController] = []
+
+
+def _one_blas_thread():
+    """BLAS held to one thread: the bootstrap's products are small, and a second thread spins more CPU
+    than it saves. The controller is made once (``threadpool_limits`` re-scans the libraries per call)."""
+    if not _THREADPOOLS:
+        _THREADPOOLS.append(ThreadpoolController())
+    return _THREADPOOLS[0].limit(limits=1, user_api="blas")
+
+
+def _poisson1_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Poisson(1)'s CDF, and per 1/65536 of the unit interval the value its inverse takes there (255
+    where a step of the CDF falls inside: those draws are resolved by a second uniform)."""
+    pmf = np.exp(-1.0) / np.cumprod(np.r_[1.0, np.arange(1.0, 25.0)])
+    cdf = np.minimum(np.cumsum(pmf), 1.0)
+    edges = np.arange(65537) / 65536
+    lo, hi = np.searchsorted(cdf, edges[:-1], side="right"), np.searchsorted(cdf, edges[1:], side="left")
+    return cdf, np.where(lo == hi, lo, 255).astype(np.uint8)
+
+
+_P1_CDF, _P1_TABLE = _poisson1_tables()
+
+
+def poisson1(rng: np.random.Generator, shape) -> np.ndarray:
+    """Poisson(1) draws (the bootstrap's weights) as float: the inverse CDF of a 16-bit uniform by table,
+    refined by a second uniform in the few buckets a CDF step cuts; the same distribution as
+    ``rng.poisson(1.0)``, whose per-draw loop was most of the bootstrap's cost (benchmarks/README.md)."""
+    k = rng.integers(0, 1 << 16, shape, dtype=np.uint16)
+    x = _P1_TABLE[k]
+    cut = np.flatnonzero(x == 255)
+    if len(cut):
+        u = (k.ravel()[cut] + rng.random(len(cut))) / 65536
+        x.ravel()[cut] = np.searchsorted(_P1_CDF, u, side="right")
+    return x.astype(float)
+
+
+def _pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (a, b) pairs of two aligned arrays, and each row's pair: (a values, b values, index)."""
+    ca, ua = pd.factorize(a, use_na_sentinel=False)
+    cb, ub = pd.factorize(b, use_na_sentinel=False)
+    nb = max(len(ub), 1)
+    u, inv = np.unique(ca.astype(np.int64) * nb + cb, return_inverse=True)
+    return np.asarray(ua, dtype=object)[u // nb], np.asarray(ub, dtype=object)[u % nb], inv.reshape(-1)
 
 
 def first_key(fine: pd.Series, coarse: pd.Series) -> pd.Series:
@@ -59,9 +104,20 @@ def install_keys(postbacks: pd.DataFrame) -> pd.DataFrame:
     out = first[["network", "campaign_id", "ad_group_id", "ad_id", "source_identifier", "transaction_id",
                  "arrival_time_utc"]].copy()
     out["key"] = first_key(first["fine_conversion_value"], first["coarse_conversion_value"]).to_numpy()
-    lk = later.set_index(["network", "transaction_id"])
-    idx = pd.MultiIndex.from_frame(out[["network", "transaction_id"]])
-    out["later"] = later_key(lk["postback_sequence_index"].reindex(idx), lk["coarse_conversion_value"].reindex(idx)).to_numpy()
+    # each install's latest later postback (its row in ``later``, -1 for none), by one code per
+    # (network, transaction) pair
+    code = [pd.factorize(pd.concat([out[c], later[c]], ignore_index=True), use_na_sentinel=False)[0]
+            for c in ("network", "transaction_id")]
+    pair = code[0].astype(np.int64) * (int(code[1].max(initial=0)) + 1) + code[1]
+    row = pd.Index(pair[len(out):]).get_indexer(pair[:len(out)])
+    found, at = row >= 0, np.maximum(row, 0)
+
+    def of_later(col: str) -> pd.Series:
+        vals = later[col].to_numpy(dtype=object)
+        return pd.Series(np.where(found, vals[at], np.nan) if len(vals) else np.full(len(out), np.nan),
+                         index=out.index, dtype=object)
+
+    out["later"] = later_key(of_later("postback_sequence_index"), of_later("coarse_conversion_value")).to_numpy()
     out.loc[out["key"] == NULL_KEY, "later"] = ""
     return out.reset_index(drop=True)
 
@@ -110,7 +166,10 @@ class SkanDecoder:
         fine = sorted(set(c["fine"]))
         later = c["later"].fillna("").astype(str)
         lat = sorted(set(later) - {""})
-        combos = sorted({f"{k}|{lk}" for col in ("coarse", "fine") for k, lk in zip(c[col], later) if lk})
+        has = (later != "").to_numpy()
+        # each user's key|later combos, built once per distinct pair
+        pairs = {col: _pairs(c[col].to_numpy()[has], later.to_numpy()[has]) for col in ("coarse", "fine")}
+        combos = sorted({f"{k}|{lk}" for ks, lks, _ in pairs.values() for k, lk in zip(ks, lks)})
         names = ["global"] + coarse + fine + lat + combos
         ix = {k: i for i, k in enumerate(names)}
         parent = np.zeros(len(names), dtype=np.int64)
@@ -122,13 +181,13 @@ class SkanDecoder:
             parent[ix[k]] = ix[k.split("|")[1]]
         levels = [np.array([ix[k] for k in ks], dtype=np.int64) for ks in (coarse, fine, lat, combos)]
         n = len(c)
-        has = (later != "").to_numpy()
         rows = [np.arange(n), np.arange(n), np.arange(n), np.flatnonzero(has)]
         cols = [np.zeros(n, dtype=np.int64), c["coarse"].map(ix).to_numpy(), c["fine"].map(ix).to_numpy(),
                 later[has].map(ix).to_numpy()]
         for col in ("coarse", "fine"):
+            ks, lks, inv = pairs[col]
             rows.append(np.flatnonzero(has))
-            cols.append(np.array([ix[f"{k}|{lk}"] for k, lk in zip(c.loc[has, col], later[has])], dtype=np.int64))
+            cols.append(np.array([ix[f"{k}|{lk}"] for k, lk in zip(ks, lks)], dtype=np.int64)[inv])
         r, k = np.concatenate(rows), np.concatenate(cols).astype(np.int64)
         member = sparse.csr_matrix((np.ones(len(r)), (r, k)), shape=(n, len(names)))
         return names, ix, parent, levels, member
@@ -166,6 +225,11 @@ class SkanDecoder:
         self.cap_scale_ = float(cap.sum() / self.cap_means_[own].sum()) if self.cap_means_[own].sum() > 0 else 1.0
         self.means_ = self.means_ * self.scale_
         self.cap_means_ = self.cap_means_ * self.cap_scale_
+        # the users' distinct key profiles (coarse, fine, later: the same cells and own cell): the bootstrap
+        # sums its weights per profile, then per cell through the profiles' memberships
+        prof = c.groupby(["coarse", "fine", "later"], sort=True, dropna=False).ngroup().to_numpy()
+        first = np.unique(prof, return_index=True)[1]
+        self.prof_, self.prof_member_, self.prof_own_ = prof, self.member_[first].toarray(), own[first]
         # each cell's pool of tracked users for the rest's scatter: its own, or its nearest parent's with
         # at least min_pool users
         counts = sw[0]
@@ -186,20 +250,20 @@ class SkanDecoder:
     def cells(self, key: pd.Series, later: pd.Series) -> np.ndarray:
         """Per install, the cell whose mean is its value: its key with its later value if a tracked user
         had both, else its key, else (unseen) its coarse parent, else everyone; -1 for keyless installs."""
+        ks, lks, inv = _pairs(np.asarray(key, dtype=object), later.fillna("").to_numpy(dtype=object))
+        return np.array([self._cell(k, lk) for k, lk in zip(ks, lks)], dtype=np.int64)[inv]
+
+    def _cell(self, k: str, lk: str) -> int:
         ix = self.ix_
-        out = np.empty(len(key), dtype=np.int64)
-        for i, (k, lk) in enumerate(zip(key, later.fillna(""))):
-            if k == NULL_KEY:
-                out[i] = -1
-            elif lk and f"{k}|{lk}" in ix:
-                out[i] = ix[f"{k}|{lk}"]
-            elif k in ix:
-                out[i] = ix[k]
-            elif k.startswith("f"):
-                out[i] = ix.get("c" + schema.coarse_of_fine([int(k[1:])])[0], 0)
-            else:
-                out[i] = 0
-        return out
+        if k == NULL_KEY:
+            return -1
+        if lk and f"{k}|{lk}" in ix:
+            return ix[f"{k}|{lk}"]
+        if k in ix:
+            return ix[k]
+        if k.startswith("f"):
+            return ix.get("c" + schema.coarse_of_fine([int(k[1:])])[0], 0)
+        return 0
 
     def predict_keys(self, key: pd.Series, later: pd.Series) -> np.ndarray:
         """Per install, the calibrated value of its key (NaN for keyless installs)."""
@@ -257,7 +321,8 @@ class SkanDecoder:
         ratio = w * out["_ratio"].to_numpy() + (1 - w)
         x_rest = np.array([self._x_rest(self.means_[None, :], p)[0] for p in parts])
         rest = ratio * x_rest
-        lo, hi, tot_lo, tot_hi = self._interval(parts, w, ratio, tv, tcap, trk_cell)
+        with _one_blas_thread():
+            lo, hi, tot_lo, tot_hi = self._interval(parts, w, ratio, tv, tcap, trk_cell)
         out["modelled_return"] = rest
         out["modelled_return_low"] = np.minimum(lo, rest)
         out["modelled_return_high"] = np.maximum(hi, rest)
@@ -296,31 +361,52 @@ class SkanDecoder:
         heavy = self.tail == "pareto" and bool(k) and np.isfinite(alpha)
         tail_ix = np.flatnonzero(v > u) if heavy else np.array([], dtype=np.int64)
         # the pools as contiguous runs of the users' values, per cell: (start, size) in ``pool_vals``
-        pool_vals, pool_tail, start, size = self._pools(u if heavy else np.inf)
+        pool_vals, pool_tail, start, size, slot_pool = self._pools(u if heavy else np.inf)
+        if not heavy:  # each pool user's value relative to its pool's mean: the same in every replicate
+            pool_mean = self._pool_means(pool_vals, pool_tail, start, size, None)
+            rel_slot = pool_vals / np.maximum(pool_mean[0, slot_pool], 1e-12)
+        # per group: its tracked users' (value, capped key value, capped value) for the ratio's resample, its
+        # keyed installs' and tracked users' counts per cell, its keyed installs' pool runs and key values
+        prep = []
+        for keyed, n_null, tcells, n_rest, ti in parts:
+            cells = keyed if len(keyed) else np.zeros(1, dtype=np.int64)
+            pc = self.pool_[cells]
+            prep.append((np.column_stack([tv[ti], self.cap_means_[trk_cell[ti]], tcap[ti]]),
+                         np.bincount(keyed, minlength=len(self.names_)).astype(float),
+                         np.bincount(tcells, minlength=len(self.names_)).astype(float),
+                         cells, start[pc], size[pc], self.means_[cells]))
         sims = np.zeros((self.n_boot, len(parts)))
         tracked_sims = np.zeros((self.n_boot, len(parts)))
+        n_prof = len(self.prof_own_)
+        flat = None
         chunk = 100
         for b0 in range(0, self.n_boot, chunk):
             b = min(chunk, self.n_boot - b0)
             xi = (1 / alpha) * (1 + self.tail_index_noise * rng.standard_normal(b) / np.sqrt(max(k, 1))) if heavy else np.zeros(b)
             xi = np.clip(xi, 1e-3, 0.95)  # a tail index of 1 or less has no mean: kept just above it
-            vs = np.broadcast_to(v, (b, len(v))).copy()
+            vs = v
             if heavy and len(tail_ix):
+                vs = np.broadcast_to(v, (b, len(v))).copy()
                 vs[:, tail_ix] = u * rng.random((b, len(tail_ix))) ** (-xi[:, None])
-            wts = rng.poisson(1.0, (b, len(v))).astype(float)
-            sw = np.asarray((self.member_.T @ wts.T).T)
-            swv = np.asarray((self.member_.T @ (wts * vs).T).T)
+            wts = poisson1(rng, (b, len(v)))
+            # the weights' and weighted values' sums per (replicate, profile), then per cell
+            if flat is None or len(flat) != wts.size:
+                flat = (self.prof_[None, :] + n_prof * np.arange(b)[:, None]).ravel()
+            sw_p = np.bincount(flat, weights=wts.ravel(), minlength=b * n_prof).reshape(b, n_prof)
+            swv_p = np.bincount(flat, weights=(wts * vs).ravel(), minlength=b * n_prof).reshape(b, n_prof)
+            sw, swv = sw_p @ self.prof_member_, swv_p @ self.prof_member_
             means = self._means(sw, swv)
             # rescaled as in fit: the replicate's users' key values add up to their value
-            means *= ((wts * vs).sum(axis=1) / np.maximum((wts * means[:, self.own_]).sum(axis=1), 1e-12))[:, None]
-            pool_mean = self._pool_means(pool_vals, pool_tail, start, size, u / (1 - xi) if heavy else None)
+            means *= (swv[:, 0] / np.maximum((sw_p * means[:, self.prof_own_]).sum(axis=1), 1e-12))[:, None]
+            if heavy:
+                pool_mean = self._pool_means(pool_vals, pool_tail, start, size, u / (1 - xi))
             for j, part in enumerate(parts):
                 keyed, n_null, tcells, n_rest, ti = part
+                tmat, k_count, t_count, cells, k_start, k_size, k_mean = prep[j]
                 if len(ti) > 1:
-                    tw = rng.poisson(1.0, (b, len(ti)))
-                    tracked_sims[b0:b0 + b, j] = (tw * tv[ti]).sum(axis=1)
-                    xc = (tw * self.cap_means_[trk_cell[ti]]).sum(axis=1)
-                    r = np.where(xc > 0, (tw * tcap[ti]).sum(axis=1) / np.maximum(xc, 1e-12), 1.0)
+                    s = poisson1(rng, (b, len(ti))) @ tmat
+                    tracked_sims[b0:b0 + b, j] = s[:, 0]
+                    r = np.where(s[:, 1] > 0, s[:, 2] / np.maximum(s[:, 1], 1e-12), 1.0)
                     # not shrunk: the interval keeps the ratio's whole sampling error, so it also spans what
                     # the shrinkage may have taken from a campaign that really differs
                 else:
@@ -328,38 +414,47 @@ class SkanDecoder:
                     r = np.full(b, ratio[j])
                 if not n_rest:
                     continue
-                x = self._x_rest(means, part)
+                x = self._x_rest_counts(means, k_count, len(keyed), n_null, t_count)
                 # the rest's scatter: n_rest installs drawn from the group's keyed installs, each a value
                 # from its cell's pool relative to the pool's mean, times the cell's mean
-                cells = keyed if len(keyed) else np.zeros(1, dtype=np.int64)
-                pick = cells[rng.integers(0, len(cells), (b, n_rest))]
-                pc = self.pool_[pick]
-                j_user = start[pc] + (rng.random((b, n_rest)) * size[pc]).astype(np.int64)
-                val = pool_vals[j_user]
-                is_tail = pool_tail[j_user]
+                pick = rng.integers(0, len(cells), (b, n_rest))
+                j_user = k_start[pick] + (rng.random((b, n_rest)) * k_size[pick]).astype(np.int64)
                 if heavy:
-                    val = np.where(is_tail, u * rng.random((b, n_rest)) ** (-xi[:, None]), val)
-                rel = val / np.maximum(pool_mean[np.arange(b)[:, None] % len(pool_mean), pc], 1e-12)
-                scatter = (self.means_[pick] * (rel - 1)).sum(axis=1)
+                    pc = self.pool_[cells[pick]]
+                    val = np.where(pool_tail[j_user], u * rng.random((b, n_rest)) ** (-xi[:, None]), pool_vals[j_user])
+                    rel = val / np.maximum(pool_mean[np.arange(b)[:, None], pc], 1e-12)
+                else:
+                    rel = rel_slot[j_user]
+                scatter = (k_mean[pick] * (rel - 1)).sum(axis=1)
                 sims[b0:b0 + b, j] = np.maximum(r * (x + scatter), 0.0)
         q = (1 - self.level) / 2
         total = sims + tracked_sims
         return (np.quantile(sims, q, axis=0), np.quantile(sims, 1 - q, axis=0),
                 np.quantile(total, q, axis=0), np.quantile(total, 1 - q, axis=0))
 
+    @staticmethod
+    def _x_rest_counts(means, k_count, n_keyed, n_null, t_count) -> np.ndarray:
+        """``_x_rest`` from the group's keyed installs' and tracked users' counts per cell."""
+        xk = means @ k_count if n_keyed else np.zeros(len(means))
+        mean_keyed = xk / n_keyed if n_keyed else means[:, 0]
+        return np.maximum(xk + n_null * mean_keyed - means @ t_count, 0.0)
+
     def _pools(self, u: float):
-        """The pool cells' users' values as contiguous runs: (values, above u, start per cell, size per cell)."""
+        """The pool cells' users' values as contiguous runs: (values, above u, start per cell, size per cell,
+        each value's pool cell)."""
         cols = self.member_.tocsc()
         start = np.zeros(len(self.names_), dtype=np.int64)
         size = np.zeros(len(self.names_), dtype=np.int64)
         vals, pos = [], 0
-        for p in np.unique(self.pool_):
+        pools = np.unique(self.pool_)
+        for p in pools:
             users = cols.indices[cols.indptr[p]:cols.indptr[p + 1]]
             start[p], size[p] = pos, len(users)
             vals.append(self.values_[users])
             pos += len(users)
         pool_vals = np.concatenate(vals) if vals else np.zeros(1)
-        return pool_vals, pool_vals > u, start, size
+        slot_pool = np.repeat(pools, size[pools]) if vals else np.zeros(1, dtype=np.int64)
+        return pool_vals, pool_vals > u, start, size, slot_pool
 
     def _pool_means(self, vals, tail, start, size, tail_mean) -> np.ndarray:
         """Per replicate and cell: its pool's mean, tail users at the Pareto's mean ``tail_mean`` (per replicate)."""

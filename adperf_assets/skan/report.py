@@ -71,8 +71,8 @@ def calibration(users: pd.DataFrame, behavior: pd.DataFrame, activity: pd.DataFr
     inst = t.set_index("user_id")["install_date"]
 
     def age(frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
-        f = frame[frame["user_id"].isin(inst.index) & (pd.to_datetime(frame["report_date"]) <= day)]
-        return (pd.to_datetime(f["report_date"]).to_numpy() - inst.reindex(f["user_id"]).to_numpy()).astype(
+        f = frame[frame["user_id"].isin(inst.index) & (pd.to_datetime(frame["report_date"], cache=False) <= day)]
+        return (pd.to_datetime(f["report_date"], cache=False).to_numpy() - inst.reindex(f["user_id"]).to_numpy()).astype(
             "timedelta64[D]").astype(int), f
 
     def per_user(values: pd.Series) -> np.ndarray:
@@ -103,7 +103,7 @@ def estimated_install_day(postbacks: pd.DataFrame, tz: str) -> pd.Series:
     """The report-zone install day of first postbacks: arrival − the end of window 0 − the middle of its
     send delay (AppsFlyer's own estimate, arrival − 84 h, is a day earlier than Apple's rules imply)."""
     lag = pd.Timedelta(hours=24 * (schema.WINDOWS[0][1] + 1) + sum(schema.SEND_DELAY_HOURS[0]) / 2)
-    t = pd.to_datetime(postbacks["arrival_time_utc"]) - lag
+    t = pd.to_datetime(postbacks["arrival_time_utc"], cache=False) - lag
     return (t.dt.tz_localize("UTC").dt.tz_convert(tz).dt.tz_localize(None).dt.normalize()
             .astype("datetime64[ns]"))
 
@@ -115,7 +115,7 @@ def modelled_campaigns(postbacks: pd.DataFrame, calib: pd.DataFrame, day: pd.Tim
     FIRST_POSTBACK_DAYS, whose first postbacks have all arrived by ``day`` (postbacks placed on their
     estimated install day); younger cohorts' untracked installs count once their postbacks arrive."""
     last = day - pd.Timedelta(days=FIRST_POSTBACK_DAYS)
-    pb = postbacks[pd.to_datetime(postbacks["arrival_date"]) <= day]
+    pb = postbacks[pd.to_datetime(postbacks["arrival_date"], cache=False) <= day]
     inst = install_keys(pb)
     if len(inst):
         est = estimated_install_day(inst, tz)

@@ -74,6 +74,9 @@ def skan_modelled(context: dg.AssetExecutionContext, skan_postbacks: pd.DataFram
     # the networks that send postbacks: their tracked iOS users, and the restricted ones, calibrate the decoder
     networks = set(skan_postbacks["network"].astype(str)) - ATT_EXEMPT_NETWORKS
     known = calibration_users(installs, sorted(networks))
+    # only those users' payments and logins are read, day after day: kept once per run
+    behavior_value = behavior_value[behavior_value["user_id"].isin(known["user_id"])]
+    user_activity = user_activity[user_activity["user_id"].isin(known["user_id"])]
     # the cohorts the installs table holds (the report's window, or less where its history starts later)
     first = pd.to_datetime(installs["install_date"]).min() if len(installs) else None
     frames = []
