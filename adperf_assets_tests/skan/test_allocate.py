@@ -1,0 +1,172 @@
+"""A campaign's SKAN-modelled part on the ad groups and ads its postbacks name (docs/skan.md)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from adperf_assets.report.columns import typed
+from adperf_assets.report.config import ReportConfig
+from adperf_assets.skan.allocate import allocate_below, apportion
+from adperf_assets.skan.report import SKAN_BASIS, fold_into_report
+
+DAY = pd.Timestamp("2025-07-12")
+
+
+def _installs(spec) -> pd.DataFrame:
+    """``spec``: (ad group, ad, installs, digits, value) per block of installs of campaign c1."""
+    rows = []
+    for g, a, n, digits, v in spec:
+        rows += [{"network": "facebook", "campaign_id": "c1", "ad_group_id": g if digits >= 3 else "",
+                  "ad_id": a if digits >= 4 else "", "value": v}] * n
+    return pd.DataFrame(rows)
+
+
+#: ad a1 (busy): all 4 digits; a2: part 4, part 3, part 2 digits; a3 (small, other group): 2 digits only
+SPEC = [("g1", "a1", 100, 4, 2.0), ("g1", "a2", 20, 4, 1.0), ("g1", "a2", 10, 3, 1.0), ("g1", "a2", 10, 2, 1.0),
+        ("g2", "a3", 10, 2, 4.0)]
+N = 150
+
+
+def _campaign(modelled: int, ret=100.0, lo=60.0, hi=160.0) -> pd.DataFrame:
+    return pd.DataFrame({"network": ["facebook"], "campaign_id": ["c1"], "modelled_installs": [modelled],
+                         "modelled_return_usd": [ret], "modelled_lower_usd": [lo], "modelled_upper_usd": [hi]})
+
+
+def test_apportion_keeps_the_total_and_each_part_within_one():
+    x = np.array([0.4, 0.4, 0.4, 1.8, 7.0])
+    r = apportion(x, 10)
+    assert r.sum() == 10 and (np.abs(r - x) < 1).all() and (r >= 0).all()
+    assert apportion(np.zeros(0), 0).size == 0
+
+
+def test_each_row_gets_the_modelled_part_of_the_postbacks_that_name_it():
+    inst = _installs(SPEC)
+    m = 105  # 45 of 150 tracked: p = 0.3
+    out = allocate_below(inst, inst["value"].to_numpy(), _campaign(m)).set_index(["level", "ad_group_id", "ad_id"])
+    # the identified postbacks are counted exactly, each at the level it names
+    assert out.loc[("ad", "g1", "a1"), "skan_installs"] == 100
+    assert out.loc[("ad", "g1", "a2"), "skan_installs"] == 20
+    assert out.loc[("ad_group", "g1", ""), "skan_installs"] == 130  # its ads' 120 + 10 naming only the group
+    assert ("ad", "g2", "a3") not in out.index and ("ad_group", "g2", "") not in out.index  # never named
+    # modelled installs: the campaign's untracked share (0.7) of them, whole numbers within one
+    assert out.loc[("ad", "g1", "a1"), "modelled_installs"] == pytest.approx(70, abs=1)
+    assert out.loc[("ad", "g1", "a2"), "modelled_installs"] == pytest.approx(14, abs=1)
+    assert out.loc[("ad_group", "g1", ""), "modelled_installs"] == pytest.approx(91, abs=1)
+    # nothing double-counted: ads <= their group <= the campaign, by the postbacks named only higher up
+    ads = out.xs("ad", level="level")
+    assert ads["modelled_installs"].sum() <= out.loc[("ad_group", "g1", ""), "modelled_installs"] <= m
+    assert m - out.loc[("ad_group", "g1", ""), "modelled_installs"] == pytest.approx(0.7 * 20, abs=1)
+    # return: the campaign's modelled return by the key values' shares (a1: 200 of 280)
+    assert out.loc[("ad", "g1", "a1"), "value_share"] == pytest.approx(200 / 280)
+    assert out.loc[("ad", "g1", "a1"), "modelled_return_usd"] == pytest.approx(100 * 200 / 280)
+    assert out.loc[("ad_group", "g1", ""), "modelled_return_usd"] == pytest.approx(100 * 240 / 280)
+    # intervals: the campaign's half-widths x sqrt(share): relatively wider on the smaller rows
+    s = out.loc[("ad", "g1", "a2"), "value_share"]
+    r = out.loc[("ad", "g1", "a2")]
+    assert r["modelled_lower_usd"] == pytest.approx(100 * s - 40 * np.sqrt(s))
+    assert r["modelled_upper_usd"] == pytest.approx(100 * s + 60 * np.sqrt(s))
+    big = out.loc[("ad", "g1", "a1")]
+    rel = lambda x: (x["modelled_upper_usd"] - x["modelled_lower_usd"]) / x["modelled_return_usd"]  # noqa: E731
+    assert rel(r) > rel(big) > 1.0
+
+
+def test_allocation_is_exact_in_expectation_over_random_consent():
+    """Consent independent of ad and tier: an ad's modelled part estimates its untracked named installs."""
+    rng = np.random.default_rng(3)
+    inst = _installs(SPEC)
+    named_a1 = (inst["ad_id"] == "a1").to_numpy()
+    got, true = [], []
+    for _ in range(200):
+        tracked = rng.random(N) < 0.3
+        out = allocate_below(inst, inst["value"].to_numpy(), _campaign(int((~tracked).sum())))
+        a1 = out[(out["level"] == "ad") & (out["ad_id"] == "a1")].iloc[0]
+        got.append(a1["modelled_installs"])
+        true.append(int((named_a1 & ~tracked).sum()))
+    assert np.mean(got) == pytest.approx(np.mean(true), rel=0.02)
+
+
+def test_keyless_installs_take_the_mean_and_no_modelled_part_gives_no_rows():
+    inst = _installs(SPEC)
+    v = inst["value"].to_numpy().copy()
+    v[-10:] = np.nan  # a3's tier-0 postbacks: no value
+    out = allocate_below(inst, v, _campaign(105))
+    a1 = out[(out["level"] == "ad") & (out["ad_id"] == "a1")].iloc[0]
+    mean = (200 + 40) / 140
+    assert a1["value_share"] == pytest.approx(200 / (240 + 10 * mean))
+    assert allocate_below(inst, v, _campaign(0)).empty
+
+
+def _row(level, ad_group="", ad="", campaign="c1", network="facebook", users=10, ret=20.0, est=60.0, lo=40.0,
+         hi=90.0, cost=100.0):
+    return {"report_date": DAY, "level": level, "network": network, "account_id": "1" if level != "network" else "",
+            "account_name": "a", "campaign_id": campaign if level in ("campaign", "ad_group", "ad") else "",
+            "campaign_name": campaign, "ad_group_id": ad_group, "ad_group_name": ad_group, "ad_id": ad, "ad_name": ad,
+            "first_spend_date": pd.Timestamp("2025-07-01"), "days_live": 12, "is_active": True,
+            "history_truncated": False, "spend_installs": 10.0, "users": users, "cost_to_date_usd": cost,
+            "cost_on_day_usd": 5.0, "paid_to_date_usd": ret, "return_to_date_usd": ret, "horizon_days": 180,
+            "estimated_return_usd": est, "estimated_lower_usd": lo, "estimated_upper_usd": hi,
+            "users_without_estimate": 0, "payback_basis": "none", "recommendation": "keep", "reason": ""}
+
+
+def _report() -> pd.DataFrame:
+    """c1 (iOS, with postbacks): g1 (a1, a2), g2 (a3); c2 (Android only, no postbacks): g9 (a9)."""
+    rows = [_row("ad", "g1", "a1", users=20, ret=40.0, est=120.0, lo=90.0, hi=160.0),
+            _row("ad", "g1", "a2", users=6, ret=12.0, est=30.0, lo=20.0, hi=45.0),
+            _row("ad", "g2", "a3", users=4, ret=8.0, est=20.0, lo=10.0, hi=30.0),
+            _row("ad_group", "g1", users=26, ret=52.0, est=150.0, lo=115.0, hi=190.0),
+            _row("ad_group", "g2", users=4, ret=8.0, est=20.0, lo=10.0, hi=30.0),
+            _row("campaign", users=30, ret=60.0, est=170.0, lo=130.0, hi=215.0),
+            _row("ad", "g9", "a9", campaign="c2", users=50, ret=70.0, est=200.0, lo=150.0, hi=260.0),
+            _row("ad_group", "g9", campaign="c2", users=50, ret=70.0, est=200.0, lo=150.0, hi=260.0),
+            _row("campaign", campaign="c2", users=50, ret=70.0, est=200.0, lo=150.0, hi=260.0),
+            _row("account", users=80, ret=130.0, est=370.0, lo=300.0, hi=450.0, cost=200.0),
+            _row("network", users=80, ret=130.0, est=370.0, lo=300.0, hi=450.0, cost=200.0)]
+    return typed(pd.DataFrame(rows))
+
+
+def _modelled() -> pd.DataFrame:
+    inst = _installs(SPEC)
+    camp = _campaign(105)
+    below = allocate_below(inst, inst["value"].to_numpy(), camp)
+    camp = camp.assign(level="campaign", ad_group_id="", ad_id="", value_share=1.0)
+    return pd.concat([camp, below], ignore_index=True).assign(report_date=DAY)
+
+
+def test_fold_puts_the_named_part_on_ad_rows_and_the_rest_in_the_remainder():
+    rep = _report()
+    out = typed(fold_into_report(rep, _modelled(), ReportConfig()))
+    at = lambda lvl, **k: out[(out["level"] == lvl) & np.logical_and.reduce(  # noqa: E731
+        [out[c] == v for c, v in {"campaign_id": "c1", **k}.items()])].iloc[0]
+    camp, g1, g2 = at("campaign"), at("ad_group", ad_group_id="g1"), at("ad_group", ad_group_id="g2")
+    a1, a2, a3 = (at("ad", ad_id=a) for a in ("a1", "a2", "a3"))
+    assert camp["modelled_installs"] == 105 and camp["return_basis"] == SKAN_BASIS
+    for r, measured in ((a1, 20), (a2, 6), (g1, 26)):
+        assert r["return_basis"] == SKAN_BASIS and r["modelled_installs"] > 0 and SKAN_BASIS in r["reason"]
+        assert r["users"] == measured + r["modelled_installs"]
+        assert 0 < r["modelled_share"] < 1 and r["estimated_lower_usd"] <= r["estimated_return_usd"] <= r["estimated_upper_usd"]
+    # a3 is never named by a postback: measured only, its group too
+    assert a3["return_basis"] == "measured" and a3["users"] == 4 and g2["modelled_installs"] == 0
+    # the rows below + the remainder = the row, in installs and in estimated return
+    for parent, kids in ((g1, [a1, a2]), (camp, [g1, g2])):
+        assert parent["modelled_installs"] == sum(k["modelled_installs"] for k in kids) + parent["modelled_unattributed_installs"]
+        assert parent["modelled_estimated_usd"] == pytest.approx(
+            sum(k["modelled_estimated_usd"] for k in kids) + parent["modelled_unattributed_usd"])
+        assert parent["modelled_unattributed_installs"] > 0 and parent["modelled_unattributed_usd"] > 0
+    # the campaign's modelled estimate = its return x its measured estimate / return (170 / 60); ads share it
+    assert camp["modelled_estimated_usd"] == pytest.approx(100 * 170 / 60)
+    assert a1["modelled_estimated_usd"] == pytest.approx(100 * 170 / 60 * 200 / 280)
+    assert a1["return_to_date_usd"] == pytest.approx(40 + 100 * 200 / 280)
+    assert (out.loc[out["level"] == "ad", "modelled_unattributed_installs"] == 0).all()
+    # account and network: exactly their campaigns' sums, no remainder
+    acc = out[out["level"] == "account"].iloc[0]
+    assert acc["modelled_installs"] == 105 and acc["modelled_unattributed_installs"] == 0
+
+
+def test_rows_without_postbacks_are_unchanged():
+    """c2 has no postbacks (say Android only): its rows are the report's as it was."""
+    rep = _report()
+    out = typed(fold_into_report(rep, _modelled(), ReportConfig()))
+    c2 = (rep["campaign_id"] == "c2").to_numpy()
+    cols = [c for c in rep.columns if c in out.columns]
+    pd.testing.assert_frame_equal(out.loc[c2, cols].reset_index(drop=True), rep.loc[c2, cols].reset_index(drop=True))
+    assert (out.loc[c2, "return_basis"] == "measured").all() and (out.loc[c2, "modelled_installs"] == 0).all()
