@@ -59,13 +59,14 @@ def test_each_row_gets_the_modelled_part_of_the_postbacks_that_name_it():
     # return: the campaign's modelled return by the key values' shares (a1: 200 of 280)
     assert out.loc[("ad", "g1", "a1"), "value_share"] == pytest.approx(200 / 280)
     assert out.loc[("ad", "g1", "a1"), "modelled_return_usd"] == pytest.approx(100 * 200 / 280)
-    assert out.loc[("ad_group", "g1", ""), "modelled_return_usd"] == pytest.approx(100 * 240 / 280)
+    assert out.loc[("ad_group", "g1", ""), "modelled_return_usd"] == pytest.approx(100 * 230 / 280)  # 10 of a2 name only the campaign
     # intervals: the campaign's half-widths x sqrt(share): relatively wider on the smaller rows
     s = out.loc[("ad", "g1", "a2"), "value_share"]
     r = out.loc[("ad", "g1", "a2")]
-    assert r["modelled_lower_usd"] == pytest.approx(100 * s - 40 * np.sqrt(s))
+    assert r["modelled_lower_usd"] == pytest.approx(max(100 * s - 40 * np.sqrt(s), 0.0))  # never below 0
     assert r["modelled_upper_usd"] == pytest.approx(100 * s + 60 * np.sqrt(s))
     big = out.loc[("ad", "g1", "a1")]
+    assert big["modelled_lower_usd"] == pytest.approx(100 * 200 / 280 - 40 * np.sqrt(200 / 280))
     rel = lambda x: (x["modelled_upper_usd"] - x["modelled_lower_usd"]) / x["modelled_return_usd"]  # noqa: E731
     assert rel(r) > rel(big) > 1.0
 
