@@ -4,12 +4,13 @@
 
 Reads a world as ``benchmarks/skan.py`` does (its ``load``: postbacks, tracked and restricted users with
 their keys and realised 180-day return), fits ``SkanDecoder`` and places each campaign's modelled part on
-the ad groups and ads its postbacks name (``skan.allocate.allocate_below``), as the report does. A row shows
-its tracked users (their ad from the MMP's install row) + its modelled part. Scored per ad / ad group with
+its ad groups and ads (``skan.allocate.allocate_below``) as the report does: the part of the postbacks that
+name them, and the rest by their tracked users. A row shows its tracked users (their ad from the MMP's
+install row) + its modelled part. Scored per ad / ad group with
 at least ``--min-monthly`` true paid-iOS installs a month, against the world's truth (``truth/users``: each
 paid user's true ad and expected 180-day LTV): installs and return MAPE and median error, and how much of
-the campaigns' modelled installs stays in the campaign- and ad-group-level remainder. For contrast, two
-allocations the report does not use: ``naive`` (the whole modelled rest split by the 4-digit postbacks'
+the campaigns' modelled installs stays in the campaign- and ad-group-level remainder. For contrast, three
+allocations the report does not use: ``named only`` (no allocation: the rest stays as remainders), ``naive`` (the whole modelled rest split by the 4-digit postbacks'
 shares) and ``by tracked`` (the campaign's SKAN installs split by its tracked users' shares). Last line: one
 JSON object over all worlds.
 """
@@ -41,7 +42,8 @@ def score(world: Path, args) -> tuple[pd.DataFrame, dict]:
     pred = dec.predict(inst, w["tracked"])
     camp = pred.rename(columns={"modelled_return": "modelled_return_usd", "modelled_return_low": "modelled_lower_usd",
                                 "modelled_return_high": "modelled_upper_usd"})
-    below = allocate_below(inst, dec.predict_keys(inst["key"], inst["later"]), camp)
+    values = dec.predict_keys(inst["key"], inst["later"])
+    named = allocate_below(inst, values, camp)  # the named part only, the rest left as remainders
     users = pd.read_parquet(layout.truth(world, "users"), columns=["user_id", "cohort_date", "acquisition", "network",
                                                                    "campaign_id", "ad_group_id", "ad_id", "platform",
                                                                    f"expected_ltv_usd_{args.horizon}"])
@@ -49,6 +51,7 @@ def score(world: Path, args) -> tuple[pd.DataFrame, dict]:
                   & users["campaign_id"].isin(set(camp["campaign_id"]))]
     # the tracked users' ad: the MMP names it (the world's truth is the same for them)
     trk = w["tracked"][["user_id", "value"]].merge(users[["user_id", *KEYS["ad"]]], on="user_id", how="inner")
+    below = allocate_below(inst, values, camp, trk)  # as the report: the rest allocated by the tracked users
     rows, remainder = [], {}
     c_total = camp.set_index(["network", "campaign_id"])
     for level, key in KEYS.items():
@@ -57,7 +60,9 @@ def score(world: Path, args) -> tuple[pd.DataFrame, dict]:
         t = trk.groupby(key).agg(tracked=("user_id", "size"), tracked_return=("value", "sum"))
         b = below[below["level"] == level].set_index(key)[["skan_installs", "modelled_installs", "modelled_return_usd",
                                                            "modelled_lower_usd", "modelled_upper_usd"]]
-        out = truth.join(t, how="left").join(b, how="left").fillna(0).reset_index()
+        nb = named[named["level"] == level].set_index(key)["modelled_installs"].rename("named_modelled")
+        out = truth.join(t, how="left").join(b, how="left").join(nb, how="left").fillna(0).reset_index()
+        out["named_installs"] = out["tracked"] + out["named_modelled"]
         out["level"] = level
         out["shown_installs"] = out["tracked"] + out["modelled_installs"]
         out["shown_return"] = out["tracked_return"] + out["modelled_return_usd"]
@@ -73,18 +78,21 @@ def score(world: Path, args) -> tuple[pd.DataFrame, dict]:
             out["tracked"].to_numpy(), t_c, out=np.zeros(len(out)), where=t_c > 0)
         out["monthly"] = out["true_installs"] / w["months"]
         rows.append(out.assign(world=str(world), opt_in=w["opt_in"]))
-        on_level = below.loc[below["level"] == level, "modelled_installs"].sum()
-        remainder[level] = float(1 - on_level / max(camp["modelled_installs"].sum(), 1))
+        for name, frame in (("", below), ("named_", named)):
+            on_level = frame.loc[frame["level"] == level, "modelled_installs"].sum()
+            remainder[name + level] = float(1 - on_level / max(camp["modelled_installs"].sum(), 1))
     print(f"world {world}: att_opt_in {w['opt_in']}, cohorts up to {w['cutoff'].date()} ({w['months']:.1f} months); "
           f"of {int(camp['modelled_installs'].sum())} modelled installs {100 * (1 - remainder['ad_group']):.1f}% on ad "
-          f"groups, {100 * (1 - remainder['ad']):.1f}% on ads")
+          f"groups, {100 * (1 - remainder['ad']):.1f}% on ads (named by postbacks: "
+          f"{100 * (1 - remainder['named_ad_group']):.1f}%, {100 * (1 - remainder['named_ad']):.1f}%)")
     return pd.concat(rows, ignore_index=True), remainder
 
 
 def summary(g: pd.DataFrame) -> dict:
     err = lambda a, b: (a / b - 1) * 100  # noqa: E731
     s = {"rows": len(g)}
-    for name, col in (("installs", "shown_installs"), ("naive_installs", "naive_installs"),
+    for name, col in (("installs", "shown_installs"), ("named_only_installs", "named_installs"),
+                      ("naive_installs", "naive_installs"),
                       ("by_tracked_installs", "by_tracked_installs")):
         e = err(g[col], g["true_installs"])
         s[f"{name}_mape"], s[f"{name}_median_err"] = round(float(e.abs().mean()), 1), round(float(e.median()), 1)
@@ -112,9 +120,11 @@ def main() -> None:
             if len(b):
                 print(f"{level:<8} {lo:>4.0f}-{hi:<4.0f}/month:", json.dumps(summary(b)))
         print(f"{level:<8} all:", json.dumps(summary(g)))
-    rem = {k: round(float(np.mean([r[k] for _, r in scored])), 3) for k in ("ad_group", "ad")}
+    rem = {k: round(float(np.mean([r[k] for _, r in scored])), 3) for k in scored[0][1]}
     print(json.dumps({"ads": summary(rows[rows["level"] == "ad"]), "ad_groups": summary(rows[rows["level"] == "ad_group"]),
-                      "remainder_share": {"above_ad_groups": rem["ad_group"], "above_ads": rem["ad"]}}))
+                      "remainder_share": {"above_ad_groups": rem["ad_group"], "above_ads": rem["ad"],
+                                          "named_only_above_ad_groups": rem["named_ad_group"],
+                                          "named_only_above_ads": rem["named_ad"]}}))
 
 
 if __name__ == "__main__":

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 LEVELS = ("campaign", "ad_group", "ad")
 BELOW_COLUMNS = ["level", "network", "campaign_id", "ad_group_id", "ad_id", "skan_installs", "modelled_installs",
-                 "modelled_return_usd", "modelled_lower_usd", "modelled_upper_usd", "null_share", "value_share"]
+                 "modelled_return_usd", "modelled_lower_usd", "modelled_upper_usd", "null_share", "value_share",
+                 "allocated_share"]
 
 
 def apportion(x: np.ndarray, total: int) -> np.ndarray:
@@ -37,32 +39,44 @@ def leaf_of(installs: pd.DataFrame) -> pd.Series:
     return pd.Series(np.where(ad, "ad", np.where(grp, "ad_group", "campaign")), index=installs.index)
 
 
-def allocate_below(installs: pd.DataFrame, values: np.ndarray, campaigns: pd.DataFrame) -> pd.DataFrame:
-    """Per ad group and ad named by postbacks: its part of its campaign's modelled installs and return.
+def allocate_below(installs: pd.DataFrame, values: np.ndarray, campaigns: pd.DataFrame,
+                   tracked: pd.DataFrame | None = None, level: float = 0.99) -> pd.DataFrame:
+    """Per ad group and ad: its part of its campaign's modelled installs and return.
 
     ``installs``: one row per install (``install_keys``: network, campaign_id, ad_group_id, ad_id) of the
     cohorts the campaigns were modelled on; ``values``: each install's key value (NaN without a key: tier 0,
     taken at the campaign's mean keyed value); ``campaigns``: network, campaign_id, modelled_installs,
-    modelled_return_usd, modelled_lower_usd, modelled_upper_usd.
+    modelled_return_usd, modelled_lower_usd, modelled_upper_usd; ``tracked``: one row per tracked user of
+    those cohorts with the ad the MMP names (network, campaign_id, ad_group_id, ad_id), or None.
 
-    Installs: the campaign's modelled installs M over its N postbacks, M x n / N per leaf (ad / ad group only /
-    campaign only), rounded so the leaves add up to M. Return: the campaign's modelled return x the leaf's share
-    of the postbacks' key values. A row's interval: the campaign's half-widths x sqrt(share): exact for the
-    rest's own scatter (independent per install), wider than needed for the key values' and the ratio's error,
-    which a share carries in proportion. Rows are subtrees: an ad group's part includes its ads'.
-    ``value_share``: the row's share of the campaign's modelled return; ``null_share``: of its postbacks without
-    a value."""
+    Named part: the campaign's modelled installs M over its N postbacks, M / N per postback to the lowest
+    level it names (ad / ad group / campaign); return by the postbacks' key values. Rest (with ``tracked``):
+    what postbacks name only higher up goes down to the rows whose tracked users show more installs than their
+    postbacks name: a row's unnamed installs are estimated as t / p − named (t its tracked users, p = the
+    campaign's tracked share), the campaign's 2-digit part is split over its ad groups by that, each ad group's
+    3-digit part plus what it got over its ads; at the remainder's value per install. Without ``tracked``, or
+    where no row below shows unnamed installs, it stays as the row's remainder. Installs are whole numbers
+    (cumulative rounding: the parts add up to M). Interval: the campaign's decoder half-widths x sqrt(share)
+    (exact for the rest's own scatter, wide for the shared key-value and ratio errors) and, for an allocated
+    part, its sampling error (binomial t: relative sd sqrt(t (1 − p)) / (p x unnamed)), in quadrature. Rows
+    are subtrees: an ad group's part includes its ads'. ``value_share``: the row's share of the campaign's
+    modelled return; ``allocated_share``: of the row's modelled return, the allocated part; ``null_share``: of
+    its postbacks without a value."""
     cols = {c: pd.Series(dtype=object) for c in BELOW_COLUMNS[:5]}
     empty = pd.DataFrame({**cols, **{c: pd.Series(dtype="int64") for c in BELOW_COLUMNS[5:7]},
                           **{c: pd.Series(dtype="float64") for c in BELOW_COLUMNS[7:]}})
     if installs.empty or campaigns.empty:
         return empty
+    z = float(norm.ppf(0.5 + level / 2))
     inst = installs[["network", "campaign_id", "ad_group_id", "ad_id"]].astype(str).reset_index(drop=True)
     inst["value"] = np.asarray(values, dtype=float)
     inst["leaf"] = leaf_of(inst).to_numpy()
     inst.loc[inst["leaf"] == "campaign", ["ad_group_id", "ad_id"]] = ""
     inst.loc[inst["leaf"] == "ad_group", "ad_id"] = ""
     camp = campaigns.set_index(["network", "campaign_id"])
+    trk = None
+    if tracked is not None and len(tracked):
+        trk = tracked[["network", "campaign_id", "ad_group_id", "ad_id"]].astype(str).value_counts()
     rows = []
     for (net, cid), g in inst.groupby(["network", "campaign_id"], sort=True):
         if (net, cid) not in camp.index:
@@ -76,28 +90,84 @@ def allocate_below(installs: pd.DataFrame, values: np.ndarray, campaigns: pd.Dat
         v = np.where(keyed, v, v[keyed].mean() if keyed.any() else 1.0)
         if v.sum() <= 0:
             v = np.ones(len(v))  # no value anywhere: shares by count
-        leaves = g.assign(value=v, null=~keyed).groupby(["ad_group_id", "ad_id"], sort=True).agg(
-            n=("value", "size"), value=("value", "sum"), null=("null", "sum")).reset_index()
-        leaves["inst"] = apportion(m * leaves["n"].to_numpy() / len(g), m)
-        leaves["share"] = leaves["value"] / v.sum()
-        ret = float(c["modelled_return_usd"])
-        lo_half, hi_half = ret - float(c["modelled_lower_usd"]), float(c["modelled_upper_usd"]) - ret
-        named = leaves[leaves["ad_group_id"] != ""]
-        for level, keys in (("ad_group", ["ad_group_id"]), ("ad", ["ad_group_id", "ad_id"])):
-            sub = named if level == "ad_group" else named[named["ad_id"] != ""]
-            for k, t in sub.groupby(keys, sort=True):
-                k = k if isinstance(k, tuple) else (k,)
-                s = float(t["share"].sum())
-                r = s * ret
-                rows.append({"level": level, "network": net, "campaign_id": cid, "ad_group_id": k[0],
-                             "ad_id": k[1] if level == "ad" else "", "skan_installs": int(t["n"].sum()),
-                             "modelled_installs": int(t["inst"].sum()), "modelled_return_usd": r,
-                             "modelled_lower_usd": max(r - lo_half * np.sqrt(s), 0.0),
-                             "modelled_upper_usd": r + hi_half * np.sqrt(s),
-                             "null_share": float(t["null"].sum() / t["n"].sum()), "value_share": s})
+        lv = g.assign(value=v, null=~keyed).groupby(["ad_group_id", "ad_id"], sort=True).agg(
+            n=("value", "size"), value=("value", "sum"), null=("null", "sum"))
+        # per leaf (ad_group_id, ad_id; "" = the level above): named postbacks n, modelled installs x, value
+        # share s, allocated share a and its squared sampling half-width h2 (in shares)
+        leaf = {k: {"n": int(r.n), "x": m * r.n / len(g), "s": r.value / v.sum(), "a": 0.0, "h2": 0.0, "null": int(r.null)}
+                for k, r in zip(lv.index, lv.itertuples())}
+        p = (len(g) - m) / len(g)
+        if trk is not None and p > 0:
+            t = trk[net, cid] if (net, cid) in trk.index.droplevel([2, 3]) else pd.Series(dtype="int64")
+            _allocate(leaf, t, p, z)
+        rows += _rows(leaf, net, cid, m, float(c["modelled_return_usd"]), float(c["modelled_lower_usd"]),
+                      float(c["modelled_upper_usd"]))
     if not rows:
         return empty
     out = pd.DataFrame(rows)[BELOW_COLUMNS]
     for c in ("skan_installs", "modelled_installs"):
         out[c] = out[c].astype("int64")
     return out.reset_index(drop=True)
+
+
+def _unnamed(t: float, named: int, p: float) -> tuple[float, float]:
+    """A row's installs its postbacks did not name, t / p − named (>= 0), and its relative sampling sd."""
+    u = max(t / p - named, 0.0)
+    return u, (min(np.sqrt(t * (1 - p)) / p / u, 1.0) if u > 0 else 0.0)
+
+
+def _move(leaf: dict, src, weights: dict, rel: dict, z: float) -> None:
+    """Move leaf ``src``'s installs and value to the leaves in ``weights`` in proportion (new leaves as needed)."""
+    total = sum(weights.values())
+    if total <= 0 or src not in leaf:
+        return
+    s = leaf[src]
+    for k, w in weights.items():
+        d = leaf.setdefault(k, {"n": 0, "x": 0.0, "s": 0.0, "a": 0.0, "h2": 0.0, "null": 0})
+        f = w / total
+        d["x"] += f * s["x"]
+        d["s"] += f * s["s"]
+        d["a"] += f * s["s"]  # all of it allocated, for the row it moves to
+        d["h2"] += f * f * s["h2"] + (z * f * s["s"] * rel[k]) ** 2
+    s["x"] = s["s"] = s["a"] = s["h2"] = 0.0
+
+
+def _allocate(leaf: dict, t: pd.Series, p: float, z: float) -> None:
+    """The rest named only higher up, down to the rows whose tracked users show unnamed installs: the
+    campaign's over its ad groups, then each ad group's over its ads. ``t``: tracked users per (ad group, ad)."""
+    t_g = t.groupby(level=0).sum() if len(t) else pd.Series(dtype="int64")
+    groups = sorted({k[0] for k in leaf if k[0]} | set(t_g.index))
+    named_g = {gr: sum(d["n"] for k, d in leaf.items() if k[0] == gr) for gr in groups}
+    u_g = {gr: _unnamed(float(t_g.get(gr, 0)), named_g[gr], p) for gr in groups}
+    _move(leaf, ("", ""), {(gr, ""): u for gr, (u, _) in u_g.items()}, {(gr, ""): r for gr, (_, r) in u_g.items()}, z)
+    for gr in groups:
+        ads = sorted({k[1] for k in leaf if k[0] == gr and k[1]} | {a for (g2, a) in t.index if g2 == gr and a})
+        u_a = {a: _unnamed(float(t.get((gr, a), 0)), leaf.get((gr, a), {"n": 0})["n"], p) for a in ads}
+        _move(leaf, (gr, ""), {(gr, a): u for a, (u, _) in u_a.items()}, {(gr, a): r for a, (_, r) in u_a.items()}, z)
+
+
+def _rows(leaf: dict, net: str, cid: str, m: int, ret: float, lower: float, upper: float) -> list[dict]:
+    """The ad group and ad rows (subtrees of leaves) of one campaign."""
+    keys = sorted(leaf)
+    ints = dict(zip(keys, apportion(np.array([leaf[k]["x"] for k in keys]), m)))
+    lo_half, hi_half = ret - lower, upper - ret
+    rows = []
+    groups = sorted({k[0] for k in keys if k[0]})
+    for gr in groups:
+        subtree = {"ad_group": [k for k in keys if k[0] == gr]}
+        for level, ks in [*subtree.items(), *(("ad", [k]) for k in subtree["ad_group"] if k[1])]:
+            n = sum(leaf[k]["n"] for k in ks)
+            s = sum(leaf[k]["s"] for k in ks)
+            if not n and s <= 0:
+                continue
+            a, h2 = sum(leaf[k]["a"] for k in ks), sum(leaf[k]["h2"] for k in ks)
+            r = s * ret
+            lo = np.sqrt(lo_half ** 2 * s + h2 * ret ** 2)
+            hi = np.sqrt(hi_half ** 2 * s + h2 * ret ** 2)
+            rows.append({"level": level, "network": net, "campaign_id": cid, "ad_group_id": gr,
+                         "ad_id": ks[0][1] if level == "ad" else "", "skan_installs": n,
+                         "modelled_installs": int(sum(ints[k] for k in ks)), "modelled_return_usd": r,
+                         "modelled_lower_usd": max(r - lo, 0.0), "modelled_upper_usd": r + hi,
+                         "null_share": sum(leaf[k]["null"] for k in ks) / n if n else 0.0, "value_share": s,
+                         "allocated_share": a / s if s > 0 else 0.0})
+    return rows

@@ -30,7 +30,8 @@ FIRST_POSTBACK_DAYS = 5
 LATER_POSTBACK_DAYS = 4
 MODELLED_COLUMNS = ["report_date", "level", "network", "campaign_id", "ad_group_id", "ad_id", "skan_installs",
                     "tracked_installs", "modelled_installs", "tracked_return_usd", "modelled_return_usd",
-                    "modelled_lower_usd", "modelled_upper_usd", "null_share", "ratio", "value_share"]
+                    "modelled_lower_usd", "modelled_upper_usd", "null_share", "ratio", "value_share",
+                    "allocated_share"]
 
 
 def empty_modelled() -> pd.DataFrame:
@@ -110,14 +111,16 @@ def estimated_install_day(postbacks: pd.DataFrame, tz: str) -> pd.Series:
 
 
 def modelled_campaigns(postbacks: pd.DataFrame, calib: pd.DataFrame, day: pd.Timestamp, since: pd.Timestamp,
-                       tz: str, level: float = 0.99) -> pd.DataFrame:
+                       tz: str, level: float = 0.99, user_ads: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per network and campaign: SKAN installs, tracked installs and the modelled rest with its return to
     date and interval (``SkanDecoder``), as ``MODELLED_COLUMNS``, over the cohorts ``since`` .. ``day`` −
     FIRST_POSTBACK_DAYS, whose first postbacks have all arrived by ``day`` (postbacks placed on their
     estimated install day); younger cohorts' untracked installs count once their postbacks arrive.
-    Below each campaign row, its ad group and ad rows (``allocate_below``): ``skan_installs`` = the postbacks
-    that name them, ``modelled_installs`` their modelled part, ``tracked_installs`` the difference (the
-    expected tracked ones among them), ``tracked_return_usd`` NaN (their tracked users are the report's own)."""
+    Below each campaign row, its ad group and ad rows (``allocate_below``; ``user_ads``: user_id, ad_group_id,
+    ad_id of the tracked users, to allocate what postbacks do not name): ``skan_installs`` = the postbacks
+    that name them, ``modelled_installs`` their modelled part, ``tracked_installs`` = skan_installs −
+    modelled_installs, floored at 0 (the named postbacks' tracked part, when nothing is allocated),
+    ``tracked_return_usd`` NaN (their tracked users are the report's own)."""
     last = day - pd.Timedelta(days=FIRST_POSTBACK_DAYS)
     pb = postbacks[pd.to_datetime(postbacks["arrival_date"]) <= day]
     inst = install_keys(pb)
@@ -142,11 +145,16 @@ def modelled_campaigns(postbacks: pd.DataFrame, calib: pd.DataFrame, day: pd.Tim
         "modelled_lower_usd": pred["modelled_return_low"], "modelled_upper_usd": pred["modelled_return_high"],
         "null_share": pred["null_share"], "ratio": pred["ratio"]})
     out["level"], out["ad_group_id"], out["ad_id"], out["value_share"] = "campaign", "", "", 1.0
-    below = allocate_below(inst, dec.predict_keys(inst["key"], inst["later"]), out)
+    out["allocated_share"] = 0.0
+    trk = None
+    if user_ads is not None:
+        trk = matched[matched["tracked"]][["user_id", "network", "campaign_id"]].merge(
+            user_ads[["user_id", "ad_group_id", "ad_id"]].drop_duplicates("user_id"), on="user_id", how="inner")
+    below = allocate_below(inst, dec.predict_keys(inst["key"], inst["later"]), out, trk, level)
     if len(below):
         below = below.merge(out[["network", "campaign_id", "ratio"]], on=["network", "campaign_id"], how="left")
         below["report_date"] = pd.Timestamp(day)
-        below["tracked_installs"] = below["skan_installs"] - below["modelled_installs"]
+        below["tracked_installs"] = (below["skan_installs"] - below["modelled_installs"]).clip(lower=0)
         below["tracked_return_usd"] = np.nan
         out = pd.concat([out, below[MODELLED_COLUMNS]], ignore_index=True)
     out["report_date"] = out["report_date"].astype("datetime64[ns]")
@@ -170,9 +178,10 @@ def fold_into_report(report: pd.DataFrame, modelled: pd.DataFrame, config: Repor
     nothing is returned yet). Interval: the measured half-widths scale with the total (the LTV model's
     error is shared by both parts), the decoder's half-widths add in quadrature (independent sampling).
 
-    Ad group and ad rows named by postbacks (``modelled`` rows of those levels, ``skan.allocate``) get their
-    part the same way: their modelled installs and return, the campaign's modelled estimate x their
-    ``value_share`` (so they add up within the campaign) and its squared decoder half-widths x the share.
+    Ad group and ad rows (``modelled`` rows of those levels, ``skan.allocate``) get their part the same way:
+    their modelled installs and return, the campaign's modelled estimate x their ``value_share`` (so they add
+    up within the campaign), their own half-widths scaled as the campaign's; the reason says how much of it
+    was allocated.
     ``modelled_unattributed_installs`` / ``_usd``: the part of a row's modelled installs / estimate that no row
     one level below carries (postbacks that name the campaign but no ad group, the ad group but no ad), so
     the rows below + it = the row."""
@@ -212,7 +221,7 @@ def fold_into_report(report: pd.DataFrame, modelled: pd.DataFrame, config: Repor
     skan_hi = (j["modelled_upper_usd"].to_numpy(float) - mod_ret) * scale_m
     parts = pd.DataFrame({"row": idx, "network": r["network"].to_numpy(), "account_id": r["account_id"].to_numpy(),
                           "report_date": r["report_date"].to_numpy(), "inst": j["modelled_installs"].to_numpy(),
-                          "ret": mod_ret, "est": mod_est, "lo2": skan_lo ** 2, "hi2": skan_hi ** 2})
+                          "ret": mod_ret, "est": mod_est, "lo2": skan_lo ** 2, "hi2": skan_hi ** 2, "scale": scale_m})
     _add(out, parts.set_index("row"), cfg)
     _add_below(out, below, parts.assign(campaign_id=r["campaign_id"].to_numpy()), cfg)
     for level, by in (("account", ["report_date", "network", "account_id"]), ("network", ["report_date", "network"])):
@@ -229,7 +238,7 @@ def _add_below(out: pd.DataFrame, below: pd.DataFrame, camp: pd.DataFrame, cfg: 
     the report's rows; ``camp``: the campaigns' parts (report_date, network, campaign_id, est, lo2, hi2)."""
     if below.empty:
         return
-    c = camp[["report_date", "network", "campaign_id", "est", "lo2", "hi2"]]
+    c = camp[["report_date", "network", "campaign_id", "est", "scale"]]
     b = below.merge(c, on=["report_date", "network", "campaign_id"], how="inner")
     for level, key in (("ad_group", ["ad_group_id"]), ("ad", ["ad_group_id", "ad_id"])):
         by = ["report_date", "network", "campaign_id", *key]
@@ -237,11 +246,18 @@ def _add_below(out: pd.DataFrame, below: pd.DataFrame, camp: pd.DataFrame, cfg: 
         rows = rows[rows["modelled_installs"] > 0]
         if rows.empty:
             continue
-        share = rows["value_share"].to_numpy(float)
-        parts = pd.DataFrame({"inst": rows["modelled_installs"].to_numpy(), "ret": rows["modelled_return_usd"].to_numpy(float),
-                              "est": share * rows["est"].to_numpy(float), "lo2": share * rows["lo2"].to_numpy(float),
-                              "hi2": share * rows["hi2"].to_numpy(float)}, index=rows["index"].to_numpy())
+        share, ret, k = (rows[c].to_numpy(float) for c in ("value_share", "modelled_return_usd", "scale"))
+        parts = pd.DataFrame({"inst": rows["modelled_installs"].to_numpy(), "ret": ret,
+                              "est": share * rows["est"].to_numpy(float),
+                              "lo2": ((ret - rows["modelled_lower_usd"].to_numpy(float)) * k) ** 2,
+                              "hi2": ((rows["modelled_upper_usd"].to_numpy(float) - ret) * k) ** 2},
+                             index=rows["index"].to_numpy())
         _add(out, parts, cfg)
+        alloc = rows["allocated_share"].to_numpy(float) if "allocated_share" in rows else np.zeros(len(rows))
+        for i, a in zip(parts.index, alloc):
+            if a > 0.005:
+                out.loc[i, "reason"] = (f"{out.loc[i, 'reason'][:-1]}, {a:.0%} of it allocated by the tracked users "
+                                        f"from postbacks that do not name this {level.replace('_', ' ')})")
 
 
 #: Each level's children: the rows one level below carry this many keys more.

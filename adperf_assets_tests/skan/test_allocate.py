@@ -86,6 +86,65 @@ def test_allocation_is_exact_in_expectation_over_random_consent():
     assert np.mean(got) == pytest.approx(np.mean(true), rel=0.02)
 
 
+def _tracked(per_ad: dict) -> pd.DataFrame:
+    """Tracked users of campaign c1: {(ad group, ad): count}."""
+    return pd.DataFrame([{"network": "facebook", "campaign_id": "c1", "ad_group_id": g, "ad_id": a}
+                         for (g, a), n in per_ad.items() for _ in range(n)])
+
+
+#: 30% of each ad's installs tracked (45 of 150)
+TRACKED = {("g1", "a1"): 30, ("g1", "a2"): 12, ("g2", "a3"): 3}
+
+
+def test_the_rest_goes_to_the_rows_whose_tracked_users_show_unnamed_installs():
+    """a1 is named by all its postbacks; a2 by half, a3 by none: their tracked users (1 in 0.3 of their
+    installs) show 40 and 10 installs, so the unnamed rest goes to them, and each ad gets its untracked 70%."""
+    inst = _installs(SPEC)
+    out = allocate_below(inst, inst["value"].to_numpy(), _campaign(105), _tracked(TRACKED)).set_index(
+        ["level", "ad_group_id", "ad_id"])
+    assert out.loc[("ad", "g1", "a1"), "modelled_installs"] == 70 and out.loc[("ad", "g1", "a1"), "allocated_share"] == 0
+    assert out.loc[("ad", "g1", "a2"), "modelled_installs"] == 28  # 14 named + 7 (3 digits) + 7 (2 digits)
+    assert out.loc[("ad", "g2", "a3"), "modelled_installs"] == 7
+    assert out.loc[("ad", "g2", "a3"), "allocated_share"] == pytest.approx(1.0)
+    assert out.loc[("ad", "g2", "a3"), "skan_installs"] == 0  # no postback names it
+    assert out.loc[("ad_group", "g1", ""), "modelled_installs"] == 98
+    assert out.loc[("ad_group", "g2", ""), "modelled_installs"] == 7
+    # everything placed, nothing twice: ads = groups = the campaign
+    ads, groups = out.xs("ad", level="level"), out.xs("ad_group", level="level")
+    assert ads["modelled_installs"].sum() == groups["modelled_installs"].sum() == 105
+    assert ads["value_share"].sum() == pytest.approx(1.0) and groups["value_share"].sum() == pytest.approx(1.0)
+    # the 2-digit postbacks' value (a2's 10 x 1 + a3's 10 x 4) is split by the unnamed installs: 25 each
+    assert out.loc[("ad", "g2", "a3"), "value_share"] == pytest.approx(25 / 280)
+    # an allocated part's interval also has its sampling error: relatively wider than a named part's
+    rel = lambda x: (x["modelled_upper_usd"] - x["modelled_lower_usd"]) / x["modelled_return_usd"]  # noqa: E731
+    named = allocate_below(inst, inst["value"].to_numpy(), _campaign(105)).set_index(["level", "ad_group_id", "ad_id"])
+    a3 = out.loc[("ad", "g2", "a3")]
+    assert a3["modelled_upper_usd"] - a3["modelled_return_usd"] > 60 * np.sqrt(a3["value_share"])
+    assert rel(out.loc[("ad", "g1", "a1")]) == pytest.approx(rel(named.loc[("ad", "g1", "a1")]))
+
+
+def test_allocated_installs_are_right_on_average_over_random_consent():
+    """Consent independent of ad and tier: the ads' totals (tracked + modelled) estimate their installs."""
+    rng = np.random.default_rng(5)
+    inst = _installs(SPEC)
+    ad_of = inst["ad_id"].where(inst["ad_id"] != "", None)
+    true_ad = np.repeat(["a1", "a2", "a2", "a2", "a3"], [100, 20, 10, 10, 10])
+    assert ad_of.dropna().isin(true_ad).all()
+    shown = {"a1": [], "a2": [], "a3": []}
+    for _ in range(300):
+        tracked = rng.random(N) < 0.3
+        per = {("g1" if a != "a3" else "g2", a): int((tracked & (true_ad == a)).sum()) for a in shown}
+        out = allocate_below(inst, inst["value"].to_numpy(), _campaign(int((~tracked).sum())), _tracked(per))
+        ads = out[out["level"] == "ad"].set_index("ad_id")["modelled_installs"]
+        for a in shown:
+            shown[a].append(per[("g1" if a != "a3" else "g2", a)] + ads.get(a, 0))
+    assert np.mean(shown["a1"]) == pytest.approx(100, rel=0.03)
+    assert np.mean(shown["a2"]) == pytest.approx(40, rel=0.1)
+    assert np.mean(shown["a3"]) == pytest.approx(10, rel=0.25)  # no postback names it: its tracked users only
+    named_only = allocate_below(inst, inst["value"].to_numpy(), _campaign(105))
+    assert "a3" not in set(named_only["ad_id"])  # without the tracked users it would show 3 of 10
+
+
 def test_keyless_installs_take_the_mean_and_no_modelled_part_gives_no_rows():
     inst = _installs(SPEC)
     v = inst["value"].to_numpy().copy()
@@ -171,3 +230,20 @@ def test_rows_without_postbacks_are_unchanged():
     cols = [c for c in rep.columns if c in out.columns]
     pd.testing.assert_frame_equal(out.loc[c2, cols].reset_index(drop=True), rep.loc[c2, cols].reset_index(drop=True))
     assert (out.loc[c2, "return_basis"] == "measured").all() and (out.loc[c2, "modelled_installs"] == 0).all()
+
+
+def test_fold_with_the_rest_allocated_leaves_no_remainder_and_says_so():
+    inst = _installs(SPEC)
+    camp = _campaign(105)
+    below = allocate_below(inst, inst["value"].to_numpy(), camp, _tracked(TRACKED))
+    camp = camp.assign(level="campaign", ad_group_id="", ad_id="", value_share=1.0, allocated_share=0.0)
+    mod = pd.concat([camp, below], ignore_index=True).assign(report_date=DAY)
+    out = typed(fold_into_report(_report(), mod, ReportConfig()))
+    c1 = out[out["campaign_id"] == "c1"].set_index(["level", "ad_group_id", "ad_id"])
+    a3 = c1.loc[("ad", "g2", "a3")]
+    assert a3["return_basis"] == SKAN_BASIS and a3["users"] == 4 + 7 and "allocated" in a3["reason"]
+    assert "allocated" not in c1.loc[("ad", "g1", "a1"), "reason"]
+    assert c1.loc[("campaign", "", ""), "modelled_unattributed_installs"] == 0
+    assert c1.loc[("campaign", "", ""), "modelled_unattributed_usd"] == pytest.approx(0.0, abs=1e-6)
+    assert c1.xs("ad", level="level")["modelled_estimated_usd"].sum() == pytest.approx(
+        c1.loc[("campaign", "", ""), "modelled_estimated_usd"])

@@ -82,7 +82,8 @@ def skan_modelled(context: dg.AssetExecutionContext, skan_postbacks: pd.DataFram
         since = max(day - pd.Timedelta(days=MODEL_DAYS - 1), first) if first is not None else day
         t = known[(known["install_date"] <= day) & (known["install_date"] >= since)]
         calib = calibration(t, behavior_value, user_activity, day)
-        frames.append(modelled_campaigns(skan_postbacks, calib, day, since, current_settings().report_timezone))
+        frames.append(modelled_campaigns(skan_postbacks, calib, day, since, current_settings().report_timezone,
+                                         user_ads=installs))
     frames = [f for f in frames if len(f)]
     table = pd.concat(frames, ignore_index=True) if frames else empty_modelled()
     camp = table[table["level"] == "campaign"]

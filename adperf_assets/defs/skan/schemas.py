@@ -66,7 +66,8 @@ SkanModelledFrame = frame_type(
     "(ATT consent: the MMP names their ad), the modelled rest and its return to date with a 99% interval; "
     "below it (level ad_group / ad) the part of the postbacks that name an ad group or ad (3-4 digits): "
     "skan_installs = those postbacks, tracked_return_usd NaN, value_share = the row's share of the campaign's "
-    "modelled return.",
+    "modelled return, allocated_share = the part of the row's modelled return allocated from postbacks that "
+    "do not name it (by its tracked users).",
     [
         date_col("report_date"),
         PandasColumn.categorical_column("level", {"campaign", "ad_group", "ad"}, non_nullable=True),
@@ -83,6 +84,7 @@ SkanModelledFrame = frame_type(
         float_col("modelled_upper_usd", min_value=None),
         float_col("null_share", min_value=0.0, max_value=1.0),
         float_col("ratio", min_value=None),
-        float_col("value_share", min_value=0.0, max_value=1.0),
+        float_col("value_share", min_value=0.0, max_value=1.0 + 1e-9),
+        float_col("allocated_share", min_value=0.0, max_value=1.0 + 1e-9),
     ],
 )
