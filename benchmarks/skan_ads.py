@@ -50,8 +50,10 @@ def score(world: Path, args) -> tuple[pd.DataFrame, dict]:
     users = users[(users["cohort_date"] <= w["cutoff"]) & (users["acquisition"] == "paid") & (users["platform"] == "ios")
                   & users["campaign_id"].isin(set(camp["campaign_id"]))]
     # the tracked users' ad: the MMP names it (the world's truth is the same for them)
-    trk = w["tracked"][["user_id", "value"]].merge(users[["user_id", *KEYS["ad"]]], on="user_id", how="inner")
-    below = allocate_below(inst, values, camp, trk)  # as the report: the rest allocated by the tracked users
+    trk = w["tracked"][["user_id", "value", "fine", "later"]].merge(users[["user_id", *KEYS["ad"]]], on="user_id",
+                                                                   how="inner")
+    # as the report: the rest allocated by the tracked users (and their keys' values)
+    below = allocate_below(inst, values, camp, trk.assign(value=dec.predict_keys(trk["fine"], trk["later"])))
     rows, remainder = [], {}
     c_total = camp.set_index(["network", "campaign_id"])
     for level, key in KEYS.items():
@@ -59,7 +61,7 @@ def score(world: Path, args) -> tuple[pd.DataFrame, dict]:
                                        true_return=(f"expected_ltv_usd_{args.horizon}", "sum"))
         t = trk.groupby(key).agg(tracked=("user_id", "size"), tracked_return=("value", "sum"))
         b = below[below["level"] == level].set_index(key)[["skan_installs", "modelled_installs", "modelled_return_usd",
-                                                           "modelled_lower_usd", "modelled_upper_usd"]]
+                                                           "modelled_lower_usd", "modelled_upper_usd", "allocated_share"]]
         nb = named[named["level"] == level].set_index(key)["modelled_installs"].rename("named_modelled")
         out = truth.join(t, how="left").join(b, how="left").join(nb, how="left").fillna(0).reset_index()
         out["named_installs"] = out["tracked"] + out["named_modelled"]
@@ -70,9 +72,9 @@ def score(world: Path, args) -> tuple[pd.DataFrame, dict]:
                           & (out["true_return"] <= out["tracked_return"] + out["modelled_upper_usd"]))
         cc = c_total.reindex(pd.MultiIndex.from_frame(out[["network", "campaign_id"]]))
         # naive: the campaign's whole modelled rest by the named postbacks' shares; by tracked: its SKAN installs
-        named = out.groupby(["network", "campaign_id"])["skan_installs"].transform("sum").to_numpy()
+        n_named = out.groupby(["network", "campaign_id"])["skan_installs"].transform("sum").to_numpy()
         out["naive_installs"] = out["tracked"] + cc["modelled_installs"].to_numpy() * np.divide(
-            out["skan_installs"].to_numpy(), named, out=np.zeros(len(out)), where=named > 0)
+            out["skan_installs"].to_numpy(), n_named, out=np.zeros(len(out)), where=n_named > 0)
         t_c = out.groupby(["network", "campaign_id"])["tracked"].transform("sum").to_numpy()
         out["by_tracked_installs"] = cc["skan_installs"].to_numpy() * np.divide(
             out["tracked"].to_numpy(), t_c, out=np.zeros(len(out)), where=t_c > 0)
@@ -120,6 +122,14 @@ def main() -> None:
             if len(b):
                 print(f"{level:<8} {lo:>4.0f}-{hi:<4.0f}/month:", json.dumps(summary(b)))
         print(f"{level:<8} all:", json.dumps(summary(g)))
+    # where a level's error comes from: its tracked users' realised return vs p x the truth, the modelled part
+    # vs (1 - p) x the truth (pooled sums)
+    for level, g in rows.groupby("level"):
+        p = g["tracked"].sum() / g["true_installs"].sum()
+        print(f"{level:<8} pooled: shown / true return {g['shown_return'].sum() / g['true_return'].sum():.3f}, tracked / "
+              f"(p x true) {g['tracked_return'].sum() / (p * g['true_return'].sum()):.3f}, modelled / ((1 - p) x true) "
+              f"{g['modelled_return_usd'].sum() / ((1 - p) * g['true_return'].sum()):.3f}; allocated share of the "
+              f"modelled return {(g['allocated_share'] * g['modelled_return_usd']).sum() / g['modelled_return_usd'].sum():.3f}")
     rem = {k: round(float(np.mean([r[k] for _, r in scored])), 3) for k in scored[0][1]}
     print(json.dumps({"ads": summary(rows[rows["level"] == "ad"]), "ad_groups": summary(rows[rows["level"] == "ad_group"]),
                       "remainder_share": {"above_ad_groups": rem["ad_group"], "above_ads": rem["ad"],

@@ -47,14 +47,16 @@ def allocate_below(installs: pd.DataFrame, values: np.ndarray, campaigns: pd.Dat
     cohorts the campaigns were modelled on; ``values``: each install's key value (NaN without a key: tier 0,
     taken at the campaign's mean keyed value); ``campaigns``: network, campaign_id, modelled_installs,
     modelled_return_usd, modelled_lower_usd, modelled_upper_usd; ``tracked``: one row per tracked user of
-    those cohorts with the ad the MMP names (network, campaign_id, ad_group_id, ad_id), or None.
+    those cohorts with the ad the MMP names (network, campaign_id, ad_group_id, ad_id; optionally ``value``:
+    the key value of the user's own keys), or None.
 
     Named part: the campaign's modelled installs M over its N postbacks, M / N per postback to the lowest
     level it names (ad / ad group / campaign); return by the postbacks' key values. Rest (with ``tracked``):
     what postbacks name only higher up goes down to the rows whose tracked users show more installs than their
     postbacks name: a row's unnamed installs are estimated as t / p − named (t its tracked users, p = the
     campaign's tracked share), the campaign's 2-digit part is split over its ad groups by that, each ad group's
-    3-digit part plus what it got over its ads; at the remainder's value per install. Without ``tracked``, or
+    3-digit part plus what it got over its ads; the value by that x the row's mean tracked key value (``value``
+    column of ``tracked``, when given: the key values of the tracked users' own keys), shrunk to the campaign's. Without ``tracked``, or
     where no row below shows unnamed installs, it stays as the row's remainder. Installs are whole numbers
     (cumulative rounding: the parts add up to M). Interval: the campaign's decoder half-widths x sqrt(share)
     (exact for the rest's own scatter, wide for the shared key-value and ratio errors) and, for an allocated
@@ -74,9 +76,13 @@ def allocate_below(installs: pd.DataFrame, values: np.ndarray, campaigns: pd.Dat
     inst.loc[inst["leaf"] == "campaign", ["ad_group_id", "ad_id"]] = ""
     inst.loc[inst["leaf"] == "ad_group", "ad_id"] = ""
     camp = campaigns.set_index(["network", "campaign_id"])
-    trk = None
+    trk = {}
     if tracked is not None and len(tracked):
-        trk = tracked[["network", "campaign_id", "ad_group_id", "ad_id"]].astype(str).value_counts()
+        t = tracked[["network", "campaign_id", "ad_group_id", "ad_id"]].astype(str)
+        t["value"] = tracked["value"].to_numpy(float) if "value" in tracked else 1.0  # no keys: all alike
+        agg = t.groupby(["network", "campaign_id", "ad_group_id", "ad_id"], sort=True)["value"].agg(["size", "sum"])
+        agg.columns = ["n", "value"]
+        trk = {k: g.droplevel([0, 1]) for k, g in agg.groupby(level=[0, 1])}
     rows = []
     for (net, cid), g in inst.groupby(["network", "campaign_id"], sort=True):
         if (net, cid) not in camp.index:
@@ -97,9 +103,8 @@ def allocate_below(installs: pd.DataFrame, values: np.ndarray, campaigns: pd.Dat
         leaf = {k: {"n": int(r.n), "x": m * r.n / len(g), "s": r.value / v.sum(), "a": 0.0, "h2": 0.0, "null": int(r.null)}
                 for k, r in zip(lv.index, lv.itertuples())}
         p = (len(g) - m) / len(g)
-        if trk is not None and p > 0:
-            t = trk[net, cid] if (net, cid) in trk.index.droplevel([2, 3]) else pd.Series(dtype="int64")
-            _allocate(leaf, t, p, z)
+        if tracked is not None and p > 0:
+            _allocate(leaf, trk.get((net, cid), pd.DataFrame({"n": [], "value": []})), p, z)
         rows += _rows(leaf, net, cid, m, float(c["modelled_return_usd"]), float(c["modelled_lower_usd"]),
                       float(c["modelled_upper_usd"]))
     if not rows:
@@ -116,34 +121,49 @@ def _unnamed(t: float, named: int, p: float) -> tuple[float, float]:
     return u, (min(np.sqrt(t * (1 - p)) / p / u, 1.0) if u > 0 else 0.0)
 
 
-def _move(leaf: dict, src, weights: dict, rel: dict, z: float) -> None:
-    """Move leaf ``src``'s installs and value to the leaves in ``weights`` in proportion (new leaves as needed)."""
-    total = sum(weights.values())
-    if total <= 0 or src not in leaf:
+def _move(leaf: dict, src, w_x: dict, w_s: dict, rel: dict, z: float) -> None:
+    """Move leaf ``src``'s installs and value to the leaves in ``w_x`` / ``w_s`` in proportion (new leaves as needed)."""
+    tx, ts = sum(w_x.values()), sum(w_s.values())
+    if tx <= 0 or ts <= 0 or src not in leaf:
         return
     s = leaf[src]
-    for k, w in weights.items():
+    for k in w_x:
         d = leaf.setdefault(k, {"n": 0, "x": 0.0, "s": 0.0, "a": 0.0, "h2": 0.0, "null": 0})
-        f = w / total
-        d["x"] += f * s["x"]
-        d["s"] += f * s["s"]
-        d["a"] += f * s["s"]  # all of it allocated, for the row it moves to
-        d["h2"] += f * f * s["h2"] + (z * f * s["s"] * rel[k]) ** 2
+        fx, fs = w_x[k] / tx, w_s[k] / ts
+        d["x"] += fx * s["x"]
+        d["s"] += fs * s["s"]
+        d["a"] += fs * s["s"]  # all of it allocated, for the row it moves to
+        d["h2"] += fs * fs * s["h2"] + (z * fs * s["s"] * rel[k]) ** 2
     s["x"] = s["s"] = s["a"] = s["h2"] = 0.0
 
 
-def _allocate(leaf: dict, t: pd.Series, p: float, z: float) -> None:
+#: Pseudo-users of the campaign's mean in a row's mean tracked key value (as the decoder's key shrinkage).
+SHRINK = 20.0
+
+
+def _allocate(leaf: dict, t: pd.DataFrame, p: float, z: float) -> None:
     """The rest named only higher up, down to the rows whose tracked users show unnamed installs: the
-    campaign's over its ad groups, then each ad group's over its ads. ``t``: tracked users per (ad group, ad)."""
-    t_g = t.groupby(level=0).sum() if len(t) else pd.Series(dtype="int64")
+    campaign's over its ad groups, then each ad group's over its ads; installs by the unnamed installs, value
+    by them x the row's mean tracked key value (shrunk to the campaign's: an ad's quality as its users' keys
+    show it). ``t``: tracked users (``n``) and their summed key values (``value``) per (ad group, ad)."""
+    has_value = bool(len(t)) and np.isfinite(t["value"].to_numpy(float)).all() and t["value"].sum() > 0
+    q_c = float(t["value"].sum() / t["n"].sum()) if has_value else 1.0
+
+    def quality(n: float, v: float) -> float:
+        return (v + SHRINK * q_c) / (n + SHRINK) if has_value else 1.0
+
+    t_g = t.groupby(level=0).sum() if len(t) else pd.DataFrame({"n": [], "value": []})
     groups = sorted({k[0] for k in leaf if k[0]} | set(t_g.index))
     named_g = {gr: sum(d["n"] for k, d in leaf.items() if k[0] == gr) for gr in groups}
-    u_g = {gr: _unnamed(float(t_g.get(gr, 0)), named_g[gr], p) for gr in groups}
-    _move(leaf, ("", ""), {(gr, ""): u for gr, (u, _) in u_g.items()}, {(gr, ""): r for gr, (_, r) in u_g.items()}, z)
+    row = lambda f, k: (float(f.loc[k, "n"]), float(f.loc[k, "value"])) if k in f.index else (0.0, 0.0)  # noqa: E731
+    u_g = {(gr, ""): _unnamed(row(t_g, gr)[0], named_g[gr], p) for gr in groups}
+    _move(leaf, ("", ""), {k: u for k, (u, _) in u_g.items()},
+          {k: u * quality(*row(t_g, k[0])) for k, (u, _) in u_g.items()}, {k: r for k, (_, r) in u_g.items()}, z)
     for gr in groups:
         ads = sorted({k[1] for k in leaf if k[0] == gr and k[1]} | {a for (g2, a) in t.index if g2 == gr and a})
-        u_a = {a: _unnamed(float(t.get((gr, a), 0)), leaf.get((gr, a), {"n": 0})["n"], p) for a in ads}
-        _move(leaf, (gr, ""), {(gr, a): u for a, (u, _) in u_a.items()}, {(gr, a): r for a, (_, r) in u_a.items()}, z)
+        u_a = {(gr, a): _unnamed(row(t, (gr, a))[0], leaf.get((gr, a), {"n": 0})["n"], p) for a in ads}
+        _move(leaf, (gr, ""), {k: u for k, (u, _) in u_a.items()},
+              {k: u * quality(*row(t, k)) for k, (u, _) in u_a.items()}, {k: r for k, (_, r) in u_a.items()}, z)
 
 
 def _rows(leaf: dict, net: str, cid: str, m: int, ret: float, lower: float, upper: float) -> list[dict]:

@@ -150,6 +150,8 @@ def modelled_campaigns(postbacks: pd.DataFrame, calib: pd.DataFrame, day: pd.Tim
     if user_ads is not None:
         trk = matched[matched["tracked"]][["user_id", "network", "campaign_id"]].merge(
             user_ads[["user_id", "ad_group_id", "ad_id"]].drop_duplicates("user_id"), on="user_id", how="inner")
+        keys = matched[matched["tracked"]].set_index("user_id").reindex(trk["user_id"])
+        trk["value"] = dec.predict_keys(keys["fine"], keys["later"].fillna(""))  # the ads' quality as their keys show
     below = allocate_below(inst, dec.predict_keys(inst["key"], inst["later"]), out, trk, level)
     if len(below):
         below = below.merge(out[["network", "campaign_id", "ratio"]], on=["network", "campaign_id"], how="left")

@@ -123,6 +123,21 @@ def test_the_rest_goes_to_the_rows_whose_tracked_users_show_unnamed_installs():
     assert rel(out.loc[("ad", "g1", "a1")]) == pytest.approx(rel(named.loc[("ad", "g1", "a1")]))
 
 
+def test_the_allocated_value_follows_the_rows_tracked_key_values():
+    """Same installs; a3's tracked users' keys are worth 4 each, the others' 1: more of the 2-digit value goes
+    to a3 than by installs alone (25 of 280), shrunk toward the campaign's mean."""
+    inst = _installs(SPEC)
+    trk = _tracked(TRACKED)
+    trk["value"] = np.where(trk["ad_id"] == "a3", 4.0, 1.0)
+    out = allocate_below(inst, inst["value"].to_numpy(), _campaign(105), trk)
+    a3 = out[(out["level"] == "ad") & (out["ad_id"] == "a3")].iloc[0]
+    assert a3["modelled_installs"] == 7  # installs: by the unnamed installs alone
+    q_c = (42 + 12) / 45
+    q1, q3 = (42 + 20 * q_c) / (42 + 20), (12 + 20 * q_c) / (3 + 20)
+    assert a3["value_share"] == pytest.approx(50 / 280 * q3 / (q1 + q3))
+    assert out.loc[out["level"] == "ad", "value_share"].sum() == pytest.approx(1.0)
+
+
 def test_allocated_installs_are_right_on_average_over_random_consent():
     """Consent independent of ad and tier: the ads' totals (tracked + modelled) estimate their installs."""
     rng = np.random.default_rng(5)
