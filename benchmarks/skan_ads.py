@@ -11,8 +11,9 @@ at least ``--min-monthly`` true paid-iOS installs a month, against the world's t
 paid user's true ad and expected 180-day LTV): installs and return MAPE and median error, and how much of
 the campaigns' modelled installs stays in the campaign- and ad-group-level remainder. For contrast, three
 allocations the report does not use: ``named only`` (no allocation: the rest stays as remainders), ``naive`` (the whole modelled rest split by the 4-digit postbacks'
-shares) and ``by tracked`` (the campaign's SKAN installs split by its tracked users' shares). Last line: one
-JSON object over all worlds.
+shares) and ``by tracked`` (the campaign's SKAN installs split by its tracked users' shares); and, as a
+diagnosis, ``perfect``: every paid user's realised return by their true ad (world truth), the error no
+measurement of realised revenue avoids. Last line: one JSON object over all worlds.
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ def score(world: Path, args) -> tuple[pd.DataFrame, dict]:
         truth = users.groupby(key).agg(true_installs=("user_id", "size"),
                                        true_return=(f"expected_ltv_usd_{args.horizon}", "sum"))
         t = trk.groupby(key).agg(tracked=("user_id", "size"), tracked_return=("value", "sum"))
+        # diagnosis: every paid user's realised return by their true ad (perfect user-level attribution)
+        perfect = w["attributed"][["user_id", "value"]].merge(users[["user_id", *key]], on="user_id").groupby(key)[
+            "value"].sum().rename("perfect_return")
+        truth = truth.join(perfect, how="left")
         b = below[below["level"] == level].set_index(key)[["skan_installs", "modelled_installs", "modelled_return_usd",
                                                            "modelled_lower_usd", "modelled_upper_usd", "allocated_share"]]
         nb = named[named["level"] == level].set_index(key)["modelled_installs"].rename("named_modelled")
@@ -100,6 +105,8 @@ def summary(g: pd.DataFrame) -> dict:
         s[f"{name}_mape"], s[f"{name}_median_err"] = round(float(e.abs().mean()), 1), round(float(e.median()), 1)
     e = err(g["shown_return"], g["true_return"])
     s["return_mape"], s["return_median_err"] = round(float(e.abs().mean()), 1), round(float(e.median()), 1)
+    e = err(g["perfect_return"], g["true_return"])
+    s["perfect_return_mape"] = round(float(e.abs().mean()), 1)
     s["named_share"] = round(float((g["skan_installs"] / g["true_installs"]).median()), 3)
     s["coverage"] = round(float(g["covered"].mean()), 3)
     return s

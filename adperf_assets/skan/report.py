@@ -245,7 +245,7 @@ def _add_below(out: pd.DataFrame, below: pd.DataFrame, camp: pd.DataFrame, cfg: 
     for level, key in (("ad_group", ["ad_group_id"]), ("ad", ["ad_group_id", "ad_id"])):
         by = ["report_date", "network", "campaign_id", *key]
         rows = out[out["level"] == level][by].reset_index().merge(b[b["level"] == level], on=by, how="inner")
-        rows = rows[rows["modelled_installs"] > 0]
+        rows = rows[(rows["modelled_installs"] > 0) | (rows["value_share"] > 0)]
         if rows.empty:
             continue
         share, ret, k = (rows[c].to_numpy(float) for c in ("value_share", "modelled_return_usd", "scale"))
