@@ -1,12 +1,12 @@
-"""A campaign's SKAN-modelled part placed on its ad groups and ads, as far as the postbacks name them.
+"""A campaign's SKAN-modelled part placed on its ad groups and ads (docs/skan.md).
 
 SKAN 4 gives a 3- or 4-digit source identifier (ad group, ad) only when the install's crowd-anonymity tier
-allows it, so an ad's postbacks are seen only partly, and the busier the ad the larger the part. Each row
-therefore gets the modelled part of the postbacks that **name it** (its share of the campaign's postbacks:
-counts for installs, key values for return), and what the postbacks name only at a higher level stays there
-as an explicit remainder: ad rows + the ad group's remainder = the ad group, ad groups + the campaign's
-remainder = the campaign. Nothing is allocated by guess, so a row never holds another row's installs; its
-bias is known: a row is low by its own unnamed untracked installs, more so for small ads (docs/skan.md).
+allows it, so an ad's postbacks are seen only partly, and the busier the ad the larger the part: splitting
+the rest by the named postbacks' shares favours busy ads. So each row gets the modelled part of the
+postbacks that **name it** (exactly placed), and what is named only higher up goes to the rows whose
+**tracked users** (whose ad the MMP names at every tier: a sample of all installs that tiers do not bias)
+show more installs than their postbacks name; what no row below can take stays as the row's remainder.
+Ad rows + the ad group's remainder = the ad group, ad groups + the campaign's remainder = the campaign.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ per campaign, the installs the MMP could not attribute and their return to date 
 
 Postbacks name a campaign by the first two digits of the source identifier at every tier, an ad group
 and ad only at tier >= 2 (3-4 digits): ad group and ad rows get the modelled part of the postbacks that name
-them (``skan.allocate``), and what is named only higher up stays there, shown as ``modelled_unattributed_*``.
+them and the rest by their tracked users (``skan.allocate``); what no row below can take stays on the row,
+shown as ``modelled_unattributed_*``.
 """
 
 from __future__ import annotations
