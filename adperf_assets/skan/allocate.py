@@ -11,6 +11,8 @@ Ad rows + the ad group's remainder = the ad group, ad groups + the campaign's re
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
@@ -84,25 +86,27 @@ def allocate_below(installs: pd.DataFrame, values: np.ndarray, campaigns: pd.Dat
         agg.columns = ["n", "value"]
         trk = {k: g.droplevel([0, 1]) for k, g in agg.groupby(level=[0, 1])}
     rows = []
-    for (net, cid), g in inst.groupby(["network", "campaign_id"], sort=True):
+    # keyless installs at their campaign's mean keyed value; a campaign with no value anywhere: by count
+    cg = inst.groupby(["network", "campaign_id"], sort=False)["value"]
+    inst["null"] = ~np.isfinite(inst["value"].to_numpy())
+    inst["value"] = inst["value"].fillna(cg.transform("mean")).fillna(1.0)
+    none = inst.groupby(["network", "campaign_id"], sort=False)["value"].transform("sum").to_numpy() <= 0
+    inst.loc[none, "value"] = 1.0
+    inst["n"] = 1
+    lv_all = inst.groupby(["network", "campaign_id", "ad_group_id", "ad_id"], sort=True)[["n", "value", "null"]].sum()
+    for (net, cid), lv in lv_all.groupby(level=[0, 1], sort=True):
         if (net, cid) not in camp.index:
             continue
         c = camp.loc[(net, cid)]
         m = int(c["modelled_installs"])
         if m <= 0:
             continue
-        v = g["value"].to_numpy()
-        keyed = np.isfinite(v)
-        v = np.where(keyed, v, v[keyed].mean() if keyed.any() else 1.0)
-        if v.sum() <= 0:
-            v = np.ones(len(v))  # no value anywhere: shares by count
-        lv = g.assign(value=v, null=~keyed).groupby(["ad_group_id", "ad_id"], sort=True).agg(
-            n=("value", "size"), value=("value", "sum"), null=("null", "sum"))
+        n_all, v_all = int(lv["n"].sum()), float(lv["value"].sum())
         # per leaf (ad_group_id, ad_id; "" = the level above): named postbacks n, modelled installs x, value
         # share s, allocated share a and its squared sampling half-width h2 (in shares)
-        leaf = {k: {"n": int(r.n), "x": m * r.n / len(g), "s": r.value / v.sum(), "a": 0.0, "h2": 0.0, "null": int(r.null)}
-                for k, r in zip(lv.index, lv.itertuples())}
-        p = (len(g) - m) / len(g)
+        leaf = {(k[2], k[3]): {"n": int(n), "x": m * n / n_all, "s": v / v_all, "a": 0.0, "h2": 0.0, "null": int(nl)}
+                for k, n, v, nl in zip(lv.index, lv["n"], lv["value"], lv["null"])}
+        p = (n_all - m) / n_all
         if tracked is not None and p > 0:
             _allocate(leaf, trk.get((net, cid), pd.DataFrame({"n": [], "value": []})), p, z)
         rows += _rows(leaf, net, cid, m, float(c["modelled_return_usd"]), float(c["modelled_lower_usd"]),
@@ -152,18 +156,29 @@ def _allocate(leaf: dict, t: pd.DataFrame, p: float, z: float) -> None:
     def quality(n: float, v: float) -> float:
         return (v + SHRINK * q_c) / (n + SHRINK) if has_value else 1.0
 
-    t_g = t.groupby(level=0).sum() if len(t) else pd.DataFrame({"n": [], "value": []})
-    groups = sorted({k[0] for k in leaf if k[0]} | set(t_g.index))
-    named_g = {gr: sum(d["n"] for k, d in leaf.items() if k[0] == gr) for gr in groups}
-    row = lambda f, k: (float(f.loc[k, "n"]), float(f.loc[k, "value"])) if k in f.index else (0.0, 0.0)  # noqa: E731
-    u_g = {(gr, ""): _unnamed(row(t_g, gr)[0], named_g[gr], p) for gr in groups}
+    t_ad = {k: (float(n), float(v)) for k, n, v in zip(t.index, t["n"], t["value"])} if len(t) else {}
+    t_g: dict = {}
+    for (gr, _), (n, v) in t_ad.items():
+        n0, v0 = t_g.get(gr, (0.0, 0.0))
+        t_g[gr] = (n0 + n, v0 + v)
+    by_group: dict = {}
+    for k in [*leaf, *t_ad]:
+        if k[0]:
+            by_group.setdefault(k[0], set()).add(k[1])
+    named_g = {gr: 0 for gr in by_group}
+    for k, d in leaf.items():
+        if k[0]:
+            named_g[k[0]] += d["n"]
+    u_g = {(gr, ""): _unnamed(t_g.get(gr, (0.0, 0.0))[0], named_g[gr], p) for gr in sorted(by_group)}
     _move(leaf, ("", ""), {k: u for k, (u, _) in u_g.items()},
-          {k: u * quality(*row(t_g, k[0])) for k, (u, _) in u_g.items()}, {k: r for k, (_, r) in u_g.items()}, z)
-    for gr in groups:
-        ads = sorted({k[1] for k in leaf if k[0] == gr and k[1]} | {a for (g2, a) in t.index if g2 == gr and a})
-        u_a = {(gr, a): _unnamed(row(t, (gr, a))[0], leaf.get((gr, a), {"n": 0})["n"], p) for a in ads}
+          {k: u * quality(*t_g.get(k[0], (0.0, 0.0))) for k, (u, _) in u_g.items()},
+          {k: r for k, (_, r) in u_g.items()}, z)
+    for gr in sorted(by_group):
+        ads = sorted(a for a in by_group[gr] if a)
+        u_a = {(gr, a): _unnamed(t_ad.get((gr, a), (0.0, 0.0))[0], leaf.get((gr, a), {"n": 0})["n"], p) for a in ads}
         _move(leaf, (gr, ""), {k: u for k, (u, _) in u_a.items()},
-              {k: u * quality(*row(t, k)) for k, (u, _) in u_a.items()}, {k: r for k, (_, r) in u_a.items()}, z)
+              {k: u * quality(*t_ad.get(k, (0.0, 0.0))) for k, (u, _) in u_a.items()},
+              {k: r for k, (_, r) in u_a.items()}, z)
 
 
 def _rows(leaf: dict, net: str, cid: str, m: int, ret: float, lower: float, upper: float) -> list[dict]:
@@ -172,18 +187,20 @@ def _rows(leaf: dict, net: str, cid: str, m: int, ret: float, lower: float, uppe
     ints = dict(zip(keys, apportion(np.array([leaf[k]["x"] for k in keys]), m)))
     lo_half, hi_half = ret - lower, upper - ret
     rows = []
-    groups = sorted({k[0] for k in keys if k[0]})
-    for gr in groups:
-        subtree = {"ad_group": [k for k in keys if k[0] == gr]}
-        for level, ks in [*subtree.items(), *(("ad", [k]) for k in subtree["ad_group"] if k[1])]:
+    by_group: dict = {}
+    for k in keys:
+        if k[0]:
+            by_group.setdefault(k[0], []).append(k)
+    for gr, in_group in by_group.items():
+        for level, ks in [("ad_group", in_group), *(("ad", [k]) for k in in_group if k[1])]:
             n = sum(leaf[k]["n"] for k in ks)
             s = sum(leaf[k]["s"] for k in ks)
             if not n and s <= 0:
                 continue
             a, h2 = sum(leaf[k]["a"] for k in ks), sum(leaf[k]["h2"] for k in ks)
             r = s * ret
-            lo = np.sqrt(lo_half ** 2 * s + h2 * ret ** 2)
-            hi = np.sqrt(hi_half ** 2 * s + h2 * ret ** 2)
+            lo = math.sqrt(lo_half ** 2 * s + h2 * ret ** 2)
+            hi = math.sqrt(hi_half ** 2 * s + h2 * ret ** 2)
             rows.append({"level": level, "network": net, "campaign_id": cid, "ad_group_id": gr,
                          "ad_id": ks[0][1] if level == "ad" else "", "skan_installs": n,
                          "modelled_installs": int(sum(ints[k] for k in ks)), "modelled_return_usd": r,
