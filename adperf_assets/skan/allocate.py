@@ -58,8 +58,8 @@ def allocate_below(installs: pd.DataFrame, values: np.ndarray, campaigns: pd.Dat
     postbacks name: a row's unnamed installs are estimated as t / p − named (t its tracked users, p = the
     campaign's tracked share), the campaign's 2-digit part is split over its ad groups by that, each ad group's
     3-digit part plus what it got over its ads; the value by that x the row's mean tracked key value (``value``
-    column of ``tracked``, when given: the key values of the tracked users' own keys), shrunk to the campaign's. Without ``tracked``, or
-    where no row below shows unnamed installs, it stays as the row's remainder. Installs are whole numbers
+    of ``tracked``: their own keys' values), shrunk to the campaign's. Without ``tracked``, or where no row
+    below shows unnamed installs, it stays as the row's remainder. Installs are whole numbers
     (cumulative rounding: the parts add up to M). Interval: the campaign's decoder half-widths x sqrt(share)
     (exact for the rest's own scatter, wide for the shared key-value and ratio errors) and, for an allocated
     part, its sampling error (binomial t: relative sd sqrt(t (1 − p)) / (p x unnamed)), in quadrature. Rows
