@@ -10,8 +10,8 @@ install row) + its modelled part. Scored per ad / ad group with
 at least ``--min-monthly`` true paid-iOS installs a month, against the world's truth (``truth/users``: each
 paid user's true ad and expected 180-day LTV): installs and return MAPE and median error, and how much of
 the campaigns' modelled installs stays in the campaign- and ad-group-level remainder. For contrast, three
-allocations the report does not use: ``named only`` (no allocation: the rest stays as remainders), ``naive`` (the whole modelled rest split by the 4-digit postbacks'
-shares) and ``by tracked`` (the campaign's SKAN installs split by its tracked users' shares); and, as a
+allocations the report does not use: ``named only`` (no allocation: the rest stays as remainders),
+``naive`` (the whole modelled rest split by the 4-digit postbacks' shares) and ``by tracked`` (the campaign's SKAN installs split by its tracked users' shares); and, as a
 diagnosis, ``perfect``: every paid user's realised return by their true ad (world truth), the error no
 measurement of realised revenue avoids. Last line: one JSON object over all worlds.
 """
