@@ -129,6 +129,9 @@ def main() -> None:
             if len(b):
                 print(f"{level:<8} {lo:>4.0f}-{hi:<4.0f}/month:", json.dumps(summary(b)))
         print(f"{level:<8} all:", json.dumps(summary(g)))
+    if len(args.world) > 1:
+        for (level, opt), g in rows.groupby(["level", "opt_in"]):
+            print(f"{level:<8} att_opt_in {opt}:", json.dumps(summary(g)))
     # where a level's error comes from: its tracked users' realised return vs p x the truth, the modelled part
     # vs (1 - p) x the truth (pooled sums)
     for level, g in rows.groupby("level"):
