@@ -272,7 +272,7 @@ def _unattributed(out: pd.DataFrame) -> None:
     for parent, child in _CHILD.items():
         by = ["report_date", *LEVEL_KEYS[parent]]
         kids = out[out["level"] == child].groupby(by)[["modelled_installs", "modelled_estimated_usd"]].sum()
-        rows = out[(out["level"] == parent) & (out["modelled_installs"] > 0)]
+        rows = out[(out["level"] == parent) & ((out["modelled_installs"] > 0) | (out["modelled_estimated_usd"] > 0))]
         if rows.empty:
             continue
         k = kids.reindex(pd.MultiIndex.from_frame(rows[by])).fillna(0)
