@@ -23,9 +23,12 @@ ID_COLUMNS = ["network", "account_id", "account_name", "campaign_id", "campaign_
 
 
 #: iOS privacy attribution (adperf_assets/skan/report.py): installs and estimated return modelled from SKAN
-#: postbacks, their share of the estimate and the basis of the row's return ("measured" without them).
-SKAN_COLUMNS = ["modelled_installs", "modelled_estimated_usd", "modelled_share", "return_basis"]
-SKAN_DEFAULTS = {"modelled_installs": 0, "modelled_estimated_usd": 0.0, "modelled_share": 0.0, "return_basis": "measured"}
+#: postbacks, their share of the estimate and the basis of the row's return ("measured" without them); the
+#: part of a row's modelled installs / estimate that no row one level below carries (postbacks naming no lower level).
+SKAN_COLUMNS = ["modelled_installs", "modelled_estimated_usd", "modelled_share", "return_basis",
+                "modelled_unattributed_installs", "modelled_unattributed_usd"]
+SKAN_DEFAULTS = {"modelled_installs": 0, "modelled_estimated_usd": 0.0, "modelled_share": 0.0, "return_basis": "measured",
+                 "modelled_unattributed_installs": 0, "modelled_unattributed_usd": 0.0}
 
 
 def roas_columns(roas_days=(7, 14, 30)) -> list[str]:
@@ -54,7 +57,8 @@ def typed(frame: pd.DataFrame, config: ReportConfig | None = None) -> pd.DataFra
         if c not in frame.columns:
             out[c] = v
     dates = ["report_date", "first_spend_date", "last_spend_date", "payback_date"]
-    ints = ["days_live", "users", "horizon_days", "users_without_estimate", "modelled_installs"]
+    ints = ["days_live", "users", "horizon_days", "users_without_estimate", "modelled_installs",
+            "modelled_unattributed_installs"]
     bools = ["is_active", "history_truncated"]
     strs = ["level", *ID_COLUMNS, "estimators", *[f"d{n}_note" for n in cfg.roas_days], "payback_basis",
             "recommendation", "reason", "return_basis"]

@@ -6,8 +6,9 @@ per campaign, the installs the MMP could not attribute and their return to date 
 ``fold_into_report`` adds them to the report's campaign rows and their account / network roll-ups: installs and return = measured + modelled, basis ``modelled (SKAN)``.
 
 Postbacks name a campaign by the first two digits of the source identifier at every tier, an ad group
-and ad only at tier >= 2 (3-4 digits): so the modelled rest is placed on campaigns, and ad group and ad
-rows stay the measured (tracked) users only.
+and ad only at tier >= 2 (3-4 digits): ad group and ad rows get the modelled part of the postbacks that name
+them and the rest by their tracked users (``skan.allocate``); what no row below can take stays on the row,
+shown as ``modelled_unattributed_*``.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from adperf_assets.report.columns import SKAN_COLUMNS  # noqa: F401 -- the columns this module fills
+from adperf_assets.report.columns import LEVEL_KEYS, SKAN_COLUMNS  # noqa: F401 -- the columns this module fills
 from adperf_assets.report.config import ReportConfig
 from adperf_assets.report.recommend import recommend
 from adperf_assets.skan import schema
+from adperf_assets.skan.allocate import allocate_below
 from adperf_assets.skan.decode import SkanDecoder, install_keys, user_keys
 
 SKAN_BASIS = "modelled (SKAN)"
@@ -27,15 +29,16 @@ FIRST_POSTBACK_DAYS = 5
 #: A later window's coarse value is counted for a tracked user once its postback has most likely
 #: arrived: the window's end + this many days (the middle of Apple's 24-144 h delay).
 LATER_POSTBACK_DAYS = 4
-MODELLED_COLUMNS = ["report_date", "network", "campaign_id", "skan_installs", "tracked_installs",
-                    "modelled_installs", "tracked_return_usd", "modelled_return_usd", "modelled_lower_usd",
-                    "modelled_upper_usd", "null_share", "ratio"]
+MODELLED_COLUMNS = ["report_date", "level", "network", "campaign_id", "ad_group_id", "ad_id", "skan_installs",
+                    "tracked_installs", "modelled_installs", "tracked_return_usd", "modelled_return_usd",
+                    "modelled_lower_usd", "modelled_upper_usd", "null_share", "ratio", "value_share",
+                    "allocated_share"]
 
 
 def empty_modelled() -> pd.DataFrame:
     out = pd.DataFrame({c: pd.Series(dtype="float64") for c in MODELLED_COLUMNS})
     out["report_date"] = out["report_date"].astype("datetime64[ns]")
-    for c in ("network", "campaign_id"):
+    for c in ("level", "network", "campaign_id", "ad_group_id", "ad_id"):
         out[c] = out[c].astype(object)
     for c in ("skan_installs", "tracked_installs", "modelled_installs"):
         out[c] = out[c].astype("int64")
@@ -109,11 +112,16 @@ def estimated_install_day(postbacks: pd.DataFrame, tz: str) -> pd.Series:
 
 
 def modelled_campaigns(postbacks: pd.DataFrame, calib: pd.DataFrame, day: pd.Timestamp, since: pd.Timestamp,
-                       tz: str, level: float = 0.99) -> pd.DataFrame:
+                       tz: str, level: float = 0.99, user_ads: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per network and campaign: SKAN installs, tracked installs and the modelled rest with its return to
     date and interval (``SkanDecoder``), as ``MODELLED_COLUMNS``, over the cohorts ``since`` .. ``day`` −
     FIRST_POSTBACK_DAYS, whose first postbacks have all arrived by ``day`` (postbacks placed on their
-    estimated install day); younger cohorts' untracked installs count once their postbacks arrive."""
+    estimated install day); younger cohorts' untracked installs count once their postbacks arrive.
+    Below each campaign row, its ad group and ad rows (``allocate_below``; ``user_ads``: user_id, ad_group_id,
+    ad_id of the tracked users, to allocate what postbacks do not name): ``skan_installs`` = the postbacks
+    that name them, ``modelled_installs`` their modelled part, ``tracked_installs`` = skan_installs −
+    modelled_installs, floored at 0 (the named postbacks' tracked part, when nothing is allocated),
+    ``tracked_return_usd`` NaN (their tracked users are the report's own)."""
     last = day - pd.Timedelta(days=FIRST_POSTBACK_DAYS)
     pb = postbacks[pd.to_datetime(postbacks["arrival_date"], cache=False) <= day]
     inst = install_keys(pb)
@@ -137,7 +145,24 @@ def modelled_campaigns(postbacks: pd.DataFrame, calib: pd.DataFrame, day: pd.Tim
         "tracked_return_usd": pred["tracked_return"], "modelled_return_usd": pred["modelled_return"],
         "modelled_lower_usd": pred["modelled_return_low"], "modelled_upper_usd": pred["modelled_return_high"],
         "null_share": pred["null_share"], "ratio": pred["ratio"]})
+    out["level"], out["ad_group_id"], out["ad_id"], out["value_share"] = "campaign", "", "", 1.0
+    out["allocated_share"] = 0.0
+    trk = None
+    if user_ads is not None:
+        trk = matched[matched["tracked"]][["user_id", "network", "campaign_id"]].merge(
+            user_ads[["user_id", "ad_group_id", "ad_id"]].drop_duplicates("user_id"), on="user_id", how="inner")
+        keys = matched[matched["tracked"]].set_index("user_id").reindex(trk["user_id"])
+        trk["value"] = dec.predict_keys(keys["fine"], keys["later"].fillna(""))  # the ads' quality as their keys show
+    below = allocate_below(inst, dec.predict_keys(inst["key"], inst["later"]), out, trk, level)
+    if len(below):
+        below = below.merge(out[["network", "campaign_id", "ratio"]], on=["network", "campaign_id"], how="left")
+        below["report_date"] = pd.Timestamp(day)
+        below["tracked_installs"] = (below["skan_installs"] - below["modelled_installs"]).clip(lower=0)
+        below["tracked_return_usd"] = np.nan
+        out = pd.concat([out, below[MODELLED_COLUMNS]], ignore_index=True)
     out["report_date"] = out["report_date"].astype("datetime64[ns]")
+    for c in ("skan_installs", "tracked_installs", "modelled_installs"):
+        out[c] = out[c].astype("int64")
     return out[MODELLED_COLUMNS].reset_index(drop=True)
 
 
@@ -154,17 +179,29 @@ def fold_into_report(report: pd.DataFrame, modelled: pd.DataFrame, config: Repor
     date; the modelled rest's estimated return = its return to date × the campaign's measured estimate /
     measured return (its users' remaining value as the tracked users'; installs × estimate per user while
     nothing is returned yet). Interval: the measured half-widths scale with the total (the LTV model's
-    error is shared by both parts), the decoder's half-widths add in quadrature (independent sampling)."""
+    error is shared by both parts), the decoder's half-widths add in quadrature (independent sampling).
+
+    Ad group and ad rows (``modelled`` rows of those levels, ``skan.allocate``) get their part the same way:
+    their modelled installs and return, the campaign's modelled estimate x their ``value_share`` (so they add
+    up within the campaign), their own half-widths scaled as the campaign's; the reason says how much of it
+    was allocated.
+    ``modelled_unattributed_installs`` / ``_usd``: the part of a row's modelled installs / estimate that no row
+    one level below carries (postbacks that name the campaign but no ad group, the ad group but no ad), so
+    the rows below + it = the row."""
     cfg = config or ReportConfig()
     out = report.copy()
     out["modelled_installs"] = 0
     out["modelled_estimated_usd"] = 0.0
     out["modelled_share"] = 0.0
     out["return_basis"] = "measured"
+    out["modelled_unattributed_installs"] = 0
+    out["modelled_unattributed_usd"] = 0.0
     if modelled is None or modelled.empty or out.empty:
         return out
     m = modelled.copy()
     m["report_date"] = pd.to_datetime(m["report_date"]).astype("datetime64[ns]")
+    level = m["level"] if "level" in m else pd.Series("campaign", index=m.index)
+    below, m = m[level != "campaign"], m[level == "campaign"]
     key = ["report_date", "network", "campaign_id"]
     camp = out[out["level"] == "campaign"][key].reset_index()
     j = camp.merge(m, on=key, how="inner")
@@ -187,14 +224,63 @@ def fold_into_report(report: pd.DataFrame, modelled: pd.DataFrame, config: Repor
     skan_hi = (j["modelled_upper_usd"].to_numpy(float) - mod_ret) * scale_m
     parts = pd.DataFrame({"row": idx, "network": r["network"].to_numpy(), "account_id": r["account_id"].to_numpy(),
                           "report_date": r["report_date"].to_numpy(), "inst": j["modelled_installs"].to_numpy(),
-                          "ret": mod_ret, "est": mod_est, "lo2": skan_lo ** 2, "hi2": skan_hi ** 2})
+                          "ret": mod_ret, "est": mod_est, "lo2": skan_lo ** 2, "hi2": skan_hi ** 2, "scale": scale_m})
     _add(out, parts.set_index("row"), cfg)
+    _add_below(out, below, parts.assign(campaign_id=r["campaign_id"].to_numpy()), cfg)
     for level, by in (("account", ["report_date", "network", "account_id"]), ("network", ["report_date", "network"])):
         g = parts.groupby(by).agg(inst=("inst", "sum"), ret=("ret", "sum"), est=("est", "sum"), lo2=("lo2", "sum"),
                                   hi2=("hi2", "sum")).reset_index()
         rows = out[out["level"] == level][by].reset_index().merge(g, on=by, how="inner")
         _add(out, rows.set_index("index")[["inst", "ret", "est", "lo2", "hi2"]], cfg)
+    _unattributed(out)
     return out
+
+
+def _add_below(out: pd.DataFrame, below: pd.DataFrame, camp: pd.DataFrame, cfg: ReportConfig) -> None:
+    """Add the ad group and ad rows' modelled parts: ``below`` (``modelled`` rows of those levels) matched to
+    the report's rows; ``camp``: the campaigns' parts (report_date, network, campaign_id, est, lo2, hi2)."""
+    if below.empty:
+        return
+    c = camp[["report_date", "network", "campaign_id", "est", "scale"]]
+    b = below.merge(c, on=["report_date", "network", "campaign_id"], how="inner")
+    for level, key in (("ad_group", ["ad_group_id"]), ("ad", ["ad_group_id", "ad_id"])):
+        by = ["report_date", "network", "campaign_id", *key]
+        rows = out[out["level"] == level][by].reset_index().merge(b[b["level"] == level], on=by, how="inner")
+        rows = rows[(rows["modelled_installs"] > 0) | (rows["value_share"] > 0)]
+        if rows.empty:
+            continue
+        share, ret, k = (rows[c].to_numpy(float) for c in ("value_share", "modelled_return_usd", "scale"))
+        parts = pd.DataFrame({"inst": rows["modelled_installs"].to_numpy(), "ret": ret,
+                              "est": share * rows["est"].to_numpy(float),
+                              "lo2": ((ret - rows["modelled_lower_usd"].to_numpy(float)) * k) ** 2,
+                              "hi2": ((rows["modelled_upper_usd"].to_numpy(float) - ret) * k) ** 2},
+                             index=rows["index"].to_numpy())
+        _add(out, parts, cfg)
+        alloc = rows["allocated_share"].to_numpy(float) if "allocated_share" in rows else np.zeros(len(rows))
+        for i, a in zip(parts.index, alloc):
+            if a > 0.005:
+                out.loc[i, "reason"] = (f"{out.loc[i, 'reason'][:-1]}, {a:.0%} of it allocated by the tracked users "
+                                        f"from postbacks that do not name this {level.replace('_', ' ')})")
+
+
+#: Each level's children: the rows one level below carry this many keys more.
+_CHILD = {"network": "account", "account": "campaign", "campaign": "ad_group", "ad_group": "ad"}
+
+
+def _unattributed(out: pd.DataFrame) -> None:
+    """Per row: its modelled installs and estimate minus those of its rows one level below."""
+    for parent, child in _CHILD.items():
+        by = ["report_date", *LEVEL_KEYS[parent]]
+        kids = out[out["level"] == child].groupby(by)[["modelled_installs", "modelled_estimated_usd"]].sum()
+        rows = out[(out["level"] == parent) & ((out["modelled_installs"] > 0) | (out["modelled_estimated_usd"] > 0))]
+        if rows.empty:
+            continue
+        k = kids.reindex(pd.MultiIndex.from_frame(rows[by])).fillna(0)
+        inst = rows["modelled_installs"].to_numpy() - k["modelled_installs"].to_numpy().astype(np.int64)
+        usd = rows["modelled_estimated_usd"].to_numpy(float) - k["modelled_estimated_usd"].to_numpy(float)
+        tol = 1e-9 * np.maximum(rows["modelled_estimated_usd"].to_numpy(float), 1.0)
+        out.loc[rows.index, "modelled_unattributed_installs"] = inst
+        out.loc[rows.index, "modelled_unattributed_usd"] = np.where(np.abs(usd) < tol, 0.0, usd)
 
 
 def _add(out: pd.DataFrame, parts: pd.DataFrame, cfg: ReportConfig) -> None:

@@ -67,6 +67,8 @@ RoasReportFrame = frame_type(
         float_col("modelled_estimated_usd", min_value=0.0),
         float_col("modelled_share", min_value=0.0, max_value=1.0),
         PandasColumn.categorical_column("return_basis", {"measured", "modelled (SKAN)"}, non_nullable=True),
+        int_col("modelled_unattributed_installs"),
+        float_col("modelled_unattributed_usd", min_value=None),
     ],
 )
 

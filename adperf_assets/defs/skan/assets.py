@@ -69,8 +69,9 @@ def skan_modelled(context: dg.AssetExecutionContext, skan_postbacks: pd.DataFram
                   behavior_value: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """Per report day and iOS campaign with postbacks: the installs the MMP could not attribute (no ATT
     consent) and their return to date with a 99% interval, decoded from the postbacks and calibrated on
-    the users whose keys the app knows, tracked and restricted (``SkanDecoder``); what the report adds to
-    its campaign rows."""
+    the users whose keys the app knows, tracked and restricted (``SkanDecoder``); below each campaign, the
+    part of it that postbacks naming an ad group or ad carry (``skan.allocate``). What the report adds to its
+    campaign, ad group and ad rows."""
     # the networks that send postbacks: their tracked iOS users, and the restricted ones, calibrate the decoder
     networks = set(skan_postbacks["network"].astype(str)) - ATT_EXEMPT_NETWORKS
     known = calibration_users(installs, sorted(networks))
@@ -84,9 +85,14 @@ def skan_modelled(context: dg.AssetExecutionContext, skan_postbacks: pd.DataFram
         since = max(day - pd.Timedelta(days=MODEL_DAYS - 1), first) if first is not None else day
         t = known[(known["install_date"] <= day) & (known["install_date"] >= since)]
         calib = calibration(t, behavior_value, user_activity, day)
-        frames.append(modelled_campaigns(skan_postbacks, calib, day, since, current_settings().report_timezone))
+        frames.append(modelled_campaigns(skan_postbacks, calib, day, since, current_settings().report_timezone,
+                                         user_ads=installs))
     frames = [f for f in frames if len(f)]
     table = pd.concat(frames, ignore_index=True) if frames else empty_modelled()
+    camp = table[table["level"] == "campaign"]
     return dg.Output(table, metadata={
-        "dagster/row_count": len(table), "campaigns": int(table[["network", "campaign_id"]].drop_duplicates().shape[0]),
-        "modelled_installs": int(table["modelled_installs"].sum()), "preview": table_md(table, 30)})
+        "dagster/row_count": len(table), "campaigns": int(camp[["network", "campaign_id"]].drop_duplicates().shape[0]),
+        "modelled_installs": int(camp["modelled_installs"].sum()),
+        # of them, on the ads the postbacks name (4 digits); the rest stays on ad groups and campaigns
+        "modelled_installs_on_ads": int(table.loc[table["level"] == "ad", "modelled_installs"].sum()),
+        "preview": table_md(table, 30)})

@@ -63,19 +63,28 @@ GoogleAdsSkanFrame = frame_type(
 SkanModelledFrame = frame_type(
     "SkanModelledFrame",
     "Per report day and iOS campaign with postbacks: SKAN installs (winning first postbacks), tracked installs "
-    "(ATT consent: the MMP names their ad), the modelled rest and its return to date with a 99% interval.",
+    "(ATT consent: the MMP names their ad), the modelled rest and its return to date with a 99% interval; "
+    "below it (level ad_group / ad) the part of the postbacks that name an ad group or ad (3-4 digits): "
+    "skan_installs = those postbacks, tracked_return_usd NaN, value_share = the row's share of the campaign's "
+    "modelled return, allocated_share = the part of the row's modelled return allocated from postbacks that "
+    "do not name it (by its tracked users).",
     [
         date_col("report_date"),
+        PandasColumn.categorical_column("level", {"campaign", "ad_group", "ad"}, non_nullable=True),
         str_col("network"),
         str_col("campaign_id"),
+        str_col("ad_group_id"),
+        str_col("ad_id"),
         int_col("skan_installs"),
         int_col("tracked_installs"),
         int_col("modelled_installs"),
-        float_col("tracked_return_usd", min_value=None),
+        float_col("tracked_return_usd", min_value=None, nullable=True, ignore_missing_vals=True),
         float_col("modelled_return_usd", min_value=None),
         float_col("modelled_lower_usd", min_value=None),
         float_col("modelled_upper_usd", min_value=None),
         float_col("null_share", min_value=0.0, max_value=1.0),
         float_col("ratio", min_value=None),
+        float_col("value_share", min_value=0.0, max_value=1.0 + 1e-9),
+        float_col("allocated_share", min_value=0.0, max_value=1.0 + 1e-9),
     ],
 )
