@@ -117,7 +117,7 @@ def _matches(root: Path, cfg: WorldConfig, rng: np.random.Generator, users: pd.D
     cnt = first[1:] - first[:-1]
     del order
 
-    def draw() -> np.ndarray:
+    def draw(rday: np.ndarray) -> np.ndarray:
         c = cnt[rday]
         j = first[rday] + (rng.random(len(rday)) * c).astype(np.int64)
         p = day_users[np.minimum(j, len(day_users) - 1)]
@@ -126,7 +126,7 @@ def _matches(root: Path, cfg: WorldConfig, rng: np.random.Generator, users: pd.D
         p = np.where(same, day_users[np.minimum(j2, len(day_users) - 1)], p)
         return np.where((c <= 1), -1, p)
 
-    p1, p2 = draw(), draw()
+    p1, p2 = draw(rday), draw(rday)
     fits1 = (wanted == 0) | ((p1 >= 0) & (gender[np.maximum(p1, 0)] == wanted))
     partner = np.where(is_paid & ~fits1, p2, p1)
     del p1, p2, fits1, rpos, rday
