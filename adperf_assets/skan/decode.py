@@ -27,47 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from threadpoolctl import ThreadpoolController
 
 from adperf_assets.skan import schema
-
-NULL_KEY = "null"
-_THREADPOOLS: list[ThreadpoolController] = []
-
-
-def _one_blas_thread():
-    """BLAS held to one thread: the bootstrap's products are small, and a second thread spins more CPU
-    than it saves. The controller is made once (``threadpool_limits`` re-scans the libraries per call)."""
-    if not _THREADPOOLS:
-        _THREADPOOLS.append(ThreadpoolController())
-    return _THREADPOOLS[0].limit(limits=1, user_api="blas")
-
-
-def _poisson1_tables() -> tuple[np.ndarray, np.ndarray]:
-    """Poisson(1)'s CDF, and per 1/65536 of the unit interval the value its inverse takes there (255
-    where a step of the CDF falls inside: those draws are resolved by a second uniform)."""
-    pmf = np.exp(-1.0) / np.cumprod(np.r_[1.0, np.arange(1.0, 25.0)])
-    cdf = np.minimum(np.cumsum(pmf), 1.0)
-    edges = np.arange(65537) / 65536
-    lo, hi = np.searchsorted(cdf, edges[:-1], side="right"), np.searchsorted(cdf, edges[1:], side="left")
-    return cdf, np.where(lo == hi, lo, 255).astype(np.uint8)
-
-
-_P1_CDF, _P1_TABLE = _poisson1_tables()
-
-
-def poisson1(rng: np.random.Generator, shape) -> np.ndarray:
-    """Poisson(1) draws (the bootstrap's weights) as float: the inverse CDF of a 16-bit uniform by table,
-    refined by a second uniform in the few buckets a CDF step cuts; the same distribution as
-    ``rng.poisson(1.0)``, whose per-draw loop was most of the bootstrap's cost (benchmarks/README.md)."""
-    k = rng.integers(0, 1 << 16, shape, dtype=np.uint16)
-    x = _P1_TABLE[k]
-    cut = np.flatnonzero(x == 255)
-    if len(cut):
-        u = (k.ravel()[cut] + rng.random(len(cut))) / 65536
-        x.ravel()[cut] = np.searchsorted(_P1_CDF, u, side="right")
-    return x.astype(float)
-
+from adperf_assets.skan.keys import NULL_KEY
+from adperf_assets.skan.resample import one_blas_thread, poisson1
 
 def _pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The distinct (a, b) pairs of two aligned arrays, and each row's pair: (a values, b values, index)."""
@@ -76,60 +39,6 @@ def _pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     nb = max(len(ub), 1)
     u, inv = np.unique(ca.astype(np.int64) * nb + cb, return_inverse=True)
     return np.asarray(ua, dtype=object)[u // nb], np.asarray(ub, dtype=object)[u % nb], inv.reshape(-1)
-
-
-def first_key(fine: pd.Series, coarse: pd.Series) -> pd.Series:
-    """``f<cv>`` for a fine value, ``c<level>`` for a coarse one, ``null`` for neither."""
-    f = pd.to_numeric(fine, errors="coerce")
-    out = np.where(f.notna(), "f" + f.fillna(-1).astype(int).astype(str),
-                   np.where(coarse.fillna("") != "", "c" + coarse.fillna(""), NULL_KEY))
-    return pd.Series(out, index=fine.index)
-
-
-def later_key(window: pd.Series, coarse: pd.Series) -> pd.Series:
-    """``w<index>:<coarse>`` of the latest later postback, ``""`` when none arrived."""
-    w = pd.to_numeric(window, errors="coerce")
-    return pd.Series(np.where(w.notna() & (coarse.fillna("") != ""),
-                              "w" + w.fillna(0).astype(int).astype(str) + ":" + coarse.fillna(""), ""),
-                     index=window.index)
-
-
-def install_keys(postbacks: pd.DataFrame) -> pd.DataFrame:
-    """One row per install (winning, not redownload): network, campaign, key, later key, first arrival.
-    ``postbacks``: the ``skan_postbacks`` table."""
-    p = postbacks[postbacks["did_win"] & ~postbacks["redownload"]]
-    first = p[p["postback_sequence_index"] == 0]
-    later = p[p["postback_sequence_index"] > 0].sort_values("postback_sequence_index")
-    later = later.drop_duplicates(["network", "transaction_id"], keep="last")
-    out = first[["network", "campaign_id", "ad_group_id", "ad_id", "source_identifier", "transaction_id",
-                 "arrival_time_utc"]].copy()
-    out["key"] = first_key(first["fine_conversion_value"], first["coarse_conversion_value"]).to_numpy()
-    # each install's latest later postback (its row in ``later``, -1 for none), by one code per
-    # (network, transaction) pair
-    code = [pd.factorize(pd.concat([out[c], later[c]], ignore_index=True), use_na_sentinel=False)[0]
-            for c in ("network", "transaction_id")]
-    pair = code[0].astype(np.int64) * (int(code[1].max(initial=0)) + 1) + code[1]
-    row = pd.Index(pair[len(out):]).get_indexer(pair[:len(out)])
-    found, at = row >= 0, np.maximum(row, 0)
-
-    def of_later(col: str) -> pd.Series:
-        vals = later[col].to_numpy(dtype=object)
-        return pd.Series(np.where(found, vals[at], np.nan) if len(vals) else np.full(len(out), np.nan),
-                         index=out.index, dtype=object)
-
-    out["later"] = later_key(of_later("postback_sequence_index"), of_later("coarse_conversion_value")).to_numpy()
-    out.loc[out["key"] == NULL_KEY, "later"] = ""
-    return out.reset_index(drop=True)
-
-
-def user_keys(revenue_usd: list, purchases, returned) -> pd.DataFrame:
-    """The keys a tracked user's postbacks would carry at each tier: ``fine`` (tier >= 2), ``coarse``
-    (tier 1) and the later key; ``revenue_usd``: gross revenue through the end of each window."""
-    fine = schema.fine_value(revenue_usd[0], purchases, returned)
-    c0 = schema.coarse_value(revenue_usd[0], 0)
-    last = len(revenue_usd) - 1
-    return pd.DataFrame({"fine": "f" + pd.Series(fine).astype(str), "coarse": "c" + pd.Series(c0),
-                         "later": f"w{last}:" + pd.Series(schema.coarse_value(revenue_usd[last], last)) if last else ""})
 
 
 def hill_tail(values: np.ndarray, k: int | None = None) -> tuple[float, float, int]:
@@ -321,7 +230,7 @@ class SkanDecoder:
         ratio = w * out["_ratio"].to_numpy() + (1 - w)
         x_rest = np.array([self._x_rest(self.means_[None, :], p)[0] for p in parts])
         rest = ratio * x_rest
-        with _one_blas_thread():
+        with one_blas_thread():
             lo, hi, tot_lo, tot_hi = self._interval(parts, w, ratio, tv, tcap, trk_cell)
         out["modelled_return"] = rest
         out["modelled_return_low"] = np.minimum(lo, rest)

@@ -21,7 +21,8 @@ from adperf_assets.report.config import ReportConfig
 from adperf_assets.report.recommend import recommend
 from adperf_assets.skan import schema
 from adperf_assets.skan.allocate import allocate_below
-from adperf_assets.skan.decode import SkanDecoder, install_keys, user_keys
+from adperf_assets.skan.decode import SkanDecoder
+from adperf_assets.skan.keys import install_keys, user_keys
 
 SKAN_BASIS = "modelled (SKAN)"
 #: A first postback arrives at the latest 3 days (window 0) + 48 h after the install day.

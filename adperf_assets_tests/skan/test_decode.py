@@ -5,7 +5,9 @@ import pandas as pd
 import pytest
 
 from adperf_assets.skan import schema
-from adperf_assets.skan.decode import NULL_KEY, SkanDecoder, install_keys, poisson1, user_keys
+from adperf_assets.skan.decode import SkanDecoder
+from adperf_assets.skan.keys import NULL_KEY, install_keys, user_keys
+from adperf_assets.skan.resample import poisson1
 
 
 def _postbacks(rows):

@@ -1,0 +1,66 @@
+"""The keys an install's postbacks carry (its first postback's fine or coarse value, and its latest later
+postback's coarse value), and the keys a user whose behaviour the app knows would send: what
+``SkanDecoder`` learns values for and predicts from."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from adperf_assets.skan import schema
+
+NULL_KEY = "null"
+
+
+def first_key(fine: pd.Series, coarse: pd.Series) -> pd.Series:
+    """``f<cv>`` for a fine value, ``c<level>`` for a coarse one, ``null`` for neither."""
+    f = pd.to_numeric(fine, errors="coerce")
+    out = np.where(f.notna(), "f" + f.fillna(-1).astype(int).astype(str),
+                   np.where(coarse.fillna("") != "", "c" + coarse.fillna(""), NULL_KEY))
+    return pd.Series(out, index=fine.index)
+
+
+def later_key(window: pd.Series, coarse: pd.Series) -> pd.Series:
+    """``w<index>:<coarse>`` of the latest later postback, ``""`` when none arrived."""
+    w = pd.to_numeric(window, errors="coerce")
+    return pd.Series(np.where(w.notna() & (coarse.fillna("") != ""),
+                              "w" + w.fillna(0).astype(int).astype(str) + ":" + coarse.fillna(""), ""),
+                     index=window.index)
+
+
+def install_keys(postbacks: pd.DataFrame) -> pd.DataFrame:
+    """One row per install (winning, not redownload): network, campaign, key, later key, first arrival.
+    ``postbacks``: the ``skan_postbacks`` table."""
+    p = postbacks[postbacks["did_win"] & ~postbacks["redownload"]]
+    first = p[p["postback_sequence_index"] == 0]
+    later = p[p["postback_sequence_index"] > 0].sort_values("postback_sequence_index")
+    later = later.drop_duplicates(["network", "transaction_id"], keep="last")
+    out = first[["network", "campaign_id", "ad_group_id", "ad_id", "source_identifier", "transaction_id",
+                 "arrival_time_utc"]].copy()
+    out["key"] = first_key(first["fine_conversion_value"], first["coarse_conversion_value"]).to_numpy()
+    # each install's latest later postback (its row in ``later``, -1 for none), by one code per
+    # (network, transaction) pair
+    code = [pd.factorize(pd.concat([out[c], later[c]], ignore_index=True), use_na_sentinel=False)[0]
+            for c in ("network", "transaction_id")]
+    pair = code[0].astype(np.int64) * (int(code[1].max(initial=0)) + 1) + code[1]
+    row = pd.Index(pair[len(out):]).get_indexer(pair[:len(out)])
+    found, at = row >= 0, np.maximum(row, 0)
+
+    def of_later(col: str) -> pd.Series:
+        vals = later[col].to_numpy(dtype=object)
+        return pd.Series(np.where(found, vals[at], np.nan) if len(vals) else np.full(len(out), np.nan),
+                         index=out.index, dtype=object)
+
+    out["later"] = later_key(of_later("postback_sequence_index"), of_later("coarse_conversion_value")).to_numpy()
+    out.loc[out["key"] == NULL_KEY, "later"] = ""
+    return out.reset_index(drop=True)
+
+
+def user_keys(revenue_usd: list, purchases, returned) -> pd.DataFrame:
+    """The keys a tracked user's postbacks would carry at each tier: ``fine`` (tier >= 2), ``coarse``
+    (tier 1) and the later key; ``revenue_usd``: gross revenue through the end of each window."""
+    fine = schema.fine_value(revenue_usd[0], purchases, returned)
+    c0 = schema.coarse_value(revenue_usd[0], 0)
+    last = len(revenue_usd) - 1
+    return pd.DataFrame({"fine": "f" + pd.Series(fine).astype(str), "coarse": "c" + pd.Series(c0),
+                         "later": f"w{last}:" + pd.Series(schema.coarse_value(revenue_usd[last], last)) if last else ""})
