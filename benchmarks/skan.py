@@ -42,7 +42,8 @@ from adperf_assets.sample import layout
 from adperf_assets.sample.manifest import load_manifest
 from adperf_assets.sample.skan import SKAN_NETWORK_ID
 from adperf_assets.skan import schema
-from adperf_assets.skan.decode import SkanDecoder, install_keys, user_keys
+from adperf_assets.skan.decode import SkanDecoder
+from adperf_assets.skan.keys import install_keys, user_keys
 from adperf_assets.skan.postbacks import parse_appsflyer
 from adperf_assets.skan.user_value import ShrunkUserValue
 
