@@ -93,6 +93,6 @@ def skan_modelled(context: dg.AssetExecutionContext, skan_postbacks: pd.DataFram
     return dg.Output(table, metadata={
         "dagster/row_count": len(table), "campaigns": int(camp[["network", "campaign_id"]].drop_duplicates().shape[0]),
         "modelled_installs": int(camp["modelled_installs"].sum()),
-        # of them, on the ads the postbacks name (4 digits); the rest stays on ad groups and campaigns
+        # of them, on ad rows (named by 4-digit postbacks, or allocated by the tracked users); the rest stays above
         "modelled_installs_on_ads": int(table.loc[table["level"] == "ad", "modelled_installs"].sum()),
         "preview": table_md(table, 30)})
