@@ -75,9 +75,10 @@ def calibration(users: pd.DataFrame, behavior: pd.DataFrame, activity: pd.DataFr
     inst = t.set_index("user_id")["install_date"]
 
     def age(frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
-        f = frame[frame["user_id"].isin(inst.index) & (pd.to_datetime(frame["report_date"], cache=False) <= day)]
-        return (pd.to_datetime(f["report_date"], cache=False).to_numpy() - inst.reindex(f["user_id"]).to_numpy()).astype(
-            "timedelta64[D]").astype(int), f
+        d = pd.to_datetime(frame["report_date"], cache=False)
+        keep = (frame["user_id"].isin(inst.index) & (d <= day)).to_numpy()
+        f = frame[keep]
+        return (d.to_numpy()[keep] - inst.reindex(f["user_id"]).to_numpy()).astype("timedelta64[D]").astype(int), f
 
     def per_user(values: pd.Series) -> np.ndarray:
         return values.groupby(level=0).sum().reindex(t["user_id"]).fillna(0).to_numpy(dtype=float)
