@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-LEVELS = ("campaign", "ad_group", "ad")
 BELOW_COLUMNS = ["level", "network", "campaign_id", "ad_group_id", "ad_id", "skan_installs", "modelled_installs",
                  "modelled_return_usd", "modelled_lower_usd", "modelled_upper_usd", "null_share", "value_share",
                  "allocated_share"]

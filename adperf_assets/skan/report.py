@@ -240,7 +240,8 @@ def fold_into_report(report: pd.DataFrame, modelled: pd.DataFrame, config: Repor
 
 def _add_below(out: pd.DataFrame, below: pd.DataFrame, camp: pd.DataFrame, cfg: ReportConfig) -> None:
     """Add the ad group and ad rows' modelled parts: ``below`` (``modelled`` rows of those levels) matched to
-    the report's rows; ``camp``: the campaigns' parts (report_date, network, campaign_id, est, lo2, hi2)."""
+    the report's rows; ``camp``: the campaigns' parts (report_date, network, campaign_id, their modelled estimate ``est`` and
+    the half-widths' ``scale``)."""
     if below.empty:
         return
     c = camp[["report_date", "network", "campaign_id", "est", "scale"]]
