@@ -52,6 +52,10 @@ APPLE_KEYS = {
 SKAN_KEY_ID = "apple-cas-identifier/0"
 #: Production only by default: Apple says to ignore development-signed postbacks in production flows.
 PRODUCTION_KEY_IDS = (SKAN_KEY_ID,)
+#: Apple's ad network ids (``SKAdNetworkIdentifier``) → our network names. Recalled, unverified: the
+#: networks publish them; the receiver's config can replace this.
+AD_NETWORKS = {"v9wttpbfk9.skadnetwork": "facebook", "cstr6suwn9.skadnetwork": "google_ads",
+               "238da6jt44.skadnetwork": "tiktok"}
 #: ``mmp`` column value of rows that come from Apple's copies.
 COPY_SOURCE = "apple_copy"
 SEP = "\u2063"  # INVISIBLE SEPARATOR
@@ -283,12 +287,16 @@ RECEIVED_AT, BODY = "received_at", "body"
 
 
 def read_lines(lines: Iterable[tuple[str, int, str]], keys: Mapping[str, ec.EllipticCurvePublicKey],
-               networks: Mapping[str, str], skan_kid: str = SKAN_KEY_ID) -> tuple[pd.DataFrame, pd.DataFrame]:
+               networks: Mapping[str, str], skan_kid: str = SKAN_KEY_ID,
+               window: tuple | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(file, line number, text)`` lines → (verified rows in ``skan_postbacks`` columns, rejected lines).
 
-    ``networks``: Apple's ad network id → our network name. Campaign, ad group and ad stay empty (the
-    copies do not name them: ``map_campaigns``). Repeated copies (devices retry) keep the first.
+    ``networks``: Apple's ad network id → our network name. ``window``: UTC ``[start, end)``; lines
+    received outside it are skipped. Campaign, ad group and ad stay empty (the copies do not name them:
+    ``map_campaigns``). Repeated copies (devices retry) keep the first.
     """
+    lo, hi = (pd.Timestamp(w).tz_localize(None) if pd.Timestamp(w).tzinfo is None
+              else pd.Timestamp(w).tz_convert(None) for w in window) if window else (None, None)
     rows, rejected = [], []
     for file, no, text in lines:
         if not text.strip():
@@ -308,6 +316,8 @@ def read_lines(lines: Iterable[tuple[str, int, str]], keys: Mapping[str, ec.Elli
                 rec.get(RECEIVED_AT), str) else pd.NaT
             if pd.isna(when):
                 fail(RECEIVED_AT, "missing or not an ISO-8601 time", rec.get(RECEIVED_AT))
+            if window and not lo <= when.tz_convert(None) < hi:
+                continue
             r = parse_body(rec[BODY], keys, fail, skan_kid)
             if r.ad_network_id not in networks:
                 fail("ad-network-id" if r.kind == "skan" else "jws-string.ad-network-identifier",

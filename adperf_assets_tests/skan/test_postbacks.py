@@ -13,7 +13,7 @@ from adperf_assets.defs.common.io_manager import AdperfDuckDBIOManager
 from adperf_assets.defs.common.world import SampleWorld
 from adperf_assets.defs.skan import checks
 from adperf_assets.defs.skan.assets import postbacks_table, skan_postbacks
-from adperf_assets.defs.skan.resources import AppsFlyerDataLockerSkan, SampleSkanPostbacks
+from adperf_assets.defs.skan.resources import AppsFlyerDataLockerSkan, SampleSkanCopies, SampleSkanPostbacks
 from adperf_assets.normalize.attribution import AttributionInputError
 from adperf_assets.sample import layout
 from adperf_assets.sample.skan import SKAN_NETWORK_ID
@@ -97,7 +97,7 @@ def test_data_locker_folder_reads_like_the_sample(world, tmp_path):
 def test_asset_and_checks(world, tmp_path):
     defs = [skan_postbacks, checks.skan_null_value_share, checks.skan_tier_distribution,
             checks.skan_transaction_ids_unique]
-    res = {"skan_postback_source": SampleSkanPostbacks(world=world),
+    res = {"skan_postback_source": SampleSkanPostbacks(world=world), "skan_copy_source": SampleSkanCopies(world=world),
            "io_manager": AdperfDuckDBIOManager(database=str(tmp_path / "t.duckdb"))}
     with dg.instance_for_test() as inst:
         r = dg.materialize(defs, partition_key="2025-06-25", instance=inst, resources=res)
@@ -141,7 +141,8 @@ def test_a_world_without_att_gives_empty_typed_tables(tmp_path):
             checks.skan_transaction_ids_unique]
     with dg.instance_for_test() as inst:
         r = dg.materialize(defs, partition_key="2025-06-10", instance=inst, resources={
-            "skan_postback_source": SampleSkanPostbacks(world=w), "google_ads_skan_source": SampleGoogleAdsSkan(world=w),
+            "skan_postback_source": SampleSkanPostbacks(world=w), "skan_copy_source": SampleSkanCopies(world=w),
+            "google_ads_skan_source": SampleGoogleAdsSkan(world=w),
             "io_manager": AdperfDuckDBIOManager(database=str(tmp_path / "t.duckdb"))})
         assert r.success and all(e.passed for e in r.get_asset_check_evaluations())
         assert r.output_for_node("skan_postbacks").empty and r.output_for_node("google_ads_skan").empty
