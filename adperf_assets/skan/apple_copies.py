@@ -249,6 +249,7 @@ def parse_aak(body: Mapping, keys: Mapping[str, ec.EllipticCurvePublicKey], fail
     def pfail(field, problem, value=None):
         fail(f"jws-string.{field}", problem, value)
 
+    # the dedup key per Apple; whether one install's postbacks share it is unverified (keyed with the index)
     _need(payload, "postback-identifier", str, pfail)
     _need(payload, "ad-network-identifier", str, pfail)
     sid = _sid(_need(payload, "source-identifier", str, pfail), pfail)
@@ -258,7 +259,7 @@ def parse_aak(body: Mapping, keys: Mapping[str, ec.EllipticCurvePublicKey], fail
     conv = _need(payload, "conversion-type", str, pfail, {"download", "redownload", "re-engagement"})
     if conv == "re-engagement":  # an open of an installed app, not an install: the table holds installs
         pfail("conversion-type", "a re-engagement conversion is not an install (not read into skan_postbacks)", conv)
-    inter = _need(body, "ad-interaction-type", str, fail, set(_INTERACTION))
+    inter = _need(body, "ad-interaction-type", str, fail, set(_INTERACTION))  # always sent? unverified
     fine, coarse = _values(body, seq, fail)
     pub = payload.get("publisher-item-identifier", "")  # tier-controlled; 0 = none (Apple's development example)
     return CopyRow("aak", payload["ad-network-identifier"], sid, payload["postback-identifier"], seq,
