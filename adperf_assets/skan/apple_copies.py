@@ -27,6 +27,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Iterable, Mapping
 
 import numpy as np
@@ -287,6 +288,19 @@ def parse_body(body: Mapping, keys: Mapping[str, ec.EllipticCurvePublicKey], fai
 RECEIVED_AT, BODY = "received_at", "body"
 
 
+def _utc(t: datetime) -> datetime:
+    return t if t.tzinfo is None else t.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _received(text) -> datetime | None:
+    """Naive UTC of an ISO-8601 time with a zone (``Z`` or an offset); None if it is not one."""
+    try:
+        t = datetime.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    return None if t is None or t.tzinfo is None else _utc(t)
+
+
 def read_lines(lines: Iterable[tuple[str, int, str]], keys: Mapping[str, ec.EllipticCurvePublicKey],
                networks: Mapping[str, str], skan_kid: str = SKAN_KEY_ID,
                window: tuple | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -296,8 +310,7 @@ def read_lines(lines: Iterable[tuple[str, int, str]], keys: Mapping[str, ec.Elli
     received outside it are skipped. Campaign, ad group and ad stay empty (the copies do not name them:
     ``map_campaigns``). Repeated copies (devices retry) keep the first.
     """
-    lo, hi = (pd.Timestamp(w).tz_localize(None) if pd.Timestamp(w).tzinfo is None
-              else pd.Timestamp(w).tz_convert(None) for w in window) if window else (None, None)
+    lo, hi = (_utc(pd.Timestamp(w).to_pydatetime()) for w in window) if window else (None, None)
     rows, rejected = [], []
     for file, no, text in lines:
         if not text.strip():
@@ -313,17 +326,16 @@ def read_lines(lines: Iterable[tuple[str, int, str]], keys: Mapping[str, ec.Elli
                 fail("(line)", f"not JSON: {e}")
             if not isinstance(rec, dict) or BODY not in rec:
                 fail(BODY, "missing (each line is {\"received_at\": ..., \"body\": ...})")
-            when = pd.to_datetime(rec.get(RECEIVED_AT), utc=True, errors="coerce") if isinstance(
-                rec.get(RECEIVED_AT), str) else pd.NaT
-            if pd.isna(when):
-                fail(RECEIVED_AT, "missing or not an ISO-8601 time", rec.get(RECEIVED_AT))
-            if window and not lo <= when.tz_convert(None) < hi:
+            when = _received(rec.get(RECEIVED_AT))
+            if when is None:
+                fail(RECEIVED_AT, "missing or not an ISO-8601 time with its zone", rec.get(RECEIVED_AT))
+            if window and not lo <= when < hi:
                 continue
             r = parse_body(rec[BODY], keys, fail, skan_kid)
             if r.ad_network_id not in networks:
                 fail("ad-network-id" if r.kind == "skan" else "jws-string.ad-network-identifier",
                      "ad network id not in the source's network mapping", r.ad_network_id)
-            rows.append((when.tz_convert(None), networks[r.ad_network_id], r, file, no))
+            rows.append((when, networks[r.ad_network_id], r, file, no))
         except PostbackCopyError as e:
             rejected.append((e.file, e.line, e.field, e.problem, "" if e.value is None else str(e.value)))
     table = pd.DataFrame({
