@@ -105,7 +105,7 @@ def test_asset_and_checks(world, tmp_path):
     with dg.instance_for_test() as inst:
         r = dg.materialize(defs, partition_key="2025-06-25", instance=inst, resources=res)
         assert r.success
-        table = r.output_for_node("skan_postbacks")
+        table = r.output_for_node("skan_postbacks", "skan_postbacks")
         evals = {e.check_name: e for e in r.get_asset_check_evaluations()}
     assert (table["arrival_date"] == pd.Timestamp("2025-06-25")).all() and len(table) > 50
     assert evals["skan_transaction_ids_unique"].passed
@@ -148,7 +148,7 @@ def test_a_world_without_att_gives_empty_typed_tables(tmp_path):
             "google_ads_skan_source": SampleGoogleAdsSkan(world=w),
             "io_manager": AdperfDuckDBIOManager(database=str(tmp_path / "t.duckdb"))})
         assert r.success and all(e.passed for e in r.get_asset_check_evaluations())
-        assert r.output_for_node("skan_postbacks").empty and r.output_for_node("google_ads_skan").empty
+        assert r.output_for_node("skan_postbacks", "skan_postbacks").empty and r.output_for_node("google_ads_skan").empty
 
 
 # -- Apple's postback copies (skan.apple_copies) ---------------------------------------------------
@@ -195,7 +195,7 @@ def test_copies_fill_what_the_mmp_export_lacks_without_double_counting(world, tm
                "io_manager": AdperfDuckDBIOManager(database=str(tmp_path / f"{len(list(tmp_path.iterdir()))}.duckdb"))}
         with dg.instance_for_test() as inst:
             r = dg.materialize([skan_postbacks], partition_key="2025-06-25", instance=inst, resources=res)
-            out = r.output_for_node("skan_postbacks")
+            out = r.output_for_node("skan_postbacks", "skan_postbacks")
             mat = r.asset_materializations_for_node("skan_postbacks")[0].metadata
             ev = r.get_asset_check_evaluations()[0]
         return out, mat, ev
