@@ -15,7 +15,8 @@ from adperf_assets.defs.common.world import SampleWorld
 from adperf_assets.defs.skan import checks
 from adperf_assets.defs.skan.assets import postbacks_table, skan_postbacks
 from adperf_assets.defs.skan.resources import (AppsFlyerDataLockerSkan, PostbackCopyFolder, SampleSkanCopies,
-                                               SampleSkanPostbacks)
+                                               SampleSkanPostbacks, arrival_times)
+from adperf_assets.settings import current_settings
 from adperf_assets.normalize.attribution import AttributionInputError
 from adperf_assets.sample import layout
 from adperf_assets.sample.skan import SKAN_NETWORK_ID
@@ -187,7 +188,11 @@ def test_copies_fill_what_the_mmp_export_lacks_without_double_counting(world, tm
 
         def raw_postbacks(self, start, end, required=None):
             raw = super().raw_postbacks(start, end, required)
-            drop = (raw["skad_did_win"] == "true") & raw["skad_transaction_id"].str[-1].isin(list("01234"))
+            # not in a report day's first 15 minutes: a copy arrives up to 15 min before its MMP row, so there
+            # the copy belongs to the day before
+            local = arrival_times(raw).dt.tz_localize("UTC").dt.tz_convert(current_settings().report_timezone)
+            early = (local - local.dt.normalize()) < pd.Timedelta(minutes=15)
+            drop = (raw["skad_did_win"] == "true") & raw["skad_transaction_id"].str[-1].isin(list("01234")) & ~early
             return raw[~drop].reset_index(drop=True)
 
     def run(source, copy_source):
@@ -243,3 +248,34 @@ def test_the_receivers_folder_rejects_forged_lines_and_names_them(world, tmp_pat
         datetime(2025, 6, 25), datetime(2025, 6, 26))
     assert rows.empty and len(rejected) == len(lines)
     assert PostbackCopyFolder().copy_lines(datetime(2025, 6, 25), datetime(2025, 6, 26)) == []  # no endpoint
+
+
+def test_without_the_mmp_copies_count_once_across_days_and_stay_unmapped(world, tmp_path):
+    """Copies alone (no MMP row): each counted on its day, a device's retry days later not again."""
+    from adperf_assets.sample.skan import COPY_KID
+
+    class NoMmp(SampleSkanPostbacks):
+        def raw_postbacks(self, start, end, required=None):
+            return super().raw_postbacks(start, end, required).iloc[:0]
+
+    src = layout.apple_postback_copies(world.root(), datetime(2025, 6, 25).date()).parent
+    for f in src.glob("*.jsonl"):
+        shutil.copy(f, tmp_path / f.name)
+    # a copy of 2025-06-20 sent again on 2025-06-25 (the receiver did not answer 200)
+    retry = json.loads((tmp_path / "2025-06-20.jsonl").read_text().splitlines()[0])
+    retry["received_at"] = "2025-06-25T06:00:00Z"
+    with open(tmp_path / "2025-06-25.jsonl", "a") as f:
+        f.write(json.dumps(retry) + "\n")
+    folder = PostbackCopyFolder(directory=str(tmp_path), skan_key_id=COPY_KID, ad_networks={
+        v: k for k, v in SKAN_NETWORK_ID.items()}, verification_keys=json.loads(
+            layout.apple_postback_keys(world.root()).read_text()))
+    res = {"skan_postback_source": NoMmp(world=world), "skan_copy_source": folder,
+           "io_manager": AdperfDuckDBIOManager(database=str(tmp_path / "t.duckdb"))}
+    with dg.instance_for_test() as inst:
+        r = dg.materialize([skan_postbacks], partition_key="2025-06-25", instance=inst, resources=res)
+        out = r.output_for_node("skan_postbacks", "skan_postbacks")
+        meta = r.asset_materializations_for_node("skan_postbacks")[0].metadata
+    assert meta["apple_copies_seen_on_an_earlier_day"].value == 1
+    assert len(out) == meta["apple_copies_added"].value == meta["apple_copies_verified"].value - 1 > 50
+    assert (out["mmp"] == apple_copies.COPY_SOURCE).all() and (out["campaign_id"] == "").all()  # nothing maps them
+    assert out["did_win"].all() and checks.skan_transaction_ids_unique(out).passed
