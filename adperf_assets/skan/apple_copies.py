@@ -364,14 +364,20 @@ KEY = ["network", "transaction_id", "postback_sequence_index"]
 
 
 def map_campaigns(copies: pd.DataFrame, mmp: pd.DataFrame) -> pd.DataFrame:
-    """The network's campaign / ad group / ad of each copy's source identifier, as the MMP's rows of the
-    same network and identifier map it (Apple's copies name no campaign); '' where the MMP shows none."""
-    m = (mmp[["network", "source_identifier", "campaign_id", "ad_group_id", "ad_id"]]
-         .drop_duplicates(["network", "source_identifier"], keep="last"))
-    out = copies.drop(columns=["campaign_id", "ad_group_id", "ad_id"]).merge(m, on=["network", "source_identifier"],
-                                                                              how="left")
-    for c in ("campaign_id", "ad_group_id", "ad_id"):
-        out[c] = out[c].fillna("").astype(str)
+    """The network's campaign / ad group / ad of each copy's source identifier (Apple's copies name none),
+    learnt from the MMP's rows of the same network by prefix (the identifier is hierarchical: its first 2
+    digits name the campaign, 3 the ad group, 4 the ad): any row whose identifier starts with the copy's
+    first 2 digits gives the campaign, and so on; '' where no MMP row shows the prefix."""
+    out = copies.copy()
+    sid = out["source_identifier"].astype(str)
+    m = mmp[["network", "source_identifier", "campaign_id", "ad_group_id", "ad_id"]].astype(str)
+    for digits, col in ((2, "campaign_id"), (3, "ad_group_id"), (4, "ad_id")):
+        known = m[(m["source_identifier"].str.len() >= digits) & (m[col] != "")]
+        lut = (known.assign(p=known["source_identifier"].str[:digits])
+               .drop_duplicates(["network", "p"], keep="last").set_index(["network", "p"])[col])
+        key = pd.MultiIndex.from_arrays([out["network"].astype(str), sid.str[:digits]])
+        got = lut.reindex(key).to_numpy() if len(lut) else np.full(len(out), np.nan, dtype=object)
+        out[col] = np.where((sid.str.len() >= digits).to_numpy() & pd.notna(got), got, "").astype(object)
     return out[COLUMNS]
 
 

@@ -169,3 +169,18 @@ def test_combine_keeps_the_mmp_row_and_adds_the_copies_it_lacks():
     # a twin outside the day (the MMP's row of the day before) still dedups
     only_copies, s2 = ac.combine(mmp.iloc[:0], copies, mmp_keys=mmp)
     assert len(only_copies) == 2 and s2["copies_with_mmp_twin"] == 2
+
+
+def test_map_campaigns_by_the_identifiers_prefix():
+    mmp = _mmp([("facebook", "a", 0, True, "1234", "c12"), ("facebook", "b", 0, True, "19", "c19"),
+                ("tiktok", "c", 0, True, "12", "t12")])
+    mmp.loc[0, ["ad_group_id", "ad_id"]] = ["g123", "ad1234"]
+    copies = _mmp([("facebook", "x", 0, True, sid, "") for sid in ("1234", "1235", "1243", "12", "19", "77")])
+    got = ac.map_campaigns(copies, mmp)[["source_identifier", "campaign_id", "ad_group_id", "ad_id"]]
+    assert got.values.tolist() == [
+        ["1234", "c12", "g123", "ad1234"],  # the ad itself
+        ["1235", "c12", "g123", ""],  # another ad of the same group
+        ["1243", "c12", "", ""],  # another group of the campaign
+        ["12", "c12", "", ""], ["19", "c19", "", ""],
+        ["77", "", "", ""],  # no MMP row shows the campaign: left empty (the campaigns-known check warns)
+    ]
