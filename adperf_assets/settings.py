@@ -78,6 +78,8 @@ class Settings:
     adjust_export_dir: str = ""
     #: the AppsFlyer Data Locker folder holding t=skad_postbacks, when "skan" is a real source
     skan_export_dir: str = ""
+    #: the folder where our HTTPS receiver writes Apple's postback copies (JSON lines); "" = none registered
+    skan_copies_dir: str = ""
     #: the folder of cost CSV files (networks without an API), when "cost_import" is a real source
     cost_import_dir: str = ""
     #: network name -> API version pinned by ``ADPERF_<NETWORK>_API_VERSION`` (unset: the SDK's)
@@ -222,6 +224,7 @@ def load_settings() -> Settings:
         app_db_columns=_json_object("ADPERF_APP_DB_COLUMNS"),
         adjust_export_dir=_env("ADPERF_ADJUST_EXPORT_DIR", ""),
         skan_export_dir=_env("ADPERF_SKAN_EXPORT_DIR", ""),
+        skan_copies_dir=_env("ADPERF_SKAN_COPIES_DIR", ""),
         cost_import_dir=_env("ADPERF_COST_IMPORT_DIR", ""),
         api_versions=_api_versions(),
         log_engine=_env("ADPERF_LOG_ENGINE", ""),

@@ -77,6 +77,17 @@ def google_skan_rows(root: Path, customer_id: str, day: date) -> Path:
     return Path(root) / "google_ads" / "skan" / str(customer_id) / f"{day.isoformat()}.json.gz"
 
 
+def apple_postback_copies(root: Path, day: date) -> Path:
+    """Apple's winning-postback copies (SKAN 4 / AdAttributionKit bodies) as the advertiser's receiver
+    writes them: JSON lines ``{"received_at", "body"}`` by UTC arrival day."""
+    return Path(root) / "apple_skan" / "copies" / f"{day.isoformat()}.jsonl"
+
+
+def apple_postback_keys(root: Path) -> Path:
+    """The world's stand-in for Apple's public keys (kid → base64 DER) that sign its copies."""
+    return Path(root) / "apple_skan" / "keys.json"
+
+
 def adjust_installs(root: Path, day: date) -> Path:
     return Path(root) / "mmp" / "adjust" / "installs" / f"{day.isoformat()}.csv"
 

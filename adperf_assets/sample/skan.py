@@ -164,8 +164,9 @@ def write(root: Path, cfg: WorldConfig, cal: Calendar, users: pd.DataFrame, ads:
     pb["fidelity"] = fidelity[pb["install"].to_numpy()]
     n_pb = _write_appsflyer(root, cal, pb, ads)
     n_g = _write_google(root, cfg, pb, ads)
+    n_c = _write_copies(root, cfg, cal, pb)
     _write_truth(root, cal, users, ads, sel, sid4, allowed)
-    return f"skan_postbacks={n_pb} google_skan_rows={n_g}"
+    return f"skan_postbacks={n_pb} google_skan_rows={n_g} postback_copies={n_c}"
 
 
 def _write_appsflyer(root: Path, cal: Calendar, pb: pd.DataFrame, ads: pd.DataFrame) -> int:
@@ -231,6 +232,63 @@ def _write_google(root: Path, cfg: WorldConfig, pb: pd.DataFrame, ads: pd.DataFr
     for lo, hi in run_bounds(cust, day):
         write_json_gz(layout.google_skan_rows(root, str(cust[lo]), date.fromisoformat(day[lo])), recs[lo:hi])
     return len(recs)
+
+
+#: The world's stand-in for Apple's signing key id, and the share of installs whose copies come as
+#: AdAttributionKit bodies (the others as SKAN 4); the MMP export shows both alike (unverified for AAK).
+COPY_KID = "adperf-sample-world/0"
+AAK_SHARE = 0.2
+
+
+def copy_key(cfg: WorldConfig):
+    """The world's P-256 signing key, derived from its seed (the same world, the same key and bytes)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return ec.derive_private_key(int(np.random.default_rng([cfg.seed, 18, 4]).integers(1, 2**62)), ec.SECP256R1())
+
+
+def _write_copies(root: Path, cfg: WorldConfig, cal: Calendar, pb: pd.DataFrame) -> int:
+    """Apple's copies of the winning postbacks, as the advertiser's receiver stores them, signed with the
+    world's key (``copy_key``; its public half in ``apple_skan/keys.json``)."""
+    import json
+
+    from adperf_assets.sample.writers import write_json, write_text
+    from adperf_assets.skan.apple_copies import public_key_text, sign_jws, sign_skan
+
+    key = copy_key(cfg)
+    write_json(layout.apple_postback_keys(root), {COPY_KID: public_key_text(key)})
+    won = pb[pb["did_win"]]
+    aak = np.random.default_rng([cfg.seed, 18, 3]).random(int(pb["install"].max()) + 1 if len(pb) else 0) < AAK_SHARE
+    # the device sends the copy itself; the MMP hears of the postback later, through the network (0-15 min)
+    early = np.random.default_rng([cfg.seed, 18, 5]).integers(0, 900, len(won))
+    lines = []
+    for r, e in zip(won.itertuples(index=False), early):
+        vals = ({"conversion-value": int(r.fine)} if r.fine >= 0 else {}) | (
+            {"coarse-conversion-value": r.coarse} if r.coarse else {})
+        if aak[r.install]:
+            payload = {"postback-identifier": r.tid, "ad-network-identifier": SKAN_NETWORK_ID[r.net],
+                       "source-identifier": r.sid, "advertised-item-identifier": APP_ID, "did-win": True,
+                       "postback-sequence-index": int(r.seq), "impression-type": "app-impression",
+                       "conversion-type": "redownload" if r.redownload else "download",
+                       **({"publisher-item-identifier": int(r.src_app)} if r.src_app > 0 else {})}
+            body = {"jws-string": sign_jws(payload, key, COPY_KID), **vals,
+                    "ad-interaction-type": "click" if r.fidelity else "view"}
+        else:
+            body = sign_skan({"version": "4.0", "ad-network-id": SKAN_NETWORK_ID[r.net], "source-identifier": r.sid,
+                              "app-id": APP_ID, "transaction-id": r.tid, "redownload": bool(r.redownload),
+                              **({"source-app-id": int(r.src_app)} if r.src_app > 0 else {}),
+                              "fidelity-type": int(r.fidelity), "did-win": True,
+                              "postback-sequence-index": int(r.seq), **vals}, key)
+        at = pd.Timestamp(int(r.arrival - e), unit="s")
+        lines.append((at.strftime("%Y-%m-%d"), json.dumps({"received_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                                           "body": body}, separators=(",", ":"))))
+    first, last = (pd.to_datetime(x, unit="s").date() for x in (cal.day_start[0], cal.day_start[-1] - 1))
+    by_day: dict[str, list[str]] = {}
+    for d, text in sorted(lines, key=lambda x: x[0]):  # stable: arrival order within a day
+        by_day.setdefault(d, []).append(text)
+    for d in pd.date_range(first, last, freq="D").strftime("%Y-%m-%d"):  # a file per day, empty without copies
+        write_text(layout.apple_postback_copies(root, date.fromisoformat(d)), "".join(t + "\n" for t in by_day.get(d, [])))
+    return len(lines)
 
 
 def _write_truth(root: Path, cal: Calendar, users: pd.DataFrame, ads: pd.DataFrame, sel: np.ndarray,

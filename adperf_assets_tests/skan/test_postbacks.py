@@ -1,6 +1,7 @@
 """skan_postbacks: parsing AppsFlyer's SKAN export, the sample and Data Locker sources, the asset and its checks."""
 
 import gzip
+import json
 import shutil
 from datetime import datetime
 
@@ -13,10 +14,13 @@ from adperf_assets.defs.common.io_manager import AdperfDuckDBIOManager
 from adperf_assets.defs.common.world import SampleWorld
 from adperf_assets.defs.skan import checks
 from adperf_assets.defs.skan.assets import postbacks_table, skan_postbacks
-from adperf_assets.defs.skan.resources import AppsFlyerDataLockerSkan, SampleSkanPostbacks
+from adperf_assets.defs.skan.resources import (AppsFlyerDataLockerSkan, PostbackCopyFolder, SampleSkanCopies,
+                                               SampleSkanPostbacks, arrival_times)
+from adperf_assets.settings import current_settings
 from adperf_assets.normalize.attribution import AttributionInputError
 from adperf_assets.sample import layout
 from adperf_assets.sample.skan import SKAN_NETWORK_ID
+from adperf_assets.skan import apple_copies
 from adperf_assets.skan.postbacks import inferred_tier, parse_appsflyer
 
 WORLD = {"seed": 7, "start": "2025-06-01", "days": 40, "installs_per_day": 300, "preset": "att"}
@@ -97,12 +101,12 @@ def test_data_locker_folder_reads_like_the_sample(world, tmp_path):
 def test_asset_and_checks(world, tmp_path):
     defs = [skan_postbacks, checks.skan_null_value_share, checks.skan_tier_distribution,
             checks.skan_transaction_ids_unique]
-    res = {"skan_postback_source": SampleSkanPostbacks(world=world),
+    res = {"skan_postback_source": SampleSkanPostbacks(world=world), "skan_copy_source": SampleSkanCopies(world=world),
            "io_manager": AdperfDuckDBIOManager(database=str(tmp_path / "t.duckdb"))}
     with dg.instance_for_test() as inst:
         r = dg.materialize(defs, partition_key="2025-06-25", instance=inst, resources=res)
         assert r.success
-        table = r.output_for_node("skan_postbacks")
+        table = r.output_for_node("skan_postbacks", "skan_postbacks")
         evals = {e.check_name: e for e in r.get_asset_check_evaluations()}
     assert (table["arrival_date"] == pd.Timestamp("2025-06-25")).all() and len(table) > 50
     assert evals["skan_transaction_ids_unique"].passed
@@ -141,7 +145,137 @@ def test_a_world_without_att_gives_empty_typed_tables(tmp_path):
             checks.skan_transaction_ids_unique]
     with dg.instance_for_test() as inst:
         r = dg.materialize(defs, partition_key="2025-06-10", instance=inst, resources={
-            "skan_postback_source": SampleSkanPostbacks(world=w), "google_ads_skan_source": SampleGoogleAdsSkan(world=w),
+            "skan_postback_source": SampleSkanPostbacks(world=w), "skan_copy_source": SampleSkanCopies(world=w),
+            "google_ads_skan_source": SampleGoogleAdsSkan(world=w),
             "io_manager": AdperfDuckDBIOManager(database=str(tmp_path / "t.duckdb"))})
         assert r.success and all(e.passed for e in r.get_asset_check_evaluations())
-        assert r.output_for_node("skan_postbacks").empty and r.output_for_node("google_ads_skan").empty
+        assert r.output_for_node("skan_postbacks", "skan_postbacks").empty and r.output_for_node("google_ads_skan").empty
+
+
+# -- Apple's postback copies (skan.apple_copies) ---------------------------------------------------
+
+SIGNED = ["network", "transaction_id", "postback_sequence_index", "source_identifier", "did_win", "redownload",
+          "fidelity_type", "source_app_id"]
+
+
+def _copies(world, start="2025-06-01", end="2025-07-11"):
+    return SampleSkanCopies(world=world).copies(datetime.fromisoformat(start), datetime.fromisoformat(end))
+
+
+def test_the_worlds_copies_verify_and_match_its_winning_postbacks(world):
+    copies, rejected = _copies(world)
+    assert rejected.empty and len(copies) > 1000
+    kinds = pd.Series([json.loads(t)["body"] for _, _, t in SampleSkanCopies(world=world).copy_lines(
+        datetime(2025, 6, 1), datetime(2025, 7, 11)) if t.strip()]).map(lambda b: "jws-string" in b)
+    assert 0.1 < kinds.mean() < 0.3  # both kinds: about a fifth of the installs' copies are AdAttributionKit
+    mmp = parse_appsflyer(_raw(world))
+    won = mmp[mmp["did_win"]]
+    # every winning postback, once, with the same signed fields and values (copies arrive up to 15 min earlier)
+    key = lambda t: t[SIGNED + ["fine_conversion_value", "coarse_conversion_value"]].sort_values(  # noqa: E731
+        SIGNED[:3], ignore_index=True).fillna({"fine_conversion_value": -1})
+    assert len(copies) == len(won) and key(copies).equals(key(won))
+    lag = (won.set_index(SIGNED[:3])["arrival_time_utc"]
+           - copies.set_index(SIGNED[:3])["arrival_time_utc"]).dt.total_seconds()
+    assert lag.between(0, 900).all()
+    # per network and postback index, the same counts of installs (first) and redownloads
+    count = lambda t: t.groupby(["network", "postback_sequence_index", "redownload"]).size()  # noqa: E731
+    assert count(copies).equals(count(won))
+
+
+def test_copies_fill_what_the_mmp_export_lacks_without_double_counting(world, tmp_path):
+    class Lossy(SampleSkanPostbacks):
+        """The MMP's export missing about a third of the winning postbacks."""
+
+        def raw_postbacks(self, start, end, required=None):
+            raw = super().raw_postbacks(start, end, required)
+            # not in a report day's first 15 minutes: a copy arrives up to 15 min before its MMP row, so there
+            # the copy belongs to the day before
+            local = arrival_times(raw).dt.tz_localize("UTC").dt.tz_convert(current_settings().report_timezone)
+            early = (local - local.dt.normalize()) < pd.Timedelta(minutes=15)
+            drop = (raw["skad_did_win"] == "true") & raw["skad_transaction_id"].str[-1].isin(list("01234")) & ~early
+            return raw[~drop].reset_index(drop=True)
+
+    def run(source, copy_source):
+        res = {"skan_postback_source": source, "skan_copy_source": copy_source,
+               "io_manager": AdperfDuckDBIOManager(database=str(tmp_path / f"{len(list(tmp_path.iterdir()))}.duckdb"))}
+        with dg.instance_for_test() as inst:
+            r = dg.materialize([skan_postbacks], partition_key="2025-06-25", instance=inst, resources=res)
+            out = r.output_for_node("skan_postbacks", "skan_postbacks")
+            mat = r.asset_materializations_for_node("skan_postbacks")[0].metadata
+            ev = r.get_asset_check_evaluations()[0]
+        return out, mat, ev
+
+    full, m_full, ev = run(SampleSkanPostbacks(world=world), SampleSkanCopies(world=world))
+    assert ev.passed and m_full["apple_copies_verified"].value > 50
+    assert (full["mmp"] == "appsflyer").all()  # every copy has its MMP twin: the MMP's rows, nothing added
+    assert m_full["apple_copies_with_mmp_twin"].value == m_full["apple_copies_verified"].value
+    lossy, m, _ = run(Lossy(world=world), SampleSkanCopies(world=world))
+    added = lossy[lossy["mmp"] == apple_copies.COPY_SOURCE]
+    assert len(added) == m["apple_copies_added"].value > 10
+    # the same postbacks as the full export, once each, with the network's campaign mapping
+    cols = ["network", "transaction_id", "postback_sequence_index", "campaign_id", "ad_group_id", "ad_id",
+            "source_identifier", "fine_conversion_value", "coarse_conversion_value", "arrival_date"]
+    k = lambda t: t[cols].fillna({"fine_conversion_value": -1}).sort_values(cols[:3], ignore_index=True)  # noqa: E731
+    assert len(lossy) == len(full) and k(lossy).equals(k(full))
+    assert checks.skan_transaction_ids_unique(lossy).passed
+
+
+def test_the_receivers_folder_rejects_forged_lines_and_names_them(world, tmp_path):
+    from adperf_assets.sample.skan import COPY_KID
+
+    day = datetime(2025, 6, 25).date()
+    lines = layout.apple_postback_copies(world.root(), day).read_text().splitlines()
+    assert len(lines) > 20
+    forged = json.loads(lines[4])
+    body = forged["body"]
+    if "jws-string" in body:  # swap the payload: the signature no longer covers it
+        h, p, s = body["jws-string"].split(".")
+        payload = json.loads(apple_copies._unb64url(p)) | {"source-identifier": "99"}
+        body["jws-string"] = ".".join([h, apple_copies._b64url(json.dumps(payload).encode()), s])
+        field = "jws-string"
+    else:
+        body["source-identifier"], field = "99", "attribution-signature"
+    lines[4] = json.dumps(forged)
+    (tmp_path / "2025-06-25.jsonl").write_text("\n".join(lines) + "\n")
+    keys = json.loads(layout.apple_postback_keys(world.root()).read_text())
+    nets = {v: k for k, v in SKAN_NETWORK_ID.items()}
+    folder = PostbackCopyFolder(directory=str(tmp_path), verification_keys=keys, skan_key_id=COPY_KID, ad_networks=nets)
+    rows, rejected = folder.copies(datetime(2025, 6, 25), datetime(2025, 6, 26))
+    assert rejected[["line", "field"]].values.tolist() == [[5, field]]
+    assert rejected["file"].iloc[0].endswith("2025-06-25.jsonl") and len(rows) == len(lines) - 1
+    # Apple's keys (the default) verify none of the world's copies: every line rejected, none counted
+    rows, rejected = PostbackCopyFolder(directory=str(tmp_path), ad_networks=nets).copies(
+        datetime(2025, 6, 25), datetime(2025, 6, 26))
+    assert rows.empty and len(rejected) == len(lines)
+    assert PostbackCopyFolder().copy_lines(datetime(2025, 6, 25), datetime(2025, 6, 26)) == []  # no endpoint
+
+
+def test_without_the_mmp_copies_count_once_across_days_and_stay_unmapped(world, tmp_path):
+    """Copies alone (no MMP row): each counted on its day, a device's retry days later not again."""
+    from adperf_assets.sample.skan import COPY_KID
+
+    class NoMmp(SampleSkanPostbacks):
+        def raw_postbacks(self, start, end, required=None):
+            return super().raw_postbacks(start, end, required).iloc[:0]
+
+    src = layout.apple_postback_copies(world.root(), datetime(2025, 6, 25).date()).parent
+    for f in src.glob("*.jsonl"):
+        shutil.copy(f, tmp_path / f.name)
+    # a copy of 2025-06-20 sent again on 2025-06-25 (the receiver did not answer 200)
+    retry = json.loads((tmp_path / "2025-06-20.jsonl").read_text().splitlines()[0])
+    retry["received_at"] = "2025-06-25T06:00:00Z"
+    with open(tmp_path / "2025-06-25.jsonl", "a") as f:
+        f.write(json.dumps(retry) + "\n")
+    folder = PostbackCopyFolder(directory=str(tmp_path), skan_key_id=COPY_KID, ad_networks={
+        v: k for k, v in SKAN_NETWORK_ID.items()}, verification_keys=json.loads(
+            layout.apple_postback_keys(world.root()).read_text()))
+    res = {"skan_postback_source": NoMmp(world=world), "skan_copy_source": folder,
+           "io_manager": AdperfDuckDBIOManager(database=str(tmp_path / "t.duckdb"))}
+    with dg.instance_for_test() as inst:
+        r = dg.materialize([skan_postbacks], partition_key="2025-06-25", instance=inst, resources=res)
+        out = r.output_for_node("skan_postbacks", "skan_postbacks")
+        meta = r.asset_materializations_for_node("skan_postbacks")[0].metadata
+    assert meta["apple_copies_seen_on_an_earlier_day"].value == 1
+    assert len(out) == meta["apple_copies_added"].value == meta["apple_copies_verified"].value - 1 > 50
+    assert (out["mmp"] == apple_copies.COPY_SOURCE).all() and (out["campaign_id"] == "").all()  # nothing maps them
+    assert out["did_win"].all() and checks.skan_transaction_ids_unique(out).passed

@@ -4,21 +4,22 @@ import dagster as dg
 import pandas as pd
 
 from adperf_assets.defs.attribution.assets import _utc_window
-from adperf_assets.defs.common.metadata import table_md
+from adperf_assets.defs.common.metadata import OWNERS, table_md
 from adperf_assets.defs.common.tables import daily_table
 from adperf_assets.defs.skan.google_ads_skan import GoogleAdsSkanSource, skan_frame
-from adperf_assets.defs.skan.resources import SkanPostbackSource
+from adperf_assets.defs.skan.resources import SkanCopySource, SkanPostbackSource
 from adperf_assets.defs.skan.schemas import GoogleAdsSkanFrame, SkanModelledFrame, SkanPostbacksFrame
-from adperf_assets.partitions import trailing, window_days
+from adperf_assets.partitions import daily_partitions, single_run, trailing, window_days
 from adperf_assets.settings import current_settings
 from adperf_assets.skan.report import FIRST_POSTBACK_DAYS, calibration, calibration_users, empty_modelled, modelled_campaigns
 from adperf_assets.skan.schema import ATT_EXEMPT_NETWORKS
+from adperf_assets.skan.apple_copies import KEY, combine
 from adperf_assets.skan.postbacks import COLUMNS, inferred_tier, parse_appsflyer
 
 
-def postbacks_table(raw: pd.DataFrame, tz: str) -> pd.DataFrame:
-    """Parsed postbacks with their report-zone arrival day first, sorted by arrival."""
-    t = parse_appsflyer(raw)
+def with_arrival_day(t: pd.DataFrame, tz: str) -> pd.DataFrame:
+    """Table rows with their report-zone arrival day first, sorted by arrival."""
+    t = t.copy()
     day = (pd.to_datetime(t["arrival_time_utc"]).dt.tz_localize("UTC").dt.tz_convert(tz)
            .dt.tz_localize(None).dt.normalize().astype("datetime64[ns]"))
     t.insert(0, "arrival_date", day)
@@ -27,20 +28,72 @@ def postbacks_table(raw: pd.DataFrame, tz: str) -> pd.DataFrame:
                          kind="stable", ignore_index=True)[["arrival_date", *COLUMNS]]
 
 
-@daily_table(group_name="skan", dagster_type=SkanPostbacksFrame, partition_expr="arrival_date")
-def skan_postbacks(context: dg.AssetExecutionContext, skan_postback_source: SkanPostbackSource) -> dg.Output[pd.DataFrame]:
-    """The SKAdNetwork postbacks that arrived on the day (report time zone): each one as the MMP
-    received it, with its campaign from the network's source-identifier mapping."""
+def postbacks_table(raw: pd.DataFrame, tz: str) -> pd.DataFrame:
+    """Parsed postbacks with their report-zone arrival day first, sorted by arrival."""
+    return with_arrival_day(parse_appsflyer(raw), tz)
+
+
+#: A copy and its MMP twin may arrive on either side of midnight; a device retries an unanswered copy for
+#: up to 9 days (Apple). The margins the dedup reads around the day.
+TWIN_MARGIN = pd.Timedelta(days=1)
+RETRY_DAYS = pd.Timedelta(days=9)
+COPIES_CHECK = "skan_postback_copies_verified"
+
+
+SKAN_POSTBACKS_DOC = (
+    "The SKAdNetwork postbacks that arrived on the day (report time zone): each one as the MMP received it, with "
+    "its campaign from the network's source-identifier mapping, plus the verified copies Apple sent us directly "
+    "that the MMP's export lacks (the MMP's row wins a postback both hold).")
+
+
+# a multi-asset for its one table: a run without checks (the report job's) can select the table alone
+@dg.multi_asset(
+    outs={"skan_postbacks": dg.AssetOut(
+        group_name="skan", dagster_type=SkanPostbacksFrame, metadata={"partition_expr": "arrival_date"},
+        kinds={"pandas", "duckdb"}, owners=OWNERS, description=SKAN_POSTBACKS_DOC)},
+    partitions_def=daily_partitions, backfill_policy=single_run, can_subset=True,
+    check_specs=[dg.AssetCheckSpec(COPIES_CHECK, asset="skan_postbacks", description=(
+        "Every line of Apple's postback copies for the day verified and parsed (rejected lines: forged, "
+        "altered, unknown key or network, malformed; listed with file, line, field)."))],
+)
+def skan_postbacks(context: dg.AssetExecutionContext, skan_postback_source: SkanPostbackSource,
+                   skan_copy_source: SkanCopySource):
+    """See ``SKAN_POSTBACKS_DOC``."""
     start, end = _utc_window(context)
-    table = postbacks_table(skan_postback_source.raw_postbacks(start, end), current_settings().report_timezone)
+    tz = current_settings().report_timezone
+    mmp = parse_appsflyer(skan_postback_source.raw_postbacks(start, end))
+    copies, rejected = skan_copy_source.copies(start, end)
+    stats = {}
+    if len(copies):
+        # the MMP's rows around the day: a twin across midnight, and the network's identifier mapping
+        wide = parse_appsflyer(skan_postback_source.raw_postbacks(start - TWIN_MARGIN, end + TWIN_MARGIN,
+                                                                  required=(start, end)))
+        seen, _ = skan_copy_source.copies(start - RETRY_DAYS, start)  # a retry counted on an earlier day
+        again = pd.MultiIndex.from_frame(copies[KEY]).isin(pd.MultiIndex.from_frame(seen[KEY]))
+        stats["copies_seen_on_an_earlier_day"] = int(again.sum())
+        combined, more = combine(mmp, copies[~again], wide)
+        stats.update(more)
+    else:
+        combined = mmp
+    table = with_arrival_day(combined, tz)
     tiers = inferred_tier(table).value_counts().sort_index().rename_axis("tier").rename("postbacks").reset_index()
     by = (table.groupby(["network", "campaign_id", "postback_sequence_index"]).size().rename("postbacks")
           .reset_index())
-    return dg.Output(table, metadata={
+    yield dg.Output(table, output_name="skan_postbacks", metadata={
         "dagster/row_count": len(table), "window_utc": f"{start} .. {end}",
         "won_first_postbacks": int(((table["postback_sequence_index"] == 0) & table["did_win"]).sum()),
+        "apple_copies_verified": len(copies), "apple_copies_rejected": len(rejected),
+        **{f"apple_{k}": v for k, v in stats.items()},
         "tiers_of_first_postbacks": table_md(tiers), "by_campaign": table_md(by, 30), "preview": table_md(table),
     })
+    if dg.AssetCheckKey(dg.AssetKey("skan_postbacks"), COPIES_CHECK) not in context.selected_asset_check_keys:
+        return
+    yield dg.AssetCheckResult(
+        check_name=COPIES_CHECK, passed=rejected.empty, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"verified": len(copies), "rejected": len(rejected),
+                  "rejected_by_field": table_md(rejected.groupby(["field", "problem"]).size().rename("lines")
+                                                .reset_index(), 20),
+                  "rejected_lines": table_md(rejected, 30)})
 
 
 @daily_table(group_name="skan", dagster_type=GoogleAdsSkanFrame)
