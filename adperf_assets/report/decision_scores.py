@@ -18,6 +18,7 @@ import pandas as pd
 
 from adperf_assets.report.columns import LEVEL_KEYS
 from adperf_assets.report.inputs import ReportInputError, _dates, _no_nan, _require
+from adperf_assets.report.dates import as_datetimes
 
 SCORED_LEVELS = ("ad", "ad_group", "campaign")
 AGES = (7, 14, 30)
@@ -157,7 +158,7 @@ def empty_scores() -> pd.DataFrame:
 
 def in_window(scored: pd.DataFrame, window: BacktestWindow) -> pd.DataFrame:
     """The scored calls whose horizon passed in the trailing window."""
-    return scored[pd.to_datetime(scored["call_date"]) >= window.first_call]
+    return scored[as_datetimes(scored["call_date"]) >= window.first_call]
 
 
 def summarise(scored: pd.DataFrame, break_even: float = 1.0) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from pydantic import Field
 from adperf_assets.partitions import daily_partitions, single_run, trailing, window_days
 from adperf_assets.report import ReportConfig, build_report, prepare_inputs
 from adperf_assets.report.columns import typed
+from adperf_assets.report.dates import as_datetimes
 from adperf_assets.report.roas import LTV_COLUMNS
 from adperf_assets.skan.report import fold_into_report
 from adperf_assets.report.messages import MILESTONES, daily_message, milestone_ads, milestone_message
@@ -205,10 +206,10 @@ def roas_report_slack(context: dg.AssetExecutionContext, config: SlackSendConfig
     days = window_days(context)
     sent = []
     for day in _days_to_send(days, config.days):
-        rep = roas_report[pd.to_datetime(roas_report["report_date"]) == day]
+        rep = roas_report[as_datetimes(roas_report["report_date"]) == day]
         link = f"{config.dagster_url.rstrip('/')}/assets/roas_report" if config.dagster_url else None
-        scored = decision_backtest[pd.to_datetime(decision_backtest["report_date"]) == day]
-        since = pd.to_datetime(scored["call_date"]).min() if len(scored) else day  # the window decision_backtest ran with
+        scored = decision_backtest[as_datetimes(decision_backtest["report_date"]) == day]
+        since = as_datetimes(scored["call_date"]).min() if len(scored) else day  # the window decision_backtest ran with
         message = daily_message(rep, config.top_n, _thresholds(rep), link, summary_line(summarise(scored), since))
         try:
             d = slack.send(message, f"roas_report_{day.date()}")
@@ -284,7 +285,7 @@ def roas_milestones_slack(context: dg.AssetExecutionContext, config: SlackSendCo
     days = window_days(context)
     sent, skipped, failed = [], [], []
     for day in _days_to_send(days, config.days):
-        rep = roas_report[pd.to_datetime(roas_report["report_date"]) == day]
+        rep = roas_report[as_datetimes(roas_report["report_date"]) == day]
         for _, row in milestone_ads(rep, MILESTONES).iterrows():
             what = {"report_date": str(day.date()), "network": row["network"], "ad_id": row["ad_id"],
                     "milestone": int(row["milestone"])}
