@@ -13,6 +13,8 @@ shown as ``modelled_unattributed_*``.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -261,10 +263,12 @@ def _add_below(out: pd.DataFrame, below: pd.DataFrame, camp: pd.DataFrame, cfg: 
                              index=rows["index"].to_numpy())
         _add(out, parts, cfg)
         alloc = rows["allocated_share"].to_numpy(float) if "allocated_share" in rows else np.zeros(len(rows))
-        for i, a in zip(parts.index, alloc):
-            if a > 0.005:
-                out.loc[i, "reason"] = (f"{out.loc[i, 'reason'][:-1]}, {a:.0%} of it allocated by the tracked users "
-                                        f"from postbacks that do not name this {level.replace('_', ' ')})")
+        some = alloc > 0.005
+        if some.any():
+            i = parts.index.to_numpy()[some]
+            what = level.replace("_", " ")
+            out.loc[i, "reason"] = [f"{why[:-1]}, {a:.0%} of it allocated by the tracked users from postbacks that "
+                                    f"do not name this {what})" for why, a in zip(out.loc[i, "reason"], alloc[some])]
 
 
 #: Each level's children: the rows one level below carry this many keys more.
@@ -314,10 +318,13 @@ def _add(out: pd.DataFrame, parts: pd.DataFrame, cfg: ReportConfig) -> None:
     for col, num in (("roas", ret), ("estimated_roas", est), ("estimated_roas_lower", out.loc[i, "estimated_lower_usd"]),
                      ("estimated_roas_upper", out.loc[i, "estimated_upper_usd"])):
         out.loc[i, col] = np.where(has, np.asarray(num, dtype=float) / np.where(has, cost, 1.0), np.nan)
-    for row in i:
-        r = out.loc[row]
-        ok = np.isfinite(r["estimated_roas"])
-        rec, why = recommend(float(r["cost_to_date_usd"]), int(r["days_live"]), r["estimated_roas"] if ok else None,
-                             r["estimated_roas_lower"] if ok else None, r["estimated_roas_upper"] if ok else None, cfg)
-        out.loc[row, "recommendation"] = rec
-        out.loc[row, "reason"] = f"{why} ({SKAN_BASIS}: {r['modelled_share']:.0%} of the estimate)"
+    recs, whys = [], []
+    for c, d, e, lo, hi, share in zip(cost.tolist(), out.loc[i, "days_live"].tolist(),
+                                      *(out.loc[i, col].tolist() for col in ("estimated_roas", "estimated_roas_lower",
+                                                                            "estimated_roas_upper", "modelled_share"))):
+        ok = math.isfinite(e)
+        rec, why = recommend(c, int(d), e if ok else None, lo if ok else None, hi if ok else None, cfg)
+        recs.append(rec)
+        whys.append(f"{why} ({SKAN_BASIS}: {share:.0%} of the estimate)")
+    out.loc[i, "recommendation"] = recs
+    out.loc[i, "reason"] = whys
