@@ -14,9 +14,8 @@ from adperf_assets.partitions import daily_partitions, trailing, window_days
 from adperf_assets.report.decision_scores import (
     AGES,
     BacktestWindow,
-    in_window,
+    CallScorer,
     realised_by_ad,
-    score_calls,
     summarise,
     summary_line,
 )
@@ -64,21 +63,24 @@ def decision_backtest(context: dg.AssetExecutionContext, config: DecisionBacktes
     def missing_days(w: BacktestWindow) -> list[pd.Timestamp]:
         return [d for d in pd.date_range(max(w.first_call, first_partition), w.last_cohort) if d not in stored_days]
 
-    frames = []
+    frames, missed, counts = [], [], []
     realised = realised_by_ad(ad_spend, installs, behavior_value, config.window(days[-1]))
-    context.log.info(f"realised horizon return of {realised['ad_id'].nunique()} ads over "
-                     f"{realised['report_date'].nunique()} install days")
+    scorer = CallScorer(roas_report, realised, config.window(days[-1]))
     for day in days:
         w = config.window(day)
-        scored = in_window(score_calls(roas_report, realised, w), w)
+        scored = scorer.score(w)
         frames.append(scored)
         missing = missing_days(w)
         if missing:
-            context.log.warning(f"{day.date()}: no stored roas_report for {len(missing)} of the window's "
-                                f"{w.window_days} call days ({missing[0].date()}..{missing[-1].date()}): "
-                                f"calls made on them are not scored")
-        context.log.info(f"decision_backtest {day.date()}: {len(scored)} calls scored "
-                         f"({(scored['outcome'] != 'no call').sum()} stop/scale)")
+            missed.append(f"{day.date()}: {len(missing)} ({missing[0].date()}..{missing[-1].date()})")
+        counts.append(f"{day.date()} {len(scored)} ({(scored['outcome'] != 'no call').sum()})")
+    # one log event per run, not per day (each is a write to the event log)
+    if missed:
+        context.log.warning(f"no stored roas_report for some of the window's {config.window_days} call days "
+                            f"(calls made on them are not scored); report day: days missing: {'; '.join(missed)}")
+    context.log.info(f"realised horizon return of {realised['ad_id'].nunique()} ads over "
+                     f"{realised['report_date'].nunique()} install days; calls scored per report day (stop/scale): "
+                     f"{', '.join(counts)}")
     scored_days = [f for f in frames if len(f)]
     out = pd.concat(scored_days, ignore_index=True) if scored_days else empty_frame(DecisionBacktestFrame)
     last = frames[-1]
