@@ -11,6 +11,7 @@ and why: docs/per_ad_value.md ("Scored decisions").
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -199,6 +200,11 @@ def _scored(frames: list[pd.DataFrame], window: BacktestWindow) -> pd.DataFrame:
 
 def empty_scores() -> pd.DataFrame:
     """No call scored: the table's columns with their dtypes (a day without calls concatenates cleanly)."""
+    return _empty_scores().copy()
+
+
+@functools.cache
+def _empty_scores() -> pd.DataFrame:  # built once: every day of the year's first half has no call to score
     dtypes = {"report_date": "datetime64[ns]", "call_date": "datetime64[ns]", "age_days": "int64",
               "in_interval": "boolean", **{c: "float64" for c in SCORE_COLUMNS if c.endswith(("_usd", "_roas"))
                                            or c.startswith("estimated_roas") or c == "abs_pct_error"}}
