@@ -14,6 +14,7 @@ from adperf_assets.partitions import daily_partitions, single_run, trailing, win
 from adperf_assets.report import ReportConfig, build_report, prepare_inputs
 from adperf_assets.report.columns import typed
 from adperf_assets.report.dates import as_datetimes
+from adperf_assets.report.inputs import INSTALL_COLUMNS, SEGMENT_COLUMNS, SPEND_COLUMNS
 from adperf_assets.report.roas import LTV_COLUMNS
 from adperf_assets.skan.report import fold_into_report
 from adperf_assets.report.messages import MILESTONES, daily_message, milestone_ads, milestone_message
@@ -32,12 +33,15 @@ REPORT_CURRENCY = current_settings().report_currency
 SENT_LOG = "slack_milestones_sent"
 
 
-REPORT_INS = {
-    "ad_spend": dg.AssetIn(key="ad_spend", partition_mapping=trailing(MAX_AD_AGE_DAYS)),
-    "installs": dg.AssetIn(key="installs", partition_mapping=trailing(MAX_AD_AGE_DAYS)),
-    "user_segments": dg.AssetIn(key="user_segments", partition_mapping=trailing(MAX_AD_AGE_DAYS)),
+REPORT_INS = {  # only the columns the report reads (``report.inputs``): 400 days of rows are loaded
+    "ad_spend": dg.AssetIn(key="ad_spend", partition_mapping=trailing(MAX_AD_AGE_DAYS),
+                           metadata={"columns": [*SPEND_COLUMNS, "cost_usd"]}),
+    "installs": dg.AssetIn(key="installs", partition_mapping=trailing(MAX_AD_AGE_DAYS),
+                           metadata={"columns": INSTALL_COLUMNS}),
+    "user_segments": dg.AssetIn(key="user_segments", partition_mapping=trailing(MAX_AD_AGE_DAYS),
+                                metadata={"columns": SEGMENT_COLUMNS}),
     "behavior_value": dg.AssetIn(key="behavior_value", partition_mapping=trailing(MAX_AD_AGE_DAYS)),
-    "ltv_estimates": dg.AssetIn(key="ltv_estimates"),
+    "ltv_estimates": dg.AssetIn(key="ltv_estimates", metadata={"columns": LTV_COLUMNS}),
     "skan_modelled": dg.AssetIn(key="skan_modelled"),
 }
 

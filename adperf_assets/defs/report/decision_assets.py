@@ -13,6 +13,8 @@ from adperf_assets.defs.report.schemas import DecisionBacktestFrame
 from adperf_assets.partitions import daily_partitions, trailing, window_days
 from adperf_assets.report.decision_scores import (
     AGES,
+    CALL_COLUMNS,
+    KEYS,
     BacktestWindow,
     CallScorer,
     realised_by_ad,
@@ -27,6 +29,12 @@ HORIZON_DAYS = 180
 WINDOW_DAYS = 180
 #: Days of history a day's scoring reads: the calls of the trailing window and their objects' cohorts.
 INPUT_DAYS = BacktestWindow(pd.Timestamp(0), HORIZON_DAYS, WINDOW_DAYS, AGES).input_days()
+
+
+#: The columns the scoring reads of each input (390 days of the report's rows are loaded).
+INPUT_COLUMNS = {"roas_report": CALL_COLUMNS, "ad_spend": ["report_date", *KEYS, "cost_usd"],
+                 "installs": ["user_id", "install_date", "network", "ad_id"],
+                 "behavior_value": ["report_date", "user_id", "credited_usd"]}
 
 
 class DecisionBacktestConfig(dg.Config):
@@ -47,8 +55,8 @@ class DecisionBacktestConfig(dg.Config):
 @daily_table(
     group_name=GROUP,
     dagster_type=DecisionBacktestFrame,
-    ins={k: dg.AssetIn(key=k, partition_mapping=trailing(INPUT_DAYS))
-         for k in ("roas_report", "ad_spend", "installs", "behavior_value")},
+    ins={k: dg.AssetIn(key=k, partition_mapping=trailing(INPUT_DAYS), metadata={"columns": cols})  # read only these
+         for k, cols in INPUT_COLUMNS.items()},
 )
 def decision_backtest(context: dg.AssetExecutionContext, config: DecisionBacktestConfig, roas_report: pd.DataFrame,
                       ad_spend: pd.DataFrame, installs: pd.DataFrame, behavior_value: pd.DataFrame) -> dg.Output:
