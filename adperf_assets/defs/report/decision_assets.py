@@ -85,7 +85,7 @@ def decision_backtest(context: dg.AssetExecutionContext, config: DecisionBacktes
     # one log event per run, not per day (each is a write to the event log)
     if missed:
         context.log.warning(f"no stored roas_report for some of the window's {config.window_days} call days "
-                            f"(calls made on them are not scored); report day: days missing: {'; '.join(missed)}")
+                            f"(calls made on them are not scored); per report day, the call days missing: {'; '.join(missed)}")
     context.log.info(f"realised horizon return of {realised['ad_id'].nunique()} ads over "
                      f"{realised['report_date'].nunique()} install days; calls scored per report day (stop/scale): "
                      f"{', '.join(counts)}")
