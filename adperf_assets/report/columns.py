@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from adperf_assets.report.config import ReportConfig
+from adperf_assets.report.dates import as_datetimes
 
 LEVEL_KEYS = {
     "ad": ["network", "account_id", "campaign_id", "ad_group_id", "ad_id"],
@@ -64,7 +65,7 @@ def typed(frame: pd.DataFrame, config: ReportConfig | None = None) -> pd.DataFra
             "recommendation", "reason", "return_basis"]
     for c in cols:
         if c in dates:
-            out[c] = pd.to_datetime(out[c]).astype("datetime64[ns]")
+            out[c] = as_datetimes(out[c]).astype("datetime64[ns]")
         elif c in ints:
             out[c] = out[c].astype("int64")
         elif c in bools:

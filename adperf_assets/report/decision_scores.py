@@ -11,13 +11,16 @@ and why: docs/per_ad_value.md ("Scored decisions").
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from adperf_assets.report.coding import day_numbers
 from adperf_assets.report.columns import LEVEL_KEYS
 from adperf_assets.report.inputs import ReportInputError, _dates, _no_nan, _require
+from adperf_assets.report.dates import as_datetimes
 
 SCORED_LEVELS = ("ad", "ad_group", "campaign")
 AGES = (7, 14, 30)
@@ -110,26 +113,74 @@ def _calls(reports: pd.DataFrame, window: BacktestWindow) -> pd.DataFrame:
 def score_calls(reports: pd.DataFrame, realised: pd.DataFrame, window: BacktestWindow) -> pd.DataFrame:
     """One row per call (object x age) whose horizon has passed by the report day, scored; ``reports``
     are stored ``roas_report`` rows of earlier days, ``realised`` is ``realised_by_ad``'s table."""
-    calls = _calls(reports, window)
-    realised = realised[realised["report_date"] <= window.last_cohort]
-    frames = []
-    for level in SCORED_LEVELS:
-        keys = LEVEL_KEYS[level]
-        c = calls[calls["level"] == level]
-        if c.empty:
-            continue
-        per_day = realised.groupby([*keys, "report_date"], as_index=False)[["cost", "revenue"]].sum()
-        total = per_day.groupby(keys, as_index=False)[["cost", "revenue"]].sum()
-        s = c.merge(total, on=keys, how="left").fillna({"cost": 0.0, "revenue": 0.0})
-        # cost after the call: the object's spend days after the call day, up to the last cohort
-        m = c[[*keys, "call_date"]].merge(per_day, on=keys)
-        after = (m[m["report_date"] > m["call_date"]].groupby([*keys, "call_date"], as_index=False)["cost"].sum()
-                 .rename(columns={"cost": "cost_after_call_usd"}))
-        s = s.merge(after, on=[*keys, "call_date"], how="left").fillna({"cost_after_call_usd": 0.0})
-        frames.append(s)
+    return CallScorer(reports, realised, window).score(window, windowed=False)
+
+
+class CallScorer:
+    """``score_calls`` for the report days of a run, the calls and each level's per-day sums prepared once.
+
+    ``window``: the run's last day's (its last cohort bounds every day's calls and realised rows). A day's
+    sums per object (to its last cohort) and per call (its object's days after the call) are pandas group
+    sums over the same rows in the same order as a merge on the object's keys gives them, so the same
+    floats, but gathered by integer positions: a day costs ~ its calls, not a merge of every call with
+    its object's whole history."""
+
+    _SPAN = 1 << 20  # day numbers in an (object, day) key
+
+    def __init__(self, reports: pd.DataFrame, realised: pd.DataFrame, window: BacktestWindow):
+        self.calls = _calls(reports, window)
+        realised = realised[realised["report_date"] <= window.last_cohort]
+        self.levels = {}
+        for level in SCORED_LEVELS:
+            keys = LEVEL_KEYS[level]
+            c = self.calls[self.calls["level"] == level].reset_index(drop=True)
+            if c.empty:
+                continue
+            per_day = realised.groupby([*keys, "report_date"], as_index=False)[["cost", "revenue"]].sum()
+            obj = per_day.groupby(keys, sort=False).ngroup().to_numpy(np.int64)  # sorted by keys: 0, 1, ...
+            objects = per_day[keys].drop_duplicates().assign(_obj=np.arange(obj.max() + 1 if len(obj) else 0))
+            code = c[keys].merge(objects, on=keys, how="left")["_obj"].fillna(-1).to_numpy(np.int64)
+            day = day_numbers(per_day["report_date"])
+            self.levels[level] = {"calls": c, "obj_of_call": code, "call_day": day_numbers(c["call_date"]),
+                                  "obj": obj, "day": day, "key": obj * self._SPAN + day,
+                                  "sums": per_day[["cost", "revenue"]].reset_index(drop=True)}
+
+    def score(self, window: BacktestWindow, windowed: bool = True) -> pd.DataFrame:
+        """``score_calls`` for ``window``'s report day; ``windowed``: only the calls ``in_window`` keeps."""
+        last = int(day_numbers([window.last_cohort])[0])
+        first = int(day_numbers([window.first_call])[0]) if windowed else None
+        frames = []
+        for level in SCORED_LEVELS:
+            lv = self.levels.get(level)
+            if lv is None:
+                continue
+            sel = lv["call_day"] <= last
+            if first is not None:
+                sel &= lv["call_day"] >= first
+            if not sel.any():
+                continue
+            s = lv["calls"][sel].reset_index(drop=True)
+            code, call_day = lv["obj_of_call"][sel], lv["call_day"][sel]
+            upto = lv["day"] <= last
+            total = lv["sums"][upto].groupby(lv["obj"][upto]).sum().reindex(code)
+            s["cost"] = total["cost"].fillna(0.0).to_numpy()
+            s["revenue"] = total["revenue"].fillna(0.0).to_numpy()
+            # cost after the call: the object's spend days after the call day, up to the last cohort
+            base = np.where(code >= 0, code, 0) * self._SPAN
+            lo = np.searchsorted(lv["key"], base + call_day, "right")
+            n = np.where(code >= 0, np.searchsorted(lv["key"], base + last, "right") - lo, 0).clip(min=0)
+            rows = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n) + np.repeat(lo, n)
+            after = lv["sums"]["cost"].to_numpy()[rows]
+            s["cost_after_call_usd"] = (pd.Series(after).groupby(np.repeat(np.arange(len(s)), n)).sum()
+                                        .reindex(np.arange(len(s))).fillna(0.0).to_numpy())
+            frames.append(s)
+        if not frames:
+            return empty_scores()
+        return _scored(frames, window)
+
+
+def _scored(frames: list[pd.DataFrame], window: BacktestWindow) -> pd.DataFrame:
     cols = [c for c in SCORE_COLUMNS if c != "report_date"]
-    if not frames:
-        return empty_scores()
     s = pd.concat(frames, ignore_index=True).rename(columns={"cost": "scored_cost_usd", "revenue": "scored_return_usd",
                                                             "cost_to_date_usd": "cost_at_call_usd"})
     s["realised_roas"] = np.where(s["scored_cost_usd"] > 0, s["scored_return_usd"] / s["scored_cost_usd"].where(
@@ -149,6 +200,11 @@ def score_calls(reports: pd.DataFrame, realised: pd.DataFrame, window: BacktestW
 
 def empty_scores() -> pd.DataFrame:
     """No call scored: the table's columns with their dtypes (a day without calls concatenates cleanly)."""
+    return _empty_scores().copy()
+
+
+@functools.cache
+def _empty_scores() -> pd.DataFrame:  # built once: every day of the year's first half has no call to score
     dtypes = {"report_date": "datetime64[ns]", "call_date": "datetime64[ns]", "age_days": "int64",
               "in_interval": "boolean", **{c: "float64" for c in SCORE_COLUMNS if c.endswith(("_usd", "_roas"))
                                            or c.startswith("estimated_roas") or c == "abs_pct_error"}}
@@ -157,7 +213,7 @@ def empty_scores() -> pd.DataFrame:
 
 def in_window(scored: pd.DataFrame, window: BacktestWindow) -> pd.DataFrame:
     """The scored calls whose horizon passed in the trailing window."""
-    return scored[pd.to_datetime(scored["call_date"]) >= window.first_call]
+    return scored[as_datetimes(scored["call_date"]) >= window.first_call]
 
 
 def summarise(scored: pd.DataFrame, break_even: float = 1.0) -> pd.DataFrame:

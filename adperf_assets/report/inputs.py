@@ -11,6 +11,7 @@ import pandas as pd
 
 from adperf_assets.ltv.keys import SEGMENT_KEYS
 from adperf_assets.report.columns import ID_COLUMNS
+from adperf_assets.report.dates import as_datetimes
 
 SPEND_COLUMNS = ["report_date", "network", "account_id", "account_name", "campaign_id", "campaign_name",
                  "ad_group_id", "ad_group_name", "ad_id", "ad_name", "installs"]
@@ -32,7 +33,7 @@ def _require(frame: pd.DataFrame, table: str, columns: list[str]) -> None:
 
 
 def _dates(s: pd.Series) -> pd.Series:
-    out = pd.to_datetime(s)
+    out = as_datetimes(s)
     if getattr(out.dt, "tz", None) is not None:
         out = out.dt.tz_localize(None)
     return out.astype("datetime64[ns]").dt.normalize()

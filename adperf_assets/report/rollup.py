@@ -73,7 +73,9 @@ def rollup(run: CodedRun, level: str, catalog: pd.DataFrame, per_ad: dict, first
     mape[counted] = num[counted] / den[counted]
     names = [set() for _ in range(ng)]
     named = has & (cells["est_code"] >= 0)
-    for g, e in set(zip(c_gid[named].tolist(), cells["est_code"][named].tolist())):
+    n_codes = max(len(run.estimator_names), 1)
+    pairs = np.unique(c_gid[named] * n_codes + cells["est_code"][named])  # the distinct (group, estimator)
+    for g, e in zip((pairs // n_codes).tolist(), (pairs % n_codes).tolist()):
         names[g].add(str(run.estimator_names[e]))
     estimators = np.asarray(["+".join(sorted(x)) for x in names], dtype=object)
     no_est = np.bincount(c_gid[~has], cells["users"][~has], minlength=ng)

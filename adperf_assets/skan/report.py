@@ -13,11 +13,14 @@ shown as ``modelled_unattributed_*``.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
 from adperf_assets.report.columns import LEVEL_KEYS, SKAN_COLUMNS  # noqa: F401 -- the columns this module fills
 from adperf_assets.report.config import ReportConfig
+from adperf_assets.report.dates import as_datetimes
 from adperf_assets.report.recommend import recommend
 from adperf_assets.skan import schema
 from adperf_assets.skan.allocate import allocate_below
@@ -56,7 +59,7 @@ def calibration_users(installs: pd.DataFrame, networks) -> pd.DataFrame:
     hidden = ios & (installs["attribution"] == "paid") & (installs["network"] == schema.RESTRICTED)
     t = installs[tracked | hidden]
     out = t[["user_id", "install_date", "network", "campaign_id"]].copy()
-    out["install_date"] = pd.to_datetime(out["install_date"]).astype("datetime64[ns]").dt.normalize()
+    out["install_date"] = as_datetimes(out["install_date"]).astype("datetime64[ns]").dt.normalize()
     out["campaign_id"] = out["campaign_id"].astype(str)
     out["tracked"] = tracked[tracked | hidden].to_numpy()
     return out.drop_duplicates("user_id").reset_index(drop=True)
@@ -75,7 +78,7 @@ def calibration(users: pd.DataFrame, behavior: pd.DataFrame, activity: pd.DataFr
     inst = t.set_index("user_id")["install_date"]
 
     def age(frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
-        d = pd.to_datetime(frame["report_date"], cache=False)
+        d = as_datetimes(frame["report_date"])
         keep = (frame["user_id"].isin(inst.index) & (d <= day)).to_numpy()
         f = frame[keep]
         return (d.to_numpy()[keep] - inst.reindex(f["user_id"]).to_numpy()).astype("timedelta64[D]").astype(int), f
@@ -108,7 +111,7 @@ def estimated_install_day(postbacks: pd.DataFrame, tz: str) -> pd.Series:
     """The report-zone install day of first postbacks: arrival − the end of window 0 − the middle of its
     send delay (AppsFlyer's own estimate, arrival − 84 h, is a day earlier than Apple's rules imply)."""
     lag = pd.Timedelta(hours=24 * (schema.WINDOWS[0][1] + 1) + sum(schema.SEND_DELAY_HOURS[0]) / 2)
-    t = pd.to_datetime(postbacks["arrival_time_utc"], cache=False) - lag
+    t = as_datetimes(postbacks["arrival_time_utc"]) - lag
     return (t.dt.tz_localize("UTC").dt.tz_convert(tz).dt.tz_localize(None).dt.normalize()
             .astype("datetime64[ns]"))
 
@@ -125,7 +128,7 @@ def modelled_campaigns(postbacks: pd.DataFrame, calib: pd.DataFrame, day: pd.Tim
     modelled_installs, floored at 0 (the named postbacks' tracked part, when nothing is allocated),
     ``tracked_return_usd`` NaN (their tracked users are the report's own)."""
     last = day - pd.Timedelta(days=FIRST_POSTBACK_DAYS)
-    pb = postbacks[pd.to_datetime(postbacks["arrival_date"], cache=False) <= day]
+    pb = postbacks[as_datetimes(postbacks["arrival_date"]) <= day]
     inst = install_keys(pb)
     if len(inst):
         est = estimated_install_day(inst, tz)
@@ -201,7 +204,7 @@ def fold_into_report(report: pd.DataFrame, modelled: pd.DataFrame, config: Repor
     if modelled is None or modelled.empty or out.empty:
         return out
     m = modelled.copy()
-    m["report_date"] = pd.to_datetime(m["report_date"]).astype("datetime64[ns]")
+    m["report_date"] = as_datetimes(m["report_date"]).astype("datetime64[ns]")
     level = m["level"] if "level" in m else pd.Series("campaign", index=m.index)
     below, m = m[level != "campaign"], m[level == "campaign"]
     key = ["report_date", "network", "campaign_id"]
@@ -260,10 +263,12 @@ def _add_below(out: pd.DataFrame, below: pd.DataFrame, camp: pd.DataFrame, cfg: 
                              index=rows["index"].to_numpy())
         _add(out, parts, cfg)
         alloc = rows["allocated_share"].to_numpy(float) if "allocated_share" in rows else np.zeros(len(rows))
-        for i, a in zip(parts.index, alloc):
-            if a > 0.005:
-                out.loc[i, "reason"] = (f"{out.loc[i, 'reason'][:-1]}, {a:.0%} of it allocated by the tracked users "
-                                        f"from postbacks that do not name this {level.replace('_', ' ')})")
+        some = alloc > 0.005
+        if some.any():
+            i = parts.index.to_numpy()[some]
+            what = level.replace("_", " ")
+            out.loc[i, "reason"] = [f"{why[:-1]}, {a:.0%} of it allocated by the tracked users from postbacks that "
+                                    f"do not name this {what})" for why, a in zip(out.loc[i, "reason"], alloc[some])]
 
 
 #: Each level's children: the rows one level below carry this many keys more.
@@ -313,10 +318,13 @@ def _add(out: pd.DataFrame, parts: pd.DataFrame, cfg: ReportConfig) -> None:
     for col, num in (("roas", ret), ("estimated_roas", est), ("estimated_roas_lower", out.loc[i, "estimated_lower_usd"]),
                      ("estimated_roas_upper", out.loc[i, "estimated_upper_usd"])):
         out.loc[i, col] = np.where(has, np.asarray(num, dtype=float) / np.where(has, cost, 1.0), np.nan)
-    for row in i:
-        r = out.loc[row]
-        ok = np.isfinite(r["estimated_roas"])
-        rec, why = recommend(float(r["cost_to_date_usd"]), int(r["days_live"]), r["estimated_roas"] if ok else None,
-                             r["estimated_roas_lower"] if ok else None, r["estimated_roas_upper"] if ok else None, cfg)
-        out.loc[row, "recommendation"] = rec
-        out.loc[row, "reason"] = f"{why} ({SKAN_BASIS}: {r['modelled_share']:.0%} of the estimate)"
+    recs, whys = [], []
+    for c, d, e, lo, hi, share in zip(cost.tolist(), out.loc[i, "days_live"].tolist(),
+                                      *(out.loc[i, col].tolist() for col in ("estimated_roas", "estimated_roas_lower",
+                                                                            "estimated_roas_upper", "modelled_share"))):
+        ok = math.isfinite(e)
+        rec, why = recommend(c, int(d), e if ok else None, lo if ok else None, hi if ok else None, cfg)
+        recs.append(rec)
+        whys.append(f"{why} ({SKAN_BASIS}: {share:.0%} of the estimate)")
+    out.loc[i, "recommendation"] = recs
+    out.loc[i, "reason"] = whys

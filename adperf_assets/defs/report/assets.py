@@ -5,6 +5,7 @@ More: docs/dagster_layer.md."""
 from datetime import datetime, timezone
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
@@ -12,11 +13,13 @@ from pydantic import Field
 from adperf_assets.partitions import daily_partitions, single_run, trailing, window_days
 from adperf_assets.report import ReportConfig, build_report, prepare_inputs
 from adperf_assets.report.columns import typed
+from adperf_assets.report.dates import as_datetimes
+from adperf_assets.report.inputs import INSTALL_COLUMNS, SEGMENT_COLUMNS, SPEND_COLUMNS
 from adperf_assets.report.roas import LTV_COLUMNS
 from adperf_assets.skan.report import fold_into_report
 from adperf_assets.report.messages import MILESTONES, daily_message, milestone_ads, milestone_message
 from adperf_assets.report.plot import cost_vs_return_png, png_markdown, roas_curves_figure
-from adperf_assets.report.tables import markdown_summary, totals
+from adperf_assets.report.tables import markdown_summary
 from adperf_assets.defs.report.slack import SlackPostError, SlackSender
 from adperf_assets.report.decision_scores import summarise, summary_line
 from adperf_assets.defs.report.schemas import RoasReportFrame
@@ -30,12 +33,15 @@ REPORT_CURRENCY = current_settings().report_currency
 SENT_LOG = "slack_milestones_sent"
 
 
-REPORT_INS = {
-    "ad_spend": dg.AssetIn(key="ad_spend", partition_mapping=trailing(MAX_AD_AGE_DAYS)),
-    "installs": dg.AssetIn(key="installs", partition_mapping=trailing(MAX_AD_AGE_DAYS)),
-    "user_segments": dg.AssetIn(key="user_segments", partition_mapping=trailing(MAX_AD_AGE_DAYS)),
+REPORT_INS = {  # only the columns the report reads (``report.inputs``): 400 days of rows are loaded
+    "ad_spend": dg.AssetIn(key="ad_spend", partition_mapping=trailing(MAX_AD_AGE_DAYS),
+                           metadata={"columns": [*SPEND_COLUMNS, "cost_usd"]}),
+    "installs": dg.AssetIn(key="installs", partition_mapping=trailing(MAX_AD_AGE_DAYS),
+                           metadata={"columns": INSTALL_COLUMNS}),
+    "user_segments": dg.AssetIn(key="user_segments", partition_mapping=trailing(MAX_AD_AGE_DAYS),
+                                metadata={"columns": SEGMENT_COLUMNS}),
     "behavior_value": dg.AssetIn(key="behavior_value", partition_mapping=trailing(MAX_AD_AGE_DAYS)),
-    "ltv_estimates": dg.AssetIn(key="ltv_estimates"),
+    "ltv_estimates": dg.AssetIn(key="ltv_estimates", metadata={"columns": LTV_COLUMNS}),
     "skan_modelled": dg.AssetIn(key="skan_modelled"),
 }
 
@@ -63,17 +69,28 @@ class RoasReportConfig(dg.Config):
 
 
 def _per_day(report: pd.DataFrame) -> pd.DataFrame:
+    """Per report day the all-network totals (as ``totals``: sums over the day's network rows) and the ads'
+    recommendations; the days' rows found by one sort, not a ``totals`` frame per day."""
+    nets = report[report["level"] == "network"]
+    if nets.empty:
+        return pd.DataFrame()
+    nets = nets.iloc[np.argsort(nets["report_date"].to_numpy(), kind="stable")]
+    days, start = np.unique(nets["report_date"].to_numpy(), return_index=True)
+    ends = [*start[1:], len(nets)]
+    sums = {c: [float(np.nansum(v[a:b])) for a, b in zip(start, ends)]
+            for c, v in ((c, nets[c].to_numpy(float)) for c in ("cost_to_date_usd", "return_to_date_usd",
+                                                                   "estimated_return_usd"))}
+    ads = report[report["level"] == "ad"]
+    n_ads = ads.groupby("report_date").size()
+    recs = ads.groupby(["report_date", "recommendation"]).size()
     rows = []
-    for day, g in report.groupby("report_date", sort=True):
-        t = totals(g)
-        all_row = t[t["network"] == "all"].iloc[0]
-        ads = g[g["level"] == "ad"]
-        recs = ads["recommendation"].value_counts()
-        rows.append({"report_date": day.date(), "ads": len(ads), "cost_usd": round(all_row["cost_to_date_usd"], 2),
-                     "return_usd": round(all_row["return_to_date_usd"], 2),
-                     "estimated_usd": round(all_row["estimated_return_usd"], 2),
-                     "roas": round(all_row["roas"], 3), "estimated_roas": round(all_row["estimated_roas"], 3),
-                     **{k: int(recs.get(k, 0)) for k in ("scale", "keep", "stop")}})
+    for i, day in enumerate(pd.DatetimeIndex(days)):
+        cost, ret, est = (sums[c][i] for c in ("cost_to_date_usd", "return_to_date_usd", "estimated_return_usd"))
+        rows.append({"report_date": day.date(), "ads": int(n_ads.get(day, 0)), "cost_usd": round(cost, 2),
+                     "return_usd": round(ret, 2), "estimated_usd": round(est, 2),
+                     "roas": round(ret / cost, 3) if cost > 0 else np.nan,
+                     "estimated_roas": round(est / cost, 3) if cost > 0 else np.nan,
+                     **{k: int(recs.get((day, k), 0)) for k in ("scale", "keep", "stop")}})
     return pd.DataFrame(rows)
 
 
@@ -94,16 +111,19 @@ def compute_report(context: dg.AssetExecutionContext, config: RoasReportConfig, 
                                "return_usd": round(i.unmatched_return_usd, 2), "ad_ids": ", ".join(i.unmatched_ads[:10])}
                               for i in infos if i.unmatched_users])
     no_ltv = [str(i.report_date.date()) for i in infos if i.ads and not i.ltv_rows]
-    for i in infos:
-        if i.unmatched_users:
-            context.log.warning(f"{i.report_date.date()}: {i.unmatched_users} users attributed to {len(i.unmatched_ads)} "
-                                f"ad id(s) without spend in the window (return ${i.unmatched_return_usd:,.2f}) are in "
-                                f"no row, e.g. {i.unmatched_ads[:5]}")
-        if i.estimate_note:
-            context.log.warning(f"{i.report_date.date()}: {i.estimate_note}")
-        if i.users_without_segment:
-            context.log.warning(f"{i.report_date.date()}: {i.users_without_segment} users have no user_segments row; "
-                                "they count with their realised return only")
+    # one warning of each kind per run, not per day (each is a write to the event log)
+    lost = [f"{i.report_date.date()}: {i.unmatched_users} users attributed to {len(i.unmatched_ads)} ad id(s) without "
+            f"spend in the window (return ${i.unmatched_return_usd:,.2f}) are in no row, e.g. {i.unmatched_ads[:5]}"
+            for i in infos if i.unmatched_users]
+    notes = [f"{i.report_date.date()}: {i.estimate_note}" for i in infos if i.estimate_note]
+    no_seg = [f"{i.report_date.date()}: {i.users_without_segment}" for i in infos if i.users_without_segment]
+    if lost:
+        context.log.warning("\n".join(lost))
+    if notes:
+        context.log.warning("\n".join(notes))
+    if no_seg:
+        context.log.warning("users without a user_segments row (they count with their realised return only), per "
+                            f"report day: {', '.join(no_seg)}")
     if no_ltv:
         context.log.warning(f"ltv_estimates has no rows for {', '.join(no_ltv[:10])}: estimated return = realised there")
     ads_last = last[last["level"] == "ad"]
@@ -205,10 +225,10 @@ def roas_report_slack(context: dg.AssetExecutionContext, config: SlackSendConfig
     days = window_days(context)
     sent = []
     for day in _days_to_send(days, config.days):
-        rep = roas_report[pd.to_datetime(roas_report["report_date"]) == day]
+        rep = roas_report[as_datetimes(roas_report["report_date"]) == day]
         link = f"{config.dagster_url.rstrip('/')}/assets/roas_report" if config.dagster_url else None
-        scored = decision_backtest[pd.to_datetime(decision_backtest["report_date"]) == day]
-        since = pd.to_datetime(scored["call_date"]).min() if len(scored) else day  # the window decision_backtest ran with
+        scored = decision_backtest[as_datetimes(decision_backtest["report_date"]) == day]
+        since = as_datetimes(scored["call_date"]).min() if len(scored) else day  # the window decision_backtest ran with
         message = daily_message(rep, config.top_n, _thresholds(rep), link, summary_line(summarise(scored), since))
         try:
             d = slack.send(message, f"roas_report_{day.date()}")
@@ -284,7 +304,7 @@ def roas_milestones_slack(context: dg.AssetExecutionContext, config: SlackSendCo
     days = window_days(context)
     sent, skipped, failed = [], [], []
     for day in _days_to_send(days, config.days):
-        rep = roas_report[pd.to_datetime(roas_report["report_date"]) == day]
+        rep = roas_report[as_datetimes(roas_report["report_date"]) == day]
         for _, row in milestone_ads(rep, MILESTONES).iterrows():
             what = {"report_date": str(day.date()), "network": row["network"], "ad_id": row["ad_id"],
                     "milestone": int(row["milestone"])}

@@ -11,6 +11,7 @@ import pandas as pd
 from adperf_assets.defs.common.table_store import TableStore
 
 from adperf_assets.defs.report.assets import MAX_AD_AGE_DAYS, roas_report
+from adperf_assets.report.dates import as_datetimes
 from adperf_assets.partitions import capped, daily_partitions, window_days
 from adperf_assets.defs.common.stored_rows import read_rows
 from adperf_assets.defs.common.metadata import table_md
@@ -26,7 +27,7 @@ def spend_per_day(tables: TableStore, first: pd.Timestamp, last: pd.Timestamp) -
     if rows is None:
         return pd.DataFrame({"report_date": pd.Series(dtype="datetime64[ns]"), "cost": pd.Series(dtype=float)})
     out = rows.groupby("report_date", as_index=False)["cost_usd"].sum().rename(columns={"cost_usd": "cost"})
-    out["report_date"] = pd.to_datetime(out["report_date"]).astype("datetime64[ns]")
+    out["report_date"] = as_datetimes(out["report_date"]).astype("datetime64[ns]")
     return out
 
 
@@ -38,7 +39,7 @@ def roas_report_cost_matches_ad_spend(context: dg.AssetCheckExecutionContext, ro
     days = window_days(context)
     spend = spend_per_day(tables, days[0] - pd.Timedelta(days=capped(MAX_AD_AGE_DAYS) - 1), days[-1])
     cost_col = "cost"
-    report = roas_report.assign(report_date=pd.to_datetime(roas_report["report_date"]).astype("datetime64[ns]"))
+    report = roas_report.assign(report_date=as_datetimes(roas_report["report_date"]).astype("datetime64[ns]"))
     rows = []
     for day in window_days(context):
         start = day - pd.Timedelta(days=capped(MAX_AD_AGE_DAYS) - 1)

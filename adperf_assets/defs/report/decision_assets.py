@@ -13,13 +13,15 @@ from adperf_assets.defs.report.schemas import DecisionBacktestFrame
 from adperf_assets.partitions import daily_partitions, trailing, window_days
 from adperf_assets.report.decision_scores import (
     AGES,
+    CALL_COLUMNS,
+    KEYS,
     BacktestWindow,
-    in_window,
+    CallScorer,
     realised_by_ad,
-    score_calls,
     summarise,
     summary_line,
 )
+from adperf_assets.report.dates import as_datetimes
 from adperf_assets.report.plot import calls_vs_realised_figure
 
 GROUP = "report"
@@ -27,6 +29,12 @@ HORIZON_DAYS = 180
 WINDOW_DAYS = 180
 #: Days of history a day's scoring reads: the calls of the trailing window and their objects' cohorts.
 INPUT_DAYS = BacktestWindow(pd.Timestamp(0), HORIZON_DAYS, WINDOW_DAYS, AGES).input_days()
+
+
+#: The columns the scoring reads of each input (390 days of the report's rows are loaded).
+INPUT_COLUMNS = {"roas_report": CALL_COLUMNS, "ad_spend": ["report_date", *KEYS, "cost_usd"],
+                 "installs": ["user_id", "install_date", "network", "ad_id"],
+                 "behavior_value": ["report_date", "user_id", "credited_usd"]}
 
 
 class DecisionBacktestConfig(dg.Config):
@@ -47,8 +55,8 @@ class DecisionBacktestConfig(dg.Config):
 @daily_table(
     group_name=GROUP,
     dagster_type=DecisionBacktestFrame,
-    ins={k: dg.AssetIn(key=k, partition_mapping=trailing(INPUT_DAYS))
-         for k in ("roas_report", "ad_spend", "installs", "behavior_value")},
+    ins={k: dg.AssetIn(key=k, partition_mapping=trailing(INPUT_DAYS), metadata={"columns": cols})  # read only these
+         for k, cols in INPUT_COLUMNS.items()},
 )
 def decision_backtest(context: dg.AssetExecutionContext, config: DecisionBacktestConfig, roas_report: pd.DataFrame,
                       ad_spend: pd.DataFrame, installs: pd.DataFrame, behavior_value: pd.DataFrame) -> dg.Output:
@@ -57,27 +65,30 @@ def decision_backtest(context: dg.AssetExecutionContext, config: DecisionBacktes
     estimate's error and interval coverage; metadata: precision, recall and MAPE per level and age over
     the trailing window, and a plot of estimated against realised ROAS."""
     days = window_days(context)
-    stored_days = set(pd.to_datetime(roas_report["report_date"]).dt.normalize()) if len(roas_report) else set()
+    stored_days = set(as_datetimes(roas_report["report_date"]).dt.normalize()) if len(roas_report) else set()
     first_partition = pd.Timestamp(daily_partitions.start).tz_localize(None)
 
     def missing_days(w: BacktestWindow) -> list[pd.Timestamp]:
         return [d for d in pd.date_range(max(w.first_call, first_partition), w.last_cohort) if d not in stored_days]
 
-    frames = []
+    frames, missed, counts = [], [], []
     realised = realised_by_ad(ad_spend, installs, behavior_value, config.window(days[-1]))
-    context.log.info(f"realised horizon return of {realised['ad_id'].nunique()} ads over "
-                     f"{realised['report_date'].nunique()} install days")
+    scorer = CallScorer(roas_report, realised, config.window(days[-1]))
     for day in days:
         w = config.window(day)
-        scored = in_window(score_calls(roas_report, realised, w), w)
+        scored = scorer.score(w)
         frames.append(scored)
         missing = missing_days(w)
         if missing:
-            context.log.warning(f"{day.date()}: no stored roas_report for {len(missing)} of the window's "
-                                f"{w.window_days} call days ({missing[0].date()}..{missing[-1].date()}): "
-                                f"calls made on them are not scored")
-        context.log.info(f"decision_backtest {day.date()}: {len(scored)} calls scored "
-                         f"({(scored['outcome'] != 'no call').sum()} stop/scale)")
+            missed.append(f"{day.date()}: {len(missing)} ({missing[0].date()}..{missing[-1].date()})")
+        counts.append(f"{day.date()} {len(scored)} ({(scored['outcome'] != 'no call').sum()})")
+    # one log event per run, not per day (each is a write to the event log)
+    if missed:
+        context.log.warning(f"no stored roas_report for some of the window's {config.window_days} call days "
+                            f"(calls made on them are not scored); per report day, the call days missing: {'; '.join(missed)}")
+    context.log.info(f"realised horizon return of {realised['ad_id'].nunique()} ads over "
+                     f"{realised['report_date'].nunique()} install days; calls scored per report day (stop/scale): "
+                     f"{', '.join(counts)}")
     scored_days = [f for f in frames if len(f)]
     out = pd.concat(scored_days, ignore_index=True) if scored_days else empty_frame(DecisionBacktestFrame)
     last = frames[-1]
