@@ -218,7 +218,9 @@ class SkanDecoder:
                          "modelled_installs": n_rest, "tracked_return": float(tv[ti].sum()),
                          "_ratio": ratio, "_var_ratio": s2 / (n_t * max(x_bar, 1e-9) ** 2) if n_t > 1 else np.inf,
                          "null_share": float((cells < 0).mean())})
-            parts.append((keyed, int((cells < 0).sum()), trk_cell[ti], n_rest, ti))
+            parts.append((keyed, int((cells < 0).sum()), trk_cell[ti], n_rest, ti,
+                          np.bincount(keyed, minlength=len(self.names_)).astype(float),
+                          np.bincount(trk_cell[ti], minlength=len(self.names_)).astype(float)))
         out = pd.DataFrame(rows)
         if out.empty:
             return out
@@ -245,17 +247,6 @@ class SkanDecoder:
         out["raw_ratio"], out["ratio_weight"] = out.pop("_ratio"), w
         return out.drop(columns=["_var_ratio"])
 
-    @staticmethod
-    def _x_rest(means: np.ndarray, part) -> np.ndarray:
-        """Per replicate, the rest's summed key values: all installs' (keyless ones at the keyed mean) minus
-        the tracked users'."""
-        keyed, n_null, tcells, n_rest, _ = part
-        if not n_rest:
-            return np.zeros(len(means))
-        xk = means[:, keyed].sum(axis=1) if len(keyed) else np.zeros(len(means))
-        mean_keyed = xk / len(keyed) if len(keyed) else means[:, 0]
-        return np.maximum(xk + n_null * mean_keyed - means[:, tcells].sum(axis=1), 0.0)
-
     def _interval(self, parts, w, ratio, tv, tcap, trk_cell) -> tuple[np.ndarray, ...]:
         """Bootstrap intervals of each group's rest and of its total: the key means (calibration users
         resampled, values above the tail threshold redrawn from the fitted Pareto, its index itself
@@ -277,12 +268,10 @@ class SkanDecoder:
         # per group: its tracked users' (value, capped key value, capped value) for the ratio's resample, its
         # keyed installs' and tracked users' counts per cell, its keyed installs' pool runs and key values
         prep = []
-        for keyed, n_null, tcells, n_rest, ti in parts:
+        for keyed, n_null, tcells, n_rest, ti, _, _ in parts:
             cells = keyed if len(keyed) else np.zeros(1, dtype=np.int64)
             pc = self.pool_[cells]
             prep.append((np.column_stack([tv[ti], self.cap_means_[trk_cell[ti]], tcap[ti]]),
-                         np.bincount(keyed, minlength=len(self.names_)).astype(float),
-                         np.bincount(tcells, minlength=len(self.names_)).astype(float),
                          cells, start[pc], size[pc], self.means_[cells]))
         sims = np.zeros((self.n_boot, len(parts)))
         tracked_sims = np.zeros((self.n_boot, len(parts)))
@@ -310,8 +299,8 @@ class SkanDecoder:
             if heavy:
                 pool_mean = self._pool_means(pool_vals, pool_tail, start, size, u / (1 - xi))
             for j, part in enumerate(parts):
-                keyed, n_null, tcells, n_rest, ti = part
-                tmat, k_count, t_count, cells, k_start, k_size, k_mean = prep[j]
+                keyed, n_null, tcells, n_rest, ti = part[:5]
+                tmat, cells, k_start, k_size, k_mean = prep[j]
                 if len(ti) > 1:
                     s = poisson1(rng, (b, len(ti))) @ tmat
                     tracked_sims[b0:b0 + b, j] = s[:, 0]
@@ -323,7 +312,7 @@ class SkanDecoder:
                     r = np.full(b, ratio[j])
                 if not n_rest:
                     continue
-                x = self._x_rest_counts(means, k_count, len(keyed), n_null, t_count)
+                x = self._x_rest(means, part)
                 # the rest's scatter: n_rest installs drawn from the group's keyed installs, each a value
                 # from its cell's pool relative to the pool's mean, times the cell's mean
                 pick = rng.integers(0, len(cells), (b, n_rest))
@@ -342,10 +331,15 @@ class SkanDecoder:
                 np.quantile(total, q, axis=0), np.quantile(total, 1 - q, axis=0))
 
     @staticmethod
-    def _x_rest_counts(means, k_count, n_keyed, n_null, t_count) -> np.ndarray:
-        """``_x_rest`` from the group's keyed installs' and tracked users' counts per cell."""
-        xk = means @ k_count if n_keyed else np.zeros(len(means))
-        mean_keyed = xk / n_keyed if n_keyed else means[:, 0]
+    def _x_rest(means: np.ndarray, part) -> np.ndarray:
+        """Per replicate (a row of ``means``), the rest's summed key values: all installs' (keyless ones at the
+        keyed mean) minus the tracked users', from the group's keyed installs' and tracked users' counts per
+        cell (the point estimate and the bootstrap alike)."""
+        keyed, n_null, _, n_rest, _, k_count, t_count = part
+        if not n_rest:
+            return np.zeros(len(means))
+        xk = means @ k_count if len(keyed) else np.zeros(len(means))
+        mean_keyed = xk / len(keyed) if len(keyed) else means[:, 0]
         return np.maximum(xk + n_null * mean_keyed - means @ t_count, 0.0)
 
     def _pools(self, u: float):
