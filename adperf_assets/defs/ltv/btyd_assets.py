@@ -34,7 +34,7 @@ from adperf_assets.ltv.selection import METRICS as SELECTION_METRICS
 from adperf_assets.partitions import capped, daily_partitions, trailing, window_days
 from adperf_assets.settings import current_settings
 from adperf_assets.defs.common.schema_types import empty_frame
-from adperf_assets.defs.common.metadata import OWNERS, days_label, figure_md, table_md
+from adperf_assets.defs.common.metadata import MAX_LISTED, OWNERS, days_label, figure_md, table_md
 from adperf_assets.defs.common.tables import daily_table
 from adperf_assets.defs.ltv.windows import BACKTEST_METRICS_DAYS, GROUP
 from adperf_assets.defs.ltv.btyd_schemas import (
@@ -218,7 +218,8 @@ def user_ltv(context: dg.AssetExecutionContext, config: UserLtvConfig, user_rfm:
             "users_without_fit": int((user_out["model"] == "none").sum()) if len(user_out) else 0,
             "fits_last_day": table_md(last_fits, 40),
             "parameters_last_day": table_md(last_params.round(4), 40),
-            "preview": table_md(user_out.sort_values(f"ltv_{HORIZONS[-1]}d_usd", ascending=False)),
+            # the largest rows, not a sort of the run's millions of rows for the few shown
+            "preview": table_md(user_out.nlargest(MAX_LISTED, f"ltv_{HORIZONS[-1]}d_usd")),
         })
     if "btyd_cohort_ltv" in selected:
         yield dg.Output(cohort_out, output_name="btyd_cohort_ltv", metadata={
