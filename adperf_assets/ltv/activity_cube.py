@@ -19,14 +19,15 @@ REVENUE_SOURCES = ("revenue_usd", "credited_usd")
 
 
 def _day_index(dates, origin: pd.Timestamp) -> np.ndarray:
-    s = pd.to_datetime(pd.Series(dates))
+    s = _naive_dates(pd.Series(dates))
     # naive datetimes cast to days in numpy; to_numpy("datetime64[D]") goes through one Timestamp per row
     d = s.to_numpy("datetime64[ns]").astype("datetime64[D]") if isinstance(s.dtype, np.dtype) else s.to_numpy("datetime64[D]")
     return (d - np.datetime64(origin.date(), "D")).astype(int)
 
 
 def _naive_dates(values: pd.Series) -> pd.Series:
-    """``pd.to_datetime``, skipped when the column already holds naive datetimes (it would copy them)."""
+    """``pd.to_datetime``, skipped when the column already holds naive datetimes (it would copy them, and
+    pandas' cache probe boxes rows into Timestamps first: most of a late cohort step's date handling)."""
     return values if values.dtype.kind == "M" and isinstance(values.dtype, np.dtype) else pd.to_datetime(values)
 
 

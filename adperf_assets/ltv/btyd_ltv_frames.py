@@ -23,8 +23,21 @@ def user_ltv_frame(fits: SegmentFits, rfm: pd.DataFrame, horizons=HORIZONS) -> p
     """Per user (keys and segment of ``rfm``): ``model`` used, ``p_alive``, ``expected_{H}d_usd``
     (revenue still ahead within the horizon) and ``ltv_{H}d_usd`` = realised + expected; NaN where
     no model could be fitted. The summary itself stays in ``rfm`` (one copy of it per day is plenty)."""
+    out = rfm[list(USER_KEY_COLUMNS)].reset_index(drop=True)
+    for col, values in user_ltv_columns(fits, rfm, horizons).items():
+        out[col] = values
+    return out
+
+
+#: The columns of ``user_ltv_frame`` taken from ``rfm`` as they are; ``user_ltv_columns`` gives the rest.
+USER_KEY_COLUMNS = ("report_date", "user_id", "install_date", *SEGMENT_KEYS)
+
+
+def user_ltv_columns(fits: SegmentFits, rfm: pd.DataFrame, horizons=HORIZONS) -> dict:
+    """``user_ltv_frame``'s computed columns, in its order, as arrays in ``rfm``'s row order (a range run
+    lays many days side by side and builds one frame)."""
     codes, keys = _model_codes(fits, rfm)
-    out = rfm[["report_date", "user_id", "install_date", *SEGMENT_KEYS]].reset_index(drop=True)
+    out = {}
     labels = np.array([_label(k) for k in keys] + [NO_FIT], dtype=object)
     out["model"] = labels[codes]
     p_alive = np.full(len(rfm), np.nan)

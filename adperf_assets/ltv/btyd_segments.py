@@ -61,17 +61,18 @@ def _label(key) -> str:
     return key if isinstance(key, str) else "/".join(str(k) for k in key)
 
 
-def _try_fit(summary: pd.DataFrame, penalizer: float, start=None) -> tuple[BTYDModel | None, str, "_Users | None"]:
+def _try_fit(summary: pd.DataFrame, penalizer: float, start=None
+             ) -> tuple[BTYDModel | None, str, "_Users | None", "np.ndarray | None"]:
     span = float(summary["T"].max()) if len(summary) else 0.0
     if span < MIN_OBSERVED_DAYS:
-        return None, f"users observed for at most {span:g} days < {MIN_OBSERVED_DAYS}", None
+        return None, f"users observed for at most {span:g} days < {MIN_OBSERVED_DAYS}", None, None
     try:
         model = fit_btyd(summary, penalizer=penalizer, start=start)
     except ValueError as exc:  # ConvergenceError is a ValueError
-        return None, str(exc).splitlines()[0], None
+        return None, str(exc).splitlines()[0], None, None
     q = float(model.gamma_gamma.params_["q"])
     if not q > 1:
-        return None, f"Gamma-Gamma q = {q:.3g} <= 1 (infinite mean spend)", None
+        return None, f"Gamma-Gamma q = {q:.3g} <= 1 (infinite mean spend)", None, None
     theta = _theta(model)
     users = _Users(summary["frequency"].to_numpy(float), summary["recency"].to_numpy(float),
                    summary["T"].to_numpy(float), summary["monetary_value"].to_numpy(float))
@@ -79,8 +80,8 @@ def _try_fit(summary: pd.DataFrame, penalizer: float, start=None) -> tuple[BTYDM
     if not (np.isfinite(theta).all() and np.isfinite(ahead).all()):
         p = model.params_
         return None, ("degenerate fit, predictions not finite: "
-                      + ", ".join(f"{k}={float(p[k]):.3g}" for k in BGNBD_PARAMS + GAMMA_GAMMA_PARAMS)), None
-    return model, "", users
+                      + ", ".join(f"{k}={float(p[k]):.3g}" for k in BGNBD_PARAMS + GAMMA_GAMMA_PARAMS)), None, None
+    return model, "", users, theta
 
 
 def fit_segments(
@@ -108,9 +109,10 @@ def fit_segments(
         n_rep = int(repeat[mask].sum())
         row = {**dict(zip(SEGMENT_KEYS, seg)), "users": int(mask.sum()), "repeat_buyers": n_rep}
         if n_rep >= min_repeat_buyers:
-            model, why, users = _try_fit(summary[mask], penalizer, _start(start, seg))
+            model, why, users, theta = _try_fit(summary[mask], penalizer, _start(start, seg))
             if model is not None:
                 fits.models[seg] = model
+                fits._thetas[seg] = theta
                 fits._users[seg] = (np.flatnonzero(mask), users)  # the segment's rows are the model's
                 fits.model_of[seg] = seg
                 rows.append({**row, "fit": "segment", "note": ""})
@@ -123,11 +125,12 @@ def fit_segments(
     if need_pooled:
         n_rep = int(repeat.sum())
         if n_rep >= min_pooled_repeat_buyers:
-            model, why, _ = _try_fit(summary, penalizer, _start(start, POOLED))
+            model, why, _, theta = _try_fit(summary, penalizer, _start(start, POOLED))
         else:
             model, why = None, f"{n_rep} repeat buyers in all < {min_pooled_repeat_buyers}"
         if model is not None:
             fits.models[POOLED] = model
+            fits._thetas[POOLED] = theta
         else:
             fits.notes.append(f"pooled fit not available: {why}")
         for seg in need_pooled:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from adperf_assets.ltv.activity_cube import ActivityCube
+from adperf_assets.ltv.activity_cube import ActivityCube, _naive_dates
 from adperf_assets.ltv.backtest import PREDICTION_COLUMNS
 from adperf_assets.ltv.estimates import estimate_ltv
 from adperf_assets.ltv.keys import BACKTEST_HORIZONS, MADE_AT_DAYS, SEGMENT_KEYS
@@ -36,7 +36,7 @@ def history_days(horizons=BACKTEST_HORIZONS, window_days: int = 90, made_at_days
 def as_of(table: pd.DataFrame, day, days: int = 180) -> pd.DataFrame:
     """The back-test on the history available at ``day``: rows completed in the trailing ``days``."""
     d = pd.Timestamp(day)
-    report = pd.to_datetime(table["report_date"])
+    report = _naive_dates(table["report_date"])
     return table[(report <= d) & (report > d - pd.Timedelta(days=days))]
 
 
@@ -68,17 +68,23 @@ def cohort_backtest(
     s_all = np.tile(np.arange(len(cube.segments)), C)
     n_all = cube.size.T.ravel()
     install = cube.first_day + pd.to_timedelta(c_all, unit="D")
-    wanted = []
-    for h in hs:  # cohorts whose h-day horizon completes on one of the days
-        done = (install + pd.Timedelta(days=h - 1)).isin(days) & (n_all > 0)
-        wanted.append(pd.DataFrame({"c": c_all[done], "s": s_all[done]}))
-    pairs = pd.concat(wanted, ignore_index=True).drop_duplicates() if wanted else pd.DataFrame(columns=["c", "s"])
-    if pairs.empty:
+    # cohorts whose h-day horizon completes on one of the days, each with the estimates scored for that h
+    # (made before it completes: m < h); an estimate scored for no horizon, e.g. the 30-day one of a cohort
+    # completing only its 30-day horizon in the run, is not made (its segment curves would be fitted for nothing)
+    done = {h: (install + pd.Timedelta(days=h - 1)).isin(days) & (n_all > 0) for h in hs}
+    req = []
+    for m in made:
+        due = np.zeros(len(c_all), dtype=bool)
+        for h in hs:
+            if m < h:
+                due |= done[h]
+        pairs = pd.DataFrame({"c": c_all[due], "s": s_all[due]})
+        cohorts = pd.concat([pd.DataFrame({"install_date": cube.first_day + pd.to_timedelta(pairs["c"].to_numpy(), unit="D")}),
+                             cube.segments.iloc[pairs["s"].to_numpy()].reset_index(drop=True)], axis=1)
+        req.append(cohorts.assign(report_date=cohorts["install_date"] + pd.Timedelta(days=m - 1)))
+    req = pd.concat(req, ignore_index=True)
+    if req.empty:
         return empty_backtest()
-    cohorts = pd.concat([pd.DataFrame({"install_date": cube.first_day + pd.to_timedelta(pairs["c"].to_numpy(), unit="D")}),
-                         cube.segments.iloc[pairs["s"].to_numpy()].reset_index(drop=True)], axis=1)
-    req = pd.concat([cohorts.assign(report_date=cohorts["install_date"] + pd.Timedelta(days=m - 1)) for m in made],
-                    ignore_index=True)
     req = req[req["report_date"] <= cube.last_day]
     estimate_days = sorted(req["report_date"].unique())
     # the estimates read the error of the expected active days at their horizons and where each

@@ -72,9 +72,52 @@ class RetentionFits:
     def _blend(self, u: np.ndarray) -> np.ndarray:
         return 0.5 * (_sbg_survival(self.alpha, self.beta, u) + _rational(self.rational, u[None, :]))
 
+    def subset(self, idx: np.ndarray) -> "RetentionFits":
+        """The fits of curves ``idx`` (in that order)."""
+        return RetentionFits(**{f: (v[idx] if isinstance(v, np.ndarray) else v)
+                                for f, v in ((f, getattr(self, f)) for f in self.__dataclass_fields__)})
+
+    def _per_start_day(self, compute):
+        """``compute(fits)`` on the curves of each start day apart, laid back in curve order. The anchored
+        formulas evaluate every curve they are given once per start day among them, so a batch mixing
+        both (small segments start on day 0) cost twice; each curve's own arithmetic is the same."""
+        used = np.unique(self.start_day)
+        if len(used) < 2:
+            return compute(self)
+        parts = [(idx, compute(self.subset(idx))) for idx in (np.flatnonzero(self.start_day == s) for s in used)]
+
+        def lay(pieces):
+            out = np.empty((len(self),) + pieces[0][1].shape[1:], dtype=pieces[0][1].dtype)
+            for idx, piece in pieces:
+                out[idx] = piece
+            return out
+
+        if isinstance(parts[0][1], tuple):
+            return tuple(lay([(idx, res[i]) for idx, res in parts]) for i in range(len(parts[0][1])))
+        return lay(parts)
+
     def survival(self, t) -> np.ndarray:
         """Blended R(t) for every curve, shape (K, len(t))."""
-        return anchored_survival(self._blend, self.day0, self.level, self.start_day, _check_times(t))
+        t = _check_times(t)
+        return self._per_start_day(
+            lambda f: anchored_survival(f._blend, f.day0, f.level, f.start_day, t))
+
+    def survival_se(self, t) -> np.ndarray:
+        """Standard error of the blended R(t) for every curve, shape (K, len(t)): each curve's
+        ``blended(k).survival_se(t)``, in one batch per start day."""
+        t = _check_times(t)
+
+        def at(f: "RetentionFits") -> np.ndarray:
+            start = int(f.start_day[0])  # one start day per call (_per_start_day)
+            u = np.maximum(t - start, 0.0)
+            s, js = _sbg_survival(f.alpha, f.beta, u, grad=True)
+            c = _rational(f.rational, u[None, :])
+            se = _combine_se(s, _quad_se(js, f.sbg_covariance), c,
+                             _quad_se(_rational_jac(f.rational, u[None, :]), f.rational_covariance), f.variance)
+            se = np.sqrt((f.level[:, None] * se) ** 2 + (0.5 * (s + c) * f.level_se[:, None]) ** 2)
+            return np.where(t[None, :] < start, 0.0, se)
+
+        return self._per_start_day(at) if len(self) else np.zeros((0, len(t)))
 
     def _blend_cumulative(self, h: np.ndarray):
         tt = np.arange(h.max(), dtype=float)
@@ -88,8 +131,9 @@ class RetentionFits:
 
     def cumulative(self, horizons):
         """(sum_{t<h} R(t), standard error), each shape (K, len(horizons))."""
-        return anchored_cumulative(self._blend_cumulative, self.day0, self.level, self.level_se, self.start_day,
-                                   _horizons(horizons))
+        h = _horizons(horizons)
+        return self._per_start_day(
+            lambda f: anchored_cumulative(f._blend_cumulative, f.day0, f.level, f.level_se, f.start_day, h))
 
 
 def _fit_block(task) -> dict:

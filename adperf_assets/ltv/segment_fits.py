@@ -27,8 +27,7 @@ class NotEnoughHistoryError(ValueError):
 
 
 def _subset(fits: RetentionFits, idx: np.ndarray) -> RetentionFits:
-    return RetentionFits(**{f: (v[idx] if isinstance(v, np.ndarray) else v)
-                            for f, v in ((f, getattr(fits, f)) for f in fits.__dataclass_fields__)})
+    return fits.subset(idx)
 
 
 def _cumulative_se(fits: RetentionFits, points: np.ndarray, T: int, chunk: int = 256) -> np.ndarray:
@@ -60,8 +59,7 @@ def segment_curves(
 
     Returns the fitted ``CurveSet`` and a frame of the (day, segment) pairs that got no curve
     and why (fewer than 7 observed days, or nobody active on the install day). ``survival_se``
-    adds the per-day standard error of R(t) (a per-curve loop: for the daily asset, not the
-    back-test). ``se_days``: the horizons h at which the standard error of the expected active days
+    adds the per-day standard error of R(t) (for the daily asset; the back-test does not read it). ``se_days``: the horizons h at which the standard error of the expected active days
     sum_{t<h} R(t) is computed (default every day; the estimates need it at their horizons and at
     the end of each curve's observed days, so the back-test passes only those -- the rest is NaN).
     """
@@ -100,10 +98,7 @@ def segment_curves(
     R = fits.survival(np.arange(T))
     cum = np.concatenate([np.zeros((K, 1)), np.cumsum(R, axis=1)], axis=1)
     cum_se = _cumulative_se(fits, np.arange(1, T + 1) if se_days is None else se_days, T)
-    r_se = np.full((K, T), np.nan)
-    if survival_se:
-        for k in range(K):
-            r_se[k] = fits.blended(k).survival_se(np.arange(T))
+    r_se = fits.survival_se(np.arange(T)) if survival_se else np.full((K, T), np.nan)
     arpu, arpu_se, floored = _arpu(a, v, L, arpu_window)
     t = np.arange(T)[None, :]
     # one age profile of revenue per active user per estimate day, from all its segments pooled

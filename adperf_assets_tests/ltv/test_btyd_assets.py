@@ -431,6 +431,33 @@ def test_milestones_and_back_test_horizons():
     assert backtest_horizon_for([7, 30, 60, 90, 180, 365]).tolist() == [30, 30, 30, 90, 180, 180]
 
 
+def test_choice_rows_sorted_by_segment_whatever_their_order_in_the_inputs():
+    # segments given out of their sort order (and one without a network): the output is by install day,
+    # segment keys (as sort_values orders them, missing last) and horizon, its key columns typed as the inputs'
+    segs = [dict(network="tiktok"), dict(network="apple_ads", platform="android"), dict(network=None),
+            dict(network="facebook", is_emulator=True), dict(network="facebook")]
+    c = pd.concat([candidates(1.0, **s) for s in segs], ignore_index=True)
+    b = pd.concat([candidates(2.0, **s) for s in segs[1:]], ignore_index=True)
+    m = pd.concat([metrics([{"estimator": e, "mape": v, **s}]) for s in segs for e, v in (("cohort", .3), ("btyd", .1))],
+                  ignore_index=True)
+    out = choose_estimates(c.iloc[::-1], b, m, min_cohorts=4)
+    keys = ["install_date", *SEG, "horizon"]
+    expected = out.sort_values(keys, kind="stable").reset_index(drop=True)
+    pd.testing.assert_frame_equal(out, expected)
+    assert out["network"].tolist()[::3] == ["apple_ads", "facebook", "facebook", "tiktok", None]  # android first
+    assert out["is_emulator"].dtype == bool and out["network"].dtype == object and len(out) == 15
+    with_none = out[out["network"].isna()].set_index("horizon")  # matched to its back-test like any other
+    assert with_none.loc[180, "estimator"] == "btyd" and with_none.loc[30, "selection"] == "too_little_history"
+    chosen = out[(out["network"] == "tiktok") & (out["horizon"] == 180)]
+    assert chosen["selection"].item() == "only_cohort"
+    picked = out[(out["network"] == "facebook") & ~out["is_emulator"] & (out["horizon"] == 180)]
+    assert picked["estimator"].item() == "btyd" and picked["selection"].item() == "lower_wape"
+    # an empty frame of no dtypes (no BTYD rows at all) leaves the cohort rows' types alone
+    typeless = pd.DataFrame({col: pd.Series(dtype=object) for col in c.columns})
+    alone = choose_estimates(c, typeless, m, min_cohorts=4)
+    assert alone["is_emulator"].dtype == bool and (alone["estimator"] == "cohort").all() and len(alone) == 15
+
+
 def test_duplicate_candidates_raise():
     c = candidates(1.0, horizons=(30,))
     with pytest.raises(ValueError, match="more than one row"):

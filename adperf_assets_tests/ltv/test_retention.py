@@ -422,3 +422,22 @@ def test_fit_starts_on_day_one_unless_that_curve_holds_no_churn():
     assert old.start_day.tolist() == [0] and old.level.tolist() == [1.0]
     with pytest.raises(ValueError, match="start_day must be one of"):
         fit_many(rates, [400, 400], start_day=2)
+
+
+def test_fit_many_batch_curves_with_both_start_days_equal_each_curves_own():
+    # curves 1 and 3 hold no churn from day 1 (start day 0), the others start on day 1: the batch
+    # evaluates each start day's curves apart and lays them back in curve order
+    curves = noisy_curves(seed=5, days=20)
+    rates = np.array([curves[0], np.r_[1.0, np.full(19, 0.5)], curves[1], np.r_[1.0, 0.5, np.zeros(18)], curves[2]])
+    fits = fit_many(rates, [300, 4, 300, 4, 300])
+    assert fits.start_day.tolist() == [1, 0, 1, 0, 1]
+    t = np.arange(60)
+    days, se = fits.cumulative([7, 30, 45])
+    R, R_se = fits.survival(t), fits.survival_se(t)
+    for k in range(len(rates)):
+        one = fits.blended(k)
+        np.testing.assert_allclose(R[k], one.survival(t), rtol=1e-13)
+        np.testing.assert_allclose(R_se[k], one.survival_se(t), rtol=1e-13)
+        np.testing.assert_allclose(np.c_[days[k], se[k]], np.c_[one.cumulative([7, 30, 45])], rtol=1e-13)
+    assert (R_se[[0, 2, 4], 0] == 0).all() and (R_se[:, 1:] > 0).all()
+    assert fits.survival_se(t).shape == (5, 60) and fits.subset(np.array([], dtype=int)).survival_se(t).shape == (0, 60)

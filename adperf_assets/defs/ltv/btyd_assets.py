@@ -25,16 +25,16 @@ from adperf_assets.ltv.btyd_ltv import (
     fit_segments,
     milestone_predictions,
     realised_per_cohort,
-    user_ltv_frame,
     user_rfm_frame,
 )
+from adperf_assets.ltv.btyd_ltv_frames import USER_KEY_COLUMNS, user_ltv_columns
 from adperf_assets.ltv.btyd_rfm_state import user_rfm_days
 from adperf_assets.ltv.selection import CANDIDATE_COLUMNS, choose_estimates
 from adperf_assets.ltv.selection import METRICS as SELECTION_METRICS
 from adperf_assets.partitions import capped, daily_partitions, trailing, window_days
 from adperf_assets.settings import current_settings
 from adperf_assets.defs.common.schema_types import empty_frame
-from adperf_assets.defs.common.metadata import OWNERS, days_label, figure_md, table_md
+from adperf_assets.defs.common.metadata import MAX_LISTED, OWNERS, days_label, figure_md, table_md
 from adperf_assets.defs.common.tables import daily_table
 from adperf_assets.defs.ltv.windows import BACKTEST_METRICS_DAYS, GROUP
 from adperf_assets.defs.ltv.btyd_schemas import (
@@ -131,6 +131,15 @@ def _rows_by_day(report_date: pd.Series) -> dict:
     return {pd.Timestamp(d): order[a:b] for d, a, b in zip(days, starts, [*starts[1:], len(order)])}
 
 
+def _user_frame(user_rfm: pd.DataFrame, rows: list, columns: list) -> pd.DataFrame:
+    """The run's ``user_ltv`` rows: each day's users (``rows``, positions in ``user_rfm``) with its
+    computed ``columns``, days after one another."""
+    out = user_rfm[list(USER_KEY_COLUMNS)].take(np.concatenate(rows)).reset_index(drop=True)
+    for col in columns[0]:
+        out[col] = np.concatenate([day[col] for day in columns])
+    return out
+
+
 class UserLtvConfig(dg.Config):
     min_repeat_buyers: int = Field(
         default=MIN_REPEAT_BUYERS,
@@ -163,7 +172,7 @@ def user_ltv(context: dg.AssetExecutionContext, config: UserLtvConfig, user_rfm:
     repeat buyers, else pooled) and predict per user and per cohort x segment."""
     t0 = time.perf_counter()
     days = window_days(context)
-    users, cohorts, predictions, fit_rows, param_rows = [], [], [], [], []
+    user_rows, user_columns, cohorts, predictions, fit_rows, param_rows = [], [], [], [], [], []
     rows_of = _rows_by_day(user_rfm["report_date"])
     fits = None  # the previous day's: its optima start the day's fits (the same optima, fewer iterations)
     for day in days:
@@ -175,13 +184,16 @@ def user_ltv(context: dg.AssetExecutionContext, config: UserLtvConfig, user_rfm:
                             start=fits)
         for note in fits.notes:
             context.log.warning(f"user_ltv {day.date()}: {note}; users without a fit get NaN (model 'none')")
-        users.append(user_ltv_frame(fits, rfm))
+        # the users' own columns are taken from user_rfm once for the run, below (the frame pd.concat of
+        # each day's user_ltv_frame would give, without a copy of the key columns per day)
+        user_rows.append(rows_of[day])
+        user_columns.append(user_ltv_columns(fits, rfm))
         cohort = cohort_ltv_frame(fits, rfm)
         cohorts.append(cohort)
         predictions.append(milestone_predictions(cohort))
         fit_rows.append(fits.table.assign(report_date=day.date()))
         param_rows.append(fits.params().assign(report_date=day.date()))
-    user_out = pd.concat(users, ignore_index=True) if users else _empty_like(UserLtvFrame)
+    user_out = _user_frame(user_rfm, user_rows, user_columns) if user_rows else _empty_like(UserLtvFrame)
     cohort_out = pd.concat(cohorts, ignore_index=True) if cohorts else _empty_like(BtydCohortLtvFrame)
     pred_out = pd.concat(predictions, ignore_index=True) if predictions else _empty_like(BtydPredictionsFrame)
     for frame in (user_out, cohort_out, pred_out):
@@ -206,7 +218,8 @@ def user_ltv(context: dg.AssetExecutionContext, config: UserLtvConfig, user_rfm:
             "users_without_fit": int((user_out["model"] == "none").sum()) if len(user_out) else 0,
             "fits_last_day": table_md(last_fits, 40),
             "parameters_last_day": table_md(last_params.round(4), 40),
-            "preview": table_md(user_out.sort_values(f"ltv_{HORIZONS[-1]}d_usd", ascending=False)),
+            # the largest rows, not a sort of the run's millions of rows for the few shown
+            "preview": table_md(user_out.nlargest(MAX_LISTED, f"ltv_{HORIZONS[-1]}d_usd")),
         })
     if "btyd_cohort_ltv" in selected:
         yield dg.Output(cohort_out, output_name="btyd_cohort_ltv", metadata={
