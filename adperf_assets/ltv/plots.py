@@ -113,3 +113,17 @@ def backtest_plot(pooled: pd.DataFrame, horizon: int) -> str:
     axes[0][0].legend(fontsize=7)
     fig.suptitle(f"Back-test: {horizon}-day revenue per install, monthly install cohorts x segment", fontsize=10)
     return to_markdown_image(fig, "backtest")
+
+
+def estimators_plot(overall: pd.DataFrame) -> str:
+    """MAPE and interval coverage per horizon, one line per estimator x made_at_day."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for (est, made), g in overall.groupby(["estimator", "made_at_day"]):
+        g = g.sort_values("horizon")
+        style = {"btyd": "-", "cohort": "--", "geometric": ":"}.get(est, "-.")
+        axes[0].plot(g["horizon"], 100 * g["mape"], style, marker="o", label=f"{est} @ day {made}")
+        axes[1].plot(g["horizon"], 100 * g["coverage"], style, marker="o", label=f"{est} @ day {made}")
+    axes[0].set(title="MAPE of revenue per user (cohort x segment)", xlabel="horizon (days)", ylabel="%")
+    axes[1].set(title="99% interval covers realised", xlabel="horizon (days)", ylabel="% of cohorts", ylim=(0, 105))
+    axes[0].legend(fontsize=7)
+    return to_markdown_image(fig, "back-test")

@@ -253,7 +253,7 @@ def _write_copies(root: Path, cfg: WorldConfig, cal: Calendar, pb: pd.DataFrame)
     import json
 
     from adperf_assets.sample.writers import write_json, write_text
-    from adperf_assets.skan.apple_copies import public_key_text, sign_jws, sign_skan
+    from adperf_assets.skan.apple_signatures import public_key_text, sign_jws, sign_skan
 
     key = copy_key(cfg)
     write_json(layout.apple_postback_keys(root), {COPY_KID: public_key_text(key)})

@@ -33,33 +33,19 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 
 from adperf_assets.skan.postbacks import COLUMNS, DTYPES
 from adperf_assets.skan.schema import COARSE
+from adperf_assets.skan.apple_signatures import SKAN_KEY_ID, field_text, skan_signed_string, unb64url
 
-#: Apple's NIST P-256 public keys (DER, base64) by JWS ``kid``, from "Verifying a postback"
-#: (AdAttributionKit). The production key is also SKAdNetwork's key for versions 2.1 and later.
-APPLE_KEYS = {
-    "apple-cas-identifier/0": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEWdp8GPcGqmhgzEFj9Z2nSpQVddayaPe4FMzqM9wib1+aHaaIzoHoLN9z"
-                              "W4K8y4SPykE3YVK3sVqW6Af0lfx3gg==",
-    "apple-development-identifier/0": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAELeEDzpJEP+/qRSE5hJVC1p1J0ssUnQGMzBBbvnACBo"
-                                      "k8OVGGLgxL0myrKiy6lvRtSlLRsWit87i+vftD8AEqeQ==",
-    "apple-development-identifier/1": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE8YzdO7eM97s/IJ25kdW5CZ3A14USE5IJ5Ha/vhWax"
-                                      "I6UBI1ZxCEvjrKxVluVGe6qWwF1BDFq+QHqKfH5u+wxHQ==",
-}
-#: The key that verifies SKAN (2.1+) ``attribution-signature``s: a SKAN body has no ``kid``.
-SKAN_KEY_ID = "apple-cas-identifier/0"
-#: Production only by default: Apple says to ignore development-signed postbacks in production flows.
-PRODUCTION_KEY_IDS = (SKAN_KEY_ID,)
 #: Apple's ad network ids (``SKAdNetworkIdentifier``) → our network names. Recalled, unverified: the
 #: networks publish them; the receiver's config can replace this.
 AD_NETWORKS = {"v9wttpbfk9.skadnetwork": "facebook", "cstr6suwn9.skadnetwork": "google_ads",
                "238da6jt44.skadnetwork": "tiktok"}
 #: ``mmp`` column value of rows that come from Apple's copies.
 COPY_SOURCE = "apple_copy"
-SEP = "\u2063"  # INVISIBLE SEPARATOR
 REJECTED_COLUMNS = ["file", "line", "field", "problem", "value"]
 
 
@@ -69,71 +55,6 @@ class PostbackCopyError(ValueError):
     def __init__(self, file: str, line: int, field: str, problem: str, value: object = None):
         super().__init__(f"{file}, line {line}, field {field!r}: {problem}" + ("" if value is None else f" (got {value!r})"))
         self.file, self.line, self.field, self.problem, self.value = file, line, field, problem, value
-
-
-def public_keys(keys: Mapping[str, str]) -> dict[str, ec.EllipticCurvePublicKey]:
-    """``kid`` → P-256 public key from base64 DER (SubjectPublicKeyInfo) text."""
-    out = {}
-    for kid, b64 in keys.items():
-        key = serialization.load_der_public_key(base64.b64decode(b64))
-        if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-            raise ValueError(f"verification key {kid!r} is not a NIST P-256 public key")
-        out[kid] = key
-    return out
-
-
-def public_key_text(key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) -> str:
-    """Base64 DER of a key's public half, the form Apple publishes its keys in."""
-    pub = key.public_key() if isinstance(key, ec.EllipticCurvePrivateKey) else key
-    return base64.b64encode(pub.public_bytes(serialization.Encoding.DER,
-                                             serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
-
-
-# -- SKAdNetwork 4 -----------------------------------------------------------------------------
-
-_SKAN_SIGNED = ("version", "ad-network-id", "source-identifier", "app-id", "transaction-id", "redownload",
-                "source", "fidelity-type", "did-win", "postback-sequence-index")
-
-
-def _text(v) -> str:
-    return ("true" if v else "false") if isinstance(v, bool) else str(v)
-
-
-def skan_signed_string(body: Mapping) -> str:
-    """The string Apple signs for a version 4 postback (the source app or domain only when present)."""
-    parts = []
-    for f in _SKAN_SIGNED:
-        if f == "source":
-            src = [k for k in ("source-app-id", "source-domain") if k in body]
-            parts += [_text(body[k]) for k in src[:1]]
-        else:
-            parts.append(_text(body[f]))
-    return SEP.join(parts)
-
-
-def sign_skan(body: dict, key: ec.EllipticCurvePrivateKey) -> dict:
-    """``body`` with an ``attribution-signature`` by ``key`` (the sample world's and tests' stand-in for Apple)."""
-    sig = key.sign(skan_signed_string(body).encode(), ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
-    return {**body, "attribution-signature": base64.b64encode(sig).decode()}
-
-
-# -- AdAttributionKit ----------------------------------------------------------------------------
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64url(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def sign_jws(payload: dict, key: ec.EllipticCurvePrivateKey, kid: str) -> str:
-    """An ES256 compact JWS of ``payload`` with header ``{"kid", "alg"}`` (as Apple's postbacks carry)."""
-    head = _b64url(json.dumps({"kid": kid, "alg": "ES256"}, separators=(",", ":")).encode())
-    body = _b64url(json.dumps(payload, separators=(",", ":")).encode())
-    der = key.sign(f"{head}.{body}".encode(), ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
-    r, s = utils.decode_dss_signature(der)
-    return f"{head}.{body}.{_b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 
 # -- verification and parsing ------------------------------------------------------------------
@@ -215,7 +136,7 @@ def parse_skan(body: Mapping, key: ec.EllipticCurvePublicKey, fail) -> CopyRow:
              "signed with another key)")
     fine, coarse = _values(body, seq, fail)
     return CopyRow("skan", body["ad-network-id"], sid, tid, seq, body["did-win"], body["redownload"],
-                   body["fidelity-type"], fine, coarse, _text(src) if src != "" else "", _text(body["app-id"]))
+                   body["fidelity-type"], fine, coarse, field_text(src) if src != "" else "", field_text(body["app-id"]))
 
 
 #: AdAttributionKit ``ad-interaction-type`` (outside the signature) → SKAN's fidelity type.
@@ -229,7 +150,7 @@ def parse_aak(body: Mapping, keys: Mapping[str, ec.EllipticCurvePublicKey], fail
     if len(parts) != 3:
         fail("jws-string", "not a compact JWS (header.payload.signature)")
     try:
-        header, payload, sig = json.loads(_unb64url(parts[0])), json.loads(_unb64url(parts[1])), _unb64url(parts[2])
+        header, payload, sig = json.loads(unb64url(parts[0])), json.loads(unb64url(parts[1])), unb64url(parts[2])
     except (ValueError, binascii.Error):
         fail("jws-string", "header, payload or signature is not base64url JSON")
     if not isinstance(header, dict) or not isinstance(payload, dict):
@@ -265,7 +186,7 @@ def parse_aak(body: Mapping, keys: Mapping[str, ec.EllipticCurvePublicKey], fail
     pub = payload.get("publisher-item-identifier", "")  # tier-controlled; 0 = none (Apple's development example)
     return CopyRow("aak", payload["ad-network-identifier"], sid, payload["postback-identifier"], seq,
                    payload["did-win"], conv == "redownload", _INTERACTION[inter], fine, coarse,
-                   _text(pub) if pub not in ("", 0, None) else "", _text(payload["advertised-item-identifier"]))
+                   field_text(pub) if pub not in ("", 0, None) else "", field_text(payload["advertised-item-identifier"]))
 
 
 def parse_body(body: Mapping, keys: Mapping[str, ec.EllipticCurvePublicKey], fail, skan_kid: str = SKAN_KEY_ID) -> CopyRow:

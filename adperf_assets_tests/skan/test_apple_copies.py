@@ -8,9 +8,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from adperf_assets.skan import apple_copies as ac
+from adperf_assets.skan import apple_signatures as sig
 from adperf_assets.skan.postbacks import COLUMNS
 
-APPLE = ac.public_keys(ac.APPLE_KEYS)
+APPLE = sig.public_keys(sig.APPLE_KEYS)
 
 # Apple's two SKAN 4 examples ("Verifying an install-validation postback"), verbatim
 SKAN_HIGH = {
@@ -58,9 +59,9 @@ def test_apples_skan_examples_verify_and_a_changed_field_fails():
 
 
 def test_skan_needs_apples_key_not_the_development_ones():
-    dev_only = {k: v for k, v in APPLE.items() if k != ac.SKAN_KEY_ID}
+    dev_only = {k: v for k, v in APPLE.items() if k != sig.SKAN_KEY_ID}
     _rejects(SKAN_HIGH, dev_only, "attribution-signature", "no SKAdNetwork verification key")
-    wrong = {ac.SKAN_KEY_ID: APPLE["apple-development-identifier/0"]}
+    wrong = {sig.SKAN_KEY_ID: APPLE["apple-development-identifier/0"]}
     _rejects(SKAN_HIGH, wrong, "attribution-signature", "does not verify")
 
 
@@ -71,12 +72,12 @@ def test_apples_aak_example_verifies_with_the_key_its_kid_names():
     wrong = {**APPLE, "apple-development-identifier/1": APPLE["apple-development-identifier/0"]}
     _rejects(AAK_DEV, wrong, "jws-string", "does not verify with key 'apple-development-identifier/1'")
     # production keys only: the development kid is unknown
-    prod = {k: APPLE[k] for k in ac.PRODUCTION_KEY_IDS}
+    prod = {k: APPLE[k] for k in sig.PRODUCTION_KEY_IDS}
     _rejects(AAK_DEV, prod, "jws-string.kid", "no verification key for this kid")
     # a changed payload byte breaks it
     h, p, s = AAK_DEV["jws-string"].split(".")
-    payload = json.loads(ac._unb64url(p))
-    tampered = ac._b64url(json.dumps({**payload, "source-identifier": "1235"}).encode())
+    payload = json.loads(sig.unb64url(p))
+    tampered = sig.b64url(json.dumps({**payload, "source-identifier": "1235"}).encode())
     _rejects({**AAK_DEV, "jws-string": f"{h}.{tampered}.{s}"}, APPLE, "jws-string", "does not verify")
 
 
@@ -90,7 +91,7 @@ def _skan(key, **kw):
             "app-id": 1500000001, "transaction-id": "t-1", "redownload": False, "source-app-id": 284882215,
             "fidelity-type": 0, "did-win": True, "postback-sequence-index": 0, "conversion-value": 17}
     body.update(kw)
-    return ac.sign_skan({k: v for k, v in body.items() if v is not None}, key)
+    return sig.sign_skan({k: v for k, v in body.items() if v is not None}, key)
 
 
 def _aak(key, kid="test/0", outside=None, **kw):
@@ -98,12 +99,12 @@ def _aak(key, kid="test/0", outside=None, **kw):
                "source-identifier": "21", "postback-sequence-index": 1, "did-win": True,
                "advertised-item-identifier": 1500000001, "conversion-type": "redownload",
                "impression-type": "app-impression", "marketplace-identifier": "com.apple.AppStore", **kw}
-    return {"jws-string": ac.sign_jws(payload, key, kid), "ad-interaction-type": "view",
+    return {"jws-string": sig.sign_jws(payload, key, kid), "ad-interaction-type": "view",
             "coarse-conversion-value": "medium", **(outside or {})}
 
 
 def test_own_keys_sign_and_verify_both_kinds_and_tampering_fails(key):
-    keys = ac.public_keys({ac.SKAN_KEY_ID: ac.public_key_text(key), "test/0": ac.public_key_text(key)})
+    keys = sig.public_keys({sig.SKAN_KEY_ID: sig.public_key_text(key), "test/0": sig.public_key_text(key)})
     r = ac.parse_body(_skan(key), keys, _fail)
     assert (r.kind, r.source_app_id, r.fidelity_type, r.fine) == ("skan", "284882215", 0, 17.0)
     a = ac.parse_body(_aak(key), keys, _fail)
@@ -125,7 +126,7 @@ def test_own_keys_sign_and_verify_both_kinds_and_tampering_fails(key):
 
 
 def test_read_lines_rows_rejects_and_retries(key):
-    keys = ac.public_keys({ac.SKAN_KEY_ID: ac.public_key_text(key), "test/0": ac.public_key_text(key)})
+    keys = sig.public_keys({sig.SKAN_KEY_ID: sig.public_key_text(key), "test/0": sig.public_key_text(key)})
     nets = {"v9wttpbfk9.skadnetwork": "facebook", "cstr6suwn9.skadnetwork": "google_ads"}
     line = lambda body, t="2025-06-10T23:59:30Z": json.dumps({"received_at": t, "body": body})  # noqa: E731
     forged = {**_skan(key, **{"transaction-id": "t-2"}), "did-win": False}

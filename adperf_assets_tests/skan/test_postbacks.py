@@ -20,7 +20,7 @@ from adperf_assets.settings import current_settings
 from adperf_assets.normalize.attribution import AttributionInputError
 from adperf_assets.sample import layout
 from adperf_assets.sample.skan import SKAN_NETWORK_ID
-from adperf_assets.skan import apple_copies
+from adperf_assets.skan import apple_copies, apple_signatures
 from adperf_assets.skan.postbacks import inferred_tier, parse_appsflyer
 
 WORLD = {"seed": 7, "start": "2025-06-01", "days": 40, "installs_per_day": 300, "preset": "att"}
@@ -230,8 +230,8 @@ def test_the_receivers_folder_rejects_forged_lines_and_names_them(world, tmp_pat
     body = forged["body"]
     if "jws-string" in body:  # swap the payload: the signature no longer covers it
         h, p, s = body["jws-string"].split(".")
-        payload = json.loads(apple_copies._unb64url(p)) | {"source-identifier": "99"}
-        body["jws-string"] = ".".join([h, apple_copies._b64url(json.dumps(payload).encode()), s])
+        payload = json.loads(apple_signatures.unb64url(p)) | {"source-identifier": "99"}
+        body["jws-string"] = ".".join([h, apple_signatures.b64url(json.dumps(payload).encode()), s])
         field = "jws-string"
     else:
         body["source-identifier"], field = "99", "attribution-signature"

@@ -29,12 +29,13 @@ from adperf_assets.ltv.btyd_ltv import (
 )
 from adperf_assets.ltv.btyd_ltv_frames import USER_KEY_COLUMNS, user_ltv_columns
 from adperf_assets.ltv.btyd_rfm_state import user_rfm_days
+from adperf_assets.ltv.plots import estimators_plot
 from adperf_assets.ltv.selection import CANDIDATE_COLUMNS, choose_estimates
 from adperf_assets.ltv.selection import METRICS as SELECTION_METRICS
 from adperf_assets.partitions import capped, daily_partitions, trailing, window_days
 from adperf_assets.settings import current_settings
 from adperf_assets.defs.common.schema_types import empty_frame
-from adperf_assets.defs.common.metadata import MAX_LISTED, OWNERS, days_label, figure_md, table_md
+from adperf_assets.defs.common.metadata import MAX_LISTED, OWNERS, days_label, table_md
 from adperf_assets.defs.common.tables import daily_table
 from adperf_assets.defs.ltv.windows import BACKTEST_METRICS_DAYS, GROUP
 from adperf_assets.defs.ltv.btyd_schemas import (
@@ -244,25 +245,6 @@ BACKTEST_DAYS = BACKTEST_METRICS_DAYS - 1 + max(BACKTEST_HORIZONS)  # 359
 MIN_POOLED_COHORTS = 4  # install months with realised revenue a segment needs before its back-test error is trusted
 
 
-def estimators_backtest_plot(overall: pd.DataFrame) -> dg.MetadataValue:
-    """MAPE and interval coverage per horizon, one line per estimator x made_at_day."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for (est, made), g in overall.groupby(["estimator", "made_at_day"]):
-        g = g.sort_values("horizon")
-        style = {"btyd": "-", "cohort": "--", "geometric": ":"}.get(est, "-.")
-        axes[0].plot(g["horizon"], 100 * g["mape"], style, marker="o", label=f"{est} @ day {made}")
-        axes[1].plot(g["horizon"], 100 * g["coverage"], style, marker="o", label=f"{est} @ day {made}")
-    axes[0].set(title="MAPE of revenue per user (cohort x segment)", xlabel="horizon (days)", ylabel="%")
-    axes[1].set(title="99% interval covers realised", xlabel="horizon (days)", ylabel="% of cohorts", ylim=(0, 105))
-    axes[0].legend(fontsize=7)
-    return figure_md(fig, "back-test")
-
-
 @daily_table(
     group_name=GROUP,
     dagster_type=LtvBacktestFrame,
@@ -325,7 +307,7 @@ def ltv_backtest(
             "all_segments_monthly_cohorts": table_md(overall.round(4), 40),
             "per_segment_monthly_cohorts": table_md(seg.drop(columns=["report_date"]).round(4), 300),
             "daily_cohort_x_segment": table_md(backtest_metrics(last_rows, by=OVERALL).round(4), 40),
-            "plot": estimators_backtest_plot(backtest_metrics(monthly, by=OVERALL)),
+            "plot": dg.MetadataValue.md(estimators_plot(backtest_metrics(monthly, by=OVERALL))),
         })
     context.log.info(f"ltv_backtest {days_label(days)}: {len(out)} metric rows in {metadata['seconds']}s")
     return dg.Output(out, metadata=metadata)

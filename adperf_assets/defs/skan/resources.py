@@ -19,7 +19,7 @@ from adperf_assets.defs.common.world import SampleWorld
 from adperf_assets.normalize.attribution import SOURCE_FILE, SOURCE_ROW
 from adperf_assets.sample import layout
 from adperf_assets.settings import Settings
-from adperf_assets.skan import apple_copies
+from adperf_assets.skan import apple_copies, apple_signatures
 
 #: Postbacks arrive up to this many days after the window they describe ends; an arrival-day
 #: partition needs only its own day's files.
@@ -96,7 +96,7 @@ class SkanCopySource(dg.ConfigurableResource):
         """The verified copies received in UTC ``[start, end)`` (``skan_postbacks`` columns, no campaign
         yet) and the rejected lines (file, line, field, problem, value)."""
         keys, skan_kid, networks = self.key_config()
-        return apple_copies.read_lines(self.copy_lines(start, end), apple_copies.public_keys(keys), networks,
+        return apple_copies.read_lines(self.copy_lines(start, end), apple_signatures.public_keys(keys), networks,
                                        skan_kid, window=(_utc_naive(start), _utc_naive(end)))
 
 
@@ -117,9 +117,9 @@ class PostbackCopyFolder(SkanCopySource):
 
     directory: str = Field(default="", description="The receiver's folder; '' = no copy endpoint registered.")
     verification_keys: dict[str, str] = Field(
-        default_factory=lambda: {k: apple_copies.APPLE_KEYS[k] for k in apple_copies.PRODUCTION_KEY_IDS},
+        default_factory=lambda: {k: apple_signatures.APPLE_KEYS[k] for k in apple_signatures.PRODUCTION_KEY_IDS},
         description="JWS kid → NIST P-256 public key (base64 DER); Apple's production key by default.")
-    skan_key_id: str = Field(default=apple_copies.SKAN_KEY_ID, description="The key that verifies SKAN signatures.")
+    skan_key_id: str = Field(default=apple_signatures.SKAN_KEY_ID, description="The key that verifies SKAN signatures.")
     ad_networks: dict[str, str] = Field(default_factory=lambda: dict(apple_copies.AD_NETWORKS),
                                         description="Apple's ad network id → network name.")
 
