@@ -100,8 +100,8 @@ def _windows(start: date, n: int, chunk: int) -> list[tuple[str, str]]:
 
 def _print_run(label: str, r: dict, days: int) -> None:
     print(f"  run {label}: {r['wall']:.1f} s wall / {r['cpu']:.1f} s CPU = {r['wall'] / days:.2f} / "
-          f"{r['cpu'] / days:.2f} s per day, peak RSS {r['peak_rss_gib']:.2f} GiB, success={r['success']}",
-          flush=True)
+          f"{r['cpu'] / days:.2f} s per day, peak RSS {r['peak_rss_gib']:.2f} GiB, success={r['success']}, "
+          f"{sum(r.get('events', {}).values())} events stored", flush=True)
 
 
 def backfill(start: date, n: int, chunk: int, logs: Path, lanes: int = 1, roots=DOWNSTREAM_ROOTS) -> dict:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -289,6 +290,25 @@ def no_output_capture():
         eip.core_execute_in_process = core
 
 
+@contextlib.contextmanager
+def bench_instance():
+    """The run's Dagster instance (``ADPERF_BENCH_INSTANCE``): ``sqlite`` (the default) SQLite storage in a
+    temporary folder, ``dagster dev``'s kind; ``home`` the instance ``$DAGSTER_HOME/dagster.yaml`` describes
+    (e.g. deploy/dagster.yaml's PostgreSQL); ``memory`` an in-memory one, which stores events at almost no
+    cost: against it, the others show what Dagster's event log costs a run."""
+    kind = os.environ.get("ADPERF_BENCH_INSTANCE", "sqlite")
+    if kind == "memory":
+        yield dg.DagsterInstance.ephemeral()
+    elif kind == "sqlite":
+        with dg.instance_for_test() as instance:
+            yield instance
+    elif kind == "home":
+        with dg.DagsterInstance.get() as instance:
+            yield instance
+    else:
+        raise ValueError(f"ADPERF_BENCH_INSTANCE={kind!r}: expected 'sqlite', 'home' or 'memory'")
+
+
 def materialize_window(settings, first: str, last: str, selection: list[str] | None = None) -> dict:
     """One in-process run of every asset and check (or of the assets ``selection`` names, as
     ``a/b`` key strings, with their checks) over report days [first, last] (a single-run backfill
@@ -300,7 +320,7 @@ def materialize_window(settings, first: str, last: str, selection: list[str] | N
           {"tags": {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}})
     if selection:
         kw["selection"] = dg.AssetSelection.assets(*[dg.AssetKey.from_user_string(k) for k in selection])
-    with dg.instance_for_test() as instance:
+    with bench_instance() as instance:
         reset_peak_rss()
         with RssSampler() as sampler:
             t, cpu = time.perf_counter(), cpu_seconds()
@@ -309,6 +329,7 @@ def materialize_window(settings, first: str, last: str, selection: list[str] | N
                                         raise_on_error=False, run_config=QUIET, **kw)
             wall, cpu = time.perf_counter() - t, cpu_seconds() - cpu
         steps = step_times(instance, result.run_id, sampler)
+        events = Counter(e.dagster_event.event_type_value for e in instance.all_logs(result.run_id) if e.dagster_event)
     failures = []
     for ev in result.all_events:
         if ev.event_type_value == "STEP_FAILURE":
@@ -316,7 +337,7 @@ def materialize_window(settings, first: str, last: str, selection: list[str] | N
             err = err.cause or err  # the asset's own exception, not Dagster's wrapper
             failures.append(f"{ev.step_key}: {err.message.strip()[:400]}")
     return {"first": first, "last": last, "wall": wall, "cpu": cpu, "peak_rss_gib": peak_rss_gib(),
-            "success": result.success, "n_assets": len(assets), "n_checks": len(checks), "failures": failures,
+            "success": result.success, "n_assets": len(assets), "n_checks": len(checks), "failures": failures, "events": dict(events),
             "steps": [dataclasses.asdict(s) for s in steps]}
 
 
