@@ -76,3 +76,24 @@ def test_the_benchmark_runs_keep_no_step_outputs(tmp_path):
         result.output_for_node("big")  # a deployment's run keeps none either
     assert dg.materialize([big], resources={"io_manager": dg.FilesystemIOManager(base_dir=str(tmp_path))}
                           ).output_for_node("big") == [0] * 1000  # outside it, materialize keeps them
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_the_benchmark_instance_stores_the_run_events(kind, monkeypatch, tmp_path):
+    sys.path.insert(0, str(BENCH))
+    import bench_common as bc
+    import dagster as dg
+
+    @dg.asset
+    def small() -> int:
+        return 1
+
+    monkeypatch.setenv("ADPERF_BENCH_INSTANCE", kind)
+    with bc.bench_instance() as instance:
+        result = dg.materialize([small], instance=instance,
+                                resources={"io_manager": dg.FilesystemIOManager(base_dir=str(tmp_path))})
+        kinds = {e.dagster_event.event_type_value for e in instance.all_logs(result.run_id) if e.dagster_event}
+    assert {"ASSET_MATERIALIZATION", "STEP_SUCCESS"} <= kinds
+    monkeypatch.setenv("ADPERF_BENCH_INSTANCE", "sqllite")
+    with pytest.raises(ValueError, match="sqllite"), bc.bench_instance():
+        pass
