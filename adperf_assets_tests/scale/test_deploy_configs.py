@@ -40,6 +40,7 @@ def test_k8s_run_launcher_config_is_valid(monkeypatch):
     assert "ADPERF_EXECUTOR=k8s" in result.value["env_vars"]
     # the tables in Iceberg (pods share nothing local); the catalog URL only from the Secret
     assert "ADPERF_TABLE_STORE=iceberg" in result.value["env_vars"]
+    assert "DAGSTER_EVENT_BATCH_SIZE=1000" in result.value["env_vars"]
     assert "ADPERF_ICEBERG_WAREHOUSE" in result.value["env_vars"]
     assert not any(v.startswith("ADPERF_ICEBERG_CATALOG_URI") for v in result.value["env_vars"])
 
