@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from adperf_assets.normalize.dates import as_datetimes
 from adperf_assets.ltv.keys import SEGMENT_KEYS
 
 MAX_AGE = 365  # days since install the curves cover (t = 0..364): the longest LTV horizon
@@ -19,16 +20,10 @@ REVENUE_SOURCES = ("revenue_usd", "credited_usd")
 
 
 def _day_index(dates, origin: pd.Timestamp) -> np.ndarray:
-    s = _naive_dates(pd.Series(dates))
+    s = as_datetimes(pd.Series(dates))
     # naive datetimes cast to days in numpy; to_numpy("datetime64[D]") goes through one Timestamp per row
     d = s.to_numpy("datetime64[ns]").astype("datetime64[D]") if isinstance(s.dtype, np.dtype) else s.to_numpy("datetime64[D]")
     return (d - np.datetime64(origin.date(), "D")).astype(int)
-
-
-def _naive_dates(values: pd.Series) -> pd.Series:
-    """``pd.to_datetime``, skipped when the column already holds naive datetimes (it would copy them, and
-    pandas' cache probe boxes rows into Timestamps first: most of a late cohort step's date handling)."""
-    return values if values.dtype.kind == "M" and isinstance(values.dtype, np.dtype) else pd.to_datetime(values)
 
 
 def _segment_index(df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
@@ -104,10 +99,10 @@ class ActivityCube:
         df = activity
         if df.empty:
             raise ValueError("cohort activity has no rows; materialize cohort_activity for the window first")
-        report = _naive_dates(df["report_date"])
+        report = as_datetimes(df["report_date"])
         first = pd.Timestamp(first_day) if first_day is not None else report.min()
         last = pd.Timestamp(last_day) if last_day is not None else report.max()
-        install = _naive_dates(df["install_date"])
+        install = as_datetimes(df["install_date"])
         keep = ((install >= first) & (report <= last) & (df["days_since_install"] < max_age)).to_numpy()
         df = df.loc[keep]
         if df[value].isna().any():

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from adperf_assets.ltv.activity_cube import _naive_dates
+from adperf_assets.normalize.dates import as_datetimes
 from adperf_assets.ltv.keys import SEGMENT_KEYS
 
 PREDICTION_COLUMNS = [
@@ -155,7 +155,7 @@ def pool_cohorts(predictions: pd.DataFrame, freq: str | None = "MS", *, across_s
     df = check_predictions(predictions)
     _check_sizes(df)
     work = df[_POOL_KEYS].copy()
-    install = _naive_dates(work["install_date"])
+    install = as_datetimes(work["install_date"])
     work["install_date"] = install if freq is None else _period_start(install, freq)
     if across_segments:
         for k in SEGMENT_KEYS:
@@ -286,7 +286,7 @@ def backtest_days(rows: pd.DataFrame, valid_from, valid_to, days, poolings: dict
 
     # the metric group of each row (numbered as backtest_metrics sorts them) and, per pooling, its install period
     group, group_keys = _codes(rows, BY_SEGMENT)
-    period = {name: _codes(pd.DataFrame({"p": _period_start(_naive_dates(rows["install_date"]), freq)}), ["p"])[0]
+    period = {name: _codes(pd.DataFrame({"p": _period_start(as_datetimes(rows["install_date"]), freq)}), ["p"])[0]
               for name, freq in poolings.items() if freq is not None}
     sizes = rows["cohort_size"].to_numpy()
     values = [rows[c].to_numpy(float) for c in _VALUES]

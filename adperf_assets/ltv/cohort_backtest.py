@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from adperf_assets.ltv.activity_cube import ActivityCube, _naive_dates
+from adperf_assets.normalize.dates import as_datetimes
+from adperf_assets.ltv.activity_cube import ActivityCube
 from adperf_assets.ltv.backtest import PREDICTION_COLUMNS
 from adperf_assets.ltv.estimates import estimate_ltv
 from adperf_assets.ltv.keys import BACKTEST_HORIZONS, MADE_AT_DAYS, SEGMENT_KEYS
@@ -36,7 +37,7 @@ def history_days(horizons=BACKTEST_HORIZONS, window_days: int = 90, made_at_days
 def as_of(table: pd.DataFrame, day, days: int = 180) -> pd.DataFrame:
     """The back-test on the history available at ``day``: rows completed in the trailing ``days``."""
     d = pd.Timestamp(day)
-    report = _naive_dates(table["report_date"])
+    report = as_datetimes(table["report_date"])
     return table[(report <= d) & (report > d - pd.Timedelta(days=days))]
 
 

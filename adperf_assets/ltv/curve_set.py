@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from adperf_assets.normalize.dates import as_datetimes
 from adperf_assets.ltv.access_rate import clean_access_rate
-from adperf_assets.ltv.activity_cube import _naive_dates
 from adperf_assets.ltv.keys import SEGMENT_KEYS
 
 
@@ -60,8 +60,8 @@ class CurveSet:
 
     def index(self, report_date, keys: pd.DataFrame) -> np.ndarray:
         """Curve of each (report_date, segment) pair, -1 where there is none."""
-        mine = pd.MultiIndex.from_frame(self.keys.assign(report_date=_naive_dates(self.keys["report_date"])))
-        want = keys[list(SEGMENT_KEYS)].assign(report_date=_naive_dates(pd.Series(report_date, index=keys.index)))
+        mine = pd.MultiIndex.from_frame(self.keys.assign(report_date=as_datetimes(self.keys["report_date"])))
+        want = keys[list(SEGMENT_KEYS)].assign(report_date=as_datetimes(pd.Series(report_date, index=keys.index)))
         return mine.get_indexer(pd.MultiIndex.from_frame(want[["report_date", *SEGMENT_KEYS]]))
 
     # ------------------------------------------------------------------ the retention_fit table
@@ -79,7 +79,7 @@ class CurveSet:
             L = int(self.curve_days[k])
             clean[k, :L] = clean_access_rate(rate[k, :L])
         out = self.keys.iloc[rep].reset_index(drop=True)
-        out["report_date"] = _naive_dates(out["report_date"]).astype("datetime64[ns]")
+        out["report_date"] = as_datetimes(out["report_date"]).astype("datetime64[ns]")
         out["days_since_install"] = t.astype("int64")
         out["observed"] = t < self.curve_days[rep]
         out["cohorts"] = self.cohorts.ravel().astype("int64")

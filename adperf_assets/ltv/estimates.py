@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from adperf_assets.normalize.dates import as_datetimes
 from adperf_assets.ltv.access_rate import MIN_DAYS
-from adperf_assets.ltv.activity_cube import ActivityCube, _day_index, _naive_dates
+from adperf_assets.ltv.activity_cube import ActivityCube, _day_index
 from adperf_assets.ltv.cohort import geometric_active_days, product_interval, product_variance
 from adperf_assets.ltv.curve_set import CurveSet
 from adperf_assets.ltv.keys import HORIZONS, SEGMENT_KEYS
@@ -129,7 +130,7 @@ def estimate_ltv(
     if curves.value_column != cube.value_column:
         raise ValueError(f"the curves are of {curves.value_column} but the activity is of {cube.value_column}")
     req = requests.reset_index(drop=True)
-    e_date = _naive_dates(req["report_date"])
+    e_date = as_datetimes(req["report_date"])
     k = curves.index(e_date, req)
     s = cube.segment_index(req)
     c = _day_index(req["install_date"], cube.first_day)
@@ -239,8 +240,8 @@ def estimate_ltv(
             }))
     out = pd.concat(frames, ignore_index=True)
     base = req[["report_date", "install_date", *SEGMENT_KEYS]].copy()
-    base["report_date"] = _naive_dates(base["report_date"]).astype("datetime64[ns]")
-    base["install_date"] = _naive_dates(base["install_date"]).astype("datetime64[ns]")
+    base["report_date"] = as_datetimes(base["report_date"]).astype("datetime64[ns]")
+    base["install_date"] = as_datetimes(base["install_date"]).astype("datetime64[ns]")
     base["cohort_size"] = n_c.astype("int64")
     out = base.iloc[out.pop("row").to_numpy()].reset_index(drop=True).join(out)
     out["observed_days"] = out["observed_days"].astype("int64")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from adperf_assets.report.config import ReportConfig
-from adperf_assets.report.dates import as_datetimes
+from adperf_assets.normalize.dates import as_datetimes
 
 LEVEL_KEYS = {
     "ad": ["network", "account_id", "campaign_id", "ad_group_id", "ad_id"],

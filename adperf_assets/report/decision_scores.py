@@ -20,7 +20,7 @@ import pandas as pd
 from adperf_assets.report.coding import day_numbers
 from adperf_assets.report.columns import LEVEL_KEYS
 from adperf_assets.report.inputs import ReportInputError, _dates, _no_nan, _require
-from adperf_assets.report.dates import as_datetimes
+from adperf_assets.normalize.dates import as_datetimes
 
 SCORED_LEVELS = ("ad", "ad_group", "campaign")
 AGES = (7, 14, 30)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from adperf_assets.ltv.keys import SEGMENT_KEYS
 from adperf_assets.report.columns import ID_COLUMNS
-from adperf_assets.report.dates import as_datetimes
+from adperf_assets.normalize.dates import as_datetimes
 
 SPEND_COLUMNS = ["report_date", "network", "account_id", "account_name", "campaign_id", "campaign_name",
                  "ad_group_id", "ad_group_name", "ad_id", "ad_name", "installs"]

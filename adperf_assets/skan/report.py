@@ -20,7 +20,7 @@ import pandas as pd
 
 from adperf_assets.report.columns import LEVEL_KEYS, SKAN_COLUMNS  # noqa: F401 -- the columns this module fills
 from adperf_assets.report.config import ReportConfig
-from adperf_assets.report.dates import as_datetimes
+from adperf_assets.normalize.dates import as_datetimes
 from adperf_assets.report.recommend import recommend
 from adperf_assets.skan import schema
 from adperf_assets.skan.allocate import allocate_below

@@ -13,7 +13,7 @@ from pydantic import Field
 from adperf_assets.partitions import daily_partitions, single_run, trailing, window_days
 from adperf_assets.report import ReportConfig, build_report, prepare_inputs
 from adperf_assets.report.columns import typed
-from adperf_assets.report.dates import as_datetimes
+from adperf_assets.normalize.dates import as_datetimes
 from adperf_assets.report.inputs import INSTALL_COLUMNS, SEGMENT_COLUMNS, SPEND_COLUMNS
 from adperf_assets.report.roas import LTV_COLUMNS
 from adperf_assets.skan.report import fold_into_report

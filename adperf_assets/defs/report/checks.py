@@ -11,7 +11,7 @@ import pandas as pd
 from adperf_assets.defs.common.table_store import TableStore
 
 from adperf_assets.defs.report.assets import MAX_AD_AGE_DAYS, roas_report
-from adperf_assets.report.dates import as_datetimes
+from adperf_assets.normalize.dates import as_datetimes
 from adperf_assets.partitions import capped, daily_partitions, window_days
 from adperf_assets.defs.common.stored_rows import read_rows
 from adperf_assets.defs.common.metadata import table_md

@@ -21,7 +21,7 @@ from adperf_assets.report.decision_scores import (
     summarise,
     summary_line,
 )
-from adperf_assets.report.dates import as_datetimes
+from adperf_assets.normalize.dates import as_datetimes
 from adperf_assets.report.plot import calls_vs_realised_figure
 
 GROUP = "report"

@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from adperf_assets.report.dates import as_datetimes
+from adperf_assets.normalize.dates import as_datetimes
 
 
 def test_datetime_columns_come_back_as_they_are():
