@@ -69,23 +69,17 @@ class RoasReportConfig(dg.Config):
 
 
 def _per_day(report: pd.DataFrame) -> pd.DataFrame:
-    """Per report day the all-network totals (as ``totals``: sums over the day's network rows) and the ads'
-    recommendations; the days' rows found by one sort, not a ``totals`` frame per day."""
+    """Per report day the all-network totals (sums over the day's network rows, as ``totals``) and the ads'
+    recommendations."""
     nets = report[report["level"] == "network"]
     if nets.empty:
         return pd.DataFrame()
-    nets = nets.iloc[np.argsort(nets["report_date"].to_numpy(), kind="stable")]
-    days, start = np.unique(nets["report_date"].to_numpy(), return_index=True)
-    ends = [*start[1:], len(nets)]
-    sums = {c: [float(np.nansum(v[a:b])) for a, b in zip(start, ends)]
-            for c, v in ((c, nets[c].to_numpy(float)) for c in ("cost_to_date_usd", "return_to_date_usd",
-                                                                   "estimated_return_usd"))}
+    sums = nets.groupby("report_date")[["cost_to_date_usd", "return_to_date_usd", "estimated_return_usd"]].sum()
     ads = report[report["level"] == "ad"]
     n_ads = ads.groupby("report_date").size()
     recs = ads.groupby(["report_date", "recommendation"]).size()
     rows = []
-    for i, day in enumerate(pd.DatetimeIndex(days)):
-        cost, ret, est = (sums[c][i] for c in ("cost_to_date_usd", "return_to_date_usd", "estimated_return_usd"))
+    for day, cost, ret, est in sums.itertuples(name=None):
         rows.append({"report_date": day.date(), "ads": int(n_ads.get(day, 0)), "cost_usd": round(cost, 2),
                      "return_usd": round(ret, 2), "estimated_usd": round(est, 2),
                      "roas": round(ret / cost, 3) if cost > 0 else np.nan,
