@@ -26,7 +26,7 @@ def _day_index(dates, origin: pd.Timestamp) -> np.ndarray:
     return (d - np.datetime64(origin.date(), "D")).astype(int)
 
 
-def _segment_index(df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+def number_segments(df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """The distinct segments of ``df`` sorted by SEGMENT_KEYS and each row's number among them, by one
     sorted factorize per key and a mixed-radix code (a MultiIndex get_indexer was most of the cube's
     build); keys with missing values take pandas' own path."""
@@ -108,7 +108,7 @@ class ActivityCube:
         if df[value].isna().any():
             raise ValueError(f"cohort activity column {value} has missing values; "
                              "(credited_usd is empty when behavior_value was not used)")
-        segs, s_idx = _segment_index(df)
+        segs, s_idx = number_segments(df)
         c_idx = _day_index(df["install_date"], first)
         t_idx = df["days_since_install"].to_numpy().astype(int)
         C = (last - first).days + 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from adperf_assets.ltv.activity_cube import _segment_index
+from adperf_assets.ltv.activity_cube import number_segments
 from adperf_assets.ltv.keys import BACKTEST_HORIZONS, MADE_AT_DAYS, SEGMENT_KEYS
 
 MIN_COHORTS = 20
@@ -80,7 +80,7 @@ def choose_estimates(
     # (an empty frame's columns may be typeless: left out, so the segments keep the rows' dtypes)
     frames = {"cohort": cohort, "btyd": btyd, "metrics": metrics}
     rows = [name for name, f in frames.items() if len(f)] or list(frames)
-    segs, seg = _segment_index(pd.concat([frames[n][list(SEGMENT_KEYS)] for n in rows], ignore_index=True))
+    segs, seg = number_segments(pd.concat([frames[n][list(SEGMENT_KEYS)] for n in rows], ignore_index=True))
     seg_of = {n: np.zeros(0, dtype=np.int64) for n in frames}
     seg_of.update(zip(rows, np.split(seg, np.cumsum([len(frames[n]) for n in rows])[:-1])))
     coded = ["report_date", "install_date", "_seg", "horizon"]
