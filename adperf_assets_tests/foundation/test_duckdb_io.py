@@ -72,3 +72,38 @@ def test_rerunning_a_day_replaces_exactly_that_day(db):
     _write(db, lambda d: _day(d, cost_usd=[3.0, 4.0]), "2025-01-02")
     _write(db, lambda d: _day(d, cost_usd=[9.0, 9.5]).iloc[:1], "2025-01-01")
     assert _table(db)["cost_usd"].tolist() == [9.0, 3.0, 4.0]
+
+
+def test_a_range_run_counts_each_days_rows_and_stores_the_figure_once(db):
+    """A 3-day run: every day's materialization has its own row count; only the last day's (the asset's latest,
+    which the UI shows) carries the figure, the preview and the column schema; the others name that day."""
+    import matplotlib.pyplot as plt
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    from adperf_assets.defs.common.metadata import figure_md, table_md
+
+    @dg.asset(name="t", partitions_def=PARTS, metadata={"partition_expr": "report_date"},
+              backfill_policy=dg.BackfillPolicy.single_run())
+    def t(context) -> dg.Output[pd.DataFrame]:
+        days = ["2025-01-02"] * 3 + ["2025-01-04"]  # 2025-01-03 has no rows
+        out = pd.DataFrame({"report_date": pd.to_datetime(days), "ad_id": ["a1", "a2", "a3", "a1"]})
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [0, 1])
+        return dg.Output(out, metadata={"plot": figure_md(fig, "a line"), "preview": table_md(out), "days": 3})
+
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([t], instance=instance, resources={
+            "io_manager": AdperfDuckDBIOManager(database=str(db), schema="analytics")},
+            tags={ASSET_PARTITION_RANGE_START_TAG: "2025-01-02", ASSET_PARTITION_RANGE_END_TAG: "2025-01-04"})
+        assert result.success
+        mats = {m.partition: m.metadata for m in result.asset_materializations_for_node("t")}
+    assert sorted(mats) == ["2025-01-02", "2025-01-03", "2025-01-04"]
+    assert {p: m["dagster/partition_row_count"].value for p, m in mats.items()} == {
+        "2025-01-02": 3, "2025-01-03": 0, "2025-01-04": 1}
+    assert all(m["dagster/row_count"].value == 4 and m["days"].value == 3 for m in mats.values())
+    with_figure = [p for p, m in mats.items() if "data:image/png;base64," in m["plot"].value]
+    assert with_figure == ["2025-01-04"]
+    assert "a3" in mats["2025-01-04"]["preview"].value and "dataframe_columns" in mats["2025-01-04"]
+    for p in ("2025-01-02", "2025-01-03"):
+        assert "2025-01-04" in mats[p]["plot"].value and "a3" not in mats[p]["preview"].value
+        assert "dataframe_columns" not in mats[p]

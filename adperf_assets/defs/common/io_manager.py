@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from dagster import InputContext, MetadataValue, OutputContext, TableColumn, TableSchema
+from dagster import InputContext, OutputContext
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 
+from adperf_assets.defs.common.metadata import output_metadata
 from adperf_assets.defs.common.money import stored_name, to_canonical, to_stored
 
 if TYPE_CHECKING:  # dagster's private module: annotations only, nothing of it runs here
@@ -48,14 +49,7 @@ class EvolvingPandasTypeHandler(DuckDBPandasTypeHandler):
                 connection.execute(f"insert into {table} by name select * from {_VIEW}")
         finally:
             connection.unregister(_VIEW)
-        rows = "dagster/partition_row_count" if context.has_partition_key else "dagster/row_count"
-        context.add_output_metadata({
-            rows: len(obj),
-            "dagster/storage_kind": "duckdb",
-            "dataframe_columns": MetadataValue.table_schema(
-                TableSchema(columns=[TableColumn(name=str(n), type=str(t)) for n, t in obj.dtypes.items()])),
-        })
-
+        output_metadata(context, obj, "duckdb")
 
     def load_input(self, context: InputContext, table_slice: TableSlice, connection) -> pd.DataFrame:
         if table_slice.columns:  # an input's "columns" (as the math names them) in the stored names

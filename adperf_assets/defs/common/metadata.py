@@ -43,3 +43,43 @@ def rows_check_result(bad: pd.DataFrame, what: str, **extra) -> dg.AssetCheckRes
     return dg.AssetCheckResult(passed=bad.empty, severity=dg.AssetCheckSeverity.ERROR,
                                description=None if bad.empty else f"{len(bad)} {what}",
                                metadata={"failing_rows": len(bad), "rows": table_md(bad), **extra})
+
+
+def _is_heavy(value) -> bool:
+    """A value that describes the run, not one day: previews, tables, figures, JSON, a column schema."""
+    return isinstance(value, dg.MarkdownMetadataValue | dg.JsonMetadataValue | dg.TableSchemaMetadataValue)
+
+
+def output_metadata(context: dg.OutputContext, obj: pd.DataFrame, storage_kind: str) -> None:
+    """The IO managers' metadata of a stored table: row counts, storage kind, column schema.
+
+    A range run (a backfill of several days in one run) stores one materialization per day, and Dagster
+    copies the run's metadata onto each. So there each day's event gets its own row count
+    (``dagster/partition_row_count``, by the asset's ``partition_expr`` column), and the heavy values
+    (previews, figures, JSON, the column schema) only the last day's -- the asset's latest materialization,
+    where the UI shows them; the other days name that day instead. Before: a 60-day run stored each
+    figure 60 times (benchmarks/README.md)."""
+    schema = dg.MetadataValue.table_schema(
+        dg.TableSchema(columns=[dg.TableColumn(name=str(n), type=str(t)) for n, t in obj.dtypes.items()]))
+    keys = list(context.asset_partition_keys) if context.has_asset_partitions else []
+    if len(keys) <= 1:
+        rows = "dagster/partition_row_count" if context.has_partition_key else "dagster/row_count"
+        context.add_output_metadata({rows: len(obj), "dagster/storage_kind": storage_kind,
+                                     "dataframe_columns": schema})
+        return
+    context.add_output_metadata({"dagster/row_count": len(obj), "dagster/storage_kind": storage_kind})
+    expr = (context.definition_metadata or {}).get("partition_expr")
+    if expr not in obj.columns:
+        raise ValueError(f"{context.asset_key.to_user_string()}: a range run's rows need the partition_expr "
+                         f"column {expr!r} (columns: {list(obj.columns)})")
+    per_day = pd.to_datetime(obj[expr]).dt.strftime("%Y-%m-%d").value_counts() if len(obj) else pd.Series(dtype="int64")
+    heavy = [k for k, v in context.output_metadata.items() if _is_heavy(v)]
+    pointer = dg.MetadataValue.md(f"_on the materialization of {keys[-1]}, this run's last day_")
+    step = context.step_context
+    for key in keys:
+        day = {"dagster/partition_row_count": int(per_day.get(key, 0))}
+        if key == keys[-1]:
+            day["dataframe_columns"] = schema
+        else:
+            day.update({k: pointer for k in heavy})
+        step.add_asset_metadata(day, asset_key=context.asset_key, partition_key=key)

@@ -14,22 +14,13 @@ from dagster_duckdb import DuckDBResource
 
 from adperf_assets.defs.common import iceberg_store
 from adperf_assets.defs.common.io_manager import SCHEMA, AdperfDuckDBIOManager
+from adperf_assets.defs.common.metadata import output_metadata
 from adperf_assets.defs.common.money import stored_name, to_canonical, to_stored
 from adperf_assets.settings import Settings
 
 
 def _naive(ts) -> pd.Timestamp:
     return pd.Timestamp(ts).tz_localize(None) if pd.Timestamp(ts).tzinfo else pd.Timestamp(ts)
-
-
-def _output_metadata(context: OutputContext, obj: pd.DataFrame, kind: str) -> None:
-    rows = "dagster/partition_row_count" if context.has_partition_key else "dagster/row_count"
-    context.add_output_metadata({
-        rows: len(obj),
-        "dagster/storage_kind": kind,
-        "dataframe_columns": MetadataValue.table_schema(
-            TableSchema(columns=[TableColumn(name=str(n), type=str(t)) for n, t in obj.dtypes.items()])),
-    })
 
 
 class AdperfIcebergIOManager(dg.ConfigurableIOManager):
@@ -55,7 +46,7 @@ class AdperfIcebergIOManager(dg.ConfigurableIOManager):
             w = context.asset_partitions_time_window
             window = (_naive(w.start), _naive(w.end))
         iceberg_store.write(self._catalog(), self.namespace, table, stored, partition_expr, window, log=context.log)
-        _output_metadata(context, obj, "iceberg")
+        output_metadata(context, obj, "iceberg")
 
     def load_input(self, context: InputContext) -> pd.DataFrame:
         upstream = context.upstream_output
