@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import dagster as dg
 import pandas as pd
-from dagster import InputContext, MetadataValue, OutputContext, TableColumn, TableSchema
+from dagster import InputContext, OutputContext
 from dagster_duckdb import DuckDBResource
 
 from adperf_assets.defs.common import iceberg_store
