@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import os
 import resource
-import threading
 import time
 from pathlib import Path
 
+import bench_common as bc
 import dagster as dg
 
 MODULE = "adperf_assets.definitions"
@@ -57,30 +57,27 @@ def _stat(pid: int) -> tuple[float, int, int] | None:
     return (int(fields[11]) + int(fields[12])) / TICK, rss, pss
 
 
-class TreeSampler:
-    """Every ``interval`` s: each process of this one's tree, its CPU s and RSS; the largest RSS sum."""
+class TreeSampler(bc._Sampling):
+    """Every ``interval`` s: each process of this one's tree, its CPU s and RSS; the largest RSS and PSS sums."""
 
     def __init__(self, interval: float = 0.1):
-        self.interval, self.peak_kb, self.peak_pss_kb = interval, 0, 0
+        super().__init__(interval)
+        self.peak_kb = self.peak_pss_kb = 0
         self.cpu: dict[int, list[tuple[float, float]]] = {}
         self.rss_kb: dict[int, int] = {}  # each process's own peak
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._me = os.getpid()
 
-    def _run(self) -> None:
-        me = os.getpid()
-        while not self._stop.is_set():
-            t, total, pss = time.time(), 0, 0
-            for pid in [me, *_descendants(me)]:
-                st = _stat(pid)
-                if st is None:
-                    continue
-                total, pss = total + st[1], pss + st[2]
-                self.rss_kb[pid] = max(self.rss_kb.get(pid, 0), st[1])
-                if pid != me:
-                    self.cpu.setdefault(pid, []).append((t, st[0]))
-            self.peak_kb, self.peak_pss_kb = max(self.peak_kb, total), max(self.peak_pss_kb, pss)
-            self._stop.wait(self.interval)
+    def _sample(self) -> None:
+        t, total, pss = time.time(), 0, 0
+        for pid in [self._me, *_descendants(self._me)]:
+            st = _stat(pid)
+            if st is None:
+                continue
+            total, pss = total + st[1], pss + st[2]
+            self.rss_kb[pid] = max(self.rss_kb.get(pid, 0), st[1])
+            if pid != self._me:
+                self.cpu.setdefault(pid, []).append((t, st[0]))
+        self.peak_kb, self.peak_pss_kb = max(self.peak_kb, total), max(self.peak_pss_kb, pss)
 
     def cpu_at(self, pid: int, t: float) -> float:
         """The process's CPU s at time ``t`` (the last sample at or before it; nan if never sampled)."""
@@ -91,14 +88,6 @@ class TreeSampler:
     def cpu_last(self, pid: int) -> float:
         samples = self.cpu.get(pid, [])
         return samples[-1][1] if samples else float("nan")
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def _cpu_with_children() -> float:
