@@ -52,5 +52,21 @@ def executor_from_env(name: str | None = None) -> dg.ExecutorDefinition:
         if _int_env("ADPERF_K8S_MAX_CONCURRENT", 0) > 0:
             config["max_concurrent"] = _int_env("ADPERF_K8S_MAX_CONCURRENT", 0)
         return k8s_job_executor.configured(config, name="k8s")
-    return dg.multiprocess_executor.configured({"max_concurrent": _int_env("ADPERF_MAX_CONCURRENT", 0)},
-                                               name="multiprocess")
+    return dg.multiprocess_executor.configured(multiprocess_config(), name="multiprocess")
+
+
+#: The module a step process needs: with ``forkserver`` the fork server imports it once per run and
+#: every step process is forked from it, instead of a fresh interpreter importing dagster, pandas and
+#: the whole graph per step (``spawn``, Dagster's default). The server imports only: no DuckDB
+#: connection or resource is opened before the fork.
+PRELOAD = "adperf_assets.definitions"
+START_METHODS = ("forkserver", "spawn")
+
+
+def multiprocess_config() -> dict:
+    """The multiprocess executor's config from ``ADPERF_MAX_CONCURRENT`` and ``ADPERF_START_METHOD``."""
+    method = os.environ.get("ADPERF_START_METHOD", "").strip().lower() or "forkserver"
+    if method not in START_METHODS:
+        raise ValueError(f"ADPERF_START_METHOD={method!r} is not one of: {', '.join(START_METHODS)}")
+    return {"max_concurrent": _int_env("ADPERF_MAX_CONCURRENT", 0),
+            "start_method": {"forkserver": {"preload_modules": [PRELOAD]}} if method == "forkserver" else {"spawn": {}}}

@@ -102,6 +102,10 @@ def _print_run(label: str, r: dict, days: int) -> None:
     print(f"  run {label}: {r['wall']:.1f} s wall / {r['cpu']:.1f} s CPU = {r['wall'] / days:.2f} / "
           f"{r['cpu'] / days:.2f} s per day, peak RSS {r['peak_rss_gib']:.2f} GiB, success={r['success']}, "
           f"{sum(r.get('events', {}).values())} events stored", flush=True)
+    if "cpu_path" in r:  # ADPERF_BENCH_EXECUTOR=multiprocess: the steps' own processes
+        print(f"    steps {r['cpu_steps']:.1f} s CPU (of it {r['cpu_startup']:.1f} s before the steps started), "
+              f"on two idle cores {r['cpu_path']:.1f} s (longest chain {r['cpu_chain']:.1f} s), "
+              f"{r['lock_waits']} DuckDB lock waits", flush=True)
 
 
 def backfill(start: date, n: int, chunk: int, logs: Path, lanes: int = 1, roots=DOWNSTREAM_ROOTS) -> dict:
@@ -125,7 +129,9 @@ def backfill(start: date, n: int, chunk: int, logs: Path, lanes: int = 1, roots=
             runs.append(bc.child_window(first, last, logs))
             _print_run(f"{first}..{last}", runs[-1], d)
         peak = bound = max(r["peak_rss_gib"] for r in runs)
-        path = sum(r.get("cpu_process", r["cpu"]) for r in runs)
+        # one process: its CPU; the multiprocess executor: its steps on two idle cores, plus the run process
+        path = sum(r["cpu_path"] + r.get("cpu_process", r["cpu"]) - r["cpu_steps"] if "cpu_path" in r
+                   else r.get("cpu_process", r["cpu"]) for r in runs)
     elif lanes == 2:
         up, down = lane_split(roots)
         done = [threading.Event() for _ in windows]
@@ -186,7 +192,8 @@ def backfill(start: date, n: int, chunk: int, logs: Path, lanes: int = 1, roots=
             "cpu_process": sum(r.get("cpu_process", r["cpu"]) for r in runs), "cpu_path": path,
             "peak_rss_gib": peak, "peak_rss_bound_gib": bound, "success": all(r["success"] for r in runs),
             "failures": [f for r in runs for f in r["failures"]], "steps": list(steps.values()),
-            "log": runs[-1]["log"], "runs": len(runs)}
+            "log": runs[-1]["log"], "runs": len(runs), "lock_waits": sum(r.get("lock_waits", 0) for r in runs),
+            "cpu_startup": sum(r.get("cpu_startup", 0.0) for r in runs)}
 
 
 def _drop_iceberg_tables(uri: str, warehouse: Path) -> None:
@@ -269,6 +276,9 @@ def main() -> None:
         bc.print_window(f"backfill {n} days {first}..{last} after {args.history} days of history in {fill['runs']} "
                         f"runs ({fill['wall'] / n:.2f} s wall, {fill['cpu'] / n:.2f} s CPU per day"
                         + f"; {fill['cpu_process']:.1f} s CPU with the processes' starts"
+                        + (f"; executor {bc.bench_executor()}: CPU critical path {fill['cpu_path']:.1f} s, steps' "
+                           f"start-up {fill['cpu_startup']:.1f} s CPU, {fill['lock_waits']} DuckDB lock waits"
+                           if bc.bench_executor() == "multiprocess" else "")
                         + (f"; the lanes' CPU critical path {fill['cpu_path']:.1f} s; runs alive at once: "
                            f"peak RSS summed {fill['peak_rss_gib']:.2f} GiB sampled, "
                            f"<= {fill['peak_rss_bound_gib']:.2f} GiB" if args.lanes > 1 else "") + ")", fill, top=args.top)

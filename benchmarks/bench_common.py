@@ -315,6 +315,8 @@ def materialize_window(settings, first: str, last: str, selection: list[str] | N
     when they differ), on the DuckDB of ``settings``; the figures as a dict."""
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+    if bench_executor() == "multiprocess":
+        return _job_window(first, last, selection)
     assets, checks, resources = graph(settings)
     kw = ({"partition_key": first} if first == last else
           {"tags": {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}})
@@ -339,6 +341,51 @@ def materialize_window(settings, first: str, last: str, selection: list[str] | N
     return {"first": first, "last": last, "wall": wall, "cpu": cpu, "peak_rss_gib": peak_rss_gib(),
             "success": result.success, "n_assets": len(assets), "n_checks": len(checks), "failures": failures, "events": dict(events),
             "steps": [dataclasses.asdict(s) for s in steps]}
+
+
+def bench_executor() -> str:
+    """``ADPERF_BENCH_EXECUTOR``: ``in_process`` (default: ``dg.materialize``, one process) or
+    ``multiprocess`` (the Definitions' job on ``executor_from_env()``'s executor, as a deployment runs it)."""
+    kind = os.environ.get("ADPERF_BENCH_EXECUTOR", "").strip() or "in_process"
+    if kind not in ("in_process", "multiprocess"):
+        raise ValueError(f"ADPERF_BENCH_EXECUTOR={kind!r}: expected 'in_process' or 'multiprocess'")
+    return kind
+
+
+def _job_window(first: str, last: str, selection: list[str] | None) -> dict:
+    """``materialize_window`` through the product's multiprocess executor (``bench_executor``)."""
+    import tempfile
+
+    import bench_executor as be
+    from dagster._core.storage.tags import (ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG,
+                                            PARTITION_NAME_TAG)
+
+    lock_log = tempfile.mktemp(prefix="adperf_locks_")
+    os.environ["ADPERF_BENCH_LOCK_LOG"] = lock_log  # read by lockcount/sitecustomize.py in every step process
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent / "lockcount"),
+                                                *filter(None, [os.environ.get("PYTHONPATH")])])
+    tags = ({PARTITION_NAME_TAG: first} if first == last else
+            {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last})
+    with bench_instance() as instance:
+        r = be.run_job_window(instance, tags, QUIET, selection)
+        per_step = be.step_cpu(instance, r["run_id"], r["sampler"])
+        steps = step_times(instance, r["run_id"])
+        logs = instance.all_logs(r["run_id"])
+        events = Counter(e.dagster_event.event_type_value for e in logs if e.dagster_event)
+        errors = [(e.step_key, e.dagster_event.event_specific_data.error) for e in logs
+                  if e.dagster_event and e.dagster_event.event_type_value == "STEP_FAILURE"]
+    failures = [f"{key}: {(err.cause or err).message.strip()[:400]}" for key, err in errors]
+    cpu = {k: v["cpu_total"] for k, v in per_step.items()}
+    makespan, chain = be.schedule(cpu, be.step_deps(QUIET, tags), list(per_step), cores=2)
+    from adperf_assets.definitions import defs
+
+    return {"first": first, "last": last, "wall": r["wall"], "cpu": r["cpu"], "peak_rss_gib": r["peak_rss_gib"],
+            "peak_pss_gib": r["peak_pss_gib"],
+            "success": r["success"], "n_assets": len(defs.assets or []), "n_checks": len(defs.asset_checks or []),
+            "failures": failures, "events": dict(events), "lock_waits": be.lock_waits(lock_log),
+            "steps": [dataclasses.asdict(s) for s in steps], "step_cpu": per_step,
+            "cpu_steps": sum(cpu.values()), "cpu_startup": sum(v["cpu_startup"] for v in per_step.values()),
+            "cpu_path": makespan, "cpu_chain": chain}
 
 
 def child_window(first: str, last: str, log_dir: Path, selection: list[str] | None = None,
@@ -424,7 +471,12 @@ def _window_main(first: str, last: str, selection: str = "") -> None:
 
     s = load_settings()  # ADPERF_* set by the parent: home, world, world size
     res = materialize_window(s, first, last, [k for k in selection.split(",") if k] or None)
-    res["cpu_process"] = cpu_seconds()  # the run's and the process's start: imports, loading the definitions
+    # the run's and the process's start (imports, loading the definitions), and its step processes
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    res["cpu_process"] = cpu_seconds() + kids.ru_utime + kids.ru_stime
+    dump = Path(os.environ["ADPERF_HOME"]).parent / "logs" / f"{first}_{last}_{bench_executor()}.json"
+    dump.parent.mkdir(parents=True, exist_ok=True)
+    dump.write_text(json.dumps(res))  # every step's figures, for a look after the run
     print("__RESULT__ " + json.dumps(res), flush=True)
 
 

@@ -11,7 +11,7 @@ from dagster._config import process_config
 from dagster._core.instance.config import dagster_instance_config
 from dagster._core.workspace.load import location_origins_from_yaml_paths
 
-from adperf_assets.executors import celery_config, executor_from_env
+from adperf_assets.executors import PRELOAD, celery_config, executor_from_env, multiprocess_config
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
@@ -80,13 +80,47 @@ def test_executor_settings_errors(monkeypatch, tmp_path):
         executor_from_env("celery")
 
 
-def test_multiprocess_executor_runs_a_job_in_processes(tmp_path, monkeypatch):
-    """The default executor really runs steps in child processes with the configured cap."""
+def test_multiprocess_executor_forks_steps_from_a_server_with_the_definitions(monkeypatch):
+    """Steps are forked from a server that imported the definitions once (spawn: a fresh interpreter per
+    step); ``ADPERF_START_METHOD=spawn`` restores Dagster's default, and a typo is an error."""
+    from dagster._core.definitions.executor_definition import _core_multiprocess_executor_creation
+
+    monkeypatch.delenv("ADPERF_START_METHOD", raising=False)
+    monkeypatch.setenv("ADPERF_MAX_CONCURRENT", "2")
+    config = multiprocess_config()
+    assert config == {"max_concurrent": 2, "start_method": {"forkserver": {"preload_modules": [PRELOAD]}}}
+    assert PRELOAD == "adperf_assets.definitions"
+    executor = _core_multiprocess_executor_creation({**config, "retries": {"enabled": {}}})
+    assert (executor._start_method, executor._explicit_forkserver_preload) == ("forkserver", [PRELOAD])
+    monkeypatch.setenv("ADPERF_START_METHOD", "Spawn")
+    assert multiprocess_config()["start_method"] == {"spawn": {}}
+    monkeypatch.setenv("ADPERF_START_METHOD", "fork")
+    with pytest.raises(ValueError, match="ADPERF_START_METHOD='fork' is not one of: forkserver, spawn"):
+        executor_from_env("multiprocess")
+
+
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_multiprocess_executor_runs_a_job_in_processes(method, tmp_path, monkeypatch):
+    """The default executor really runs steps in child processes with the configured cap: forked from
+    the one server that imported the definitions, or (spawn) fresh children of the run process."""
+    import importlib
+
     from adperf_assets_tests.scale import mp_job
 
     monkeypatch.setenv("ADPERF_MAX_CONCURRENT", "2")
+    monkeypatch.setenv("ADPERF_START_METHOD", method)
+    importlib.reload(mp_job)  # the job's executor reads the environment when its module is imported
+    job = dg.reconstructable(mp_job.two_steps)
+    type(job).get_definition.cache_clear()  # Dagster caches the job (and its repository) an earlier case built
+    type(job).get_repository_definition.cache_clear()
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
-        with dg.execute_job(dg.reconstructable(mp_job.two_steps), instance=instance) as result:
+        with dg.execute_job(job, instance=instance) as result:
             assert result.success
-            pids = {result.output_for_node(n) for n in ("left", "right")}
-    assert len(pids) == 2 and mp_job.os.getpid() not in pids
+            steps = [result.output_for_node(n) for n in ("left", "right")]
+    me = mp_job.os.getpid()
+    assert len({s["pid"] for s in steps}) == 2 and me not in {s["pid"] for s in steps}
+    parents = {s["ppid"] for s in steps}
+    if method == "forkserver":
+        assert len(parents) == 1 and me not in parents and all(s["preloaded"] for s in steps)
+    else:
+        assert parents == {me} and not any(s["preloaded"] for s in steps)
