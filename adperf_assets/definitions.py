@@ -16,6 +16,6 @@ defs = with_freshness(dg.Definitions.merge(
     dg.load_definitions_from_package_module(defs_package),
     dg.Definitions(
         resources=build_resources(),
-        executor=executor_from_env(),  # ADPERF_EXECUTOR: multiprocess (default), in_process, celery, k8s
+        executor=executor_from_env(),  # ADPERF_EXECUTOR: in_process (default), multiprocess, celery, k8s
     ),
 ))

@@ -35,8 +35,11 @@ def _int_env(name: str, default: int) -> int:
 
 
 def executor_from_env(name: str | None = None) -> dg.ExecutorDefinition:
-    """The executor ``name`` (default ``ADPERF_EXECUTOR``, else multiprocess) with its settings."""
-    chosen = (name if name is not None else os.environ.get("ADPERF_EXECUTOR", "")).strip().lower() or "multiprocess"
+    """The executor ``name`` (default ``ADPERF_EXECUTOR``, else in_process) with its settings.
+
+    In process by default: on one small machine a process per step costs more than it parallelises
+    (the daily run's figures: benchmarks/README.md, "The product's executor")."""
+    chosen = (name if name is not None else os.environ.get("ADPERF_EXECUTOR", "")).strip().lower() or "in_process"
     if chosen not in EXECUTORS:
         raise ValueError(f"ADPERF_EXECUTOR={chosen!r} is not one of: {', '.join(EXECUTORS)}")
     if chosen == "in_process":

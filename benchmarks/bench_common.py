@@ -360,6 +360,8 @@ def _job_window(first: str, last: str, selection: list[str] | None) -> dict:
     from dagster._core.storage.tags import (ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG,
                                             PARTITION_NAME_TAG)
 
+    # the Definitions read it when first imported (below): the product's own default is in_process
+    os.environ.setdefault("ADPERF_EXECUTOR", "multiprocess")
     lock_log = tempfile.mktemp(prefix="adperf_locks_")
     os.environ["ADPERF_BENCH_LOCK_LOG"] = lock_log  # read by lockcount/sitecustomize.py in every step process
     os.environ["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent / "lockcount"),

@@ -62,7 +62,7 @@ def test_workspace_loads_the_one_code_location():
     assert origin.loadable_target_origin.module_name == "adperf_assets.definitions"
 
 
-@pytest.mark.parametrize("name, executor", [("", "multiprocess"), ("multiprocess", "multiprocess"),
+@pytest.mark.parametrize("name, executor", [("", "in_process"), ("multiprocess", "multiprocess"),
                                             ("in_process", "in_process"), ("celery", "celery"), ("K8s", "k8s")])
 def test_executor_by_name(name, executor, monkeypatch):
     monkeypatch.setenv("ADPERF_EXECUTOR", name)
@@ -101,12 +101,13 @@ def test_multiprocess_executor_forks_steps_from_a_server_with_the_definitions(mo
 
 @pytest.mark.parametrize("method", ["forkserver", "spawn"])
 def test_multiprocess_executor_runs_a_job_in_processes(method, tmp_path, monkeypatch):
-    """The default executor really runs steps in child processes with the configured cap: forked from
+    """The multiprocess executor really runs steps in child processes with the configured cap: forked from
     the one server that imported the definitions, or (spawn) fresh children of the run process."""
     import importlib
 
     from adperf_assets_tests.scale import mp_job
 
+    monkeypatch.setenv("ADPERF_EXECUTOR", "multiprocess")
     monkeypatch.setenv("ADPERF_MAX_CONCURRENT", "2")
     monkeypatch.setenv("ADPERF_START_METHOD", method)
     importlib.reload(mp_job)  # the job's executor reads the environment when its module is imported
