@@ -1,0 +1,98 @@
+"""The rest's own scatter in ``SkanDecoder``'s bootstrap: a sum of n iid draws from a discrete distribution
+(the per-draw values: an install's key value times its pool user's value relative to the pool's mean, less
+one), drawn as an exact **tail** plus a normal **body**.
+
+A normal sum of all n draws is wrong: the values are skewed (whales) and so is their sum at every n the
+worlds have (benchmarks/README.md, branch ``i22j``). Split the values instead at the largest deviations: per
+replicate the number of tail draws is Binomial(n, p_tail) and each is drawn exactly from the tail; the other
+n - T are from the bounded body, whose sum is taken as one normal draw with the body's exact mean and
+variance. The tail is the smallest set of the largest values (the smallest if the values are skewed down)
+for which the body sum's Cornish-Fisher correction at the interval's quantiles (skewness and excess
+kurtosis, to order 1/n) is at most ``tol`` of the whole sum's sd; when that needs more than ``MAX_TAIL`` of the probability, or n is below ``MIN_DRAWS``, the plan is
+None and the caller draws exactly (docs/skan.md, "Decoding").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: the largest tail probability worth splitting off: above it a replicate's tail draws are no longer few
+MAX_TAIL = 0.25
+#: below this many draws the exact draws are cheap and the normal body's asymptotics are not to be trusted
+MIN_DRAWS = 50
+
+
+@dataclass(frozen=True)
+class TailBody:
+    """A sum of n draws as tail-exact plus body-normal: the tail's values and cumulative probabilities
+    (conditional on the tail), its probability, and the body's mean and variance per draw."""
+
+    n: int
+    tail_values: np.ndarray
+    tail_cum: np.ndarray
+    p_tail: float
+    body_mean: float
+    body_var: float
+
+    def draw(self, rng: np.random.Generator, b: int) -> np.ndarray:
+        """``b`` replicates of the sum."""
+        t = rng.binomial(self.n, self.p_tail, b) if self.p_tail > 0 else np.zeros(b, dtype=np.int64)
+        tail = np.zeros(b)
+        if t.sum():
+            ix = np.searchsorted(self.tail_cum, rng.random(int(t.sum())), side="right")
+            ix = np.minimum(ix, len(self.tail_values) - 1)
+            tail = np.bincount(np.repeat(np.arange(b), t), weights=self.tail_values[ix], minlength=b)
+        nb = (self.n - t).astype(float)
+        return tail + nb * self.body_mean + np.sqrt(nb * self.body_var) * rng.standard_normal(b)
+
+
+def cornish_fisher_shift(skew: np.ndarray, kurt: np.ndarray, z: float) -> np.ndarray:
+    """How far (in sd) a sum's quantile at +-z can lie from the normal's, given the sum's skewness and excess
+    kurtosis: the Cornish-Fisher expansion's terms to order 1/n, in absolute value."""
+    return (np.abs(skew) * (z * z - 1) / 6 + np.abs(kurt) * (z ** 3 - 3 * z) / 24
+            + skew * skew * (2 * z ** 3 - 5 * z) / 36)
+
+
+def plan(values: np.ndarray, probs: np.ndarray, n: int, z: float, tol: float) -> TailBody | None:
+    """The tail/body split of a sum of ``n`` draws of ``values`` (with probabilities ``probs``, summing to 1)
+    whose body sum is normal within ``tol`` sd at the quantiles +-``z``; None: draw it exactly."""
+    if n < MIN_DRAWS or tol <= 0 or len(values) == 0:
+        return None
+    p = np.asarray(probs, dtype=float) / np.sum(probs)
+    a = np.asarray(values, dtype=float)
+    mu = float(p @ a)
+    sd = float(np.sqrt(p @ (a - mu) ** 2))
+    if sd == 0:
+        return TailBody(n, a[:0], p[:0], 0.0, mu, 0.0)
+    # the tail on the side the values are skewed to (the whales' side: a value is at least -1 key value)
+    side = 1.0 if p @ (a - mu) ** 3 >= 0 else -1.0
+    order = np.argsort(-side * (a - mu), kind="stable")
+    a, p = a[order], p[order]
+    d = (a - mu) / sd
+    # the body after cutting the k largest deviations, for every k: its moments by sums from the small end
+    rev = lambda x: np.cumsum(x[::-1])[::-1]  # noqa: E731
+    s0, s1, s2, s3, s4 = (rev(p * d ** i) for i in range(5))
+    cut = np.flatnonzero(1 - s0 <= MAX_TAIL)  # candidate k: the tail's probability 1 - s0[k] within reach
+    m = s1[cut] / s0[cut]
+    e2, e3, e4 = s2[cut] / s0[cut], s3[cut] / s0[cut], s4[cut] / s0[cut]
+    c2 = np.maximum(e2 - m * m, 0.0)
+    c3 = e3 - 3 * m * e2 + 2 * m ** 3
+    c4 = e4 - 4 * m * e3 + 6 * m * m * e2 - 3 * m ** 4
+    nb = n * s0[cut]
+    flat = c2 <= 1e-12  # a constant body: its sum is exact
+    with np.errstate(divide="ignore", invalid="ignore"):
+        skew = np.where(flat, 0.0, c3 / c2 ** 1.5 / np.sqrt(nb))
+        kurt = np.where(flat, 0.0, (c4 / c2 ** 2 - 3) / nb)
+    # the body sum's quantile error in sd of the whole sum (the body's sd in the whole's: sqrt(c2 s0))
+    ok = np.flatnonzero(cornish_fisher_shift(skew, kurt, z) * np.sqrt(c2 * s0[cut]) <= tol)
+    if not len(ok):
+        return None
+    k = int(cut[ok[0]])
+    pt = float(p[:k].sum())
+    body_p = p[k:] / p[k:].sum()
+    body_mean = float(body_p @ a[k:])
+    body_var = float(body_p @ (a[k:] - body_mean) ** 2)
+    tail_cum = np.cumsum(p[:k]) / pt if k else p[:0]
+    return TailBody(n, a[:k], tail_cum, pt if k else 0.0, body_mean, body_var)
