@@ -71,33 +71,50 @@ def plan(values: np.ndarray, probs: np.ndarray, n: int, z: float, tol: float) ->
     sd = float(np.sqrt(p @ (a - mu) ** 2))
     if sd == 0:
         return TailBody(n, a[:0], p[:0], 0.0, mu, 0.0)
-    # the tail on the side the values are skewed to (the whales' side: a value is at least -1 key value)
-    side = 1.0 if p @ (a - mu) ** 3 >= 0 else -1.0
-    order = np.argsort(-side * (a - mu), kind="stable")
-    a, p = a[order], p[order]
     d = (a - mu) / sd
-    # the body after cutting the k largest deviations, for every k: its moments by sums from the small end
-    rev = lambda x: np.cumsum(x[::-1])[::-1]  # noqa: E731
-    s0, s1, s2, s3, s4 = (rev(p * d ** i) for i in range(5))
-    cut = np.flatnonzero(1 - s0 <= MAX_TAIL)  # candidate k: the tail's probability 1 - s0[k] within reach
-    m = s1[cut] / s0[cut]
-    e2, e3, e4 = s2[cut] / s0[cut], s3[cut] / s0[cut], s4[cut] / s0[cut]
+    d2 = d * d
+    # the tail on the side the values are skewed to (the whales' side: a value is at least -1 key value)
+    if p @ (d2 * d) < 0:
+        d = -d
+    # the whole distribution's moment sums; a body's are these less its tail's. The candidates are the
+    # largest values, sorted: first a few (the tail is usually a small share), all of them if need be
+    total = np.array([p.sum(), p @ d, p @ d2, p @ (d2 * d), p @ (d2 * d2)])
+    for few in (max(256, len(d) // 32), len(d)):
+        top = np.arange(len(d)) if few >= len(d) else np.sort(np.argpartition(-d, few - 1)[:few])
+        top = top[np.argsort(-d[top], kind="stable")]
+        k = _cut(p[top], d[top], total, n, z, tol)
+        if k is not None:
+            break
+        if few >= len(d) or p[top].sum() > MAX_TAIL:
+            return None
+    body = np.ones(len(a), dtype=bool)
+    body[top[:k]] = False
+    pt = float(p[top[:k]].sum())
+    body_p = p[body] / p[body].sum()
+    body_mean = float(body_p @ a[body])
+    body_var = float(body_p @ (a[body] - body_mean) ** 2)
+    tail_cum = np.cumsum(p[top[:k]]) / pt if k else p[:0]
+    return TailBody(n, a[top[:k]], tail_cum, pt if k else 0.0, body_mean, body_var)
+
+
+def _cut(pt: np.ndarray, dt: np.ndarray, total: np.ndarray, n: int, z: float, tol: float) -> int | None:
+    """The fewest of the sorted largest values (probabilities ``pt``, standardized values ``dt``) whose cut
+    leaves a body normal enough; None if no cut of at most ``MAX_TAIL`` within them does."""
+    dt2 = dt * dt
+    prefix = np.vstack([np.concatenate([[0.0], np.cumsum(x)]) for x in (pt, pt * dt, pt * dt2, pt * dt2 * dt, pt * dt2 * dt2)])
+    s0, s1, s2, s3, s4 = total[:, None] - prefix
+    cut = np.flatnonzero(prefix[0] <= MAX_TAIL)  # candidate k: the tail's probability within reach
+    s0c = s0[cut]
+    m = s1[cut] / s0c
+    e2, e3, e4 = s2[cut] / s0c, s3[cut] / s0c, s4[cut] / s0c
     c2 = np.maximum(e2 - m * m, 0.0)
     c3 = e3 - 3 * m * e2 + 2 * m ** 3
     c4 = e4 - 4 * m * e3 + 6 * m * m * e2 - 3 * m ** 4
-    nb = n * s0[cut]
+    nb = n * s0c
     flat = c2 <= 1e-12  # a constant body: its sum is exact
     with np.errstate(divide="ignore", invalid="ignore"):
         skew = np.where(flat, 0.0, c3 / c2 ** 1.5 / np.sqrt(nb))
         kurt = np.where(flat, 0.0, (c4 / c2 ** 2 - 3) / nb)
     # the body sum's quantile error in sd of the whole sum (the body's sd in the whole's: sqrt(c2 s0))
-    ok = np.flatnonzero(cornish_fisher_shift(skew, kurt, z) * np.sqrt(c2 * s0[cut]) <= tol)
-    if not len(ok):
-        return None
-    k = int(cut[ok[0]])
-    pt = float(p[:k].sum())
-    body_p = p[k:] / p[k:].sum()
-    body_mean = float(body_p @ a[k:])
-    body_var = float(body_p @ (a[k:] - body_mean) ** 2)
-    tail_cum = np.cumsum(p[:k]) / pt if k else p[:0]
-    return TailBody(n, a[:k], tail_cum, pt if k else 0.0, body_mean, body_var)
+    ok = np.flatnonzero(cornish_fisher_shift(skew, kurt, z) * np.sqrt(c2 * s0c) <= tol)
+    return int(cut[ok[0]]) if len(ok) else None
