@@ -8,7 +8,7 @@ replicate the number of tail draws is Binomial(n, p_tail) and each is drawn exac
 n - T are from the bounded body, whose sum is taken as one normal draw with the body's exact mean and
 variance. The tail is the smallest set of the largest values (the smallest if the values are skewed down)
 for which the body sum's Cornish-Fisher correction at the interval's quantiles (skewness and excess
-kurtosis, to order 1/n) is at most ``tol`` of the whole sum's sd; when that needs more than ``MAX_TAIL`` of the probability, or n is below ``MIN_DRAWS``, the plan is
+kurtosis, to order 1/n) is at most ``tol`` of its own sd; when that needs more than ``MAX_TAIL`` of the probability, or n is below ``MIN_DRAWS``, the plan is
 None and the caller draws exactly (docs/skan.md, "Decoding").
 """
 
@@ -115,6 +115,7 @@ def _cut(pt: np.ndarray, dt: np.ndarray, total: np.ndarray, n: int, z: float, to
     with np.errstate(divide="ignore", invalid="ignore"):
         skew = np.where(flat, 0.0, c3 / c2 ** 1.5 / np.sqrt(nb))
         kurt = np.where(flat, 0.0, (c4 / c2 ** 2 - 3) / nb)
-    # the body sum's quantile error in sd of the whole sum (the body's sd in the whole's: sqrt(c2 s0))
-    ok = np.flatnonzero(cornish_fisher_shift(skew, kurt, z) * np.sqrt(c2 * s0c) <= tol)
+    # in the body sum's own sd: in the whole sum's (the body's shrunk by the whales' variance) it let a
+    # lumpy sum through, whose quantile between two whale counts is the body's own far quantile
+    ok = np.flatnonzero(cornish_fisher_shift(skew, kurt, z) <= tol)
     return int(cut[ok[0]]) if len(ok) else None
