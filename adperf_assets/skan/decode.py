@@ -28,7 +28,9 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from adperf_assets.skan import schema
+from scipy.stats import norm
+
+from adperf_assets.skan import scatter, schema
 from adperf_assets.skan.keys import NULL_KEY
 from adperf_assets.skan.resample import one_blas_thread, poisson1
 
@@ -68,6 +70,9 @@ class SkanDecoder:
     # "pareto": values above the Hill threshold redrawn from the fitted Pareto (covers 99% even at tail index
     # 1.3 in simulation, but with a fitted index near 1 the interval spans an order of magnitude: docs/skan.md)
     tail: str = "empirical"
+    # the rest's scatter as an exact tail plus a normal body whose quantiles at the interval's ends are within
+    # this many sd of the exact draws' (skan/scatter.py); 0: every install drawn (also with tail="pareto")
+    scatter_tol: float = 0.05
 
     # -- the key cells: global, coarse, fine, coarse|later, fine|later; a cell's mean is shrunk to its parent's
     def _cells(self, c: pd.DataFrame):
@@ -267,12 +272,15 @@ class SkanDecoder:
             rel_slot = pool_vals / np.maximum(pool_mean[0, slot_pool], 1e-12)
         # per group: its tracked users' (value, capped key value, capped value) for the ratio's resample, its
         # keyed installs' and tracked users' counts per cell, its keyed installs' pool runs and key values
-        prep = []
+        prep, plans = [], []
+        z = float(norm.ppf(1 - (1 - self.level) / 2))
         for keyed, n_null, tcells, n_rest, ti, _, _ in parts:
             cells = keyed if len(keyed) else np.zeros(1, dtype=np.int64)
             pc = self.pool_[cells]
             prep.append((np.column_stack([tv[ti], self.cap_means_[trk_cell[ti]], tcap[ti]]),
                          cells, start[pc], size[pc], self.means_[cells]))
+            plans.append(None if heavy or n_rest < scatter.MIN_DRAWS
+                         else scatter.plan(*self._scatter_atoms(cells, start, size, rel_slot), n_rest, z, self.scatter_tol))
         sims = np.zeros((self.n_boot, len(parts)))
         tracked_sims = np.zeros((self.n_boot, len(parts)))
         n_prof = len(self.prof_own_)
@@ -313,6 +321,9 @@ class SkanDecoder:
                 if not n_rest:
                     continue
                 x = self._x_rest(means, part)
+                if plans[j] is not None:  # as an exact tail and a normal body (skan/scatter.py)
+                    sims[b0:b0 + b, j] = np.maximum(r * (x + plans[j].draw(rng, b)), 0.0)
+                    continue
                 # the rest's scatter: n_rest installs drawn from the group's keyed installs, each a value
                 # from its cell's pool relative to the pool's mean, times the cell's mean
                 pick = rng.integers(0, len(cells), (b, n_rest))
@@ -323,8 +334,8 @@ class SkanDecoder:
                     rel = val / np.maximum(pool_mean[np.arange(b)[:, None], pc], 1e-12)
                 else:
                     rel = rel_slot[j_user]
-                scatter = (k_mean[pick] * (rel - 1)).sum(axis=1)
-                sims[b0:b0 + b, j] = np.maximum(r * (x + scatter), 0.0)
+                spread = (k_mean[pick] * (rel - 1)).sum(axis=1)
+                sims[b0:b0 + b, j] = np.maximum(r * (x + spread), 0.0)
         q = (1 - self.level) / 2
         total = sims + tracked_sims
         return (np.quantile(sims, q, axis=0), np.quantile(sims, 1 - q, axis=0),
@@ -341,6 +352,16 @@ class SkanDecoder:
         xk = means @ k_count if len(keyed) else np.zeros(len(means))
         mean_keyed = xk / len(keyed) if len(keyed) else means[:, 0]
         return np.maximum(xk + n_null * mean_keyed - means @ t_count, 0.0)
+
+    def _scatter_atoms(self, cells, start, size, rel_slot) -> tuple[np.ndarray, np.ndarray]:
+        """The distribution of one draw of the rest's scatter (an install drawn from the group's keyed
+        ``cells``, a user from its cell's pool): each (cell, pool user)'s value, the cell's mean times the
+        user's value relative to the pool's mean less one, and its probability."""
+        uc, cnt = np.unique(cells, return_counts=True)
+        st, sz = start[self.pool_[uc]], size[self.pool_[uc]]
+        slot = np.repeat(st - np.concatenate([[0], np.cumsum(sz)[:-1]]), sz) + np.arange(sz.sum())
+        vals = np.repeat(self.means_[uc], sz) * (rel_slot[slot] - 1)
+        return vals, np.repeat(cnt / (len(cells) * sz), sz)
 
     def _pools(self, u: float):
         """The pool cells' users' values as contiguous runs: (values, above u, start per cell, size per cell,
