@@ -6,10 +6,12 @@ A normal sum of all n draws is wrong: the values are skewed (whales) and so is t
 worlds have (benchmarks/README.md, branch ``i22j``). Split the values instead at the largest deviations: per
 replicate the number of tail draws is Binomial(n, p_tail) and each is drawn exactly from the tail; the other
 n - T are from the bounded body, whose sum is taken as one normal draw with the body's exact mean and
-variance. The tail is the smallest set of the largest values (the smallest if the values are skewed down)
-for which the body sum's Cornish-Fisher correction at the interval's quantiles (skewness and excess
-kurtosis, to order 1/n) is at most ``tol`` of its own sd; when that needs more than ``MAX_TAIL`` of the probability, or n is below ``MIN_DRAWS``, the plan is
-None and the caller draws exactly (docs/skan.md, "Decoding").
+variance. The tail is cut at both ends (the whales on top; below, the draws of minus a rich key's value
+that its zero-valued users give), found by turns: cut the top while the body is skewed up, the bottom while
+it is skewed down, until the body sum's Cornish-Fisher correction at the interval's quantiles (skewness and
+excess kurtosis, to order 1/n) is at most ``tol`` of its own sd. When that needs more than ``MAX_TAIL`` of
+the probability, or n is below ``MIN_DRAWS``, the plan is None and the caller draws exactly (docs/skan.md,
+"Decoding").
 """
 
 from __future__ import annotations
@@ -73,49 +75,85 @@ def plan(values: np.ndarray, probs: np.ndarray, n: int, z: float, tol: float) ->
         return TailBody(n, a[:0], p[:0], 0.0, mu, 0.0)
     d = (a - mu) / sd
     d2 = d * d
-    # the tail on the side the values are skewed to (the whales' side: a value is at least -1 key value)
-    if p @ (d2 * d) < 0:
-        d = -d
     # the whole distribution's moment sums; a body's are these less its tail's. The candidates are the
-    # largest values, sorted: first a few (the tail is usually a small share), all of them if need be
+    # largest and the smallest values, each end sorted outwards-in: first a few (the tail is usually a small
+    # share), more if a side runs out of them
     total = np.array([p.sum(), p @ d, p @ d2, p @ (d2 * d), p @ (d2 * d2)])
-    for few in (max(256, len(d) // 32), len(d)):
-        top = np.arange(len(d)) if few >= len(d) else np.sort(np.argpartition(-d, few - 1)[:few])
-        top = top[np.argsort(-d[top], kind="stable")]
-        k = _cut(p[top], d[top], total, n, z, tol)
-        if k is not None:
+    few = max(256, len(d) // 32)
+    while True:
+        few = min(few, len(d) // 2)
+        part = np.argpartition(d, [few - 1, len(d) - few])  # the two ends disjoint, even among ties
+        top, bottom = part[len(d) - few:], part[:few]
+        ends = [top[np.argsort(-d[top], kind="stable")], bottom[np.argsort(d[bottom], kind="stable")]]
+        cut = _cut([_prefix(p[ix], d[ix]) for ix in ends], total, n, z, tol, 0 if total[3] > 0 else 1)
+        if cut is not None or few == len(d) // 2 or min(p[ends[0]].sum(), p[ends[1]].sum()) >= MAX_TAIL:
             break
-        if few >= len(d) or p[top].sum() > MAX_TAIL:
-            return None
+        few *= 4
+    if cut is None:
+        return None
+    tail = np.concatenate([ends[0][:cut[0]], ends[1][:cut[1]]])
     body = np.ones(len(a), dtype=bool)
-    body[top[:k]] = False
-    pt = float(p[top[:k]].sum())
+    body[tail] = False
+    pt = float(p[tail].sum())
     body_p = p[body] / p[body].sum()
     body_mean = float(body_p @ a[body])
     body_var = float(body_p @ (a[body] - body_mean) ** 2)
-    tail_cum = np.cumsum(p[top[:k]]) / pt if k else p[:0]
-    return TailBody(n, a[top[:k]], tail_cum, pt if k else 0.0, body_mean, body_var)
+    tail_cum = np.cumsum(p[tail]) / pt if len(tail) else p[:0]
+    return TailBody(n, a[tail], tail_cum, pt if len(tail) else 0.0, body_mean, body_var)
 
 
-def _cut(pt: np.ndarray, dt: np.ndarray, total: np.ndarray, n: int, z: float, tol: float) -> int | None:
-    """The fewest of the sorted largest values (probabilities ``pt``, standardized values ``dt``) whose cut
-    leaves a body normal enough; None if no cut of at most ``MAX_TAIL`` within them does."""
+def _prefix(pt: np.ndarray, dt: np.ndarray) -> np.ndarray:
+    """The moment sums (p d^0..4) of the first 0, 1, 2, ... of one end's sorted candidates: 5 x (k + 1)."""
     dt2 = dt * dt
-    prefix = np.vstack([np.concatenate([[0.0], np.cumsum(x)]) for x in (pt, pt * dt, pt * dt2, pt * dt2 * dt, pt * dt2 * dt2)])
-    s0, s1, s2, s3, s4 = total[:, None] - prefix
-    cut = np.flatnonzero(prefix[0] <= MAX_TAIL)  # candidate k: the tail's probability within reach
-    s0c = s0[cut]
-    m = s1[cut] / s0c
-    e2, e3, e4 = s2[cut] / s0c, s3[cut] / s0c, s4[cut] / s0c
-    c2 = np.maximum(e2 - m * m, 0.0)
-    c3 = e3 - 3 * m * e2 + 2 * m ** 3
-    c4 = e4 - 4 * m * e3 + 6 * m * m * e2 - 3 * m ** 4
-    nb = n * s0c
+    return np.vstack([np.concatenate([[0.0], np.cumsum(x)]) for x in (pt, pt * dt, pt * dt2, pt * dt2 * dt, pt * dt2 * dt2)])
+
+
+def _shape(s: np.ndarray, n: int, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """From bodies' moment sums (5 x m, in the whole's standardized values): each body sum's skewness and
+    Cornish-Fisher shift in its own sd (in the whole sum's, the body's shrunk by the whales' variance, it let
+    a lumpy sum through, whose quantile between two whale counts is the body's own far quantile)."""
+    m = s[1] / s[0]
+    m2 = m * m
+    e2, e3, e4 = s[2] / s[0], s[3] / s[0], s[4] / s[0]
+    c2 = np.maximum(e2 - m2, 0.0)
+    c3 = e3 - 3 * m * e2 + 2 * m2 * m
+    c4 = e4 - 4 * m * e3 + 6 * m2 * e2 - 3 * m2 * m2
+    nb = n * s[0]
     flat = c2 <= 1e-12  # a constant body: its sum is exact
     with np.errstate(divide="ignore", invalid="ignore"):
-        skew = np.where(flat, 0.0, c3 / c2 ** 1.5 / np.sqrt(nb))
-        kurt = np.where(flat, 0.0, (c4 / c2 ** 2 - 3) / nb)
-    # in the body sum's own sd: in the whole sum's (the body's shrunk by the whales' variance) it let a
-    # lumpy sum through, whose quantile between two whale counts is the body's own far quantile
-    ok = np.flatnonzero(cornish_fisher_shift(skew, kurt, z) <= tol)
-    return int(cut[ok[0]]) if len(ok) else None
+        skew = np.where(flat, 0.0, c3 / (c2 * np.sqrt(c2 * nb)))
+        kurt = np.where(flat, 0.0, (c4 / (c2 * c2) - 3) / nb)
+    return skew, cornish_fisher_shift(skew, kurt, z)
+
+
+def _cut(ends: list[np.ndarray], total: np.ndarray, n: int, z: float, tol: float, outer: int) -> tuple[int, int] | None:
+    """How many of the largest and of the smallest values to cut (``ends``: their prefix moment sums) for a
+    body normal enough; None if no cut within the candidates and ``MAX_TAIL`` is. Cutting the whales (the
+    ``outer`` end: the side the values are skewed to) leaves a body skewed the other way (the zero-valued
+    users of rich keys' pools: draws of minus a large key value), which cutting the other end balances. So:
+    the fewest outer values h (0, 1, 2, 4, ... then bisected) for which some inner cut passes; then, over a
+    few outer cuts from h to 4h and every inner cut, the pair of least probability that passes. Not the
+    least over every pair (a full grid costs as much as the draws it saves), but each cut passes the bound."""
+    o, i = ends[outer], ends[1 - outer]
+    most = int(np.searchsorted(o[0], MAX_TAIL, side="right")) - 1  # the most the outer end may lose
+    i = i[:, :np.searchsorted(i[0], MAX_TAIL, side="right")]  # and the inner
+
+    def shifts(hs: np.ndarray) -> np.ndarray:  # rows: h outer values cut; columns: each inner cut
+        body = total[:, None, None] - o[:, hs, None] - i[:, None, :]
+        return np.where(1 - body[0] <= MAX_TAIL, _shape(body, n, z)[1], np.inf)
+
+    def passes(h: int) -> bool:
+        return bool(shifts(np.array([h])).min() <= tol)
+
+    lo, hi = -1, 0
+    while not passes(hi):
+        if hi == most:
+            return None
+        lo, hi = hi, min(max(2 * hi, 1), most)
+    while hi - lo > 1:  # lo fails (-1: none tried), hi passes
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if passes(mid) else (mid, hi)
+    hs = np.unique(np.minimum(np.round(hi * np.geomspace(1, 4, 12)).astype(int), most))
+    prob = np.where(shifts(hs) <= tol, o[0][hs, None] + i[0][None, :], np.inf)
+    r, c = np.unravel_index(np.argmin(prob), prob.shape)
+    return (int(hs[r]), int(c)) if outer == 0 else (int(c), int(hs[r]))
