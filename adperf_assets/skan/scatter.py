@@ -79,7 +79,7 @@ def plan(values: np.ndarray, probs: np.ndarray, n: int, z: float, tol: float) ->
     # largest and the smallest values, each end sorted outwards-in: first a few (the tail is usually a small
     # share), more if a side runs out of them
     total = np.array([p.sum(), p @ d, p @ d2, p @ (d2 * d), p @ (d2 * d2)])
-    few = max(256, len(d) // 32)
+    few = 256
     while True:
         few = min(few, len(d) // 2)
         part = np.argpartition(d, [few - 1, len(d) - few])  # the two ends disjoint, even among ties
