@@ -52,11 +52,16 @@ class TailBody:
         return tail + nb * self.body_mean + np.sqrt(nb * self.body_var) * rng.standard_normal(b)
 
 
-def cornish_fisher_shift(skew: np.ndarray, kurt: np.ndarray, z: float) -> np.ndarray:
-    """How far (in sd) a sum's quantile at +-z can lie from the normal's, given the sum's skewness and excess
-    kurtosis: the Cornish-Fisher expansion's terms to order 1/n, in absolute value."""
-    return (np.abs(skew) * abs(z * z - 1) / 6 + np.abs(kurt) * abs(z ** 3 - 3 * z) / 24
-            + skew * skew * abs(2 * z ** 3 - 5 * z) / 36)
+def cornish_fisher_shift(skew: np.ndarray, kurt: np.ndarray, z: float, k5: np.ndarray | float = 0.0) -> np.ndarray:
+    """How far (in sd) a sum's quantile at +-z can lie from the normal's, given the sum's skewness, excess
+    kurtosis and standardized fifth cumulant: the Cornish-Fisher expansion's terms to order n^-3/2, each in
+    absolute value. The n^-3/2 terms matter once both ends are cut: a body whose skewness the bottom cut has
+    balanced can still hold a heavy top (its fifth cumulant) and a large kurtosis."""
+    z2 = z * z
+    return (np.abs(skew) * abs(z2 - 1) / 6 + np.abs(kurt) * abs(z ** 3 - 3 * z) / 24
+            + skew * skew * abs(2 * z ** 3 - 5 * z) / 36 + np.abs(k5) * abs(z2 * z2 - 6 * z2 + 3) / 120
+            + np.abs(skew * kurt) * abs(z2 * z2 - 5 * z2 + 2) / 24
+            + np.abs(skew) ** 3 * abs(12 * z2 * z2 - 53 * z2 + 17) / 324)
 
 
 def plan(values: np.ndarray, probs: np.ndarray, n: int, z: float, tol: float) -> TailBody | None:
@@ -78,7 +83,7 @@ def plan(values: np.ndarray, probs: np.ndarray, n: int, z: float, tol: float) ->
     # the whole distribution's moment sums; a body's are these less its tail's. The candidates are the
     # largest and the smallest values, each end sorted outwards-in: first a few (the tail is usually a small
     # share), more if a side runs out of them
-    total = np.array([p.sum(), p @ d, p @ d2, p @ (d2 * d), p @ (d2 * d2)])
+    total = np.array([p.sum(), p @ d, p @ d2, p @ (d2 * d), p @ (d2 * d2), p @ (d2 * d2 * d)])
     few = 256
     while True:
         few = min(few, len(d) // 2)
@@ -103,27 +108,29 @@ def plan(values: np.ndarray, probs: np.ndarray, n: int, z: float, tol: float) ->
 
 
 def _prefix(pt: np.ndarray, dt: np.ndarray) -> np.ndarray:
-    """The moment sums (p d^0..4) of the first 0, 1, 2, ... of one end's sorted candidates: 5 x (k + 1)."""
-    dt2 = dt * dt
-    return np.vstack([np.concatenate([[0.0], np.cumsum(x)]) for x in (pt, pt * dt, pt * dt2, pt * dt2 * dt, pt * dt2 * dt2)])
+    """The moment sums (p d^0..5) of the first 0, 1, 2, ... of one end's sorted candidates: 6 x (k + 1)."""
+    return np.vstack([np.concatenate([[0.0], np.cumsum(pt * dt ** k)]) for k in range(6)])
 
 
 def _shape(s: np.ndarray, n: int, z: float) -> tuple[np.ndarray, np.ndarray]:
-    """From bodies' moment sums (5 x m, in the whole's standardized values): each body sum's skewness and
+    """From bodies' moment sums (6 x m, in the whole's standardized values): each body sum's skewness and
     Cornish-Fisher shift in its own sd (in the whole sum's, the body's shrunk by the whales' variance, it let
     a lumpy sum through, whose quantile between two whale counts is the body's own far quantile)."""
     m = s[1] / s[0]
     m2 = m * m
-    e2, e3, e4 = s[2] / s[0], s[3] / s[0], s[4] / s[0]
+    e2, e3, e4, e5 = s[2] / s[0], s[3] / s[0], s[4] / s[0], s[5] / s[0]
     c2 = np.maximum(e2 - m2, 0.0)
     c3 = e3 - 3 * m * e2 + 2 * m2 * m
     c4 = e4 - 4 * m * e3 + 6 * m2 * e2 - 3 * m2 * m2
+    c5 = e5 - 5 * m * e4 + 10 * m2 * e3 - 10 * m2 * m * e2 + 4 * m2 * m2 * m
     nb = n * s[0]
     flat = c2 <= 1e-12  # a constant body: its sum is exact
     with np.errstate(divide="ignore", invalid="ignore"):
-        skew = np.where(flat, 0.0, c3 / (c2 * np.sqrt(c2 * nb)))
+        sd = np.sqrt(c2 * nb)
+        skew = np.where(flat, 0.0, c3 / (c2 * sd))
         kurt = np.where(flat, 0.0, (c4 / (c2 * c2) - 3) / nb)
-    return skew, cornish_fisher_shift(skew, kurt, z)
+        k5 = np.where(flat, 0.0, (c5 - 10 * c3 * c2) / (c2 * c2 * sd * nb))
+    return skew, cornish_fisher_shift(skew, kurt, z, k5)
 
 
 def _cut(ends: list[np.ndarray], total: np.ndarray, n: int, z: float, tol: float, outer: int) -> tuple[int, int] | None:
