@@ -27,7 +27,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import sparse
-
 from scipy.stats import norm
 
 from adperf_assets.skan import scatter, schema

@@ -7,11 +7,10 @@ worlds have (benchmarks/README.md, branch ``i22j``). Split the values instead at
 replicate the number of tail draws is Binomial(n, p_tail) and each is drawn exactly from the tail; the other
 n - T are from the bounded body, whose sum is taken as one normal draw with the body's exact mean and
 variance. The tail is cut at both ends (the whales on top; below, the draws of minus a rich key's value
-that its zero-valued users give), found by turns: cut the top while the body is skewed up, the bottom while
-it is skewed down, until the body sum's Cornish-Fisher correction at the interval's quantiles (skewness and
-excess kurtosis, to order 1/n) is at most ``tol`` of its own sd. When that needs more than ``MAX_TAIL`` of
-the probability, or n is below ``MIN_DRAWS``, the plan is None and the caller draws exactly (docs/skan.md,
-"Decoding").
+that its zero-valued users give), cut so that the body sum's Cornish-Fisher correction at the interval's
+quantiles (its terms to order n^-3/2) is at most ``tol`` of its own sd, by the least tail probability ``_cut``
+finds. When that needs more than ``MAX_TAIL`` of the probability, or n is below ``MIN_DRAWS``, the plan is
+None and the caller draws exactly (docs/skan.md, "Decoding").
 """
 
 from __future__ import annotations
