@@ -93,6 +93,12 @@ def cpu_seconds() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def cpu_with_children() -> float:
+    """``cpu_seconds`` plus the CPU of the child processes this one has reaped (a run's step processes)."""
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return cpu_seconds() + c.ru_utime + c.ru_stime
+
+
 def children_peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
 
@@ -414,21 +420,34 @@ def child_window(first: str, last: str, log_dir: Path, selection: list[str] | No
     return res
 
 
-def _tree_rss_kb(pid: int) -> int:
-    """VmRSS of a process and its descendants (0 once it is gone)."""
-    total, todo = 0, [pid]
+def descendants(pid: int) -> list[int]:
+    """The process ids below ``pid`` (children, their children, ...), as /proc shows them now."""
+    out, todo = [], [pid]
     while todo:
         p = todo.pop()
         try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-                    break
             for task in Path(f"/proc/{p}/task").iterdir():
-                todo.extend(int(c) for c in (task / "children").read_text().split())
+                kids = [int(c) for c in (task / "children").read_text().split()]
+                out.extend(kids)
+                todo.extend(kids)
         except (OSError, ValueError):
             continue
-    return total
+    return out
+
+
+def _vm_rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _tree_rss_kb(pid: int) -> int:
+    """VmRSS of a process and its descendants (0 once it is gone)."""
+    return sum(_vm_rss_kb(p) for p in [pid, *descendants(pid)])
 
 
 class RssSum(_Sampling):
@@ -474,8 +493,7 @@ def _window_main(first: str, last: str, selection: str = "") -> None:
     s = load_settings()  # ADPERF_* set by the parent: home, world, world size
     res = materialize_window(s, first, last, [k for k in selection.split(",") if k] or None)
     # the run's and the process's start (imports, loading the definitions), and its step processes
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    res["cpu_process"] = cpu_seconds() + kids.ru_utime + kids.ru_stime
+    res["cpu_process"] = cpu_with_children()
     dump = Path(os.environ["ADPERF_HOME"]).parent / "logs" / f"{first}_{last}_{bench_executor()}.json"
     dump.parent.mkdir(parents=True, exist_ok=True)
     dump.write_text(json.dumps(res))  # every step's figures, for a look after the run

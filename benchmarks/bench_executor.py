@@ -16,7 +16,6 @@ file's lock (dagster-duckdb retries those with back-off) as a line of that file,
 from __future__ import annotations
 
 import os
-import resource
 import time
 from pathlib import Path
 
@@ -25,20 +24,6 @@ import dagster as dg
 
 MODULE = "adperf_assets.definitions"
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _descendants(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            for task in Path(f"/proc/{p}/task").iterdir():
-                kids = [int(c) for c in (task / "children").read_text().split()]
-                out.extend(kids)
-                todo.extend(kids)
-        except (OSError, ValueError):
-            continue
-    return out
 
 
 def _stat(pid: int) -> tuple[float, int, int] | None:
@@ -69,7 +54,7 @@ class TreeSampler(bc._Sampling):
 
     def _sample(self) -> None:
         t, total, pss = time.time(), 0, 0
-        for pid in [self._me, *_descendants(self._me)]:
+        for pid in [self._me, *bc.descendants(self._me)]:
             st = _stat(pid)
             if st is None:
                 continue
@@ -88,11 +73,6 @@ class TreeSampler(bc._Sampling):
     def cpu_last(self, pid: int) -> float:
         samples = self.cpu.get(pid, [])
         return samples[-1][1] if samples else float("nan")
-
-
-def _cpu_with_children() -> float:
-    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
 
 
 def _stop_forkserver() -> None:
@@ -117,12 +97,12 @@ def run_job_window(instance: dg.DagsterInstance, tags: dict, run_config: dict,
     recon = ReconstructableRepository.for_module(MODULE, "defs", os.getcwd()).get_reconstructable_job("__ASSET_JOB")
     keys = [dg.AssetKey.from_user_string(k) for k in selection] if selection else None
     with TreeSampler() as sampler:
-        t, cpu = time.perf_counter(), _cpu_with_children()
+        t, cpu = time.perf_counter(), bc.cpu_with_children()
         with dg.execute_job(recon, instance=instance, run_config=run_config, tags=tags,
                             asset_selection=keys, raise_on_error=False) as result:
             run_id, success = result.run_id, result.success
         _stop_forkserver()
-        wall, cpu = time.perf_counter() - t, _cpu_with_children() - cpu
+        wall, cpu = time.perf_counter() - t, bc.cpu_with_children() - cpu
     return {"run_id": run_id, "success": success, "wall": wall, "cpu": cpu, "peak_rss_gib": sampler.peak_kb / 2**20,
             "peak_pss_gib": sampler.peak_pss_kb / 2**20,
             "sampler": sampler}
