@@ -9,6 +9,7 @@ from adperf_assets.defs.common.tables import daily_table
 from adperf_assets.defs.skan.google_ads_skan import GoogleAdsSkanSource, skan_frame
 from adperf_assets.defs.skan.resources import SkanCopySource, SkanPostbackSource
 from adperf_assets.defs.skan.schemas import GoogleAdsSkanFrame, SkanModelledFrame, SkanPostbacksFrame
+from adperf_assets.fork_map import fork_map
 from adperf_assets.partitions import daily_partitions, single_run, trailing, window_days
 from adperf_assets.settings import current_settings
 from adperf_assets.skan.report import FIRST_POSTBACK_DAYS, calibration, calibration_users, empty_modelled, modelled_campaigns
@@ -133,14 +134,15 @@ def skan_modelled(context: dg.AssetExecutionContext, skan_postbacks: pd.DataFram
     user_activity = user_activity[user_activity["user_id"].isin(known["user_id"])]
     # the cohorts the installs table holds (the report's window, or less where its history starts later)
     first = pd.to_datetime(installs["install_date"]).min() if len(installs) else None
-    frames = []
-    for day in window_days(context):
+    tz = current_settings().report_timezone
+
+    def one_day(day: pd.Timestamp) -> pd.DataFrame:
         since = max(day - pd.Timedelta(days=MODEL_DAYS - 1), first) if first is not None else day
         t = known[(known["install_date"] <= day) & (known["install_date"] >= since)]
         calib = calibration(t, behavior_value, user_activity, day)
-        frames.append(modelled_campaigns(skan_postbacks, calib, day, since, current_settings().report_timezone,
-                                         user_ads=installs))
-    frames = [f for f in frames if len(f)]
+        return modelled_campaigns(skan_postbacks, calib, day, since, tz, user_ads=installs)
+
+    frames = [f for f in fork_map(one_day, window_days(context)) if len(f)]
     table = pd.concat(frames, ignore_index=True) if frames else empty_modelled()
     camp = table[table["level"] == "campaign"]
     return dg.Output(table, metadata={
