@@ -33,6 +33,16 @@ def day_workers() -> int:
     return len(os.sched_getaffinity(0)) if executor == "in_process" else 1
 
 
+def deal(items: Sequence[T], n: int | None = None, contiguous: bool = False) -> list[list[T]]:
+    """The items in ``n`` shares (default ``day_workers()``, at most one per item), round-robin or
+    ``contiguous``: for a computation that takes a share of days at once (``fork_map`` over the shares)."""
+    n = max(min(day_workers() if n is None else n, len(items)), 1)
+    if contiguous:
+        bounds = [len(items) * k // n for k in range(n + 1)]
+        return [list(items[bounds[k]:bounds[k + 1]]) for k in range(n)]
+    return [list(items[k::n]) for k in range(n)]
+
+
 def fork_map(fn: Callable[[T], R], items: Sequence[T], workers: int | None = None, min_items: int = 1,
              contiguous: bool = False) -> list[R]:
     """``[fn(x) for x in items]``, shared between this process and ``workers - 1`` forked children, each
@@ -46,11 +56,7 @@ def fork_map(fn: Callable[[T], R], items: Sequence[T], workers: int | None = Non
     # a daemonic process may not have children (multiprocessing's rule)
     if n <= 1 or "fork" not in mp.get_all_start_methods() or mp.current_process().daemon:
         return [fn(x) for x in items]
-    if contiguous:
-        bounds = [len(items) * k // n for k in range(n + 1)]
-        shares = [list(range(bounds[k], bounds[k + 1])) for k in range(n)]
-    else:
-        shares = [list(range(k, len(items), n)) for k in range(n)]
+    shares = deal(list(range(len(items))), n, contiguous)
     ctx = mp.get_context("fork")
     children = []
     try:

@@ -23,23 +23,6 @@ import bench_common as bc
 import dagster as dg
 
 MODULE = "adperf_assets.definitions"
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _stat(pid: int) -> tuple[float, int, int] | None:
-    """(CPU s of the process itself, RSS KiB, PSS KiB) or None once it is gone. PSS splits the pages
-    forked processes share (the fork server's imports) among them; RSS counts them in each."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        rss = pss = 0
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Rss:"):
-                rss = int(line.split()[1])
-            elif line.startswith("Pss:"):
-                pss = int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / TICK, rss, pss
 
 
 class TreeSampler(bc._Sampling):
@@ -55,7 +38,7 @@ class TreeSampler(bc._Sampling):
     def _sample(self) -> None:
         t, total, pss = time.time(), 0, 0
         for pid in [self._me, *bc.descendants(self._me)]:
-            st = _stat(pid)
+            st = bc.proc_stat(pid)
             if st is None:
                 continue
             total, pss = total + st[1], pss + st[2]

@@ -72,8 +72,9 @@ def output_metadata(context: dg.OutputContext, obj: pd.DataFrame, storage_kind: 
     if len(obj) and expr not in obj.columns:
         raise ValueError(f"{context.asset_key.to_user_string()}: a range run's rows need the partition_expr "
                          f"column {expr!r} (columns: {list(obj.columns)})")
-    per_day = (pd.to_datetime(obj[expr]).dt.strftime("%Y-%m-%d").value_counts() if len(obj)
-               else pd.Series(dtype="int64"))  # daily partition keys
+    # counted per date, then the few dates formatted as daily partition keys (not each of millions of rows)
+    per_day = pd.to_datetime(obj[expr]).value_counts() if len(obj) else pd.Series(dtype="int64")
+    per_day.index = pd.DatetimeIndex(per_day.index).strftime("%Y-%m-%d")
     heavy = [k for k, v in context.output_metadata.items() if _is_heavy(v)]
     pointer = dg.MetadataValue.md(f"_on the materialization of {keys[-1]}, this run's last day_")
     step = context.step_context

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from adperf_assets.fork_map import deal, fork_map
 from adperf_assets.ltv.backtest import OVERALL, SEGMENT_KEYS, backtest_metrics, pool_cohorts
 from adperf_assets.ltv.cohort_backtest import BACKTEST_COLUMNS, as_of, empty_backtest, history_days
 from adperf_assets.ltv.cohort_backtest import cohort_backtest as run_cohort_backtest
@@ -231,8 +232,11 @@ def cohort_ltv_backtest(
     days = window_days(context)
     first = days[0] - pd.Timedelta(days=capped(BACKTEST_HISTORY_DAYS) - 1)
     cube = ActivityCube.from_frame(cohort_activity, config.revenue, first_day=first, last_day=days[-1])
-    out = run_cohort_backtest(cube, days, made_at_days=config.made_at_days, horizons=config.horizons,
-                              window_days=config.window_days, confidence=config.confidence)
+    # the days in consecutive shares, one per core (fork_map); each share's rows are its days' own
+    parts = fork_map(lambda share: run_cohort_backtest(cube, share, made_at_days=config.made_at_days,
+                                                       horizons=config.horizons, window_days=config.window_days,
+                                                       confidence=config.confidence), deal(days, contiguous=True))
+    out = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
     # the trailing window's earlier days were written by earlier runs: read, not recomputed, so a
     # day costs the same with a year of history as with a month
     earlier = _stored_rows(tables, days[-1] - pd.Timedelta(days=BACKTEST_METRICS_DAYS - 1), days[0])
