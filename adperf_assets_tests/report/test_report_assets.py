@@ -76,22 +76,29 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
                              kind="stable").reset_index(drop=True)
 
 
-def test_a_range_in_one_run_equals_day_by_day(report_home, tmp_path):
+def test_a_range_in_one_run_equals_day_by_day(report_home, tmp_path, monkeypatch):
+    """The range run's days shared between two processes (fork_map), the daily runs' one day each."""
     other = dataclasses.replace(report_home, home=tmp_path / "daily")
     other.home.mkdir()
     import shutil
 
     shutil.copy(report_home.duckdb_path, other.duckdb_path)
+    names = [*REPORT, "decision_backtest"]
+    monkeypatch.setenv("ADPERF_DAY_WORKERS", "2")
     with dg.instance_for_test() as instance:
-        assert runs.materialize(REPORT, build_resources(report_home), REPORT_DAYS[0], REPORT_DAYS[-1],
+        assert runs.materialize(names, build_resources(report_home), REPORT_DAYS[0], REPORT_DAYS[-1],
                                 instance=instance).success
         assert len(instance.get_runs()) == 1
     with dg.instance_for_test() as instance:
         for day in REPORT_DAYS:
-            assert runs.materialize(REPORT, build_resources(other), day, instance=instance).success
+            assert runs.materialize(names, build_resources(other), day, instance=instance).success
     a, b = _report_table(report_home), _report_table(other)
     assert sorted(a["report_date"].dt.strftime("%Y-%m-%d").unique()) == REPORT_DAYS
     pd.testing.assert_frame_equal(a, b)
+    for name in ("skan_modelled", "decision_backtest"):  # the latter empty here: no call's horizon has passed
+        one, daily = runs.table(report_home, name, "order by all"), runs.table(other, name, "order by all")
+        pd.testing.assert_frame_equal(one, daily)
+    assert runs.table(report_home, "skan_modelled")["report_date"].nunique() == len(REPORT_DAYS)
     # re-running a day replaces it
     assert runs.materialize(REPORT, build_resources(other), REPORT_DAYS[1]).success
     pd.testing.assert_frame_equal(_report_table(other), b)

@@ -154,8 +154,15 @@ def cohort_ltv(
         req.append(pd.concat([c[["install_date"]].reset_index(drop=True),
                               cube.segments.iloc[c["s"]].reset_index(drop=True)], axis=1).assign(report_date=d))
     requests = pd.concat(req, ignore_index=True)
-    out, unanswered = estimate_ltv(curves, cube, requests, HORIZONS, config.confidence,
-                                   credibility_users=config.credibility_users)
+
+    def estimate(share: list[pd.Timestamp]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return estimate_ltv(curves, cube, requests[requests["report_date"].isin(share)], HORIZONS, config.confidence,
+                            credibility_users=config.credibility_users)
+
+    # the days in consecutive shares, one per core (fork_map): concatenated, the rows of one call
+    parts = fork_map(estimate, deal(days, contiguous=True))
+    out = pd.concat([o for o, _ in parts if len(o)] or [parts[0][0]], ignore_index=True)
+    unanswered = pd.concat([u for _, u in parts if len(u)] or [parts[0][1]], ignore_index=True)
     seconds = time.perf_counter() - t0
     if len(unanswered):
         context.log.warning(f"cohort_ltv {days_label(days)}: no estimate for {len(unanswered)} cohort x segment(s): "
