@@ -1,7 +1,9 @@
-"""A range run's days on every core. In a backfill's run most steps compute each day from that day's
-slice of inputs already in memory, one day after another, on one core. Forked children inherit those
-inputs without a copy (the parent's pages are shared until written), compute their share of the days and
-send back only the results; nothing is pickled on the way in. Knows nothing of Dagster.
+"""A range run's days on every core. Under the in-process executor a run's steps go one after another on
+one core. In a step whose days are heavy computation on inputs already in memory with small results
+(``skan_modelled``'s bootstrap), forked children inherit those inputs without a copy (the parent's pages
+are shared until written), compute their share of the days and send back only their results; nothing is
+pickled on the way in. Where a step's time is mostly reading, writing or large results, forking costs more
+than it saves (benchmarks/README.md). Knows nothing of Dagster.
 
 ``ADPERF_DAY_WORKERS`` sets how many processes share the days (1: no fork). By default every usable core
 under the in-process executor, and 1 under the others, whose steps already share the cores."""
@@ -33,30 +35,17 @@ def day_workers() -> int:
     return len(os.sched_getaffinity(0)) if executor == "in_process" else 1
 
 
-def deal(items: Sequence[T], n: int | None = None, contiguous: bool = False) -> list[list[T]]:
-    """The items in ``n`` shares (default ``day_workers()``, at most one per item), round-robin or
-    ``contiguous``: for a computation that takes a share of days at once (``fork_map`` over the shares)."""
-    n = max(min(day_workers() if n is None else n, len(items)), 1)
-    if contiguous:
-        bounds = [len(items) * k // n for k in range(n + 1)]
-        return [list(items[bounds[k]:bounds[k + 1]]) for k in range(n)]
-    return [list(items[k::n]) for k in range(n)]
-
-
-def fork_map(fn: Callable[[T], R], items: Sequence[T], workers: int | None = None, min_items: int = 1,
-             contiguous: bool = False) -> list[R]:
-    """``[fn(x) for x in items]``, shared between this process and ``workers - 1`` forked children, each
-    with at least ``min_items``: dealt round-robin (days get costlier while the windows fill), or with
-    ``contiguous`` in consecutive runs, for an ``fn`` that carries state from one item to the next (each
-    process's state is its own). ``fn`` must not write to anything the parent owns (a database connection,
-    Dagster's event log): its results come back by pipe, and only they. A child's exception is raised here
-    as ``WorkerError`` with its traceback."""
+def fork_map(fn: Callable[[T], R], items: Sequence[T], workers: int | None = None) -> list[R]:
+    """``[fn(x) for x in items]``, the items dealt round-robin (days get costlier while the windows fill)
+    between this process and ``workers - 1`` forked children (default ``day_workers()``). ``fn`` must not
+    write to anything the parent owns (a database connection, Dagster's event log): its results come back
+    by pipe, and only they. A child's exception is raised here as ``WorkerError`` with its traceback."""
     items = list(items)
-    n = min(day_workers() if workers is None else workers, len(items) // max(min_items, 1))
+    n = min(day_workers() if workers is None else workers, len(items))
     # a daemonic process may not have children (multiprocessing's rule)
     if n <= 1 or "fork" not in mp.get_all_start_methods() or mp.current_process().daemon:
         return [fn(x) for x in items]
-    shares = deal(list(range(len(items))), n, contiguous)
+    shares = [list(range(k, len(items), n)) for k in range(n)]
     ctx = mp.get_context("fork")
     children = []
     try:

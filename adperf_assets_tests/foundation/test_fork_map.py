@@ -13,34 +13,29 @@ def _square_with_pid(x):
     return x * x, os.getpid()
 
 
-@pytest.mark.parametrize("contiguous", [False, True])
-def test_results_in_order_and_computed_in_every_worker(contiguous):
-    got = fork_map(_square_with_pid, range(11), workers=3, contiguous=contiguous)
+def test_results_in_order_and_computed_in_every_worker():
+    got = fork_map(_square_with_pid, range(11), workers=3)
     assert [v for v, _ in got] == [x * x for x in range(11)]
     pids = [p for _, p in got]
     assert len(set(pids)) == 3 and pids[0] == os.getpid()  # the first share is this process's
-    if contiguous:  # each process a run of consecutive items: 0-2, 3-6, 7-10
-        assert pids == [pids[0]] * 3 + [pids[3]] * 4 + [pids[7]] * 4
-    else:
-        assert pids == [pids[i % 3] for i in range(11)]
+    assert pids == [pids[i % 3] for i in range(11)]  # dealt round-robin
     assert mp.active_children() == []
 
 
 def test_each_process_carries_its_own_state():
     seen = []
 
-    def running_count(x):  # state from one item to the next, as user_ltv's warm starts
+    def running_count(x):  # what a closure keeps from one item to the next is its process's own
         seen.append(x)
-        return len(seen), tuple(seen)
+        return tuple(seen)
 
-    got = fork_map(running_count, range(6), workers=2, contiguous=True)
-    assert got == [(1, (0,)), (2, (0, 1)), (3, (0, 1, 2)), (1, (3,)), (2, (3, 4)), (3, (3, 4, 5))]
+    assert fork_map(running_count, range(6), workers=2) == [(0,), (1,), (0, 2), (1, 3), (0, 2, 4), (1, 3, 5)]
 
 
-def test_too_few_items_or_one_worker_stay_in_this_process():
+def test_one_worker_or_one_item_stays_in_this_process():
     me = os.getpid()
     assert {p for _, p in fork_map(_square_with_pid, range(5), workers=1)} == {me}
-    assert {p for _, p in fork_map(_square_with_pid, range(3), workers=2, min_items=2)} == {me}
+    assert {p for _, p in fork_map(_square_with_pid, [3], workers=4)} == {me}
     assert fork_map(_square_with_pid, [], workers=4) == []
 
 

@@ -74,15 +74,12 @@ def home(fresh_home, upstream_db):
 
 @pytest.fixture(scope="module")
 def last_days(small_settings, upstream_db, tmp_path_factory):
-    """user_rfm + user_ltv over the world's last two days in one run (a two-day window), the days shared
-    between two processes (``fork_map``)."""
+    """user_rfm + user_ltv over the world's last two days in one run (a two-day window)."""
     import dataclasses
 
     s = dataclasses.replace(small_settings, home=tmp_path_factory.mktemp("btyd_last"), world_dir=small_settings.world_path)
     shutil.copy(upstream_db, s.duckdb_path)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ADPERF_DAY_WORKERS", "2")
-        result = materialize(s, [btyd.user_rfm, btyd.user_ltv], "2025-08-13", LAST, SOURCES)
+    result = materialize(s, [btyd.user_rfm, btyd.user_ltv], "2025-08-13", LAST, SOURCES)
     assert result.success
     return s
 
@@ -179,24 +176,6 @@ def test_a_window_of_days_equals_the_days_run_alone(last_days, home):
     one = table(home, "user_ltv").sort_values(keys).reset_index(drop=True)
     two = table(last_days, "user_ltv", "where report_date = '2025-08-13'").sort_values(keys).reset_index(drop=True)
     pd.testing.assert_frame_equal(one, two)
-
-
-def test_a_window_split_between_processes_equals_it_in_one(last_days, home, monkeypatch):
-    """The window's days shared with a forked worker (``fork_map``, contiguous: each process warm-starts
-    its own days' fits): the same rows as one process, to the optimiser's tolerance."""
-    monkeypatch.setenv("ADPERF_DAY_WORKERS", "1")
-    assert materialize(home, [btyd.user_rfm, btyd.user_ltv], "2025-08-13", LAST, SOURCES).success
-    for name, keys in (("user_ltv", ["report_date", "user_id"]),
-                       ("btyd_cohort_ltv", ["report_date", "install_date", "platform", "attribution", "network",
-                                            "is_emulator", "horizon"])):
-        one = table(home, name).sort_values(keys).reset_index(drop=True)
-        split = table(last_days, name).sort_values(keys).reset_index(drop=True)
-        assert one["report_date"].nunique() == 2
-        # as warm vs cold fits (test_fits_started_from_the_previous_day_are_the_same_fits): the optima to
-        # 1e-6, the parameters' sd (the Hessian at the optimum) to 1e-4
-        sd = [c for c in one.columns if c.endswith("sd_usd")]
-        pd.testing.assert_frame_equal(one.drop(columns=sd), split.drop(columns=sd), rtol=1e-6)
-        pd.testing.assert_frame_equal(one[sd], split[sd], rtol=1e-4)
 
 
 # ----------------------------------------------------------------------------- pure pieces

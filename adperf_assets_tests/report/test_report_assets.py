@@ -77,7 +77,8 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_a_range_in_one_run_equals_day_by_day(report_home, tmp_path, monkeypatch):
-    """The range run's days shared between two processes (fork_map), the daily runs' one day each."""
+    """The same rows from one range run (``skan_modelled``'s days shared between two processes by
+    ``fork_map``) as from a run per day."""
     other = dataclasses.replace(report_home, home=tmp_path / "daily")
     other.home.mkdir()
     import shutil

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from adperf_assets.fork_map import fork_map
 from adperf_assets.ltv.backtest import OVERALL, backtest_days, backtest_metrics, pool_cohorts
 from adperf_assets.ltv.btyd_ltv import (
     BACKTEST_HORIZONS,
@@ -176,35 +175,25 @@ def user_ltv(context: dg.AssetExecutionContext, config: UserLtvConfig, user_rfm:
     days = window_days(context)
     user_rows, user_columns, cohorts, predictions, fit_rows, param_rows = [], [], [], [], [], []
     rows_of = _rows_by_day(user_rfm["report_date"])
-    fits = None  # this process's previous day's: its optima start the day's fits (the same optima, fewer iterations)
-
-    def one_day(day: pd.Timestamp):
-        nonlocal fits
-        if day not in rows_of:
-            return None
-        rfm = user_rfm.iloc[rows_of[day]]
-        fits = fit_segments(rfm, min_repeat_buyers=config.min_repeat_buyers, penalizer=config.penalizer,
-                            start=fits)
-        cohort = cohort_ltv_frame(fits, rfm)
-        return (fits.notes, user_ltv_columns(fits, rfm), cohort, milestone_predictions(cohort),
-                fits.table.assign(report_date=day.date()), fits.params().assign(report_date=day.date()))
-
-    # in contiguous shares, so that each process's fits start from its previous day's
-    for day, result in zip(days, fork_map(one_day, days, contiguous=True)):
-        if result is None:
+    fits = None  # the previous day's: its optima start the day's fits (the same optima, fewer iterations)
+    for day in days:
+        rfm = user_rfm.iloc[rows_of.get(day, np.zeros(0, dtype=np.int64))]
+        if rfm.empty:
             context.log.warning(f"user_ltv {day.date()}: user_rfm has no rows for the day")
             continue
-        notes, columns, cohort, prediction, fit_row, param_row = result
-        for note in notes:
+        fits = fit_segments(rfm, min_repeat_buyers=config.min_repeat_buyers, penalizer=config.penalizer,
+                            start=fits)
+        for note in fits.notes:
             context.log.warning(f"user_ltv {day.date()}: {note}; users without a fit get NaN (model 'none')")
         # the users' own columns are taken from user_rfm once for the run, below (the frame pd.concat of
         # each day's user_ltv_frame would give, without a copy of the key columns per day)
         user_rows.append(rows_of[day])
-        user_columns.append(columns)
+        user_columns.append(user_ltv_columns(fits, rfm))
+        cohort = cohort_ltv_frame(fits, rfm)
         cohorts.append(cohort)
-        predictions.append(prediction)
-        fit_rows.append(fit_row)
-        param_rows.append(param_row)
+        predictions.append(milestone_predictions(cohort))
+        fit_rows.append(fits.table.assign(report_date=day.date()))
+        param_rows.append(fits.params().assign(report_date=day.date()))
     user_out = _user_frame(user_rfm, user_rows, user_columns) if user_rows else _empty_like(UserLtvFrame)
     cohort_out = pd.concat(cohorts, ignore_index=True) if cohorts else _empty_like(BtydCohortLtvFrame)
     pred_out = pd.concat(predictions, ignore_index=True) if predictions else _empty_like(BtydPredictionsFrame)

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from adperf_assets.fork_map import deal, fork_map
 from adperf_assets.ltv.backtest import OVERALL, SEGMENT_KEYS, backtest_metrics, pool_cohorts
 from adperf_assets.ltv.cohort_backtest import BACKTEST_COLUMNS, as_of, empty_backtest, history_days
 from adperf_assets.ltv.cohort_backtest import cohort_backtest as run_cohort_backtest
@@ -154,15 +153,8 @@ def cohort_ltv(
         req.append(pd.concat([c[["install_date"]].reset_index(drop=True),
                               cube.segments.iloc[c["s"]].reset_index(drop=True)], axis=1).assign(report_date=d))
     requests = pd.concat(req, ignore_index=True)
-
-    def estimate(share: list[pd.Timestamp]) -> tuple[pd.DataFrame, pd.DataFrame]:
-        return estimate_ltv(curves, cube, requests[requests["report_date"].isin(share)], HORIZONS, config.confidence,
-                            credibility_users=config.credibility_users)
-
-    # the days in consecutive shares, one per core (fork_map): concatenated, the rows of one call
-    parts = fork_map(estimate, deal(days, contiguous=True))
-    out = pd.concat([o for o, _ in parts if len(o)] or [parts[0][0]], ignore_index=True)
-    unanswered = pd.concat([u for _, u in parts if len(u)] or [parts[0][1]], ignore_index=True)
+    out, unanswered = estimate_ltv(curves, cube, requests, HORIZONS, config.confidence,
+                                   credibility_users=config.credibility_users)
     seconds = time.perf_counter() - t0
     if len(unanswered):
         context.log.warning(f"cohort_ltv {days_label(days)}: no estimate for {len(unanswered)} cohort x segment(s): "
@@ -239,11 +231,8 @@ def cohort_ltv_backtest(
     days = window_days(context)
     first = days[0] - pd.Timedelta(days=capped(BACKTEST_HISTORY_DAYS) - 1)
     cube = ActivityCube.from_frame(cohort_activity, config.revenue, first_day=first, last_day=days[-1])
-    # the days in consecutive shares, one per core (fork_map); each share's rows are its days' own
-    parts = fork_map(lambda share: run_cohort_backtest(cube, share, made_at_days=config.made_at_days,
-                                                       horizons=config.horizons, window_days=config.window_days,
-                                                       confidence=config.confidence), deal(days, contiguous=True))
-    out = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+    out = run_cohort_backtest(cube, days, made_at_days=config.made_at_days, horizons=config.horizons,
+                              window_days=config.window_days, confidence=config.confidence)
     # the trailing window's earlier days were written by earlier runs: read, not recomputed, so a
     # day costs the same with a year of history as with a month
     earlier = _stored_rows(tables, days[-1] - pd.Timedelta(days=BACKTEST_METRICS_DAYS - 1), days[0])

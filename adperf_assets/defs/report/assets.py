@@ -10,7 +10,6 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from adperf_assets.fork_map import deal, fork_map
 from adperf_assets.partitions import daily_partitions, single_run, trailing, window_days
 from adperf_assets.report import ReportConfig, build_report, prepare_inputs
 from adperf_assets.report.columns import typed
@@ -99,10 +98,7 @@ def compute_report(context: dg.AssetExecutionContext, config: RoasReportConfig, 
         ltv_estimates = pd.DataFrame({c: pd.Series(dtype=object) for c in LTV_COLUMNS})
     inputs = prepare_inputs(ad_spend, installs, user_segments, behavior_value, ltv_estimates)
     last_day = days[-1]
-    # the days in consecutive shares, one per core (fork_map): concatenated, they are the days in order
-    parts = fork_map(lambda share: build_report(inputs, share, cfg, curves_on=last_day), deal(days, contiguous=True))
-    report = pd.concat([p for p, _ in parts if len(p)] or [parts[0][0]], ignore_index=True)
-    infos = [info for _, share_infos in parts for info in share_infos]
+    report, infos = build_report(inputs, days, cfg, curves_on=last_day)
     report = typed(fold_into_report(report, skan_modelled, cfg), cfg)  # iOS: measured + SKAN-modelled
     last = report[report["report_date"] == last_day]
     unmatched = pd.DataFrame([{"report_date": i.report_date.date(), "users": i.unmatched_users,

@@ -10,7 +10,6 @@ from adperf_assets.defs.common.metadata import days_label, figure_md, table_md
 from adperf_assets.defs.common.schema_types import empty_frame
 from adperf_assets.defs.common.tables import daily_table
 from adperf_assets.defs.report.schemas import DecisionBacktestFrame
-from adperf_assets.fork_map import fork_map
 from adperf_assets.partitions import daily_partitions, trailing, window_days
 from adperf_assets.report.decision_scores import (
     AGES,
@@ -72,12 +71,13 @@ def decision_backtest(context: dg.AssetExecutionContext, config: DecisionBacktes
     def missing_days(w: BacktestWindow) -> list[pd.Timestamp]:
         return [d for d in pd.date_range(max(w.first_call, first_partition), w.last_cohort) if d not in stored_days]
 
-    missed, counts = [], []
+    frames, missed, counts = [], [], []
     realised = realised_by_ad(ad_spend, installs, behavior_value, config.window(days[-1]))
     scorer = CallScorer(roas_report, realised, config.window(days[-1]))
-    frames = fork_map(lambda day: scorer.score(config.window(day)), days)  # the days on every core
-    for day, scored in zip(days, frames):
+    for day in days:
         w = config.window(day)
+        scored = scorer.score(w)
+        frames.append(scored)
         missing = missing_days(w)
         if missing:
             missed.append(f"{day.date()}: {len(missing)} ({missing[0].date()}..{missing[-1].date()})")
