@@ -147,6 +147,13 @@ def proc_stat(pid: int) -> tuple[float, int, int] | None:
     return (int(fields[11]) + int(fields[12])) / TICK, rss, pss
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 class RssSampler(_Sampling):
     """Samples this process's RSS every ``interval`` seconds, to attribute peaks to run steps; while it has
     forked copies of itself (``fork_map``'s day workers), also, at most once a second, the summed PSS of it
@@ -173,13 +180,6 @@ class RssSampler(_Sampling):
             self._last_pss = time.monotonic()
             pss = sum(st[2] for st in map(proc_stat, [self._me, *forks]) if st is not None)
             self.peak_tree_pss_kb = max(self.peak_tree_pss_kb, pss)
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
 
     def peak_gib(self, start: float, end: float) -> float:
         inside = [kb for t, kb in self.samples if start <= t <= end]
