@@ -158,8 +158,8 @@ class RssSampler(_Sampling):
     """Samples this process's RSS every ``interval`` seconds, to attribute peaks to run steps; while it has
     forked copies of itself (``fork_map``'s day workers), also, at most once a second, the summed PSS of it
     and them: the memory they take together, each page they share counted once (their summed RSS would
-    count it in each). Only then: reading a large process's PSS walks its page tables in the kernel (~60 ms
-    for 1-3 GiB), and the run always has other children (Dagster's log tails, its orphan watchers)."""
+    count it in each). Only then: reading a large process's PSS walks its page tables in the kernel, and the
+    run always has other children (Dagster's log tails, its orphan watchers)."""
 
     def __init__(self, interval: float = 0.2):
         super().__init__(interval)
