@@ -1,7 +1,6 @@
 """The ROAS report on a world with ATT: iOS campaign rows = measured + SKAN-modelled (docs/skan.md)."""
 
 import dataclasses
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -230,17 +229,3 @@ def test_network_over_claim_counts_the_untracked_ios_installs(att_home, full_hom
     assert overall(att_home, with_untracked=False)[0] > 1.4  # what the check saw before
     assert not cmp["flagged"].any()
 
-
-def test_a_range_run_split_between_processes_equals_it_in_one(att_home, tmp_path, monkeypatch):
-    """skan_modelled's days shared with forked workers (``fork_map``): the same rows as one process."""
-    first = runs.REPORT_DAYS[0]
-    tables = []
-    for workers in ("1", "2"):
-        s = dataclasses.replace(att_home, home=tmp_path / f"w{workers}")
-        s.home.mkdir()
-        shutil.copy(att_home.duckdb_path, s.duckdb_path)
-        monkeypatch.setenv("ADPERF_DAY_WORKERS", workers)
-        assert runs.materialize(["skan_modelled"], build_resources(s), first, DAY, with_checks=False).success
-        tables.append(runs.table(s, "skan_modelled", "order by all"))
-    assert tables[0]["report_date"].nunique() == len(runs.REPORT_DAYS) and len(tables[0]) > 0
-    pd.testing.assert_frame_equal(tables[0], tables[1], check_exact=True)
