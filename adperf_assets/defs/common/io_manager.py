@@ -5,16 +5,20 @@ More: docs/dagster_layer.md."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from dagster import InputContext, OutputContext
+from dagster import InitResourceContext, InputContext, OutputContext
+from dagster._core.storage.db_io_manager import DbIOManager  # what dagster-duckdb builds its IO manager on
+from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 
+from adperf_assets.defs.common.duckdb_kept import keep_open, release
 from adperf_assets.defs.common.metadata import output_metadata
 from adperf_assets.defs.common.money import stored_name, to_canonical, to_stored
 
-if TYPE_CHECKING:  # dagster's private module: annotations only, nothing of it runs here
+if TYPE_CHECKING:
     from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice
 
 _VIEW = "_adperf_out"
@@ -57,9 +61,30 @@ class EvolvingPandasTypeHandler(DuckDBPandasTypeHandler):
         return to_canonical(super().load_input(context, table_slice, connection))
 
 
+class _KeptDuckDbClient(DuckDbClient):
+    """``DuckDbClient`` whose connects share the connection ``duckdb_kept`` keeps open."""
+
+    @staticmethod
+    @contextmanager
+    def connect(context, table_slice):
+        cfg = context.resource_config
+        keep_open(cfg["database"], {"custom_user_agent": "dagster", **cfg["connection_config"]})
+        with DuckDbClient.connect(context, table_slice) as conn:
+            yield conn
+
+
 class AdperfDuckDBIOManager(DuckDBPandasIOManager):
-    """``DuckDBPandasIOManager`` with the write of ``EvolvingPandasTypeHandler``."""
+    """``DuckDBPandasIOManager`` with the write of ``EvolvingPandasTypeHandler`` and the file kept open
+    between a run's connects (``duckdb_kept``)."""
 
     @staticmethod
     def type_handlers() -> Sequence[DbTypeHandler]:
         return [EvolvingPandasTypeHandler()]
+
+    def create_io_manager(self, context) -> DbIOManager:
+        return DbIOManager(db_client=_KeptDuckDbClient(), database=self.database, schema=self.schema_,
+                           type_handlers=self.type_handlers(), default_load_type=self.default_load_type(),
+                           io_manager_name="DuckDBIOManager")
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        release(self.database)

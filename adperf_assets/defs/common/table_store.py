@@ -11,8 +11,10 @@ import dagster as dg
 import pandas as pd
 from dagster import InputContext, OutputContext
 from dagster_duckdb import DuckDBResource
+from pydantic import PrivateAttr
 
 from adperf_assets.defs.common import iceberg_store
+from adperf_assets.defs.common.duckdb_kept import keep_open, release
 from adperf_assets.defs.common.io_manager import SCHEMA, AdperfDuckDBIOManager
 from adperf_assets.defs.common.metadata import output_metadata
 from adperf_assets.defs.common.money import stored_name, to_canonical, to_stored
@@ -73,13 +75,25 @@ class TableStore(dg.ConfigurableResource):
     duckdb_path: str = ""
     catalog_properties: dict[str, str] = {}
     namespace: str = SCHEMA
+    _in_run: bool = PrivateAttr(default=False)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._in_run = True  # a run's reads share the file kept open (duckdb_kept) until its teardown
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        release(self.duckdb_path)
+
+    def _duckdb(self):
+        if self._in_run:
+            keep_open(self.duckdb_path, {"custom_user_agent": "dagster"})
+        return DuckDBResource(database=self.duckdb_path).get_connection()
 
     def table_names(self) -> list[str]:
         """The tables stored so far, sorted."""
         if self.store == "iceberg":
             cat = iceberg_store.catalog(self.catalog_properties, self.namespace)
             return sorted(t[-1] for t in cat.list_tables(self.namespace))
-        with DuckDBResource(database=self.duckdb_path).get_connection() as con:
+        with self._duckdb() as con:
             return [r[0] for r in con.execute("select table_name from information_schema.tables where table_schema = ? "
                                               "order by 1", [self.namespace]).fetchall()]
 
@@ -120,7 +134,7 @@ class TableStore(dg.ConfigurableResource):
         select = ", ".join(f'"{c}"' for c in cols) if cols else "*"
         sql = (f"select {select} from {self.namespace}.{table}"
                + (f" where {' and '.join(conds)}" if conds else ""))
-        with DuckDBResource(database=self.duckdb_path).get_connection() as con:
+        with self._duckdb() as con:
             exists = con.execute("select count(*) from information_schema.tables where table_schema = ? and "
                                  "table_name = ?", [self.namespace, table]).fetchone()[0]
             if not exists:
