@@ -65,7 +65,7 @@ def decision_backtest(context: dg.AssetExecutionContext, config: DecisionBacktes
     estimate's error and interval coverage; metadata: precision, recall and MAPE per level and age over
     the trailing window, and a plot of estimated against realised ROAS."""
     days = window_days(context)
-    stored_days = set(as_datetimes(roas_report["report_date"]).dt.normalize()) if len(roas_report) else set()
+    stored_days = set(as_datetimes(roas_report["report_date"]).dt.normalize().unique()) if len(roas_report) else set()
     first_partition = pd.Timestamp(daily_partitions.start).tz_localize(None)
 
     def missing_days(w: BacktestWindow) -> list[pd.Timestamp]:
