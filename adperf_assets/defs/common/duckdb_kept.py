@@ -18,6 +18,8 @@ import duckdb
 
 #: Seconds without a connect after which the kept connection closes.
 IDLE_SECONDS = 1.0
+#: The configuration dagster-duckdb's connects add to their own (``connection_config``).
+DAGSTER_CONFIG = {"custom_user_agent": "dagster"}
 
 _lock = threading.Lock()
 # path -> (connection, its configuration, the timer that closes it unless a later connect replaced it)

@@ -14,7 +14,7 @@ from dagster._core.storage.db_io_manager import DbIOManager  # what dagster-duck
 from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 
-from adperf_assets.defs.common.duckdb_kept import keep_open, release
+from adperf_assets.defs.common.duckdb_kept import DAGSTER_CONFIG, keep_open, release
 from adperf_assets.defs.common.metadata import output_metadata
 from adperf_assets.defs.common.money import stored_name, to_canonical, to_stored
 
@@ -68,7 +68,7 @@ class _KeptDuckDbClient(DuckDbClient):
     @contextmanager
     def connect(context, table_slice):
         cfg = context.resource_config
-        keep_open(cfg["database"], {"custom_user_agent": "dagster", **cfg["connection_config"]})
+        keep_open(cfg["database"], {**DAGSTER_CONFIG, **cfg["connection_config"]})
         with DuckDbClient.connect(context, table_slice) as conn:
             yield conn
 

@@ -14,7 +14,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import PrivateAttr
 
 from adperf_assets.defs.common import iceberg_store
-from adperf_assets.defs.common.duckdb_kept import keep_open, release
+from adperf_assets.defs.common.duckdb_kept import DAGSTER_CONFIG, keep_open, release
 from adperf_assets.defs.common.io_manager import SCHEMA, AdperfDuckDBIOManager
 from adperf_assets.defs.common.metadata import output_metadata
 from adperf_assets.defs.common.money import stored_name, to_canonical, to_stored
@@ -85,7 +85,7 @@ class TableStore(dg.ConfigurableResource):
 
     def _duckdb(self):
         if self._in_run:
-            keep_open(self.duckdb_path, {"custom_user_agent": "dagster"})
+            keep_open(self.duckdb_path, DAGSTER_CONFIG)
         return DuckDBResource(database=self.duckdb_path).get_connection()
 
     def table_names(self) -> list[str]:
