@@ -131,6 +131,18 @@ def test_the_folder_feeds_ad_spend_and_a_reimport_replaces_the_day(fresh_home, t
     pd.testing.assert_frame_equal(table(fresh_home), before)
 
 
+def test_the_sample_files_do_not_wait_for_the_world(tmp_path, small_world):
+    """The sensor's 60-second tick reads the folder: its first tick on a fresh home must not generate the world."""
+    from adperf_assets.defs.common.world import SampleWorld
+    from adperf_assets.sample import load_manifest, world_config
+
+    unborn = SampleWorld(path=str(tmp_path / "world"), start="2025-06-01")
+    folder = SampleCostImport(directory=str(tmp_path / "cost"), world=unborn).folder()
+    assert len(list(folder.glob("*.csv"))) == 3 and not (tmp_path / "world").exists()
+    # why the configured start may stand for the generated world's first day
+    assert world_config(small_world).start.isoformat() == load_manifest(small_world)["first_day"]
+
+
 def test_the_sample_is_a_trial_with_a_corrected_day(fresh_home):
     res = build_resources(fresh_home)
     source = res["cost_import"]

@@ -63,7 +63,9 @@ class SampleWorld(dg.ConfigurableResource):
         return load_manifest(self.root())
 
     def first_day(self) -> date:
-        return date.fromisoformat(self.manifest()["first_day"])
+        """The configured start: the world generated under ``root()`` always begins there, so callers that
+        need only the day (the sample cost files, a sensor's 60-second tick) do not wait for the generator."""
+        return date.fromisoformat(self.start)
 
     def last_day(self) -> date:
         return date.fromisoformat(self.manifest()["last_day"])
