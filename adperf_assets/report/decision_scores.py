@@ -216,40 +216,57 @@ def in_window(scored: pd.DataFrame, window: BacktestWindow) -> pd.DataFrame:
     return scored[as_datetimes(scored["call_date"]) >= window.first_call]
 
 
+SUMMARY_COLUMNS = ["level", "age_days", "calls", "mape", "coverage", "stops", "stops_right", "stop_precision",
+                   "stop_recall", "scales", "scales_right", "scale_precision", "scale_recall", "unprofitable",
+                   "unprofitable_spend_stopped"]
+
+
+def _share(num: int, den: int) -> float:
+    return num / den if den else np.nan
+
+
 def summarise(scored: pd.DataFrame, break_even: float = 1.0) -> pd.DataFrame:
     """Per level and age: calls scored, per-object MAPE of the estimated ROAS and coverage of its
     interval against the realised ROAS, stop / scale precision and recall, and the unprofitable
-    spend stopped (cost after a stop call at that age or earlier, over the scored cost of the truly
-    unprofitable objects). Empty shares are NaN."""
+    spend stopped (cost after an object's first stop call at that age or earlier, over the scored cost
+    of the truly unprofitable objects). Empty shares are NaN. Arrays, not a frame per group: the budget
+    actions summarise every day of a run."""
+    real = scored["realised_roas"].to_numpy(float)
+    ok = ~np.isnan(real)
+    bad, good = ok & (real < break_even), ok & (real > break_even)
+    stop_call = scored["recommendation"].eq("stop").to_numpy(bool)
+    stop, scale = stop_call & ok, scored["recommendation"].eq("scale").to_numpy(bool) & ok
+    err = scored["abs_pct_error"].to_numpy(float)
+    known = scored["in_interval"].notna().to_numpy(bool)
+    inside = scored["in_interval"].fillna(False).to_numpy(bool)
+    cost, after = scored["scored_cost_usd"].to_numpy(float), scored["cost_after_call_usd"].to_numpy(float)
+    ages, calls_on = scored["age_days"].to_numpy(), as_datetimes(scored["call_date"]).to_numpy()
     rows = []
-    for (level, age), g in scored.groupby(["level", "age_days"], sort=True):
-        ok = g["realised_roas"].notna()
-        bad = ok & (g["realised_roas"] < break_even)
-        good = ok & (g["realised_roas"] > break_even)
-        stop, scale = g["recommendation"].eq("stop") & ok, g["recommendation"].eq("scale") & ok
-        same = scored[(scored["level"] == level) & (scored["age_days"] <= age)
-                      & scored["recommendation"].eq("stop")]
-        keys = LEVEL_KEYS[level]
-        first_stop = same.sort_values("call_date").drop_duplicates(keys)[[*keys, "cost_after_call_usd"]]
-        stopped = g[bad][keys].merge(first_stop, on=keys)["cost_after_call_usd"].sum()
-        bad_cost = g.loc[bad, "scored_cost_usd"].sum()
-        iv = g["in_interval"].dropna()
-        rows.append({
-            "level": level, "age_days": int(age), "calls": int(ok.sum()),
-            "mape": float(g["abs_pct_error"].mean()) if g["abs_pct_error"].notna().any() else np.nan,
-            "coverage": float(iv.astype(bool).mean()) if len(iv) else np.nan,
-            "stops": int(stop.sum()), "stops_right": int((stop & bad).sum()),
-            "stop_precision": (stop & bad).sum() / stop.sum() if stop.any() else np.nan,
-            "stop_recall": (stop & bad).sum() / bad.sum() if bad.any() else np.nan,
-            "scales": int(scale.sum()), "scales_right": int((scale & good).sum()),
-            "scale_precision": (scale & good).sum() / scale.sum() if scale.any() else np.nan,
-            "scale_recall": (scale & good).sum() / good.sum() if good.any() else np.nan,
-            "unprofitable": int(bad.sum()),
-            "unprofitable_spend_stopped": stopped / bad_cost if bad_cost > 0 else np.nan,
-        })
-    return pd.DataFrame(rows, columns=["level", "age_days", "calls", "mape", "coverage", "stops", "stops_right",
-                                       "stop_precision", "stop_recall", "scales", "scales_right", "scale_precision",
-                                       "scale_recall", "unprofitable", "unprofitable_spend_stopped"])
+    for level, at in sorted(scored.groupby("level", sort=False).indices.items()):
+        obj = scored.iloc[at].groupby(LEVEL_KEYS[level], sort=False, dropna=False).ngroup().to_numpy()
+        stops_at = at[stop_call[at]]  # the level's stop calls, scored or not, earliest first per object
+        order = np.lexsort((calls_on[stops_at], obj[stop_call[at]]))
+        stops_at, stop_obj = stops_at[order], obj[stop_call[at]][order]
+        for age in np.unique(ages[at]):
+            g, g_obj = at[ages[at] == age], obj[ages[at] == age]
+            young = ages[stops_at] <= age
+            first = pd.Series(stops_at[young]).groupby(stop_obj[young], sort=False).first()
+            hit = g_obj[bad[g]]
+            found = first.reindex(hit).dropna().to_numpy(np.int64)
+            bad_cost = cost[g][bad[g]].sum()
+            n_stop, n_scale, n_bad, n_good = (int(m[g].sum()) for m in (stop, scale, bad, good))
+            stops_right, scales_right = int((stop & bad)[g].sum()), int((scale & good)[g].sum())
+            e, iv = err[g][~np.isnan(err[g])], inside[g][known[g]]
+            rows.append({
+                "level": level, "age_days": int(age), "calls": int(ok[g].sum()),
+                "mape": float(e.mean()) if len(e) else np.nan, "coverage": float(iv.mean()) if len(iv) else np.nan,
+                "stops": n_stop, "stops_right": stops_right, "stop_precision": _share(stops_right, n_stop),
+                "stop_recall": _share(stops_right, n_bad),
+                "scales": n_scale, "scales_right": scales_right, "scale_precision": _share(scales_right, n_scale),
+                "scale_recall": _share(scales_right, n_good), "unprofitable": n_bad,
+                "unprofitable_spend_stopped": after[found].sum() / bad_cost if bad_cost > 0 else np.nan,
+            })
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
 def summary_line(summary: pd.DataFrame, since: pd.Timestamp, level: str = "ad") -> str:

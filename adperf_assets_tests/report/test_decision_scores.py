@@ -108,6 +108,63 @@ def test_calls_scored_right_wrong_and_no_call_with_errors_and_coverage():
     assert "day 2: stop right in 1 of 1, scale right in 1 of 1" in line and "day 4: stop right in 0 of 1" in line
 
 
+def _summarise_per_group(scored: pd.DataFrame, break_even: float = 1.0) -> pd.DataFrame:
+    """``summarise`` as first written, one frame per (level, age): the reference for the array version."""
+    from adperf_assets.report.columns import LEVEL_KEYS
+    from adperf_assets.report.decision_scores import SUMMARY_COLUMNS
+
+    rows = []
+    for (level, age), g in scored.groupby(["level", "age_days"], sort=True):
+        ok = g["realised_roas"].notna()
+        bad, good = ok & (g["realised_roas"] < break_even), ok & (g["realised_roas"] > break_even)
+        stop, scale = g["recommendation"].eq("stop") & ok, g["recommendation"].eq("scale") & ok
+        same = scored[(scored["level"] == level) & (scored["age_days"] <= age) & scored["recommendation"].eq("stop")]
+        keys = LEVEL_KEYS[level]
+        first_stop = same.sort_values("call_date", kind="stable").drop_duplicates(keys)[[*keys, "cost_after_call_usd"]]
+        stopped = g[bad][keys].merge(first_stop, on=keys)["cost_after_call_usd"].sum()
+        bad_cost = g.loc[bad, "scored_cost_usd"].sum()
+        iv = g["in_interval"].dropna()
+        rows.append({
+            "level": level, "age_days": int(age), "calls": int(ok.sum()),
+            "mape": float(g["abs_pct_error"].mean()) if g["abs_pct_error"].notna().any() else np.nan,
+            "coverage": float(iv.astype(bool).mean()) if len(iv) else np.nan,
+            "stops": int(stop.sum()), "stops_right": int((stop & bad).sum()),
+            "stop_precision": (stop & bad).sum() / stop.sum() if stop.any() else np.nan,
+            "stop_recall": (stop & bad).sum() / bad.sum() if bad.any() else np.nan,
+            "scales": int(scale.sum()), "scales_right": int((scale & good).sum()),
+            "scale_precision": (scale & good).sum() / scale.sum() if scale.any() else np.nan,
+            "scale_recall": (scale & good).sum() / good.sum() if good.any() else np.nan,
+            "unprofitable": int(bad.sum()),
+            "unprofitable_spend_stopped": stopped / bad_cost if bad_cost > 0 else np.nan,
+        })
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_summary_equals_a_frame_per_level_and_age(seed):
+    """Random calls of three levels and three ages, objects called at several ages and days (some never
+    stopped, some stopped only later), unscored ones and unknown intervals among them."""
+    rng = np.random.default_rng(seed)
+    n = 400
+    level = rng.choice(["ad", "ad_group", "campaign"], n)
+    ad = rng.integers(0, 25, n)
+    real = np.where(rng.random(n) < 0.2, np.nan, rng.gamma(2.0, 0.5, n))
+    scored = pd.DataFrame({
+        "report_date": D0, "level": level, "network": rng.choice(["fb", "gg"], n), "account_id": "acc",
+        "campaign_id": (ad % 3).astype(str), "ad_group_id": (ad % 7).astype(str),
+        "ad_id": np.where(level == "ad", ad.astype(str), ""),
+        "age_days": rng.choice([7, 14, 30], n), "call_date": D0 + pd.to_timedelta(rng.integers(0, 60, n), "D"),
+        "recommendation": rng.choice(["stop", "scale", "hold"], n, p=[0.4, 0.3, 0.3]),
+        "scored_cost_usd": rng.gamma(2.0, 50.0, n), "cost_after_call_usd": rng.gamma(2.0, 30.0, n),
+        "realised_roas": real, "abs_pct_error": np.where(np.isnan(real) | (rng.random(n) < 0.1), np.nan, rng.random(n)),
+        "in_interval": pd.array(np.where(np.isnan(real), None, rng.random(n) < 0.7), dtype="boolean"),
+    })
+    got, want = summarise(scored, break_even=1.0), _summarise_per_group(scored, break_even=1.0)
+    assert len(got) == 9 and got["unprofitable_spend_stopped"].gt(0).any()
+    pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=1e-12)
+    assert summarise(scored.iloc[:0]).columns.tolist() == want.columns.tolist() and summarise(scored.iloc[:0]).empty
+
+
 def test_nothing_scored_before_the_horizon_passes():
     spend, installs, beh = world({"A": 5.0}, days=range(21, 28))
     reports = pd.DataFrame([call("A", 2, "stop", 0.6, 0.3, 0.9, start=21)])  # call day 22
