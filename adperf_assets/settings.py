@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
+from adperf_assets.skan.apps import parse_app_ids
+
 # The sample world's fixed calendar: same seed and dates -> byte-identical files.
 SAMPLE_START = date(2025, 6, 1)
 SAMPLE_DAYS = 545  # to 2026-11-27: long enough for 365-day LTV back-tests
@@ -80,6 +82,9 @@ class Settings:
     skan_export_dir: str = ""
     #: the folder where our HTTPS receiver writes Apple's postback copies (JSON lines); "" = none registered
     skan_copies_dir: str = ""
+    #: the App Store ids of the measured iOS app(s) (``ADPERF_IOS_APP_IDS``): other apps' SKAN postbacks are
+    #: left out; () = every app's, refused once the postbacks name several (``skan.apps``)
+    ios_app_ids: tuple[str, ...] = ()
     #: the folder of cost CSV files (networks without an API), when "cost_import" is a real source
     cost_import_dir: str = ""
     #: network name -> API version pinned by ``ADPERF_<NETWORK>_API_VERSION`` (unset: the SDK's)
@@ -225,6 +230,7 @@ def load_settings() -> Settings:
         adjust_export_dir=_env("ADPERF_ADJUST_EXPORT_DIR", ""),
         skan_export_dir=_env("ADPERF_SKAN_EXPORT_DIR", ""),
         skan_copies_dir=_env("ADPERF_SKAN_COPIES_DIR", ""),
+        ios_app_ids=parse_app_ids(_env("ADPERF_IOS_APP_IDS", "")),
         cost_import_dir=_env("ADPERF_COST_IMPORT_DIR", ""),
         api_versions=_api_versions(),
         log_engine=_env("ADPERF_LOG_ENGINE", ""),

@@ -46,6 +46,8 @@ AD_NETWORKS = {"v9wttpbfk9.skadnetwork": "facebook", "cstr6suwn9.skadnetwork": "
                "238da6jt44.skadnetwork": "tiktok"}
 #: ``mmp`` column value of rows that come from Apple's copies.
 COPY_SOURCE = "apple_copy"
+#: The copies' extra column: the app the postback is for (``app-id`` / ``advertised-item-identifier``).
+APP_ID = "app_id"
 REJECTED_COLUMNS = ["file", "line", "field", "problem", "value"]
 
 
@@ -225,7 +227,8 @@ def _received(text) -> datetime | None:
 def read_lines(lines: Iterable[tuple[str, int, str]], keys: Mapping[str, ec.EllipticCurvePublicKey],
                networks: Mapping[str, str], skan_kid: str = SKAN_KEY_ID,
                window: tuple | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(file, line number, text)`` lines → (verified rows in ``skan_postbacks`` columns, rejected lines).
+    """``(file, line number, text)`` lines → (verified rows in ``skan_postbacks`` columns and ``APP_ID``,
+    rejected lines).
 
     ``networks``: Apple's ad network id → our network name. ``window``: UTC ``[start, end)``; lines
     received outside it are skipped. Campaign, ad group and ad stay empty (the copies do not name them:
@@ -272,7 +275,8 @@ def read_lines(lines: Iterable[tuple[str, int, str]], keys: Mapping[str, ec.Elli
         "coarse_conversion_value": [r.coarse for _, _, r, *_ in rows],
         "source_app_id": [r.source_app_id for _, _, r, *_ in rows], "mmp": COPY_SOURCE,
         "source_file": [f for *_, f, _ in rows], "source_row": np.array([n for *_, n in rows], dtype=np.int64),
-    }, columns=COLUMNS)
+        "app_id": [r.app_id for _, _, r, *_ in rows],  # whose postback (``skan.apps``); not a table column
+    }, columns=[*COLUMNS, APP_ID])
     table = table.astype({c: t for c, t in DTYPES.items()})
     # Apple: count each transaction-id (postback-identifier) once; a retried copy is the same postback
     table = table.drop_duplicates(["network", "transaction_id", "postback_sequence_index"], ignore_index=True)

@@ -133,7 +133,8 @@ def test_read_lines_rows_rejects_and_retries(key):
     lines = [line(_skan(key)), line(_aak(key)), "{oops", line(forged), line(_skan(key)),  # a retry of line 1
              json.dumps({"body": _skan(key)}), line(_skan(key, **{"ad-network-id": "x.skadnetwork"})), ""]
     rows, rejected = ac.read_lines([("d.jsonl", i + 1, t) for i, t in enumerate(lines)], keys, nets)
-    assert list(rows.columns) == COLUMNS and len(rows) == 2
+    assert list(rows.columns) == [*COLUMNS, ac.APP_ID] and len(rows) == 2
+    assert rows[ac.APP_ID].tolist() == ["1500000001"] * 2  # SKAN's app-id, AdAttributionKit's advertised item
     assert rows["network"].tolist() == ["facebook", "google_ads"]
     assert rows["transaction_id"].tolist() == ["t-1", "p-1"] and rows["source_row"].tolist() == [1, 2]
     assert rows["arrival_time_utc"].iloc[0] == pd.Timestamp("2025-06-10 23:59:30")

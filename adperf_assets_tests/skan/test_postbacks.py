@@ -279,3 +279,54 @@ def test_without_the_mmp_copies_count_once_across_days_and_stay_unmapped(world, 
     assert len(out) == meta["apple_copies_added"].value == meta["apple_copies_verified"].value - 1 > 50
     assert (out["mmp"] == apple_copies.COPY_SOURCE).all() and (out["campaign_id"] == "").all()  # nothing maps them
     assert out["did_win"].all() and checks.skan_transaction_ids_unique(out).passed
+
+
+# -- whose postbacks (skan.apps) ------------------------------------------------------------------
+
+def test_a_sister_apps_postbacks_are_left_out_and_without_an_app_the_day_fails(world, tmp_path, monkeypatch):
+    """One Data Locker bucket and one receiver for two apps: the sister app's rows in both are not counted
+    as ours; with no app configured the day fails naming both apps instead of mixing them."""
+    import dataclasses
+
+    from adperf_assets.defs.skan import assets as skan_assets
+    from adperf_assets.sample.skan import APP_ID
+    from adperf_assets.skan.apps import SkanAppError
+
+    def sister(t: pd.DataFrame, app_col: str, app: str, tid: str) -> pd.DataFrame:
+        twin = t.iloc[::3].assign(**{app_col: app, tid: t[tid].iloc[::3] + "-sister"})
+        return pd.concat([t, twin], ignore_index=True)
+
+    class TwoAppsExport(SampleSkanPostbacks):
+        def raw_postbacks(self, start, end, required=None):
+            return sister(super().raw_postbacks(start, end, required), "app_id", "id999", "skad_transaction_id")
+
+    class TwoAppsCopies(SampleSkanCopies):
+        def copies(self, start, end):
+            rows, rejected = super().copies(start, end)
+            return sister(rows, apple_copies.APP_ID, "999", "transaction_id"), rejected
+
+    def run(export, copies, apps):
+        settings = dataclasses.replace(current_settings(), ios_app_ids=apps)
+        monkeypatch.setattr(skan_assets, "current_settings", lambda: settings)
+        res = {"skan_postback_source": export, "skan_copy_source": copies,
+               "io_manager": AdperfDuckDBIOManager(database=str(tmp_path / f"{len(list(tmp_path.iterdir()))}.duckdb"))}
+        with dg.instance_for_test() as inst:
+            return dg.materialize([skan_postbacks], partition_key="2025-06-25", instance=inst, resources=res,
+                                  raise_on_error=False)
+
+    one = run(SampleSkanPostbacks(world=world), SampleSkanCopies(world=world), ())
+    two = run(TwoAppsExport(world=world), TwoAppsCopies(world=world), (str(APP_ID),))
+    assert one.success and two.success
+    want, got = (r.output_for_node("skan_postbacks", "skan_postbacks") for r in (one, two))
+    pd.testing.assert_frame_equal(got, want)
+    mmp = TwoAppsExport(world=world).raw_postbacks(datetime(2025, 6, 24, 15), datetime(2025, 6, 25, 15))
+    copies, _ = TwoAppsCopies(world=world).copies(datetime(2025, 6, 24, 15), datetime(2025, 6, 25, 15))
+    left_out = int((mmp["app_id"] == "id999").sum() + (copies[apple_copies.APP_ID] == "999").sum())
+    assert left_out > 20
+    assert two.asset_materializations_for_node("skan_postbacks")[0].metadata[
+        "other_apps_postbacks_left_out"].value == left_out
+    mixed = run(TwoAppsExport(world=world), SampleSkanCopies(world=world), ())
+    assert not mixed.success
+    error = mixed.get_step_failure_events()[0].step_failure_data.error.cause
+    assert error.cls_name == SkanAppError.__name__
+    assert f"2 apps ({APP_ID}: " in error.message and "999: " in error.message and "ADPERF_IOS_APP_IDS" in error.message

@@ -14,7 +14,9 @@ from adperf_assets.partitions import daily_partitions, single_run, trailing, win
 from adperf_assets.settings import current_settings
 from adperf_assets.skan.report import FIRST_POSTBACK_DAYS, calibration, calibration_users, empty_modelled, modelled_campaigns
 from adperf_assets.skan.schema import ATT_EXEMPT_NETWORKS
-from adperf_assets.skan.apple_copies import KEY, combine
+from adperf_assets.normalize.attribution import SOURCE_FILE, AttributionInputError
+from adperf_assets.skan.apple_copies import APP_ID, KEY, combine
+from adperf_assets.skan.apps import ours
 from adperf_assets.skan.postbacks import COLUMNS, inferred_tier, parse_appsflyer
 
 
@@ -27,6 +29,18 @@ def with_arrival_day(t: pd.DataFrame, tz: str) -> pd.DataFrame:
     t["arrival_time_utc"] = pd.to_datetime(t["arrival_time_utc"]).astype("datetime64[ns]")
     return t.sort_values(["arrival_time_utc", "transaction_id", "postback_sequence_index"],
                          kind="stable", ignore_index=True)[["arrival_date", *COLUMNS]]
+
+
+def mmp_postbacks(raw: pd.DataFrame, apps: tuple[str, ...]) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The export's rows of the measured app(s), parsed, and how many rows each other app had
+    (``skan.apps``; the export's ``app_id`` column)."""
+    if raw.empty or ("app_id" not in raw and not apps):
+        return parse_appsflyer(raw), {}
+    if "app_id" not in raw:
+        raise AttributionInputError(str(raw[SOURCE_FILE].iloc[0]), "header", "app_id", None,
+                                    "column missing: the rows cannot be kept to the apps of ADPERF_IOS_APP_IDS")
+    keep, others = ours(raw["app_id"], apps, f"the SKAN postback export ({raw[SOURCE_FILE].iloc[0]}, ...)")
+    return parse_appsflyer(raw[keep]), others
 
 
 def postbacks_table(raw: pd.DataFrame, tz: str) -> pd.DataFrame:
@@ -61,14 +75,19 @@ def skan_postbacks(context: dg.AssetExecutionContext, skan_postback_source: Skan
                    skan_copy_source: SkanCopySource):
     """See ``SKAN_POSTBACKS_DOC``."""
     start, end = _utc_window(context)
-    tz = current_settings().report_timezone
-    mmp = parse_appsflyer(skan_postback_source.raw_postbacks(start, end))
+    tz, apps = current_settings().report_timezone, current_settings().ios_app_ids
+    mmp, other_apps = mmp_postbacks(skan_postback_source.raw_postbacks(start, end), apps)
     copies, rejected = skan_copy_source.copies(start, end)
+    keep, other_apps_copies = ours(copies[APP_ID], apps, "Apple's postback copies")
+    copies = copies[keep]
+    if other_apps or other_apps_copies:
+        context.log.info(f"left out other apps' postbacks: {other_apps} in the MMP's export, {other_apps_copies} "
+                         f"among Apple's copies (measured: {', '.join(apps)})")
     stats = {}
     if len(copies):
         # the MMP's rows around the day: a twin across midnight, and the network's identifier mapping
-        wide = parse_appsflyer(skan_postback_source.raw_postbacks(start - TWIN_MARGIN, end + TWIN_MARGIN,
-                                                                  required=(start, end)))
+        wide, _ = mmp_postbacks(skan_postback_source.raw_postbacks(start - TWIN_MARGIN, end + TWIN_MARGIN,
+                                                                   required=(start, end)), apps)
         seen, _ = skan_copy_source.copies(start - RETRY_DAYS, start)  # a retry counted on an earlier day
         again = pd.MultiIndex.from_frame(copies[KEY]).isin(pd.MultiIndex.from_frame(seen[KEY]))
         stats["copies_seen_on_an_earlier_day"] = int(again.sum())
@@ -84,6 +103,7 @@ def skan_postbacks(context: dg.AssetExecutionContext, skan_postback_source: Skan
         "dagster/row_count": len(table), "window_utc": f"{start} .. {end}",
         "won_first_postbacks": int(((table["postback_sequence_index"] == 0) & table["did_win"]).sum()),
         "apple_copies_verified": len(copies), "apple_copies_rejected": len(rejected),
+        "other_apps_postbacks_left_out": sum(other_apps.values()) + sum(other_apps_copies.values()),
         **{f"apple_{k}": v for k, v in stats.items()},
         "tiers_of_first_postbacks": table_md(tiers), "by_campaign": table_md(by, 30), "preview": table_md(table),
     })
