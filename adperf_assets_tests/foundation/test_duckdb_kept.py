@@ -12,6 +12,7 @@ import pytest
 
 from adperf_assets.defs.common import duckdb_kept
 from adperf_assets.defs.common.io_manager import AdperfDuckDBIOManager
+from adperf_assets.defs.common.log_db import LogDatabase
 from adperf_assets.defs.common.table_store import TableStore
 
 CONFIG = {"custom_user_agent": "dagster"}
@@ -40,15 +41,22 @@ def test_a_run_keeps_the_file_open_and_frees_it_at_its_end(db, monkeypatch):
         return pd.DataFrame({"report_date": pd.to_datetime([context.partition_key]), "x": [1.0]})
 
     @dg.asset(partitions_def=PARTS, metadata={"partition_expr": "report_date"})
-    def u(t: pd.DataFrame, tables: TableStore) -> pd.DataFrame:
+    def u(t: pd.DataFrame, tables: TableStore, log: LogDatabase) -> pd.DataFrame:
         seen["kept"] = duckdb_kept.is_kept(db)
         seen["rows"] = len(tables.read("t", None))
+        duckdb_kept.release(db)  # the delivery log's own connect keeps the file open again
+        with log.get_connection() as con:
+            con.execute("create table if not exists sent(x int)")
+        seen["log kept"] = duckdb_kept.is_kept(db)
         return t
 
     result = dg.materialize([t, u], partition_key="2025-01-02", resources={
-        "io_manager": AdperfDuckDBIOManager(database=db, schema="analytics"), "tables": TableStore(duckdb_path=db)})
-    assert result.success and seen == {"kept": True, "rows": 1}
+        "io_manager": AdperfDuckDBIOManager(database=db, schema="analytics"), "tables": TableStore(duckdb_path=db),
+        "log": LogDatabase(database=db)})
+    assert result.success and seen == {"kept": True, "rows": 1, "log kept": True}
     assert not duckdb_kept.is_kept(db)
+    with LogDatabase(database=db).get_connection() as con:  # outside a run nothing is kept
+        assert not duckdb_kept.is_kept(db)
     # any configuration may open the file after the run, read-only too
     with duckdb.connect(db, read_only=True) as con:
         assert con.execute("select count(*) from analytics.u").fetchone() == (1,)
