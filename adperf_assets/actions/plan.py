@@ -42,22 +42,36 @@ def _require(frame: pd.DataFrame, table: str, columns: list[str]) -> None:
         raise ActionInputError(f"{table}: missing column(s) {missing}; has {list(frame.columns)}")
 
 
+class _Precisions:
+    """``decision_scores.summarise``'s precisions per level, by age, looked up once per call."""
+
+    def __init__(self, summary: pd.DataFrame):
+        self.levels = {level: g.sort_values("age_days", kind="stable")
+                       for level, g in summary.groupby("level", sort=False)} if len(summary) else {}
+
+    def at(self, level: str, call: str, days_live: int) -> tuple[int | None, float]:
+        g, col = self.levels.get(level), f"{call}_precision"
+        if g is None or col not in g.columns:
+            return None, math.nan
+        ages = g["age_days"].to_numpy()
+        i = int(np.searchsorted(ages, days_live, side="right")) - 1
+        if i < 0:
+            return None, math.nan
+        value = g[col].to_numpy()[i]
+        return int(ages[i]), float(value) if pd.notna(value) else math.nan
+
+
 def measured_precision(summary: pd.DataFrame, level: str, call: str, days_live: int) -> tuple[int | None, float]:
     """The precision of ``call`` at ``level`` measured at the largest scored age not above ``days_live``
     (``decision_scores.summarise``); ``(None, nan)`` when there is none."""
-    s = summary[(summary["level"] == level) & (summary["age_days"] <= days_live)]
-    col = f"{call}_precision"
-    if s.empty or col not in s.columns:
-        return None, math.nan
-    row = s.sort_values("age_days").iloc[-1]
-    return int(row["age_days"]), float(row[col]) if pd.notna(row[col]) else math.nan
+    return _Precisions(summary).at(level, call, days_live)
 
 
-def _object_id(row: pd.Series, level: str) -> str:
+def _object_id(row, level: str) -> str:
     return str(row[LEVEL_KEYS[level][-1]])
 
 
-def _object_name(row: pd.Series, level: str) -> str:
+def _object_name(row, level: str) -> str:
     return str(row.get(NAME_OF[LEVEL_KEYS[level][-1]], "") or _object_id(row, level))
 
 
@@ -76,10 +90,12 @@ def plan_actions(report: pd.DataFrame, state: pd.DataFrame, policy: ActionPolicy
     if not st.index.is_unique:
         dup = st.index[st.index.duplicated()].tolist()[:3]
         raise ActionInputError(f"network state: objects listed twice, e.g. {dup}")
+    objects = st.to_dict("index")  # (network, level, object_id) -> its state: a dict lookup per call
+    precisions = _Precisions(summary)
     excluded = set(map(str, policy.exclude))
     calls = report[report["level"].isin(ACTION_LEVELS) & report["recommendation"].isin(["stop", "scale"])]
     rows = []
-    for _, r in calls.iterrows():
+    for r in calls.to_dict("records"):
         level, call = r["level"], r["recommendation"]
         oid = _object_id(r, level)
         out = {"report_date": r["report_date"], "network": r["network"], "account_id": r["account_id"],
@@ -97,10 +113,10 @@ def plan_actions(report: pd.DataFrame, state: pd.DataFrame, policy: ActionPolicy
             out["reason"] = f"excluded by policy ({', '.join(hit)})"
             continue
         key = (r["network"], level, oid)
-        if key not in st.index:
+        if key not in objects:
             out["reason"] = f"not found on {r['network']} (no {level} {oid} in the network's current state)"
             continue
-        s = st.loc[key]
+        s = objects[key]
         status = str(s["status"]).upper()
         budget = float(s["daily_budget"]) if pd.notna(s["daily_budget"]) else math.nan
         out.update(status_before=status, status_after=status, budget_before=budget, budget_after=budget,
@@ -116,7 +132,7 @@ def plan_actions(report: pd.DataFrame, state: pd.DataFrame, policy: ActionPolicy
         if any(v is None or not np.isfinite(float(v)) for v in figures):
             out["reason"] = "no finite estimated ROAS and interval: nothing to act on"
             continue
-        age, prec = measured_precision(summary, level, call, out["days_live"])
+        age, prec = precisions.at(level, call, out["days_live"])
         out["age_scored"], out["precision"] = age, prec
         if math.isnan(prec):
             if not policy.act_unmeasured:
