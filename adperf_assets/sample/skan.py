@@ -63,15 +63,17 @@ def restricted(users: pd.DataFrame, allowed: np.ndarray, user_ix: np.ndarray, ne
 
 
 def source_identifiers(ads: pd.DataFrame) -> np.ndarray:
-    """A 4-digit source identifier per ad, as the network assigns them: 2 digits for the campaign
-    (10 + its rank in the network), one for the ad group in the campaign, one for the ad in the ad
-    group (its rank mod 10: ads of a group run one after the other, so the digit is reused)."""
+    """A 4-digit source identifier per ad, as the network assigns them, read from the end (a postback shows
+    the last 2-4 digits, ``schema.sid_digits``): the last 2 digits for the campaign (10 + its rank in the
+    network), the one before for the ad group in the campaign, the first for the ad in the ad group (1 + its
+    rank mod 9: ads of a group run one after the other, so the digit is reused; never 0, which would make
+    the identifier 3 digits long)."""
     camp = ads.groupby("network", sort=False)["campaign_id"].transform(
         lambda s: pd.Series(pd.factorize(s)[0], index=s.index))
     grp = ads.groupby("campaign_id", sort=False)["ad_group_id"].transform(
         lambda s: pd.Series(pd.factorize(s)[0], index=s.index))
     k = ads.groupby("ad_group_id", sort=False).cumcount()
-    return np.array([f"{10 + c:02d}{g % 10}{a % 10}" for c, g, a in zip(camp, grp, k)], dtype=object)
+    return np.array([f"{1 + a % 9}{g % 10}{10 + c:02d}" for c, g, a in zip(camp, grp, k)], dtype=object)
 
 
 def _window_revenue(users_ix: np.ndarray, active: Activity, n_users: int):
@@ -87,11 +89,11 @@ def _window_revenue(users_ix: np.ndarray, active: Activity, n_users: int):
 
 
 def _tiers(net: np.ndarray, day: np.ndarray, sid4: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per install: Apple's pick of (tier, digits): the tier of each 2/3/4-digit prefix from its installs
-    that day, the highest tier, then the most digits; tier 0-1 always give 2 digits."""
+    """Per install: Apple's pick of (tier, digits): the tier of the identifier's last 2, 3 and 4 digits from
+    their installs that day, the highest tier, then the most digits; tier 0-1 always give 2 digits."""
     tiers = []
     for k in (2, 3, 4):
-        key = pd.DataFrame({"n": net, "d": day, "p": [s[:k] for s in sid4]})
+        key = pd.DataFrame({"n": net, "d": day, "p": [schema.sid_digits(s, k) for s in sid4]})
         tiers.append(schema.tier(key.groupby(["n", "d", "p"])["n"].transform("size").to_numpy()))
     t2, t3, t4 = tiers
     best = np.maximum(t2, np.maximum(t3, t4))
@@ -130,7 +132,7 @@ def write(root: Path, cfg: WorldConfig, cal: Calendar, users: pd.DataFrame, ads:
         d = np.where(w == 0, digits, 2)
         parts.append(pd.DataFrame({
             "install": np.arange(n), "seq": w, "arrival": arrival, "fine": fine_w, "coarse": coarse_w,
-            "sid": [s[:k] for s, k in zip(sid4, d)], "did_win": True,
+            "sid": [schema.sid_digits(s, k) for s, k in zip(sid4, d)], "did_win": True,
             "src_app": np.where((w == 0) & (tier >= 3), src_app, 0), "net": net, "ad": ad_ix,
         })[keep])
     # a non-winning postback (first window only, no value, 2 digits) to another network's iOS campaign
@@ -145,7 +147,7 @@ def write(root: Path, cfg: WorldConfig, cal: Calendar, users: pd.DataFrame, ads:
     arrival = install_t[others] + 3 * 86400 + (rng.uniform(24, 48, len(others)) * 3600).astype(np.int64)
     parts.append(pd.DataFrame({
         "install": others, "seq": 0, "arrival": arrival, "fine": -1, "coarse": "",
-        "sid": [s[:2] for s in sid_of_ad[rival_ad]], "did_win": False, "src_app": 0,
+        "sid": [schema.sid_digits(s, 2) for s in sid_of_ad[rival_ad]], "did_win": False, "src_app": 0,
         "net": ads["network"].to_numpy()[rival_ad], "ad": rival_ad,
     })[arrival < end_t])
     pb = pd.concat(parts, ignore_index=True)

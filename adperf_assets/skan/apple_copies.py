@@ -290,17 +290,18 @@ KEY = ["network", "transaction_id", "postback_sequence_index"]
 
 def map_campaigns(copies: pd.DataFrame, mmp: pd.DataFrame) -> pd.DataFrame:
     """The network's campaign / ad group / ad of each copy's source identifier (Apple's copies name none),
-    learnt from the MMP's rows of the same network by prefix (the identifier is hierarchical: its first 2
-    digits name the campaign, 3 the ad group, 4 the ad): any row whose identifier starts with the copy's
-    first 2 digits gives the campaign, and so on; '' where no MMP row shows the prefix."""
+    learnt from the MMP's rows of the same network. The identifier is hierarchical from its end: a postback
+    carries its last 2, 3 or 4 digits (``schema.sid_digits``), so the last 2 name the campaign, 3 the ad
+    group, 4 the ad. Any row whose identifier ends with the copy's last 2 digits gives the campaign, and so
+    on; '' where no MMP row shows those digits."""
     out = copies.copy()
     sid = out["source_identifier"].astype(str)
     m = mmp[["network", "source_identifier", "campaign_id", "ad_group_id", "ad_id"]].astype(str)
     for digits, col in ((2, "campaign_id"), (3, "ad_group_id"), (4, "ad_id")):
         known = m[(m["source_identifier"].str.len() >= digits) & (m[col] != "")]
-        lut = (known.assign(p=known["source_identifier"].str[:digits])
+        lut = (known.assign(p=known["source_identifier"].str[-digits:])
                .drop_duplicates(["network", "p"], keep="last").set_index(["network", "p"])[col])
-        key = pd.MultiIndex.from_arrays([out["network"].astype(str), sid.str[:digits]])
+        key = pd.MultiIndex.from_arrays([out["network"].astype(str), sid.str[-digits:]])
         got = lut.reindex(key).to_numpy() if len(lut) else np.full(len(out), np.nan, dtype=object)
         out[col] = np.where((sid.str.len() >= digits).to_numpy() & pd.notna(got), got, "").astype(object)
     return out[COLUMNS]

@@ -34,7 +34,15 @@ COARSE = ("low", "medium", "high")
 #: "medium" for any revenue below it, "low" for none.
 COARSE_HIGH_USD = (10.0, 20.0, 40.0)
 
-#: Crowd-anonymity tier of a source-identifier prefix from its installs that day: tier k from
+def sid_digits(sid: str, digits: int) -> str:
+    """What a postback carries of a 4-digit source identifier: its ``digits`` least significant digits
+    (Apple, WWDC22 "What's new with SKAdNetwork": of 5739, "39" at low crowd anonymity, "739", then "5739";
+    Apple's two SKAN 4 example postbacks carry "5239" and "39"). So a network names the campaign in the last
+    two digits, which every winning postback shows."""
+    return sid[-digits:]
+
+
+#: Crowd-anonymity tier of a source identifier's last 2, 3 or 4 digits from their installs that day: tier k from
 #: TIER_MIN_DAILY_INSTALLS[k - 1] installs. Apple does not publish its thresholds: ours are assumed.
 TIER_MIN_DAILY_INSTALLS = (3, 8, 25)
 
@@ -69,5 +77,5 @@ def coarse_of_fine(cv) -> np.ndarray:
 
 
 def tier(daily_installs) -> np.ndarray:
-    """Crowd-anonymity tier 0-3 of prefixes with these installs on their day."""
+    """Crowd-anonymity tier 0-3 of identifier digits with these installs on their day."""
     return np.searchsorted(np.asarray(TIER_MIN_DAILY_INSTALLS), np.asarray(daily_installs), side="right")

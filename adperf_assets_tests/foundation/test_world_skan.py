@@ -72,6 +72,15 @@ def test_postbacks_follow_skan_4(postbacks, world):
     assert digits.between(2, 4).all() and (digits[seq > 0] == 2).all()
     assert set(digits[fine]) >= {2, 4} and (digits[coarse & (seq == 0)] == 2).all()  # tier 1: 2 digits
     assert ((~fine & ~coarse) & (seq == 0)).any()  # tier 0 and non-winning: no value
+    # a postback shows the identifier's last digits: one campaign's winning postbacks all end in the same two,
+    # and its 2-digit ones are those (a prefix would be the wrong end)
+    won = pb[pb["skad_did_win"] == "true"]
+    last2 = won.groupby("ad_network_campaign_id")["skad_source_identifier"].agg(lambda s: set(s.str[-2:]))
+    assert (last2.map(len) == 1).all() and len(last2) > 1
+    short = won[won["skad_source_identifier"].str.len() == 2]
+    assert (short["skad_source_identifier"] == short["ad_network_campaign_id"].map(lambda c: next(iter(last2[c])))).all()
+    four = won["skad_source_identifier"][won["skad_source_identifier"].str.len() == 4]
+    assert len(four) and four.str[0].ne("0").all()  # a 4-digit number (shorter ones may start with 0: "012")
     lost = pb["skad_did_win"] == "false"
     assert lost.any() and (seq[lost] == 0).all() and not (fine | coarse)[lost].any()
     # one postback per (transaction, index); redownloads flagged

@@ -173,16 +173,19 @@ def test_combine_keeps_the_mmp_row_and_adds_the_copies_it_lacks():
     assert len(only_copies) == 2 and s2["copies_with_mmp_twin"] == 2
 
 
-def test_map_campaigns_by_the_identifiers_prefix():
-    mmp = _mmp([("facebook", "a", 0, True, "1234", "c12"), ("facebook", "b", 0, True, "19", "c19"),
-                ("tiktok", "c", 0, True, "12", "t12")])
-    mmp.loc[0, ["ad_group_id", "ad_id"]] = ["g123", "ad1234"]
-    copies = _mmp([("facebook", "x", 0, True, sid, "") for sid in ("1234", "1235", "1243", "12", "19", "77")])
+def test_map_campaigns_by_the_identifiers_last_digits():
+    """A postback carries an identifier's last 2-4 digits (Apple's examples: "5239" and "39"), so the
+    campaign is in the last two; a prefix match would give the wrong campaign to each of these copies."""
+    mmp = _mmp([("facebook", "a", 0, True, "4312", "c12"), ("facebook", "b", 0, True, "19", "c19"),
+                ("facebook", "d", 0, True, "1243", "c43"), ("tiktok", "c", 0, True, "12", "t12")])
+    mmp.loc[0, ["ad_group_id", "ad_id"]] = ["g312", "ad4312"]
+    copies = _mmp([("facebook", "x", 0, True, sid, "") for sid in ("4312", "5312", "3412", "12", "19", "77", "43")])
     got = ac.map_campaigns(copies, mmp)[["source_identifier", "campaign_id", "ad_group_id", "ad_id"]]
     assert got.values.tolist() == [
-        ["1234", "c12", "g123", "ad1234"],  # the ad itself
-        ["1235", "c12", "g123", ""],  # another ad of the same group
-        ["1243", "c12", "", ""],  # another group of the campaign
+        ["4312", "c12", "g312", "ad4312"],  # the ad itself
+        ["5312", "c12", "g312", ""],  # another ad of the same group
+        ["3412", "c12", "", ""],  # another group of the campaign
         ["12", "c12", "", ""], ["19", "c19", "", ""],
         ["77", "", "", ""],  # no MMP row shows the campaign: left empty (the campaigns-known check warns)
+        ["43", "c43", "", ""],  # "1243" ends in 43: not campaign 12
     ]

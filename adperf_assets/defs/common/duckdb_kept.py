@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import threading
 
+import dagster as dg
 import duckdb
+from pydantic import PrivateAttr
 
 #: Seconds without a connect after which the kept connection closes.
 IDLE_SECONDS = 1.0
@@ -56,6 +58,27 @@ def release(path: str) -> None:
     if kept is not None:
         kept[2].cancel()
         kept[0].close()
+
+
+class KeptInRun(dg.ConfigurableResource):
+    """A resource whose connects, inside a run, share the file kept open until the run's teardown; outside
+    a run (a sensor, a test) nothing is kept. Subclasses name the file in ``_kept_file``."""
+
+    _in_run: bool = PrivateAttr(default=False)
+
+    def _kept_file(self) -> str:
+        raise NotImplementedError
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._in_run = True
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        release(self._kept_file())
+
+    def _keep_open(self, config: dict) -> None:
+        """Before a connect: keep the file open, in a run."""
+        if self._in_run:
+            keep_open(self._kept_file(), config)
 
 
 def is_kept(path: str) -> bool:

@@ -10,12 +10,10 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
-from pydantic import PrivateAttr
 
-from adperf_assets.defs.common.duckdb_kept import DAGSTER_CONFIG, keep_open, release
+from adperf_assets.defs.common.duckdb_kept import DAGSTER_CONFIG, KeptInRun
 
 
 class _Result:
@@ -81,24 +79,18 @@ def insert_rows(con, table: str, columns: dict[str, str], rows: Sequence[Sequenc
         con.unregister(_ROWS)
 
 
-class LogDatabase(DuckDBResource):
+class LogDatabase(KeptInRun, DuckDBResource):
     """``DuckDBResource`` on the DuckDB file, or (``url`` set) a connection to that PostgreSQL database."""
 
     url: str = ""
-    _in_run: bool = PrivateAttr(default=False)
 
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._in_run = True  # a run's log writes share the file kept open (duckdb_kept) until its teardown
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if not self.url:
-            release(self.database)
+    def _kept_file(self) -> str:
+        return "" if self.url else self.database
 
     @contextmanager
     def get_connection(self) -> Iterator:
         if not self.url:
-            if self._in_run:
-                keep_open(self.database, {**DAGSTER_CONFIG, **self.connection_config})
+            self._keep_open({**DAGSTER_CONFIG, **self.connection_config})
             with super().get_connection() as con:
                 yield con
             return

@@ -11,10 +11,9 @@ import dagster as dg
 import pandas as pd
 from dagster import InputContext, OutputContext
 from dagster_duckdb import DuckDBResource
-from pydantic import PrivateAttr
 
 from adperf_assets.defs.common import iceberg_store
-from adperf_assets.defs.common.duckdb_kept import DAGSTER_CONFIG, keep_open, release
+from adperf_assets.defs.common.duckdb_kept import DAGSTER_CONFIG, KeptInRun
 from adperf_assets.defs.common.io_manager import SCHEMA, AdperfDuckDBIOManager
 from adperf_assets.defs.common.metadata import output_metadata
 from adperf_assets.defs.common.money import stored_name, to_canonical, to_stored
@@ -67,7 +66,7 @@ class AdperfIcebergIOManager(dg.ConfigurableIOManager):
         return to_canonical(out)
 
 
-class TableStore(dg.ConfigurableResource):
+class TableStore(KeptInRun):
     """Reads stored rows the IO manager cannot hand over (a window wider than a check's input, the rows
     an earlier run wrote): only the named columns and days, with simple filters, on either store."""
 
@@ -75,17 +74,12 @@ class TableStore(dg.ConfigurableResource):
     duckdb_path: str = ""
     catalog_properties: dict[str, str] = {}
     namespace: str = SCHEMA
-    _in_run: bool = PrivateAttr(default=False)
 
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._in_run = True  # a run's reads share the file kept open (duckdb_kept) until its teardown
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        release(self.duckdb_path)
+    def _kept_file(self) -> str:
+        return self.duckdb_path
 
     def _duckdb(self):
-        if self._in_run:
-            keep_open(self.duckdb_path, DAGSTER_CONFIG)
+        self._keep_open(DAGSTER_CONFIG)
         return DuckDBResource(database=self.duckdb_path).get_connection()
 
     def table_names(self) -> list[str]:
