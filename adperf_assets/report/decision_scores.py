@@ -244,11 +244,13 @@ def summarise(scored: pd.DataFrame, break_even: float = 1.0) -> pd.DataFrame:
     rows = []
     for level, at in sorted(scored.groupby("level", sort=False).indices.items()):
         obj = scored.iloc[at].groupby(LEVEL_KEYS[level], sort=False, dropna=False).ngroup().to_numpy()
-        stops_at = at[stop_call[at]]  # the level's stop calls, scored or not, earliest first per object
-        order = np.lexsort((calls_on[stops_at], obj[stop_call[at]]))
-        stops_at, stop_obj = stops_at[order], obj[stop_call[at]][order]
+        is_stop = stop_call[at]
+        stops_at = at[is_stop]  # the level's stop calls, scored or not, earliest first per object
+        order = np.lexsort((calls_on[stops_at], obj[is_stop]))
+        stops_at, stop_obj = stops_at[order], obj[is_stop][order]
         for age in np.unique(ages[at]):
-            g, g_obj = at[ages[at] == age], obj[ages[at] == age]
+            this_age = ages[at] == age
+            g, g_obj = at[this_age], obj[this_age]
             young = ages[stops_at] <= age
             first = pd.Series(stops_at[young]).groupby(stop_obj[young], sort=False).first()
             hit = g_obj[bad[g]]

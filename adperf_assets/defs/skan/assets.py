@@ -88,7 +88,9 @@ def skan_postbacks(context: dg.AssetExecutionContext, skan_postback_source: Skan
         # the MMP's rows around the day: a twin across midnight, and the network's identifier mapping
         wide, _ = mmp_postbacks(skan_postback_source.raw_postbacks(start - TWIN_MARGIN, end + TWIN_MARGIN,
                                                                    required=(start, end)), apps)
-        seen, _ = skan_copy_source.copies(start - RETRY_DAYS, start)  # a retry counted on an earlier day
+        # a retry counted on an earlier day; not filtered by app: a key names one postback, so another app's
+        # earlier copy never matches ours (and a day with other apps' copies must not fail the next nine)
+        seen, _ = skan_copy_source.copies(start - RETRY_DAYS, start)
         again = pd.MultiIndex.from_frame(copies[KEY]).isin(pd.MultiIndex.from_frame(seen[KEY]))
         stats["copies_seen_on_an_earlier_day"] = int(again.sum())
         combined, more = combine(mmp, copies[~again], wide)
