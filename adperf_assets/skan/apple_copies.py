@@ -1,4 +1,4 @@
-"""Apple's own postback copies (SKAdNetwork 4 and AdAttributionKit): verify, parse, map to ``skan_postbacks`` rows.
+"""Apple's own postback copies (SKAdNetwork 2.1-4 and AdAttributionKit): verify, parse, map to ``skan_postbacks`` rows.
 
 An advertiser that registers a copy endpoint (``NSAdvertisingAttributionReportEndpoint`` for SKAN,
 ``AttributionCopyEndpoint`` for AdAttributionKit) receives a copy of every *winning* postback straight from
@@ -7,11 +7,12 @@ the device. Those bodies are signed by Apple, so unlike the MMP's export they ca
 - SKAN 4: ``attribution-signature`` is an ECDSA P-256 / SHA-256 signature (DER, base64) over the UTF-8
   string of ``version, ad-network-id, source-identifier, app-id, transaction-id, redownload, source-app-id |
   source-domain (only when present), fidelity-type, did-win, postback-sequence-index`` joined by U+2063.
-  The conversion values are not signed.
+  The conversion values are not signed. Versions 2.1-3.0 sign fewer fields (``SKAN_SIGNED``), with a
+  2-digit ``campaign-id`` in the identifier's place.
 - AdAttributionKit: ``jws-string`` is an ES256 compact JWS (RFC 7515) whose header ``kid`` names Apple's key;
   the conversion values, ``ad-interaction-type`` and ``country-code`` sit outside it, unsigned.
 
-Both of Apple's SKAN 4 examples and its current AdAttributionKit example (kid
+Apple's examples of SKAN 2.1, 2.2, 3.0 (winning and not) and 4.0 and its current AdAttributionKit example (kid
 ``apple-development-identifier/1``) verify with these keys (tests). An older AdAttributionKit example
 (kid ``apple-cas-identifier/0``) verifies with none of Apple's three published keys: we treat it as
 illustrative. docs/skan.md says what stays unverified.
@@ -38,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, utils
 
 from adperf_assets.skan.postbacks import COLUMNS, DTYPES
 from adperf_assets.skan.schema import COARSE
-from adperf_assets.skan.apple_signatures import SKAN_KEY_ID, field_text, skan_signed_string, unb64url
+from adperf_assets.skan.apple_signatures import SKAN_KEY_ID, SKAN_SIGNED, field_text, skan_signed_string, unb64url
 
 #: Apple's ad network ids (``SKAdNetworkIdentifier``) → our network names. Recalled, unverified: the
 #: networks publish them; the receiver's config can replace this.
@@ -111,21 +112,36 @@ def _sid(v, fail, field="source-identifier") -> str:
     return v
 
 
+def campaign_sid(campaign_id: int) -> str:
+    """A SKAN 2-3 ``campaign-id`` (1-100) as the 2-digit source identifier that replaced it: the identifier's
+    last two digits are what every postback shows, so a network that kept its campaigns' numbers when it moved
+    to 4.0 has them there (100 as "00"). Unverified: how each network carried its ids over."""
+    return f"{campaign_id % 100:02d}"
+
+
 def parse_skan(body: Mapping, key: ec.EllipticCurvePublicKey, fail) -> CopyRow:
-    """A SKAN 4 copy, its ``attribution-signature`` checked against ``key``."""
+    """A SKAN 2.1-4.0 copy, its ``attribution-signature`` checked against ``key``. Before 4.0 a postback
+    names a 2-digit ``campaign-id``, is the only one of its install (index 0) and carries a fine value or
+    none; before 3.0 every postback won, before 2.2 every ad was StoreKit-rendered (fidelity 1)."""
     version = _need(body, "version", str, fail)
-    if version != "4.0":  # earlier versions sign other fields in another order (not built)
-        fail("version", "only SKAdNetwork 4.0 copies are read", version)
+    signed = SKAN_SIGNED.get(version)
+    if signed is None:  # 2.0 and earlier: another key and order (Apple's copies began with iOS 15, 2.2+)
+        fail("version", f"not a SKAdNetwork version whose signature we verify ({', '.join(SKAN_SIGNED)})", version)
     _need(body, "ad-network-id", str, fail)
-    sid = _sid(_need(body, "source-identifier", str, fail), fail)
+    if "source-identifier" in signed:
+        sid = _sid(_need(body, "source-identifier", str, fail), fail)
+    else:
+        sid = campaign_sid(_need(body, "campaign-id", int, fail, range(1, 101)))
     _need(body, "app-id", int, fail)
     tid = _need(body, "transaction-id", str, fail)
     if not tid:
         fail("transaction-id", "empty", tid)
     _need(body, "redownload", bool, fail)
-    _need(body, "fidelity-type", int, fail, {0, 1})
-    _need(body, "did-win", bool, fail)
-    seq = _need(body, "postback-sequence-index", int, fail, {0, 1, 2})
+    fidelity = _need(body, "fidelity-type", int, fail, {0, 1}) if "fidelity-type" in signed else 1
+    won = _need(body, "did-win", bool, fail) if "did-win" in signed else True
+    seq = _need(body, "postback-sequence-index", int, fail, {0, 1, 2}) if "postback-sequence-index" in signed else 0
+    if "coarse-conversion-value" in body and "source-identifier" not in signed:
+        fail("coarse-conversion-value", f"coarse values came with SKAdNetwork 4.0 (this postback is {version})")
     if "source-app-id" in body and "source-domain" in body:
         fail("source-domain", "a postback names a source app or a source domain, never both")
     src = _need(body, "source-app-id", int, fail) if "source-app-id" in body else ""
@@ -137,8 +153,8 @@ def parse_skan(body: Mapping, key: ec.EllipticCurvePublicKey, fail) -> CopyRow:
         fail("attribution-signature", "does not verify with Apple's SKAdNetwork key (forged, altered or "
              "signed with another key)")
     fine, coarse = _values(body, seq, fail)
-    return CopyRow("skan", body["ad-network-id"], sid, tid, seq, body["did-win"], body["redownload"],
-                   body["fidelity-type"], fine, coarse, field_text(src) if src != "" else "", field_text(body["app-id"]))
+    return CopyRow("skan", body["ad-network-id"], sid, tid, seq, won, body["redownload"],
+                   fidelity, fine, coarse, field_text(src) if src != "" else "", field_text(body["app-id"]))
 
 
 #: AdAttributionKit ``ad-interaction-type`` (outside the signature) → SKAN's fidelity type.

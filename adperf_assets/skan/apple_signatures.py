@@ -48,10 +48,20 @@ def public_key_text(key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey)
                                              serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
 
 
-# -- SKAdNetwork 4 -----------------------------------------------------------------------------
+# -- SKAdNetwork 2.1-4 --------------------------------------------------------------------------
 
-_SKAN_SIGNED = ("version", "ad-network-id", "source-identifier", "app-id", "transaction-id", "redownload",
-                "source", "fidelity-type", "did-win", "postback-sequence-index")
+#: The fields each version's signature covers, in Apple's order ("Verifying an install-validation postback",
+#: "Combining parameters for SKAdNetwork 3 postbacks"); "source": the source app (or, from 4.0, the source
+#: domain) only when present. Apple's examples of 2.1, 2.2, 3.0 and 4.0 verify with its key (tests).
+SKAN_SIGNED = {
+    "2.1": ("version", "ad-network-id", "campaign-id", "app-id", "transaction-id", "redownload", "source"),
+    "2.2": ("version", "ad-network-id", "campaign-id", "app-id", "transaction-id", "redownload", "source",
+            "fidelity-type"),
+    "3.0": ("version", "ad-network-id", "campaign-id", "app-id", "transaction-id", "redownload", "source",
+            "fidelity-type", "did-win"),
+    "4.0": ("version", "ad-network-id", "source-identifier", "app-id", "transaction-id", "redownload",
+            "source", "fidelity-type", "did-win", "postback-sequence-index"),
+}
 
 
 def field_text(v) -> str:
@@ -59,9 +69,9 @@ def field_text(v) -> str:
 
 
 def skan_signed_string(body: Mapping) -> str:
-    """The string Apple signs for a version 4 postback (the source app or domain only when present)."""
+    """The string Apple signs for a postback of the body's version (the source app or domain only when present)."""
     parts = []
-    for f in _SKAN_SIGNED:
+    for f in SKAN_SIGNED[body["version"]]:
         if f == "source":
             src = [k for k in ("source-app-id", "source-domain") if k in body]
             parts += [field_text(body[k]) for k in src[:1]]

@@ -26,11 +26,52 @@ SKAN_LOW = {
     "fidelity-type": 1, "did-win": True, "coarse-conversion-value": "high", "postback-sequence-index": 0,
     "attribution-signature": "MEUCIQD4rX6eh38qEhuUKHdap345UbmlzA7KEZ1bhWZuYM8MJwIgMnyiiZe6heabDkGwOaKBYrUXQhKtF3P/ERHqkR/XpuA=",
 }
+# Apple's examples of the versions before 4 (its pages' earlier revisions, copied in public verifiers), verbatim
+SKAN_OLD = {
+    "2.1": {"version": "2.1", "ad-network-id": "com.example", "campaign-id": 42, "app-id": 525463029,
+            "transaction-id": "6aafb7a5-0170-41b5-bbe4-fe71dedf1e28", "redownload": True, "source-app-id": 1234567891,
+            "conversion-value": 20, "attribution-signature":
+            "MEUCID6rbq3qt4GvFaAaynh5/LAcvn1d8CQTRhrZhLIxLKntAiEAo7IrvoMw6u2qDg6Tr5vIsEHXjlLkPlCOL0ojJcEh3Qw="},
+    "2.2": {"version": "2.2", "ad-network-id": "com.example", "campaign-id": 42, "app-id": 525463029,
+            "transaction-id": "6aafb7a5-0170-41b5-bbe4-fe71dedf1e28", "redownload": True, "source-app-id": 1234567891,
+            "fidelity-type": 1, "conversion-value": 20, "attribution-signature":
+            "MEYCIQDTuQ1Z4Tpy9D3aEKbxLl5J5iKiTumcqZikuY/AOD2U7QIhAJAaiAv89AoquHXJffcieEQXdWHpcV8ZgbKN0EwV9/sY"},
+    "3.0": {"version": "3.0", "ad-network-id": "example123.skadnetwork", "campaign-id": 42, "app-id": 525463029,
+            "transaction-id": "6aafb7a5-0170-41b5-bbe4-fe71dedf1e28", "redownload": True, "source-app-id": 1234567891,
+            "fidelity-type": 1, "conversion-value": 20, "did-win": True, "attribution-signature":
+            "MEYCIQD5eq3AUlamORiGovqFiHWI4RZT/PrM3VEiXUrsC+M51wIhAPMANZA9c07raZJ64gVaXhB9+9yZj/X6DcNxONdccQij"},
+    "3.0 lost": {"version": "3.0", "ad-network-id": "example123.skadnetwork", "campaign-id": 42, "app-id": 525463029,
+                 "transaction-id": "f9ac267a-a889-44ce-b5f7-0166d11461f0", "redownload": True, "fidelity-type": 1,
+                 "did-win": False, "attribution-signature":
+                 "MEUCIQDDetUtkyc/MiQvVJ5I6HIO1E7l598572Wljot2Onzd4wIgVJLzVcyAV+TXksGNoa0DTMXEPgNPeHCmD4fw1ABXX0g="},
+}
 # Apple's AdAttributionKit example ("Identifying the parameters in a postback", development key 1), verbatim
 AAK_DEV = {
     "jws-string": "eyJraWQiOiJhcHBsZS1kZXZlbG9wbWVudC1pZGVudGlmaWVyXC8xIiwiYWxnIjoiRVMyNTYifQ.eyJwb3N0YmFjay1pZGVudGlmaWVyIjoiODU1NDZFQjctRkQzOS00NEJDLTg5OTAtQzk4QTRBQzM2QTQ5IiwicHVibGlzaGVyLWl0ZW0taWRlbnRpZmllciI6MCwibWFya2V0cGxhY2UtaWRlbnRpZmllciI6ImNvbS5hcHBsZS5BcHBTdG9yZSIsImltcHJlc3Npb24tdHlwZSI6ImFwcC1pbXByZXNzaW9uIiwiYWQtbmV0d29yay1pZGVudGlmaWVyIjoiZGV2ZWxvcG1lbnQuYWRhdHRyaWJ1dGlvbmtpdCIsImRpZC13aW4iOnRydWUsInBvc3RiYWNrLXNlcXVlbmNlLWluZGV4IjowLCJjb252ZXJzaW9uLXR5cGUiOiJyZS1lbmdhZ2VtZW50Iiwic291cmNlLWlkZW50aWZpZXIiOiIxMjM0IiwiYWR2ZXJ0aXNlZC1pdGVtLWlkZW50aWZpZXIiOjEwNzM4MDI3NzU2fQ.bAdNwKd6OfHK9tofvjjua4X_JPcFTxXPQSspD9gZkinw97pY7R1aI-LSjl-oxZZF3_K2H5JK5TSEBee4_1U4oQ",  # noqa: E501
     "conversion-value": 24, "ad-interaction-type": "click", "country-code": "US",
 }
+
+
+@pytest.mark.parametrize("name", list(SKAN_OLD))
+def test_apples_examples_before_skan_4_verify_as_a_2_digit_campaign(name):
+    body = SKAN_OLD[name]
+    r = ac.parse_body(body, APPLE, _fail)
+    assert (r.kind, r.source_identifier, r.postback_sequence_index, r.redownload, r.fidelity_type) == ("skan", "42", 0, True, 1)
+    assert r.did_win == (name != "3.0 lost") and r.coarse == ""
+    assert (r.fine == 20.0) if "conversion-value" in body else np.isnan(r.fine)
+    assert r.source_app_id == ("1234567891" if "source-app-id" in body else "")
+    for field, value in [("campaign-id", 43), ("transaction-id", "6aafb7a5-0170-41b5-bbe4-fe71dedf1e29"),
+                         ("redownload", False), ("app-id", 525463028)] + ([("version", "2.1")] if name == "2.2" else []):
+        _rejects({**body, field: value}, field="attribution-signature", match="does not verify")
+    if "did-win" in body:
+        _rejects({**body, "did-win": not body["did-win"]}, field="attribution-signature")
+    # the fields of their time: a coarse value is SKAN 4's; a campaign-id runs 1-100
+    _rejects({**body, "coarse-conversion-value": "low"}, field="coarse-conversion-value", match="4.0")
+    _rejects({**body, "campaign-id": 0}, field="campaign-id")
+
+
+def test_campaign_ids_are_the_identifiers_last_two_digits():
+    assert [ac.campaign_sid(c) for c in (1, 42, 99, 100)] == ["01", "42", "99", "00"]
 
 
 def _fail(field, problem, value=None):
@@ -120,7 +161,7 @@ def test_own_keys_sign_and_verify_both_kinds_and_tampering_fails(key):
     _rejects(_skan(key, **{"postback-sequence-index": 1}), keys, "conversion-value", "later postback")
     _rejects(_skan(key, **{"conversion-value": 64}), keys, "conversion-value", "not one of")
     _rejects(_skan(key, **{"source-identifier": "12345"}), keys, "source-identifier", "2-4 digits")
-    _rejects(_skan(key, version="3.0"), keys, "version")
+    _rejects({**_skan(key), "version": "2.0"}, keys, "version", "2.1, 2.2, 3.0, 4.0")  # another key and order
     _rejects(_aak(key, outside={"ad-interaction-type": "swipe"}), keys, "ad-interaction-type")
     _rejects({"conversion-value": 3}, keys, "body", "neither")
 
