@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 
 from adperf_assets.skan.postbacks import COLUMNS, DTYPES
-from adperf_assets.skan.schema import COARSE
+from adperf_assets.skan.schema import COARSE, campaign_sid
 from adperf_assets.skan.apple_signatures import SKAN_KEY_ID, SKAN_SIGNED, field_text, skan_signed_string, unb64url
 
 #: Apple's ad network ids (``SKAdNetworkIdentifier``) → our network names. Recalled, unverified: the
@@ -110,13 +110,6 @@ def _sid(v, fail, field="source-identifier") -> str:
     if not (isinstance(v, str) and v.isascii() and v.isdigit() and 2 <= len(v) <= 4):
         fail(field, "not 2-4 digits (text)", v)
     return v
-
-
-def campaign_sid(campaign_id: int) -> str:
-    """A SKAN 2-3 ``campaign-id`` (1-100) as the 2-digit source identifier that replaced it: the identifier's
-    last two digits are what every postback shows, so a network that kept its campaigns' numbers when it moved
-    to 4.0 has them there (100 as "00"). Unverified: how each network carried its ids over."""
-    return f"{campaign_id % 100:02d}"
 
 
 def parse_skan(body: Mapping, key: ec.EllipticCurvePublicKey, fail) -> CopyRow:

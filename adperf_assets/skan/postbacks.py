@@ -3,6 +3,12 @@
 Column names follow AppsFlyer's Data Locker ``skad_postbacks`` topic; only the SKAN 4 ones are from
 AppsFlyer's own article (11135475316113), the others from third-party schemas (unverified). A row that
 cannot be read fails with its file, row and field named.
+
+Postbacks of SKAdNetwork before 4.0 (``skad_version`` 1.x-3.x: devices before iOS 16.1, or ads a network
+still signs with an older version) name a 2-digit ``skad_campaign_id`` instead of a source identifier, are
+their install's only postback and carry no coarse value; before 3.0 every postback won and before 2.2 every
+ad was StoreKit-rendered. Such a row is read as a first postback with that campaign as its identifier's last
+two digits, and the export's empty fields as those rules say (that AppsFlyer leaves them empty: unverified).
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from adperf_assets.normalize.attribution import APPSFLYER, SOURCE_FILE, SOURCE_ROW, AttributionInputError, map_network
-from adperf_assets.skan.schema import COARSE
+from adperf_assets.skan.schema import COARSE, campaign_sid
 
 
 REQUIRED = ("timestamp", "media_source", "skad_source_identifier", "skad_transaction_id", "skad_redownload",
@@ -43,6 +49,7 @@ def parse_appsflyer(raw: pd.DataFrame) -> pd.DataFrame:
         raise AttributionInputError(str(raw[SOURCE_FILE].iloc[0]), "header", missing[0], None,
                                     f"column missing from the SKAN postback export (needs {', '.join(REQUIRED)})")
     txt = {c: raw[c].fillna("").astype(str).str.strip() for c in raw.columns if c not in (SOURCE_FILE, SOURCE_ROW)}
+    _before_skan_4(raw, txt)
     when = pd.to_datetime(txt["timestamp"], format="%Y-%m-%d %H:%M:%S", errors="coerce")
     _fail(raw, when.isna().to_numpy(), "timestamp", "not a 'YYYY-MM-DD HH:MM:SS' time")
     sid = txt["skad_source_identifier"]
@@ -78,6 +85,33 @@ def parse_appsflyer(raw: pd.DataFrame) -> pd.DataFrame:
         "source_app_id": get("skad_source_app_id"), "mmp": "appsflyer",
         "source_file": raw[SOURCE_FILE].astype(str), "source_row": raw[SOURCE_ROW].astype(np.int64),
     })[COLUMNS].reset_index(drop=True)
+
+
+def _before_skan_4(raw: pd.DataFrame, txt: dict) -> None:
+    """Fill, in ``txt``, what a pre-4.0 row leaves empty (module docstring), or fail naming the row."""
+    if "skad_version" not in txt:
+        return
+    old = txt["skad_version"].str.fullmatch(r"[123](\.\d+)?").to_numpy()
+    if not old.any():
+        return
+    if "skad_campaign_id" not in txt:
+        raise AttributionInputError(str(raw[SOURCE_FILE].iloc[0]), "header", "skad_campaign_id", None,
+                                    "column missing: postbacks before SKAdNetwork 4.0 name their campaign there")
+    cid = pd.to_numeric(txt["skad_campaign_id"], errors="coerce")
+    sid = txt["skad_source_identifier"]
+    _fail(raw, old & (sid == "").to_numpy() & ~cid.between(1, 100).to_numpy(), "skad_campaign_id",
+          "not a campaign id 1-100 (a postback before SKAdNetwork 4.0)")
+    _fail(raw, old & (txt["skad_coarse_conversion_value"] != "").to_numpy(), "skad_coarse_conversion_value",
+          "coarse values came with SKAdNetwork 4.0")
+    version = pd.to_numeric(txt["skad_version"], errors="coerce")
+    for field, value, where in (("skad_source_identifier", None, old & (sid == "").to_numpy()),
+                                ("skad_postback_sequence_index", "0", old),
+                                ("skad_did_win", "true", old & (version < 3).to_numpy()),
+                                ("skad_fidelity_type", "1", old & (version < 2.2).to_numpy())):
+        empty = where & (txt[field] == "").to_numpy()
+        fill = cid[empty].map(campaign_sid) if value is None else value
+        txt[field] = txt[field].copy()
+        txt[field].loc[empty] = fill
 
 
 def inferred_tier(postbacks: pd.DataFrame) -> pd.Series:

@@ -42,6 +42,13 @@ def sid_digits(sid: str, digits: int) -> str:
     return sid[-digits:]
 
 
+def campaign_sid(campaign_id: int) -> str:
+    """A SKAN 1-3 ``campaign-id`` (1-100) as the 2-digit source identifier that replaced it: the identifier's
+    last two digits are what every postback shows, so a network that kept its campaigns' numbers when it moved
+    to 4.0 has them there (100 as "00"). Unverified: how each network carried its ids over."""
+    return f"{int(campaign_id) % 100:02d}"
+
+
 #: Crowd-anonymity tier of a source identifier's last 2, 3 or 4 digits from their installs that day: tier k from
 #: TIER_MIN_DAILY_INSTALLS[k - 1] installs. Apple does not publish its thresholds: ours are assumed.
 TIER_MIN_DAILY_INSTALLS = (3, 8, 25)

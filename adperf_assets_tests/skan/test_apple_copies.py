@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from adperf_assets.skan import apple_copies as ac
 from adperf_assets.skan import apple_signatures as sig
 from adperf_assets.skan.postbacks import COLUMNS
+from adperf_assets.skan.schema import campaign_sid
 
 APPLE = sig.public_keys(sig.APPLE_KEYS)
 
@@ -71,7 +72,7 @@ def test_apples_examples_before_skan_4_verify_as_a_2_digit_campaign(name):
 
 
 def test_campaign_ids_are_the_identifiers_last_two_digits():
-    assert [ac.campaign_sid(c) for c in (1, 42, 99, 100)] == ["01", "42", "99", "00"]
+    assert [campaign_sid(c) for c in (1, 42, 99, 100)] == ["01", "42", "99", "00"]
 
 
 def _fail(field, problem, value=None):

@@ -68,6 +68,47 @@ def test_bad_rows_name_file_row_and_field(world, field, value, problem):
     assert e.value.field == field and e.value.row == raw.loc[3, "_source_row"] and e.value.file.endswith(".csv")
 
 
+def _older(raw, rows, version, campaign="42"):
+    """Rows of the export as a postback before SKAN 4 shows them: a campaign id, the 4.0 fields empty."""
+    raw = raw.copy()
+    raw.loc[rows, "skad_version"] = version
+    raw.loc[rows, "skad_campaign_id"] = campaign
+    raw.loc[rows, ["skad_source_identifier", "skad_postback_sequence_index", "skad_coarse_conversion_value"]] = ""
+    if version < "3.0":
+        raw.loc[rows, "skad_did_win"] = ""
+    if version < "2.2":
+        raw.loc[rows, "skad_fidelity_type"] = ""
+    return raw
+
+
+def test_postbacks_before_skan_4_are_first_postbacks_of_their_campaign(world):
+    raw = _raw(world, "2025-06-10", "2025-06-11")
+    first = raw.index[raw["skad_postback_sequence_index"] == "0"]
+    v3, v21 = list(first[:3]), list(first[3:5])
+    raw = _older(_older(raw, v3, "3.0"), v21, "2.1", "100")
+    raw.loc[v3[0], "skad_did_win"] = "false"  # 3.0 says whether it won
+    t = parse_appsflyer(raw)
+    assert len(t) == len(raw)
+    assert t.loc[v3, "source_identifier"].tolist() == ["42"] * 3 and t.loc[v21, "source_identifier"].tolist() == ["00"] * 2
+    assert (t.loc[v3 + v21, "postback_sequence_index"] == 0).all() and (t.loc[v3 + v21, "coarse_conversion_value"] == "").all()
+    assert t.loc[v3, "did_win"].tolist() == [False, True, True] and t.loc[v21, "did_win"].all()
+    assert (t.loc[v21, "fidelity_type"] == 1).all()
+    rest = t.index.difference(v3 + v21)  # the 4.0 rows as before
+    assert t.loc[rest].equals(parse_appsflyer(_raw(world, "2025-06-10", "2025-06-11")).loc[rest])
+    # what such a row cannot be: no campaign id, or a coarse value (SKAN 4's)
+    bad = raw.copy()
+    bad.loc[v3[1], "skad_campaign_id"] = ""
+    with pytest.raises(AttributionInputError, match="campaign id 1-100") as e:
+        parse_appsflyer(bad)
+    assert e.value.field == "skad_campaign_id" and e.value.row == raw.loc[v3[1], "_source_row"]
+    bad = raw.copy()
+    bad.loc[v3[2], "skad_coarse_conversion_value"] = "low"
+    with pytest.raises(AttributionInputError, match="came with SKAdNetwork 4.0"):
+        parse_appsflyer(bad)
+    with pytest.raises(AttributionInputError, match="skad_campaign_id"):
+        parse_appsflyer(raw.drop(columns="skad_campaign_id"))
+
+
 def test_a_value_where_skan_allows_none_is_an_error(world):
     raw = _raw(world, "2025-06-10", "2025-06-20")
     later = raw.index[(raw["skad_postback_sequence_index"] == "1")][0]
