@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ class WorldConfig:
     # buys on TikTok and Apple Ads too (MORE_ACCOUNTS appended to ``accounts``, whose shares make room)
     more_networks: bool = True
 
-    @property
+    @cached_property  # read per row by the generator's loops; a frozen config's accounts do not change
     def ad_accounts(self) -> tuple[Account, ...]:
         """The accounts the world buys on: ``accounts``, plus ``MORE_ACCOUNTS`` (the others' shares scaled to
         make room) when ``more_networks``."""
