@@ -47,8 +47,9 @@ AD_NETWORKS = {"v9wttpbfk9.skadnetwork": "facebook", "cstr6suwn9.skadnetwork": "
                "238da6jt44.skadnetwork": "tiktok"}
 #: ``mmp`` column value of rows that come from Apple's copies.
 COPY_SOURCE = "apple_copy"
-#: The copies' extra column: the app the postback is for (``app-id`` / ``advertised-item-identifier``).
-APP_ID = "app_id"
+#: The copies' extra columns: the app the postback is for (``app-id`` / ``advertised-item-identifier``), and
+#: whether it is an AdAttributionKit re-engagement (an open of an installed app, not an install).
+APP_ID, REENGAGEMENT = "app_id", "re_engagement"
 REJECTED_COLUMNS = ["file", "line", "field", "problem", "value"]
 
 
@@ -79,6 +80,7 @@ class CopyRow:
     coarse: str
     source_app_id: str
     app_id: str
+    reengagement: bool = False
 
 
 def _need(body: Mapping, field: str, typ: type, fail, allowed=None):
@@ -190,14 +192,13 @@ def parse_aak(body: Mapping, keys: Mapping[str, ec.EllipticCurvePublicKey], fail
     _need(payload, "did-win", bool, pfail)
     _need(payload, "advertised-item-identifier", int, pfail)
     conv = _need(payload, "conversion-type", str, pfail, {"download", "redownload", "re-engagement"})
-    if conv == "re-engagement":  # an open of an installed app, not an install: the table holds installs
-        pfail("conversion-type", "a re-engagement conversion is not an install (not read into skan_postbacks)", conv)
     inter = _need(body, "ad-interaction-type", str, fail, set(_INTERACTION))  # always sent? unverified
     fine, coarse = _values(body, seq, fail)
     pub = payload.get("publisher-item-identifier", "")  # tier-controlled; 0 = none (Apple's development example)
     return CopyRow("aak", payload["ad-network-identifier"], sid, payload["postback-identifier"], seq,
                    payload["did-win"], conv == "redownload", _INTERACTION[inter], fine, coarse,
-                   field_text(pub) if pub not in ("", 0, None) else "", field_text(payload["advertised-item-identifier"]))
+                   field_text(pub) if pub not in ("", 0, None) else "", field_text(payload["advertised-item-identifier"]),
+                   conv == "re-engagement")
 
 
 def parse_body(body: Mapping, keys: Mapping[str, ec.EllipticCurvePublicKey], fail, skan_kid: str = SKAN_KEY_ID) -> CopyRow:
@@ -236,8 +237,8 @@ def _received(text) -> datetime | None:
 def read_lines(lines: Iterable[tuple[str, int, str]], keys: Mapping[str, ec.EllipticCurvePublicKey],
                networks: Mapping[str, str], skan_kid: str = SKAN_KEY_ID,
                window: tuple | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(file, line number, text)`` lines → (verified rows in ``skan_postbacks`` columns and ``APP_ID``,
-    rejected lines).
+    """``(file, line number, text)`` lines → (verified rows in ``skan_postbacks`` columns, ``APP_ID`` and
+    ``REENGAGEMENT``, rejected lines).
 
     ``networks``: Apple's ad network id → our network name. ``window``: UTC ``[start, end)``; lines
     received outside it are skipped. Campaign, ad group and ad stay empty (the copies do not name them:
@@ -285,7 +286,8 @@ def read_lines(lines: Iterable[tuple[str, int, str]], keys: Mapping[str, ec.Elli
         "source_app_id": [r.source_app_id for _, _, r, *_ in rows], "mmp": COPY_SOURCE,
         "source_file": [f for *_, f, _ in rows], "source_row": np.array([n for *_, n in rows], dtype=np.int64),
         "app_id": [r.app_id for _, _, r, *_ in rows],  # whose postback (``skan.apps``); not a table column
-    }, columns=[*COLUMNS, APP_ID])
+        REENGAGEMENT: np.array([r.reengagement for _, _, r, *_ in rows], dtype=bool),  # nor this
+    }, columns=[*COLUMNS, APP_ID, REENGAGEMENT])
     table = table.astype({c: t for c, t in DTYPES.items()})
     # Apple: count each transaction-id (postback-identifier) once; a retried copy is the same postback
     table = table.drop_duplicates(["network", "transaction_id", "postback_sequence_index"], ignore_index=True)

@@ -108,8 +108,9 @@ def test_skan_needs_apples_key_not_the_development_ones():
 
 
 def test_apples_aak_example_verifies_with_the_key_its_kid_names():
-    # Apple's example is a re-engagement: verified, then refused as not an install (the table holds installs)
-    _rejects(AAK_DEV, APPLE, "jws-string.conversion-type", "re-engagement")
+    # Apple's example is a re-engagement: verified and read, flagged as not an install
+    r = ac.parse_body(AAK_DEV, APPLE, _fail)
+    assert (r.kind, r.reengagement, r.source_identifier, r.fine, r.fidelity_type) == ("aak", True, "1234", 24.0, 1)
     # with another key under its kid, the signature fails first
     wrong = {**APPLE, "apple-development-identifier/1": APPLE["apple-development-identifier/0"]}
     _rejects(AAK_DEV, wrong, "jws-string", "does not verify with key 'apple-development-identifier/1'")
@@ -173,12 +174,14 @@ def test_read_lines_rows_rejects_and_retries(key):
     line = lambda body, t="2025-06-10T23:59:30Z": json.dumps({"received_at": t, "body": body})  # noqa: E731
     forged = {**_skan(key, **{"transaction-id": "t-2"}), "did-win": False}
     lines = [line(_skan(key)), line(_aak(key)), "{oops", line(forged), line(_skan(key)),  # a retry of line 1
-             json.dumps({"body": _skan(key)}), line(_skan(key, **{"ad-network-id": "x.skadnetwork"})), ""]
+             json.dumps({"body": _skan(key)}), line(_skan(key, **{"ad-network-id": "x.skadnetwork"})), "",
+             line(_aak(key, **{"postback-identifier": "p-2", "conversion-type": "re-engagement"}))]
     rows, rejected = ac.read_lines([("d.jsonl", i + 1, t) for i, t in enumerate(lines)], keys, nets)
-    assert list(rows.columns) == [*COLUMNS, ac.APP_ID] and len(rows) == 2
-    assert rows[ac.APP_ID].tolist() == ["1500000001"] * 2  # SKAN's app-id, AdAttributionKit's advertised item
-    assert rows["network"].tolist() == ["facebook", "google_ads"]
-    assert rows["transaction_id"].tolist() == ["t-1", "p-1"] and rows["source_row"].tolist() == [1, 2]
+    assert list(rows.columns) == [*COLUMNS, ac.APP_ID, ac.REENGAGEMENT] and len(rows) == 3
+    assert rows[ac.APP_ID].tolist() == ["1500000001"] * 3  # SKAN's app-id, AdAttributionKit's advertised item
+    assert rows[ac.REENGAGEMENT].tolist() == [False, False, True]  # verified, flagged: not an install, not rejected
+    assert rows["network"].tolist() == ["facebook", "google_ads", "google_ads"]
+    assert rows["transaction_id"].tolist() == ["t-1", "p-1", "p-2"] and rows["source_row"].tolist() == [1, 2, 9]
     assert rows["arrival_time_utc"].iloc[0] == pd.Timestamp("2025-06-10 23:59:30")
     assert rows["mmp"].eq(ac.COPY_SOURCE).all() and rows["campaign_id"].eq("").all()
     assert np.isnan(rows["fine_conversion_value"].iloc[1]) and rows["coarse_conversion_value"].iloc[1] == "medium"

@@ -371,3 +371,32 @@ def test_a_sister_apps_postbacks_are_left_out_and_without_an_app_the_day_fails(w
     error = mixed.get_step_failure_events()[0].step_failure_data.error.cause
     assert error.cls_name == SkanAppError.__name__
     assert f"2 apps ({APP_ID}: " in error.message and "999: " in error.message and "ADPERF_IOS_APP_IDS" in error.message
+
+
+def test_re_engagement_copies_are_counted_apart_not_as_installs(world, tmp_path):
+    """AdAttributionKit re-engagements (opens of an installed app) verify like any copy: they are counted
+    in the metadata, neither read as installs nor listed as rejected lines (the check stays green)."""
+
+    class WithReengagements(SampleSkanCopies):
+        def copies(self, start, end):
+            rows, rejected = super().copies(start, end)
+            again = rows.iloc[::4].assign(**{"transaction_id": rows["transaction_id"].iloc[::4] + "-re",
+                                             apple_copies.REENGAGEMENT: True})
+            return pd.concat([rows, again], ignore_index=True), rejected
+
+    def run(copies):
+        res = {"skan_postback_source": SampleSkanPostbacks(world=world), "skan_copy_source": copies,
+               "io_manager": AdperfDuckDBIOManager(database=str(tmp_path / f"{len(list(tmp_path.iterdir()))}.duckdb"))}
+        with dg.instance_for_test() as inst:
+            return dg.materialize([skan_postbacks], partition_key="2025-06-25", instance=inst, resources=res)
+
+    plain, more = run(SampleSkanCopies(world=world)), run(WithReengagements(world=world))
+    pd.testing.assert_frame_equal(more.output_for_node("skan_postbacks", "skan_postbacks"),
+                                  plain.output_for_node("skan_postbacks", "skan_postbacks"))
+    meta = more.asset_materializations_for_node("skan_postbacks")[0].metadata
+    added = len(WithReengagements(world=world).copies(datetime(2025, 6, 24, 15), datetime(2025, 6, 25, 15))[0]) - len(
+        SampleSkanCopies(world=world).copies(datetime(2025, 6, 24, 15), datetime(2025, 6, 25, 15))[0])
+    assert added > 5 and meta["apple_reengagement_copies"].value == added
+    assert meta["apple_copies_verified"].value == plain.asset_materializations_for_node("skan_postbacks")[0].metadata[
+        "apple_copies_verified"].value
+    assert all(e.passed for e in more.get_asset_check_evaluations())

@@ -15,7 +15,7 @@ from adperf_assets.settings import current_settings
 from adperf_assets.skan.report import FIRST_POSTBACK_DAYS, calibration, calibration_users, empty_modelled, modelled_campaigns
 from adperf_assets.skan.schema import ATT_EXEMPT_NETWORKS
 from adperf_assets.normalize.attribution import SOURCE_FILE, AttributionInputError
-from adperf_assets.skan.apple_copies import APP_ID, KEY, combine
+from adperf_assets.skan.apple_copies import APP_ID, KEY, REENGAGEMENT, combine
 from adperf_assets.skan.apps import ours
 from adperf_assets.skan.postbacks import COLUMNS, inferred_tier, parse_appsflyer
 
@@ -80,6 +80,8 @@ def skan_postbacks(context: dg.AssetExecutionContext, skan_postback_source: Skan
     copies, rejected = skan_copy_source.copies(start, end)
     keep, other_apps_copies = ours(copies[APP_ID], apps, "Apple's postback copies")
     copies = copies[keep]
+    reengaged = copies[REENGAGEMENT].to_numpy(dtype=bool)  # verified, but not installs: the table holds installs
+    copies = copies[~reengaged]
     if other_apps or other_apps_copies:
         context.log.info(f"left out other apps' postbacks: {other_apps} in the MMP's export, {other_apps_copies} "
                          f"among Apple's copies (measured: {', '.join(apps)})")
@@ -105,6 +107,7 @@ def skan_postbacks(context: dg.AssetExecutionContext, skan_postback_source: Skan
         "dagster/row_count": len(table), "window_utc": f"{start} .. {end}",
         "won_first_postbacks": int(((table["postback_sequence_index"] == 0) & table["did_win"]).sum()),
         "apple_copies_verified": len(copies), "apple_copies_rejected": len(rejected),
+        "apple_reengagement_copies": int(reengaged.sum()),
         "other_apps_postbacks_left_out": sum(other_apps.values()) + sum(other_apps_copies.values()),
         **{f"apple_{k}": v for k, v in stats.items()},
         "tiers_of_first_postbacks": table_md(tiers), "by_campaign": table_md(by, 30), "preview": table_md(table),
