@@ -26,7 +26,7 @@ from adperf_assets.skan import schema
 
 #: The networks' SKAdNetwork ids (as registered in apps' Info.plist; recalled, unverified).
 SKAN_NETWORK_ID = {"facebook": "v9wttpbfk9.skadnetwork", "google_ads": "cstr6suwn9.skadnetwork",
-                   "tiktok": "238da6jt44.skadnetwork"}  # TikTok's id: unverified
+                   "tiktok": "238da6jt44.skadnetwork"}  # one id per network (apple_copies.AD_NETWORKS has all)
 APP_ID = 1500000001  # the advertised app (its App Store id; the MMP exports say "id1500000001")
 PUBLISHER_APPS = (284882215, 389801252, 544007664, 1436489148)  # source-app-id at tier 3 (made up)
 FIDELITY_VIEW_SHARE = 0.15  # installs after a view-through (fidelity-type 0)

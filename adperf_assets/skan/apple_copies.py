@@ -41,10 +41,12 @@ from adperf_assets.skan.postbacks import COLUMNS, DTYPES
 from adperf_assets.skan.schema import COARSE, campaign_sid
 from adperf_assets.skan.apple_signatures import SKAN_KEY_ID, SKAN_SIGNED, field_text, skan_signed_string, unb64url
 
-#: Apple's ad network ids (``SKAdNetworkIdentifier``) → our network names. Recalled, unverified: the
-#: networks publish them; the receiver's config can replace this.
-AD_NETWORKS = {"v9wttpbfk9.skadnetwork": "facebook", "cstr6suwn9.skadnetwork": "google_ads",
-               "238da6jt44.skadnetwork": "tiktok"}
+#: Apple's ad network ids (``SKAdNetworkIdentifier``) → our network names: Meta's two, Google's, ByteDance's
+#: two (TikTok / Pangle), as apps' published ``SKAdNetworkItems`` lists name them (not checked against the
+#: networks' own pages); the receiver's config can replace this.
+AD_NETWORKS = {"v9wttpbfk9.skadnetwork": "facebook", "n38lu8286q.skadnetwork": "facebook",
+               "cstr6suwn9.skadnetwork": "google_ads",
+               "238da6jt44.skadnetwork": "tiktok", "22mmun2rn5.skadnetwork": "tiktok"}
 #: ``mmp`` column value of rows that come from Apple's copies.
 COPY_SOURCE = "apple_copy"
 #: The copies' extra columns: the app the postback is for (``app-id`` / ``advertised-item-identifier``), and
