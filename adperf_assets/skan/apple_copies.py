@@ -122,7 +122,7 @@ def parse_skan(body: Mapping, key: ec.EllipticCurvePublicKey, fail) -> CopyRow:
     none; before 3.0 every postback won, before 2.2 every ad was StoreKit-rendered (fidelity 1)."""
     version = _need(body, "version", str, fail)
     signed = SKAN_SIGNED.get(version)
-    if signed is None:  # 2.0 and earlier: another key and order (Apple's copies began with iOS 15, 2.2+)
+    if signed is None:  # 2.0 and earlier: another key and field order, from before developers got copies (iOS 15)
         fail("version", f"not a SKAdNetwork version whose signature we verify ({', '.join(SKAN_SIGNED)})", version)
     _need(body, "ad-network-id", str, fail)
     if "source-identifier" in signed:

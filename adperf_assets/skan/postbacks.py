@@ -109,9 +109,9 @@ def _before_skan_4(raw: pd.DataFrame, txt: dict) -> None:
                                 ("skad_did_win", "true", old & (version < 3).to_numpy()),
                                 ("skad_fidelity_type", "1", old & (version < 2.2).to_numpy())):
         empty = where & (txt[field] == "").to_numpy()
-        fill = cid[empty].map(campaign_sid) if value is None else value
-        txt[field] = txt[field].copy()
-        txt[field].loc[empty] = fill
+        col = txt[field].copy()
+        col[empty] = cid[empty].map(campaign_sid) if value is None else value
+        txt[field] = col
 
 
 def inferred_tier(postbacks: pd.DataFrame) -> pd.Series:
