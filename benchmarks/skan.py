@@ -109,12 +109,13 @@ def load(world: Path, horizon: int, tracked_value: str = "realised") -> dict:
     realised = value
     purchases = per_user(t < horizon, np.ones(len(t)))  # purchase-days: one purchase a day at most here
     returned = np.zeros(len(people), dtype=bool)
+    opened = [np.zeros(len(people), dtype=bool) for _ in schema.WINDOWS[1:]]  # a later postback is sent only then
     logins_dir = layout.events_dir(world, "logins")
     ids = set(people["user_id"])
     tz = m["report_timezone"]
     for p in sorted(logins_dir.glob("*.parquet")):
         day = pd.Timestamp(p.stem)
-        if day > cutoff + pd.Timedelta(days=4):
+        if day > cutoff + pd.Timedelta(days=schema.WINDOWS[-1][1] + 2):
             break
         lg = pd.read_parquet(p, columns=["event_time", "user_id"])
         lg = lg[lg["user_id"].isin(ids)]
@@ -123,10 +124,12 @@ def load(world: Path, horizon: int, tracked_value: str = "realised") -> dict:
         ev_day = lg["event_time"].dt.tz_convert(tz).dt.tz_localize(None).dt.normalize()
         d = (ev_day - coh.reindex(lg["user_id"]).to_numpy()).dt.days.to_numpy()
         returned |= people["user_id"].isin(lg.loc[(d >= 1) & (d <= 2), "user_id"]).to_numpy()
+        for o, (lo, hi) in zip(opened, schema.WINDOWS[1:]):
+            o |= people["user_id"].isin(lg.loc[(d >= lo) & (d <= hi), "user_id"]).to_numpy()
     if tracked_value == "expected":  # what an exact per-user LTV estimate would give the report
         uv = pd.read_parquet(layout.truth(world, "user_value"), columns=["user_id", f"expected_ltv_usd_{horizon}"])
         value = uv.set_index("user_id")[f"expected_ltv_usd_{horizon}"].reindex(people["user_id"]).to_numpy()
-    keys = user_keys(rev, n_buys, returned)
+    keys = user_keys(rev, n_buys, returned, opened)
     known = pd.concat([people, keys, flags], axis=1).assign(value=value, realised=realised, purchases=purchases)
     exposure = np.full(len(known), float(horizon))  # every cohort here has the whole horizon behind it
     if tracked_value in ("model", "model-population"):

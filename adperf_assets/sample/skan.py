@@ -78,14 +78,18 @@ def source_identifiers(ads: pd.DataFrame) -> np.ndarray:
 
 def _window_revenue(users_ix: np.ndarray, active: Activity, n_users: int):
     """Per user (rows ``users_ix``): gross revenue through the end of each window, purchases in window 0,
-    and whether active again on day 1-2."""
+    whether active again on day 1-2, and per window whether active in it."""
     pos = active.buy_pos
     who, t, amt = active.user[pos], active.t[pos], active.buy_amount_usd
     rev = [np.bincount(who[t <= hi], weights=amt[t <= hi], minlength=n_users)[users_ix] for _, hi in schema.WINDOWS]
     buys = np.bincount(who[t <= schema.WINDOWS[0][1]], minlength=n_users)[users_ix]
-    back = (active.t >= 1) & (active.t <= schema.WINDOWS[0][1])
-    returned = np.bincount(active.user[back], minlength=n_users)[users_ix] > 0
-    return rev, buys, returned
+
+    def opened(lo: int, hi: int) -> np.ndarray:
+        on = (active.t >= lo) & (active.t <= hi)
+        return np.bincount(active.user[on], minlength=n_users)[users_ix] > 0
+
+    # the app updates its values at each launch: a later window's postback only from users who opened it
+    return rev, buys, opened(1, schema.WINDOWS[0][1]), [opened(*w) for w in schema.WINDOWS]
 
 
 def _tiers(net: np.ndarray, day: np.ndarray, sid4: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -116,7 +120,7 @@ def write(root: Path, cfg: WorldConfig, cal: Calendar, users: pd.DataFrame, ads:
     sid_of_ad = source_identifiers(ads)
     sid4 = sid_of_ad[ad_ix]
     install_t = users["install_time"].to_numpy()[sel]
-    rev, buys, returned = _window_revenue(sel, active, len(users))
+    rev, buys, returned, opened = _window_revenue(sel, active, len(users))
     tier, digits = _tiers(net, cal.day_index(install_t), sid4)
     fine = schema.fine_value(rev[0], buys, returned)
     fidelity = (rng.random(n) >= FIDELITY_VIEW_SHARE).astype(int)
@@ -126,7 +130,7 @@ def write(root: Path, cfg: WorldConfig, cal: Calendar, users: pd.DataFrame, ads:
     for w, (_, last) in enumerate(schema.WINDOWS):
         lo, hi = schema.SEND_DELAY_HOURS[w]
         arrival = install_t + (last + 1) * 86400 + (rng.uniform(lo, hi, n) * 3600).astype(np.int64)
-        keep = (arrival < end_t) & (tier >= (0 if w == 0 else 1))
+        keep = (arrival < end_t) & (tier >= (0 if w == 0 else 1)) & (opened[w] | (w == 0))
         fine_w = np.where((w == 0) & (tier >= 2), fine, -1)
         coarse_w = np.where((tier >= 1) & (fine_w < 0), schema.coarse_value(rev[w], w), "")
         d = np.where(w == 0, digits, 2)

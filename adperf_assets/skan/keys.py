@@ -56,11 +56,15 @@ def install_keys(postbacks: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def user_keys(revenue_usd: list, purchases, returned) -> pd.DataFrame:
+def user_keys(revenue_usd: list, purchases, returned, active: list | None = None) -> pd.DataFrame:
     """The keys a tracked user's postbacks would carry at each tier: ``fine`` (tier >= 2), ``coarse``
-    (tier 1) and the later key; ``revenue_usd``: gross revenue through the end of each window."""
+    (tier 1) and the later key; ``revenue_usd``: gross revenue through the end of each window;
+    ``active``: per later window, whether the user opened the app in it (its postback is sent only then;
+    every user when None). The later key is that of the last window with a postback, "" when none."""
     fine = schema.fine_value(revenue_usd[0], purchases, returned)
     c0 = schema.coarse_value(revenue_usd[0], 0)
-    last = len(revenue_usd) - 1
-    return pd.DataFrame({"fine": "f" + pd.Series(fine).astype(str), "coarse": "c" + pd.Series(c0),
-                         "later": f"w{last}:" + pd.Series(schema.coarse_value(revenue_usd[last], last)) if last else ""})
+    later = np.full(len(fine), "", dtype=object)
+    for w in range(1, len(revenue_usd)):
+        sent = np.ones(len(fine), dtype=bool) if active is None else np.asarray(active[w - 1], dtype=bool)
+        later[sent] = [f"w{w}:{v}" for v in schema.coarse_value(np.asarray(revenue_usd[w])[sent], w)]
+    return pd.DataFrame({"fine": "f" + pd.Series(fine).astype(str), "coarse": "c" + pd.Series(c0), "later": later})

@@ -94,14 +94,18 @@ def calibration(users: pd.DataFrame, behavior: pd.DataFrame, activity: pd.DataFr
         (a >= 0) & (a <= schema.WINDOWS[0][1])])
     value = per_user(pd.Series(b["credited_usd"].to_numpy(dtype=float), index=ids))
     a, act = age(activity)
-    back = set(act.loc[(a >= 1) & (a <= 2), "user_id"])
-    returned = t["user_id"].isin(back).to_numpy()
+
+    def opened(lo: int, hi: int) -> np.ndarray:
+        return t["user_id"].isin(set(act.loc[(a >= lo) & (a <= hi), "user_id"])).to_numpy()
+
+    returned = opened(1, 2)
     keys = user_keys(rev[:1], buys, returned)
-    # the later key a user's postbacks would show by now: the latest window whose postback has arrived
+    # the later key a user's postbacks would show by now: the latest window whose postback has arrived,
+    # sent only if the user opened the app in that window
     seen = ((day - t["install_date"]).dt.days).to_numpy()
     later = np.full(len(t), "", dtype=object)
     for w in range(1, len(schema.WINDOWS)):
-        due = seen >= schema.WINDOWS[w][1] + LATER_POSTBACK_DAYS
+        due = (seen >= schema.WINDOWS[w][1] + LATER_POSTBACK_DAYS) & opened(*schema.WINDOWS[w])
         later[due] = [f"w{w}:{v}" for v in schema.coarse_value(rev[w][due], w)]
     keys["later"] = later
     return pd.concat([t, keys], axis=1).assign(value=value)

@@ -1,8 +1,10 @@
 """The app's SKAN 4 conversion-value schema and the postback rules it lives under.
 
 The app sets the fine value (0-63) from what a user did in the first window (days 0-2 after the
-install) and a coarse value (low/medium/high) at the end of every window. The world's users follow it
-and the decoder reads it back (docs/skan.md has the table). Apple's windows, delays and tier table are
+install) and a coarse value (low/medium/high) at each launch, so a later window's postback comes only
+from users who opened the app in that window (Apple: to get the second and third postbacks the app must
+update the values during each window). The world's users follow it and the decoder reads it back
+(docs/skan.md has the table). Apple's windows, delays and tier table are
 from Apple's documentation; its crowd-anonymity thresholds are not published (ours are a guess).
 """
 

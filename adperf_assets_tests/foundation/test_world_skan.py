@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from adperf_assets.sample import generate_world, layout
-from adperf_assets.sample.manifest import world_config
+from adperf_assets.sample.manifest import load_manifest, world_config
 from adperf_assets.sample.skan import AF_SKAN_COLUMNS, SKAN_NETWORK_ID
 from adperf_assets.skan import schema
 
@@ -115,6 +115,30 @@ def test_values_follow_the_users_first_days(world, postbacks):
     assert 0.01 < payers < 0.5
     assert (cv % 16 > 0).mean() == pytest.approx(payers, rel=0.25)
     assert (cv & schema.BIT_RETURNED).any()
+
+
+def test_a_later_postback_only_from_users_who_opened_the_app_in_its_window(world, postbacks):
+    """The app updates its values at each launch, and Apple sends a later window's postback only after an
+    update in it: the share of first postbacks (tier >= 1) followed by a third is the share of the users
+    active on days 8-35, well below all of them."""
+    won = postbacks[(postbacks["skad_did_win"] == "true") & (postbacks["skad_redownload"] == "false")]
+    seq = won["skad_postback_sequence_index"].astype(int)
+    first = won[(seq == 0) & ((won["skad_conversion_value"] != "") | (won["skad_coarse_conversion_value"] != ""))]
+    m = load_manifest(world)
+    cutoff = pd.Timestamp(m["last_day"]) - pd.Timedelta(days=45)  # every later postback of these has arrived
+    first = first[pd.to_datetime(first["install_date"]) <= cutoff]
+    followed = first["skad_transaction_id"].isin(won.loc[seq == 2, "skad_transaction_id"]).mean()
+    users = pd.read_parquet(layout.truth(world, "users"))
+    paid = users[(users["acquisition"] == "paid") & (users["platform"] == "ios") & users["network"].isin(list(SKAN_NETWORK_ID))
+                 & (users["cohort_date"] <= cutoff)].set_index("user_id")
+    logins = pd.concat([pd.read_parquet(f, columns=["event_time", "user_id"])
+                        for f in sorted(glob.glob(str(layout.events_dir(world, "logins") / "*.parquet")))])
+    logins = logins[logins["user_id"].isin(paid.index)]
+    day = logins["event_time"].dt.tz_convert(m["report_timezone"]).dt.tz_localize(None).dt.normalize()
+    age = (day - paid.loc[logins["user_id"], "cohort_date"].to_numpy()).dt.days
+    active = logins.loc[((age >= 8) & (age <= 35)).to_numpy(), "user_id"].nunique() / len(paid)
+    assert len(first) > 300 and 0.05 < active < 0.8
+    assert followed == pytest.approx(active, abs=0.05)
 
 
 def test_truth_and_google_rows(world):

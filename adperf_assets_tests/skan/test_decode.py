@@ -40,6 +40,15 @@ def test_install_keys_take_winning_new_installs_and_their_latest_later_value():
     assert list(first["transaction_id"]) == ["t1", "t2", "t3"] and (first["later"] == "").all()
 
 
+def test_user_keys_carry_the_last_window_the_user_opened_the_app_in():
+    rev = [np.array([0.0, 5.0, 0.0, 0.0]), np.array([0.0, 5.0, 30.0, 0.0]), np.array([0.0, 50.0, 30.0, 0.0])]
+    active = [np.array([True, True, True, False]), np.array([False, True, False, False])]
+    k = user_keys(rev, np.array([0, 1, 0, 0]), np.array([True, True, False, False]), active)
+    assert k["later"].tolist() == ["w1:low", "w2:high", "w1:high", ""]  # no later postback: never opened again
+    assert k["fine"].tolist()[:2] == ["f16", "f19"] and k["coarse"].tolist()[:2] == ["clow", "cmedium"]
+    assert user_keys(rev, np.zeros(4), np.zeros(4, bool))["later"].str.startswith("w2:").all()  # no log: every window
+
+
 def _world(n=40000, seed=1, opt_in=0.3):
     """Users of three campaigns of different quality: value from a latent rate; early revenue from it."""
     rng = np.random.default_rng(seed)
