@@ -98,16 +98,10 @@ def calibration(users: pd.DataFrame, behavior: pd.DataFrame, activity: pd.DataFr
     def opened(lo: int, hi: int) -> np.ndarray:
         return t["user_id"].isin(set(act.loc[(a >= lo) & (a <= hi), "user_id"])).to_numpy()
 
-    returned = opened(1, 2)
-    keys = user_keys(rev[:1], buys, returned)
-    # the later key a user's postbacks would show by now: the latest window whose postback has arrived,
-    # sent only if the user opened the app in that window
+    # a later window's postback counts once it has arrived by now, and is sent only if the user opened the app in it
     seen = ((day - t["install_date"]).dt.days).to_numpy()
-    later = np.full(len(t), "", dtype=object)
-    for w in range(1, len(schema.WINDOWS)):
-        due = (seen >= schema.WINDOWS[w][1] + LATER_POSTBACK_DAYS) & opened(*schema.WINDOWS[w])
-        later[due] = [f"w{w}:{v}" for v in schema.coarse_value(rev[w][due], w)]
-    keys["later"] = later
+    sent = [(seen >= hi + LATER_POSTBACK_DAYS) & opened(lo, hi) for lo, hi in schema.WINDOWS[1:]]
+    keys = user_keys(rev, buys, opened(1, schema.WINDOWS[0][1]), sent)
     return pd.concat([t, keys], axis=1).assign(value=value)
 
 
