@@ -1,7 +1,8 @@
 """Decoding SKAN postbacks into modelled installs and return per campaign, each with its interval.
 
 An install's postbacks give a *key*: its first postback's fine value (tier >= 2), else its coarse value
-(tier 1), plus the coarse value of its latest later postback; tier 0 gives no key. ``SkanDecoder.fit``
+(tier 1), plus the coarse value of its latest later postback, or ``none`` when no later postback came (a
+user who did not open the app after day 2 sends none: a key of its own); tier 0 gives no key. ``SkanDecoder.fit``
 learns the value of each key from the users whose behaviour, hence key, the app knows: those who allowed
 tracking and, where the MMP lists them without their campaign (AppsFlyer's ``restricted``), the others,
 shrinking sparse keys to their parent (fine value → its coarse value → everyone; a key with a
@@ -30,7 +31,7 @@ from scipy import sparse
 from scipy.stats import norm
 
 from adperf_assets.skan import scatter, schema
-from adperf_assets.skan.keys import NULL_KEY
+from adperf_assets.skan.keys import NO_LATER, NULL_KEY
 from adperf_assets.skan.resample import one_blas_thread, poisson1
 
 def _pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -73,15 +74,15 @@ class SkanDecoder:
     # this many sd of the exact draws' (skan/scatter.py); 0: every install drawn (also with tail="pareto")
     scatter_tol: float = 0.05
 
-    # -- the key cells: global, coarse, fine, coarse|later, fine|later; a cell's mean is shrunk to its parent's
+    # -- the key cells: global, coarse, fine, later, coarse|later, fine|later; a cell's mean is shrunk to its
+    # parent's. Every user has a later value (NO_LATER when no later postback came)
     def _cells(self, c: pd.DataFrame):
         coarse = sorted(set(c["coarse"]))
         fine = sorted(set(c["fine"]))
-        later = c["later"].fillna("").astype(str)
-        lat = sorted(set(later) - {""})
-        has = (later != "").to_numpy()
+        later = c["later"].fillna("").astype(str).replace("", NO_LATER)
+        lat = sorted(set(later))
         # each user's key|later combos, built once per distinct pair
-        pairs = {col: _pairs(c[col].to_numpy()[has], later.to_numpy()[has]) for col in ("coarse", "fine")}
+        pairs = {col: _pairs(c[col].to_numpy(), later.to_numpy()) for col in ("coarse", "fine")}
         combos = sorted({f"{k}|{lk}" for ks, lks, _ in pairs.values() for k, lk in zip(ks, lks)})
         names = ["global"] + coarse + fine + lat + combos
         ix = {k: i for i, k in enumerate(names)}
@@ -94,12 +95,11 @@ class SkanDecoder:
             parent[ix[k]] = ix[k.split("|")[1]]
         levels = [np.array([ix[k] for k in ks], dtype=np.int64) for ks in (coarse, fine, lat, combos)]
         n = len(c)
-        rows = [np.arange(n), np.arange(n), np.arange(n), np.flatnonzero(has)]
+        rows = [np.arange(n)] * 6
         cols = [np.zeros(n, dtype=np.int64), c["coarse"].map(ix).to_numpy(), c["fine"].map(ix).to_numpy(),
-                later[has].map(ix).to_numpy()]
+                later.map(ix).to_numpy()]
         for col in ("coarse", "fine"):
             ks, lks, inv = pairs[col]
-            rows.append(np.flatnonzero(has))
             cols.append(np.array([ix[f"{k}|{lk}"] for k, lk in zip(ks, lks)], dtype=np.int64)[inv])
         r, k = np.concatenate(rows), np.concatenate(cols).astype(np.int64)
         member = sparse.csr_matrix((np.ones(len(r)), (r, k)), shape=(n, len(names)))
@@ -161,9 +161,10 @@ class SkanDecoder:
         return self.cells(c["fine"], c["later"])
 
     def cells(self, key: pd.Series, later: pd.Series) -> np.ndarray:
-        """Per install, the cell whose mean is its value: its key with its later value if a tracked user
-        had both, else its key, else (unseen) its coarse parent, else everyone; -1 for keyless installs."""
-        ks, lks, inv = _pairs(np.asarray(key, dtype=object), later.fillna("").to_numpy(dtype=object))
+        """Per install, the cell whose mean is its value: its key with its later value (NO_LATER for "") if a
+        calibration user had both, else its key, else (unseen) its coarse parent, else everyone; -1 for keyless
+        installs. A later value no user has (e.g. ``?``: not known whether one came) gives the key's mean."""
+        ks, lks, inv = _pairs(np.asarray(key, dtype=object), later.fillna("").replace("", NO_LATER).to_numpy(dtype=object))
         return np.array([self._cell(k, lk) for k, lk in zip(ks, lks)], dtype=np.int64)[inv]
 
     def _cell(self, k: str, lk: str) -> int:

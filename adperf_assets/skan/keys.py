@@ -10,6 +10,9 @@ import pandas as pd
 from adperf_assets.skan import schema
 
 NULL_KEY = "null"
+#: The decoder's later value of an install without a later postback ("" in the keys): a key of its own, since
+#: only users who opened the app in a later window send that window's postback.
+NO_LATER = "none"
 
 
 def first_key(fine: pd.Series, coarse: pd.Series) -> pd.Series:

@@ -113,6 +113,21 @@ def test_keyless_installs_take_the_campaigns_keyed_mean_and_unseen_keys_their_pa
     assert (none["total_return_low"] < none["total_return"]).all()
 
 
+def test_no_later_postback_is_a_key_of_its_own():
+    """A user who never opened the app after day 2 sends no later postback (format 4 of the world, Apple's
+    rule): such an install is worth what users with the same first key *and no later postback* are worth,
+    not the mean of every user with its first key (most of whose value is in the returning ones)."""
+    rng = np.random.default_rng(5)
+    n = 4000
+    back = rng.random(n) < 0.25
+    calib = pd.DataFrame({"fine": "f5", "coarse": "cmedium", "later": np.where(back, "w2:high", ""),
+                          "value": np.where(back, 40.0, 2.0) * rng.gamma(4.0, 0.25, n)})
+    dec = SkanDecoder(n_boot=50).fit(calib)
+    gone, kept = dec.predict_keys(pd.Series(["f5", "f5"]), pd.Series(["", "w2:high"]))
+    assert gone == pytest.approx(calib.loc[~back, "value"].mean(), rel=0.03)  # the marginal would be ~11.5
+    assert kept == pytest.approx(calib.loc[back, "value"].mean(), rel=0.03)
+
+
 def _heavy_world(rng, n, alpha, opt_in=0.3):
     """Users of four campaigns of different quality; 3% whales whose spend per purchase has a Pareto(alpha)
     factor; purchases in days 0-2, 3-7, 8-35 give the keys, those up to the horizon the value (realised)."""
