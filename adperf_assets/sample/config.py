@@ -83,6 +83,10 @@ class WorldConfig:
     # their ad and the world writes SKAN postbacks (sample/skan.py); 1.0: the world before ATT, no postbacks.
     # about a third, as measured after ATT (issue 18); the `easy` and `no_att` presets have 1.0
     att_opt_in: float = 0.3
+    # share of paid SKAN installs whose postbacks come as SKAdNetwork 3.0 (devices below iOS 16.1): one
+    # postback, fine value or null, a 2-digit campaign-id (sample/skan.py). A few percent of iPhones in use
+    # (estimated from Apple's published iOS adoption figures; unverified for ad-reached users)
+    skan3_share: float = 0.04
     # actions taken on the ads (budget_actions): (day index from start, ad_id, factor) -- from that
     # account-local day on the ad delivers ``factor`` x its planned volume (0: paused; 1.2: budget +20%);
     # a later entry for the same ad replaces the factor from its day (ads.action_factors)

@@ -12,7 +12,7 @@ from adperf_assets.sample import layout
 from adperf_assets.sample.config import EASY, Account, WorldConfig
 from adperf_assets.sample.writers import write_json
 
-FORMAT_VERSION = 4  # 2: Apple postback copies (apple_skan/); 3: source identifiers read from the end; 4: later postbacks only after a launch in their window
+FORMAT_VERSION = 5  # 2: Apple postback copies (apple_skan/); 3: source identifiers read from the end; 4: later postbacks only after a launch in their window; 5: SKAdNetwork 3.0 postbacks (skan3_share)
 
 
 def write(root: Path, cfg: WorldConfig, users: int, ads: int, counts: list[str]) -> None:

@@ -1,7 +1,8 @@
 """The sample world's iOS privacy attribution: ATT consent, SKAN 4 postbacks and their truth.
 
 iOS users allow tracking with probability ``att_opt_in`` (networks in ``ATT_EXEMPT_NETWORKS`` do not
-need it). Every paid iOS install of a SKAN network gets postbacks as SKAdNetwork 4 sends them, whose
+need it). Every paid iOS install of a SKAN network gets postbacks as SKAdNetwork 4 sends them (a share
+``skan3_share``, devices below iOS 16.1, as SKAdNetwork 3.0: one postback, a fine value or none), whose
 conversion values follow the app's schema (``adperf_assets.skan.schema``), written as AppsFlyer's SKAN
 raw postback export and, for Google Ads, as GAQL rows with the SKAdNetwork segments; ``truth/skan``
 holds the true installs and expected revenue per campaign, source identifier and install day.
@@ -39,7 +40,7 @@ AF_SKAN_COLUMNS = [
     "timestamp", "install_date", "media_source", "app_id", "skad_version", "skad_ad_network_id",
     "skad_source_identifier", "skad_transaction_id", "skad_redownload", "skad_source_app_id",
     "skad_source_domain", "skad_fidelity_type", "skad_did_win", "skad_conversion_value",
-    "skad_coarse_conversion_value", "skad_postback_sequence_index", "ad_network_campaign_id",
+    "skad_coarse_conversion_value", "skad_postback_sequence_index", "skad_campaign_id", "ad_network_campaign_id",
     "ad_network_campaign_name", "ad_network_adset_id", "ad_network_ad_id", "country_code",
 ]
 #: AppsFlyer's estimate of the install from the arrival: minus these hours per postback (its docs).
@@ -124,15 +125,18 @@ def write(root: Path, cfg: WorldConfig, cal: Calendar, users: pd.DataFrame, ads:
     tier, digits = _tiers(net, cal.day_index(install_t), sid4)
     fine = schema.fine_value(rev[0], buys, returned)
     fidelity = (rng.random(n) >= FIDELITY_VIEW_SHARE).astype(int)
+    # devices below iOS 16.1 send SKAdNetwork 3.0: the first window's postback only (the app's 3.0 schema is
+    # the same fine value over the same days 0-2), a fine value at tier 2 and up, else none (no coarse values)
+    v3 = np.random.default_rng([cfg.seed, 18, 6]).random(n) < cfg.skan3_share
     src_app = np.array(PUBLISHER_APPS)[rng.integers(0, len(PUBLISHER_APPS), n)]
     end_t = cal.day_start[-1]
     parts = []
     for w, (_, last) in enumerate(schema.WINDOWS):
         lo, hi = schema.SEND_DELAY_HOURS[w]
         arrival = install_t + (last + 1) * 86400 + (rng.uniform(lo, hi, n) * 3600).astype(np.int64)
-        keep = (arrival < end_t) & (tier >= (0 if w == 0 else 1)) & (opened[w] | (w == 0))
+        keep = (arrival < end_t) & (tier >= (0 if w == 0 else 1)) & (opened[w] | (w == 0)) & ~(v3 & (w > 0))
         fine_w = np.where((w == 0) & (tier >= 2), fine, -1)
-        coarse_w = np.where((tier >= 1) & (fine_w < 0), schema.coarse_value(rev[w], w), "")
+        coarse_w = np.where((tier >= 1) & (fine_w < 0) & ~v3, schema.coarse_value(rev[w], w), "")
         d = np.where(w == 0, digits, 2)
         parts.append(pd.DataFrame({
             "install": np.arange(n), "seq": w, "arrival": arrival, "fine": fine_w, "coarse": coarse_w,
@@ -168,6 +172,7 @@ def write(root: Path, cfg: WorldConfig, cal: Calendar, users: pd.DataFrame, ads:
     pb = pd.concat([pb, re], ignore_index=True).sort_values(["arrival", "tid", "seq"], kind="stable", ignore_index=True)
     pb["tid"] = [f"{s[:8]}-{s[8:12]}-4{s[13:16]}-a{s[17:20]}-{s[20:32]}" for s in pb["tid"]]
     pb["fidelity"] = fidelity[pb["install"].to_numpy()]
+    pb["v3"] = v3[pb["install"].to_numpy()]  # the device's version, for every network's postback of it
     n_pb = _write_appsflyer(root, cal, pb, ads)
     n_g = _write_google(root, cfg, pb, ads)
     n_c = _write_copies(root, cfg, cal, pb)
@@ -179,19 +184,23 @@ def _write_appsflyer(root: Path, cal: Calendar, pb: pd.DataFrame, ads: pd.DataFr
     from adperf_assets.sample.mmp import AF_MEDIA_SOURCE
 
     a = ads.iloc[pb["ad"].to_numpy()].reset_index(drop=True)
-    digits = pb["sid"].str.len().to_numpy()
     seq = pb["seq"].to_numpy()
+    v3 = pb["v3"].to_numpy()
+    digits = np.where(v3, 2, pb["sid"].str.len().to_numpy())
     est = pb["arrival"].to_numpy() - np.array(AF_INSTALL_ESTIMATE_HOURS)[seq] * 3600
+    # a 3.0 postback names a campaign-id (1-100) and no source identifier or sequence index
     af = pd.DataFrame({
         "timestamp": ts(pb["arrival"]), "install_date": [s[:10] for s in ts(est)],
         "media_source": [AF_MEDIA_SOURCE[x] for x in pb["net"]], "app_id": f"id{APP_ID}",
-        "skad_version": "4.0", "skad_ad_network_id": [SKAN_NETWORK_ID[x] for x in pb["net"]],
-        "skad_source_identifier": pb["sid"], "skad_transaction_id": pb["tid"],
+        "skad_version": np.where(v3, "3.0", "4.0"), "skad_ad_network_id": [SKAN_NETWORK_ID[x] for x in pb["net"]],
+        "skad_source_identifier": np.where(v3, "", pb["sid"]), "skad_transaction_id": pb["tid"],
         "skad_redownload": np.where(pb["redownload"], "true", "false"),
         "skad_source_app_id": np.where(pb["src_app"] > 0, pb["src_app"].astype(str), ""), "skad_source_domain": "",
         "skad_fidelity_type": pb["fidelity"], "skad_did_win": np.where(pb["did_win"], "true", "false"),
         "skad_conversion_value": np.where(pb["fine"] >= 0, pb["fine"].astype(str), ""),
-        "skad_coarse_conversion_value": pb["coarse"], "skad_postback_sequence_index": seq,
+        "skad_coarse_conversion_value": pb["coarse"],
+        "skad_postback_sequence_index": np.where(v3, "", seq.astype(str)),
+        "skad_campaign_id": np.where(v3, [str(int(x) or 100) for x in pb["sid"].str[-2:]], ""),
         # the network's own mapping of the identifier's digits (campaign: 2, ad group: 3, ad: 4)
         "ad_network_campaign_id": a["campaign_id"], "ad_network_campaign_name": a["campaign_name"],
         "ad_network_adset_id": np.where(digits >= 3, a["ad_group_id"], ""),
@@ -271,7 +280,7 @@ def _write_copies(root: Path, cfg: WorldConfig, cal: Calendar, pb: pd.DataFrame)
     for r, e in zip(won.itertuples(index=False), early):
         vals = ({"conversion-value": int(r.fine)} if r.fine >= 0 else {}) | (
             {"coarse-conversion-value": r.coarse} if r.coarse else {})
-        if aak[r.install]:
+        if aak[r.install] and not r.v3:  # AdAttributionKit needs iOS 17.4
             payload = {"postback-identifier": r.tid, "ad-network-identifier": SKAN_NETWORK_ID[r.net],
                        "source-identifier": r.sid, "advertised-item-identifier": APP_ID, "did-win": True,
                        "postback-sequence-index": int(r.seq), "impression-type": "app-impression",
@@ -279,6 +288,12 @@ def _write_copies(root: Path, cfg: WorldConfig, cal: Calendar, pb: pd.DataFrame)
                        **({"publisher-item-identifier": int(r.src_app)} if r.src_app > 0 else {})}
             body = {"jws-string": sign_jws(payload, key, COPY_KID), **vals,
                     "ad-interaction-type": "click" if r.fidelity else "view"}
+        elif r.v3:
+            body = sign_skan({"version": "3.0", "ad-network-id": SKAN_NETWORK_ID[r.net],
+                              "campaign-id": int(r.sid[-2:]) or 100, "app-id": APP_ID, "transaction-id": r.tid,
+                              "redownload": bool(r.redownload),
+                              **({"source-app-id": int(r.src_app)} if r.src_app > 0 else {}),
+                              "fidelity-type": int(r.fidelity), "did-win": True, **vals}, key)
         else:
             body = sign_skan({"version": "4.0", "ad-network-id": SKAN_NETWORK_ID[r.net], "source-identifier": r.sid,
                               "app-id": APP_ID, "transaction-id": r.tid, "redownload": bool(r.redownload),

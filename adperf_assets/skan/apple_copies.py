@@ -53,6 +53,8 @@ COPY_SOURCE = "apple_copy"
 #: whether it is an AdAttributionKit re-engagement (an open of an installed app, not an install).
 APP_ID, REENGAGEMENT = "app_id", "re_engagement"
 REJECTED_COLUMNS = ["file", "line", "field", "problem", "value"]
+#: The ``version`` of an AdAttributionKit postback (its payload has none; it sends later postbacks as SKAN 4.0).
+AAK_VERSION = "AdAttributionKit"
 
 
 class PostbackCopyError(ValueError):
@@ -83,6 +85,7 @@ class CopyRow:
     source_app_id: str
     app_id: str
     reengagement: bool = False
+    version: str = AAK_VERSION
 
 
 def _need(body: Mapping, field: str, typ: type, fail, allowed=None):
@@ -151,7 +154,8 @@ def parse_skan(body: Mapping, key: ec.EllipticCurvePublicKey, fail) -> CopyRow:
              "signed with another key)")
     fine, coarse = _values(body, seq, fail)
     return CopyRow("skan", body["ad-network-id"], sid, tid, seq, won, body["redownload"],
-                   fidelity, fine, coarse, field_text(src) if src != "" else "", field_text(body["app-id"]))
+                   fidelity, fine, coarse, field_text(src) if src != "" else "", field_text(body["app-id"]),
+                   version=version)
 
 
 #: AdAttributionKit ``ad-interaction-type`` (outside the signature) → SKAN's fidelity type.
@@ -285,7 +289,8 @@ def read_lines(lines: Iterable[tuple[str, int, str]], keys: Mapping[str, ec.Elli
         "fidelity_type": np.array([r.fidelity_type for _, _, r, *_ in rows], dtype=np.int64),
         "fine_conversion_value": np.array([r.fine for _, _, r, *_ in rows], dtype=float),
         "coarse_conversion_value": [r.coarse for _, _, r, *_ in rows],
-        "source_app_id": [r.source_app_id for _, _, r, *_ in rows], "mmp": COPY_SOURCE,
+        "source_app_id": [r.source_app_id for _, _, r, *_ in rows], "version": [r.version for _, _, r, *_ in rows],
+        "mmp": COPY_SOURCE,
         "source_file": [f for *_, f, _ in rows], "source_row": np.array([n for *_, n in rows], dtype=np.int64),
         "app_id": [r.app_id for _, _, r, *_ in rows],  # whose postback (``skan.apps``); not a table column
         REENGAGEMENT: np.array([r.reengagement for _, _, r, *_ in rows], dtype=bool),  # nor this

@@ -13,6 +13,9 @@ NULL_KEY = "null"
 #: The decoder's later value of an install without a later postback ("" in the keys): a key of its own, since
 #: only users who opened the app in a later window send that window's postback.
 NO_LATER = "none"
+#: The later value of an install whose postbacks are SKAdNetwork 3.0 or older: no later window exists, so
+#: whether the user came back is not known (the decoder gives it its first key's mean over every user).
+LATER_UNKNOWN = "?"
 
 
 def first_key(fine: pd.Series, coarse: pd.Series) -> pd.Series:
@@ -33,7 +36,7 @@ def later_key(window: pd.Series, coarse: pd.Series) -> pd.Series:
 
 def install_keys(postbacks: pd.DataFrame) -> pd.DataFrame:
     """One row per install (winning, not redownload): network, campaign, key, later key, first arrival.
-    ``postbacks``: the ``skan_postbacks`` table."""
+    ``postbacks``: the ``skan_postbacks`` table (without ``version``, every postback is taken as 4.0)."""
     p = postbacks[postbacks["did_win"] & ~postbacks["redownload"]]
     first = p[p["postback_sequence_index"] == 0]
     later = p[p["postback_sequence_index"] > 0].sort_values("postback_sequence_index")
@@ -55,6 +58,8 @@ def install_keys(postbacks: pd.DataFrame) -> pd.DataFrame:
                          index=out.index, dtype=object)
 
     out["later"] = later_key(of_later("postback_sequence_index"), of_later("coarse_conversion_value")).to_numpy()
+    if "version" in first:
+        out.loc[schema.before_skan_4(first["version"]), "later"] = LATER_UNKNOWN
     out.loc[out["key"] == NULL_KEY, "later"] = ""
     return out.reset_index(drop=True)
 

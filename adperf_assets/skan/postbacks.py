@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from adperf_assets.normalize.attribution import APPSFLYER, SOURCE_FILE, SOURCE_ROW, AttributionInputError, map_network
-from adperf_assets.skan.schema import COARSE, campaign_sid
+from adperf_assets.skan.schema import COARSE, before_skan_4, campaign_sid
 
 
 REQUIRED = ("timestamp", "media_source", "skad_source_identifier", "skad_transaction_id", "skad_redownload",
@@ -26,7 +26,8 @@ REQUIRED = ("timestamp", "media_source", "skad_source_identifier", "skad_transac
 #: The table's columns, in order (schema: defs/skan/schemas.py).
 COLUMNS = ["arrival_time_utc", "network", "campaign_id", "ad_group_id", "ad_id", "source_identifier",
            "transaction_id", "postback_sequence_index", "did_win", "redownload", "fidelity_type",
-           "fine_conversion_value", "coarse_conversion_value", "source_app_id", "mmp", "source_file", "source_row"]
+           "fine_conversion_value", "coarse_conversion_value", "source_app_id", "version", "mmp", "source_file",
+           "source_row"]
 _BOOL = {"true": True, "false": False, "1": True, "0": False}
 #: Column dtypes (an empty table has them too).
 DTYPES = {"arrival_time_utc": "datetime64[ns]", "postback_sequence_index": "int64", "did_win": "bool",
@@ -82,7 +83,7 @@ def parse_appsflyer(raw: pd.DataFrame) -> pd.DataFrame:
         "postback_sequence_index": seq.astype(np.int64), "did_win": flags["skad_did_win"],
         "redownload": flags["skad_redownload"], "fidelity_type": fid.astype(np.int64),
         "fine_conversion_value": fine.astype(float), "coarse_conversion_value": coarse,
-        "source_app_id": get("skad_source_app_id"), "mmp": "appsflyer",
+        "source_app_id": get("skad_source_app_id"), "version": get("skad_version"), "mmp": "appsflyer",
         "source_file": raw[SOURCE_FILE].astype(str), "source_row": raw[SOURCE_ROW].astype(np.int64),
     })[COLUMNS].reset_index(drop=True)
 
@@ -91,7 +92,7 @@ def _before_skan_4(raw: pd.DataFrame, txt: dict) -> None:
     """Fill, in ``txt``, what a pre-4.0 row leaves empty (module docstring), or fail naming the row."""
     if "skad_version" not in txt:
         return
-    old = txt["skad_version"].str.fullmatch(r"[123](\.\d+)?").to_numpy()
+    old = before_skan_4(txt["skad_version"])
     if not old.any():
         return
     if "skad_campaign_id" not in txt:

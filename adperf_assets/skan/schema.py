@@ -11,6 +11,7 @@ from Apple's documentation; its crowd-anonymity thresholds are not published (ou
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 #: Networks whose iOS installs are attributed without ATT consent (Apple Ads: AdServices) and send no
 #: SKAN postbacks in the world: the one place that says which networks ATT does not restrict.
@@ -42,6 +43,11 @@ def sid_digits(sid: str, digits: int) -> str:
     Apple's two SKAN 4 example postbacks carry "5239" and "39"). So a network names the campaign in the last
     two digits, which every winning postback shows."""
     return sid[-digits:]
+
+
+def before_skan_4(version: pd.Series) -> np.ndarray:
+    """Postbacks of SKAdNetwork 1.x-3.x: their install's only postback (later windows came with 4.0)."""
+    return version.astype(str).str.fullmatch(r"[123](\.\d+)?").to_numpy()
 
 
 def campaign_sid(campaign_id: int) -> str:

@@ -12,6 +12,8 @@ from adperf_assets.sample import generate_world, layout
 from adperf_assets.sample.manifest import load_manifest, world_config
 from adperf_assets.sample.skan import AF_SKAN_COLUMNS, SKAN_NETWORK_ID
 from adperf_assets.skan import schema
+from adperf_assets.skan.keys import LATER_UNKNOWN, NULL_KEY, install_keys
+from adperf_assets.skan.postbacks import parse_appsflyer
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +63,8 @@ def test_users_who_deny_tracking_are_restricted_in_appsflyer_and_organic_in_adju
 
 
 def test_postbacks_follow_skan_4(postbacks, world):
-    pb = postbacks
-    assert list(pb.columns) == AF_SKAN_COLUMNS
+    assert list(postbacks.columns) == AF_SKAN_COLUMNS
+    pb = postbacks[postbacks["skad_version"] == "4.0"]
     seq = pb["skad_postback_sequence_index"].astype(int)
     fine, coarse = pb["skad_conversion_value"] != "", pb["skad_coarse_conversion_value"] != ""
     assert not (fine & coarse).any()  # never both
@@ -96,7 +98,7 @@ def test_postbacks_follow_skan_4(postbacks, world):
 def test_values_follow_the_users_first_days(world, postbacks):
     """Fine values of winning first postbacks have the revenue buckets of the campaign's users' revenue."""
     won = postbacks[(postbacks["skad_did_win"] == "true") & (postbacks["skad_redownload"] == "false")]
-    first = won[won["skad_postback_sequence_index"] == "0"]
+    first = won[won["skad_postback_sequence_index"].isin(["0", ""])]  # "": SKAN 3.0, the only postback
     truth = pd.read_parquet(layout.truth(world, "skan"))
     # every winning first postback is an install of the truth (its campaign), and no more of them than installs
     per_camp = first.groupby("ad_network_campaign_id").size()
@@ -121,7 +123,8 @@ def test_a_later_postback_only_from_users_who_opened_the_app_in_its_window(world
     """The app updates its values at each launch, and Apple sends a later window's postback only after an
     update in it: the share of first postbacks (tier >= 1) followed by a third is the share of the users
     active on days 8-35, well below all of them."""
-    won = postbacks[(postbacks["skad_did_win"] == "true") & (postbacks["skad_redownload"] == "false")]
+    won = postbacks[(postbacks["skad_did_win"] == "true") & (postbacks["skad_redownload"] == "false")
+                    & (postbacks["skad_version"] == "4.0")]
     seq = won["skad_postback_sequence_index"].astype(int)
     first = won[(seq == 0) & ((won["skad_conversion_value"] != "") | (won["skad_coarse_conversion_value"] != ""))]
     m = load_manifest(world)
@@ -139,6 +142,34 @@ def test_a_later_postback_only_from_users_who_opened_the_app_in_its_window(world
     active = logins.loc[((age >= 8) & (age <= 35)).to_numpy(), "user_id"].nunique() / len(paid)
     assert len(first) > 300 and 0.05 < active < 0.8
     assert followed == pytest.approx(active, abs=0.05)
+
+
+def test_devices_below_ios_16_1_send_one_skan_3_postback(postbacks, world):
+    """A share ``skan3_share`` of installs come as SKAdNetwork 3.0: one postback (no later windows), a fine value
+    or none, the campaign as a 2-digit campaign-id and no source identifier; the pipeline reads them as first
+    postbacks whose later windows are unknown."""
+    old = postbacks["skad_version"] == "3.0"
+    assert set(postbacks["skad_version"]) == {"3.0", "4.0"}
+    won = postbacks[postbacks["skad_did_win"] == "true"]
+    installs = won.drop_duplicates("skad_transaction_id")
+    assert (installs["skad_version"] == "3.0").mean() == pytest.approx(0.04, abs=0.01)
+    v3 = postbacks[old]
+    assert (v3[["skad_source_identifier", "skad_postback_sequence_index", "skad_coarse_conversion_value"]] == "").all().all()
+    assert not v3["skad_transaction_id"].duplicated().any()  # one postback per install and network
+    assert v3["skad_campaign_id"].astype(int).between(1, 100).all() and (postbacks.loc[~old, "skad_campaign_id"] == "").all()
+    fine = v3["skad_conversion_value"] != ""
+    assert 0.2 < fine.mean() < 1  # the fine value above the privacy threshold, else none
+    # the campaign-id is the last two digits of the campaign's identifier, as its 4.0 postbacks show them
+    last2 = postbacks[~old & (postbacks["skad_did_win"] == "true")].groupby("ad_network_campaign_id")[
+        "skad_source_identifier"].first().str[-2:]
+    w3 = v3[v3["skad_did_win"] == "true"]
+    assert (w3["skad_campaign_id"].astype(int) == w3["ad_network_campaign_id"].map(last2).astype(int).replace(0, 100)).all()
+    assert (w3["ad_network_adset_id"] == "").all()  # a campaign-id names no ad group
+    parsed = parse_appsflyer(postbacks.assign(_source_file="pb.csv", _source_row=range(1, len(postbacks) + 1)))
+    keys = install_keys(parsed).set_index("transaction_id")
+    is3 = keys.index.isin(w3.loc[w3["skad_redownload"] == "false", "skad_transaction_id"])
+    assert is3.sum() > 50 and (keys.loc[is3 & (keys["key"] != NULL_KEY), "later"] == LATER_UNKNOWN).all()
+    assert not (keys.loc[~is3, "later"] == LATER_UNKNOWN).any()
 
 
 def test_truth_and_google_rows(world):

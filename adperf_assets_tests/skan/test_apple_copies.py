@@ -196,7 +196,7 @@ def _mmp(rows):
     t["arrival_time_utc"] = pd.Timestamp("2025-06-10 12:00")
     t["ad_group_id"], t["ad_id"] = "", ""
     for c, v in {"redownload": False, "fidelity_type": 1, "fine_conversion_value": np.nan, "coarse_conversion_value": "low",
-                 "source_app_id": "", "mmp": "appsflyer", "source_file": "af.csv", "source_row": 1}.items():
+                 "source_app_id": "", "version": "4.0", "mmp": "appsflyer", "source_file": "af.csv", "source_row": 1}.items():
         t[c] = v
     return t[COLUMNS]
 

@@ -215,6 +215,9 @@ def test_the_worlds_copies_verify_and_match_its_winning_postbacks(world):
     key = lambda t: t[SIGNED + ["fine_conversion_value", "coarse_conversion_value"]].sort_values(  # noqa: E731
         SIGNED[:3], ignore_index=True).fillna({"fine_conversion_value": -1})
     assert len(copies) == len(won) and key(copies).equals(key(won))
+    # devices below iOS 16.1 sign SKAN 3.0 (a campaign-id), the MMP shows the same version
+    assert set(copies["version"]) == {"3.0", "4.0", apple_copies.AAK_VERSION}
+    assert set(copies.loc[copies["version"] == "3.0", "transaction_id"]) == set(won.loc[won["version"] == "3.0", "transaction_id"])
     lag = (won.set_index(SIGNED[:3])["arrival_time_utc"]
            - copies.set_index(SIGNED[:3])["arrival_time_utc"]).dt.total_seconds()
     assert lag.between(0, 900).all()

@@ -33,6 +33,7 @@ SkanPostbacksFrame = frame_type(
         _value_col("fine_conversion_value"),  # 0-63 or NaN: the parser checks the range
         PandasColumn.categorical_column("coarse_conversion_value", {"", "low", "medium", "high"}, non_nullable=True),
         str_col("source_app_id"),
+        str_col("version"),  # SKAdNetwork's ("2.1"-"4.0"), "AdAttributionKit", or "" when the export has none
         str_col("mmp"),
         str_col("source_file"),
         int_col("source_row", min_value=1),
