@@ -85,7 +85,7 @@ class CopyRow:
     source_app_id: str
     app_id: str
     reengagement: bool = False
-    version: str = AAK_VERSION
+    version: str = ""  # SKAdNetwork's "2.1"-"4.0", or AAK_VERSION
 
 
 def _need(body: Mapping, field: str, typ: type, fail, allowed=None):
@@ -204,7 +204,7 @@ def parse_aak(body: Mapping, keys: Mapping[str, ec.EllipticCurvePublicKey], fail
     return CopyRow("aak", payload["ad-network-identifier"], sid, payload["postback-identifier"], seq,
                    payload["did-win"], conv == "redownload", _INTERACTION[inter], fine, coarse,
                    field_text(pub) if pub not in ("", 0, None) else "", field_text(payload["advertised-item-identifier"]),
-                   conv == "re-engagement")
+                   conv == "re-engagement", AAK_VERSION)
 
 
 def parse_body(body: Mapping, keys: Mapping[str, ec.EllipticCurvePublicKey], fail, skan_kid: str = SKAN_KEY_ID) -> CopyRow:

@@ -6,7 +6,7 @@ import pytest
 
 from adperf_assets.skan import schema
 from adperf_assets.skan.decode import SkanDecoder
-from adperf_assets.skan.keys import NULL_KEY, install_keys, user_keys
+from adperf_assets.skan.keys import LATER_UNKNOWN, NULL_KEY, install_keys, user_keys
 from adperf_assets.skan.resample import poisson1
 
 
@@ -126,6 +126,9 @@ def test_no_later_postback_is_a_key_of_its_own():
     gone, kept = dec.predict_keys(pd.Series(["f5", "f5"]), pd.Series(["", "w2:high"]))
     assert gone == pytest.approx(calib.loc[~back, "value"].mean(), rel=0.03)  # the marginal would be ~11.5
     assert kept == pytest.approx(calib.loc[back, "value"].mean(), rel=0.03)
+    # a SKAdNetwork 3.0 install has no later windows: whether it came back is unknown, so every user's mean
+    unknown = dec.predict_keys(pd.Series(["f5"]), pd.Series([LATER_UNKNOWN]))[0]
+    assert unknown == pytest.approx(calib["value"].mean(), rel=0.03)
 
 
 def _heavy_world(rng, n, alpha, opt_in=0.3):
