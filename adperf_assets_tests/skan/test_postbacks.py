@@ -149,7 +149,12 @@ def test_asset_and_checks(world, tmp_path):
         assert r.success
         table = r.output_for_node("skan_postbacks", "skan_postbacks")
         evals = {e.check_name: e for e in r.get_asset_check_evaluations()}
+        meta = r.asset_materializations_for_node("skan_postbacks")[0].metadata
     assert (table["arrival_date"] == pd.Timestamp("2025-06-25")).all() and len(table) > 50
+    versions = table["version"].value_counts()
+    assert set(versions.index) <= {"3.0", "4.0", apple_copies.AAK_VERSION} and versions["4.0"] > versions.get("3.0", 0)
+    shown = [[c.strip() for c in line.strip("|").split("|")] for line in meta["postbacks_by_version"].value.splitlines()[2:]]
+    assert {v: int(n) for v, n in shown} == {f"SKAdNetwork {v}" if v[0].isdigit() else v: n for v, n in versions.items()}
     assert evals["skan_transaction_ids_unique"].passed
     assert evals["skan_null_value_share"].metadata["first_postbacks"].value > 0
     assert 0 < evals["skan_tier_distribution"].metadata["fine_share"].value < 1

@@ -15,7 +15,7 @@ from adperf_assets.settings import current_settings
 from adperf_assets.skan.report import FIRST_POSTBACK_DAYS, calibration, calibration_users, empty_modelled, modelled_campaigns
 from adperf_assets.skan.schema import ATT_EXEMPT_NETWORKS
 from adperf_assets.normalize.attribution import SOURCE_FILE, AttributionInputError
-from adperf_assets.skan.apple_copies import APP_ID, KEY, REENGAGEMENT, combine
+from adperf_assets.skan.apple_copies import AAK_VERSION, APP_ID, KEY, REENGAGEMENT, combine
 from adperf_assets.skan.apps import ours
 from adperf_assets.skan.postbacks import COLUMNS, inferred_tier, parse_appsflyer
 
@@ -41,6 +41,12 @@ def mmp_postbacks(raw: pd.DataFrame, apps: tuple[str, ...]) -> tuple[pd.DataFram
                                     "column missing: the rows cannot be kept to the apps of ADPERF_IOS_APP_IDS")
     keep, others = ours(raw["app_id"], apps, f"the SKAN postback export ({raw[SOURCE_FILE].iloc[0]}, ...)")
     return parse_appsflyer(raw[keep]), others
+
+
+def version_counts(version: pd.Series) -> pd.DataFrame:
+    """Postbacks per framework version, labelled as text ("SKAdNetwork 4.0", not a number to a table)."""
+    label = version.map(lambda v: v if v == AAK_VERSION else f"SKAdNetwork {v}" if v else "(not in the export)")
+    return label.value_counts().rename_axis("version").rename("postbacks").reset_index()
 
 
 def postbacks_table(raw: pd.DataFrame, tz: str) -> pd.DataFrame:
@@ -110,7 +116,10 @@ def skan_postbacks(context: dg.AssetExecutionContext, skan_postback_source: Skan
         "apple_reengagement_copies": int(reengaged.sum()),
         "other_apps_postbacks_left_out": sum(other_apps.values()) + sum(other_apps_copies.values()),
         **{f"apple_{k}": v for k, v in stats.items()},
-        "tiers_of_first_postbacks": table_md(tiers), "by_campaign": table_md(by, 30), "preview": table_md(table),
+        "tiers_of_first_postbacks": table_md(tiers), "by_campaign": table_md(by, 30),
+        # SKAdNetwork before 4.0 sends one postback an install: the decoder cannot tell whether its user came back
+        "postbacks_by_version": table_md(version_counts(table["version"])),
+        "preview": table_md(table),
     })
     if dg.AssetCheckKey(dg.AssetKey("skan_postbacks"), COPIES_CHECK) not in context.selected_asset_check_keys:
         return
